@@ -1,0 +1,593 @@
+//! Configuration: explicit defaults, then the YAML file, then `SWITCHYARD__SECTION__KEY`
+//! environment overrides, deserialised with `serde_path_to_error` so a bad field is
+//! reported with its path. Cross-references (provider names) are checked here too.
+//!
+//! The environment is passed in as a value: nothing here reads or mutates the process
+//! environment, so tests build configs directly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::domain::{ProviderKind, Target};
+use crate::policy::{BUILTIN_TASKS, PolicyConfig, Routing, TaskRoute};
+
+/// The example configuration, embedded: `switchyard serve` runs on it when no
+/// config file exists.
+pub const EXAMPLE_YAML: &str = include_str!("../switchyard.example.yaml");
+
+/// Prefix of environment overrides: `SWITCHYARD__MODEL__MODEL=gpt-5`.
+pub const ENV_PREFIX: &str = "SWITCHYARD__";
+
+/// A configuration that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Invalid YAML, or a field of the wrong type.
+    #[error("{source_name}: {path}: {message}")]
+    Field {
+        /// File name or `<embedded example>`.
+        source_name: String,
+        /// Path of the bad field, e.g. `auxiliary.compression.timeout`.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// gRPC listen address.
+    #[serde(default = "defaults::listen")]
+    pub listen: SocketAddr,
+    /// SQLite store.
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// Providers by name.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// The main agent model.
+    pub model: MainModelConfig,
+    /// Auxiliary tasks by name.
+    #[serde(default)]
+    pub auxiliary: BTreeMap<String, AuxConfig>,
+    /// Policy tunables.
+    #[serde(default)]
+    pub policy: PolicySettings,
+    /// Request limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// SQLite store settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Path of the SQLite file.
+    #[serde(default = "defaults::db_path")]
+    pub path: PathBuf,
+    /// How many request trails are kept for ExplainFallback.
+    #[serde(default = "defaults::trail_retention")]
+    pub trail_retention: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            path: defaults::db_path(),
+            trail_retention: defaults::trail_retention(),
+        }
+    }
+}
+
+/// One provider endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Wire protocol.
+    pub kind: ProviderKind,
+    /// Base URL: `https://api.openai.com/v1` (openai) or `https://api.anthropic.com` (anthropic).
+    pub base_url: String,
+    /// Upper bound of one attempt.
+    #[serde(default = "defaults::provider_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// A provider and a model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Provider name.
+    pub provider: String,
+    /// Model name.
+    pub model: String,
+}
+
+/// The main agent model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MainModelConfig {
+    /// Provider name.
+    pub provider: String,
+    /// Model name.
+    pub model: String,
+    /// Budget of one primary call.
+    #[serde(default = "defaults::main_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Fallbacks of the primary caller, and the tail of every task's last resort.
+    #[serde(default)]
+    pub fallback_providers: Vec<TargetConfig>,
+}
+
+/// An auxiliary task.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuxConfig {
+    /// Provider name, or `auto` for the main provider.
+    #[serde(default = "defaults::auto")]
+    pub provider: String,
+    /// Model; defaults to the main model's.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Budget of one call.
+    #[serde(default = "defaults::task_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The task's own fallbacks, tried in order.
+    #[serde(default)]
+    pub fallback_chain: Vec<TargetConfig>,
+    /// Whether the main model and its fallbacks are tried last.
+    #[serde(default = "defaults::yes")]
+    pub last_resort: bool,
+}
+
+/// Policy tunables (see the README's policy table).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    /// Retries of the same candidate on overloaded, server, transport, unknown.
+    #[serde(default = "defaults::max_retries")]
+    pub max_retries: u32,
+    /// First backoff delay.
+    #[serde(default = "defaults::backoff_base", with = "humantime_serde")]
+    pub backoff_base: Duration,
+    /// Largest backoff delay.
+    #[serde(default = "defaults::backoff_max", with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// Longest Retry-After waited for on a 429.
+    #[serde(default = "defaults::rate_limit_max_wait", with = "humantime_serde")]
+    pub rate_limit_max_wait: Duration,
+    /// Cooldown of a key refused with 401.
+    #[serde(default = "defaults::auth_cooldown", with = "humantime_serde")]
+    pub auth_cooldown: Duration,
+    /// Cooldown of a key out of credit, without a provider reset time.
+    #[serde(default = "defaults::billing_cooldown", with = "humantime_serde")]
+    pub billing_cooldown: Duration,
+    /// Cooldown of a rate-limited key, without a provider reset time.
+    #[serde(default = "defaults::rate_limit_cooldown", with = "humantime_serde")]
+    pub rate_limit_cooldown: Duration,
+    /// Smallest budget an attempt may start with.
+    #[serde(default = "defaults::min_attempt", with = "humantime_serde")]
+    pub min_attempt: Duration,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self {
+            max_retries: defaults::max_retries(),
+            backoff_base: defaults::backoff_base(),
+            backoff_max: defaults::backoff_max(),
+            rate_limit_max_wait: defaults::rate_limit_max_wait(),
+            auth_cooldown: defaults::auth_cooldown(),
+            billing_cooldown: defaults::billing_cooldown(),
+            rate_limit_cooldown: defaults::rate_limit_cooldown(),
+            min_attempt: defaults::min_attempt(),
+        }
+    }
+}
+
+/// Request limits; larger requests are refused with `InvalidArgument`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Total bytes of message content.
+    #[serde(default = "defaults::max_request_bytes")]
+    pub max_request_bytes: usize,
+    /// Number of messages.
+    #[serde(default = "defaults::max_messages")]
+    pub max_messages: usize,
+    /// Largest accepted `max_tokens`.
+    #[serde(default = "defaults::max_tokens")]
+    pub max_tokens: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: defaults::max_request_bytes(),
+            max_messages: defaults::max_messages(),
+            max_tokens: defaults::max_tokens(),
+        }
+    }
+}
+
+mod defaults {
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    pub fn listen() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 50051))
+    }
+    pub fn db_path() -> PathBuf {
+        PathBuf::from("switchyard.db")
+    }
+    pub fn trail_retention() -> u32 {
+        10_000
+    }
+    pub fn provider_timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn main_timeout() -> Duration {
+        Duration::from_secs(120)
+    }
+    pub fn task_timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn auto() -> String {
+        "auto".into()
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn max_retries() -> u32 {
+        2
+    }
+    pub fn backoff_base() -> Duration {
+        Duration::from_millis(250)
+    }
+    pub fn backoff_max() -> Duration {
+        Duration::from_secs(5)
+    }
+    pub fn rate_limit_max_wait() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn auth_cooldown() -> Duration {
+        Duration::from_secs(300)
+    }
+    pub fn billing_cooldown() -> Duration {
+        Duration::from_secs(3600)
+    }
+    pub fn rate_limit_cooldown() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn min_attempt() -> Duration {
+        Duration::from_millis(200)
+    }
+    pub fn max_request_bytes() -> usize {
+        4 * 1024 * 1024
+    }
+    pub fn max_messages() -> usize {
+        2048
+    }
+    pub fn max_tokens() -> u32 {
+        1_000_000
+    }
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Parses YAML text, applies `env` overrides and checks cross-references.
+    /// `source_name` names the text in errors.
+    pub fn from_yaml(
+        text: &str,
+        source_name: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let field = |path: String, message: String| ConfigError::Field {
+            source_name: source_name.to_owned(),
+            path,
+            message,
+        };
+        let mut value: serde_norway::Value =
+            serde_norway::from_str(text).map_err(|e| field(".".into(), e.to_string()))?;
+        for (key, raw) in env {
+            let Some(rest) = key.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            apply_override(&mut value, rest, &raw).map_err(|m| field(format!("env {key}"), m))?;
+        }
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            field(path, e.into_inner().to_string())
+        })?;
+        config.check().map_err(|(path, m)| field(path, m))?;
+        Ok(config)
+    }
+
+    /// Reads `path`, or the embedded example when `path` is `None`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        match path {
+            None => Self::from_yaml(EXAMPLE_YAML, "<embedded example>", env),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Self::from_yaml(&text, &path.display().to_string(), env)
+            }
+        }
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        for (name, p) in &self.providers {
+            let url = reqwest::Url::parse(&p.base_url)
+                .map_err(|e| (format!("providers.{name}.base_url"), e.to_string()))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err((
+                    format!("providers.{name}.base_url"),
+                    "scheme must be http or https".into(),
+                ));
+            }
+            if p.timeout.is_zero() {
+                return Err((
+                    format!("providers.{name}.timeout"),
+                    "must be positive".into(),
+                ));
+            }
+        }
+        let known = |path: String, provider: &str| -> Result<(), (String, String)> {
+            if self.providers.contains_key(provider) {
+                Ok(())
+            } else {
+                Err((path, format!("unknown provider {provider:?}")))
+            }
+        };
+        known("model.provider".into(), &self.model.provider)?;
+        for (i, t) in self.model.fallback_providers.iter().enumerate() {
+            known(
+                format!("model.fallback_providers[{i}].provider"),
+                &t.provider,
+            )?;
+        }
+        for (task, aux) in &self.auxiliary {
+            if task.is_empty()
+                || !task
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            {
+                return Err((
+                    format!("auxiliary.{task}"),
+                    "task names use lowercase letters, digits, '_' and '-'".into(),
+                ));
+            }
+            if aux.provider != "auto" {
+                known(format!("auxiliary.{task}.provider"), &aux.provider)?;
+            }
+            for (i, t) in aux.fallback_chain.iter().enumerate() {
+                known(
+                    format!("auxiliary.{task}.fallback_chain[{i}].provider"),
+                    &t.provider,
+                )?;
+            }
+        }
+        if self.policy.backoff_base > self.policy.backoff_max {
+            return Err((
+                "policy.backoff_base".into(),
+                "must not exceed policy.backoff_max".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The routing table of the policy.
+    pub fn routing(&self) -> Routing {
+        let target = |t: &TargetConfig| Target {
+            provider: t.provider.as_str().into(),
+            model: t.model.as_str().into(),
+        };
+        let tasks = self
+            .auxiliary
+            .iter()
+            .map(|(name, aux)| {
+                let route = TaskRoute {
+                    provider: (aux.provider != "auto").then(|| aux.provider.as_str().into()),
+                    model: aux.model.as_deref().map(Arc::from),
+                    fallback_chain: aux.fallback_chain.iter().map(target).collect(),
+                    last_resort: aux.last_resort,
+                    timeout_ms: millis(aux.timeout),
+                };
+                (name.clone(), route)
+            })
+            .collect();
+        let base_urls: HashMap<Arc<str>, Arc<str>> = self
+            .providers
+            .iter()
+            .map(|(name, p)| {
+                (
+                    Arc::from(name.as_str()),
+                    Arc::from(p.base_url.trim_end_matches('/')),
+                )
+            })
+            .collect();
+        Routing {
+            main: Target {
+                provider: self.model.provider.as_str().into(),
+                model: self.model.model.as_str().into(),
+            },
+            main_fallbacks: self.model.fallback_providers.iter().map(target).collect(),
+            main_timeout_ms: millis(self.model.timeout),
+            tasks,
+            default_task_timeout_ms: millis(defaults::task_timeout()),
+            base_urls,
+        }
+    }
+
+    /// The policy tunables, in milliseconds.
+    pub fn policy(&self) -> PolicyConfig {
+        let p = &self.policy;
+        PolicyConfig {
+            max_retries: p.max_retries,
+            backoff_base_ms: millis(p.backoff_base),
+            backoff_max_ms: millis(p.backoff_max),
+            rate_limit_max_wait_ms: millis(p.rate_limit_max_wait),
+            auth_cooldown_ms: millis(p.auth_cooldown),
+            billing_cooldown_ms: millis(p.billing_cooldown),
+            rate_limit_cooldown_ms: millis(p.rate_limit_cooldown),
+            min_attempt_ms: millis(p.min_attempt),
+        }
+    }
+
+    /// Whether `task` may be called: built in, or configured.
+    pub fn knows_task(&self, task: &str) -> bool {
+        BUILTIN_TASKS.contains(&task) || self.auxiliary.contains_key(task)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Sets `MODEL__FALLBACK_PROVIDERS__0__MODEL`-style paths inside a YAML value.
+/// Keys are lowercased; a number indexes a sequence; the value is parsed as YAML.
+fn apply_override(root: &mut serde_norway::Value, path: &str, raw: &str) -> Result<(), String> {
+    use serde_norway::Value;
+    let parsed: Value = serde_norway::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()));
+    let mut node = root;
+    let segments: Vec<String> = path.split("__").map(|s| s.to_ascii_lowercase()).collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err("empty path segment".into());
+    }
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        if let Value::Sequence(items) = node {
+            let idx: usize = seg
+                .parse()
+                .map_err(|_| format!("{seg:?} is not an index of a list"))?;
+            let item = items
+                .get_mut(idx)
+                .ok_or_else(|| format!("index {idx} is past the end of the list"))?;
+            if last {
+                *item = parsed;
+                return Ok(());
+            }
+            node = item;
+            continue;
+        }
+        if !matches!(node, Value::Mapping(_)) {
+            *node = Value::Mapping(Default::default());
+        }
+        let Value::Mapping(map) = node else {
+            unreachable!("made a mapping above")
+        };
+        let key = Value::String(seg.clone());
+        if last {
+            map.insert(key, parsed);
+            return Ok(());
+        }
+        node = map.entry(key).or_insert(Value::Null);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "
+providers:
+  p: {kind: openai, base_url: 'http://127.0.0.1:1/v1'}
+model: {provider: p, model: m}
+";
+
+    #[test]
+    fn the_embedded_example_is_valid() {
+        let c = Config::load(None, []).unwrap();
+        assert!(c.providers.len() >= 2);
+    }
+
+    #[test]
+    fn defaults_fill_what_the_file_omits() {
+        let c = Config::from_yaml(MINIMAL, "t", []).unwrap();
+        assert_eq!(c.policy.max_retries, 2);
+        assert_eq!(c.database.path, PathBuf::from("switchyard.db"));
+        assert_eq!(c.model.timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_bad_field_is_reported_with_its_path() {
+        let text = format!("{MINIMAL}auxiliary:\n  compression:\n    timeout: soon\n");
+        let err = Config::from_yaml(&text, "t.yaml", [])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("t.yaml: auxiliary.compression.timeout:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let text = format!("{MINIMAL}polcy: {{}}\n");
+        let err = Config::from_yaml(&text, "t", []).unwrap_err().to_string();
+        assert!(err.contains("polcy"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_provider_reference_names_the_field() {
+        let text = format!(
+            "{MINIMAL}auxiliary:\n  vision:\n    provider: p\n    fallback_chain: [{{provider: nope, model: x}}]\n"
+        );
+        let err = Config::from_yaml(&text, "t", []).unwrap_err().to_string();
+        assert!(
+            err.contains("auxiliary.vision.fallback_chain[0].provider"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn env_overrides_win_over_the_file() {
+        let env = [
+            ("SWITCHYARD__MODEL__MODEL".to_owned(), "m2".to_owned()),
+            ("SWITCHYARD__POLICY__MAX_RETRIES".to_owned(), "5".to_owned()),
+            ("OTHER".to_owned(), "x".to_owned()),
+        ];
+        let c = Config::from_yaml(MINIMAL, "t", env).unwrap();
+        assert_eq!(c.model.model, "m2");
+        assert_eq!(c.policy.max_retries, 5);
+    }
+
+    #[test]
+    fn a_bad_env_override_names_the_variable() {
+        let env = [(
+            "SWITCHYARD__POLICY__MAX_RETRIES".to_owned(),
+            "many".to_owned(),
+        )];
+        let err = Config::from_yaml(MINIMAL, "t", env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("policy.max_retries"), "{err}");
+    }
+
+    #[test]
+    fn auto_tasks_route_to_the_main_provider() {
+        let text = format!("{MINIMAL}auxiliary:\n  title_generation: {{}}\n");
+        let c = Config::from_yaml(&text, "t", []).unwrap();
+        assert_eq!(c.routing().tasks["title_generation"].provider, None);
+    }
+}

@@ -1,0 +1,415 @@
+//! Domain types shared by every layer: callers, chat requests, candidates, error
+//! classes, policy actions and trail steps.
+//!
+//! Depends on nothing but `std`, `serde` and `secrecy`: no proto, no I/O.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Milliseconds since the Unix epoch. Time enters the policy as a value of this type.
+pub type Millis = u64;
+
+/// Who is calling: the primary turn, or an auxiliary task by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Caller {
+    /// The primary turn of the agent's conversation.
+    Primary,
+    /// An auxiliary task (`compression`, `vision`, ...).
+    Aux(String),
+}
+
+impl Caller {
+    /// `primary` or `aux`, for logs and storage.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Caller::Primary => "primary",
+            Caller::Aux(_) => "aux",
+        }
+    }
+
+    /// The task name of an auxiliary caller.
+    pub fn task(&self) -> Option<&str> {
+        match self {
+            Caller::Primary => None,
+            Caller::Aux(task) => Some(task),
+        }
+    }
+}
+
+impl fmt::Display for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Caller::Primary => f.write_str("primary"),
+            Caller::Aux(task) => write!(f, "aux:{task}"),
+        }
+    }
+}
+
+/// Author of a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// System instructions.
+    System,
+    /// The user.
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Message {
+    /// Author.
+    pub role: Role,
+    /// Text.
+    pub content: String,
+}
+
+/// A validated completion request. Messages are shared, never copied per attempt.
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    /// The conversation, at least one message.
+    pub messages: Arc<[Message]>,
+    /// Overrides the model of the first candidate.
+    pub model: Option<String>,
+    /// Upper bound on generated tokens.
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature in [0, 2].
+    pub temperature: Option<f64>,
+}
+
+/// Token usage of a completion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u32,
+    /// Generated tokens.
+    pub output_tokens: u32,
+}
+
+/// The answer of a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderAnswer {
+    /// Generated text.
+    pub content: String,
+    /// Token usage.
+    pub usage: Usage,
+}
+
+/// Wire protocol of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible `POST {base_url}/chat/completions` endpoint.
+    Openai,
+    /// Anthropic's Messages API, `POST {base_url}/v1/messages`.
+    Anthropic,
+}
+
+/// A provider and a model: one entry of a fallback list, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Provider name from the config.
+    pub provider: Arc<str>,
+    /// Model name sent to the provider.
+    pub model: Arc<str>,
+}
+
+/// Where a candidate comes from in the caller's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The main agent model.
+    Main,
+    /// `model.fallback_providers[i]`.
+    MainFallback(usize),
+    /// The task's own provider.
+    Task,
+    /// `auxiliary.<task>.fallback_chain[i]`.
+    TaskChain(usize),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Main => f.write_str("main"),
+            Origin::MainFallback(i) => write!(f, "main_fallback[{i}]"),
+            Origin::Task => f.write_str("task"),
+            Origin::TaskChain(i) => write!(f, "task_chain[{i}]"),
+        }
+    }
+}
+
+/// One candidate of a caller's ordered list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Provider name.
+    pub provider: Arc<str>,
+    /// Model name.
+    pub model: Arc<str>,
+    /// Base URL of the provider, part of the duplicate check.
+    pub base_url: Arc<str>,
+    /// Where it comes from.
+    pub origin: Origin,
+}
+
+/// Identifier of a stored credential (never the secret).
+pub type CredentialId = Arc<str>;
+
+/// Classification of one upstream outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// No error.
+    None,
+    /// 401 that may recover by refresh.
+    Auth,
+    /// 401 with a terminal code: the credential is dead.
+    AuthTerminal,
+    /// 403.
+    Forbidden,
+    /// 402, out of credit or quota.
+    Billing,
+    /// 429.
+    RateLimit,
+    /// 503, 529, `overloaded_error`.
+    Overloaded,
+    /// Other 5xx.
+    Server,
+    /// No HTTP answer: refused, reset, DNS, TLS, timeout.
+    Transport,
+    /// 413, `context_length_exceeded`.
+    ContextOverflow,
+    /// 404 model, unsupported model.
+    ModelUnavailable,
+    /// Content refused by the provider.
+    ContentPolicy,
+    /// Other 4xx.
+    InvalidRequest,
+    /// Anything else.
+    Unknown,
+}
+
+impl ErrorClass {
+    /// Every class, for exhaustive table tests.
+    pub const ALL: [ErrorClass; 14] = [
+        ErrorClass::None,
+        ErrorClass::Auth,
+        ErrorClass::AuthTerminal,
+        ErrorClass::Forbidden,
+        ErrorClass::Billing,
+        ErrorClass::RateLimit,
+        ErrorClass::Overloaded,
+        ErrorClass::Server,
+        ErrorClass::Transport,
+        ErrorClass::ContextOverflow,
+        ErrorClass::ModelUnavailable,
+        ErrorClass::ContentPolicy,
+        ErrorClass::InvalidRequest,
+        ErrorClass::Unknown,
+    ];
+
+    /// snake_case name, as stored and logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::None => "none",
+            ErrorClass::Auth => "auth",
+            ErrorClass::AuthTerminal => "auth_terminal",
+            ErrorClass::Forbidden => "forbidden",
+            ErrorClass::Billing => "billing",
+            ErrorClass::RateLimit => "rate_limit",
+            ErrorClass::Overloaded => "overloaded",
+            ErrorClass::Server => "server",
+            ErrorClass::Transport => "transport",
+            ErrorClass::ContextOverflow => "context_overflow",
+            ErrorClass::ModelUnavailable => "model_unavailable",
+            ErrorClass::ContentPolicy => "content_policy",
+            ErrorClass::InvalidRequest => "invalid_request",
+            ErrorClass::Unknown => "unknown",
+        }
+    }
+
+    /// Inverse of [`ErrorClass::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// What the policy does after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The attempt succeeded.
+    Succeed,
+    /// Retry the same candidate and credential.
+    RetrySame,
+    /// Refresh the credential, then retry.
+    RefreshAndRetry,
+    /// Next live credential of the same provider.
+    RotateCredential,
+    /// Next candidate.
+    NextCandidate,
+    /// Stop; the caller must change the request.
+    ReturnToCaller,
+    /// Stop; nothing left to try.
+    GiveUp,
+    /// The candidate was not tried.
+    SkipCandidate,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Action; 8] = [
+        Action::Succeed,
+        Action::RetrySame,
+        Action::RefreshAndRetry,
+        Action::RotateCredential,
+        Action::NextCandidate,
+        Action::ReturnToCaller,
+        Action::GiveUp,
+        Action::SkipCandidate,
+    ];
+
+    /// snake_case name, as stored and logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Succeed => "succeed",
+            Action::RetrySame => "retry_same",
+            Action::RefreshAndRetry => "refresh_and_retry",
+            Action::RotateCredential => "rotate_credential",
+            Action::NextCandidate => "next_candidate",
+            Action::ReturnToCaller => "return_to_caller",
+            Action::GiveUp => "give_up",
+            Action::SkipCandidate => "skip_candidate",
+        }
+    }
+
+    /// Inverse of [`Action::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// One step of a request's trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Index of the candidate in the caller's list.
+    pub candidate_index: u32,
+    /// Provider name.
+    pub provider: Arc<str>,
+    /// Model name.
+    pub model: Arc<str>,
+    /// Credential used, if a provider was contacted.
+    pub credential_id: Option<CredentialId>,
+    /// Classification of the outcome.
+    pub error_class: ErrorClass,
+    /// HTTP status, 0 when none.
+    pub http_status: u16,
+    /// What the policy did next.
+    pub action: Action,
+    /// Human-readable reason; never a secret.
+    pub reason: String,
+    /// Duration of the step in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// Why a request failed as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    /// Every candidate failed or was skipped.
+    AllCandidatesFailed,
+    /// The request does not fit the context window.
+    ContextOverflow,
+    /// The provider refused the content.
+    ContentPolicy,
+    /// No time left for another attempt.
+    DeadlineExhausted,
+}
+
+impl FailureReason {
+    /// snake_case name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::AllCandidatesFailed => "all_candidates_failed",
+            FailureReason::ContextOverflow => "context_overflow",
+            FailureReason::ContentPolicy => "content_policy",
+            FailureReason::DeadlineExhausted => "deadline_exhausted",
+        }
+    }
+
+    /// Inverse of [`FailureReason::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            FailureReason::AllCandidatesFailed,
+            FailureReason::ContextOverflow,
+            FailureReason::ContentPolicy,
+            FailureReason::DeadlineExhausted,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// A transport failure (no HTTP answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportError {
+    /// Connection refused.
+    ConnectionRefused,
+    /// Connection reset or closed mid-answer.
+    ConnectionReset,
+    /// Timed out.
+    Timeout,
+    /// Name resolution failed.
+    Dns,
+    /// TLS handshake failed.
+    Tls,
+}
+
+impl TransportError {
+    /// Human-readable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportError::ConnectionRefused => "connection refused",
+            TransportError::ConnectionReset => "connection reset",
+            TransportError::Timeout => "timeout",
+            TransportError::Dns => "DNS failure",
+            TransportError::Tls => "TLS failure",
+        }
+    }
+}
+
+/// A candidate as shown to users: provider, model and origin.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CandidateSummary {
+    /// Provider name.
+    pub provider: String,
+    /// Model name.
+    pub model: String,
+    /// `main`, `main_fallback[i]`, `task`, `task_chain[i]`.
+    pub origin: String,
+}
+
+impl From<&Candidate> for CandidateSummary {
+    fn from(c: &Candidate) -> Self {
+        Self {
+            provider: c.provider.to_string(),
+            model: c.model.to_string(),
+            origin: c.origin.to_string(),
+        }
+    }
+}
+
+/// The recorded trail of one request, for `ExplainFallback`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trail {
+    /// Request id.
+    pub request_id: String,
+    /// Who called.
+    pub caller: Caller,
+    /// When the request started, Unix ms.
+    pub created_at: Millis,
+    /// `None` when a candidate answered.
+    pub failure: Option<FailureReason>,
+    /// The caller's candidates, in order.
+    pub candidates: Vec<CandidateSummary>,
+    /// Every step, in order.
+    pub steps: Vec<Step>,
+}

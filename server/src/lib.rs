@@ -1,0 +1,22 @@
+//! Switchyard: a gRPC gateway between AI agents and LLM providers that applies one
+//! fallback policy to every caller, primary or auxiliary.
+//!
+//! Dependencies point one way: `grpc` (proto <-> domain) -> `service` -> `executor`
+//! -> `policy` (pure) and `provider` / `credentials` / `writer` -> `store`.
+//! `main.rs` is a thin CLI over [`app::App`].
+
+pub mod app;
+pub mod classify;
+pub mod config;
+pub mod credentials;
+pub mod demo;
+pub mod domain;
+pub mod executor;
+pub mod fake;
+pub mod grpc;
+pub mod policy;
+pub mod provider;
+pub mod service;
+pub mod simulate;
+pub mod store;
+pub mod writer;

@@ -1,0 +1,252 @@
+//! The `switchyard` binary: flags, config, logging, then the library does the work.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+use switchyard::app::App;
+use switchyard::config::Config;
+use switchyard::executor::wall_ms;
+use switchyard::store::{NewApiKey, Store};
+
+/// Switchyard: one fallback policy for every LLM call of an agent.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Config file. When it is the default and does not exist, the embedded example is used.
+    #[arg(long, global = true, default_value = "switchyard.yaml")]
+    config: PathBuf,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gRPC service.
+    Serve {
+        /// Overrides `listen` from the config.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Overrides `database.path` from the config.
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Manage provider credentials in the SQLite file (offline; a running server
+    /// loads them at start).
+    Credentials {
+        /// Overrides `database.path` from the config.
+        #[arg(long, global = true)]
+        db: Option<PathBuf>,
+        #[command(subcommand)]
+        action: CredentialsCommand,
+    },
+    /// Check the config and print the candidate list of every caller.
+    CheckConfig,
+    /// Run the real server on a temporary database with local fake providers and show
+    /// an auxiliary task whose explicit provider answers 401 token_invalidated.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum CredentialsCommand {
+    /// Add a static API key. The key is read from an environment variable or stdin,
+    /// never from the command line.
+    Add {
+        /// Provider name from the config.
+        #[arg(long)]
+        provider: String,
+        /// Credential id (unique; shown in trails).
+        #[arg(long)]
+        id: String,
+        /// Environment variable holding the key.
+        #[arg(long, conflicts_with = "api_key_stdin")]
+        api_key_env: Option<String>,
+        /// Read the key from standard input.
+        #[arg(long)]
+        api_key_stdin: bool,
+        /// Free text.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Lower is tried first within the provider's pool.
+        #[arg(long, default_value_t = 0)]
+        priority: i64,
+    },
+    /// List credentials with their state. Never prints a secret.
+    List,
+    /// Remove a credential.
+    Remove {
+        /// Credential id.
+        id: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    runtime.block_on(run(cli))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn load_config(path: &PathBuf) -> anyhow::Result<Config> {
+    let explicit = path != &PathBuf::from("switchyard.yaml");
+    let file = if explicit || path.exists() {
+        Some(path.as_path())
+    } else {
+        tracing::info!("no switchyard.yaml here: using the embedded example config");
+        None
+    };
+    Ok(Config::load(file, std::env::vars())?)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo => switchyard::demo::run().await,
+        Command::Serve { listen, db } => {
+            let mut config = load_config(&cli.config)?;
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            if let Some(db) = db {
+                config.database.path = db;
+            }
+            let app = App::build(config).await?;
+            app.run().await?;
+            Ok(())
+        }
+        Command::CheckConfig => {
+            let config = load_config(&cli.config)?;
+            let routing = config.routing();
+            let mut callers = vec![switchyard::domain::Caller::Primary];
+            let mut tasks: Vec<&str> = switchyard::policy::BUILTIN_TASKS.to_vec();
+            tasks.extend(config.auxiliary.keys().map(String::as_str));
+            tasks.sort_unstable();
+            tasks.dedup();
+            callers.extend(
+                tasks
+                    .into_iter()
+                    .map(|t| switchyard::domain::Caller::Aux(t.into())),
+            );
+            println!("config ok");
+            for caller in callers {
+                let list = routing.candidates(&caller, None)?;
+                let names: Vec<String> = list
+                    .iter()
+                    .map(|c| format!("{}/{} ({})", c.provider, c.model, c.origin))
+                    .collect();
+                println!("{caller}: {}", names.join(" -> "));
+            }
+            Ok(())
+        }
+        Command::Credentials { db, action } => {
+            let config = load_config(&cli.config)?;
+            let path = db.unwrap_or(config.database.path.clone());
+            let store = Store::open(&path).await?;
+            let result = credentials(&config, &store, action).await;
+            store.close().await;
+            result
+        }
+    }
+}
+
+async fn credentials(
+    config: &Config,
+    store: &Store,
+    action: CredentialsCommand,
+) -> anyhow::Result<()> {
+    match action {
+        CredentialsCommand::Add {
+            provider,
+            id,
+            api_key_env,
+            api_key_stdin,
+            label,
+            priority,
+        } => {
+            if !config.providers.contains_key(&provider) {
+                bail!("unknown provider {provider:?}: not in the config");
+            }
+            let secret = match (api_key_env, api_key_stdin) {
+                (Some(var), _) => std::env::var(&var)
+                    .with_context(|| format!("environment variable {var} is not set"))?,
+                (None, true) => {
+                    let mut s = String::new();
+                    std::io::stdin().read_to_string(&mut s)?;
+                    s.trim().to_owned()
+                }
+                (None, false) => bail!("give the key with --api-key-env VAR or --api-key-stdin"),
+            };
+            if secret.is_empty() {
+                bail!("the key is empty");
+            }
+            let key = NewApiKey {
+                id: id.clone(),
+                provider,
+                label,
+                priority,
+                secret: SecretString::from(secret),
+            };
+            store.add_api_key(&key, wall_ms()).await?;
+            println!("added {id}");
+        }
+        CredentialsCommand::List => {
+            println!(
+                "{:<24} {:<16} {:<8} {:<8} {:<10} last error",
+                "ID", "PROVIDER", "KIND", "PRIO", "STATE"
+            );
+            let now = wall_ms();
+            for c in store.credentials().await? {
+                let state = match (&c.health.dead_since, c.health.cooldown_until) {
+                    (Some(_), _) => "dead".to_owned(),
+                    (None, Some(t)) if t > now => format!("cooling {}s", (t - now) / 1000),
+                    _ => "live".to_owned(),
+                };
+                println!(
+                    "{:<24} {:<16} {:<8} {:<8} {:<10} {}",
+                    c.id,
+                    c.provider,
+                    c.kind,
+                    c.priority,
+                    state,
+                    c.health
+                        .dead_reason
+                        .or(c.health.last_error_class)
+                        .unwrap_or_default()
+                );
+            }
+        }
+        CredentialsCommand::Remove { id } => {
+            if store.remove_credential(&id).await? {
+                println!("removed {id}");
+            } else {
+                bail!("no credential {id:?}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -462,8 +462,8 @@ fn truncate_chars(text: String, max: usize) -> String {
 }
 
 /// Replaces what looks like a secret with [`REDACTED`]: the token after
-/// `Bearer`, and any run of 20+ `[A-Za-z0-9_.-]` that mixes letters and digits
-/// or starts with `sk-`, `Bearer` or `eyJ`.
+/// `Bearer`, and any run of 20+ `[A-Za-z0-9_.-]` that starts with a key prefix
+/// (`sk-`, `eyJ`...) or holds a 16+ character segment mixing letters and digits.
 fn redact(text: &str) -> String {
     redact_runs(&redact_bearer(text))
 }
@@ -476,10 +476,23 @@ fn looks_like_secret(run: &str) -> bool {
     if run.len() < MIN_SECRET_LEN {
         return false;
     }
-    let letters = run.bytes().any(|b| b.is_ascii_alphabetic());
-    let digits = run.bytes().any(|b| b.is_ascii_digit());
-    (letters && digits) || ["sk-", "Bearer", "eyJ"].iter().any(|p| run.starts_with(p))
+    if ["sk-", "sk_", "Bearer", "eyJ", "xai-", "gsk_", "AIza"]
+        .iter()
+        .any(|p| run.starts_with(p))
+    {
+        return true;
+    }
+    // Keys carry a long unbroken alphanumeric segment mixing letters and digits;
+    // model names (`claude-3-5-sonnet-20241022`) are short segments between dashes.
+    run.split(['-', '_', '.']).any(|segment| {
+        segment.len() >= SECRET_SEGMENT_LEN
+            && segment.bytes().any(|b| b.is_ascii_alphabetic())
+            && segment.bytes().any(|b| b.is_ascii_digit())
+    })
 }
+
+/// Shortest unbroken alphanumeric segment that makes a run look like a key.
+const SECRET_SEGMENT_LEN: usize = 16;
 
 fn redact_runs(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -957,23 +957,27 @@ fn garbage_bodies_never_panic() {
         ("x-ratelimit-reset", "18446744073709551616"),
     ]);
     let empty = HeaderMap::new();
+    let contexts = [
+        (&empty, NOW),
+        (&odd_headers, 0),
+        (&odd_headers, NOW),
+        (&odd_headers, u64::MAX),
+    ];
     for body in &bodies {
         let json = serde_json::from_slice::<serde_json::Value>(body).is_ok();
         for status in statuses {
-            for map in [&empty, &odd_headers] {
-                for now in [0, NOW, u64::MAX] {
-                    let got = classify_http(status, map, body, now);
-                    assert_eq!(got.http_status, status);
-                    assert!(got.detail.chars().count() <= 200);
-                    if !json {
-                        assert!(
-                            got.detail.ends_with(" bytes)")
-                                || got.detail.ends_with("(empty body)")
-                                || (200..300).contains(&status),
-                            "{:?}",
-                            got.detail
-                        );
-                    }
+            for (map, now) in contexts {
+                let got = classify_http(status, map, body, now);
+                assert_eq!(got.http_status, status);
+                assert!(got.detail.chars().count() <= 200);
+                if !json {
+                    assert!(
+                        got.detail.ends_with(" bytes)")
+                            || got.detail.ends_with("(empty body)")
+                            || (200..300).contains(&status),
+                        "{:?}",
+                        got.detail
+                    );
                 }
             }
         }
@@ -1209,4 +1213,16 @@ fn civil_days_match_known_dates() {
     assert_eq!(days_from_civil(2000, 3, 1), 11_017);
     assert_eq!(days_from_civil(2023, 11, 14), 19_675);
     assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+}
+
+#[test]
+fn detail_keeps_model_names_readable() {
+    let body = br#"{"error":{"message":"The model `claude-3-5-sonnet-20241022` does not exist","type":"invalid_request_error","code":"model_not_found"}}"#;
+    let c = classify_http(404, &HeaderMap::new(), body, NOW);
+    assert!(
+        c.detail.contains("claude-3-5-sonnet-20241022"),
+        "{}",
+        c.detail
+    );
+    assert!(!c.detail.contains(REDACTED), "{}", c.detail);
 }

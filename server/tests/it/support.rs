@@ -1,0 +1,300 @@
+//! Test support: the real server (`App`) on 127.0.0.1:0 with a fresh SQLite file,
+//! fake providers that are real HTTP servers, and a tonic client over TCP.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use switchyard::app::{App, AppError};
+use switchyard::config::Config;
+use switchyard::fake::{FakeProvider, FakeReply};
+use switchyard::store::{NewApiKey, Store};
+use switchyard_client::SwitchyardServiceClient;
+use switchyard_client::pb;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// The five providers of the standard topology.
+pub struct Fakes {
+    /// Main agent model.
+    pub main: FakeProvider,
+    /// `model.fallback_providers[0]`.
+    pub main_fb: FakeProvider,
+    /// Explicit provider of the `compression` task.
+    pub aux: FakeProvider,
+    /// `compression.fallback_chain[0]`.
+    pub chain_a: FakeProvider,
+    /// `compression.fallback_chain[1]`.
+    pub chain_b: FakeProvider,
+}
+
+impl Fakes {
+    pub async fn start() -> Self {
+        let ok = |name: &str| FakeReply::ok(&format!("answer from {name}"));
+        Self {
+            main: FakeProvider::start("main", ok("main")).await.unwrap(),
+            main_fb: FakeProvider::start("main-fb", ok("main-fb")).await.unwrap(),
+            aux: FakeProvider::start("aux", ok("aux")).await.unwrap(),
+            chain_a: FakeProvider::start("chain-a", ok("chain-a")).await.unwrap(),
+            chain_b: FakeProvider::start("chain-b", ok("chain-b")).await.unwrap(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> &FakeProvider {
+        match name {
+            "main" => &self.main,
+            "main-fb" => &self.main_fb,
+            "aux" => &self.aux,
+            "chain-a" => &self.chain_a,
+            "chain-b" => &self.chain_b,
+            other => panic!("no fake {other}"),
+        }
+    }
+
+    /// Calls received by each fake, in the order main, main-fb, aux, chain-a, chain-b.
+    pub fn counts(&self) -> [usize; 5] {
+        [
+            self.main.call_count(),
+            self.main_fb.call_count(),
+            self.aux.call_count(),
+            self.chain_a.call_count(),
+            self.chain_b.call_count(),
+        ]
+    }
+
+    /// The standard config: main -> main-fb; compression -> aux, chain [chain-a, chain-b].
+    /// `tasks` is YAML appended inside `auxiliary:` (more tasks, indented by two spaces).
+    pub fn config(&self, db: &std::path::Path, tasks: &str) -> Config {
+        let yaml = format!(
+            r#"
+listen: 127.0.0.1:0
+database: {{ path: "{db}" }}
+providers:
+  main:    {{ kind: anthropic, base_url: "{main}", timeout: 5s }}
+  main-fb: {{ kind: openai, base_url: "{main_fb}", timeout: 5s }}
+  aux:     {{ kind: openai, base_url: "{aux}", timeout: 5s }}
+  chain-a: {{ kind: openai, base_url: "{chain_a}", timeout: 5s }}
+  chain-b: {{ kind: openai, base_url: "{chain_b}", timeout: 5s }}
+model:
+  provider: main
+  model: main-model
+  timeout: 20s
+  fallback_providers:
+    - {{ provider: main-fb, model: fb-model }}
+auxiliary:
+  compression:
+    provider: aux
+    model: aux-model
+    timeout: 20s
+    fallback_chain:
+      - {{ provider: chain-a, model: a-model }}
+      - {{ provider: chain-b, model: b-model }}
+{tasks}
+policy: {{ backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }}
+"#,
+            db = db.display(),
+            main = self.main.anthropic_base_url(),
+            main_fb = self.main_fb.openai_base_url(),
+            aux = self.aux.openai_base_url(),
+            chain_a = self.chain_a.openai_base_url(),
+            chain_b = self.chain_b.openai_base_url(),
+        );
+        Config::from_yaml(&yaml, "<test>", []).unwrap()
+    }
+}
+
+/// One key per provider, `<provider>-k1`, plus `extra` (id, provider) pairs.
+pub async fn seed_keys(db: &std::path::Path, extra: &[(&str, &str)]) {
+    let store = Store::open(db).await.unwrap();
+    let standard = ["main", "main-fb", "aux", "chain-a", "chain-b"].map(|p| (format!("{p}-k1"), p));
+    let extra = extra.iter().map(|(id, p)| ((*id).to_owned(), *p));
+    for (i, (id, provider)) in standard.into_iter().chain(extra).enumerate() {
+        let key = NewApiKey {
+            secret: SecretString::from(format!("secret-of-{id}")),
+            id,
+            provider: provider.to_owned(),
+            label: String::new(),
+            priority: i as i64,
+        };
+        store.add_api_key(&key, 1).await.unwrap();
+    }
+    store.close().await;
+}
+
+/// A running server.
+pub struct TestApp {
+    pub client: SwitchyardServiceClient<Channel>,
+    pub channel: Channel,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), AppError>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(config: Config) -> Self {
+        let app = App::build(config).await.unwrap();
+        let addr = app.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Self {
+            client: SwitchyardServiceClient::new(channel.clone()),
+            channel,
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops the server and waits for it (write-behind flushed, store closed).
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let handle = self.handle.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .expect("server stops in time")
+            .unwrap()
+            .unwrap();
+    }
+
+    pub async fn aux(&mut self, task: &str) -> Result<pb::AuxCompleteResponse, tonic::Status> {
+        self.client
+            .aux_complete(pb::AuxCompleteRequest {
+                task: task.into(),
+                messages: vec![user("compress this")],
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn primary(&mut self) -> Result<pb::CompleteResponse, tonic::Status> {
+        self.client
+            .complete(pb::CompleteRequest {
+                messages: vec![user("hello")],
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn explain_id(&mut self, id: &str) -> pb::ExplainFallbackResponse {
+        self.client
+            .explain_fallback(pb::ExplainFallbackRequest {
+                query: Some(pb::explain_fallback_request::Query::RequestId(id.into())),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Simulates `caller` with the outcomes of `script` (as pushed to the fakes).
+    pub async fn simulate(
+        &mut self,
+        caller: pb::caller::Kind,
+        script: &[(&str, FakeReply)],
+    ) -> pb::ExplainFallbackResponse {
+        let outcomes = script.iter().map(|(_, reply)| simulated(reply)).collect();
+        self.client
+            .explain_fallback(pb::ExplainFallbackRequest {
+                query: Some(pb::explain_fallback_request::Query::Simulation(
+                    pb::Simulation {
+                        caller: Some(pb::Caller { kind: Some(caller) }),
+                        outcomes,
+                        budget_ms: 0,
+                        assume_all_credentials_live: true,
+                        model: None,
+                    },
+                )),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
+
+pub fn user(text: &str) -> pb::Message {
+    pb::Message {
+        role: pb::Role::User as i32,
+        content: text.into(),
+    }
+}
+
+/// The simulated twin of a scripted fake reply.
+pub fn simulated(reply: &FakeReply) -> pb::SimulatedOutcome {
+    let body = match &reply.body {
+        switchyard::fake::FakeBody::Raw(b) => b.clone(),
+        switchyard::fake::FakeBody::Completion(_) => String::new(),
+    };
+    pb::SimulatedOutcome {
+        outcome: Some(pb::simulated_outcome::Outcome::Http(pb::HttpOutcome {
+            status: u32::from(reply.status),
+            body,
+            headers: reply.headers.iter().cloned().collect(),
+        })),
+        duration_ms: 0,
+    }
+}
+
+/// Pushes each reply of `script` to its fake, in order.
+pub fn push_script(fakes: &Fakes, script: &[(&str, FakeReply)]) {
+    for (name, reply) in script {
+        fakes.get(name).push([reply.clone()]);
+    }
+}
+
+/// The comparable part of a step: everything but the free-text reason and the duration.
+pub type StepKey = (u32, String, String, String, pb::ErrorClass, u32, pb::Action);
+
+pub fn keys(attempts: &[pb::Attempt]) -> Vec<StepKey> {
+    attempts
+        .iter()
+        .map(|a| {
+            (
+                a.candidate_index,
+                a.provider.clone(),
+                a.model.clone(),
+                a.credential_id.clone(),
+                a.error_class(),
+                a.http_status,
+                a.action(),
+            )
+        })
+        .collect()
+}
+
+/// (provider, credential, action) of each step: the shape asserted by scenarios.
+pub fn shape(attempts: &[pb::Attempt]) -> Vec<(String, String, pb::Action)> {
+    attempts
+        .iter()
+        .map(|a| (a.provider.clone(), a.credential_id.clone(), a.action()))
+        .collect()
+}
+
+pub fn s(provider: &str, cred: &str, action: pb::Action) -> (String, String, pb::Action) {
+    (provider.to_owned(), cred.to_owned(), action)
+}
+
+/// The `FailureDetail` and `ErrorInfo` of a failed call's status.
+pub fn failure_details(status: &tonic::Status) -> (tonic_types::pb::ErrorInfo, pb::FailureDetail) {
+    use prost::Message as _;
+    let st = tonic_types::pb::Status::decode(status.details()).expect("status details");
+    let mut info = None;
+    let mut detail = None;
+    for any in st.details {
+        match any.type_url.as_str() {
+            "type.googleapis.com/google.rpc.ErrorInfo" => {
+                info = Some(tonic_types::pb::ErrorInfo::decode(&*any.value).unwrap())
+            }
+            "type.googleapis.com/switchyard.v1.FailureDetail" => {
+                detail = Some(pb::FailureDetail::decode(&*any.value).unwrap())
+            }
+            _ => {}
+        }
+    }
+    (info.expect("ErrorInfo"), detail.expect("FailureDetail"))
+}

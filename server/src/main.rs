@@ -136,6 +136,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.database.path = db;
             }
             let app = App::build(config).await?;
+            // A machine-readable first line, so scripts and tests can use port 0.
+            println!("switchyard listening on {}", app.local_addr());
             app.run().await?;
             Ok(())
         }

@@ -1,1 +1,197 @@
-fn main() {}
+//! Added latency of a successful `AuxComplete` through Switchyard, against calling
+//! the same fake provider directly, at 16 concurrent callers.
+//!
+//! `cargo bench -p switchyard --bench overhead` (optionally `-- REQUESTS CONCURRENCY`).
+//! Both paths hit the same loopback fake provider with the same body; the difference
+//! of their latency distributions is what the gateway adds (gRPC hop, validation,
+//! policy run, provider call through the pooled client, trail recording).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use secrecy::SecretString;
+use switchyard::app::App;
+use switchyard::config::Config;
+use switchyard::fake::{FakeProvider, FakeReply};
+use switchyard::store::{NewApiKey, Store};
+use switchyard_client::SwitchyardServiceClient;
+use switchyard_client::pb;
+use tokio::sync::Mutex;
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let requests = args.first().copied().unwrap_or(20_000);
+    let concurrency = args.get(1).copied().unwrap_or(16);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run(requests, concurrency));
+}
+
+async fn run(requests: usize, concurrency: usize) {
+    let fake = FakeProvider::start("fake", FakeReply::ok("a short summary"))
+        .await
+        .expect("fake provider");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("bench.db");
+    let store = Store::open(&db).await.expect("store");
+    store
+        .add_api_key(
+            &NewApiKey {
+                id: "k1".into(),
+                provider: "p".into(),
+                label: String::new(),
+                priority: 0,
+                secret: SecretString::from("bench-key".to_owned()),
+            },
+            0,
+        )
+        .await
+        .expect("key");
+    store.close().await;
+    let yaml = format!(
+        r#"
+listen: 127.0.0.1:0
+database: {{ path: "{}" }}
+providers:
+  p: {{ kind: openai, base_url: "{}" }}
+model: {{ provider: p, model: m }}
+auxiliary:
+  compression: {{ provider: p, model: small }}
+"#,
+        db.display(),
+        fake.openai_base_url()
+    );
+    let config = Config::from_yaml(&yaml, "<bench>", []).expect("config");
+    let app = App::build(config).await.expect("app");
+    let addr = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let grpc = SwitchyardServiceClient::new(channel);
+    let http = reqwest::Client::new();
+    let url = format!("{}/chat/completions", fake.openai_base_url());
+    let body = serde_json::json!({
+        "model": "small",
+        "messages": [{"role": "user", "content": "Summarise the conversation so far."}]
+    })
+    .to_string();
+
+    let direct = {
+        let (http, url, body) = (http.clone(), url.clone(), body.clone());
+        measure("direct", requests, concurrency, move || {
+            let (http, url, body) = (http.clone(), url.clone(), body.clone());
+            async move {
+                let r = http
+                    .post(&url)
+                    .bearer_auth("bench-key")
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("direct call");
+                assert!(r.status().is_success());
+                r.bytes().await.expect("body");
+            }
+        })
+        .await
+    };
+    let via = measure("switchyard", requests, concurrency, move || {
+        let mut grpc = grpc.clone();
+        async move {
+            let r = grpc
+                .aux_complete(pb::AuxCompleteRequest {
+                    task: "compression".into(),
+                    messages: vec![pb::Message {
+                        role: pb::Role::User as i32,
+                        content: "Summarise the conversation so far.".into(),
+                    }],
+                    ..Default::default()
+                })
+                .await
+                .expect("aux call");
+            assert_eq!(r.get_ref().attempts.len(), 1);
+        }
+    })
+    .await;
+
+    println!();
+    println!("added latency at {concurrency} concurrent callers ({requests} requests each way):");
+    for (label, q) in [("p50", 0.50), ("p90", 0.90), ("p99", 0.99)] {
+        let d = direct.value_at_quantile(q);
+        let v = via.value_at_quantile(q);
+        println!(
+            "  {label}: direct {:>7.3} ms, via switchyard {:>7.3} ms, added {:>7.3} ms",
+            d as f64 / 1000.0,
+            v as f64 / 1000.0,
+            (v as f64 - d as f64) / 1000.0
+        );
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+}
+
+/// Runs `requests` calls of `call` from `concurrency` tasks after a warm-up and
+/// returns the latency histogram in microseconds.
+async fn measure<F, Fut>(
+    label: &str,
+    requests: usize,
+    concurrency: usize,
+    call: F,
+) -> Histogram<u64>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let call = Arc::new(call);
+    for _ in 0..(requests / 10).max(100) {
+        call().await;
+    }
+    let hist = Arc::new(Mutex::new(
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram"),
+    ));
+    let started = Instant::now();
+    let per_task = requests / concurrency;
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (call, hist) = (call.clone(), hist.clone());
+            tokio::spawn(async move {
+                let mut local =
+                    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+                for _ in 0..per_task {
+                    let t = Instant::now();
+                    call().await;
+                    local.saturating_record(t.elapsed().as_micros() as u64);
+                }
+                hist.lock().await.add(&local).expect("merge");
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let elapsed = started.elapsed();
+    let hist = Arc::try_unwrap(hist).expect("sole owner").into_inner();
+    println!(
+        "{label:>10}: {} calls in {:.2} s ({:.0}/s), p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        hist.len(),
+        elapsed.as_secs_f64(),
+        hist.len() as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+        Duration::from_micros(hist.max()).as_secs_f64() * 1000.0,
+    );
+    hist
+}

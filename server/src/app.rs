@@ -6,15 +6,19 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use switchyard_client::pb;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::config::Config;
 use crate::credentials::CredentialPool;
 use crate::grpc::GrpcService;
+use crate::metrics::{self, Metrics, MetricsError};
 use crate::provider::Providers;
 use crate::service::Switchyard;
 use crate::store::{Store, StoreError};
@@ -43,6 +47,9 @@ pub enum AppError {
     /// Reflection could not be built.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// Metrics could not be set up.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }
 
 /// A built service, bound and ready to run.
@@ -54,6 +61,9 @@ pub struct App {
     writer: JoinHandle<()>,
     service: Arc<Switchyard>,
     max_message_bytes: usize,
+    metrics: Metrics,
+    metrics_listener: Option<TcpListener>,
+    shutdown_grace: Duration,
 }
 
 // === impl App ===
@@ -66,18 +76,20 @@ impl App {
         let pool = Arc::new(CredentialPool::new(store.credentials().await?));
         let (recorder, writer) = Recorder::spawn(store.clone(), config.database.trail_retention);
         let providers = Providers::new(&config)?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| AppError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let metrics = Metrics::new(config.otel.as_ref())?;
+        metrics.observe_credentials(pool.clone());
+        let listener = bind(config.listen).await?;
+        let metrics_listener = match config.telemetry.metrics_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         let service = Arc::new(Switchyard::new(
             &config,
             providers,
             pool,
             recorder.clone(),
             store.clone(),
+            metrics.clone(),
         ));
         // Room for requests over the content limit, so they get a clear InvalidArgument.
         let max_message_bytes = config
@@ -92,7 +104,17 @@ impl App {
             writer,
             service,
             max_message_bytes,
+            metrics,
+            metrics_listener,
+            shutdown_grace: config.shutdown_grace,
         })
+    }
+
+    /// The bound address of the metrics endpoint, when enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The bound address (useful with port 0).
@@ -128,29 +150,100 @@ impl App {
             .await;
         tracing::info!(addr = %self.local_addr(), "serving");
 
+        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_task = self.metrics_listener.map(|listener| {
+            tokio::spawn(metrics::serve(listener, self.metrics.clone(), async {
+                let _ = metrics_stopped.await;
+            }))
+        });
+
+        // On the signal: report NOT_SERVING, stop accepting, let in-flight calls
+        // finish; after the grace period, stop waiting for them.
+        let (draining_tx, mut draining) = watch::channel(false);
         let reporter = health_reporter.clone();
-        let drain = async move {
+        let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight calls");
             reporter
                 .set_not_serving::<pb::switchyard_service_server::SwitchyardServiceServer<GrpcService>>()
                 .await;
+            let _ = draining_tx.send(true);
         };
-        let result = tonic::transport::Server::builder()
+        let server = tonic::transport::Server::builder()
+            .trace_fn(server_span)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(api)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), drain)
-            .await;
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal);
+        let grace = self.shutdown_grace;
+        let result = tokio::select! {
+            r = server => r,
+            _ = async {
+                let _ = draining.wait_for(|d| *d).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(?grace, "grace period over: abandoning in-flight calls");
+                Ok(())
+            }
+        };
 
+        let _ = metrics_stop.send(());
+        if let Some(task) = metrics_task {
+            let _ = task.await;
+        }
         self.recorder.close();
         if let Err(e) = self.writer.await {
             tracing::error!(error = %e, "write-behind task failed");
         }
         self.store.close().await;
+        self.metrics.shutdown();
         result?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })
+}
+
+/// The server span of one RPC. It continues the caller's W3C `traceparent`, so an
+/// agent's trace and Switchyard's are one trace.
+fn server_span(request: &http::Request<()>) -> tracing::Span {
+    let path = request.uri().path();
+    let (service, method) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or(("", path));
+    let span = tracing::info_span!(
+        "grpc.server",
+        otel.name = %path.trim_start_matches('/'),
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        switchyard.request_id = tracing::field::Empty,
+    );
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&HeaderExtractor(request.headers()))
+    });
+    // Without an OpenTelemetry layer installed this is a no-op.
+    let _ = span.set_parent(parent);
+    span
+}
+
+/// Reads trace-context headers for the propagator.
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
     }
 }
 

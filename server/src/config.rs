@@ -69,6 +69,103 @@ pub struct Config {
     /// Request limits.
     #[serde(default)]
     pub limits: Limits,
+    /// Metrics endpoint and trace content.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// How long in-flight calls may run after SIGTERM before the process exits.
+    #[serde(default = "defaults::shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// OpenTelemetry export, from the standard `OTEL_*` environment variables
+    /// (not from the file). `None` when no OTLP endpoint is set.
+    #[serde(skip)]
+    pub otel: Option<OtelSettings>,
+}
+
+/// Telemetry settings of the file. OTLP export itself is configured by `OTEL_*`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Address of the Prometheus scrape endpoint (`GET /metrics`); off when unset.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Record prompt and completion text in attempt spans. Off by default: prompts
+    /// are user data.
+    #[serde(default)]
+    pub capture_content: bool,
+}
+
+/// OTLP export settings, read from the standard OpenTelemetry environment variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtelSettings {
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (gRPC).
+    pub endpoint: String,
+    /// Traces are exported (`OTEL_TRACES_EXPORTER` is not `none`).
+    pub traces: bool,
+    /// Metrics are exported (`OTEL_METRICS_EXPORTER` is not `none`).
+    pub metrics: bool,
+    /// `OTEL_SERVICE_NAME`, default `switchyard`.
+    pub service_name: String,
+    /// `OTEL_RESOURCE_ATTRIBUTES`, `k=v,k=v`.
+    pub resource_attributes: Vec<(String, String)>,
+    /// `OTEL_TRACES_SAMPLER`, default `parentbased_always_on`.
+    pub sampler: String,
+    /// `OTEL_TRACES_SAMPLER_ARG`, the ratio of `*traceidratio` samplers.
+    pub sampler_arg: Option<f64>,
+    /// `OTEL_METRIC_EXPORT_INTERVAL` (ms), default 60 s.
+    pub metric_interval: Duration,
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT` (ms), default 10 s.
+    pub timeout: Duration,
+}
+
+impl OtelSettings {
+    /// Reads the settings from environment pairs; `None` when export is off
+    /// (`OTEL_SDK_DISABLED=true`, or no endpoint).
+    pub fn from_env(env: &[(String, String)]) -> Option<Self> {
+        let get = |k: &str| {
+            env.iter()
+                .rev()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        if get("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            return None;
+        }
+        let endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+        let ms = |k: &str, default: u64| {
+            Duration::from_millis(get(k).and_then(|v| v.parse().ok()).unwrap_or(default))
+        };
+        Some(Self {
+            endpoint,
+            traces: get("OTEL_TRACES_EXPORTER").is_none_or(|v| v != "none"),
+            metrics: get("OTEL_METRICS_EXPORTER").is_none_or(|v| v != "none"),
+            service_name: get("OTEL_SERVICE_NAME").unwrap_or_else(|| "switchyard".into()),
+            resource_attributes: get("OTEL_RESOURCE_ATTRIBUTES")
+                .map(|v| {
+                    v.split(',')
+                        .filter_map(|kv| kv.split_once('='))
+                        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            sampler: get("OTEL_TRACES_SAMPLER").unwrap_or_else(|| "parentbased_always_on".into()),
+            sampler_arg: get("OTEL_TRACES_SAMPLER_ARG").and_then(|v| v.parse().ok()),
+            metric_interval: ms("OTEL_METRIC_EXPORT_INTERVAL", 60_000),
+            timeout: ms("OTEL_EXPORTER_OTLP_TIMEOUT", 10_000),
+        })
+    }
+
+    /// The OpenTelemetry resource: service name and resource attributes.
+    pub fn resource(&self) -> opentelemetry_sdk::Resource {
+        opentelemetry_sdk::Resource::builder_empty()
+            .with_service_name(self.service_name.clone())
+            .with_attributes(
+                self.resource_attributes
+                    .iter()
+                    .map(|(k, v)| opentelemetry::KeyValue::new(k.clone(), v.clone())),
+            )
+            .build()
+    }
 }
 
 /// SQLite store settings.
@@ -284,6 +381,9 @@ mod defaults {
     pub fn max_tokens() -> u32 {
         1_000_000
     }
+    pub fn shutdown_grace() -> Duration {
+        Duration::from_secs(30)
+    }
 }
 
 // === impl Config ===
@@ -296,6 +396,7 @@ impl Config {
         source_name: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
         let field = |path: String, message: String| ConfigError::Field {
             source_name: source_name.to_owned(),
             path,
@@ -303,17 +404,18 @@ impl Config {
         };
         let mut value: serde_norway::Value =
             serde_norway::from_str(text).map_err(|e| field(".".into(), e.to_string()))?;
-        for (key, raw) in env {
+        for (key, raw) in &env {
             let Some(rest) = key.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            apply_override(&mut value, rest, &raw).map_err(|m| field(format!("env {key}"), m))?;
+            apply_override(&mut value, rest, raw).map_err(|m| field(format!("env {key}"), m))?;
         }
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             field(path, e.into_inner().to_string())
         })?;
         config.check().map_err(|(path, m)| field(path, m))?;
+        config.otel = OtelSettings::from_env(&env);
         Ok(config)
     }
 
@@ -582,6 +684,32 @@ model: {provider: p, model: m}
             .unwrap_err()
             .to_string();
         assert!(err.contains("policy.max_retries"), "{err}");
+    }
+
+    #[test]
+    fn otel_export_is_off_without_an_endpoint_and_reads_the_standard_variables() {
+        assert_eq!(Config::from_yaml(MINIMAL, "t", []).unwrap().otel, None);
+        let env = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+            ("OTEL_SERVICE_NAME", "gw"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let otel = Config::from_yaml(MINIMAL, "t", env.clone())
+            .unwrap()
+            .otel
+            .unwrap();
+        assert_eq!(otel.service_name, "gw");
+        assert_eq!(otel.sampler_arg, Some(0.25));
+        assert!(otel.traces && !otel.metrics);
+        let mut disabled = env.to_vec();
+        disabled.push(("OTEL_SDK_DISABLED".into(), "true".into()));
+        assert_eq!(
+            Config::from_yaml(MINIMAL, "t", disabled).unwrap().otel,
+            None
+        );
     }
 
     #[test]

@@ -86,6 +86,27 @@ impl CredentialPool {
         view
     }
 
+    /// Per provider: how many credentials are live, cooling down and dead at `now`.
+    pub fn census(&self, now: Millis) -> Vec<(Arc<str>, u64, u64, u64)> {
+        self.by_provider
+            .iter()
+            .map(|(provider, creds)| {
+                let (mut live, mut cooling, mut dead) = (0, 0, 0);
+                for c in creds {
+                    let info = c.info();
+                    if info.dead {
+                        dead += 1;
+                    } else if info.cooldown_until.is_some_and(|t| t > now) {
+                        cooling += 1;
+                    } else {
+                        live += 1;
+                    }
+                }
+                (provider.clone(), live, cooling, dead)
+            })
+            .collect()
+    }
+
     /// Applies a policy effect in memory and returns the change to persist.
     pub fn apply(&self, effect: &Effect, now: Millis) -> Option<HealthChange> {
         match effect {

@@ -95,6 +95,8 @@ pub struct ProviderAnswer {
     pub content: String,
     /// Token usage.
     pub usage: Usage,
+    /// Model the provider says answered, when it says.
+    pub model: Option<String>,
 }
 
 /// Wire protocol of a provider.

@@ -8,10 +8,14 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 use crate::classify::{self, Classification};
 use crate::credentials::CredentialPool;
-use crate::domain::{ChatRequest, CredentialId, ErrorClass, Millis, ProviderAnswer};
+use crate::domain::{
+    Caller, ChatRequest, CredentialId, ErrorClass, Millis, ProviderAnswer, ProviderKind, Step,
+};
 use crate::policy::{AttemptPlan, Effect, Finish, Next, Observed, RefreshOutcome, Run};
 use crate::provider::{CallOutcome, Providers};
 use crate::writer::Recorder;
@@ -34,6 +38,8 @@ pub trait Upstream {
     ) -> impl Future<Output = RefreshOutcome> + Send;
     /// Applies and persists credential effects.
     fn apply(&mut self, effects: Vec<Effect>) -> impl Future<Output = ()> + Send;
+    /// The policy recorded `step` for the last attempt or refresh (for telemetry).
+    fn recorded(&mut self, _step: &Step) {}
 }
 
 /// How a driven run ended, with the answer and the plan that produced it.
@@ -58,6 +64,9 @@ pub async fn drive<U: Upstream>(run: &mut Run, upstream: &mut U) -> Driven {
                 let (observed, got) = upstream.attempt(&plan).await;
                 let now = upstream.now();
                 let effects = run.record(now, now.saturating_sub(start), &observed);
+                if let Some(step) = run.steps().last() {
+                    upstream.recorded(step);
+                }
                 upstream.apply(effects).await;
                 if let Some(got) = got {
                     answer = Some((plan, got));
@@ -68,6 +77,9 @@ pub async fn drive<U: Upstream>(run: &mut Run, upstream: &mut U) -> Driven {
                 let outcome = upstream.refresh(&credential_id).await;
                 let now = upstream.now();
                 let effects = run.record_refresh(now, now.saturating_sub(start), &outcome);
+                if let Some(step) = run.steps().last() {
+                    upstream.recorded(step);
+                }
                 upstream.apply(effects).await;
             }
             Next::Done(finish) => {
@@ -96,25 +108,74 @@ pub struct HttpUpstream<'a> {
     pool: &'a CredentialPool,
     recorder: &'a Recorder,
     request: &'a ChatRequest,
+    caller: &'a Caller,
+    capture_content: bool,
     /// Request body of the last candidate, reused by its retries.
     body: Option<(usize, Bytes)>,
+    /// Span of the attempt in flight, closed once the policy recorded its step.
+    span: Option<tracing::Span>,
 }
 
 impl<'a> HttpUpstream<'a> {
-    /// An upstream for one request.
+    /// An upstream for one request of `caller`. With `capture_content`, attempt
+    /// spans record the prompt and the completion.
     pub fn new(
         providers: &'a Providers,
         pool: &'a CredentialPool,
         recorder: &'a Recorder,
         request: &'a ChatRequest,
+        caller: &'a Caller,
+        capture_content: bool,
     ) -> Self {
         Self {
             providers,
             pool,
             recorder,
             request,
+            caller,
+            capture_content,
             body: None,
+            span: None,
         }
+    }
+
+    /// The client span of one attempt, with the OpenTelemetry GenAI attributes.
+    /// Never carries a secret; prompt text only with `capture_content`.
+    fn attempt_span(&self, plan: &AttemptPlan) -> tracing::Span {
+        let c = &plan.candidate;
+        let system = match self.providers.kind(&c.provider) {
+            Some(ProviderKind::Anthropic) => "anthropic",
+            Some(ProviderKind::Openai) | None => "openai",
+        };
+        let span = tracing::info_span!(
+            "gen_ai.attempt",
+            otel.name = %format_args!("chat {}", c.model),
+            otel.kind = "client",
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = system,
+            gen_ai.request.model = %c.model,
+            gen_ai.response.model = Empty,
+            gen_ai.usage.input_tokens = Empty,
+            gen_ai.usage.output_tokens = Empty,
+            gen_ai.input.messages = Empty,
+            gen_ai.output.messages = Empty,
+            error.type = Empty,
+            otel.status_code = Empty,
+            http.response.status_code = Empty,
+            switchyard.caller = self.caller.kind(),
+            switchyard.task = self.caller.task().unwrap_or(""),
+            switchyard.provider = %c.provider,
+            switchyard.candidate_index = plan.candidate_index,
+            switchyard.credential_id = %plan.credential_id,
+            switchyard.error_class = Empty,
+            switchyard.action = Empty,
+        );
+        if self.capture_content
+            && let Ok(json) = serde_json::to_string(&*self.request.messages)
+        {
+            span.record("gen_ai.input.messages", json);
+        }
+        span
     }
 }
 
@@ -162,10 +223,23 @@ impl Upstream for HttpUpstream<'_> {
             .timeout(&candidate.provider)
             .unwrap_or(Duration::MAX)
             .min(Duration::from_millis(plan.budget_ms));
+        let span = self.attempt_span(plan);
         let outcome = self
             .providers
             .call(&candidate.provider, &credential.secret, body, timeout)
+            .instrument(span.clone())
             .await;
+        if let CallOutcome::Answer { answer, .. } = &outcome {
+            span.record("gen_ai.usage.input_tokens", answer.usage.input_tokens);
+            span.record("gen_ai.usage.output_tokens", answer.usage.output_tokens);
+            if let Some(model) = &answer.model {
+                span.record("gen_ai.response.model", model.as_str());
+            }
+            if self.capture_content {
+                span.record("gen_ai.output.messages", answer.content.as_str());
+            }
+        }
+        self.span = Some(span);
         match outcome {
             CallOutcome::Answer { status, answer } => (
                 Observed::Success {
@@ -193,9 +267,33 @@ impl Upstream for HttpUpstream<'_> {
         }
     }
 
-    async fn refresh(&mut self, _credential_id: &CredentialId) -> RefreshOutcome {
+    async fn refresh(&mut self, credential_id: &CredentialId) -> RefreshOutcome {
+        self.span = Some(tracing::info_span!(
+            "credential.refresh",
+            switchyard.credential_id = %credential_id,
+            switchyard.error_class = Empty,
+            switchyard.action = Empty,
+            error.type = Empty,
+            otel.status_code = Empty,
+            http.response.status_code = Empty,
+        ));
         // Static API keys are never refreshable, so the policy never asks.
         RefreshOutcome::Transient("this credential cannot be refreshed".into())
+    }
+
+    fn recorded(&mut self, step: &Step) {
+        let Some(span) = self.span.take() else {
+            return;
+        };
+        span.record("switchyard.error_class", step.error_class.as_str());
+        span.record("switchyard.action", step.action.as_str());
+        if step.http_status != 0 {
+            span.record("http.response.status_code", step.http_status);
+        }
+        if step.error_class != ErrorClass::None {
+            span.record("error.type", step.error_class.as_str());
+            span.record("otel.status_code", "ERROR");
+        }
     }
 
     async fn apply(&mut self, effects: Vec<Effect>) {

@@ -2,6 +2,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -10,6 +11,7 @@ use switchyard::app::App;
 use switchyard::config::Config;
 use switchyard::executor::wall_ms;
 use switchyard::store::{NewApiKey, Store};
+use switchyard::telemetry;
 
 /// Switchyard: one fallback policy for every LLM call of an agent.
 #[derive(Debug, Parser)]
@@ -93,7 +95,6 @@ enum CredentialsCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -101,15 +102,12 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(cli))
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+impl From<LogFormat> for telemetry::LogFormat {
+    fn from(f: LogFormat) -> Self {
+        match f {
+            LogFormat::Text => telemetry::LogFormat::Text,
+            LogFormat::Json => telemetry::LogFormat::Json,
+        }
     }
 }
 
@@ -118,17 +116,22 @@ fn load_config(path: &PathBuf) -> anyhow::Result<Config> {
     let file = if explicit || path.exists() {
         Some(path.as_path())
     } else {
-        tracing::info!("no switchyard.yaml here: using the embedded example config");
+        eprintln!("no ./switchyard.yaml: using the embedded example config");
         None
     };
     Ok(Config::load(file, std::env::vars())?)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let format = telemetry::LogFormat::from(cli.log_format);
+    if !matches!(cli.command, Command::Serve { .. }) {
+        telemetry::init(format, None)?;
+    }
     match cli.command {
         Command::Demo => switchyard::demo::run().await,
         Command::Serve { listen, db } => {
             let mut config = load_config(&cli.config)?;
+            let guard = telemetry::init(format, config.otel.as_ref())?;
             if let Some(listen) = listen {
                 config.listen = listen;
             }
@@ -138,8 +141,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = App::build(config).await?;
             // A machine-readable first line, so scripts and tests can use port 0.
             println!("switchyard listening on {}", app.local_addr());
-            app.run().await?;
-            Ok(())
+            let result = app.run().await;
+            guard.shutdown(Duration::from_secs(5)).await;
+            Ok(result?)
         }
         Command::CheckConfig => {
             let config = load_config(&cli.config)?;

@@ -106,6 +106,11 @@ impl Providers {
         })
     }
 
+    /// The wire protocol of a provider.
+    pub fn kind(&self, provider: &str) -> Option<ProviderKind> {
+        self.endpoints.get(provider).map(|e| e.kind)
+    }
+
     /// The configured timeout of a provider.
     pub fn timeout(&self, provider: &str) -> Option<Duration> {
         self.endpoints.get(provider).map(|e| e.timeout)
@@ -269,6 +274,7 @@ struct AnthropicRequest<'a> {
 
 fn parse_answer(kind: ProviderKind, body: &[u8]) -> Option<ProviderAnswer> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let model = v.get("model").and_then(|m| m.as_str()).map(str::to_owned);
     let tokens = |v: &serde_json::Value, key: &str| {
         v.get(key)
             .and_then(serde_json::Value::as_u64)
@@ -286,7 +292,11 @@ fn parse_answer(kind: ProviderKind, body: &[u8]) -> Option<ProviderAnswer> {
                 input_tokens: tokens(u, "prompt_tokens"),
                 output_tokens: tokens(u, "completion_tokens"),
             });
-            Some(ProviderAnswer { content, usage })
+            Some(ProviderAnswer {
+                content,
+                usage,
+                model,
+            })
         }
         ProviderKind::Anthropic => {
             let blocks = v.get("content")?.as_array()?;
@@ -300,7 +310,11 @@ fn parse_answer(kind: ProviderKind, body: &[u8]) -> Option<ProviderAnswer> {
                 input_tokens: tokens(u, "input_tokens"),
                 output_tokens: tokens(u, "output_tokens"),
             });
-            Some(ProviderAnswer { content, usage })
+            Some(ProviderAnswer {
+                content,
+                usage,
+                model,
+            })
         }
     }
 }

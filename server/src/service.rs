@@ -5,7 +5,7 @@
 //! loop against a scripted upstream; `trail` reads a recorded trail. No proto types.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, Limits};
 use crate::credentials::CredentialPool;
@@ -13,6 +13,7 @@ use crate::domain::{
     Caller, CandidateSummary, ChatRequest, CredentialId, FailureReason, ProviderAnswer, Step, Trail,
 };
 use crate::executor::{HttpUpstream, drive, wall_ms};
+use crate::metrics::Metrics;
 use crate::policy::{Finish, PolicyConfig, Routing, Run, UnknownTask};
 use crate::provider::Providers;
 use crate::simulate::{ScriptedOutcome, SimulatedUpstream};
@@ -93,6 +94,8 @@ pub struct Switchyard {
     pool: Arc<CredentialPool>,
     recorder: Arc<Recorder>,
     store: Store,
+    metrics: Metrics,
+    capture_content: bool,
 }
 
 // === impl Switchyard ===
@@ -105,6 +108,7 @@ impl Switchyard {
         pool: Arc<CredentialPool>,
         recorder: Arc<Recorder>,
         store: Store,
+        metrics: Metrics,
     ) -> Self {
         Self {
             routing: config.routing(),
@@ -114,6 +118,8 @@ impl Switchyard {
             pool,
             recorder,
             store,
+            metrics,
+            capture_content: config.telemetry.capture_content,
         }
     }
 
@@ -142,6 +148,8 @@ impl Switchyard {
         let id = uuid::Uuid::now_v7();
         let seed = id.as_u64_pair().1;
         let request_id = id.to_string();
+        tracing::Span::current().record("switchyard.request_id", request_id.as_str());
+        let started = Instant::now();
         let now = wall_ms();
         let view = self.pool.view(candidates.iter().map(|c| &c.provider));
         let mut run = Run::new(
@@ -151,7 +159,14 @@ impl Switchyard {
             now.saturating_add(budget),
             seed,
         );
-        let mut upstream = HttpUpstream::new(&self.providers, &self.pool, &self.recorder, &request);
+        let mut upstream = HttpUpstream::new(
+            &self.providers,
+            &self.pool,
+            &self.recorder,
+            &request,
+            &caller,
+            self.capture_content,
+        );
         let driven = drive(&mut run, &mut upstream).await;
         let failure = match driven.finish {
             Finish::Succeeded => None,
@@ -163,6 +178,8 @@ impl Switchyard {
             .map(CandidateSummary::from)
             .collect();
         let steps = run.into_steps();
+        self.metrics
+            .record_request(&caller, failure, &steps, started.elapsed());
         let trail = Trail {
             request_id: request_id.clone(),
             caller,

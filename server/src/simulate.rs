@@ -105,5 +105,6 @@ fn simulated_answer() -> ProviderAnswer {
     ProviderAnswer {
         content: String::new(),
         usage: Usage::default(),
+        model: None,
     }
 }

@@ -1,0 +1,210 @@
+//! Metrics: OpenTelemetry instruments, exported through a Prometheus scrape endpoint
+//! (always) and OTLP (when `OTEL_EXPORTER_OTLP_ENDPOINT` is set).
+//!
+//! Owns the meter provider and the instruments; recording takes domain values (a
+//! finished request's caller and trail). Knows nothing of gRPC or the policy's
+//! internals; the policy never records anything itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram, MeterProvider as _};
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use prometheus::{Encoder, TextEncoder};
+
+use crate::config::OtelSettings;
+use crate::credentials::CredentialPool;
+use crate::domain::{Action, Caller, FailureReason, Step};
+use crate::executor::wall_ms;
+
+/// A metrics setup failure.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// The Prometheus exporter could not be built.
+    #[error("prometheus exporter: {0}")]
+    Prometheus(String),
+    /// The OTLP exporter could not be built.
+    #[error("OTLP metrics exporter: {0}")]
+    Otlp(String),
+}
+
+/// The instruments and their exporters.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    provider: SdkMeterProvider,
+    registry: prometheus::Registry,
+    requests: Counter<u64>,
+    request_duration: Histogram<f64>,
+    attempts: Counter<u64>,
+    fallbacks: Counter<u64>,
+    /// Credential refreshes by outcome.
+    pub refreshes: Counter<u64>,
+}
+
+// === impl Metrics ===
+
+impl Metrics {
+    /// Builds the meter provider: Prometheus always, OTLP when `otel` says so.
+    /// Must run inside a Tokio runtime when OTLP is on.
+    pub fn new(otel: Option<&OtelSettings>) -> Result<Self, MetricsError> {
+        let registry = prometheus::Registry::new();
+        let prometheus = opentelemetry_prometheus::exporter()
+            .with_registry(registry.clone())
+            .without_target_info()
+            .build()
+            .map_err(|e| MetricsError::Prometheus(e.to_string()))?;
+        let mut builder = SdkMeterProvider::builder().with_reader(prometheus);
+        if let Some(otel) = otel.filter(|o| o.metrics) {
+            let exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(otel.endpoint.clone())
+                .with_timeout(otel.timeout)
+                .build()
+                .map_err(|e| MetricsError::Otlp(e.to_string()))?;
+            builder = builder
+                .with_reader(
+                    PeriodicReader::builder(exporter)
+                        .with_interval(otel.metric_interval)
+                        .build(),
+                )
+                .with_resource(otel.resource());
+        }
+        let provider = builder.build();
+        let meter = provider.meter("switchyard");
+        Ok(Self {
+            requests: meter
+                .u64_counter("switchyard.requests")
+                .with_description(
+                    "Completed Complete and AuxComplete calls, by caller, task and outcome",
+                )
+                .build(),
+            request_duration: meter
+                .f64_histogram("switchyard.request.duration")
+                .with_unit("s")
+                .with_description("Duration of Complete and AuxComplete calls")
+                .with_boundaries(vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                    120.0,
+                ])
+                .build(),
+            attempts: meter
+                .u64_counter("switchyard.attempts")
+                .with_description("Steps of request trails, by provider, error class and action")
+                .build(),
+            fallbacks: meter
+                .u64_counter("switchyard.fallbacks")
+                .with_description(
+                    "Moves to another credential or candidate, by error class and action",
+                )
+                .build(),
+            refreshes: meter
+                .u64_counter("switchyard.credential.refreshes")
+                .with_description("Credential refreshes, by outcome")
+                .build(),
+            provider,
+            registry,
+        })
+    }
+
+    /// Registers the gauge of credentials by provider and state (live, cooling, dead).
+    pub fn observe_credentials(&self, pool: Arc<CredentialPool>) {
+        self.provider
+            .meter("switchyard")
+            .u64_observable_gauge("switchyard.credentials")
+            .with_description("Credentials by provider and state")
+            .with_callback(move |gauge| {
+                for (provider, live, cooling, dead) in pool.census(wall_ms()) {
+                    for (state, n) in [("live", live), ("cooling", cooling), ("dead", dead)] {
+                        gauge.observe(
+                            n,
+                            &[
+                                KeyValue::new("provider", provider.to_string()),
+                                KeyValue::new("state", state),
+                            ],
+                        );
+                    }
+                }
+            })
+            .build();
+    }
+
+    /// Records a finished request and its trail.
+    pub fn record_request(
+        &self,
+        caller: &Caller,
+        failure: Option<FailureReason>,
+        steps: &[Step],
+        elapsed: Duration,
+    ) {
+        let outcome = match failure {
+            None => "succeeded",
+            Some(reason) => reason.as_str(),
+        };
+        let labels = [
+            KeyValue::new("caller", caller.kind()),
+            KeyValue::new("task", caller.task().unwrap_or("").to_owned()),
+            KeyValue::new("outcome", outcome),
+        ];
+        self.requests.add(1, &labels);
+        self.request_duration.record(elapsed.as_secs_f64(), &labels);
+        for step in steps {
+            let labels = [
+                KeyValue::new("provider", step.provider.to_string()),
+                KeyValue::new("error_class", step.error_class.as_str()),
+                KeyValue::new("action", step.action.as_str()),
+            ];
+            self.attempts.add(1, &labels);
+            if matches!(
+                step.action,
+                Action::NextCandidate | Action::RotateCredential
+            ) {
+                self.fallbacks.add(1, &labels[1..]);
+            }
+        }
+    }
+
+    /// The Prometheus text exposition of every instrument.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "metrics encoding failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Flushes and stops the exporters.
+    pub fn shutdown(&self) {
+        if let Err(e) = self.provider.shutdown() {
+            tracing::debug!(error = %e, "meter provider shutdown");
+        }
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Metrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    metrics.render(),
+                )
+            }
+        }),
+    );
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "metrics endpoint failed");
+    }
+}

@@ -1,0 +1,113 @@
+//! Process-wide telemetry: the `tracing` subscriber (text or JSON logs, an env
+//! filter) and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, an OpenTelemetry layer
+//! exporting spans over OTLP/gRPC with the W3C trace-context propagator.
+//!
+//! One [`init`] returns a guard to flush on shutdown. Only `main` calls it: tests
+//! build `App` without touching global state. Exports run in the background batch
+//! processor, so an unreachable collector drops spans instead of slowing requests.
+
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::OtelSettings;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flushes and stops the trace exporter when shut down.
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    tracer: Option<SdkTracerProvider>,
+}
+
+/// A telemetry setup failure.
+#[derive(Debug, thiserror::Error)]
+#[error("OTLP trace exporter: {0}")]
+pub struct TelemetryError(String);
+
+/// Installs the global subscriber. Must run inside a Tokio runtime when OTLP is on.
+pub fn init(
+    format: LogFormat,
+    otel: Option<&OtelSettings>,
+) -> Result<TelemetryGuard, TelemetryError> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
+    };
+    let tracer = match otel.filter(|o| o.traces) {
+        Some(o) => Some(tracer_provider(o)?),
+        None => None,
+    };
+    let otel_layer = tracer.as_ref().map(|provider| {
+        // Spans are exported whatever the log filter says; only our own spans and
+        // the transport's server spans exist, so no per-layer filter is needed.
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("switchyard"))
+    });
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel_layer)
+        .init();
+    Ok(TelemetryGuard { tracer })
+}
+
+fn tracer_provider(o: &OtelSettings) -> Result<SdkTracerProvider, TelemetryError> {
+    use opentelemetry_otlp::WithExportConfig;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(o.endpoint.clone())
+        .with_timeout(o.timeout)
+        .build()
+        .map_err(|e| TelemetryError(e.to_string()))?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(sampler(&o.sampler, o.sampler_arg))
+        .with_resource(o.resource())
+        .build())
+}
+
+/// The sampler named by `OTEL_TRACES_SAMPLER`; unknown names fall back to the default.
+fn sampler(name: &str, arg: Option<f64>) -> Sampler {
+    let ratio = arg.unwrap_or(1.0).clamp(0.0, 1.0);
+    match name {
+        "always_on" => Sampler::AlwaysOn,
+        "always_off" => Sampler::AlwaysOff,
+        "traceidratio" => Sampler::TraceIdRatioBased(ratio),
+        "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        "parentbased_traceidratio" => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+        }
+        _ => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+    }
+}
+
+impl TelemetryGuard {
+    /// Flushes pending spans, waiting at most `limit` (an unreachable collector
+    /// must not hold the exit).
+    pub async fn shutdown(self, limit: Duration) {
+        let Some(provider) = self.tracer else {
+            return;
+        };
+        let flush = tokio::task::spawn_blocking(move || provider.shutdown());
+        match tokio::time::timeout(limit, flush).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "trace exporter shutdown"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "trace exporter shutdown task"),
+            Err(_) => tracing::warn!("trace exporter did not flush in time; spans dropped"),
+        }
+    }
+}

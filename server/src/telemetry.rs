@@ -11,6 +11,8 @@ use std::time::Duration;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -53,9 +55,12 @@ pub fn init(
         None => None,
     };
     let otel_layer = tracer.as_ref().map(|provider| {
-        // Spans are exported whatever the log filter says; only our own spans and
-        // the transport's server spans exist, so no per-layer filter is needed.
-        tracing_opentelemetry::layer().with_tracer(provider.tracer("switchyard"))
+        // Only Switchyard's own spans (RPC, attempts, refreshes) are exported, whatever
+        // the log filter says: dependencies' spans (SQLite, HTTP/2 internals, the
+        // exporter's own client) would start traces of their own.
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("switchyard"))
+            .with_filter(Targets::new().with_target("switchyard", Level::INFO))
     });
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     tracing_subscriber::registry()

@@ -1,0 +1,491 @@
+//! Operations: OTLP traces received by a real OTLP/gRPC receiver (built on the
+//! official opentelemetry-proto definitions), graceful SIGTERM, the metrics endpoint.
+//! The trace and SIGTERM tests run the real `switchyard` binary as a child process.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use switchyard::fake::FakeReply;
+use switchyard_client::SwitchyardServiceClient;
+use switchyard_client::pb;
+use tonic::transport::Channel;
+
+use crate::support::*;
+
+const TOKEN_INVALIDATED: &str = r#"{"error":{"message":"Your authentication token has been invalidated.","type":"invalid_request_error","code":"token_invalidated"}}"#;
+const PROMPT: &str = "PROMPT-TEXT-compress this conversation";
+
+/// An OTLP/gRPC trace receiver that keeps every span it is sent.
+#[derive(Default, Clone)]
+struct Receiver {
+    spans: Arc<Mutex<Vec<Span>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut spans = self.spans.lock().unwrap();
+        for rs in request.into_inner().resource_spans {
+            for ss in rs.scope_spans {
+                spans.extend(ss.spans);
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+async fn start_receiver() -> (Receiver, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let receiver = Receiver::default();
+    let service = TraceServiceServer::new(receiver.clone());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    (receiver, format!("http://{addr}"))
+}
+
+/// The real binary, serving `config`, with extra environment variables.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(config: &Path, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        cmd.arg("--config")
+            .arg(config)
+            .arg("--log-format")
+            .arg("json")
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn switchyard");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("switchyard listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, addr }
+    }
+
+    async fn client(&self) -> SwitchyardServiceClient<Channel> {
+        SwitchyardServiceClient::connect(format!("http://{}", self.addr))
+            .await
+            .unwrap()
+    }
+
+    fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the exit, returning the status and everything logged on stderr.
+    async fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut logs = String::new();
+                use std::io::Read;
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut logs)
+                    .unwrap();
+                return (status, logs);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "switchyard did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// The standard config as a file (the binary reads files).
+async fn config_file(fakes: &Fakes, dir: &Path, extra: &str) -> std::path::PathBuf {
+    let db = dir.join("switchyard.db");
+    seed_keys(&db, &[]).await;
+    let c = fakes.config(&db, "");
+    let yaml = format!(
+        r#"
+listen: 127.0.0.1:0
+database: {{ path: "{db}" }}
+providers:
+{providers}
+model:
+  provider: main
+  model: main-model
+  fallback_providers: [ {{ provider: main-fb, model: fb-model }} ]
+auxiliary:
+  compression:
+    provider: aux
+    model: aux-model
+    fallback_chain: [ {{ provider: chain-a, model: a-model }}, {{ provider: chain-b, model: b-model }} ]
+policy: {{ backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }}
+{extra}
+"#,
+        db = db.display(),
+        providers = c
+            .providers
+            .iter()
+            .map(|(name, p)| {
+                let kind = format!("{:?}", p.kind).to_lowercase();
+                format!(
+                    "  {name}: {{ kind: {kind}, base_url: \"{}\" }}\n",
+                    p.base_url
+                )
+            })
+            .collect::<String>(),
+    );
+    let path = dir.join("switchyard.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+fn attr_str(span: &Span, key: &str) -> String {
+    match attr(span, key) {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+#[tokio::test]
+async fn traces_continue_the_callers_trace_with_one_span_per_attempt() {
+    let (receiver, endpoint) = start_receiver().await;
+    let fakes = Fakes::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&fakes, dir.path(), "").await;
+    let server = Server::start(
+        &config,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_SERVICE_NAME", "switchyard-test"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ],
+    );
+    fakes.aux.push([FakeReply::error(401, TOKEN_INVALIDATED)]);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let client_span = "00f067aa0ba902b7";
+    let mut request = tonic::Request::new(pb::AuxCompleteRequest {
+        task: "compression".into(),
+        messages: vec![user(PROMPT)],
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{client_span}-01").parse().unwrap(),
+    );
+    let answer = server
+        .client()
+        .await
+        .aux_complete(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let tried: Vec<_> = answer
+        .attempts
+        .iter()
+        .filter(|a| !a.credential_id.is_empty())
+        .collect();
+    assert_eq!(tried.len(), 2, "aux 401, then chain-a answers");
+
+    // SIGTERM flushes the exporter before exit.
+    server.sigterm();
+    let (status, logs) = server.wait(Duration::from_secs(15)).await;
+    assert!(status.success(), "exit {status:?}");
+
+    let spans = receiver.spans.lock().unwrap().clone();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    assert!(!spans.is_empty(), "no span received");
+    assert!(
+        spans.iter().all(|s| hex(&s.trace_id) == trace_id),
+        "every span belongs to the caller's trace"
+    );
+    let server_spans: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "switchyard.v1.SwitchyardService/AuxComplete")
+        .collect();
+    assert_eq!(server_spans.len(), 1);
+    let server_span = server_spans[0];
+    assert_eq!(
+        hex(&server_span.parent_span_id),
+        client_span,
+        "server span is the client span's child"
+    );
+    assert_eq!(
+        attr_str(server_span, "switchyard.request_id"),
+        answer.request_id
+    );
+
+    let attempts: Vec<_> = spans
+        .iter()
+        .filter(|s| attr_str(s, "gen_ai.operation.name") == "chat")
+        .collect();
+    assert_eq!(
+        attempts.len(),
+        tried.len(),
+        "one attempt span per attempt of the trail"
+    );
+    for (span, step) in attempts.iter().zip(&tried) {
+        assert_eq!(span.parent_span_id, server_span.span_id);
+        assert_eq!(span.name, format!("chat {}", step.model));
+        assert_eq!(attr_str(span, "gen_ai.request.model"), step.model);
+        assert_eq!(attr_str(span, "switchyard.provider"), step.provider);
+        assert_eq!(
+            attr_str(span, "switchyard.credential_id"),
+            step.credential_id
+        );
+        assert_eq!(attr_str(span, "switchyard.caller"), "aux");
+        assert_eq!(attr_str(span, "switchyard.task"), "compression");
+        assert!(!attr_str(span, "gen_ai.provider.name").is_empty());
+    }
+    assert_eq!(
+        attr_str(attempts[0], "switchyard.error_class"),
+        "auth_terminal"
+    );
+    assert_eq!(attr_str(attempts[0], "error.type"), "auth_terminal");
+    assert_eq!(attr_str(attempts[0], "switchyard.action"), "next_candidate");
+    assert_eq!(attr_str(attempts[1], "switchyard.action"), "succeed");
+    assert_eq!(attr_str(attempts[1], "gen_ai.usage.input_tokens"), "12");
+    assert_eq!(attr_str(attempts[1], "gen_ai.response.model"), "a-model");
+
+    // No secret and no prompt text anywhere: attributes, span names, logs.
+    let everything = format!("{spans:?}\n{logs}");
+    assert!(!everything.contains("secret-of-"), "a credential leaked");
+    assert!(!everything.contains("PROMPT-TEXT"), "prompt text leaked");
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_in_flight_call_finish_refuses_new_ones_and_exits_zero() {
+    let fakes = Fakes::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&fakes, dir.path(), "shutdown_grace: 20s").await;
+    let server = Server::start(&config, &[]);
+    fakes
+        .main
+        .push([FakeReply::ok("slow but complete").after(Duration::from_millis(1500))]);
+    let mut client = server.client().await;
+    let in_flight = tokio::spawn(async move {
+        client
+            .complete(pb::CompleteRequest {
+                messages: vec![user("hello")],
+                ..Default::default()
+            })
+            .await
+    });
+    while fakes.main.call_count() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.sigterm();
+    // Give the signal a moment to close the listener, then try a new connection.
+    let addr = server.addr.clone();
+    let mut refused = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let attempt = SwitchyardServiceClient::connect(format!("http://{addr}")).await;
+        let call = match attempt {
+            Err(_) => Err(()),
+            Ok(mut c) => c
+                .complete(pb::CompleteRequest {
+                    messages: vec![user("too late")],
+                    ..Default::default()
+                })
+                .await
+                .map_err(|_| ()),
+        };
+        if call.is_err() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "new calls are refused while draining");
+    let answer = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight call completes");
+    assert_eq!(answer.into_inner().content, "slow but complete");
+    let (status, _) = server.wait(Duration::from_secs(15)).await;
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        fakes.main.call_count(),
+        1,
+        "the refused call reached no provider"
+    );
+}
+
+#[tokio::test]
+async fn the_metrics_endpoint_shows_counters_moving_after_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchyard.db");
+    seed_keys(&db, &[]).await;
+    let fakes = Fakes::start().await;
+    let mut config = fakes.config(&db, "");
+    config.telemetry.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let app = switchyard::app::App::build(config).await.unwrap();
+    let metrics = format!("http://{}/metrics", app.metrics_addr().unwrap());
+    let addr = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let mut client = SwitchyardServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+
+    let scrape = || async {
+        let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+        parse_prometheus(&text)
+    };
+    let before = scrape().await;
+    fakes.aux.push([FakeReply::error(401, TOKEN_INVALIDATED)]);
+    client
+        .aux_complete(pb::AuxCompleteRequest {
+            task: "compression".into(),
+            messages: vec![user("x")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    client
+        .complete(pb::CompleteRequest {
+            messages: vec![user("x")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let after = scrape().await;
+    let value = |m: &HashMap<String, f64>, name: &str, labels: &[&str]| -> f64 {
+        m.iter()
+            .filter(|(k, _)| {
+                k.starts_with(&format!("{name}{{")) && labels.iter().all(|l| k.contains(l))
+            })
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let aux_ok = [
+        r#"caller="aux""#,
+        r#"task="compression""#,
+        r#"outcome="succeeded""#,
+    ];
+    assert_eq!(value(&before, "switchyard_requests_total", &aux_ok), 0.0);
+    assert_eq!(value(&after, "switchyard_requests_total", &aux_ok), 1.0);
+    assert_eq!(
+        value(
+            &after,
+            "switchyard_requests_total",
+            &[r#"caller="primary""#]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            "switchyard_attempts_total",
+            &[
+                r#"error_class="auth_terminal""#,
+                r#"action="next_candidate""#
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            "switchyard_fallbacks_total",
+            &[r#"error_class="auth_terminal""#]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            "switchyard_request_duration_seconds_count",
+            &[r#"caller="aux""#]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            "switchyard_credentials",
+            &[r#"provider="aux""#, r#"state="dead""#]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            "switchyard_credentials",
+            &[r#"provider="main""#, r#"state="live""#]
+        ),
+        1.0
+    );
+
+    let _ = stop.send(());
+    handle.await.unwrap().unwrap();
+}
+
+/// `name{labels} value` lines of a Prometheus text exposition.
+fn parse_prometheus(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            let key = if key.contains('{') {
+                key.to_owned()
+            } else {
+                format!("{key}{{}}")
+            };
+            Some((key, value.parse().ok()?))
+        })
+        .collect()
+}

@@ -1,0 +1,243 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import {
+  type AuxCompleteResponse,
+  type CompleteResponse,
+  type ExplainFallbackResponse,
+  type Message,
+  MessageSchema,
+  Role,
+  type SimulatedOutcomeSchema,
+  SimulationSchema,
+  SwitchyardService,
+  TransportFailure,
+} from "./gen/switchyard/v1/switchyard_pb.js";
+import { errorFromConnect } from "./errors.js";
+
+/** Who wrote a chat message. */
+export type ChatRole = "system" | "user" | "assistant";
+
+/** One chat message; `role` is a name or the generated `Role` enum. */
+export interface ChatMessage {
+  role: ChatRole | Role;
+  content: string;
+}
+
+/** The messages of a call: a list, or one string as a single user message. */
+export type Messages = string | readonly ChatMessage[];
+
+/** Options of every call. */
+export interface CallOptions {
+  /**
+   * Bearer token sent as `authorization: Bearer <token>`, overriding the client's.
+   * (The server does not check caller tokens yet; sending one is harmless.)
+   */
+  token?: string;
+  /** Deadline of the call in milliseconds, sent as `grpc-timeout`; overrides the client's. */
+  timeoutMs?: number;
+  /** Aborts the call. */
+  signal?: AbortSignal;
+  /** Extra request headers. */
+  headers?: HeadersInit;
+}
+
+/** Options of `complete` and `auxComplete`. */
+export interface CompletionOptions extends CallOptions {
+  /** Overrides the model of the first candidate. */
+  model?: string;
+  /** Upper bound on generated tokens; must be positive. */
+  maxTokens?: number;
+  /** Sampling temperature in [0, 2]. */
+  temperature?: number;
+}
+
+/** One scripted upstream outcome of a simulation: an HTTP answer or a transport failure. */
+export type SimulatedOutcomeInput =
+  | {
+      http: { status: number; body?: string; headers?: Record<string, string> };
+      /** Simulated time the attempt takes. */
+      durationMs?: number;
+    }
+  | {
+      transport: TransportFailure;
+      durationMs?: number;
+    };
+
+/** What `explainFallback({ simulation })` simulates. */
+export interface SimulationInput {
+  /** The caller: the primary turn, or an auxiliary task by name. */
+  caller: "primary" | { task: string };
+  /** Outcomes of successive attempts, in order; once they run out, attempts succeed. */
+  outcomes?: readonly SimulatedOutcomeInput[];
+  /** Time budget; 0 or absent means the caller's configured timeout. */
+  budgetMs?: number;
+  /** Plan as if every credential were live, ignoring cooldowns and dead marks. */
+  assumeAllCredentialsLive?: boolean;
+  /** Overrides the model of the first candidate. */
+  model?: string;
+}
+
+/** The query of `explainFallback`: a past request's id, or a simulation. */
+export type ExplainQuery = { requestId: string } | { simulation: SimulationInput };
+
+/** Options of `new SwitchyardClient()`. */
+export interface SwitchyardClientOptions {
+  /** The server, e.g. `http://127.0.0.1:50051` (plain HTTP/2) or an `https://` URL. */
+  baseUrl: string;
+  /** Default bearer token of every call. */
+  token?: string;
+  /** Default deadline of every call in milliseconds; none when absent. */
+  timeoutMs?: number;
+  /** Connect interceptors, run on every call (logging, metrics, headers...). */
+  interceptors?: Interceptor[];
+  /**
+   * A ready transport to use instead of the gRPC transport built from `baseUrl`
+   * (e.g. `createRouterTransport` in tests). `close()` leaves it alone.
+   */
+  transport?: Transport;
+}
+
+const roles: Record<ChatRole, Role> = {
+  system: Role.SYSTEM,
+  user: Role.USER,
+  assistant: Role.ASSISTANT,
+};
+
+function toMessages(messages: Messages): Message[] {
+  const list: readonly ChatMessage[] =
+    typeof messages === "string" ? [{ role: "user", content: messages }] : messages;
+  return list.map((m) =>
+    create(MessageSchema, {
+      // An unknown role name is sent as ROLE_UNSPECIFIED, which the server rejects
+      // with a field violation, rather than guessed here.
+      role: typeof m.role === "number" ? m.role : (roles[m.role] ?? Role.UNSPECIFIED),
+      content: m.content,
+    }),
+  );
+}
+
+function toSimulation(s: SimulationInput): MessageInitShape<typeof SimulationSchema> {
+  const outcomes = (s.outcomes ?? []).map(
+    (o): MessageInitShape<typeof SimulatedOutcomeSchema> => ({
+      durationMs: BigInt(o.durationMs ?? 0),
+      outcome:
+        "http" in o
+          ? {
+              case: "http",
+              value: { status: o.http.status, body: o.http.body ?? "", headers: o.http.headers ?? {} },
+            }
+          : { case: "transport", value: o.transport },
+    }),
+  );
+  return {
+    caller: {
+      kind: s.caller === "primary" ? { case: "primary", value: {} } : { case: "task", value: s.caller.task },
+    },
+    outcomes,
+    budgetMs: BigInt(s.budgetMs ?? 0),
+    assumeAllCredentialsLive: s.assumeAllCredentialsLive ?? false,
+    model: s.model,
+  };
+}
+
+/**
+ * The Switchyard client: gRPC over HTTP/2 with Connect. Every method throws a
+ * `SwitchyardError` subclass on failure (see errors.ts), carrying the reason, the
+ * request id and the attempt trail.
+ *
+ *     const client = new SwitchyardClient({ baseUrl: "http://127.0.0.1:50051" });
+ *     const answer = await client.auxComplete("compression", "Summarise this.");
+ *     console.log(formatTrail(answer.attempts));
+ *     client.close();
+ */
+export class SwitchyardClient {
+  /** The generated Connect client, for anything this layer does not wrap. */
+  readonly raw: Client<typeof SwitchyardService>;
+  private readonly sessions: Http2SessionManager | undefined;
+  private readonly token: string | undefined;
+  private readonly timeoutMs: number | undefined;
+
+  constructor(options: SwitchyardClientOptions) {
+    this.token = options.token;
+    this.timeoutMs = options.timeoutMs;
+    let transport = options.transport;
+    if (transport === undefined) {
+      this.sessions = new Http2SessionManager(options.baseUrl);
+      transport = createGrpcTransport({
+        baseUrl: options.baseUrl,
+        sessionManager: this.sessions,
+        interceptors: options.interceptors,
+      });
+    }
+    this.raw = createClient(SwitchyardService, transport);
+  }
+
+  /** Answers the primary turn of the agent's conversation. */
+  async complete(messages: Messages, opts: CompletionOptions = {}): Promise<CompleteResponse> {
+    return this.call(opts, (o) =>
+      this.raw.complete(
+        {
+          messages: toMessages(messages),
+          model: opts.model,
+          maxTokens: opts.maxTokens,
+          temperature: opts.temperature,
+        },
+        o,
+      ),
+    );
+  }
+
+  /** Answers an auxiliary task (`compression`, `vision`, `title_generation`...). */
+  async auxComplete(task: string, messages: Messages, opts: CompletionOptions = {}): Promise<AuxCompleteResponse> {
+    return this.call(opts, (o) =>
+      this.raw.auxComplete(
+        {
+          task,
+          messages: toMessages(messages),
+          model: opts.model,
+          maxTokens: opts.maxTokens,
+          temperature: opts.temperature,
+        },
+        o,
+      ),
+    );
+  }
+
+  /**
+   * Returns the recorded trail of a past request (`{ requestId }`), or what the
+   * policy would do for a caller and scripted upstream outcomes (`{ simulation }`),
+   * without contacting a provider.
+   */
+  async explainFallback(query: ExplainQuery, opts: CallOptions = {}): Promise<ExplainFallbackResponse> {
+    const request =
+      "requestId" in query
+        ? { query: { case: "requestId" as const, value: query.requestId } }
+        : { query: { case: "simulation" as const, value: toSimulation(query.simulation) } };
+    return this.call(opts, (o) => this.raw.explainFallback(request, o));
+  }
+
+  /**
+   * Closes the HTTP/2 connection, cancelling calls in flight; a later call opens a
+   * new one. An idle connection never keeps Node.js alive, so this is optional.
+   */
+  close(): void {
+    this.sessions?.abort();
+  }
+
+  private async call<T>(
+    opts: CallOptions,
+    run: (o: { timeoutMs?: number; signal?: AbortSignal; headers: Headers }) => Promise<T>,
+  ): Promise<T> {
+    const headers = new Headers(opts.headers);
+    const token = opts.token ?? this.token;
+    if (token !== undefined && token !== "") {
+      headers.set("authorization", `Bearer ${token}`);
+    }
+    try {
+      return await run({ timeoutMs: opts.timeoutMs ?? this.timeoutMs, signal: opts.signal, headers });
+    } catch (e) {
+      throw errorFromConnect(e);
+    }
+  }
+}

@@ -1,0 +1,141 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { FailureDetailSchema, type Attempt } from "./gen/switchyard/v1/switchyard_pb.js";
+import { BadRequestSchema, ErrorInfoSchema } from "./rpc.js";
+import { formatTrail } from "./trail.js";
+
+/** The `google.rpc.ErrorInfo.domain` of every Switchyard error. */
+export const ERROR_DOMAIN = "switchyard.dev";
+
+/** One invalid request field, from the `google.rpc.BadRequest` detail. */
+export interface FieldViolation {
+  /** Path of the field, e.g. `messages.role`, `max_tokens`, `task`. */
+  field: string;
+  /** Why it is invalid. */
+  description: string;
+}
+
+/**
+ * A failed Switchyard call. Every error a `SwitchyardClient` method throws is one,
+ * usually of the subclass that matches `reason` (see `errorFromConnect`).
+ */
+export class SwitchyardError extends Error {
+  /** The gRPC status code (Connect's `Code`, e.g. `Code.Unavailable`). */
+  readonly code: Code;
+  /**
+   * `google.rpc.ErrorInfo.reason`, e.g. `ALL_CANDIDATES_FAILED`; undefined when the
+   * status had no ErrorInfo (a client-side deadline, a connection failure...).
+   */
+  readonly reason: string | undefined;
+  /** The request id, for `explainFallback({ requestId })`; undefined when none. */
+  readonly requestId: string | undefined;
+  /** Every step the server took, in order (from `switchyard.v1.FailureDetail`). */
+  readonly attempts: Attempt[];
+  /** Invalid request fields (from `google.rpc.BadRequest`); empty when none. */
+  readonly fieldViolations: FieldViolation[];
+  /** `google.rpc.ErrorInfo.metadata`, e.g. `{ request_id, task }`. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** The status message without the `[code]` prefix. */
+  readonly rawMessage: string;
+  /** The underlying Connect error. */
+  declare readonly cause: ConnectError;
+
+  constructor(error: ConnectError) {
+    super(error.message, { cause: error });
+    this.name = new.target.name;
+    this.code = error.code;
+    this.rawMessage = error.rawMessage;
+    const infos = error.findDetails(ErrorInfoSchema);
+    const info = infos.find((i) => i.domain === ERROR_DOMAIN) ?? infos[0];
+    const failure = error.findDetails(FailureDetailSchema)[0];
+    this.reason = info?.reason;
+    this.metadata = { ...info?.metadata };
+    this.attempts = failure?.attempts ?? [];
+    this.requestId = nonEmpty(failure?.requestId) ?? nonEmpty(info?.metadata["request_id"]);
+    this.fieldViolations = error
+      .findDetails(BadRequestSchema)
+      .flatMap((b) => b.fieldViolations)
+      .map((v) => ({ field: v.field, description: v.description }));
+  }
+
+  /** The attempt trail rendered by `formatTrail`; empty when there is none. */
+  formatTrail(): string {
+    return formatTrail(this.attempts);
+  }
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s === "" ? undefined : s;
+}
+
+/** Every candidate was tried or skipped and none answered (`UNAVAILABLE`). */
+export class AllCandidatesFailedError extends SwitchyardError {}
+
+/** The request does not fit the model's context: shrink it (`OUT_OF_RANGE`). Not retried elsewhere. */
+export class ContextOverflowError extends SwitchyardError {}
+
+/** The provider refused the content (`FAILED_PRECONDITION`). Not retried elsewhere. */
+export class ContentPolicyError extends SwitchyardError {}
+
+/**
+ * The deadline expired (`DEADLINE_EXCEEDED`): either the server found no time for
+ * another attempt (`reason` is `DEADLINE_EXHAUSTED`, with the trail), or the
+ * client's own deadline fired first (`reason` undefined, no trail).
+ */
+export class DeadlineError extends SwitchyardError {}
+
+/** A request field is invalid (`INVALID_ARGUMENT`); see `fieldViolations`. */
+export class InvalidArgumentError extends SwitchyardError {}
+
+/** The task is neither built in nor defined by the server's config. */
+export class UnknownTaskError extends InvalidArgumentError {
+  /** The task that was asked for. */
+  get task(): string | undefined {
+    return this.metadata["task"];
+  }
+}
+
+/** `explainFallback`: no trail is recorded for that request id (`NOT_FOUND`). */
+export class RequestNotFoundError extends SwitchyardError {}
+
+/** An internal failure of the service itself (`INTERNAL`). */
+export class InternalError extends SwitchyardError {}
+
+/** The server refused the caller's credentials (`UNAUTHENTICATED` or `PERMISSION_DENIED`). */
+export class UnauthenticatedError extends SwitchyardError {}
+
+type ErrorClassCtor = new (error: ConnectError) => SwitchyardError;
+
+const byReason: Record<string, ErrorClassCtor> = {
+  ALL_CANDIDATES_FAILED: AllCandidatesFailedError,
+  CONTEXT_OVERFLOW: ContextOverflowError,
+  CONTENT_POLICY: ContentPolicyError,
+  DEADLINE_EXHAUSTED: DeadlineError,
+  UNKNOWN_TASK: UnknownTaskError,
+  INVALID_ARGUMENT: InvalidArgumentError,
+  REQUEST_NOT_FOUND: RequestNotFoundError,
+  INTERNAL: InternalError,
+};
+
+const byCode: Partial<Record<Code, ErrorClassCtor>> = {
+  [Code.DeadlineExceeded]: DeadlineError,
+  [Code.InvalidArgument]: InvalidArgumentError,
+  [Code.Unauthenticated]: UnauthenticatedError,
+  [Code.PermissionDenied]: UnauthenticatedError,
+  [Code.Internal]: InternalError,
+};
+
+/**
+ * Converts any error of a call into a `SwitchyardError` subclass: by the
+ * `ErrorInfo.reason` of the Switchyard domain first, then by the status code, else
+ * the base class.
+ */
+export function errorFromConnect(error: unknown): SwitchyardError {
+  if (error instanceof SwitchyardError) {
+    return error;
+  }
+  const connect = ConnectError.from(error);
+  const info = connect.findDetails(ErrorInfoSchema).find((i) => i.domain === ERROR_DOMAIN);
+  const ctor =
+    (info !== undefined ? byReason[info.reason] : undefined) ?? byCode[connect.code] ?? SwitchyardError;
+  return new ctor(connect);
+}

@@ -1,0 +1,247 @@
+// Test harness: OpenAI-compatible fake providers on node:http, and the real
+// `switchyard` binary started on 127.0.0.1:0 with a fresh SQLite file.
+
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+/** Root of the repository: build/test/ -> client/typescript/ -> repo. */
+const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url));
+
+/** The server binary: $SWITCHYARD_BIN, else ${CARGO_TARGET_DIR:-<repo>/target}/debug/switchyard. */
+export function switchyardBin(): string {
+  const explicit = process.env["SWITCHYARD_BIN"];
+  const path =
+    explicit !== undefined && explicit !== ""
+      ? explicit
+      : join(process.env["CARGO_TARGET_DIR"] || join(repoRoot, "target"), "debug", "switchyard");
+  if (!existsSync(path)) {
+    throw new Error(
+      `switchyard binary not found at ${path}: build it with ` +
+        "`CARGO_TARGET_DIR=... cargo build -p switchyard` and set SWITCHYARD_BIN to its path",
+    );
+  }
+  return path;
+}
+
+export const TOKEN_INVALIDATED = JSON.stringify({
+  error: {
+    message: "Your authentication token has been invalidated.",
+    type: "invalid_request_error",
+    code: "token_invalidated",
+  },
+});
+
+export const BAD_REQUEST = JSON.stringify({ error: { message: "bad", type: "invalid_request_error" } });
+
+/** One scripted answer of a fake provider. */
+export interface Reply {
+  status: number;
+  /** Raw body; absent for a success, which gets a chat completion. */
+  body?: string;
+  /** Answer after this many milliseconds. */
+  delayMs?: number;
+}
+
+/** One call a fake provider received. */
+export interface Call {
+  provider: string;
+  authorization: string | undefined;
+  body: { model?: string; messages?: unknown[]; max_tokens?: number; temperature?: number };
+}
+
+/**
+ * OpenAI-compatible fake providers on one node:http server: `/<name>/v1/chat/completions`.
+ * Each provider answers from its script, in order, then succeeds with
+ * `answer from <name>`. Every call is recorded.
+ */
+export class FakeProviders {
+  readonly calls: Call[] = [];
+  private readonly scripts = new Map<string, Reply[]>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<FakeProviders> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => resolve());
+    });
+    const fakes = new FakeProviders(server, (server.address() as AddressInfo).port);
+    server.on("request", (req, res) => fakes.handle(req, res));
+    return fakes;
+  }
+
+  baseUrl(name: string): string {
+    return `http://127.0.0.1:${this.port}/${name}/v1`;
+  }
+
+  /** Appends replies to the script of `name`. */
+  push(name: string, ...replies: Reply[]): void {
+    const script = this.scripts.get(name) ?? [];
+    script.push(...replies);
+    this.scripts.set(name, script);
+  }
+
+  /** How many calls `name` received. */
+  count(name: string): number {
+    return this.calls.filter((c) => c.provider === name).length;
+  }
+
+  /** Calls per provider, e.g. `{ main: 1, codex: 0, cheap: 1 }`. */
+  counts(...names: string[]): Record<string, number> {
+    return Object.fromEntries(names.map((n) => [n, this.count(n)]));
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const match = /^\/([^/]+)\/v1\/chat\/completions$/.exec(req.url ?? "");
+      if (req.method !== "POST" || match === null) {
+        res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"message":"no route"}}');
+        return;
+      }
+      const provider = match[1]!;
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Call["body"];
+      this.calls.push({ provider, authorization: req.headers.authorization, body });
+      const reply = this.scripts.get(provider)?.shift() ?? { status: 200 };
+      const send = () => {
+        const text =
+          reply.body ??
+          JSON.stringify({
+            id: "x",
+            object: "chat.completion",
+            model: body.model,
+            choices: [
+              { index: 0, message: { role: "assistant", content: `answer from ${provider}` }, finish_reason: "stop" },
+            ],
+            usage: { prompt_tokens: 3, completion_tokens: 2 },
+          });
+        if (!res.destroyed) {
+          res.writeHead(reply.status, { "content-type": "application/json" }).end(text);
+        }
+      };
+      if (reply.delayMs === undefined) {
+        send();
+      } else {
+        const timer = setTimeout(() => {
+          this.timers.delete(timer);
+          send();
+        }, reply.delayMs);
+        this.timers.add(timer);
+      }
+    });
+  }
+}
+
+/** The providers of the test topology, and the credential each one gets. */
+export const PROVIDERS = ["main", "codex", "cheap"] as const;
+
+function config(fakes: FakeProviders, db: string): string {
+  return `listen: 127.0.0.1:0
+database: { path: ${JSON.stringify(db)} }
+providers:
+  main:  { kind: openai, base_url: "${fakes.baseUrl("main")}", timeout: 5s }
+  codex: { kind: openai, base_url: "${fakes.baseUrl("codex")}", timeout: 5s }
+  cheap: { kind: openai, base_url: "${fakes.baseUrl("cheap")}", timeout: 5s }
+model: { provider: main, model: main-model, timeout: 20s }
+auxiliary:
+  compression:
+    provider: codex
+    model: codex-mini
+    fallback_chain: [ { provider: cheap, model: cheap-model } ]
+policy: { backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }
+`;
+}
+
+/** A running `switchyard serve` and its fake providers. */
+export class Harness {
+  private constructor(
+    readonly fakes: FakeProviders,
+    readonly baseUrl: string,
+    private readonly child: ChildProcess,
+    private readonly dir: string,
+    private readonly stderr: string[],
+  ) {}
+
+  /**
+   * Starts the fakes, adds one credential per provider (`<name>-key`, secret
+   * `secret-of-<name>-key`, passed to the CLI in its environment only), and
+   * starts the server, waiting for its `switchyard listening on` line.
+   */
+  static async start(): Promise<Harness> {
+    const bin = switchyardBin();
+    const fakes = await FakeProviders.start();
+    const dir = await mkdtemp(join(tmpdir(), "switchyard-ts-"));
+    try {
+      const file = join(dir, "switchyard.yaml");
+      await writeFile(file, config(fakes, join(dir, "switchyard.db")));
+      for (const provider of PROVIDERS) {
+        const id = `${provider}-key`;
+        await promisify(execFile)(
+          bin,
+          ["--config", file, "credentials", "add", "--provider", provider, "--id", id, "--api-key-env", "SWITCHYARD_TEST_KEY"],
+          { env: { ...process.env, SWITCHYARD_TEST_KEY: `secret-of-${id}` } },
+        );
+      }
+      const child = spawn(bin, ["--config", file, "serve"], { stdio: ["ignore", "pipe", "pipe"] });
+      const stderr: string[] = [];
+      child.stderr!.setEncoding("utf8").on("data", (s: string) => stderr.push(s));
+      const addr = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`switchyard did not start in 20 s:\n${stderr.join("")}`)), 20_000);
+        const lines = createInterface({ input: child.stdout! });
+        lines.once("line", (line) => {
+          clearTimeout(timer);
+          const m = /^switchyard listening on (\S+)$/.exec(line);
+          if (m) resolve(m[1]!);
+          else reject(new Error(`unexpected first stdout line: ${line}`));
+        });
+        child.once("exit", (code, signal) => {
+          clearTimeout(timer);
+          reject(new Error(`switchyard exited (${code ?? signal}) before listening:\n${stderr.join("")}`));
+        });
+      });
+      return new Harness(fakes, `http://${addr}`, child, dir, stderr);
+    } catch (e) {
+      await fakes.stop();
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** The server's log so far, for failure messages. */
+  log(): string {
+    return this.stderr.join("");
+  }
+
+  /** Stops the server with SIGTERM, then the fakes, and removes the temp dir. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+      this.child.kill("SIGTERM");
+      const timeout = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timeout);
+    }
+    await this.fakes.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}

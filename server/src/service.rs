@@ -20,6 +20,9 @@ use crate::simulate::{ScriptedOutcome, SimulatedUpstream};
 use crate::store::{Store, StoreError};
 use crate::writer::Recorder;
 
+/// Most of the caller's deadline kept back to deliver the answer in time.
+const DEADLINE_MARGIN_MS: u64 = 50;
+
 /// A successful completion.
 #[derive(Debug, Clone)]
 pub struct Completion {
@@ -143,7 +146,10 @@ impl Switchyard {
         let candidates = self.routing.candidates(&caller, request.model.as_deref())?;
         let mut budget = self.routing.budget_ms(&caller)?;
         if let Some(d) = deadline {
-            budget = budget.min(d.as_millis().min(u128::from(u64::MAX)) as u64);
+            // Answer a little before the caller's own timer fires, so it receives the
+            // DEADLINE_EXHAUSTED status with its trail rather than a bare timeout.
+            let d = d.as_millis().min(u128::from(u64::MAX)) as u64;
+            budget = budget.min(d.saturating_sub((d / 10).min(DEADLINE_MARGIN_MS)));
         }
         let id = uuid::Uuid::now_v7();
         let seed = id.as_u64_pair().1;

@@ -327,6 +327,8 @@ pub struct Run {
     retries: u32,
     rate_limit_retried: bool,
     delay_ms: u64,
+    /// A retry or an attempt was given up for lack of time.
+    starved: bool,
     steps: Vec<Step>,
 }
 
@@ -371,6 +373,7 @@ impl Run {
             retries: 0,
             rate_limit_retried: false,
             delay_ms: 0,
+            starved: false,
             steps: Vec::new(),
         }
     }
@@ -579,6 +582,12 @@ impl Run {
                     )
                 }
                 _ => {
+                    if retry_after.is_some_and(|w| {
+                        !self.rate_limit_retried && w <= cfg.rate_limit_max_wait_ms
+                    }) {
+                        // A retry that would have been made with more time left.
+                        self.starved = true;
+                    }
                     let wait = retry_after.unwrap_or(cfg.rate_limit_cooldown_ms);
                     self.cool_down(now.saturating_add(wait), class, effects);
                     (
@@ -603,6 +612,7 @@ impl Run {
                         ),
                     )
                 } else if self.retries < cfg.max_retries {
+                    self.starved = true;
                     (
                         Action::NextCandidate,
                         "no budget left for a backoff retry".into(),
@@ -748,11 +758,23 @@ impl Run {
             .iter()
             .filter(|s| s.action != Action::SkipCandidate)
             .count();
+        // Out of candidates because time ran short is a deadline failure, not an
+        // exhausted list: the caller should know a longer deadline could succeed.
+        let reason = if self.starved {
+            FailureReason::DeadlineExhausted
+        } else {
+            FailureReason::AllCandidatesFailed
+        };
         self.give_up(
-            FailureReason::AllCandidatesFailed,
+            reason,
             format!(
-                "no candidate left: {} candidates, {tried} attempts",
-                self.candidates.len()
+                "no candidate left: {} candidates, {tried} attempts{}",
+                self.candidates.len(),
+                if self.starved {
+                    "; retries were cut short by the time budget"
+                } else {
+                    ""
+                }
             ),
         );
     }

@@ -517,6 +517,22 @@ fn no_attempt_starts_that_cannot_finish() {
 }
 
 #[test]
+fn running_out_of_time_on_the_last_candidate_is_a_deadline_failure() {
+    let mut r = routing();
+    r.main_fallbacks.clear();
+    let candidates = r.candidates(&Caller::Primary, None).unwrap();
+    let mut run = Run::new(PolicyConfig::default(), candidates, &creds(), NOW + 300, 7);
+    let Next::Attempt(_) = run.next(NOW) else { panic!() };
+    // A timeout that used most of the budget: no room for a backoff retry.
+    run.record(NOW + 250, 250, &fail(ErrorClass::Transport, 0));
+    assert_eq!(run.steps()[0].action, Action::NextCandidate);
+    assert_eq!(
+        run.next(NOW + 250),
+        Next::Done(Finish::Failed(FailureReason::DeadlineExhausted))
+    );
+}
+
+#[test]
 fn attempt_budget_is_what_is_left_after_the_delay() {
     let mut run = run_for(&Caller::Primary, &creds());
     let Next::Attempt(plan) = run.next(NOW + 1_000) else {

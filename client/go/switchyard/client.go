@@ -1,0 +1,228 @@
+// Package switchyard is a thin Go client of the Switchyard gRPC LLM gateway
+// (service switchyard.v1.SwitchyardService).
+//
+// It wraps the generated package switchyardv1 with the verbs every Switchyard
+// client shares (Complete, AuxComplete, ExplainRequest, Simulate), per-call
+// options (model, max tokens, temperature, bearer token), deadlines taken from
+// the context, typed errors decoded from the gRPC status details (*Error, with
+// errors.Is support through sentinels such as ErrAllCandidatesFailed), and
+// FormatTrail to print an attempt trail.
+//
+// Requests and responses are the generated messages: the client adds no model
+// of its own on top of the API.
+package switchyard
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/switchyard-dev/switchyard/client/go/switchyardv1"
+)
+
+// Client calls a Switchyard server. It is safe for concurrent use.
+type Client struct {
+	rpc  pb.SwitchyardServiceClient
+	conn *grpc.ClientConn // set when the client owns the connection (Dial)
+}
+
+// Dial creates a client for target (e.g. "127.0.0.1:50051").
+//
+// The connection is plaintext by default, as the server serves plaintext gRPC
+// today; pass grpc.WithTransportCredentials to use TLS (options given here are
+// applied after the default, so they win). The connection is established
+// lazily, on the first call. Close releases it.
+func Dial(target string, opts ...grpc.DialOption) (*Client, error) {
+	all := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+	conn, err := grpc.NewClient(target, all...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{rpc: pb.NewSwitchyardServiceClient(conn), conn: conn}, nil
+}
+
+// New creates a client over an existing connection, which the caller keeps
+// owning: Close does not close it.
+func New(conn grpc.ClientConnInterface) *Client {
+	return &Client{rpc: pb.NewSwitchyardServiceClient(conn)}
+}
+
+// Close closes the connection created by Dial; it does nothing for a client
+// made with New.
+func (c *Client) Close() error {
+	if c.conn == nil {
+		return nil
+	}
+	return c.conn.Close()
+}
+
+// Service returns the generated stub, for what the verbs do not cover.
+func (c *Client) Service() pb.SwitchyardServiceClient {
+	return c.rpc
+}
+
+// Option sets an optional field of a call.
+type Option func(*callOptions)
+
+type callOptions struct {
+	model       *string
+	maxTokens   *int32
+	temperature *float64
+	token       string
+}
+
+// WithModel overrides the model of the first candidate (of the main agent
+// model for Complete, of the task for AuxComplete, of the simulated caller for
+// Simulate).
+func WithModel(model string) Option {
+	return func(o *callOptions) { o.model = &model }
+}
+
+// WithMaxTokens bounds the generated tokens; the server requires a positive value.
+func WithMaxTokens(n int32) Option {
+	return func(o *callOptions) { o.maxTokens = &n }
+}
+
+// WithTemperature sets the sampling temperature, in [0, 2].
+func WithTemperature(t float64) Option {
+	return func(o *callOptions) { o.temperature = &t }
+}
+
+// WithBearerToken sends `authorization: Bearer <token>` with the call.
+//
+// For a token on every call, dial with grpc.WithPerRPCCredentials instead.
+func WithBearerToken(token string) Option {
+	return func(o *callOptions) { o.token = token }
+}
+
+func collect(opts []Option) callOptions {
+	var o callOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	return o
+}
+
+func (o callOptions) context(ctx context.Context) context.Context {
+	if o.token == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+o.token)
+}
+
+// Complete answers the primary turn of the agent's conversation. The deadline
+// of ctx travels to the server, which bounds the whole fallback walk with it.
+//
+// A failure is an *Error (see its documentation and the Err sentinels).
+func (c *Client) Complete(ctx context.Context, messages []*pb.Message, opts ...Option) (*pb.CompleteResponse, error) {
+	o := collect(opts)
+	resp, err := c.rpc.Complete(o.context(ctx), &pb.CompleteRequest{
+		Messages:    messages,
+		Model:       o.model,
+		MaxTokens:   o.maxTokens,
+		Temperature: o.temperature,
+	})
+	if err != nil {
+		return nil, FromError(err)
+	}
+	return resp, nil
+}
+
+// AuxComplete answers an auxiliary task such as "compression", "vision" or
+// "title_generation", or any task the server's config defines.
+//
+// A failure is an *Error (see its documentation and the Err sentinels).
+func (c *Client) AuxComplete(ctx context.Context, task string, messages []*pb.Message, opts ...Option) (*pb.AuxCompleteResponse, error) {
+	o := collect(opts)
+	resp, err := c.rpc.AuxComplete(o.context(ctx), &pb.AuxCompleteRequest{
+		Task:        task,
+		Messages:    messages,
+		Model:       o.model,
+		MaxTokens:   o.maxTokens,
+		Temperature: o.temperature,
+	})
+	if err != nil {
+		return nil, FromError(err)
+	}
+	return resp, nil
+}
+
+// ExplainRequest returns the recorded trail of a past Complete or AuxComplete
+// call, by the request id of its response or of its *Error. An unknown id
+// fails with ErrRequestNotFound. Only WithBearerToken applies.
+func (c *Client) ExplainRequest(ctx context.Context, requestID string, opts ...Option) (*pb.ExplainFallbackResponse, error) {
+	o := collect(opts)
+	resp, err := c.rpc.ExplainFallback(o.context(ctx), &pb.ExplainFallbackRequest{
+		Query: &pb.ExplainFallbackRequest_RequestId{RequestId: requestID},
+	})
+	if err != nil {
+		return nil, FromError(err)
+	}
+	return resp, nil
+}
+
+// Simulate asks the server which steps its fallback policy would take for a
+// caller and a sequence of upstream outcomes, with the same code as a real
+// call and without contacting a provider. sim is not modified. WithModel
+// overrides sim's model; WithBearerToken applies; other options are ignored.
+//
+// Build sim with PrimaryCaller or TaskCaller and HTTPOutcome or TransportOutcome.
+func (c *Client) Simulate(ctx context.Context, sim *pb.Simulation, opts ...Option) (*pb.ExplainFallbackResponse, error) {
+	o := collect(opts)
+	if o.model != nil {
+		if sim == nil {
+			sim = &pb.Simulation{}
+		} else {
+			sim = proto.CloneOf(sim)
+		}
+		sim.Model = o.model
+	}
+	resp, err := c.rpc.ExplainFallback(o.context(ctx), &pb.ExplainFallbackRequest{
+		Query: &pb.ExplainFallbackRequest_Simulation{Simulation: sim},
+	})
+	if err != nil {
+		return nil, FromError(err)
+	}
+	return resp, nil
+}
+
+// System returns a system message.
+func System(content string) *pb.Message {
+	return &pb.Message{Role: pb.Role_ROLE_SYSTEM, Content: content}
+}
+
+// User returns a user message.
+func User(content string) *pb.Message {
+	return &pb.Message{Role: pb.Role_ROLE_USER, Content: content}
+}
+
+// Assistant returns an assistant (model) message.
+func Assistant(content string) *pb.Message {
+	return &pb.Message{Role: pb.Role_ROLE_ASSISTANT, Content: content}
+}
+
+// PrimaryCaller selects the primary caller in a Simulation.
+func PrimaryCaller() *pb.Caller {
+	return &pb.Caller{Kind: &pb.Caller_Primary{Primary: &pb.PrimaryCaller{}}}
+}
+
+// TaskCaller selects an auxiliary task in a Simulation.
+func TaskCaller(task string) *pb.Caller {
+	return &pb.Caller{Kind: &pb.Caller_Task{Task: task}}
+}
+
+// HTTPOutcome is a simulated HTTP answer (2xx is a success), e.g.
+// HTTPOutcome(401, `{"error":{"code":"token_invalidated"}}`).
+func HTTPOutcome(status uint32, body string) *pb.SimulatedOutcome {
+	return &pb.SimulatedOutcome{Outcome: &pb.SimulatedOutcome_Http{Http: &pb.HttpOutcome{Status: status, Body: body}}}
+}
+
+// TransportOutcome is a simulated failure without an HTTP answer.
+func TransportOutcome(failure pb.TransportFailure) *pb.SimulatedOutcome {
+	return &pb.SimulatedOutcome{Outcome: &pb.SimulatedOutcome_Transport{Transport: failure}}
+}

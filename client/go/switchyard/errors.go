@@ -1,0 +1,168 @@
+package switchyard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/switchyard-dev/switchyard/client/go/switchyardv1"
+)
+
+// ErrorDomain is the google.rpc.ErrorInfo domain of every error of the service.
+const ErrorDomain = "switchyard.dev"
+
+// Sentinels for errors.Is. An *Error matches the sentinel of its Reason (the
+// ErrorInfo reason the server sent); ErrDeadline also matches any
+// DeadlineExceeded status, including the client's own deadline expiring
+// before the server answered.
+var (
+	// ErrAllCandidatesFailed: every candidate was tried or skipped and none answered.
+	ErrAllCandidatesFailed error = &sentinel{reason: "ALL_CANDIDATES_FAILED"}
+	// ErrContextOverflow: the request does not fit the model's context; shrink it.
+	ErrContextOverflow error = &sentinel{reason: "CONTEXT_OVERFLOW"}
+	// ErrContentPolicy: the provider refused the content.
+	ErrContentPolicy error = &sentinel{reason: "CONTENT_POLICY"}
+	// ErrDeadline: the deadline (the caller's, or the task timeout) left no time.
+	ErrDeadline error = &sentinel{reason: "DEADLINE_EXHAUSTED", code: codes.DeadlineExceeded}
+	// ErrUnknownTask: the task is neither built in nor defined by the config.
+	ErrUnknownTask error = &sentinel{reason: "UNKNOWN_TASK"}
+	// ErrInvalidArgument: a request field is invalid; see Error.FieldViolations.
+	ErrInvalidArgument error = &sentinel{reason: "INVALID_ARGUMENT"}
+	// ErrRequestNotFound: ExplainRequest found no trail for that request id.
+	ErrRequestNotFound error = &sentinel{reason: "REQUEST_NOT_FOUND"}
+	// ErrInternal: an internal failure of the service itself.
+	ErrInternal error = &sentinel{reason: "INTERNAL"}
+	// ErrUnauthenticated: the server refused the caller's credentials
+	// (status Unauthenticated).
+	ErrUnauthenticated error = &sentinel{code: codes.Unauthenticated}
+)
+
+type sentinel struct {
+	reason string
+	code   codes.Code // matched too when not OK
+}
+
+func (s *sentinel) Error() string {
+	if s.reason != "" {
+		return "switchyard: " + s.reason
+	}
+	return "switchyard: " + s.code.String()
+}
+
+// FieldViolation is one invalid request field of an InvalidArgument error.
+type FieldViolation struct {
+	// Field is the path of the field, e.g. "messages.role" or "temperature".
+	Field string
+	// Description says what is wrong with it.
+	Description string
+}
+
+// Error is a failed call, decoded from the gRPC status and its details.
+type Error struct {
+	// Code is the gRPC status code, e.g. Unavailable for ALL_CANDIDATES_FAILED.
+	Code codes.Code
+	// Reason is the google.rpc.ErrorInfo reason, an ErrorReason name without
+	// its ERROR_REASON_ prefix ("ALL_CANDIDATES_FAILED"...); empty when the
+	// status came without one (e.g. the client's deadline expired first).
+	Reason string
+	// Message is the status message.
+	Message string
+	// RequestID identifies the failed request, for ExplainRequest; empty when
+	// the failure happened before the request was served (validation...).
+	RequestID string
+	// Attempts is the trail of a failed Complete or AuxComplete, in order.
+	Attempts []*pb.Attempt
+	// FieldViolations lists the invalid fields of an InvalidArgument error.
+	FieldViolations []FieldViolation
+	// Metadata is the ErrorInfo metadata (request_id, task...).
+	Metadata map[string]string
+
+	err error // the status error returned by gRPC
+}
+
+// FromError converts an error of a call to the generated stub into an *Error.
+// It returns nil for nil, and err itself when it is not a gRPC status error.
+// The verbs of Client already return converted errors.
+func FromError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	e = &Error{Code: st.Code(), Message: st.Message(), err: err}
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			if d.GetDomain() == ErrorDomain {
+				e.Reason = d.GetReason()
+				e.Metadata = d.GetMetadata()
+			}
+		case *pb.FailureDetail:
+			e.RequestID = d.GetRequestId()
+			e.Attempts = d.GetAttempts()
+		case *errdetails.BadRequest:
+			for _, v := range d.GetFieldViolations() {
+				e.FieldViolations = append(e.FieldViolations, FieldViolation{Field: v.GetField(), Description: v.GetDescription()})
+			}
+		}
+	}
+	if e.RequestID == "" {
+		e.RequestID = e.Metadata["request_id"]
+	}
+	return e
+}
+
+// Error returns "switchyard: REASON: message" (or the status code when there is no reason).
+func (e *Error) Error() string {
+	what := e.Reason
+	if what == "" {
+		what = e.Code.String()
+	}
+	return fmt.Sprintf("switchyard: %s: %s", what, e.Message)
+}
+
+// ErrorReason returns Reason as the proto enum (ERROR_REASON_UNSPECIFIED when
+// empty or unknown to this client).
+func (e *Error) ErrorReason() pb.ErrorReason {
+	return pb.ErrorReason(pb.ErrorReason_value["ERROR_REASON_"+e.Reason])
+}
+
+// Is reports whether e matches target: a sentinel of this package (see the
+// Err variables), or context.DeadlineExceeded / context.Canceled for a status
+// with the DeadlineExceeded / Canceled code.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case context.DeadlineExceeded:
+		return e.Code == codes.DeadlineExceeded
+	case context.Canceled:
+		return e.Code == codes.Canceled
+	}
+	s, ok := target.(*sentinel)
+	if !ok {
+		return false
+	}
+	return (s.reason != "" && s.reason == e.Reason) || (s.code != codes.OK && s.code == e.Code)
+}
+
+// Unwrap returns the status error returned by gRPC.
+func (e *Error) Unwrap() error {
+	return e.err
+}
+
+// GRPCStatus returns the status, so status.FromError and status.Code work on *Error.
+func (e *Error) GRPCStatus() *status.Status {
+	if st, ok := status.FromError(e.err); ok {
+		return st
+	}
+	return status.New(e.Code, e.Message)
+}

@@ -1,0 +1,317 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLE_UNSPECIFIED: _ClassVar[Role]
+    ROLE_SYSTEM: _ClassVar[Role]
+    ROLE_USER: _ClassVar[Role]
+    ROLE_ASSISTANT: _ClassVar[Role]
+
+class ErrorClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_CLASS_UNSPECIFIED: _ClassVar[ErrorClass]
+    ERROR_CLASS_NONE: _ClassVar[ErrorClass]
+    ERROR_CLASS_AUTH: _ClassVar[ErrorClass]
+    ERROR_CLASS_AUTH_TERMINAL: _ClassVar[ErrorClass]
+    ERROR_CLASS_FORBIDDEN: _ClassVar[ErrorClass]
+    ERROR_CLASS_BILLING: _ClassVar[ErrorClass]
+    ERROR_CLASS_RATE_LIMIT: _ClassVar[ErrorClass]
+    ERROR_CLASS_OVERLOADED: _ClassVar[ErrorClass]
+    ERROR_CLASS_SERVER: _ClassVar[ErrorClass]
+    ERROR_CLASS_TRANSPORT: _ClassVar[ErrorClass]
+    ERROR_CLASS_CONTEXT_OVERFLOW: _ClassVar[ErrorClass]
+    ERROR_CLASS_MODEL_UNAVAILABLE: _ClassVar[ErrorClass]
+    ERROR_CLASS_CONTENT_POLICY: _ClassVar[ErrorClass]
+    ERROR_CLASS_INVALID_REQUEST: _ClassVar[ErrorClass]
+    ERROR_CLASS_UNKNOWN: _ClassVar[ErrorClass]
+
+class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACTION_UNSPECIFIED: _ClassVar[Action]
+    ACTION_SUCCEED: _ClassVar[Action]
+    ACTION_RETRY_SAME: _ClassVar[Action]
+    ACTION_REFRESH_AND_RETRY: _ClassVar[Action]
+    ACTION_ROTATE_CREDENTIAL: _ClassVar[Action]
+    ACTION_NEXT_CANDIDATE: _ClassVar[Action]
+    ACTION_RETURN_TO_CALLER: _ClassVar[Action]
+    ACTION_GIVE_UP: _ClassVar[Action]
+    ACTION_SKIP_CANDIDATE: _ClassVar[Action]
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    ERROR_REASON_ALL_CANDIDATES_FAILED: _ClassVar[ErrorReason]
+    ERROR_REASON_CONTEXT_OVERFLOW: _ClassVar[ErrorReason]
+    ERROR_REASON_CONTENT_POLICY: _ClassVar[ErrorReason]
+    ERROR_REASON_DEADLINE_EXHAUSTED: _ClassVar[ErrorReason]
+    ERROR_REASON_UNKNOWN_TASK: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_ARGUMENT: _ClassVar[ErrorReason]
+    ERROR_REASON_REQUEST_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_INTERNAL: _ClassVar[ErrorReason]
+
+class TransportFailure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRANSPORT_FAILURE_UNSPECIFIED: _ClassVar[TransportFailure]
+    TRANSPORT_FAILURE_CONNECTION_REFUSED: _ClassVar[TransportFailure]
+    TRANSPORT_FAILURE_CONNECTION_RESET: _ClassVar[TransportFailure]
+    TRANSPORT_FAILURE_TIMEOUT: _ClassVar[TransportFailure]
+    TRANSPORT_FAILURE_DNS: _ClassVar[TransportFailure]
+    TRANSPORT_FAILURE_TLS: _ClassVar[TransportFailure]
+
+class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTCOME_UNSPECIFIED: _ClassVar[Outcome]
+    OUTCOME_SUCCEEDED: _ClassVar[Outcome]
+    OUTCOME_FAILED: _ClassVar[Outcome]
+ROLE_UNSPECIFIED: Role
+ROLE_SYSTEM: Role
+ROLE_USER: Role
+ROLE_ASSISTANT: Role
+ERROR_CLASS_UNSPECIFIED: ErrorClass
+ERROR_CLASS_NONE: ErrorClass
+ERROR_CLASS_AUTH: ErrorClass
+ERROR_CLASS_AUTH_TERMINAL: ErrorClass
+ERROR_CLASS_FORBIDDEN: ErrorClass
+ERROR_CLASS_BILLING: ErrorClass
+ERROR_CLASS_RATE_LIMIT: ErrorClass
+ERROR_CLASS_OVERLOADED: ErrorClass
+ERROR_CLASS_SERVER: ErrorClass
+ERROR_CLASS_TRANSPORT: ErrorClass
+ERROR_CLASS_CONTEXT_OVERFLOW: ErrorClass
+ERROR_CLASS_MODEL_UNAVAILABLE: ErrorClass
+ERROR_CLASS_CONTENT_POLICY: ErrorClass
+ERROR_CLASS_INVALID_REQUEST: ErrorClass
+ERROR_CLASS_UNKNOWN: ErrorClass
+ACTION_UNSPECIFIED: Action
+ACTION_SUCCEED: Action
+ACTION_RETRY_SAME: Action
+ACTION_REFRESH_AND_RETRY: Action
+ACTION_ROTATE_CREDENTIAL: Action
+ACTION_NEXT_CANDIDATE: Action
+ACTION_RETURN_TO_CALLER: Action
+ACTION_GIVE_UP: Action
+ACTION_SKIP_CANDIDATE: Action
+ERROR_REASON_UNSPECIFIED: ErrorReason
+ERROR_REASON_ALL_CANDIDATES_FAILED: ErrorReason
+ERROR_REASON_CONTEXT_OVERFLOW: ErrorReason
+ERROR_REASON_CONTENT_POLICY: ErrorReason
+ERROR_REASON_DEADLINE_EXHAUSTED: ErrorReason
+ERROR_REASON_UNKNOWN_TASK: ErrorReason
+ERROR_REASON_INVALID_ARGUMENT: ErrorReason
+ERROR_REASON_REQUEST_NOT_FOUND: ErrorReason
+ERROR_REASON_INTERNAL: ErrorReason
+TRANSPORT_FAILURE_UNSPECIFIED: TransportFailure
+TRANSPORT_FAILURE_CONNECTION_REFUSED: TransportFailure
+TRANSPORT_FAILURE_CONNECTION_RESET: TransportFailure
+TRANSPORT_FAILURE_TIMEOUT: TransportFailure
+TRANSPORT_FAILURE_DNS: TransportFailure
+TRANSPORT_FAILURE_TLS: TransportFailure
+OUTCOME_UNSPECIFIED: Outcome
+OUTCOME_SUCCEEDED: Outcome
+OUTCOME_FAILED: Outcome
+
+class Message(_message.Message):
+    __slots__ = ("role", "content")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    role: Role
+    content: str
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ...) -> None: ...
+
+class CompleteRequest(_message.Message):
+    __slots__ = ("messages", "model", "max_tokens", "temperature")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[Message]
+    model: str
+    max_tokens: int
+    temperature: float
+    def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., model: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ...) -> None: ...
+
+class CompleteResponse(_message.Message):
+    __slots__ = ("request_id", "content", "usage", "served_by", "attempts")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    content: str
+    usage: Usage
+    served_by: ServedBy
+    attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
+    def __init__(self, request_id: _Optional[str] = ..., content: _Optional[str] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., served_by: _Optional[_Union[ServedBy, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ...) -> None: ...
+
+class AuxCompleteRequest(_message.Message):
+    __slots__ = ("task", "messages", "model", "max_tokens", "temperature")
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    task: str
+    messages: _containers.RepeatedCompositeFieldContainer[Message]
+    model: str
+    max_tokens: int
+    temperature: float
+    def __init__(self, task: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., model: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ...) -> None: ...
+
+class AuxCompleteResponse(_message.Message):
+    __slots__ = ("request_id", "content", "usage", "served_by", "attempts")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    content: str
+    usage: Usage
+    served_by: ServedBy
+    attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
+    def __init__(self, request_id: _Optional[str] = ..., content: _Optional[str] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., served_by: _Optional[_Union[ServedBy, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ...) -> None: ...
+
+class Usage(_message.Message):
+    __slots__ = ("input_tokens", "output_tokens")
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    input_tokens: int
+    output_tokens: int
+    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ...) -> None: ...
+
+class ServedBy(_message.Message):
+    __slots__ = ("provider", "model", "credential_id")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    model: str
+    credential_id: str
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., credential_id: _Optional[str] = ...) -> None: ...
+
+class Attempt(_message.Message):
+    __slots__ = ("candidate_index", "provider", "model", "credential_id", "error_class", "http_status", "action", "reason", "duration_ms")
+    CANDIDATE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CLASS_FIELD_NUMBER: _ClassVar[int]
+    HTTP_STATUS_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    candidate_index: int
+    provider: str
+    model: str
+    credential_id: str
+    error_class: ErrorClass
+    http_status: int
+    action: Action
+    reason: str
+    duration_ms: int
+    def __init__(self, candidate_index: _Optional[int] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., credential_id: _Optional[str] = ..., error_class: _Optional[_Union[ErrorClass, str]] = ..., http_status: _Optional[int] = ..., action: _Optional[_Union[Action, str]] = ..., reason: _Optional[str] = ..., duration_ms: _Optional[int] = ...) -> None: ...
+
+class FailureDetail(_message.Message):
+    __slots__ = ("request_id", "attempts")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
+    def __init__(self, request_id: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ...) -> None: ...
+
+class PrimaryCaller(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Caller(_message.Message):
+    __slots__ = ("primary", "task")
+    PRIMARY_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    primary: PrimaryCaller
+    task: str
+    def __init__(self, primary: _Optional[_Union[PrimaryCaller, _Mapping]] = ..., task: _Optional[str] = ...) -> None: ...
+
+class HttpOutcome(_message.Message):
+    __slots__ = ("status", "body", "headers")
+    class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    status: int
+    body: str
+    headers: _containers.ScalarMap[str, str]
+    def __init__(self, status: _Optional[int] = ..., body: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class SimulatedOutcome(_message.Message):
+    __slots__ = ("http", "transport", "duration_ms")
+    HTTP_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    http: HttpOutcome
+    transport: TransportFailure
+    duration_ms: int
+    def __init__(self, http: _Optional[_Union[HttpOutcome, _Mapping]] = ..., transport: _Optional[_Union[TransportFailure, str]] = ..., duration_ms: _Optional[int] = ...) -> None: ...
+
+class Simulation(_message.Message):
+    __slots__ = ("caller", "outcomes", "budget_ms", "assume_all_credentials_live", "model")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_MS_FIELD_NUMBER: _ClassVar[int]
+    ASSUME_ALL_CREDENTIALS_LIVE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    caller: Caller
+    outcomes: _containers.RepeatedCompositeFieldContainer[SimulatedOutcome]
+    budget_ms: int
+    assume_all_credentials_live: bool
+    model: str
+    def __init__(self, caller: _Optional[_Union[Caller, _Mapping]] = ..., outcomes: _Optional[_Iterable[_Union[SimulatedOutcome, _Mapping]]] = ..., budget_ms: _Optional[int] = ..., assume_all_credentials_live: _Optional[bool] = ..., model: _Optional[str] = ...) -> None: ...
+
+class ExplainFallbackRequest(_message.Message):
+    __slots__ = ("request_id", "simulation")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SIMULATION_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    simulation: Simulation
+    def __init__(self, request_id: _Optional[str] = ..., simulation: _Optional[_Union[Simulation, _Mapping]] = ...) -> None: ...
+
+class Candidate(_message.Message):
+    __slots__ = ("provider", "model", "origin")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    model: str
+    origin: str
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., origin: _Optional[str] = ...) -> None: ...
+
+class ExplainFallbackResponse(_message.Message):
+    __slots__ = ("request_id", "caller", "simulated", "candidates", "steps", "outcome", "error_reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    SIMULATED_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    caller: Caller
+    simulated: bool
+    candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
+    steps: _containers.RepeatedCompositeFieldContainer[Attempt]
+    outcome: Outcome
+    error_reason: ErrorReason
+    def __init__(self, request_id: _Optional[str] = ..., caller: _Optional[_Union[Caller, _Mapping]] = ..., simulated: _Optional[bool] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., error_reason: _Optional[_Union[ErrorReason, str]] = ...) -> None: ...

@@ -1,0 +1,68 @@
+"""Python client of Switchyard (`switchyard.v1.SwitchyardService`).
+
+    from switchyard_client import SwitchyardClient, SwitchyardError, format_trail
+
+    with SwitchyardClient("127.0.0.1:50051") as client:
+        answer = client.aux_complete("compression", [{"role": "user", "content": "..."}])
+        print(answer.content)
+        print(format_trail(answer.attempts))
+
+`pb` is the generated module `switchyard.v1.switchyard_pb2` (messages and enums);
+results are its response messages. Failures raise `SwitchyardError` subclasses.
+"""
+
+from switchyard.v1 import switchyard_pb2 as pb
+
+from ._requests import MessageLike, http_outcome, message, simulation, transport_outcome
+from .aio import AsyncSwitchyardClient
+from .client import SwitchyardClient
+from .errors import (
+    ERROR_DOMAIN,
+    AllCandidatesFailed,
+    ContentPolicy,
+    ContextOverflow,
+    DeadlineExceeded,
+    DeadlineExhausted,
+    FieldViolation,
+    InternalError,
+    InvalidArgument,
+    PermissionDenied,
+    RequestNotFound,
+    SwitchyardError,
+    Unauthenticated,
+    Unavailable,
+    UnknownTask,
+    from_rpc_error,
+)
+from .trail import format_attempt, format_trail
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ERROR_DOMAIN",
+    "AllCandidatesFailed",
+    "AsyncSwitchyardClient",
+    "ContentPolicy",
+    "ContextOverflow",
+    "DeadlineExceeded",
+    "DeadlineExhausted",
+    "FieldViolation",
+    "InternalError",
+    "InvalidArgument",
+    "MessageLike",
+    "PermissionDenied",
+    "RequestNotFound",
+    "SwitchyardClient",
+    "SwitchyardError",
+    "Unauthenticated",
+    "Unavailable",
+    "UnknownTask",
+    "format_attempt",
+    "format_trail",
+    "from_rpc_error",
+    "http_outcome",
+    "message",
+    "pb",
+    "simulation",
+    "transport_outcome",
+]

@@ -1,0 +1,295 @@
+"""Test harness: OpenAI-compatible fake providers (a real HTTP server in this process)
+and the real `switchyard` binary on a temporary config and SQLite file."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+
+TOKEN_INVALIDATED = json.dumps(
+    {
+        "error": {
+            "message": "Your authentication token has been invalidated.",
+            "type": "invalid_request_error",
+            "code": "token_invalidated",
+        }
+    }
+)
+BAD_REQUEST = json.dumps({"error": {"message": "bad", "type": "invalid_request_error"}})
+
+
+def switchyard_bin() -> Path:
+    """`SWITCHYARD_BIN`, else `${CARGO_TARGET_DIR:-<repo>/target}/debug/switchyard`."""
+    explicit = os.environ.get("SWITCHYARD_BIN")
+    if explicit:
+        return Path(explicit)
+    target = os.environ.get("CARGO_TARGET_DIR") or str(REPO / "target")
+    return Path(target) / "debug" / "switchyard"
+
+
+@dataclass
+class Reply:
+    """One scripted answer of a fake provider."""
+
+    status: int = 200
+    body: str | None = None  # None: a chat completion with `content`
+    content: str = ""
+    delay: float = 0.0
+
+    @classmethod
+    def ok(cls, content: str, *, delay: float = 0.0) -> Reply:
+        return cls(content=content, delay=delay)
+
+    @classmethod
+    def error(cls, status: int, body: str) -> Reply:
+        return cls(status=status, body=body)
+
+
+@dataclass
+class Call:
+    """One request received by a fake provider."""
+
+    provider: str
+    path: str
+    authorization: str
+    body: dict = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        return self.body.get("model", "")
+
+
+class FakeProviders:
+    """OpenAI-compatible fakes on one loopback HTTP server; the first path segment
+    names the provider (`/codex/v1/chat/completions`). Each answers its scripted
+    replies in order, then `answer from <name>`; every call is recorded."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = list(names)
+        self._lock = threading.Lock()
+        self._scripts: dict[str, collections.deque[Reply]] = {n: collections.deque() for n in names}
+        self._calls: list[Call] = []
+        self._stop = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def base_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}/v1"
+
+    def script(self, name: str, *replies: Reply) -> None:
+        with self._lock:
+            self._scripts[name].extend(replies)
+
+    def calls(self, name: str | None = None) -> list[Call]:
+        with self._lock:
+            return [c for c in self._calls if name is None or c.provider == name]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            counts = dict.fromkeys(self.names, 0)
+            for c in self._calls:
+                counts[c.provider] += 1
+            return counts
+
+    def close(self) -> None:
+        self._stop.set()  # wakes delayed replies
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _next(self, name: str) -> Reply:
+        with self._lock:
+            script = self._scripts[name]
+            return script.popleft() if script else Reply.ok(f"answer from {name}")
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fakes = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length)
+                parts = self.path.strip("/").split("/")
+                name = parts[0] if parts else ""
+                if name not in fakes._scripts or parts[1:] != ["v1", "chat", "completions"]:
+                    self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}))
+                    return
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    body = {"unparsed": raw.decode("utf-8", "replace")}
+                with fakes._lock:
+                    fakes._calls.append(
+                        Call(name, self.path, self.headers.get("authorization", ""), body)
+                    )
+                reply = fakes._next(name)
+                if reply.delay and fakes._stop.wait(reply.delay):
+                    return  # shutting down
+                if reply.body is not None:
+                    text = reply.body
+                else:
+                    text = json.dumps(
+                        {
+                            "id": "x",
+                            "object": "chat.completion",
+                            "model": body.get("model", ""),
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": {"role": "assistant", "content": reply.content},
+                                    "finish_reason": "stop",
+                                }
+                            ],
+                            "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+                        }
+                    )
+                self._send(reply.status, text)
+
+            def _send(self, status: int, text: str) -> None:
+                data = text.encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the server gave up on this attempt
+                    pass
+
+        return Handler
+
+
+def standard_config(fakes: FakeProviders, db: Path) -> str:
+    """main is the agent model; compression -> codex, chain [cheap], then main;
+    slow -> codex with a 400 ms task timeout."""
+    return f"""\
+listen: 127.0.0.1:0
+database: {{ path: "{db}" }}
+providers:
+  main:  {{ kind: openai, base_url: "{fakes.base_url("main")}", timeout: 5s }}
+  codex: {{ kind: openai, base_url: "{fakes.base_url("codex")}", timeout: 5s }}
+  cheap: {{ kind: openai, base_url: "{fakes.base_url("cheap")}", timeout: 5s }}
+model: {{ provider: main, model: main-model, timeout: 20s }}
+auxiliary:
+  compression:
+    provider: codex
+    model: codex-mini
+    fallback_chain: [ {{ provider: cheap, model: cheap-model }} ]
+  slow: {{ provider: codex, model: codex-slow, timeout: 400ms }}
+policy: {{ backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }}
+"""
+
+
+class SwitchyardProcess:
+    """The real server: `credentials add` for each key, then `serve` on port 0."""
+
+    def __init__(self, binary: Path, workdir: Path, config_yaml: str) -> None:
+        self.binary = binary
+        self.workdir = workdir
+        self.config = workdir / "switchyard.yaml"
+        self.config.write_text(config_yaml)
+        self.log = workdir / "switchyard.log"
+        self.proc: subprocess.Popen[str] | None = None
+        self.address = ""
+
+    def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        # A copy: the test process's own environment is never changed.
+        env = dict(os.environ)
+        no_proxy = ",".join(filter(None, [env.get("NO_PROXY"), "127.0.0.1", "localhost"]))
+        env["NO_PROXY"] = env["no_proxy"] = no_proxy
+        env.update(extra or {})
+        return env
+
+    def add_credential(self, provider: str, cred_id: str, secret: str) -> None:
+        var = "SWITCHYARD_TEST_API_KEY"
+        result = subprocess.run(
+            [
+                str(self.binary),
+                "--config",
+                str(self.config),
+                "credentials",
+                "add",
+                "--provider",
+                provider,
+                "--id",
+                cred_id,
+                "--api-key-env",
+                var,
+            ],
+            env=self._env({var: secret}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"credentials add {cred_id} failed ({result.returncode}): {result.stderr}"
+            )
+
+    def start(self, timeout: float = 30.0) -> str:
+        log = open(self.log, "w")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [str(self.binary), "--config", str(self.config), "serve"],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=self._env(),
+        )
+        log.close()
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def read() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            for line in self.proc.stdout:  # drained until the process exits
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+        prefix = "switchyard listening on "
+        try:
+            line = lines.get(timeout=timeout)
+        except queue.Empty:
+            line = None
+        if not line or not line.startswith(prefix):
+            self.stop()
+            raise RuntimeError(
+                f"switchyard did not start (first stdout line {line!r}); log:\n"
+                + self.log.read_text()
+            )
+        self.address = line[len(prefix) :].strip()
+        return self.address
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode

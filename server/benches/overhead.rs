@@ -39,7 +39,8 @@ async fn run(requests: usize, concurrency: usize) {
         .expect("fake provider");
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("bench.db");
-    let store = Store::open(&db).await.expect("store");
+    let key = switchyard::crypto::MasterKey::from_bytes([7; 32]);
+    let store = Store::open(&db, key).await.expect("store");
     store
         .add_api_key(
             &NewApiKey {
@@ -67,7 +68,11 @@ auxiliary:
         db.display(),
         fake.openai_base_url()
     );
-    let config = Config::from_yaml(&yaml, "<bench>", []).expect("config");
+    let env = [(
+        "SWITCHYARD_MASTER_KEY".to_owned(),
+        "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=".to_owned(),
+    )];
+    let config = Config::from_yaml(&yaml, "<bench>", env).expect("config");
     let app = App::build(config).await.expect("app");
     let addr = app.local_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

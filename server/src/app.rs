@@ -13,12 +13,18 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::config::Config;
+use crate::admin::AdminService;
+use crate::auth::Authenticator;
+use crate::config::{Config, TlsConfig};
 use crate::credentials::CredentialPool;
+use crate::crypto::{CryptoError, KeySource};
 use crate::grpc::GrpcService;
 use crate::metrics::{self, Metrics, MetricsError};
+use crate::oauth::Refresher;
 use crate::provider::Providers;
 use crate::service::Switchyard;
 use crate::store::{Store, StoreError};
@@ -47,6 +53,17 @@ pub enum AppError {
     /// Reflection could not be built.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The master key could not be loaded.
+    #[error("master key: {0}")]
+    MasterKey(#[from] CryptoError),
+    /// A TLS file could not be read.
+    #[error("TLS: cannot read {path}: {source}")]
+    Tls {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// Metrics could not be set up.
     #[error(transparent)]
     Metrics(#[from] MetricsError),
@@ -64,6 +81,8 @@ pub struct App {
     metrics: Metrics,
     metrics_listener: Option<TcpListener>,
     shutdown_grace: Duration,
+    auth: Authenticator,
+    tls: Option<ServerTlsConfig>,
 }
 
 // === impl App ===
@@ -71,9 +90,12 @@ pub struct App {
 impl App {
     /// Opens and migrates the store, loads credentials, binds `config.listen`.
     pub async fn build(config: Config) -> Result<Self, AppError> {
-        let store = Store::open(&config.database.path).await?;
+        let store = open_store(&config).await?;
         store.ping().await?;
-        let pool = Arc::new(CredentialPool::new(store.credentials().await?));
+        let pool = Arc::new(CredentialPool::new(
+            store.credentials().await?,
+            config.pool_strategies(),
+        ));
         let (recorder, writer) = Recorder::spawn(store.clone(), config.database.trail_retention);
         let providers = Providers::new(&config)?;
         let metrics = Metrics::new(config.otel.as_ref())?;
@@ -83,6 +105,12 @@ impl App {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let refresher = Refresher::new(
+            providers.http(),
+            store.clone(),
+            metrics.clone(),
+            config.oauth.timeout,
+        );
         let service = Arc::new(Switchyard::new(
             &config,
             providers,
@@ -90,6 +118,7 @@ impl App {
             recorder.clone(),
             store.clone(),
             metrics.clone(),
+            refresher,
         ));
         // Room for requests over the content limit, so they get a clear InvalidArgument.
         let max_message_bytes = config
@@ -107,6 +136,8 @@ impl App {
             metrics,
             metrics_listener,
             shutdown_grace: config.shutdown_grace,
+            auth: Authenticator::new(&config.auth),
+            tls: config.tls.as_ref().map(tls_config).transpose()?,
         })
     }
 
@@ -143,6 +174,39 @@ impl App {
             self.service.clone(),
         ))
         .max_decoding_message_size(self.max_message_bytes);
+        let agents = self.auth.clone();
+        let api = InterceptedService::new(api, move |r| agents.agent(r));
+        let admins = self.auth.clone();
+        let admin = InterceptedService::new(
+            pb::credential_service_server::CredentialServiceServer::new(AdminService::new(
+                self.service.clone(),
+            )),
+            move |r| admins.admin(r),
+        );
+        if !self.auth.agents_need_a_token() {
+            tracing::warn!("auth.client_token_sha256 is empty: agent calls need no token");
+        }
+
+        // Use counts of `least_used` pools, persisted every few seconds.
+        let (usage_stop, mut usage_stopped) = watch::channel(false);
+        let usage_task = {
+            let (pool, recorder) = (self.service.pool().clone(), self.recorder.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(10));
+                loop {
+                    let stop = tokio::select! {
+                        _ = tick.tick() => false,
+                        _ = usage_stopped.wait_for(|s| *s) => true,
+                    };
+                    for change in pool.usage_changes() {
+                        recorder.health(change).await;
+                    }
+                    if stop {
+                        break;
+                    }
+                }
+            })
+        };
 
         // Migrations ran in build(); the store answered a ping: ready.
         health_reporter
@@ -169,11 +233,16 @@ impl App {
                 .await;
             let _ = draining_tx.send(true);
         };
-        let server = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls)?;
+        }
+        let server = builder
             .trace_fn(server_span)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(api)
+            .add_service(admin)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal);
         let grace = self.shutdown_grace;
         let result = tokio::select! {
@@ -187,6 +256,8 @@ impl App {
             }
         };
 
+        let _ = usage_stop.send(true);
+        let _ = usage_task.await;
         let _ = metrics_stop.send(());
         if let Some(task) = metrics_task {
             let _ = task.await;
@@ -201,6 +272,38 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The listener's rustls config: certificate, key, and the client CA for mTLS.
+fn tls_config(tls: &TlsConfig) -> Result<ServerTlsConfig, AppError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| AppError::Tls {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(
+        read(&tls.cert_file)?,
+        read(&tls.key_file)?,
+    ));
+    if let Some(ca) = &tls.client_ca_file {
+        config = config.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    Ok(config)
+}
+
+/// Opens the configured store with the configured master key.
+pub async fn open_store(config: &Config) -> Result<Store, AppError> {
+    let (key, source) = config.master_key()?;
+    match &source {
+        KeySource::Generated(path) => tracing::warn!(
+            file = %path.display(),
+            "no master key given: created a key file; keep it apart from backups of the database"
+        ),
+        KeySource::File(path) => tracing::debug!(file = %path.display(), "master key from file"),
+        KeySource::Env => tracing::debug!("master key from SWITCHYARD_MASTER_KEY"),
+    }
+    Ok(Store::open(&config.database.path, key).await?)
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {

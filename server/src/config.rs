@@ -72,6 +72,15 @@ pub struct Config {
     /// Metrics endpoint and trace content.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// OAuth refresh of provider credentials.
+    #[serde(default)]
+    pub oauth: OAuthConfig,
+    /// Caller authentication.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// TLS of the gRPC listener; plaintext when absent.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     /// How long in-flight calls may run after SIGTERM before the process exits.
     #[serde(default = "defaults::shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
@@ -79,6 +88,57 @@ pub struct Config {
     /// (not from the file). `None` when no OTLP endpoint is set.
     #[serde(skip)]
     pub otel: Option<OtelSettings>,
+    /// `SWITCHYARD_MASTER_KEY` from the environment (base64), if set.
+    #[serde(skip)]
+    pub master_key_env: Option<secrecy::SecretString>,
+}
+
+/// OAuth refresh settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// Access tokens expiring within this window are refreshed before use.
+    #[serde(default = "defaults::refresh_skew", with = "humantime_serde")]
+    pub refresh_skew: Duration,
+    /// Upper bound of one call to a token endpoint.
+    #[serde(default = "defaults::refresh_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            refresh_skew: defaults::refresh_skew(),
+            timeout: defaults::refresh_timeout(),
+        }
+    }
+}
+
+/// Caller authentication: SHA-256 hashes (hex) of the bearer tokens accepted.
+/// `switchyard token new` makes a token and prints its hash.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Agents' tokens: `SwitchyardService`. Empty: agent calls need no token.
+    #[serde(default)]
+    pub client_token_sha256: Vec<String>,
+    /// Operators' tokens: `CredentialService` (and agent calls). Empty: the admin
+    /// API refuses every call.
+    #[serde(default)]
+    pub admin_token_sha256: Vec<String>,
+}
+
+/// TLS of the listener (rustls).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
+    /// PEM CA bundle: when set, clients must present a certificate it signed.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// Telemetry settings of the file. OTLP export itself is configured by `OTEL_*`.
@@ -178,6 +238,11 @@ pub struct DatabaseConfig {
     /// How many request trails are kept for ExplainFallback.
     #[serde(default = "defaults::trail_retention")]
     pub trail_retention: u32,
+    /// File of the master key that seals stored secrets (base64, 32 bytes), used
+    /// when `SWITCHYARD_MASTER_KEY` is unset; created on first start. Default: the
+    /// database path plus `.key`.
+    #[serde(default)]
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Default for DatabaseConfig {
@@ -185,6 +250,7 @@ impl Default for DatabaseConfig {
         Self {
             path: defaults::db_path(),
             trail_retention: defaults::trail_retention(),
+            master_key_file: None,
         }
     }
 }
@@ -200,6 +266,9 @@ pub struct ProviderConfig {
     /// Upper bound of one attempt.
     #[serde(default = "defaults::provider_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Order of the provider's keys: `fill_first` (default), `round_robin`, `least_used`.
+    #[serde(default)]
+    pub pool_strategy: crate::credentials::PoolStrategy,
 }
 
 /// A provider and a model.
@@ -381,6 +450,12 @@ mod defaults {
     pub fn max_tokens() -> u32 {
         1_000_000
     }
+    pub fn refresh_skew() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn refresh_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
     pub fn shutdown_grace() -> Duration {
         Duration::from_secs(30)
     }
@@ -416,6 +491,11 @@ impl Config {
         })?;
         config.check().map_err(|(path, m)| field(path, m))?;
         config.otel = OtelSettings::from_env(&env);
+        config.master_key_env = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == crate::crypto::MASTER_KEY_ENV)
+            .map(|(_, v)| secrecy::SecretString::from(v.clone()));
         Ok(config)
     }
 
@@ -488,6 +568,20 @@ impl Config {
                 )?;
             }
         }
+        for (field, hashes) in [
+            ("auth.client_token_sha256", &self.auth.client_token_sha256),
+            ("auth.admin_token_sha256", &self.auth.admin_token_sha256),
+        ] {
+            for (i, h) in hashes.iter().enumerate() {
+                if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err((
+                        format!("{field}[{i}]"),
+                        "a SHA-256 hash in hex (64 characters); `switchyard token new` prints one"
+                            .into(),
+                    ));
+                }
+            }
+        }
         if self.policy.backoff_base > self.policy.backoff_max {
             return Err((
                 "policy.backoff_base".into(),
@@ -553,6 +647,35 @@ impl Config {
             rate_limit_cooldown_ms: millis(p.rate_limit_cooldown),
             min_attempt_ms: millis(p.min_attempt),
         }
+    }
+
+    /// The master key file in use.
+    pub fn master_key_file(&self) -> PathBuf {
+        self.database
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| crate::crypto::default_key_file(&self.database.path))
+    }
+
+    /// Loads the master key: `SWITCHYARD_MASTER_KEY`, else the key file (created
+    /// with a fresh key when missing).
+    pub fn master_key(
+        &self,
+    ) -> Result<(crate::crypto::MasterKey, crate::crypto::KeySource), crate::crypto::CryptoError>
+    {
+        use secrecy::ExposeSecret as _;
+        crate::crypto::MasterKey::load(
+            self.master_key_env.as_ref().map(|k| k.expose_secret()),
+            &self.master_key_file(),
+        )
+    }
+
+    /// Each provider's key pool strategy.
+    pub fn pool_strategies(&self) -> HashMap<Arc<str>, crate::credentials::PoolStrategy> {
+        self.providers
+            .iter()
+            .map(|(name, p)| (Arc::from(name.as_str()), p.pool_strategy))
+            .collect()
     }
 
     /// Whether `task` may be called: built in, or configured.

@@ -1,28 +1,77 @@
-//! The in-memory credential pool: every provider's keys with their health, loaded
-//! from the store at start. The request hot path reads it (no SQLite); health
-//! changes are applied here first, then written through by [`crate::writer`].
+//! The in-memory credential pool: every provider's keys and OAuth token sets with
+//! their health, loaded from the store at start and kept current by the admin API.
+//! The request hot path reads it (no SQLite); health changes are applied here first,
+//! then written through by [`crate::writer`]. Pool order follows each provider's
+//! strategy (`fill_first`, `round_robin`, `least_used`); the policy takes that order
+//! as it is.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use secrecy::SecretString;
+use serde::Deserialize;
 
-use crate::domain::{CredentialId, Millis};
+use crate::domain::{CredentialId, Material, Millis};
 use crate::policy::{CredentialInfo, CredentialView, Effect};
-use crate::store::{HealthChange, StoredCredential};
+use crate::store::{HealthChange, RotatedTokens, StoredCredential};
 
-/// One credential in memory. `Debug` redacts the secret.
+/// How a provider's keys are ordered for each request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolStrategy {
+    /// Always the first live key by priority; the next ones only when it fails.
+    #[default]
+    FillFirst,
+    /// Each request starts at the next key.
+    RoundRobin,
+    /// The key with the fewest attempts first.
+    LeastUsed,
+}
+
+/// How to refresh an OAuth credential (not secret but the client secret).
+#[derive(Debug, Clone)]
+pub struct OAuthClient {
+    /// Token endpoint.
+    pub token_url: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret of a confidential client.
+    pub client_secret: Option<SecretString>,
+    /// Scope of the refresh grant.
+    pub scope: Option<String>,
+}
+
+/// The current token material of a credential.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    /// What is sent to the provider.
+    pub bearer: Arc<SecretString>,
+    /// The refresh token (OAuth).
+    pub refresh_token: Option<SecretString>,
+    /// Access token expiry, Unix ms.
+    pub expires_at: Option<Millis>,
+    /// Rotation count, as stored.
+    pub generation: u64,
+}
+
+/// One credential in memory. `Debug` redacts every secret.
 #[derive(Debug)]
 pub struct Credential {
     /// Identifier.
     pub id: CredentialId,
     /// Provider name.
     pub provider: Arc<str>,
-    /// The key or access token.
-    pub secret: SecretString,
-    /// Whether a refresh may recover it.
-    pub refreshable: bool,
+    /// Order within the provider's pool (lower first).
+    pub priority: i64,
+    /// Refresh settings of an OAuth credential.
+    pub oauth: Option<OAuthClient>,
+    tokens: RwLock<Tokens>,
     health: RwLock<Health>,
+    uses: AtomicU64,
+    persisted_uses: AtomicU64,
+    /// Held while refreshing: concurrent refreshes of one credential share one call.
+    pub refresh_lock: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,64 +80,201 @@ struct Health {
     dead: bool,
 }
 
-/// Every provider's pool, in try order.
 #[derive(Debug, Default)]
-pub struct CredentialPool {
+struct Inner {
     by_provider: HashMap<Arc<str>, Vec<Arc<Credential>>>,
     by_id: HashMap<CredentialId, Arc<Credential>>,
+}
+
+/// Every provider's pool.
+#[derive(Debug, Default)]
+pub struct CredentialPool {
+    inner: RwLock<Inner>,
+    strategies: HashMap<Arc<str>, PoolStrategy>,
+    cursors: HashMap<Arc<str>, AtomicUsize>,
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+// === impl Credential ===
+
+impl Credential {
+    fn from_stored(c: StoredCredential) -> Self {
+        let (bearer, refresh_token, expires_at, oauth) = match c.material {
+            Material::ApiKey(key) => (key, None, None, None),
+            Material::OAuth(t) => (
+                t.access_token,
+                Some(t.refresh_token),
+                t.expires_at,
+                Some(OAuthClient {
+                    token_url: t.token_url,
+                    client_id: t.client_id,
+                    client_secret: t.client_secret,
+                    scope: t.scope,
+                }),
+            ),
+        };
+        Self {
+            id: c.id,
+            provider: c.provider.as_str().into(),
+            priority: c.priority,
+            oauth,
+            tokens: RwLock::new(Tokens {
+                bearer: Arc::new(bearer),
+                refresh_token,
+                expires_at,
+                generation: c.generation,
+            }),
+            health: RwLock::new(Health {
+                cooldown_until: c.health.cooldown_until,
+                dead: c.health.dead_since.is_some(),
+            }),
+            uses: AtomicU64::new(c.use_count),
+            persisted_uses: AtomicU64::new(c.use_count),
+            refresh_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The current tokens.
+    pub fn tokens(&self) -> Tokens {
+        read(&self.tokens).clone()
+    }
+
+    /// Whether a refresh may recover it.
+    pub fn refreshable(&self) -> bool {
+        self.oauth.is_some()
+    }
+
+    /// Dead, and the end of its cooldown.
+    pub fn health(&self) -> (bool, Option<Millis>) {
+        let h = *read(&self.health);
+        (h.dead, h.cooldown_until)
+    }
+
+    /// Whether it is dead.
+    pub fn is_dead(&self) -> bool {
+        read(&self.health).dead
+    }
+
+    /// Counts one attempt made with it.
+    pub fn count_use(&self) {
+        self.uses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Installs tokens that the store has committed as `generation`.
+    pub fn install(&self, rotated: &RotatedTokens, generation: u64) {
+        let mut t = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+        t.bearer = Arc::new(rotated.access_token.clone());
+        t.refresh_token = Some(rotated.refresh_token.clone());
+        t.expires_at = rotated.expires_at;
+        t.generation = generation;
+    }
+
+    fn info(&self) -> CredentialInfo {
+        let h = *read(&self.health);
+        CredentialInfo {
+            id: self.id.clone(),
+            refreshable: self.refreshable(),
+            cooldown_until: h.cooldown_until,
+            dead: h.dead,
+        }
+    }
 }
 
 // === impl CredentialPool ===
 
 impl CredentialPool {
-    /// Builds the pool from stored credentials (already in provider, priority order).
-    pub fn new(stored: Vec<StoredCredential>) -> Self {
-        let mut pool = Self::default();
+    /// Builds the pool from stored credentials (in provider, priority order) and
+    /// each provider's strategy.
+    pub fn new(stored: Vec<StoredCredential>, strategies: HashMap<Arc<str>, PoolStrategy>) -> Self {
+        let cursors = strategies
+            .keys()
+            .map(|p| (p.clone(), AtomicUsize::new(0)))
+            .collect();
+        let pool = Self {
+            inner: RwLock::default(),
+            strategies,
+            cursors,
+        };
         for c in stored {
-            let credential = Arc::new(Credential {
-                id: c.id.clone(),
-                provider: c.provider.as_str().into(),
-                secret: c.secret,
-                refreshable: c.refreshable,
-                health: RwLock::new(Health {
-                    cooldown_until: c.health.cooldown_until,
-                    dead: c.health.dead_since.is_some(),
-                }),
-            });
-            pool.by_provider
-                .entry(credential.provider.clone())
-                .or_default()
-                .push(credential.clone());
-            pool.by_id.insert(c.id, credential);
+            pool.upsert(c);
         }
         pool
     }
 
-    /// The credential with this id.
-    pub fn get(&self, id: &str) -> Option<&Arc<Credential>> {
-        self.by_id.get(id)
+    /// Adds or replaces a credential (a replaced one starts with its stored health).
+    pub fn upsert(&self, stored: StoredCredential) {
+        let credential = Arc::new(Credential::from_stored(stored));
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        remove_locked(&mut inner, &credential.id);
+        inner
+            .by_id
+            .insert(credential.id.clone(), credential.clone());
+        let list = inner
+            .by_provider
+            .entry(credential.provider.clone())
+            .or_default();
+        list.push(credential);
+        list.sort_by(|a, b| (a.priority, &a.id).cmp(&(b.priority, &b.id)));
     }
 
-    /// The state of the pools of `providers`, as the policy takes it.
+    /// Removes a credential. Returns whether it existed.
+    pub fn remove(&self, id: &str) -> bool {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        remove_locked(&mut inner, id)
+    }
+
+    /// The credential with this id.
+    pub fn get(&self, id: &str) -> Option<Arc<Credential>> {
+        read(&self.inner).by_id.get(id).cloned()
+    }
+
+    /// The state of the pools of `providers`, in each provider's strategy order.
     pub fn view<'a>(&self, providers: impl IntoIterator<Item = &'a Arc<str>>) -> CredentialView {
+        let inner = read(&self.inner);
         let mut view = CredentialView::new();
         for provider in providers {
             if view.contains_key(provider) {
                 continue;
             }
-            let infos = self
-                .by_provider
-                .get(provider)
-                .map(|creds| creds.iter().map(|c| c.info()).collect())
-                .unwrap_or_default();
+            let Some(creds) = inner.by_provider.get(provider) else {
+                view.insert(provider.clone(), Vec::new());
+                continue;
+            };
+            let mut infos: Vec<CredentialInfo> = match self.strategy(provider) {
+                PoolStrategy::FillFirst => creds.iter().map(|c| c.info()).collect(),
+                PoolStrategy::RoundRobin => {
+                    let start = self
+                        .cursors
+                        .get(provider)
+                        .map_or(0, |c| c.fetch_add(1, Ordering::Relaxed));
+                    let n = creds.len().max(1);
+                    (0..creds.len())
+                        .map(|i| creds[(start + i) % n].info())
+                        .collect()
+                }
+                PoolStrategy::LeastUsed => {
+                    let mut sorted: Vec<_> = creds.iter().collect();
+                    sorted.sort_by_key(|c| c.uses.load(Ordering::Relaxed));
+                    sorted.into_iter().map(|c| c.info()).collect()
+                }
+            };
+            infos.shrink_to_fit();
             view.insert(provider.clone(), infos);
         }
         view
     }
 
+    fn strategy(&self, provider: &str) -> PoolStrategy {
+        self.strategies.get(provider).copied().unwrap_or_default()
+    }
+
     /// Per provider: how many credentials are live, cooling down and dead at `now`.
     pub fn census(&self, now: Millis) -> Vec<(Arc<str>, u64, u64, u64)> {
-        self.by_provider
+        read(&self.inner)
+            .by_provider
             .iter()
             .map(|(provider, creds)| {
                 let (mut live, mut cooling, mut dead) = (0, 0, 0);
@@ -107,6 +293,23 @@ impl CredentialPool {
             .collect()
     }
 
+    /// Use counts that changed since the last call, to persist.
+    pub fn usage_changes(&self) -> Vec<HealthChange> {
+        read(&self.inner)
+            .by_id
+            .values()
+            .filter_map(|c| {
+                let uses = c.uses.load(Ordering::Relaxed);
+                (c.persisted_uses.swap(uses, Ordering::Relaxed) != uses).then(|| {
+                    HealthChange::Usage {
+                        id: c.id.clone(),
+                        uses,
+                    }
+                })
+            })
+            .collect()
+    }
+
     /// Applies a policy effect in memory and returns the change to persist.
     pub fn apply(&self, effect: &Effect, now: Millis) -> Option<HealthChange> {
         match effect {
@@ -115,13 +318,14 @@ impl CredentialPool {
                 until,
                 class,
             } => {
-                let c = self.by_id.get(credential_id)?;
+                let c = self.get(credential_id)?;
                 let mut h = c.health.write().unwrap_or_else(|e| e.into_inner());
                 // Keep the later of two cooldowns set by concurrent requests.
-                h.cooldown_until = Some(h.cooldown_until.map_or(*until, |t| t.max(*until)));
+                let until = h.cooldown_until.map_or(*until, |t| t.max(*until));
+                h.cooldown_until = Some(until);
                 Some(HealthChange::Cooldown {
                     id: credential_id.clone(),
-                    until: h.cooldown_until.unwrap_or(*until),
+                    until,
                     class: *class,
                     at: now,
                 })
@@ -130,7 +334,7 @@ impl CredentialPool {
                 credential_id,
                 reason,
             } => {
-                let c = self.by_id.get(credential_id)?;
+                let c = self.get(credential_id)?;
                 c.health.write().unwrap_or_else(|e| e.into_inner()).dead = true;
                 Some(HealthChange::Dead {
                     id: credential_id.clone(),
@@ -142,14 +346,12 @@ impl CredentialPool {
     }
 }
 
-impl Credential {
-    fn info(&self) -> CredentialInfo {
-        let h = *self.health.read().unwrap_or_else(|e| e.into_inner());
-        CredentialInfo {
-            id: self.id.clone(),
-            refreshable: self.refreshable,
-            cooldown_until: h.cooldown_until,
-            dead: h.dead,
-        }
+fn remove_locked(inner: &mut Inner, id: &str) -> bool {
+    let Some(old) = inner.by_id.remove(id) else {
+        return false;
+    };
+    if let Some(list) = inner.by_provider.get_mut(&old.provider) {
+        list.retain(|c| &*c.id != id);
     }
+    true
 }

@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::executor::wall_ms;
 use crate::fake::{FakeProvider, FakeReply};
-use crate::store::{NewApiKey, Store};
+use crate::store::NewApiKey;
 
 /// Runs the demo, printing to stdout.
 pub async fn run() -> anyhow::Result<()> {
@@ -62,7 +62,7 @@ policy: {{ backoff_base: 10ms, backoff_max: 50ms }}
     );
     let config = Config::from_yaml(&yaml, "<demo>", [])?;
 
-    let store = Store::open(&config.database.path).await?;
+    let store = crate::app::open_store(&config).await?;
     for (id, provider) in [
         ("codex-oauth", "codex"),
         ("cheap-key", "cheap"),

@@ -415,3 +415,49 @@ pub struct Trail {
     /// Every step, in order.
     pub steps: Vec<Step>,
 }
+
+/// Secret material of a provider credential. Every secret is a redacting type.
+#[derive(Debug, Clone)]
+pub enum Material {
+    /// A static API key.
+    ApiKey(secrecy::SecretString),
+    /// An OAuth token set, refreshed with the RFC 6749 refresh grant.
+    OAuth(OAuthTokens),
+}
+
+/// An OAuth token set and how to refresh it.
+#[derive(Debug, Clone)]
+pub struct OAuthTokens {
+    /// Bearer access token sent to the provider.
+    pub access_token: secrecy::SecretString,
+    /// Refresh token; rotated by the token endpoint at each refresh.
+    pub refresh_token: secrecy::SecretString,
+    /// When the access token expires, Unix ms.
+    pub expires_at: Option<Millis>,
+    /// Token endpoint URL.
+    pub token_url: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret, for confidential clients.
+    pub client_secret: Option<secrecy::SecretString>,
+    /// Scope sent with the refresh grant.
+    pub scope: Option<String>,
+}
+
+impl Material {
+    /// `api_key` or `oauth`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Material::ApiKey(_) => "api_key",
+            Material::OAuth(_) => "oauth",
+        }
+    }
+
+    /// What is sent to the provider: the key, or the access token.
+    pub fn bearer(&self) -> &secrecy::SecretString {
+        match self {
+            Material::ApiKey(key) => key,
+            Material::OAuth(t) => &t.access_token,
+        }
+    }
+}

@@ -16,6 +16,7 @@ use crate::credentials::CredentialPool;
 use crate::domain::{
     Caller, ChatRequest, CredentialId, ErrorClass, Millis, ProviderAnswer, ProviderKind, Step,
 };
+use crate::oauth::{self, Refresher};
 use crate::policy::{AttemptPlan, Effect, Finish, Next, Observed, RefreshOutcome, Run};
 use crate::provider::{CallOutcome, Providers};
 use crate::writer::Recorder;
@@ -106,6 +107,10 @@ pub fn wall_ms() -> Millis {
 pub struct HttpUpstream<'a> {
     providers: &'a Providers,
     pool: &'a CredentialPool,
+    refresher: &'a Refresher,
+    refresh_skew_ms: u64,
+    /// Credential and token generation of the last attempt, for single-flight refresh.
+    last_used: Option<(CredentialId, u64)>,
     recorder: &'a Recorder,
     request: &'a ChatRequest,
     caller: &'a Caller,
@@ -119,9 +124,12 @@ pub struct HttpUpstream<'a> {
 impl<'a> HttpUpstream<'a> {
     /// An upstream for one request of `caller`. With `capture_content`, attempt
     /// spans record the prompt and the completion.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         providers: &'a Providers,
         pool: &'a CredentialPool,
+        refresher: &'a Refresher,
+        refresh_skew_ms: u64,
         recorder: &'a Recorder,
         request: &'a ChatRequest,
         caller: &'a Caller,
@@ -130,6 +138,9 @@ impl<'a> HttpUpstream<'a> {
         Self {
             providers,
             pool,
+            refresher,
+            refresh_skew_ms,
+            last_used: None,
             recorder,
             request,
             caller,
@@ -202,6 +213,22 @@ impl Upstream for HttpUpstream<'_> {
         let Some(credential) = self.pool.get(&plan.credential_id) else {
             return (failure(ErrorClass::Unknown, 0, "credential removed"), None);
         };
+        let tokens = credential.tokens();
+        if credential.refreshable()
+            && oauth::expires_soon(tokens.expires_at, wall_ms(), self.refresh_skew_ms)
+        {
+            // Not sent: the policy decides, as for a 401, to refresh and retry.
+            return (
+                failure(
+                    ErrorClass::Auth,
+                    0,
+                    "access token expired or about to; not sent",
+                ),
+                None,
+            );
+        }
+        self.last_used = Some((credential.id.clone(), tokens.generation));
+        credential.count_use();
         let body = match &self.body {
             Some((index, body)) if *index == plan.candidate_index => body.clone(),
             _ => {
@@ -226,7 +253,7 @@ impl Upstream for HttpUpstream<'_> {
         let span = self.attempt_span(plan);
         let outcome = self
             .providers
-            .call(&candidate.provider, &credential.secret, body, timeout)
+            .call(&candidate.provider, &tokens.bearer, body, timeout)
             .instrument(span.clone())
             .await;
         if let CallOutcome::Answer { answer, .. } = &outcome {
@@ -268,17 +295,45 @@ impl Upstream for HttpUpstream<'_> {
     }
 
     async fn refresh(&mut self, credential_id: &CredentialId) -> RefreshOutcome {
-        self.span = Some(tracing::info_span!(
+        let span = tracing::info_span!(
             "credential.refresh",
+            otel.name = "credential refresh",
+            otel.kind = "client",
             switchyard.credential_id = %credential_id,
+            switchyard.refresh.outcome = Empty,
             switchyard.error_class = Empty,
             switchyard.action = Empty,
             error.type = Empty,
             otel.status_code = Empty,
             http.response.status_code = Empty,
-        ));
-        // Static API keys are never refreshable, so the policy never asks.
-        RefreshOutcome::Transient("this credential cannot be refreshed".into())
+        );
+        let Some(credential) = self.pool.get(credential_id) else {
+            return RefreshOutcome::Terminal("the credential was removed".into());
+        };
+        let seen = match &self.last_used {
+            Some((id, generation)) if id == credential_id => *generation,
+            _ => credential.tokens().generation,
+        };
+        let outcome = self
+            .refresher
+            .refresh(&credential, seen)
+            .instrument(span.clone())
+            .await;
+        span.record(
+            "switchyard.refresh.outcome",
+            match &outcome {
+                RefreshOutcome::Refreshed => "refreshed",
+                RefreshOutcome::Terminal(_) => "terminal",
+                RefreshOutcome::Transient(_) => "transient",
+            },
+        );
+        if matches!(outcome, RefreshOutcome::Refreshed) {
+            // Closed now: a successful refresh records no step of its own.
+            drop(span);
+        } else {
+            self.span = Some(span);
+        }
+        outcome
     }
 
     fn recorded(&mut self, step: &Step) {

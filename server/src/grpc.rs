@@ -146,7 +146,7 @@ impl pb::switchyard_service_server::SwitchyardService for GrpcService {
 
 // === requests: proto -> domain ===
 
-type Violations = Vec<(&'static str, String)>;
+pub(crate) type Violations = Vec<(&'static str, String)>;
 
 fn chat_request(
     limits: &Limits,
@@ -483,7 +483,25 @@ pub fn reason_name(reason: pb::ErrorReason) -> &'static str {
     name.strip_prefix("ERROR_REASON_").unwrap_or(name)
 }
 
-fn invalid(violations: Violations) -> Status {
+/// A status with an `ErrorInfo` of `reason` and `metadata`.
+pub(crate) fn error_status(
+    code: Code,
+    reason: pb::ErrorReason,
+    message: String,
+    metadata: impl IntoIterator<Item = (String, String)>,
+) -> Status {
+    let details = ErrorDetails::with_error_info(
+        reason_name(reason),
+        ERROR_DOMAIN,
+        metadata
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>(),
+    );
+    Status::with_error_details(code, message, details)
+}
+
+/// `InvalidArgument` with a `BadRequest` listing every violation.
+pub(crate) fn invalid(violations: Violations) -> Status {
     let summary = violations
         .iter()
         .map(|(f, d)| format!("{f}: {d}"))

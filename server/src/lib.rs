@@ -5,16 +5,20 @@
 //! -> `policy` (pure) and `provider` / `credentials` / `writer` -> `store`.
 //! `main.rs` is a thin CLI over [`app::App`].
 
+pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod classify;
 pub mod config;
 pub mod credentials;
+pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod executor;
 pub mod fake;
 pub mod grpc;
 pub mod metrics;
+pub mod oauth;
 pub mod policy;
 pub mod provider;
 pub mod service;

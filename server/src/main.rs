@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use switchyard::app::App;
 use switchyard::config::Config;
+use switchyard::domain::{Material, OAuthTokens};
 use switchyard::executor::wall_ms;
-use switchyard::store::{NewApiKey, Store};
+use switchyard::store::{NewApiKey, NewCredential, Store};
 use switchyard::telemetry;
 
 /// Switchyard: one fallback policy for every LLM call of an agent.
@@ -51,13 +52,28 @@ enum Command {
         #[arg(long, global = true)]
         db: Option<PathBuf>,
         #[command(subcommand)]
-        action: CredentialsCommand,
+        action: Box<CredentialsCommand>,
     },
     /// Check the config and print the candidate list of every caller.
     CheckConfig,
+    /// Make secrets: caller tokens (printed with the hash the config takes) and
+    /// master keys.
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
     /// Run the real server on a temporary database with local fake providers and show
     /// an auxiliary task whose explicit provider answers 401 token_invalidated.
     Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// A new caller token and its SHA-256 hash for `auth.client_token_sha256` (or
+    /// `auth.admin_token_sha256`).
+    New,
+    /// A new master key (base64) for SWITCHYARD_MASTER_KEY or the key file.
+    MasterKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,8 +100,53 @@ enum CredentialsCommand {
         #[arg(long, default_value_t = 0)]
         priority: i64,
     },
+    /// Add an OAuth token set (RFC 6749 refresh grant). Tokens are read from
+    /// environment variables, never from the command line.
+    AddOauth {
+        /// Provider name from the config.
+        #[arg(long)]
+        provider: String,
+        /// Credential id.
+        #[arg(long)]
+        id: String,
+        /// Environment variable holding the access token.
+        #[arg(long)]
+        access_token_env: String,
+        /// Environment variable holding the refresh token.
+        #[arg(long)]
+        refresh_token_env: String,
+        /// Token endpoint URL.
+        #[arg(long)]
+        token_url: String,
+        /// OAuth client id.
+        #[arg(long)]
+        client_id: String,
+        /// Environment variable holding the client secret (confidential clients).
+        #[arg(long)]
+        client_secret_env: Option<String>,
+        /// Scope of the refresh grant.
+        #[arg(long)]
+        scope: Option<String>,
+        /// Seconds until the access token expires (unknown when absent).
+        #[arg(long)]
+        expires_in: Option<u64>,
+        /// Free text.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Lower is tried first within the provider's pool.
+        #[arg(long, default_value_t = 0)]
+        priority: i64,
+    },
     /// List credentials with their state. Never prints a secret.
     List,
+    /// Re-encrypt every stored secret under a new master key, then point
+    /// SWITCHYARD_MASTER_KEY (or the key file) at the new key.
+    Rekey {
+        /// Environment variable holding the new key (base64, 32 bytes); see
+        /// `switchyard token master-key`.
+        #[arg(long)]
+        new_key_env: String,
+    },
     /// Remove a credential.
     Remove {
         /// Credential id.
@@ -145,6 +206,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             guard.shutdown(Duration::from_secs(5)).await;
             Ok(result?)
         }
+        Command::Token { action } => {
+            match action {
+                TokenCommand::New => {
+                    let token = switchyard::crypto::generate_token();
+                    println!("token:  {}", token.expose_secret());
+                    println!(
+                        "sha256: {}",
+                        switchyard::crypto::token_hash(token.expose_secret())
+                    );
+                }
+                TokenCommand::MasterKey => {
+                    let key = switchyard::crypto::MasterKey::generate_base64();
+                    println!("{}", key.expose_secret());
+                }
+            }
+            Ok(())
+        }
         Command::CheckConfig => {
             let config = load_config(&cli.config)?;
             let routing = config.routing();
@@ -170,10 +248,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Credentials { db, action } => {
-            let config = load_config(&cli.config)?;
+            let mut config = load_config(&cli.config)?;
             let path = db.unwrap_or(config.database.path.clone());
-            let store = Store::open(&path).await?;
-            let result = credentials(&config, &store, action).await;
+            config.database.path = path;
+            let store = switchyard::app::open_store(&config).await?;
+            let result = credentials(&config, &store, *action).await;
             store.close().await;
             result
         }
@@ -220,6 +299,63 @@ async fn credentials(
             store.add_api_key(&key, wall_ms()).await?;
             println!("added {id}");
         }
+        CredentialsCommand::AddOauth {
+            provider,
+            id,
+            access_token_env,
+            refresh_token_env,
+            token_url,
+            client_id,
+            client_secret_env,
+            scope,
+            expires_in,
+            label,
+            priority,
+        } => {
+            if !config.providers.contains_key(&provider) {
+                bail!("unknown provider {provider:?}: not in the config");
+            }
+            let env = |var: &str| -> anyhow::Result<SecretString> {
+                let v = std::env::var(var)
+                    .with_context(|| format!("environment variable {var} is not set"))?;
+                if v.trim().is_empty() {
+                    bail!("environment variable {var} is empty");
+                }
+                Ok(SecretString::from(v.trim().to_owned()))
+            };
+            let credential = NewCredential {
+                id: id.clone(),
+                provider,
+                label,
+                priority,
+                material: Material::OAuth(OAuthTokens {
+                    access_token: env(&access_token_env)?,
+                    refresh_token: env(&refresh_token_env)?,
+                    expires_at: expires_in.map(|s| wall_ms() + s * 1000),
+                    token_url,
+                    client_id,
+                    client_secret: client_secret_env.as_deref().map(env).transpose()?,
+                    scope,
+                }),
+            };
+            store.put_credential(&credential, false, wall_ms()).await?;
+            println!("added {id}");
+        }
+        CredentialsCommand::Rekey { new_key_env } => {
+            let text = std::env::var(&new_key_env)
+                .with_context(|| format!("environment variable {new_key_env} is not set"))?;
+            let new_key = switchyard::crypto::MasterKey::from_base64(&text)?;
+            let n = store.rekey(&new_key).await?;
+            println!(
+                "re-encrypted {n} credential(s) from key {} to key {}",
+                store.key_id(),
+                new_key.id_hex()
+            );
+            println!(
+                "now set SWITCHYARD_MASTER_KEY (or replace {}) with the new key before the next start",
+                config.master_key_file().display()
+            );
+        }
         CredentialsCommand::List => {
             println!(
                 "{:<24} {:<16} {:<8} {:<8} {:<10} last error",
@@ -236,7 +372,7 @@ async fn credentials(
                     "{:<24} {:<16} {:<8} {:<8} {:<10} {}",
                     c.id,
                     c.provider,
-                    c.kind,
+                    c.material.kind(),
                     c.priority,
                     state,
                     c.health

@@ -106,6 +106,11 @@ impl Providers {
         })
     }
 
+    /// The pooled HTTP client, shared with the OAuth refresher.
+    pub fn http(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
     /// The wire protocol of a provider.
     pub fn kind(&self, provider: &str) -> Option<ProviderKind> {
         self.endpoints.get(provider).map(|e| e.kind)

@@ -14,6 +14,7 @@ use crate::domain::{
 };
 use crate::executor::{HttpUpstream, drive, wall_ms};
 use crate::metrics::Metrics;
+use crate::oauth::Refresher;
 use crate::policy::{Finish, PolicyConfig, Routing, Run, UnknownTask};
 use crate::provider::Providers;
 use crate::simulate::{ScriptedOutcome, SimulatedUpstream};
@@ -98,6 +99,8 @@ pub struct Switchyard {
     recorder: Arc<Recorder>,
     store: Store,
     metrics: Metrics,
+    refresher: Refresher,
+    refresh_skew_ms: u64,
     capture_content: bool,
 }
 
@@ -112,6 +115,7 @@ impl Switchyard {
         recorder: Arc<Recorder>,
         store: Store,
         metrics: Metrics,
+        refresher: Refresher,
     ) -> Self {
         Self {
             routing: config.routing(),
@@ -122,8 +126,41 @@ impl Switchyard {
             recorder,
             store,
             metrics,
+            refresher,
+            refresh_skew_ms: config.oauth.refresh_skew.as_millis() as u64,
             capture_content: config.telemetry.capture_content,
         }
+    }
+
+    /// Marks a credential dead, in memory and in the store.
+    pub async fn mark_dead(&self, id: &CredentialId, reason: String) {
+        let effect = crate::policy::Effect::MarkDead {
+            credential_id: id.clone(),
+            reason,
+        };
+        if let Some(change) = self.pool.apply(&effect, wall_ms()) {
+            self.recorder.health(change).await;
+        }
+    }
+
+    /// Whether `provider` is in the config.
+    pub fn knows_provider(&self, provider: &str) -> bool {
+        self.routing.base_urls.contains_key(provider)
+    }
+
+    /// The credential pool (admin API).
+    pub fn pool(&self) -> &Arc<CredentialPool> {
+        &self.pool
+    }
+
+    /// The refresher (admin API).
+    pub fn refresher(&self) -> &Refresher {
+        &self.refresher
+    }
+
+    /// The store (admin API).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Request limits, for validation at the front doors.
@@ -168,6 +205,8 @@ impl Switchyard {
         let mut upstream = HttpUpstream::new(
             &self.providers,
             &self.pool,
+            &self.refresher,
+            self.refresh_skew_ms,
             &self.recorder,
             &request,
             &caller,

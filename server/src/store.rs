@@ -15,8 +15,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqliteConnection};
 
+use crate::crypto::{CryptoError, MasterKey};
 use crate::domain::{
-    Action, Caller, CandidateSummary, CredentialId, ErrorClass, FailureReason, Millis, Step, Trail,
+    Action, Caller, CandidateSummary, CredentialId, ErrorClass, FailureReason, Material, Millis,
+    OAuthTokens, Step, Trail,
 };
 
 /// The embedded migrations of `migrations/`.
@@ -37,6 +39,20 @@ pub enum StoreError {
     /// A stored row does not decode.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A secret does not open with the master key.
+    #[error("credential {id:?}: {source}")]
+    Crypto {
+        /// Credential.
+        id: String,
+        /// Cause.
+        source: CryptoError,
+    },
+    /// Another writer rotated the credential's tokens first.
+    #[error("credential {0:?} changed concurrently")]
+    Conflict(String),
+    /// No such credential.
+    #[error("no credential {0:?}")]
+    NotFound(String),
 }
 
 /// A new static API key.
@@ -52,6 +68,33 @@ pub struct NewApiKey {
     pub priority: i64,
     /// The key.
     pub secret: SecretString,
+}
+
+/// A credential to store: a static key or an OAuth token set.
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    /// Identifier, unique.
+    pub id: String,
+    /// Provider name from the config.
+    pub provider: String,
+    /// Free text for operators.
+    pub label: String,
+    /// Lower is tried first within the provider's pool.
+    pub priority: i64,
+    /// The secret material.
+    pub material: Material,
+}
+
+impl From<&NewApiKey> for NewCredential {
+    fn from(k: &NewApiKey) -> Self {
+        Self {
+            id: k.id.clone(),
+            provider: k.provider.clone(),
+            label: k.label.clone(),
+            priority: k.priority,
+            material: Material::ApiKey(k.secret.clone()),
+        }
+    }
 }
 
 /// Persisted health of a credential.
@@ -78,20 +121,31 @@ pub struct StoredCredential {
     pub id: CredentialId,
     /// Provider name.
     pub provider: String,
-    /// `api_key` or `oauth`.
-    pub kind: String,
     /// Free text.
     pub label: String,
     /// Order within the pool.
     pub priority: i64,
-    /// The key or access token.
-    pub secret: SecretString,
-    /// Whether it has a refresh token.
-    pub refreshable: bool,
+    /// The secret material.
+    pub material: Material,
+    /// Increases at every change of the secret material (rotation).
+    pub generation: u64,
     /// Health.
     pub health: CredentialHealth,
+    /// Attempts made with it (for `least_used` pools).
+    pub use_count: u64,
     /// Creation time.
     pub created_at: Millis,
+}
+
+/// Tokens returned by a successful refresh, to persist before use.
+#[derive(Debug, Clone)]
+pub struct RotatedTokens {
+    /// New access token.
+    pub access_token: SecretString,
+    /// New refresh token (the old one when the endpoint did not rotate it).
+    pub refresh_token: SecretString,
+    /// Expiry of the new access token, Unix ms.
+    pub expires_at: Option<Millis>,
 }
 
 /// A change of credential health, written through by the server.
@@ -117,24 +171,35 @@ pub enum HealthChange {
         /// When.
         at: Millis,
     },
+    /// Attempts made with the credential so far.
+    Usage {
+        /// Credential.
+        id: CredentialId,
+        /// Total count.
+        uses: u64,
+    },
 }
 
 /// Handle to the SQLite file. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    key: MasterKey,
 }
 
 // === impl Store ===
 
 impl Store {
-    /// Opens (creating it if needed) the SQLite file in WAL mode and runs the migrations.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+    /// Opens (creating it if needed) the SQLite file in WAL mode, runs the
+    /// migrations, and seals any secret a previous version stored in the clear.
+    /// `synchronous = FULL`: a committed rotation survives a crash of the process or
+    /// of the machine.
+    pub async fn open(path: &Path, key: MasterKey) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
@@ -142,7 +207,58 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let store = Self { pool, key };
+        store.seal_legacy_secrets().await?;
+        Ok(store)
+    }
+
+    /// Id of the master key in use (not secret).
+    pub fn key_id(&self) -> String {
+        self.key.id_hex()
+    }
+
+    /// Version 0.1 stored API keys in the clear: seal them in place, once.
+    async fn seal_legacy_secrets(&self) -> Result<(), StoreError> {
+        let rows = sqlx::query("SELECT id, secret FROM credentials")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut tx = self.pool.begin().await?;
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let secret: Vec<u8> = row.try_get("secret")?;
+            if !MasterKey::is_sealed(&secret) {
+                sqlx::query("UPDATE credentials SET secret = ? WHERE id = ?")
+                    .bind(self.key.seal(&secret, &format!("{id}/secret")))
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn seal(&self, id: &str, column: &str, secret: &SecretString) -> Vec<u8> {
+        self.key
+            .seal(secret.expose_secret().as_bytes(), &format!("{id}/{column}"))
+    }
+
+    fn open_secret(
+        &self,
+        id: &str,
+        column: &str,
+        sealed: &[u8],
+    ) -> Result<SecretString, StoreError> {
+        let plain = self
+            .key
+            .open(sealed, &format!("{id}/{column}"))
+            .map_err(|source| StoreError::Crypto {
+                id: id.to_owned(),
+                source,
+            })?;
+        String::from_utf8(plain)
+            .map(SecretString::from)
+            .map_err(|_| StoreError::Corrupt(format!("{id}/{column} is not UTF-8")))
     }
 
     /// Answers a trivial query: the store is usable.
@@ -156,28 +272,139 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Adds a static API key.
+    /// Adds a static API key; fails if the id exists.
     pub async fn add_api_key(&self, key: &NewApiKey, now: Millis) -> Result<(), StoreError> {
+        self.put_credential(&NewCredential::from(key), false, now)
+            .await
+    }
+
+    /// Stores a credential, sealed. With `replace`, an existing one with the same id
+    /// is replaced and its health reset (a replaced dead credential is live again);
+    /// without, an existing id is an error.
+    pub async fn put_credential(
+        &self,
+        c: &NewCredential,
+        replace: bool,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let (kind, secret, oauth) = match &c.material {
+            Material::ApiKey(key) => ("api_key", self.seal(&c.id, "secret", key), None),
+            Material::OAuth(t) => (
+                "oauth",
+                self.seal(&c.id, "secret", &t.access_token),
+                Some(t),
+            ),
+        };
+        let mut tx = self.pool.begin().await?;
+        if replace {
+            sqlx::query("DELETE FROM credentials WHERE id = ?")
+                .bind(&c.id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let result = sqlx::query(
-            "INSERT INTO credentials (id, provider, kind, label, priority, secret, created_at, updated_at)
-             VALUES (?, ?, 'api_key', ?, ?, ?, ?, ?)",
+            "INSERT INTO credentials (id, provider, kind, label, priority, secret, refresh_token,
+                                      expires_at, token_url, client_id, client_secret, scope,
+                                      created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(&key.id)
-        .bind(&key.provider)
-        .bind(&key.label)
-        .bind(key.priority)
-        .bind(key.secret.expose_secret().as_bytes())
+        .bind(&c.id)
+        .bind(&c.provider)
+        .bind(kind)
+        .bind(&c.label)
+        .bind(c.priority)
+        .bind(secret)
+        .bind(oauth.map(|t| self.seal(&c.id, "refresh_token", &t.refresh_token)))
+        .bind(oauth.and_then(|t| t.expires_at).map(|v| v as i64))
+        .bind(oauth.map(|t| t.token_url.as_str()))
+        .bind(oauth.map(|t| t.client_id.as_str()))
+        .bind(
+            oauth
+                .and_then(|t| t.client_secret.as_ref())
+                .map(|s| self.seal(&c.id, "client_secret", s)),
+        )
+        .bind(oauth.and_then(|t| t.scope.as_deref()))
         .bind(now as i64)
         .bind(now as i64)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::Duplicate(key.id.clone()))
+                return Err(StoreError::Duplicate(c.id.clone()));
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
         }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Persists the tokens of a refresh, if nobody rotated the credential since
+    /// `generation`. One UPDATE: the row holds the old pair or the new pair, never a
+    /// mix. Returns the new generation.
+    pub async fn save_rotation(
+        &self,
+        id: &str,
+        generation: u64,
+        tokens: &RotatedTokens,
+        now: Millis,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE credentials
+             SET secret = ?, refresh_token = ?, expires_at = ?, generation = generation + 1,
+                 updated_at = ?
+             WHERE id = ? AND kind = 'oauth' AND generation = ?",
+        )
+        .bind(self.seal(id, "secret", &tokens.access_token))
+        .bind(self.seal(id, "refresh_token", &tokens.refresh_token))
+        .bind(tokens.expires_at.map(|v| v as i64))
+        .bind(now as i64)
+        .bind(id)
+        .bind(generation as i64)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            Ok(generation + 1)
+        } else {
+            Err(StoreError::Conflict(id.to_owned()))
+        }
+    }
+
+    /// Re-encrypts every stored secret under `new_key`, in one transaction.
+    /// Returns how many credentials were re-encrypted.
+    pub async fn rekey(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("SELECT id, secret, refresh_token, client_secret FROM credentials")
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let mut sealed = Vec::new();
+            for column in ["secret", "refresh_token", "client_secret"] {
+                let value: Option<Vec<u8>> = row.try_get(column)?;
+                sealed.push(match value {
+                    None => None,
+                    Some(v) => {
+                        let plain = self.open_secret(&id, column, &v)?;
+                        Some(
+                            new_key
+                                .seal(plain.expose_secret().as_bytes(), &format!("{id}/{column}")),
+                        )
+                    }
+                });
+            }
+            sqlx::query(
+                "UPDATE credentials SET secret = ?, refresh_token = ?, client_secret = ? WHERE id = ?",
+            )
+            .bind(&sealed[0])
+            .bind(&sealed[1])
+            .bind(&sealed[2])
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len())
     }
 
     /// Removes a credential and its state. Returns whether it existed.
@@ -189,48 +416,83 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Every credential with its health, by provider then priority.
+    /// Every credential with its health, secrets opened, by provider then priority.
     pub async fn credentials(&self) -> Result<Vec<StoredCredential>, StoreError> {
         let rows = sqlx::query(
-            "SELECT c.id, c.provider, c.kind, c.label, c.priority, c.secret,
-                    c.refresh_token IS NOT NULL AS refreshable, c.created_at,
+            "SELECT c.id, c.provider, c.kind, c.label, c.priority, c.secret, c.refresh_token,
+                    c.expires_at, c.token_url, c.client_id, c.client_secret, c.scope,
+                    c.generation, c.created_at,
                     s.cooldown_until, s.cooldown_class, s.dead_since, s.dead_reason,
-                    s.last_error_class, s.last_error_at
+                    s.last_error_class, s.last_error_at, s.use_count
              FROM credentials c LEFT JOIN credential_state s ON s.credential_id = c.id
              ORDER BY c.provider, c.priority, c.id",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let secret: Vec<u8> = row.try_get("secret")?;
-                let secret = String::from_utf8(secret)
-                    .map_err(|_| StoreError::Corrupt("secret is not UTF-8".into()))?;
-                let opt_ms = |name: &str| -> Result<Option<Millis>, sqlx::Error> {
-                    Ok(row
-                        .try_get::<Option<i64>, _>(name)?
-                        .map(|v| v.max(0) as Millis))
-                };
-                Ok(StoredCredential {
-                    id: row.try_get::<String, _>("id")?.into(),
-                    provider: row.try_get("provider")?,
-                    kind: row.try_get("kind")?,
-                    label: row.try_get("label")?,
-                    priority: row.try_get("priority")?,
-                    secret: SecretString::from(secret),
-                    refreshable: row.try_get("refreshable")?,
-                    created_at: row.try_get::<i64, _>("created_at")?.max(0) as Millis,
-                    health: CredentialHealth {
-                        cooldown_until: opt_ms("cooldown_until")?,
-                        cooldown_class: row.try_get("cooldown_class")?,
-                        dead_since: opt_ms("dead_since")?,
-                        dead_reason: row.try_get("dead_reason")?,
-                        last_error_class: row.try_get("last_error_class")?,
-                        last_error_at: opt_ms("last_error_at")?,
-                    },
+        rows.iter().map(|row| self.decode(row)).collect()
+    }
+
+    /// One credential, if it exists.
+    pub async fn credential(&self, id: &str) -> Result<Option<StoredCredential>, StoreError> {
+        Ok(self.credentials().await?.into_iter().find(|c| &*c.id == id))
+    }
+
+    fn decode(&self, row: &sqlx::sqlite::SqliteRow) -> Result<StoredCredential, StoreError> {
+        let id: String = row.try_get("id")?;
+        let ms = |name: &str| -> Result<Option<Millis>, sqlx::Error> {
+            Ok(row
+                .try_get::<Option<i64>, _>(name)?
+                .map(|v| v.max(0) as Millis))
+        };
+        let secret = self.open_secret(&id, "secret", &row.try_get::<Vec<u8>, _>("secret")?)?;
+        let kind: String = row.try_get("kind")?;
+        let material = match kind.as_str() {
+            "api_key" => Material::ApiKey(secret),
+            "oauth" => {
+                let refresh: Option<Vec<u8>> = row.try_get("refresh_token")?;
+                let refresh = refresh.ok_or_else(|| {
+                    StoreError::Corrupt(format!("{id}: oauth without a refresh token"))
+                })?;
+                let client_secret: Option<Vec<u8>> = row.try_get("client_secret")?;
+                Material::OAuth(OAuthTokens {
+                    access_token: secret,
+                    refresh_token: self.open_secret(&id, "refresh_token", &refresh)?,
+                    expires_at: ms("expires_at")?,
+                    token_url: row
+                        .try_get::<Option<String>, _>("token_url")?
+                        .unwrap_or_default(),
+                    client_id: row
+                        .try_get::<Option<String>, _>("client_id")?
+                        .unwrap_or_default(),
+                    client_secret: client_secret
+                        .map(|v| self.open_secret(&id, "client_secret", &v))
+                        .transpose()?,
+                    scope: row.try_get("scope")?,
                 })
-            })
-            .collect()
+            }
+            other => return Err(StoreError::Corrupt(format!("{id}: kind {other:?}"))),
+        };
+        Ok(StoredCredential {
+            provider: row.try_get("provider")?,
+            label: row.try_get("label")?,
+            priority: row.try_get("priority")?,
+            material,
+            generation: row.try_get::<i64, _>("generation")?.max(0) as u64,
+            use_count: row
+                .try_get::<Option<i64>, _>("use_count")?
+                .unwrap_or(0)
+                .max(0) as u64,
+            created_at: row.try_get::<i64, _>("created_at")?.max(0) as Millis,
+            health: CredentialHealth {
+                cooldown_until: ms("cooldown_until")?,
+                cooldown_class: row.try_get("cooldown_class")?,
+                dead_since: ms("dead_since")?,
+                dead_reason: row.try_get("dead_reason")?,
+                last_error_class: row.try_get("last_error_class")?,
+                last_error_at: ms("last_error_at")?,
+            },
+            id: id.into(),
+        })
     }
 
     /// Writes a batch of health changes and trails in one transaction.
@@ -372,6 +634,17 @@ async fn write_health(tx: &mut SqliteConnection, change: &HealthChange) -> Resul
             .execute(&mut *tx)
             .await?;
         }
+        HealthChange::Usage { id, uses } => {
+            sqlx::query(
+                "INSERT INTO credential_state (credential_id, use_count, updated_at)
+                 SELECT id, ?2, 0 FROM credentials WHERE id = ?1
+                 ON CONFLICT (credential_id) DO UPDATE SET use_count = excluded.use_count",
+            )
+            .bind(&**id)
+            .bind(*uses as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     Ok(())
 }
@@ -420,6 +693,28 @@ mod tests {
     use super::*;
     use crate::domain::FailureReason;
 
+    fn key() -> MasterKey {
+        MasterKey::from_bytes([7; 32])
+    }
+
+    fn oauth(id: &str, access: &str, refresh: &str) -> NewCredential {
+        NewCredential {
+            id: id.into(),
+            provider: "p".into(),
+            label: String::new(),
+            priority: 0,
+            material: Material::OAuth(OAuthTokens {
+                access_token: access.to_owned().into(),
+                refresh_token: refresh.to_owned().into(),
+                expires_at: Some(1_000),
+                token_url: "http://127.0.0.1:1/token".into(),
+                client_id: "agent".into(),
+                client_secret: Some("client-secret-x".to_owned().into()),
+                scope: None,
+            }),
+        }
+    }
+
     fn trail(id: &str, at: Millis) -> Trail {
         Trail {
             request_id: id.into(),
@@ -448,7 +743,7 @@ mod tests {
     #[tokio::test]
     async fn credentials_health_and_trails_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).await.unwrap();
+        let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
         let key = NewApiKey {
             id: "k1".into(),
             provider: "p".into(),
@@ -472,7 +767,7 @@ mod tests {
             .unwrap();
         let creds = store.credentials().await.unwrap();
         assert_eq!(creds[0].health.dead_since, Some(5));
-        assert_eq!(creds[0].secret.expose_secret(), "sk-test");
+        assert_eq!(creds[0].material.bearer().expose_secret(), "sk-test");
         assert_eq!(store.trail("r1").await.unwrap(), Some(trail("r1", 10)));
         assert_eq!(store.trail("nope").await.unwrap(), None);
     }
@@ -480,7 +775,7 @@ mod tests {
     #[tokio::test]
     async fn pruning_keeps_the_newest_trails() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).await.unwrap();
+        let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
         let trails: Vec<_> = (0..5)
             .map(|i| Arc::new(trail(&format!("r{i}"), i)))
             .collect();
@@ -493,7 +788,7 @@ mod tests {
     #[tokio::test]
     async fn health_of_a_removed_credential_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).await.unwrap();
+        let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
         let change = HealthChange::Cooldown {
             id: "gone".into(),
             until: 9,
@@ -502,5 +797,63 @@ mod tests {
         };
         store.write_batch(&[change], &[]).await.unwrap();
         assert!(store.credentials().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn rotations_are_conditional_on_the_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+        store
+            .put_credential(&oauth("o1", "a0", "r0"), false, 1)
+            .await
+            .unwrap();
+        let tokens = RotatedTokens {
+            access_token: "a1".to_owned().into(),
+            refresh_token: "r1".to_owned().into(),
+            expires_at: Some(2_000),
+        };
+        assert_eq!(store.save_rotation("o1", 0, &tokens, 2).await.unwrap(), 1);
+        assert!(matches!(
+            store.save_rotation("o1", 0, &tokens, 3).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let c = store.credential("o1").await.unwrap().unwrap();
+        assert_eq!(c.generation, 1);
+        let Material::OAuth(t) = c.material else {
+            panic!()
+        };
+        assert_eq!(t.refresh_token.expose_secret(), "r1");
+        assert_eq!(t.expires_at, Some(2_000));
+    }
+
+    #[tokio::test]
+    async fn the_file_holds_no_secret_and_rekey_moves_to_a_new_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path, key()).await.unwrap();
+        store
+            .put_credential(&oauth("o1", "access-AAAA", "refresh-BBBB"), false, 1)
+            .await
+            .unwrap();
+        let new_key = MasterKey::from_bytes([9; 32]);
+        assert_eq!(store.rekey(&new_key).await.unwrap(), 1);
+        store.close().await;
+        let mut bytes = std::fs::read(&path).unwrap();
+        for ext in ["db-wal", "db-shm"] {
+            bytes.extend(std::fs::read(path.with_extension(ext)).unwrap_or_default());
+        }
+        for secret in ["access-AAAA", "refresh-BBBB", "client-secret-x"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in the file"
+            );
+        }
+        assert!(matches!(
+            Store::open(&path, key()).await.unwrap().credentials().await,
+            Err(StoreError::Crypto { .. })
+        ));
+        let reopened = Store::open(&path, new_key).await.unwrap();
+        let c = reopened.credential("o1").await.unwrap().unwrap();
+        assert_eq!(c.material.bearer().expose_secret(), "access-AAAA");
     }
 }

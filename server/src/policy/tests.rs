@@ -522,7 +522,9 @@ fn running_out_of_time_on_the_last_candidate_is_a_deadline_failure() {
     r.main_fallbacks.clear();
     let candidates = r.candidates(&Caller::Primary, None).unwrap();
     let mut run = Run::new(PolicyConfig::default(), candidates, &creds(), NOW + 300, 7);
-    let Next::Attempt(_) = run.next(NOW) else { panic!() };
+    let Next::Attempt(_) = run.next(NOW) else {
+        panic!()
+    };
     // A timeout that used most of the budget: no room for a backoff retry.
     run.record(NOW + 250, 250, &fail(ErrorClass::Transport, 0));
     assert_eq!(run.steps()[0].action, Action::NextCandidate);

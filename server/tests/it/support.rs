@@ -105,7 +105,9 @@ policy: {{ backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }}
 
 /// One key per provider, `<provider>-k1`, plus `extra` (id, provider) pairs.
 pub async fn seed_keys(db: &std::path::Path, extra: &[(&str, &str)]) {
-    let store = Store::open(db).await.unwrap();
+    let key_file = switchyard::crypto::default_key_file(db);
+    let (key, _) = switchyard::crypto::MasterKey::load(None, &key_file).unwrap();
+    let store = Store::open(db, key).await.unwrap();
     let standard = ["main", "main-fb", "aux", "chain-a", "chain-b"].map(|p| (format!("{p}-k1"), p));
     let extra = extra.iter().map(|(id, p)| ((*id).to_owned(), *p));
     for (i, (id, provider)) in standard.into_iter().chain(extra).enumerate() {

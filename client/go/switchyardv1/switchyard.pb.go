@@ -279,20 +279,35 @@ const (
 	ErrorReason_ERROR_REASON_REQUEST_NOT_FOUND ErrorReason = 7
 	// An internal failure of the service itself.
 	ErrorReason_ERROR_REASON_INTERNAL ErrorReason = 8
+	// The call carries no bearer token, or one the service does not know.
+	ErrorReason_ERROR_REASON_UNAUTHENTICATED ErrorReason = 9
+	// The token is valid but may not call this service (an agent token on the admin API).
+	ErrorReason_ERROR_REASON_PERMISSION_DENIED ErrorReason = 10
+	// CredentialService: no credential has that id.
+	ErrorReason_ERROR_REASON_CREDENTIAL_NOT_FOUND ErrorReason = 11
+	// CredentialService: the credential is a static key; it cannot be refreshed.
+	ErrorReason_ERROR_REASON_NOT_REFRESHABLE ErrorReason = 12
+	// CredentialService: the token endpoint refused or failed the refresh.
+	ErrorReason_ERROR_REASON_REFRESH_FAILED ErrorReason = 13
 )
 
 // Enum value maps for ErrorReason.
 var (
 	ErrorReason_name = map[int32]string{
-		0: "ERROR_REASON_UNSPECIFIED",
-		1: "ERROR_REASON_ALL_CANDIDATES_FAILED",
-		2: "ERROR_REASON_CONTEXT_OVERFLOW",
-		3: "ERROR_REASON_CONTENT_POLICY",
-		4: "ERROR_REASON_DEADLINE_EXHAUSTED",
-		5: "ERROR_REASON_UNKNOWN_TASK",
-		6: "ERROR_REASON_INVALID_ARGUMENT",
-		7: "ERROR_REASON_REQUEST_NOT_FOUND",
-		8: "ERROR_REASON_INTERNAL",
+		0:  "ERROR_REASON_UNSPECIFIED",
+		1:  "ERROR_REASON_ALL_CANDIDATES_FAILED",
+		2:  "ERROR_REASON_CONTEXT_OVERFLOW",
+		3:  "ERROR_REASON_CONTENT_POLICY",
+		4:  "ERROR_REASON_DEADLINE_EXHAUSTED",
+		5:  "ERROR_REASON_UNKNOWN_TASK",
+		6:  "ERROR_REASON_INVALID_ARGUMENT",
+		7:  "ERROR_REASON_REQUEST_NOT_FOUND",
+		8:  "ERROR_REASON_INTERNAL",
+		9:  "ERROR_REASON_UNAUTHENTICATED",
+		10: "ERROR_REASON_PERMISSION_DENIED",
+		11: "ERROR_REASON_CREDENTIAL_NOT_FOUND",
+		12: "ERROR_REASON_NOT_REFRESHABLE",
+		13: "ERROR_REASON_REFRESH_FAILED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":           0,
@@ -304,6 +319,11 @@ var (
 		"ERROR_REASON_INVALID_ARGUMENT":      6,
 		"ERROR_REASON_REQUEST_NOT_FOUND":     7,
 		"ERROR_REASON_INTERNAL":              8,
+		"ERROR_REASON_UNAUTHENTICATED":       9,
+		"ERROR_REASON_PERMISSION_DENIED":     10,
+		"ERROR_REASON_CREDENTIAL_NOT_FOUND":  11,
+		"ERROR_REASON_NOT_REFRESHABLE":       12,
+		"ERROR_REASON_REFRESH_FAILED":        13,
 	}
 )
 
@@ -450,6 +470,116 @@ func (x Outcome) Number() protoreflect.EnumNumber {
 // Deprecated: Use Outcome.Descriptor instead.
 func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{5}
+}
+
+// CredentialKind is the kind of secret material.
+type CredentialKind int32
+
+const (
+	// Not set.
+	CredentialKind_CREDENTIAL_KIND_UNSPECIFIED CredentialKind = 0
+	// A static API key.
+	CredentialKind_CREDENTIAL_KIND_API_KEY CredentialKind = 1
+	// An OAuth token set.
+	CredentialKind_CREDENTIAL_KIND_OAUTH CredentialKind = 2
+)
+
+// Enum value maps for CredentialKind.
+var (
+	CredentialKind_name = map[int32]string{
+		0: "CREDENTIAL_KIND_UNSPECIFIED",
+		1: "CREDENTIAL_KIND_API_KEY",
+		2: "CREDENTIAL_KIND_OAUTH",
+	}
+	CredentialKind_value = map[string]int32{
+		"CREDENTIAL_KIND_UNSPECIFIED": 0,
+		"CREDENTIAL_KIND_API_KEY":     1,
+		"CREDENTIAL_KIND_OAUTH":       2,
+	}
+)
+
+func (x CredentialKind) Enum() *CredentialKind {
+	p := new(CredentialKind)
+	*p = x
+	return p
+}
+
+func (x CredentialKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CredentialKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_switchyard_v1_switchyard_proto_enumTypes[6].Descriptor()
+}
+
+func (CredentialKind) Type() protoreflect.EnumType {
+	return &file_switchyard_v1_switchyard_proto_enumTypes[6]
+}
+
+func (x CredentialKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CredentialKind.Descriptor instead.
+func (CredentialKind) EnumDescriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{6}
+}
+
+// CredentialState is the health of a credential.
+type CredentialState int32
+
+const (
+	// Not set.
+	CredentialState_CREDENTIAL_STATE_UNSPECIFIED CredentialState = 0
+	// Usable.
+	CredentialState_CREDENTIAL_STATE_LIVE CredentialState = 1
+	// Not used before `cooldown_until_unix_ms`.
+	CredentialState_CREDENTIAL_STATE_COOLING CredentialState = 2
+	// Never used again until replaced.
+	CredentialState_CREDENTIAL_STATE_DEAD CredentialState = 3
+)
+
+// Enum value maps for CredentialState.
+var (
+	CredentialState_name = map[int32]string{
+		0: "CREDENTIAL_STATE_UNSPECIFIED",
+		1: "CREDENTIAL_STATE_LIVE",
+		2: "CREDENTIAL_STATE_COOLING",
+		3: "CREDENTIAL_STATE_DEAD",
+	}
+	CredentialState_value = map[string]int32{
+		"CREDENTIAL_STATE_UNSPECIFIED": 0,
+		"CREDENTIAL_STATE_LIVE":        1,
+		"CREDENTIAL_STATE_COOLING":     2,
+		"CREDENTIAL_STATE_DEAD":        3,
+	}
+)
+
+func (x CredentialState) Enum() *CredentialState {
+	p := new(CredentialState)
+	*p = x
+	return p
+}
+
+func (x CredentialState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CredentialState) Descriptor() protoreflect.EnumDescriptor {
+	return file_switchyard_v1_switchyard_proto_enumTypes[7].Descriptor()
+}
+
+func (CredentialState) Type() protoreflect.EnumType {
+	return &file_switchyard_v1_switchyard_proto_enumTypes[7]
+}
+
+func (x CredentialState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CredentialState.Descriptor instead.
+func (CredentialState) EnumDescriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{7}
 }
 
 // Message is one chat message.
@@ -1736,6 +1866,724 @@ func (x *ExplainFallbackResponse) GetErrorReason() ErrorReason {
 	return ErrorReason_ERROR_REASON_UNSPECIFIED
 }
 
+// ApiKey is a static provider key.
+type ApiKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key.
+	Key           string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApiKey) Reset() {
+	*x = ApiKey{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApiKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApiKey) ProtoMessage() {}
+
+func (x *ApiKey) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
+func (*ApiKey) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ApiKey) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// OAuthTokens is an OAuth token set and how to refresh it (RFC 6749 refresh grant).
+type OAuthTokens struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The access token sent to the provider.
+	AccessToken string `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	// The refresh token; the token endpoint may rotate it.
+	RefreshToken string `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// Expiry of the access token, Unix milliseconds; 0 when unknown.
+	ExpiresAtUnixMs int64 `protobuf:"varint,3,opt,name=expires_at_unix_ms,json=expiresAtUnixMs,proto3" json:"expires_at_unix_ms,omitempty"`
+	// Token endpoint URL (http or https).
+	TokenUrl string `protobuf:"bytes,4,opt,name=token_url,json=tokenUrl,proto3" json:"token_url,omitempty"`
+	// OAuth client id.
+	ClientId string `protobuf:"bytes,5,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// OAuth client secret of a confidential client; empty for a public client.
+	ClientSecret string `protobuf:"bytes,6,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	// Scope sent with the refresh grant; empty for none.
+	Scope         string `protobuf:"bytes,7,opt,name=scope,proto3" json:"scope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OAuthTokens) Reset() {
+	*x = OAuthTokens{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OAuthTokens) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OAuthTokens) ProtoMessage() {}
+
+func (x *OAuthTokens) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OAuthTokens.ProtoReflect.Descriptor instead.
+func (*OAuthTokens) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *OAuthTokens) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *OAuthTokens) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *OAuthTokens) GetExpiresAtUnixMs() int64 {
+	if x != nil {
+		return x.ExpiresAtUnixMs
+	}
+	return 0
+}
+
+func (x *OAuthTokens) GetTokenUrl() string {
+	if x != nil {
+		return x.TokenUrl
+	}
+	return ""
+}
+
+func (x *OAuthTokens) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *OAuthTokens) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+func (x *OAuthTokens) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+// PutCredentialRequest stores a credential.
+type PutCredentialRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier, shown in trails: letters, digits, `-`, `_`, `.`.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Provider name from the server's config.
+	Provider string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	// Free text for operators.
+	Label string `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
+	// Lower is tried first within the provider's pool.
+	Priority int64 `protobuf:"varint,4,opt,name=priority,proto3" json:"priority,omitempty"`
+	// The secret material.
+	//
+	// Types that are valid to be assigned to Material:
+	//
+	//	*PutCredentialRequest_ApiKey
+	//	*PutCredentialRequest_Oauth
+	Material      isPutCredentialRequest_Material `protobuf_oneof:"material"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutCredentialRequest) Reset() {
+	*x = PutCredentialRequest{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutCredentialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutCredentialRequest) ProtoMessage() {}
+
+func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutCredentialRequest.ProtoReflect.Descriptor instead.
+func (*PutCredentialRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PutCredentialRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PutCredentialRequest) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *PutCredentialRequest) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *PutCredentialRequest) GetPriority() int64 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *PutCredentialRequest) GetMaterial() isPutCredentialRequest_Material {
+	if x != nil {
+		return x.Material
+	}
+	return nil
+}
+
+func (x *PutCredentialRequest) GetApiKey() *ApiKey {
+	if x != nil {
+		if x, ok := x.Material.(*PutCredentialRequest_ApiKey); ok {
+			return x.ApiKey
+		}
+	}
+	return nil
+}
+
+func (x *PutCredentialRequest) GetOauth() *OAuthTokens {
+	if x != nil {
+		if x, ok := x.Material.(*PutCredentialRequest_Oauth); ok {
+			return x.Oauth
+		}
+	}
+	return nil
+}
+
+type isPutCredentialRequest_Material interface {
+	isPutCredentialRequest_Material()
+}
+
+type PutCredentialRequest_ApiKey struct {
+	// A static API key.
+	ApiKey *ApiKey `protobuf:"bytes,5,opt,name=api_key,json=apiKey,proto3,oneof"`
+}
+
+type PutCredentialRequest_Oauth struct {
+	// An OAuth token set.
+	Oauth *OAuthTokens `protobuf:"bytes,6,opt,name=oauth,proto3,oneof"`
+}
+
+func (*PutCredentialRequest_ApiKey) isPutCredentialRequest_Material() {}
+
+func (*PutCredentialRequest_Oauth) isPutCredentialRequest_Material() {}
+
+// PutCredentialResponse describes the stored credential.
+type PutCredentialResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The credential, redacted.
+	Credential    *CredentialInfo `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutCredentialResponse) Reset() {
+	*x = PutCredentialResponse{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutCredentialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutCredentialResponse) ProtoMessage() {}
+
+func (x *PutCredentialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutCredentialResponse.ProtoReflect.Descriptor instead.
+func (*PutCredentialResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PutCredentialResponse) GetCredential() *CredentialInfo {
+	if x != nil {
+		return x.Credential
+	}
+	return nil
+}
+
+// ListCredentialsRequest lists credentials.
+type ListCredentialsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this provider's credentials; empty for all.
+	Provider      string `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCredentialsRequest) Reset() {
+	*x = ListCredentialsRequest{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCredentialsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCredentialsRequest) ProtoMessage() {}
+
+func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
+func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListCredentialsRequest) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+// ListCredentialsResponse lists credentials.
+type ListCredentialsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The credentials, by provider then priority.
+	Credentials   []*CredentialInfo `protobuf:"bytes,1,rep,name=credentials,proto3" json:"credentials,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCredentialsResponse) Reset() {
+	*x = ListCredentialsResponse{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCredentialsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCredentialsResponse) ProtoMessage() {}
+
+func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
+func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListCredentialsResponse) GetCredentials() []*CredentialInfo {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
+// DeleteCredentialRequest removes a credential.
+type DeleteCredentialRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The credential id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCredentialRequest) Reset() {
+	*x = DeleteCredentialRequest{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCredentialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCredentialRequest) ProtoMessage() {}
+
+func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCredentialRequest.ProtoReflect.Descriptor instead.
+func (*DeleteCredentialRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DeleteCredentialRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// DeleteCredentialResponse confirms a removal.
+type DeleteCredentialResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCredentialResponse) Reset() {
+	*x = DeleteCredentialResponse{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCredentialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCredentialResponse) ProtoMessage() {}
+
+func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCredentialResponse.ProtoReflect.Descriptor instead.
+func (*DeleteCredentialResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{24}
+}
+
+// RefreshCredentialRequest refreshes an OAuth credential now.
+type RefreshCredentialRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The credential id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshCredentialRequest) Reset() {
+	*x = RefreshCredentialRequest{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshCredentialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshCredentialRequest) ProtoMessage() {}
+
+func (x *RefreshCredentialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshCredentialRequest.ProtoReflect.Descriptor instead.
+func (*RefreshCredentialRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RefreshCredentialRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RefreshCredentialResponse describes the refreshed credential.
+type RefreshCredentialResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The credential, redacted.
+	Credential    *CredentialInfo `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshCredentialResponse) Reset() {
+	*x = RefreshCredentialResponse{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshCredentialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshCredentialResponse) ProtoMessage() {}
+
+func (x *RefreshCredentialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshCredentialResponse.ProtoReflect.Descriptor instead.
+func (*RefreshCredentialResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RefreshCredentialResponse) GetCredential() *CredentialInfo {
+	if x != nil {
+		return x.Credential
+	}
+	return nil
+}
+
+// CredentialInfo describes a credential without its secrets.
+type CredentialInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Provider name.
+	Provider string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	// Kind of secret material.
+	Kind CredentialKind `protobuf:"varint,3,opt,name=kind,proto3,enum=switchyard.v1.CredentialKind" json:"kind,omitempty"`
+	// Free text.
+	Label string `protobuf:"bytes,4,opt,name=label,proto3" json:"label,omitempty"`
+	// Order within the provider's pool.
+	Priority int64 `protobuf:"varint,5,opt,name=priority,proto3" json:"priority,omitempty"`
+	// Health.
+	State CredentialState `protobuf:"varint,6,opt,name=state,proto3,enum=switchyard.v1.CredentialState" json:"state,omitempty"`
+	// End of the cooldown, Unix milliseconds; 0 when not cooling.
+	CooldownUntilUnixMs int64 `protobuf:"varint,7,opt,name=cooldown_until_unix_ms,json=cooldownUntilUnixMs,proto3" json:"cooldown_until_unix_ms,omitempty"`
+	// Why it died; empty when not dead.
+	DeadReason string `protobuf:"bytes,8,opt,name=dead_reason,json=deadReason,proto3" json:"dead_reason,omitempty"`
+	// Last error class seen (`auth`, `billing`...); empty when none.
+	LastErrorClass string `protobuf:"bytes,9,opt,name=last_error_class,json=lastErrorClass,proto3" json:"last_error_class,omitempty"`
+	// Expiry of the OAuth access token, Unix milliseconds; 0 when unknown.
+	ExpiresAtUnixMs int64 `protobuf:"varint,10,opt,name=expires_at_unix_ms,json=expiresAtUnixMs,proto3" json:"expires_at_unix_ms,omitempty"`
+	// Number of token rotations.
+	Generation    uint64 `protobuf:"varint,11,opt,name=generation,proto3" json:"generation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CredentialInfo) Reset() {
+	*x = CredentialInfo{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CredentialInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CredentialInfo) ProtoMessage() {}
+
+func (x *CredentialInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CredentialInfo.ProtoReflect.Descriptor instead.
+func (*CredentialInfo) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CredentialInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CredentialInfo) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *CredentialInfo) GetKind() CredentialKind {
+	if x != nil {
+		return x.Kind
+	}
+	return CredentialKind_CREDENTIAL_KIND_UNSPECIFIED
+}
+
+func (x *CredentialInfo) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *CredentialInfo) GetPriority() int64 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *CredentialInfo) GetState() CredentialState {
+	if x != nil {
+		return x.State
+	}
+	return CredentialState_CREDENTIAL_STATE_UNSPECIFIED
+}
+
+func (x *CredentialInfo) GetCooldownUntilUnixMs() int64 {
+	if x != nil {
+		return x.CooldownUntilUnixMs
+	}
+	return 0
+}
+
+func (x *CredentialInfo) GetDeadReason() string {
+	if x != nil {
+		return x.DeadReason
+	}
+	return ""
+}
+
+func (x *CredentialInfo) GetLastErrorClass() string {
+	if x != nil {
+		return x.LastErrorClass
+	}
+	return ""
+}
+
+func (x *CredentialInfo) GetExpiresAtUnixMs() int64 {
+	if x != nil {
+		return x.ExpiresAtUnixMs
+	}
+	return 0
+}
+
+func (x *CredentialInfo) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
 var File_switchyard_v1_switchyard_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_switchyard_proto_rawDesc = "" +
@@ -1848,7 +2696,59 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"candidates\x12,\n" +
 	"\x05steps\x18\x05 \x03(\v2\x16.switchyard.v1.AttemptR\x05steps\x120\n" +
 	"\aoutcome\x18\x06 \x01(\x0e2\x16.switchyard.v1.OutcomeR\aoutcome\x12=\n" +
-	"\ferror_reason\x18\a \x01(\x0e2\x1a.switchyard.v1.ErrorReasonR\verrorReason*P\n" +
+	"\ferror_reason\x18\a \x01(\x0e2\x1a.switchyard.v1.ErrorReasonR\verrorReason\"\x1a\n" +
+	"\x06ApiKey\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"\xf7\x01\n" +
+	"\vOAuthTokens\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
+	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12+\n" +
+	"\x12expires_at_unix_ms\x18\x03 \x01(\x03R\x0fexpiresAtUnixMs\x12\x1b\n" +
+	"\ttoken_url\x18\x04 \x01(\tR\btokenUrl\x12\x1b\n" +
+	"\tclient_id\x18\x05 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x06 \x01(\tR\fclientSecret\x12\x14\n" +
+	"\x05scope\x18\a \x01(\tR\x05scope\"\xe6\x01\n" +
+	"\x14PutCredentialRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x14\n" +
+	"\x05label\x18\x03 \x01(\tR\x05label\x12\x1a\n" +
+	"\bpriority\x18\x04 \x01(\x03R\bpriority\x120\n" +
+	"\aapi_key\x18\x05 \x01(\v2\x15.switchyard.v1.ApiKeyH\x00R\x06apiKey\x122\n" +
+	"\x05oauth\x18\x06 \x01(\v2\x1a.switchyard.v1.OAuthTokensH\x00R\x05oauthB\n" +
+	"\n" +
+	"\bmaterial\"V\n" +
+	"\x15PutCredentialResponse\x12=\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\v2\x1d.switchyard.v1.CredentialInfoR\n" +
+	"credential\"4\n" +
+	"\x16ListCredentialsRequest\x12\x1a\n" +
+	"\bprovider\x18\x01 \x01(\tR\bprovider\"Z\n" +
+	"\x17ListCredentialsResponse\x12?\n" +
+	"\vcredentials\x18\x01 \x03(\v2\x1d.switchyard.v1.CredentialInfoR\vcredentials\")\n" +
+	"\x17DeleteCredentialRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x1a\n" +
+	"\x18DeleteCredentialResponse\"*\n" +
+	"\x18RefreshCredentialRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"Z\n" +
+	"\x19RefreshCredentialResponse\x12=\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\v2\x1d.switchyard.v1.CredentialInfoR\n" +
+	"credential\"\xa4\x03\n" +
+	"\x0eCredentialInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\x121\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1d.switchyard.v1.CredentialKindR\x04kind\x12\x14\n" +
+	"\x05label\x18\x04 \x01(\tR\x05label\x12\x1a\n" +
+	"\bpriority\x18\x05 \x01(\x03R\bpriority\x124\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x1e.switchyard.v1.CredentialStateR\x05state\x123\n" +
+	"\x16cooldown_until_unix_ms\x18\a \x01(\x03R\x13cooldownUntilUnixMs\x12\x1f\n" +
+	"\vdead_reason\x18\b \x01(\tR\n" +
+	"deadReason\x12(\n" +
+	"\x10last_error_class\x18\t \x01(\tR\x0elastErrorClass\x12+\n" +
+	"\x12expires_at_unix_ms\x18\n" +
+	" \x01(\x03R\x0fexpiresAtUnixMs\x12\x1e\n" +
+	"\n" +
+	"generation\x18\v \x01(\x04R\n" +
+	"generation*P\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_SYSTEM\x10\x01\x12\r\n" +
@@ -1881,7 +2781,7 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\x15ACTION_NEXT_CANDIDATE\x10\x05\x12\x1b\n" +
 	"\x17ACTION_RETURN_TO_CALLER\x10\x06\x12\x12\n" +
 	"\x0eACTION_GIVE_UP\x10\a\x12\x19\n" +
-	"\x15ACTION_SKIP_CANDIDATE\x10\b*\xbd\x02\n" +
+	"\x15ACTION_SKIP_CANDIDATE\x10\b*\xed\x03\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"ERROR_REASON_ALL_CANDIDATES_FAILED\x10\x01\x12!\n" +
@@ -1891,7 +2791,13 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\x19ERROR_REASON_UNKNOWN_TASK\x10\x05\x12!\n" +
 	"\x1dERROR_REASON_INVALID_ARGUMENT\x10\x06\x12\"\n" +
 	"\x1eERROR_REASON_REQUEST_NOT_FOUND\x10\a\x12\x19\n" +
-	"\x15ERROR_REASON_INTERNAL\x10\b*\xdc\x01\n" +
+	"\x15ERROR_REASON_INTERNAL\x10\b\x12 \n" +
+	"\x1cERROR_REASON_UNAUTHENTICATED\x10\t\x12\"\n" +
+	"\x1eERROR_REASON_PERMISSION_DENIED\x10\n" +
+	"\x12%\n" +
+	"!ERROR_REASON_CREDENTIAL_NOT_FOUND\x10\v\x12 \n" +
+	"\x1cERROR_REASON_NOT_REFRESHABLE\x10\f\x12\x1f\n" +
+	"\x1bERROR_REASON_REFRESH_FAILED\x10\r*\xdc\x01\n" +
 	"\x10TransportFailure\x12!\n" +
 	"\x1dTRANSPORT_FAILURE_UNSPECIFIED\x10\x00\x12(\n" +
 	"$TRANSPORT_FAILURE_CONNECTION_REFUSED\x10\x01\x12&\n" +
@@ -1902,11 +2808,25 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11OUTCOME_SUCCEEDED\x10\x01\x12\x12\n" +
-	"\x0eOUTCOME_FAILED\x10\x022\x98\x02\n" +
+	"\x0eOUTCOME_FAILED\x10\x02*i\n" +
+	"\x0eCredentialKind\x12\x1f\n" +
+	"\x1bCREDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17CREDENTIAL_KIND_API_KEY\x10\x01\x12\x19\n" +
+	"\x15CREDENTIAL_KIND_OAUTH\x10\x02*\x87\x01\n" +
+	"\x0fCredentialState\x12 \n" +
+	"\x1cCREDENTIAL_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15CREDENTIAL_STATE_LIVE\x10\x01\x12\x1c\n" +
+	"\x18CREDENTIAL_STATE_COOLING\x10\x02\x12\x19\n" +
+	"\x15CREDENTIAL_STATE_DEAD\x10\x032\x98\x02\n" +
 	"\x11SwitchyardService\x12K\n" +
 	"\bComplete\x12\x1e.switchyard.v1.CompleteRequest\x1a\x1f.switchyard.v1.CompleteResponse\x12T\n" +
 	"\vAuxComplete\x12!.switchyard.v1.AuxCompleteRequest\x1a\".switchyard.v1.AuxCompleteResponse\x12`\n" +
-	"\x0fExplainFallback\x12%.switchyard.v1.ExplainFallbackRequest\x1a&.switchyard.v1.ExplainFallbackResponseBJZHgithub.com/switchyard-dev/switchyard/client/go/switchyardv1;switchyardv1b\x06proto3"
+	"\x0fExplainFallback\x12%.switchyard.v1.ExplainFallbackRequest\x1a&.switchyard.v1.ExplainFallbackResponse2\x9e\x03\n" +
+	"\x11CredentialService\x12Z\n" +
+	"\rPutCredential\x12#.switchyard.v1.PutCredentialRequest\x1a$.switchyard.v1.PutCredentialResponse\x12`\n" +
+	"\x0fListCredentials\x12%.switchyard.v1.ListCredentialsRequest\x1a&.switchyard.v1.ListCredentialsResponse\x12c\n" +
+	"\x10DeleteCredential\x12&.switchyard.v1.DeleteCredentialRequest\x1a'.switchyard.v1.DeleteCredentialResponse\x12f\n" +
+	"\x11RefreshCredential\x12'.switchyard.v1.RefreshCredentialRequest\x1a(.switchyard.v1.RefreshCredentialResponseBJZHgithub.com/switchyard-dev/switchyard/client/go/switchyardv1;switchyardv1b\x06proto3"
 
 var (
 	file_switchyard_v1_switchyard_proto_rawDescOnce sync.Once
@@ -1920,70 +2840,98 @@ func file_switchyard_v1_switchyard_proto_rawDescGZIP() []byte {
 	return file_switchyard_v1_switchyard_proto_rawDescData
 }
 
-var file_switchyard_v1_switchyard_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_switchyard_v1_switchyard_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_switchyard_v1_switchyard_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_switchyard_v1_switchyard_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_switchyard_v1_switchyard_proto_goTypes = []any{
-	(Role)(0),                       // 0: switchyard.v1.Role
-	(ErrorClass)(0),                 // 1: switchyard.v1.ErrorClass
-	(Action)(0),                     // 2: switchyard.v1.Action
-	(ErrorReason)(0),                // 3: switchyard.v1.ErrorReason
-	(TransportFailure)(0),           // 4: switchyard.v1.TransportFailure
-	(Outcome)(0),                    // 5: switchyard.v1.Outcome
-	(*Message)(nil),                 // 6: switchyard.v1.Message
-	(*CompleteRequest)(nil),         // 7: switchyard.v1.CompleteRequest
-	(*CompleteResponse)(nil),        // 8: switchyard.v1.CompleteResponse
-	(*AuxCompleteRequest)(nil),      // 9: switchyard.v1.AuxCompleteRequest
-	(*AuxCompleteResponse)(nil),     // 10: switchyard.v1.AuxCompleteResponse
-	(*Usage)(nil),                   // 11: switchyard.v1.Usage
-	(*ServedBy)(nil),                // 12: switchyard.v1.ServedBy
-	(*Attempt)(nil),                 // 13: switchyard.v1.Attempt
-	(*FailureDetail)(nil),           // 14: switchyard.v1.FailureDetail
-	(*PrimaryCaller)(nil),           // 15: switchyard.v1.PrimaryCaller
-	(*Caller)(nil),                  // 16: switchyard.v1.Caller
-	(*HttpOutcome)(nil),             // 17: switchyard.v1.HttpOutcome
-	(*SimulatedOutcome)(nil),        // 18: switchyard.v1.SimulatedOutcome
-	(*Simulation)(nil),              // 19: switchyard.v1.Simulation
-	(*ExplainFallbackRequest)(nil),  // 20: switchyard.v1.ExplainFallbackRequest
-	(*Candidate)(nil),               // 21: switchyard.v1.Candidate
-	(*ExplainFallbackResponse)(nil), // 22: switchyard.v1.ExplainFallbackResponse
-	nil,                             // 23: switchyard.v1.HttpOutcome.HeadersEntry
+	(Role)(0),                         // 0: switchyard.v1.Role
+	(ErrorClass)(0),                   // 1: switchyard.v1.ErrorClass
+	(Action)(0),                       // 2: switchyard.v1.Action
+	(ErrorReason)(0),                  // 3: switchyard.v1.ErrorReason
+	(TransportFailure)(0),             // 4: switchyard.v1.TransportFailure
+	(Outcome)(0),                      // 5: switchyard.v1.Outcome
+	(CredentialKind)(0),               // 6: switchyard.v1.CredentialKind
+	(CredentialState)(0),              // 7: switchyard.v1.CredentialState
+	(*Message)(nil),                   // 8: switchyard.v1.Message
+	(*CompleteRequest)(nil),           // 9: switchyard.v1.CompleteRequest
+	(*CompleteResponse)(nil),          // 10: switchyard.v1.CompleteResponse
+	(*AuxCompleteRequest)(nil),        // 11: switchyard.v1.AuxCompleteRequest
+	(*AuxCompleteResponse)(nil),       // 12: switchyard.v1.AuxCompleteResponse
+	(*Usage)(nil),                     // 13: switchyard.v1.Usage
+	(*ServedBy)(nil),                  // 14: switchyard.v1.ServedBy
+	(*Attempt)(nil),                   // 15: switchyard.v1.Attempt
+	(*FailureDetail)(nil),             // 16: switchyard.v1.FailureDetail
+	(*PrimaryCaller)(nil),             // 17: switchyard.v1.PrimaryCaller
+	(*Caller)(nil),                    // 18: switchyard.v1.Caller
+	(*HttpOutcome)(nil),               // 19: switchyard.v1.HttpOutcome
+	(*SimulatedOutcome)(nil),          // 20: switchyard.v1.SimulatedOutcome
+	(*Simulation)(nil),                // 21: switchyard.v1.Simulation
+	(*ExplainFallbackRequest)(nil),    // 22: switchyard.v1.ExplainFallbackRequest
+	(*Candidate)(nil),                 // 23: switchyard.v1.Candidate
+	(*ExplainFallbackResponse)(nil),   // 24: switchyard.v1.ExplainFallbackResponse
+	(*ApiKey)(nil),                    // 25: switchyard.v1.ApiKey
+	(*OAuthTokens)(nil),               // 26: switchyard.v1.OAuthTokens
+	(*PutCredentialRequest)(nil),      // 27: switchyard.v1.PutCredentialRequest
+	(*PutCredentialResponse)(nil),     // 28: switchyard.v1.PutCredentialResponse
+	(*ListCredentialsRequest)(nil),    // 29: switchyard.v1.ListCredentialsRequest
+	(*ListCredentialsResponse)(nil),   // 30: switchyard.v1.ListCredentialsResponse
+	(*DeleteCredentialRequest)(nil),   // 31: switchyard.v1.DeleteCredentialRequest
+	(*DeleteCredentialResponse)(nil),  // 32: switchyard.v1.DeleteCredentialResponse
+	(*RefreshCredentialRequest)(nil),  // 33: switchyard.v1.RefreshCredentialRequest
+	(*RefreshCredentialResponse)(nil), // 34: switchyard.v1.RefreshCredentialResponse
+	(*CredentialInfo)(nil),            // 35: switchyard.v1.CredentialInfo
+	nil,                               // 36: switchyard.v1.HttpOutcome.HeadersEntry
 }
 var file_switchyard_v1_switchyard_proto_depIdxs = []int32{
 	0,  // 0: switchyard.v1.Message.role:type_name -> switchyard.v1.Role
-	6,  // 1: switchyard.v1.CompleteRequest.messages:type_name -> switchyard.v1.Message
-	11, // 2: switchyard.v1.CompleteResponse.usage:type_name -> switchyard.v1.Usage
-	12, // 3: switchyard.v1.CompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
-	13, // 4: switchyard.v1.CompleteResponse.attempts:type_name -> switchyard.v1.Attempt
-	6,  // 5: switchyard.v1.AuxCompleteRequest.messages:type_name -> switchyard.v1.Message
-	11, // 6: switchyard.v1.AuxCompleteResponse.usage:type_name -> switchyard.v1.Usage
-	12, // 7: switchyard.v1.AuxCompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
-	13, // 8: switchyard.v1.AuxCompleteResponse.attempts:type_name -> switchyard.v1.Attempt
+	8,  // 1: switchyard.v1.CompleteRequest.messages:type_name -> switchyard.v1.Message
+	13, // 2: switchyard.v1.CompleteResponse.usage:type_name -> switchyard.v1.Usage
+	14, // 3: switchyard.v1.CompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
+	15, // 4: switchyard.v1.CompleteResponse.attempts:type_name -> switchyard.v1.Attempt
+	8,  // 5: switchyard.v1.AuxCompleteRequest.messages:type_name -> switchyard.v1.Message
+	13, // 6: switchyard.v1.AuxCompleteResponse.usage:type_name -> switchyard.v1.Usage
+	14, // 7: switchyard.v1.AuxCompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
+	15, // 8: switchyard.v1.AuxCompleteResponse.attempts:type_name -> switchyard.v1.Attempt
 	1,  // 9: switchyard.v1.Attempt.error_class:type_name -> switchyard.v1.ErrorClass
 	2,  // 10: switchyard.v1.Attempt.action:type_name -> switchyard.v1.Action
-	13, // 11: switchyard.v1.FailureDetail.attempts:type_name -> switchyard.v1.Attempt
-	15, // 12: switchyard.v1.Caller.primary:type_name -> switchyard.v1.PrimaryCaller
-	23, // 13: switchyard.v1.HttpOutcome.headers:type_name -> switchyard.v1.HttpOutcome.HeadersEntry
-	17, // 14: switchyard.v1.SimulatedOutcome.http:type_name -> switchyard.v1.HttpOutcome
+	15, // 11: switchyard.v1.FailureDetail.attempts:type_name -> switchyard.v1.Attempt
+	17, // 12: switchyard.v1.Caller.primary:type_name -> switchyard.v1.PrimaryCaller
+	36, // 13: switchyard.v1.HttpOutcome.headers:type_name -> switchyard.v1.HttpOutcome.HeadersEntry
+	19, // 14: switchyard.v1.SimulatedOutcome.http:type_name -> switchyard.v1.HttpOutcome
 	4,  // 15: switchyard.v1.SimulatedOutcome.transport:type_name -> switchyard.v1.TransportFailure
-	16, // 16: switchyard.v1.Simulation.caller:type_name -> switchyard.v1.Caller
-	18, // 17: switchyard.v1.Simulation.outcomes:type_name -> switchyard.v1.SimulatedOutcome
-	19, // 18: switchyard.v1.ExplainFallbackRequest.simulation:type_name -> switchyard.v1.Simulation
-	16, // 19: switchyard.v1.ExplainFallbackResponse.caller:type_name -> switchyard.v1.Caller
-	21, // 20: switchyard.v1.ExplainFallbackResponse.candidates:type_name -> switchyard.v1.Candidate
-	13, // 21: switchyard.v1.ExplainFallbackResponse.steps:type_name -> switchyard.v1.Attempt
+	18, // 16: switchyard.v1.Simulation.caller:type_name -> switchyard.v1.Caller
+	20, // 17: switchyard.v1.Simulation.outcomes:type_name -> switchyard.v1.SimulatedOutcome
+	21, // 18: switchyard.v1.ExplainFallbackRequest.simulation:type_name -> switchyard.v1.Simulation
+	18, // 19: switchyard.v1.ExplainFallbackResponse.caller:type_name -> switchyard.v1.Caller
+	23, // 20: switchyard.v1.ExplainFallbackResponse.candidates:type_name -> switchyard.v1.Candidate
+	15, // 21: switchyard.v1.ExplainFallbackResponse.steps:type_name -> switchyard.v1.Attempt
 	5,  // 22: switchyard.v1.ExplainFallbackResponse.outcome:type_name -> switchyard.v1.Outcome
 	3,  // 23: switchyard.v1.ExplainFallbackResponse.error_reason:type_name -> switchyard.v1.ErrorReason
-	7,  // 24: switchyard.v1.SwitchyardService.Complete:input_type -> switchyard.v1.CompleteRequest
-	9,  // 25: switchyard.v1.SwitchyardService.AuxComplete:input_type -> switchyard.v1.AuxCompleteRequest
-	20, // 26: switchyard.v1.SwitchyardService.ExplainFallback:input_type -> switchyard.v1.ExplainFallbackRequest
-	8,  // 27: switchyard.v1.SwitchyardService.Complete:output_type -> switchyard.v1.CompleteResponse
-	10, // 28: switchyard.v1.SwitchyardService.AuxComplete:output_type -> switchyard.v1.AuxCompleteResponse
-	22, // 29: switchyard.v1.SwitchyardService.ExplainFallback:output_type -> switchyard.v1.ExplainFallbackResponse
-	27, // [27:30] is the sub-list for method output_type
-	24, // [24:27] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	25, // 24: switchyard.v1.PutCredentialRequest.api_key:type_name -> switchyard.v1.ApiKey
+	26, // 25: switchyard.v1.PutCredentialRequest.oauth:type_name -> switchyard.v1.OAuthTokens
+	35, // 26: switchyard.v1.PutCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
+	35, // 27: switchyard.v1.ListCredentialsResponse.credentials:type_name -> switchyard.v1.CredentialInfo
+	35, // 28: switchyard.v1.RefreshCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
+	6,  // 29: switchyard.v1.CredentialInfo.kind:type_name -> switchyard.v1.CredentialKind
+	7,  // 30: switchyard.v1.CredentialInfo.state:type_name -> switchyard.v1.CredentialState
+	9,  // 31: switchyard.v1.SwitchyardService.Complete:input_type -> switchyard.v1.CompleteRequest
+	11, // 32: switchyard.v1.SwitchyardService.AuxComplete:input_type -> switchyard.v1.AuxCompleteRequest
+	22, // 33: switchyard.v1.SwitchyardService.ExplainFallback:input_type -> switchyard.v1.ExplainFallbackRequest
+	27, // 34: switchyard.v1.CredentialService.PutCredential:input_type -> switchyard.v1.PutCredentialRequest
+	29, // 35: switchyard.v1.CredentialService.ListCredentials:input_type -> switchyard.v1.ListCredentialsRequest
+	31, // 36: switchyard.v1.CredentialService.DeleteCredential:input_type -> switchyard.v1.DeleteCredentialRequest
+	33, // 37: switchyard.v1.CredentialService.RefreshCredential:input_type -> switchyard.v1.RefreshCredentialRequest
+	10, // 38: switchyard.v1.SwitchyardService.Complete:output_type -> switchyard.v1.CompleteResponse
+	12, // 39: switchyard.v1.SwitchyardService.AuxComplete:output_type -> switchyard.v1.AuxCompleteResponse
+	24, // 40: switchyard.v1.SwitchyardService.ExplainFallback:output_type -> switchyard.v1.ExplainFallbackResponse
+	28, // 41: switchyard.v1.CredentialService.PutCredential:output_type -> switchyard.v1.PutCredentialResponse
+	30, // 42: switchyard.v1.CredentialService.ListCredentials:output_type -> switchyard.v1.ListCredentialsResponse
+	32, // 43: switchyard.v1.CredentialService.DeleteCredential:output_type -> switchyard.v1.DeleteCredentialResponse
+	34, // 44: switchyard.v1.CredentialService.RefreshCredential:output_type -> switchyard.v1.RefreshCredentialResponse
+	38, // [38:45] is the sub-list for method output_type
+	31, // [31:38] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_switchyard_proto_init() }
@@ -2006,15 +2954,19 @@ func file_switchyard_v1_switchyard_proto_init() {
 		(*ExplainFallbackRequest_RequestId)(nil),
 		(*ExplainFallbackRequest_Simulation)(nil),
 	}
+	file_switchyard_v1_switchyard_proto_msgTypes[19].OneofWrappers = []any{
+		(*PutCredentialRequest_ApiKey)(nil),
+		(*PutCredentialRequest_Oauth)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_switchyard_proto_rawDesc), len(file_switchyard_v1_switchyard_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   18,
+			NumEnums:      8,
+			NumMessages:   29,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_switchyard_v1_switchyard_proto_goTypes,
 		DependencyIndexes: file_switchyard_v1_switchyard_proto_depIdxs,

@@ -55,6 +55,11 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_INVALID_ARGUMENT: _ClassVar[ErrorReason]
     ERROR_REASON_REQUEST_NOT_FOUND: _ClassVar[ErrorReason]
     ERROR_REASON_INTERNAL: _ClassVar[ErrorReason]
+    ERROR_REASON_UNAUTHENTICATED: _ClassVar[ErrorReason]
+    ERROR_REASON_PERMISSION_DENIED: _ClassVar[ErrorReason]
+    ERROR_REASON_CREDENTIAL_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_NOT_REFRESHABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_REFRESH_FAILED: _ClassVar[ErrorReason]
 
 class TransportFailure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -70,6 +75,19 @@ class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUTCOME_UNSPECIFIED: _ClassVar[Outcome]
     OUTCOME_SUCCEEDED: _ClassVar[Outcome]
     OUTCOME_FAILED: _ClassVar[Outcome]
+
+class CredentialKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CREDENTIAL_KIND_UNSPECIFIED: _ClassVar[CredentialKind]
+    CREDENTIAL_KIND_API_KEY: _ClassVar[CredentialKind]
+    CREDENTIAL_KIND_OAUTH: _ClassVar[CredentialKind]
+
+class CredentialState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CREDENTIAL_STATE_UNSPECIFIED: _ClassVar[CredentialState]
+    CREDENTIAL_STATE_LIVE: _ClassVar[CredentialState]
+    CREDENTIAL_STATE_COOLING: _ClassVar[CredentialState]
+    CREDENTIAL_STATE_DEAD: _ClassVar[CredentialState]
 ROLE_UNSPECIFIED: Role
 ROLE_SYSTEM: Role
 ROLE_USER: Role
@@ -107,6 +125,11 @@ ERROR_REASON_UNKNOWN_TASK: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_REQUEST_NOT_FOUND: ErrorReason
 ERROR_REASON_INTERNAL: ErrorReason
+ERROR_REASON_UNAUTHENTICATED: ErrorReason
+ERROR_REASON_PERMISSION_DENIED: ErrorReason
+ERROR_REASON_CREDENTIAL_NOT_FOUND: ErrorReason
+ERROR_REASON_NOT_REFRESHABLE: ErrorReason
+ERROR_REASON_REFRESH_FAILED: ErrorReason
 TRANSPORT_FAILURE_UNSPECIFIED: TransportFailure
 TRANSPORT_FAILURE_CONNECTION_REFUSED: TransportFailure
 TRANSPORT_FAILURE_CONNECTION_RESET: TransportFailure
@@ -116,6 +139,13 @@ TRANSPORT_FAILURE_TLS: TransportFailure
 OUTCOME_UNSPECIFIED: Outcome
 OUTCOME_SUCCEEDED: Outcome
 OUTCOME_FAILED: Outcome
+CREDENTIAL_KIND_UNSPECIFIED: CredentialKind
+CREDENTIAL_KIND_API_KEY: CredentialKind
+CREDENTIAL_KIND_OAUTH: CredentialKind
+CREDENTIAL_STATE_UNSPECIFIED: CredentialState
+CREDENTIAL_STATE_LIVE: CredentialState
+CREDENTIAL_STATE_COOLING: CredentialState
+CREDENTIAL_STATE_DEAD: CredentialState
 
 class Message(_message.Message):
     __slots__ = ("role", "content")
@@ -315,3 +345,109 @@ class ExplainFallbackResponse(_message.Message):
     outcome: Outcome
     error_reason: ErrorReason
     def __init__(self, request_id: _Optional[str] = ..., caller: _Optional[_Union[Caller, _Mapping]] = ..., simulated: _Optional[bool] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., error_reason: _Optional[_Union[ErrorReason, str]] = ...) -> None: ...
+
+class ApiKey(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class OAuthTokens(_message.Message):
+    __slots__ = ("access_token", "refresh_token", "expires_at_unix_ms", "token_url", "client_id", "client_secret", "scope")
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_URL_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    refresh_token: str
+    expires_at_unix_ms: int
+    token_url: str
+    client_id: str
+    client_secret: str
+    scope: str
+    def __init__(self, access_token: _Optional[str] = ..., refresh_token: _Optional[str] = ..., expires_at_unix_ms: _Optional[int] = ..., token_url: _Optional[str] = ..., client_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., scope: _Optional[str] = ...) -> None: ...
+
+class PutCredentialRequest(_message.Message):
+    __slots__ = ("id", "provider", "label", "priority", "api_key", "oauth")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    OAUTH_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    provider: str
+    label: str
+    priority: int
+    api_key: ApiKey
+    oauth: OAuthTokens
+    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., label: _Optional[str] = ..., priority: _Optional[int] = ..., api_key: _Optional[_Union[ApiKey, _Mapping]] = ..., oauth: _Optional[_Union[OAuthTokens, _Mapping]] = ...) -> None: ...
+
+class PutCredentialResponse(_message.Message):
+    __slots__ = ("credential",)
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    credential: CredentialInfo
+    def __init__(self, credential: _Optional[_Union[CredentialInfo, _Mapping]] = ...) -> None: ...
+
+class ListCredentialsRequest(_message.Message):
+    __slots__ = ("provider",)
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    def __init__(self, provider: _Optional[str] = ...) -> None: ...
+
+class ListCredentialsResponse(_message.Message):
+    __slots__ = ("credentials",)
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    credentials: _containers.RepeatedCompositeFieldContainer[CredentialInfo]
+    def __init__(self, credentials: _Optional[_Iterable[_Union[CredentialInfo, _Mapping]]] = ...) -> None: ...
+
+class DeleteCredentialRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteCredentialResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RefreshCredentialRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class RefreshCredentialResponse(_message.Message):
+    __slots__ = ("credential",)
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    credential: CredentialInfo
+    def __init__(self, credential: _Optional[_Union[CredentialInfo, _Mapping]] = ...) -> None: ...
+
+class CredentialInfo(_message.Message):
+    __slots__ = ("id", "provider", "kind", "label", "priority", "state", "cooldown_until_unix_ms", "dead_reason", "last_error_class", "expires_at_unix_ms", "generation")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    COOLDOWN_UNTIL_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    DEAD_REASON_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_CLASS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    provider: str
+    kind: CredentialKind
+    label: str
+    priority: int
+    state: CredentialState
+    cooldown_until_unix_ms: int
+    dead_reason: str
+    last_error_class: str
+    expires_at_unix_ms: int
+    generation: int
+    def __init__(self, id: _Optional[str] = ..., provider: _Optional[str] = ..., kind: _Optional[_Union[CredentialKind, str]] = ..., label: _Optional[str] = ..., priority: _Optional[int] = ..., state: _Optional[_Union[CredentialState, str]] = ..., cooldown_until_unix_ms: _Optional[int] = ..., dead_reason: _Optional[str] = ..., last_error_class: _Optional[str] = ..., expires_at_unix_ms: _Optional[int] = ..., generation: _Optional[int] = ...) -> None: ...

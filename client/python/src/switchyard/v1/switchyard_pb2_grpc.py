@@ -207,3 +207,215 @@ class SwitchyardService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class CredentialServiceStub:
+    """CredentialService manages provider credentials of a running server. It requires
+    an admin token (`authorization: Bearer <token>`). Secrets go in, never out.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.PutCredential = channel.unary_unary(
+                '/switchyard.v1.CredentialService/PutCredential',
+                request_serializer=switchyard_dot_v1_dot_switchyard__pb2.PutCredentialRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_switchyard__pb2.PutCredentialResponse.FromString,
+                _registered_method=True)
+        self.ListCredentials = channel.unary_unary(
+                '/switchyard.v1.CredentialService/ListCredentials',
+                request_serializer=switchyard_dot_v1_dot_switchyard__pb2.ListCredentialsRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_switchyard__pb2.ListCredentialsResponse.FromString,
+                _registered_method=True)
+        self.DeleteCredential = channel.unary_unary(
+                '/switchyard.v1.CredentialService/DeleteCredential',
+                request_serializer=switchyard_dot_v1_dot_switchyard__pb2.DeleteCredentialRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_switchyard__pb2.DeleteCredentialResponse.FromString,
+                _registered_method=True)
+        self.RefreshCredential = channel.unary_unary(
+                '/switchyard.v1.CredentialService/RefreshCredential',
+                request_serializer=switchyard_dot_v1_dot_switchyard__pb2.RefreshCredentialRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_switchyard__pb2.RefreshCredentialResponse.FromString,
+                _registered_method=True)
+
+
+class CredentialServiceServicer:
+    """CredentialService manages provider credentials of a running server. It requires
+    an admin token (`authorization: Bearer <token>`). Secrets go in, never out.
+    """
+
+    def PutCredential(self, request, context):
+        """PutCredential stores a static API key or an OAuth token set, replacing any
+        credential with the same id (a replaced dead credential is live again).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCredentials(self, request, context):
+        """ListCredentials lists credentials with their state, never their secrets.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCredential(self, request, context):
+        """DeleteCredential removes a credential.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshCredential(self, request, context):
+        """RefreshCredential refreshes an OAuth credential now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_CredentialServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'PutCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutCredential,
+                    request_deserializer=switchyard_dot_v1_dot_switchyard__pb2.PutCredentialRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_switchyard__pb2.PutCredentialResponse.SerializeToString,
+            ),
+            'ListCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCredentials,
+                    request_deserializer=switchyard_dot_v1_dot_switchyard__pb2.ListCredentialsRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_switchyard__pb2.ListCredentialsResponse.SerializeToString,
+            ),
+            'DeleteCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCredential,
+                    request_deserializer=switchyard_dot_v1_dot_switchyard__pb2.DeleteCredentialRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_switchyard__pb2.DeleteCredentialResponse.SerializeToString,
+            ),
+            'RefreshCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshCredential,
+                    request_deserializer=switchyard_dot_v1_dot_switchyard__pb2.RefreshCredentialRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_switchyard__pb2.RefreshCredentialResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'switchyard.v1.CredentialService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('switchyard.v1.CredentialService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class CredentialService:
+    """CredentialService manages provider credentials of a running server. It requires
+    an admin token (`authorization: Bearer <token>`). Secrets go in, never out.
+    """
+
+    @staticmethod
+    def PutCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.CredentialService/PutCredential',
+            switchyard_dot_v1_dot_switchyard__pb2.PutCredentialRequest.SerializeToString,
+            switchyard_dot_v1_dot_switchyard__pb2.PutCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.CredentialService/ListCredentials',
+            switchyard_dot_v1_dot_switchyard__pb2.ListCredentialsRequest.SerializeToString,
+            switchyard_dot_v1_dot_switchyard__pb2.ListCredentialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.CredentialService/DeleteCredential',
+            switchyard_dot_v1_dot_switchyard__pb2.DeleteCredentialRequest.SerializeToString,
+            switchyard_dot_v1_dot_switchyard__pb2.DeleteCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.CredentialService/RefreshCredential',
+            switchyard_dot_v1_dot_switchyard__pb2.RefreshCredentialRequest.SerializeToString,
+            switchyard_dot_v1_dot_switchyard__pb2.RefreshCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/switchyard.proto.
  */
 export const file_switchyard_v1_switchyard: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zd2l0Y2h5YXJkL3YxL3N3aXRjaHlhcmQucHJvdG8SDXN3aXRjaHlhcmQudjEiPQoHTWVzc2FnZRIhCgRyb2xlGAEgASgOMhMuc3dpdGNoeWFyZC52MS5Sb2xlEg8KB2NvbnRlbnQYAiABKAkiqwEKD0NvbXBsZXRlUmVxdWVzdBIoCghtZXNzYWdlcxgBIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgCIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYAyABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgEIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUisgEKEENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IrwBChJBdXhDb21wbGV0ZVJlcXVlc3QSDAoEdGFzaxgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgDIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYBCABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUitQEKE0F1eENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IjQKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoDRIVCg1vdXRwdXRfdG9rZW5zGAIgASgNIkIKCFNlcnZlZEJ5EhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEhUKDWNyZWRlbnRpYWxfaWQYAyABKAki6wEKB0F0dGVtcHQSFwoPY2FuZGlkYXRlX2luZGV4GAEgASgNEhAKCHByb3ZpZGVyGAIgASgJEg0KBW1vZGVsGAMgASgJEhUKDWNyZWRlbnRpYWxfaWQYBCABKAkSLgoLZXJyb3JfY2xhc3MYBSABKA4yGS5zd2l0Y2h5YXJkLnYxLkVycm9yQ2xhc3MSEwoLaHR0cF9zdGF0dXMYBiABKA0SJQoGYWN0aW9uGAcgASgOMhUuc3dpdGNoeWFyZC52MS5BY3Rpb24SDgoGcmVhc29uGAggASgJEhMKC2R1cmF0aW9uX21zGAkgASgEIk0KDUZhaWx1cmVEZXRhaWwSEgoKcmVxdWVzdF9pZBgBIAEoCRIoCghhdHRlbXB0cxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuQXR0ZW1wdCIPCg1QcmltYXJ5Q2FsbGVyIlEKBkNhbGxlchIvCgdwcmltYXJ5GAEgASgLMhwuc3dpdGNoeWFyZC52MS5QcmltYXJ5Q2FsbGVySAASDgoEdGFzaxgCIAEoCUgAQgYKBGtpbmQilQEKC0h0dHBPdXRjb21lEg4KBnN0YXR1cxgBIAEoDRIMCgRib2R5GAIgASgJEjgKB2hlYWRlcnMYAyADKAsyJy5zd2l0Y2h5YXJkLnYxLkh0dHBPdXRjb21lLkhlYWRlcnNFbnRyeRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKUAQoQU2ltdWxhdGVkT3V0Y29tZRIqCgRodHRwGAEgASgLMhouc3dpdGNoeWFyZC52MS5IdHRwT3V0Y29tZUgAEjQKCXRyYW5zcG9ydBgCIAEoDjIfLnN3aXRjaHlhcmQudjEuVHJhbnNwb3J0RmFpbHVyZUgAEhMKC2R1cmF0aW9uX21zGAMgASgEQgkKB291dGNvbWUivAEKClNpbXVsYXRpb24SJQoGY2FsbGVyGAEgASgLMhUuc3dpdGNoeWFyZC52MS5DYWxsZXISMQoIb3V0Y29tZXMYAiADKAsyHy5zd2l0Y2h5YXJkLnYxLlNpbXVsYXRlZE91dGNvbWUSEQoJYnVkZ2V0X21zGAMgASgEEiMKG2Fzc3VtZV9hbGxfY3JlZGVudGlhbHNfbGl2ZRgEIAEoCBISCgVtb2RlbBgFIAEoCUgAiAEBQggKBl9tb2RlbCJoChZFeHBsYWluRmFsbGJhY2tSZXF1ZXN0EhQKCnJlcXVlc3RfaWQYASABKAlIABIvCgpzaW11bGF0aW9uGAIgASgLMhkuc3dpdGNoeWFyZC52MS5TaW11bGF0aW9uSABCBwoFcXVlcnkiPAoJQ2FuZGlkYXRlEhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEg4KBm9yaWdpbhgDIAEoCSKXAgoXRXhwbGFpbkZhbGxiYWNrUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIlCgZjYWxsZXIYAiABKAsyFS5zd2l0Y2h5YXJkLnYxLkNhbGxlchIRCglzaW11bGF0ZWQYAyABKAgSLAoKY2FuZGlkYXRlcxgEIAMoCzIYLnN3aXRjaHlhcmQudjEuQ2FuZGlkYXRlEiUKBXN0ZXBzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0EicKB291dGNvbWUYBiABKA4yFi5zd2l0Y2h5YXJkLnYxLk91dGNvbWUSMAoMZXJyb3JfcmVhc29uGAcgASgOMhouc3dpdGNoeWFyZC52MS5FcnJvclJlYXNvbipQCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1NZU1RFTRABEg0KCVJPTEVfVVNFUhACEhIKDlJPTEVfQVNTSVNUQU5UEAMqsgMKCkVycm9yQ2xhc3MSGwoXRVJST1JfQ0xBU1NfVU5TUEVDSUZJRUQQABIUChBFUlJPUl9DTEFTU19OT05FEAESFAoQRVJST1JfQ0xBU1NfQVVUSBACEh0KGUVSUk9SX0NMQVNTX0FVVEhfVEVSTUlOQUwQAxIZChVFUlJPUl9DTEFTU19GT1JCSURERU4QBBIXChNFUlJPUl9DTEFTU19CSUxMSU5HEAUSGgoWRVJST1JfQ0xBU1NfUkFURV9MSU1JVBAGEhoKFkVSUk9SX0NMQVNTX09WRVJMT0FERUQQBxIWChJFUlJPUl9DTEFTU19TRVJWRVIQCBIZChVFUlJPUl9DTEFTU19UUkFOU1BPUlQQCRIgChxFUlJPUl9DTEFTU19DT05URVhUX09WRVJGTE9XEAoSIQodRVJST1JfQ0xBU1NfTU9ERUxfVU5BVkFJTEFCTEUQCxIeChpFUlJPUl9DTEFTU19DT05URU5UX1BPTElDWRAMEh8KG0VSUk9SX0NMQVNTX0lOVkFMSURfUkVRVUVTVBANEhcKE0VSUk9SX0NMQVNTX1VOS05PV04QDiruAQoGQWN0aW9uEhYKEkFDVElPTl9VTlNQRUNJRklFRBAAEhIKDkFDVElPTl9TVUNDRUVEEAESFQoRQUNUSU9OX1JFVFJZX1NBTUUQAhIcChhBQ1RJT05fUkVGUkVTSF9BTkRfUkVUUlkQAxIcChhBQ1RJT05fUk9UQVRFX0NSRURFTlRJQUwQBBIZChVBQ1RJT05fTkVYVF9DQU5ESURBVEUQBRIbChdBQ1RJT05fUkVUVVJOX1RPX0NBTExFUhAGEhIKDkFDVElPTl9HSVZFX1VQEAcSGQoVQUNUSU9OX1NLSVBfQ0FORElEQVRFEAgqvQIKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiYKIkVSUk9SX1JFQVNPTl9BTExfQ0FORElEQVRFU19GQUlMRUQQARIhCh1FUlJPUl9SRUFTT05fQ09OVEVYVF9PVkVSRkxPVxACEh8KG0VSUk9SX1JFQVNPTl9DT05URU5UX1BPTElDWRADEiMKH0VSUk9SX1JFQVNPTl9ERUFETElORV9FWEhBVVNURUQQBBIdChlFUlJPUl9SRUFTT05fVU5LTk9XTl9UQVNLEAUSIQodRVJST1JfUkVBU09OX0lOVkFMSURfQVJHVU1FTlQQBhIiCh5FUlJPUl9SRUFTT05fUkVRVUVTVF9OT1RfRk9VTkQQBxIZChVFUlJPUl9SRUFTT05fSU5URVJOQUwQCCrcAQoQVHJhbnNwb3J0RmFpbHVyZRIhCh1UUkFOU1BPUlRfRkFJTFVSRV9VTlNQRUNJRklFRBAAEigKJFRSQU5TUE9SVF9GQUlMVVJFX0NPTk5FQ1RJT05fUkVGVVNFRBABEiYKIlRSQU5TUE9SVF9GQUlMVVJFX0NPTk5FQ1RJT05fUkVTRVQQAhIdChlUUkFOU1BPUlRfRkFJTFVSRV9USU1FT1VUEAMSGQoVVFJBTlNQT1JUX0ZBSUxVUkVfRE5TEAQSGQoVVFJBTlNQT1JUX0ZBSUxVUkVfVExTEAUqTQoHT3V0Y29tZRIXChNPVVRDT01FX1VOU1BFQ0lGSUVEEAASFQoRT1VUQ09NRV9TVUNDRUVERUQQARISCg5PVVRDT01FX0ZBSUxFRBACMpgCChFTd2l0Y2h5YXJkU2VydmljZRJLCghDb21wbGV0ZRIeLnN3aXRjaHlhcmQudjEuQ29tcGxldGVSZXF1ZXN0Gh8uc3dpdGNoeWFyZC52MS5Db21wbGV0ZVJlc3BvbnNlElQKC0F1eENvbXBsZXRlEiEuc3dpdGNoeWFyZC52MS5BdXhDb21wbGV0ZVJlcXVlc3QaIi5zd2l0Y2h5YXJkLnYxLkF1eENvbXBsZXRlUmVzcG9uc2USYAoPRXhwbGFpbkZhbGxiYWNrEiUuc3dpdGNoeWFyZC52MS5FeHBsYWluRmFsbGJhY2tSZXF1ZXN0GiYuc3dpdGNoeWFyZC52MS5FeHBsYWluRmFsbGJhY2tSZXNwb25zZUJKWkhnaXRodWIuY29tL3N3aXRjaHlhcmQtZGV2L3N3aXRjaHlhcmQvY2xpZW50L2dvL3N3aXRjaHlhcmR2MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw");
+  fileDesc("Ch5zd2l0Y2h5YXJkL3YxL3N3aXRjaHlhcmQucHJvdG8SDXN3aXRjaHlhcmQudjEiPQoHTWVzc2FnZRIhCgRyb2xlGAEgASgOMhMuc3dpdGNoeWFyZC52MS5Sb2xlEg8KB2NvbnRlbnQYAiABKAkiqwEKD0NvbXBsZXRlUmVxdWVzdBIoCghtZXNzYWdlcxgBIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgCIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYAyABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgEIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUisgEKEENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IrwBChJBdXhDb21wbGV0ZVJlcXVlc3QSDAoEdGFzaxgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgDIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYBCABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUitQEKE0F1eENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IjQKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoDRIVCg1vdXRwdXRfdG9rZW5zGAIgASgNIkIKCFNlcnZlZEJ5EhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEhUKDWNyZWRlbnRpYWxfaWQYAyABKAki6wEKB0F0dGVtcHQSFwoPY2FuZGlkYXRlX2luZGV4GAEgASgNEhAKCHByb3ZpZGVyGAIgASgJEg0KBW1vZGVsGAMgASgJEhUKDWNyZWRlbnRpYWxfaWQYBCABKAkSLgoLZXJyb3JfY2xhc3MYBSABKA4yGS5zd2l0Y2h5YXJkLnYxLkVycm9yQ2xhc3MSEwoLaHR0cF9zdGF0dXMYBiABKA0SJQoGYWN0aW9uGAcgASgOMhUuc3dpdGNoeWFyZC52MS5BY3Rpb24SDgoGcmVhc29uGAggASgJEhMKC2R1cmF0aW9uX21zGAkgASgEIk0KDUZhaWx1cmVEZXRhaWwSEgoKcmVxdWVzdF9pZBgBIAEoCRIoCghhdHRlbXB0cxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuQXR0ZW1wdCIPCg1QcmltYXJ5Q2FsbGVyIlEKBkNhbGxlchIvCgdwcmltYXJ5GAEgASgLMhwuc3dpdGNoeWFyZC52MS5QcmltYXJ5Q2FsbGVySAASDgoEdGFzaxgCIAEoCUgAQgYKBGtpbmQilQEKC0h0dHBPdXRjb21lEg4KBnN0YXR1cxgBIAEoDRIMCgRib2R5GAIgASgJEjgKB2hlYWRlcnMYAyADKAsyJy5zd2l0Y2h5YXJkLnYxLkh0dHBPdXRjb21lLkhlYWRlcnNFbnRyeRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKUAQoQU2ltdWxhdGVkT3V0Y29tZRIqCgRodHRwGAEgASgLMhouc3dpdGNoeWFyZC52MS5IdHRwT3V0Y29tZUgAEjQKCXRyYW5zcG9ydBgCIAEoDjIfLnN3aXRjaHlhcmQudjEuVHJhbnNwb3J0RmFpbHVyZUgAEhMKC2R1cmF0aW9uX21zGAMgASgEQgkKB291dGNvbWUivAEKClNpbXVsYXRpb24SJQoGY2FsbGVyGAEgASgLMhUuc3dpdGNoeWFyZC52MS5DYWxsZXISMQoIb3V0Y29tZXMYAiADKAsyHy5zd2l0Y2h5YXJkLnYxLlNpbXVsYXRlZE91dGNvbWUSEQoJYnVkZ2V0X21zGAMgASgEEiMKG2Fzc3VtZV9hbGxfY3JlZGVudGlhbHNfbGl2ZRgEIAEoCBISCgVtb2RlbBgFIAEoCUgAiAEBQggKBl9tb2RlbCJoChZFeHBsYWluRmFsbGJhY2tSZXF1ZXN0EhQKCnJlcXVlc3RfaWQYASABKAlIABIvCgpzaW11bGF0aW9uGAIgASgLMhkuc3dpdGNoeWFyZC52MS5TaW11bGF0aW9uSABCBwoFcXVlcnkiPAoJQ2FuZGlkYXRlEhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEg4KBm9yaWdpbhgDIAEoCSKXAgoXRXhwbGFpbkZhbGxiYWNrUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIlCgZjYWxsZXIYAiABKAsyFS5zd2l0Y2h5YXJkLnYxLkNhbGxlchIRCglzaW11bGF0ZWQYAyABKAgSLAoKY2FuZGlkYXRlcxgEIAMoCzIYLnN3aXRjaHlhcmQudjEuQ2FuZGlkYXRlEiUKBXN0ZXBzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0EicKB291dGNvbWUYBiABKA4yFi5zd2l0Y2h5YXJkLnYxLk91dGNvbWUSMAoMZXJyb3JfcmVhc29uGAcgASgOMhouc3dpdGNoeWFyZC52MS5FcnJvclJlYXNvbiIVCgZBcGlLZXkSCwoDa2V5GAEgASgJIqIBCgtPQXV0aFRva2VucxIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRIaChJleHBpcmVzX2F0X3VuaXhfbXMYAyABKAMSEQoJdG9rZW5fdXJsGAQgASgJEhEKCWNsaWVudF9pZBgFIAEoCRIVCg1jbGllbnRfc2VjcmV0GAYgASgJEg0KBXNjb3BlGAcgASgJIrgBChRQdXRDcmVkZW50aWFsUmVxdWVzdBIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVsYWJlbBgDIAEoCRIQCghwcmlvcml0eRgEIAEoAxIoCgdhcGlfa2V5GAUgASgLMhUuc3dpdGNoeWFyZC52MS5BcGlLZXlIABIrCgVvYXV0aBgGIAEoCzIaLnN3aXRjaHlhcmQudjEuT0F1dGhUb2tlbnNIAEIKCghtYXRlcmlhbCJKChVQdXRDcmVkZW50aWFsUmVzcG9uc2USMQoKY3JlZGVudGlhbBgBIAEoCzIdLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbEluZm8iKgoWTGlzdENyZWRlbnRpYWxzUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCSJNChdMaXN0Q3JlZGVudGlhbHNSZXNwb25zZRIyCgtjcmVkZW50aWFscxgBIAMoCzIdLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbEluZm8iJQoXRGVsZXRlQ3JlZGVudGlhbFJlcXVlc3QSCgoCaWQYASABKAkiGgoYRGVsZXRlQ3JlZGVudGlhbFJlc3BvbnNlIiYKGFJlZnJlc2hDcmVkZW50aWFsUmVxdWVzdBIKCgJpZBgBIAEoCSJOChlSZWZyZXNoQ3JlZGVudGlhbFJlc3BvbnNlEjEKCmNyZWRlbnRpYWwYASABKAsyHS5zd2l0Y2h5YXJkLnYxLkNyZWRlbnRpYWxJbmZvIqoCCg5DcmVkZW50aWFsSW5mbxIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIrCgRraW5kGAMgASgOMh0uc3dpdGNoeWFyZC52MS5DcmVkZW50aWFsS2luZBINCgVsYWJlbBgEIAEoCRIQCghwcmlvcml0eRgFIAEoAxItCgVzdGF0ZRgGIAEoDjIeLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbFN0YXRlEh4KFmNvb2xkb3duX3VudGlsX3VuaXhfbXMYByABKAMSEwoLZGVhZF9yZWFzb24YCCABKAkSGAoQbGFzdF9lcnJvcl9jbGFzcxgJIAEoCRIaChJleHBpcmVzX2F0X3VuaXhfbXMYCiABKAMSEgoKZ2VuZXJhdGlvbhgLIAEoBCpQCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1NZU1RFTRABEg0KCVJPTEVfVVNFUhACEhIKDlJPTEVfQVNTSVNUQU5UEAMqsgMKCkVycm9yQ2xhc3MSGwoXRVJST1JfQ0xBU1NfVU5TUEVDSUZJRUQQABIUChBFUlJPUl9DTEFTU19OT05FEAESFAoQRVJST1JfQ0xBU1NfQVVUSBACEh0KGUVSUk9SX0NMQVNTX0FVVEhfVEVSTUlOQUwQAxIZChVFUlJPUl9DTEFTU19GT1JCSURERU4QBBIXChNFUlJPUl9DTEFTU19CSUxMSU5HEAUSGgoWRVJST1JfQ0xBU1NfUkFURV9MSU1JVBAGEhoKFkVSUk9SX0NMQVNTX09WRVJMT0FERUQQBxIWChJFUlJPUl9DTEFTU19TRVJWRVIQCBIZChVFUlJPUl9DTEFTU19UUkFOU1BPUlQQCRIgChxFUlJPUl9DTEFTU19DT05URVhUX09WRVJGTE9XEAoSIQodRVJST1JfQ0xBU1NfTU9ERUxfVU5BVkFJTEFCTEUQCxIeChpFUlJPUl9DTEFTU19DT05URU5UX1BPTElDWRAMEh8KG0VSUk9SX0NMQVNTX0lOVkFMSURfUkVRVUVTVBANEhcKE0VSUk9SX0NMQVNTX1VOS05PV04QDiruAQoGQWN0aW9uEhYKEkFDVElPTl9VTlNQRUNJRklFRBAAEhIKDkFDVElPTl9TVUNDRUVEEAESFQoRQUNUSU9OX1JFVFJZX1NBTUUQAhIcChhBQ1RJT05fUkVGUkVTSF9BTkRfUkVUUlkQAxIcChhBQ1RJT05fUk9UQVRFX0NSRURFTlRJQUwQBBIZChVBQ1RJT05fTkVYVF9DQU5ESURBVEUQBRIbChdBQ1RJT05fUkVUVVJOX1RPX0NBTExFUhAGEhIKDkFDVElPTl9HSVZFX1VQEAcSGQoVQUNUSU9OX1NLSVBfQ0FORElEQVRFEAgq7QMKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiYKIkVSUk9SX1JFQVNPTl9BTExfQ0FORElEQVRFU19GQUlMRUQQARIhCh1FUlJPUl9SRUFTT05fQ09OVEVYVF9PVkVSRkxPVxACEh8KG0VSUk9SX1JFQVNPTl9DT05URU5UX1BPTElDWRADEiMKH0VSUk9SX1JFQVNPTl9ERUFETElORV9FWEhBVVNURUQQBBIdChlFUlJPUl9SRUFTT05fVU5LTk9XTl9UQVNLEAUSIQodRVJST1JfUkVBU09OX0lOVkFMSURfQVJHVU1FTlQQBhIiCh5FUlJPUl9SRUFTT05fUkVRVUVTVF9OT1RfRk9VTkQQBxIZChVFUlJPUl9SRUFTT05fSU5URVJOQUwQCBIgChxFUlJPUl9SRUFTT05fVU5BVVRIRU5USUNBVEVEEAkSIgoeRVJST1JfUkVBU09OX1BFUk1JU1NJT05fREVOSUVEEAoSJQohRVJST1JfUkVBU09OX0NSRURFTlRJQUxfTk9UX0ZPVU5EEAsSIAocRVJST1JfUkVBU09OX05PVF9SRUZSRVNIQUJMRRAMEh8KG0VSUk9SX1JFQVNPTl9SRUZSRVNIX0ZBSUxFRBANKtwBChBUcmFuc3BvcnRGYWlsdXJlEiEKHVRSQU5TUE9SVF9GQUlMVVJFX1VOU1BFQ0lGSUVEEAASKAokVFJBTlNQT1JUX0ZBSUxVUkVfQ09OTkVDVElPTl9SRUZVU0VEEAESJgoiVFJBTlNQT1JUX0ZBSUxVUkVfQ09OTkVDVElPTl9SRVNFVBACEh0KGVRSQU5TUE9SVF9GQUlMVVJFX1RJTUVPVVQQAxIZChVUUkFOU1BPUlRfRkFJTFVSRV9ETlMQBBIZChVUUkFOU1BPUlRfRkFJTFVSRV9UTFMQBSpNCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABIVChFPVVRDT01FX1NVQ0NFRURFRBABEhIKDk9VVENPTUVfRkFJTEVEEAIqaQoOQ3JlZGVudGlhbEtpbmQSHwobQ1JFREVOVElBTF9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXQ1JFREVOVElBTF9LSU5EX0FQSV9LRVkQARIZChVDUkVERU5USUFMX0tJTkRfT0FVVEgQAiqHAQoPQ3JlZGVudGlhbFN0YXRlEiAKHENSRURFTlRJQUxfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVDUkVERU5USUFMX1NUQVRFX0xJVkUQARIcChhDUkVERU5USUFMX1NUQVRFX0NPT0xJTkcQAhIZChVDUkVERU5USUFMX1NUQVRFX0RFQUQQAzKYAgoRU3dpdGNoeWFyZFNlcnZpY2USSwoIQ29tcGxldGUSHi5zd2l0Y2h5YXJkLnYxLkNvbXBsZXRlUmVxdWVzdBofLnN3aXRjaHlhcmQudjEuQ29tcGxldGVSZXNwb25zZRJUCgtBdXhDb21wbGV0ZRIhLnN3aXRjaHlhcmQudjEuQXV4Q29tcGxldGVSZXF1ZXN0GiIuc3dpdGNoeWFyZC52MS5BdXhDb21wbGV0ZVJlc3BvbnNlEmAKD0V4cGxhaW5GYWxsYmFjaxIlLnN3aXRjaHlhcmQudjEuRXhwbGFpbkZhbGxiYWNrUmVxdWVzdBomLnN3aXRjaHlhcmQudjEuRXhwbGFpbkZhbGxiYWNrUmVzcG9uc2UyngMKEUNyZWRlbnRpYWxTZXJ2aWNlEloKDVB1dENyZWRlbnRpYWwSIy5zd2l0Y2h5YXJkLnYxLlB1dENyZWRlbnRpYWxSZXF1ZXN0GiQuc3dpdGNoeWFyZC52MS5QdXRDcmVkZW50aWFsUmVzcG9uc2USYAoPTGlzdENyZWRlbnRpYWxzEiUuc3dpdGNoeWFyZC52MS5MaXN0Q3JlZGVudGlhbHNSZXF1ZXN0GiYuc3dpdGNoeWFyZC52MS5MaXN0Q3JlZGVudGlhbHNSZXNwb25zZRJjChBEZWxldGVDcmVkZW50aWFsEiYuc3dpdGNoeWFyZC52MS5EZWxldGVDcmVkZW50aWFsUmVxdWVzdBonLnN3aXRjaHlhcmQudjEuRGVsZXRlQ3JlZGVudGlhbFJlc3BvbnNlEmYKEVJlZnJlc2hDcmVkZW50aWFsEicuc3dpdGNoeWFyZC52MS5SZWZyZXNoQ3JlZGVudGlhbFJlcXVlc3QaKC5zd2l0Y2h5YXJkLnYxLlJlZnJlc2hDcmVkZW50aWFsUmVzcG9uc2VCSlpIZ2l0aHViLmNvbS9zd2l0Y2h5YXJkLWRldi9zd2l0Y2h5YXJkL2NsaWVudC9nby9zd2l0Y2h5YXJkdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM");
 
 /**
  * Message is one chat message.
@@ -714,6 +714,387 @@ export const ExplainFallbackResponseSchema: GenMessage<ExplainFallbackResponse> 
   messageDesc(file_switchyard_v1_switchyard, 16);
 
 /**
+ * ApiKey is a static provider key.
+ *
+ * @generated from message switchyard.v1.ApiKey
+ */
+export type ApiKey = Message$1<"switchyard.v1.ApiKey"> & {
+  /**
+   * The key.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+};
+
+/**
+ * Describes the message switchyard.v1.ApiKey.
+ * Use `create(ApiKeySchema)` to create a new message.
+ */
+export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 17);
+
+/**
+ * OAuthTokens is an OAuth token set and how to refresh it (RFC 6749 refresh grant).
+ *
+ * @generated from message switchyard.v1.OAuthTokens
+ */
+export type OAuthTokens = Message$1<"switchyard.v1.OAuthTokens"> & {
+  /**
+   * The access token sent to the provider.
+   *
+   * @generated from field: string access_token = 1;
+   */
+  accessToken: string;
+
+  /**
+   * The refresh token; the token endpoint may rotate it.
+   *
+   * @generated from field: string refresh_token = 2;
+   */
+  refreshToken: string;
+
+  /**
+   * Expiry of the access token, Unix milliseconds; 0 when unknown.
+   *
+   * @generated from field: int64 expires_at_unix_ms = 3;
+   */
+  expiresAtUnixMs: bigint;
+
+  /**
+   * Token endpoint URL (http or https).
+   *
+   * @generated from field: string token_url = 4;
+   */
+  tokenUrl: string;
+
+  /**
+   * OAuth client id.
+   *
+   * @generated from field: string client_id = 5;
+   */
+  clientId: string;
+
+  /**
+   * OAuth client secret of a confidential client; empty for a public client.
+   *
+   * @generated from field: string client_secret = 6;
+   */
+  clientSecret: string;
+
+  /**
+   * Scope sent with the refresh grant; empty for none.
+   *
+   * @generated from field: string scope = 7;
+   */
+  scope: string;
+};
+
+/**
+ * Describes the message switchyard.v1.OAuthTokens.
+ * Use `create(OAuthTokensSchema)` to create a new message.
+ */
+export const OAuthTokensSchema: GenMessage<OAuthTokens> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 18);
+
+/**
+ * PutCredentialRequest stores a credential.
+ *
+ * @generated from message switchyard.v1.PutCredentialRequest
+ */
+export type PutCredentialRequest = Message$1<"switchyard.v1.PutCredentialRequest"> & {
+  /**
+   * Identifier, shown in trails: letters, digits, `-`, `_`, `.`.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Provider name from the server's config.
+   *
+   * @generated from field: string provider = 2;
+   */
+  provider: string;
+
+  /**
+   * Free text for operators.
+   *
+   * @generated from field: string label = 3;
+   */
+  label: string;
+
+  /**
+   * Lower is tried first within the provider's pool.
+   *
+   * @generated from field: int64 priority = 4;
+   */
+  priority: bigint;
+
+  /**
+   * The secret material.
+   *
+   * @generated from oneof switchyard.v1.PutCredentialRequest.material
+   */
+  material: {
+    /**
+     * A static API key.
+     *
+     * @generated from field: switchyard.v1.ApiKey api_key = 5;
+     */
+    value: ApiKey;
+    case: "apiKey";
+  } | {
+    /**
+     * An OAuth token set.
+     *
+     * @generated from field: switchyard.v1.OAuthTokens oauth = 6;
+     */
+    value: OAuthTokens;
+    case: "oauth";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message switchyard.v1.PutCredentialRequest.
+ * Use `create(PutCredentialRequestSchema)` to create a new message.
+ */
+export const PutCredentialRequestSchema: GenMessage<PutCredentialRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 19);
+
+/**
+ * PutCredentialResponse describes the stored credential.
+ *
+ * @generated from message switchyard.v1.PutCredentialResponse
+ */
+export type PutCredentialResponse = Message$1<"switchyard.v1.PutCredentialResponse"> & {
+  /**
+   * The credential, redacted.
+   *
+   * @generated from field: switchyard.v1.CredentialInfo credential = 1;
+   */
+  credential?: CredentialInfo | undefined;
+};
+
+/**
+ * Describes the message switchyard.v1.PutCredentialResponse.
+ * Use `create(PutCredentialResponseSchema)` to create a new message.
+ */
+export const PutCredentialResponseSchema: GenMessage<PutCredentialResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 20);
+
+/**
+ * ListCredentialsRequest lists credentials.
+ *
+ * @generated from message switchyard.v1.ListCredentialsRequest
+ */
+export type ListCredentialsRequest = Message$1<"switchyard.v1.ListCredentialsRequest"> & {
+  /**
+   * Only this provider's credentials; empty for all.
+   *
+   * @generated from field: string provider = 1;
+   */
+  provider: string;
+};
+
+/**
+ * Describes the message switchyard.v1.ListCredentialsRequest.
+ * Use `create(ListCredentialsRequestSchema)` to create a new message.
+ */
+export const ListCredentialsRequestSchema: GenMessage<ListCredentialsRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 21);
+
+/**
+ * ListCredentialsResponse lists credentials.
+ *
+ * @generated from message switchyard.v1.ListCredentialsResponse
+ */
+export type ListCredentialsResponse = Message$1<"switchyard.v1.ListCredentialsResponse"> & {
+  /**
+   * The credentials, by provider then priority.
+   *
+   * @generated from field: repeated switchyard.v1.CredentialInfo credentials = 1;
+   */
+  credentials: CredentialInfo[];
+};
+
+/**
+ * Describes the message switchyard.v1.ListCredentialsResponse.
+ * Use `create(ListCredentialsResponseSchema)` to create a new message.
+ */
+export const ListCredentialsResponseSchema: GenMessage<ListCredentialsResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 22);
+
+/**
+ * DeleteCredentialRequest removes a credential.
+ *
+ * @generated from message switchyard.v1.DeleteCredentialRequest
+ */
+export type DeleteCredentialRequest = Message$1<"switchyard.v1.DeleteCredentialRequest"> & {
+  /**
+   * The credential id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message switchyard.v1.DeleteCredentialRequest.
+ * Use `create(DeleteCredentialRequestSchema)` to create a new message.
+ */
+export const DeleteCredentialRequestSchema: GenMessage<DeleteCredentialRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 23);
+
+/**
+ * DeleteCredentialResponse confirms a removal.
+ *
+ * @generated from message switchyard.v1.DeleteCredentialResponse
+ */
+export type DeleteCredentialResponse = Message$1<"switchyard.v1.DeleteCredentialResponse"> & {
+};
+
+/**
+ * Describes the message switchyard.v1.DeleteCredentialResponse.
+ * Use `create(DeleteCredentialResponseSchema)` to create a new message.
+ */
+export const DeleteCredentialResponseSchema: GenMessage<DeleteCredentialResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 24);
+
+/**
+ * RefreshCredentialRequest refreshes an OAuth credential now.
+ *
+ * @generated from message switchyard.v1.RefreshCredentialRequest
+ */
+export type RefreshCredentialRequest = Message$1<"switchyard.v1.RefreshCredentialRequest"> & {
+  /**
+   * The credential id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message switchyard.v1.RefreshCredentialRequest.
+ * Use `create(RefreshCredentialRequestSchema)` to create a new message.
+ */
+export const RefreshCredentialRequestSchema: GenMessage<RefreshCredentialRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 25);
+
+/**
+ * RefreshCredentialResponse describes the refreshed credential.
+ *
+ * @generated from message switchyard.v1.RefreshCredentialResponse
+ */
+export type RefreshCredentialResponse = Message$1<"switchyard.v1.RefreshCredentialResponse"> & {
+  /**
+   * The credential, redacted.
+   *
+   * @generated from field: switchyard.v1.CredentialInfo credential = 1;
+   */
+  credential?: CredentialInfo | undefined;
+};
+
+/**
+ * Describes the message switchyard.v1.RefreshCredentialResponse.
+ * Use `create(RefreshCredentialResponseSchema)` to create a new message.
+ */
+export const RefreshCredentialResponseSchema: GenMessage<RefreshCredentialResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 26);
+
+/**
+ * CredentialInfo describes a credential without its secrets.
+ *
+ * @generated from message switchyard.v1.CredentialInfo
+ */
+export type CredentialInfo = Message$1<"switchyard.v1.CredentialInfo"> & {
+  /**
+   * Identifier.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Provider name.
+   *
+   * @generated from field: string provider = 2;
+   */
+  provider: string;
+
+  /**
+   * Kind of secret material.
+   *
+   * @generated from field: switchyard.v1.CredentialKind kind = 3;
+   */
+  kind: CredentialKind;
+
+  /**
+   * Free text.
+   *
+   * @generated from field: string label = 4;
+   */
+  label: string;
+
+  /**
+   * Order within the provider's pool.
+   *
+   * @generated from field: int64 priority = 5;
+   */
+  priority: bigint;
+
+  /**
+   * Health.
+   *
+   * @generated from field: switchyard.v1.CredentialState state = 6;
+   */
+  state: CredentialState;
+
+  /**
+   * End of the cooldown, Unix milliseconds; 0 when not cooling.
+   *
+   * @generated from field: int64 cooldown_until_unix_ms = 7;
+   */
+  cooldownUntilUnixMs: bigint;
+
+  /**
+   * Why it died; empty when not dead.
+   *
+   * @generated from field: string dead_reason = 8;
+   */
+  deadReason: string;
+
+  /**
+   * Last error class seen (`auth`, `billing`...); empty when none.
+   *
+   * @generated from field: string last_error_class = 9;
+   */
+  lastErrorClass: string;
+
+  /**
+   * Expiry of the OAuth access token, Unix milliseconds; 0 when unknown.
+   *
+   * @generated from field: int64 expires_at_unix_ms = 10;
+   */
+  expiresAtUnixMs: bigint;
+
+  /**
+   * Number of token rotations.
+   *
+   * @generated from field: uint64 generation = 11;
+   */
+  generation: bigint;
+};
+
+/**
+ * Describes the message switchyard.v1.CredentialInfo.
+ * Use `create(CredentialInfoSchema)` to create a new message.
+ */
+export const CredentialInfoSchema: GenMessage<CredentialInfo> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 27);
+
+/**
  * Role is the author of a chat message.
  *
  * @generated from enum switchyard.v1.Role
@@ -1017,6 +1398,41 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_INTERNAL = 8;
    */
   INTERNAL = 8,
+
+  /**
+   * The call carries no bearer token, or one the service does not know.
+   *
+   * @generated from enum value: ERROR_REASON_UNAUTHENTICATED = 9;
+   */
+  UNAUTHENTICATED = 9,
+
+  /**
+   * The token is valid but may not call this service (an agent token on the admin API).
+   *
+   * @generated from enum value: ERROR_REASON_PERMISSION_DENIED = 10;
+   */
+  PERMISSION_DENIED = 10,
+
+  /**
+   * CredentialService: no credential has that id.
+   *
+   * @generated from enum value: ERROR_REASON_CREDENTIAL_NOT_FOUND = 11;
+   */
+  CREDENTIAL_NOT_FOUND = 11,
+
+  /**
+   * CredentialService: the credential is a static key; it cannot be refreshed.
+   *
+   * @generated from enum value: ERROR_REASON_NOT_REFRESHABLE = 12;
+   */
+  NOT_REFRESHABLE = 12,
+
+  /**
+   * CredentialService: the token endpoint refused or failed the refresh.
+   *
+   * @generated from enum value: ERROR_REASON_REFRESH_FAILED = 13;
+   */
+  REFRESH_FAILED = 13,
 }
 
 /**
@@ -1115,6 +1531,81 @@ export const OutcomeSchema: GenEnum<Outcome> = /*@__PURE__*/
   enumDesc(file_switchyard_v1_switchyard, 5);
 
 /**
+ * CredentialKind is the kind of secret material.
+ *
+ * @generated from enum switchyard.v1.CredentialKind
+ */
+export enum CredentialKind {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: CREDENTIAL_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A static API key.
+   *
+   * @generated from enum value: CREDENTIAL_KIND_API_KEY = 1;
+   */
+  API_KEY = 1,
+
+  /**
+   * An OAuth token set.
+   *
+   * @generated from enum value: CREDENTIAL_KIND_OAUTH = 2;
+   */
+  OAUTH = 2,
+}
+
+/**
+ * Describes the enum switchyard.v1.CredentialKind.
+ */
+export const CredentialKindSchema: GenEnum<CredentialKind> = /*@__PURE__*/
+  enumDesc(file_switchyard_v1_switchyard, 6);
+
+/**
+ * CredentialState is the health of a credential.
+ *
+ * @generated from enum switchyard.v1.CredentialState
+ */
+export enum CredentialState {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: CREDENTIAL_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Usable.
+   *
+   * @generated from enum value: CREDENTIAL_STATE_LIVE = 1;
+   */
+  LIVE = 1,
+
+  /**
+   * Not used before `cooldown_until_unix_ms`.
+   *
+   * @generated from enum value: CREDENTIAL_STATE_COOLING = 2;
+   */
+  COOLING = 2,
+
+  /**
+   * Never used again until replaced.
+   *
+   * @generated from enum value: CREDENTIAL_STATE_DEAD = 3;
+   */
+  DEAD = 3,
+}
+
+/**
+ * Describes the enum switchyard.v1.CredentialState.
+ */
+export const CredentialStateSchema: GenEnum<CredentialState> = /*@__PURE__*/
+  enumDesc(file_switchyard_v1_switchyard, 7);
+
+/**
  * SwitchyardService routes an agent's LLM calls to providers. Primary turns and
  * auxiliary tasks go through one fallback policy: same-credential recovery, then
  * the caller's own fallback chain, then the main agent model as the last resort.
@@ -1160,4 +1651,55 @@ export const SwitchyardService: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_switchyard_v1_switchyard, 0);
+
+/**
+ * CredentialService manages provider credentials of a running server. It requires
+ * an admin token (`authorization: Bearer <token>`). Secrets go in, never out.
+ *
+ * @generated from service switchyard.v1.CredentialService
+ */
+export const CredentialService: GenService<{
+  /**
+   * PutCredential stores a static API key or an OAuth token set, replacing any
+   * credential with the same id (a replaced dead credential is live again).
+   *
+   * @generated from rpc switchyard.v1.CredentialService.PutCredential
+   */
+  putCredential: {
+    methodKind: "unary";
+    input: typeof PutCredentialRequestSchema;
+    output: typeof PutCredentialResponseSchema;
+  },
+  /**
+   * ListCredentials lists credentials with their state, never their secrets.
+   *
+   * @generated from rpc switchyard.v1.CredentialService.ListCredentials
+   */
+  listCredentials: {
+    methodKind: "unary";
+    input: typeof ListCredentialsRequestSchema;
+    output: typeof ListCredentialsResponseSchema;
+  },
+  /**
+   * DeleteCredential removes a credential.
+   *
+   * @generated from rpc switchyard.v1.CredentialService.DeleteCredential
+   */
+  deleteCredential: {
+    methodKind: "unary";
+    input: typeof DeleteCredentialRequestSchema;
+    output: typeof DeleteCredentialResponseSchema;
+  },
+  /**
+   * RefreshCredential refreshes an OAuth credential now.
+   *
+   * @generated from rpc switchyard.v1.CredentialService.RefreshCredential
+   */
+  refreshCredential: {
+    methodKind: "unary";
+    input: typeof RefreshCredentialRequestSchema;
+    output: typeof RefreshCredentialResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_switchyard_v1_switchyard, 1);
 

@@ -233,11 +233,13 @@ impl App {
                 .await;
             let _ = draining_tx.send(true);
         };
+        let in_flight = InFlight::default();
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;
         }
         let server = builder
+            .layer(in_flight.clone())
             .trace_fn(server_span)
             .add_service(health_service)
             .add_service(reflection)
@@ -247,11 +249,22 @@ impl App {
         let grace = self.shutdown_grace;
         let result = tokio::select! {
             r = server => r,
-            _ = async {
+            drained = async {
                 let _ = draining.wait_for(|d| *d).await;
-                tokio::time::sleep(grace).await;
+                // Idle keep-alive connections must not hold the exit: once no call
+                // is in flight (and its answer had a moment to flush), stop.
+                tokio::time::timeout(grace, async {
+                    in_flight.idle().await;
+                    tokio::time::sleep(FLUSH_MARGIN).await;
+                })
+                .await
+                .is_ok()
             } => {
-                tracing::warn!(?grace, "grace period over: abandoning in-flight calls");
+                if drained {
+                    tracing::info!("in-flight calls finished; closing idle connections");
+                } else {
+                    tracing::warn!(?grace, "grace period over: abandoning in-flight calls");
+                }
                 Ok(())
             }
         };
@@ -271,6 +284,90 @@ impl App {
         result?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Time for the last answers to reach the wire once no call is in flight.
+const FLUSH_MARGIN: Duration = Duration::from_millis(100);
+
+/// Counts RPCs in flight, for draining: a tower layer over every service.
+#[derive(Debug, Clone, Default)]
+struct InFlight {
+    state: Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>,
+}
+
+struct InFlightGuard(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+            self.0.1.notify_waiters();
+        }
+    }
+}
+
+impl InFlight {
+    fn enter(&self) -> InFlightGuard {
+        self.state
+            .0
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        InFlightGuard(self.state.clone())
+    }
+
+    /// Completes once no call is in flight.
+    async fn idle(&self) {
+        loop {
+            let notified = self.state.1.notified();
+            if self.state.0.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for InFlight {
+    type Service = InFlightService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        InFlightService {
+            inner,
+            tracker: self.clone(),
+        }
+    }
+}
+
+/// The service of the [`InFlight`] layer.
+#[derive(Debug, Clone)]
+struct InFlightService<S> {
+    inner: S,
+    tracker: InFlight,
+}
+
+impl<S, R> tower::Service<R> for InFlightService<S>
+where
+    S: tower::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let guard = self.tracker.enter();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let response = future.await;
+            drop(guard);
+            response
+        })
     }
 }
 

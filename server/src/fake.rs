@@ -92,12 +92,24 @@ pub struct ReceivedCall {
     pub credential: String,
 }
 
-#[derive(Debug)]
+/// Decides whether a presented credential is accepted.
+pub type BearerCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 struct Shared {
     name: String,
     script: Mutex<VecDeque<FakeReply>>,
     fallback: Mutex<FakeReply>,
     calls: Mutex<Vec<ReceivedCall>>,
+    /// When set, credentials it refuses get `refusal` instead of the script.
+    auth: Mutex<Option<(BearerCheck, FakeReply)>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A running fake provider. Stops when dropped.
@@ -121,6 +133,7 @@ impl FakeProvider {
             script: Mutex::new(VecDeque::new()),
             fallback: Mutex::new(fallback),
             calls: Mutex::new(Vec::new()),
+            auth: Mutex::new(None),
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(handle))
@@ -135,6 +148,11 @@ impl FakeProvider {
     /// Queues replies for the next calls.
     pub fn push(&self, replies: impl IntoIterator<Item = FakeReply>) {
         lock(&self.shared.script).extend(replies);
+    }
+
+    /// Accepts only credentials `check` approves; others get `refusal`.
+    pub fn require_bearer(&self, check: BearerCheck, refusal: FakeReply) {
+        *lock(&self.shared.auth) = Some((check, refusal));
     }
 
     /// Replaces the reply used once the script is empty.
@@ -202,14 +220,20 @@ async fn handle(
         })
         .unwrap_or_default();
     let path = uri.path().to_owned();
+    let refusal = lock(&shared.auth)
+        .as_ref()
+        .filter(|(check, _)| !check(&credential))
+        .map(|(_, refusal)| refusal.clone());
     lock(&shared.calls).push(ReceivedCall {
         path: path.clone(),
         model: model.clone(),
         credential,
     });
-    let reply = lock(&shared.script)
-        .pop_front()
-        .unwrap_or_else(|| lock(&shared.fallback).clone());
+    let reply = refusal.unwrap_or_else(|| {
+        lock(&shared.script)
+            .pop_front()
+            .unwrap_or_else(|| lock(&shared.fallback).clone())
+    });
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
@@ -248,4 +272,178 @@ fn completion_body(path: &str, model: &str, content: &str, name: &str) -> String
         })
         .to_string()
     }
+}
+
+// === FakeTokenEndpoint ===
+
+/// A fake OAuth token endpoint (RFC 6749 refresh grant) that rotates refresh
+/// tokens the way strict providers do: each refresh issues a new access token and a
+/// new refresh token; the presented refresh token stays valid only until the new
+/// one is used (so a client that crashed before storing the new pair can retry
+/// with the old one), and is refused for good after that.
+#[derive(Debug)]
+pub struct FakeTokenEndpoint {
+    addr: SocketAddr,
+    state: Arc<Mutex<TokenState>>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Debug)]
+struct TokenState {
+    prefix: String,
+    issued: u64,
+    access: String,
+    /// Refresh tokens honoured now: the last one used, and the newest issued.
+    honoured: Vec<String>,
+    presented: Vec<String>,
+    delay: Duration,
+    failure: Option<(u16, String)>,
+}
+
+impl FakeTokenEndpoint {
+    /// Starts an endpoint whose first valid pair is `{prefix}-access-0` /
+    /// `{prefix}-refresh-0`.
+    pub async fn start(prefix: &str) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(TokenState {
+            prefix: prefix.to_owned(),
+            issued: 0,
+            access: format!("{prefix}-access-0"),
+            honoured: vec![format!("{prefix}-refresh-0")],
+            presented: Vec::new(),
+            delay: Duration::ZERO,
+            failure: None,
+        }));
+        let app = Router::new()
+            .route("/oauth/token", post(token))
+            .with_state(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, state, task })
+    }
+
+    /// The token endpoint URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/oauth/token", self.addr)
+    }
+
+    /// The access token the provider accepts now.
+    pub fn current_access(&self) -> String {
+        lock(&self.state).access.clone()
+    }
+
+    /// A check for [`FakeProvider::require_bearer`]: the current access token only.
+    pub fn bearer_check(&self) -> BearerCheck {
+        let state = self.state.clone();
+        Arc::new(move |token: &str| lock(&state).access == token)
+    }
+
+    /// Refresh tokens presented so far, in order (one per call).
+    pub fn presented(&self) -> Vec<String> {
+        lock(&self.state).presented.clone()
+    }
+
+    /// Number of calls received.
+    pub fn call_count(&self) -> usize {
+        lock(&self.state).presented.len()
+    }
+
+    /// Answers after `delay` from now on.
+    pub fn set_delay(&self, delay: Duration) {
+        lock(&self.state).delay = delay;
+    }
+
+    /// Answers every call with `status` and `body` from now on (`None`: normal).
+    pub fn set_failure(&self, failure: Option<(u16, &str)>) {
+        lock(&self.state).failure = failure.map(|(s, b)| (s, b.to_owned()));
+    }
+}
+
+impl Drop for FakeTokenEndpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn token(State(state): State<Arc<Mutex<TokenState>>>, body: Bytes) -> Response {
+    let form: Vec<(String, String)> = url_decode(&body);
+    let get = |k: &str| {
+        form.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let presented = get("refresh_token");
+    // Decide, and commit the rotation, before answering: a client that dies while
+    // the answer is on its way has lost the new pair, as with a real endpoint.
+    let (status, body, delay) = {
+        let mut s = lock(&state);
+        s.presented.push(presented.clone());
+        let delay = s.delay;
+        if let Some((status, body)) = s.failure.clone() {
+            (status, body, delay)
+        } else if get("grant_type") != "refresh_token" || !s.honoured.contains(&presented) {
+            (
+                400,
+                r#"{"error":"invalid_grant","error_description":"refresh token is invalid or was rotated"}"#.to_owned(),
+                delay,
+            )
+        } else {
+            s.issued += 1;
+            let n = s.issued;
+            s.access = format!("{}-access-{n}", s.prefix);
+            let refresh = format!("{}-refresh-{n}", s.prefix);
+            // The presented token stays honoured until the new one is used.
+            s.honoured = vec![presented, refresh.clone()];
+            let body = serde_json::json!({
+                "access_token": s.access,
+                "refresh_token": refresh,
+                "token_type": "Bearer",
+                "expires_in": 3600
+            })
+            .to_string();
+            (200, body, delay)
+        }
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, [("content-type", "application/json")], body).into_response()
+}
+
+fn url_decode(body: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

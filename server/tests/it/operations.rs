@@ -3,9 +3,6 @@
 //! The trace and SIGTERM tests run the real `switchyard` binary as a child process.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +17,6 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use switchyard::fake::FakeReply;
 use switchyard_client::SwitchyardServiceClient;
 use switchyard_client::pb;
-use tonic::transport::Channel;
 
 use crate::support::*;
 
@@ -60,125 +56,6 @@ async fn start_receiver() -> (Receiver, String) {
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     (receiver, format!("http://{addr}"))
-}
-
-/// The real binary, serving `config`, with extra environment variables.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(config: &Path, env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-        cmd.arg("--config")
-            .arg(config)
-            .arg("--log-format")
-            .arg("json")
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env("RUST_LOG", "info");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn switchyard");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("switchyard listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self { child, addr }
-    }
-
-    async fn client(&self) -> SwitchyardServiceClient<Channel> {
-        SwitchyardServiceClient::connect(format!("http://{}", self.addr))
-            .await
-            .unwrap()
-    }
-
-    fn sigterm(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the exit, returning the status and everything logged on stderr.
-    async fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut logs = String::new();
-                use std::io::Read;
-                self.child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut logs)
-                    .unwrap();
-                return (status, logs);
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "switchyard did not exit within {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-/// The standard config as a file (the binary reads files).
-async fn config_file(fakes: &Fakes, dir: &Path, extra: &str) -> std::path::PathBuf {
-    let db = dir.join("switchyard.db");
-    seed_keys(&db, &[]).await;
-    let c = fakes.config(&db, "");
-    let yaml = format!(
-        r#"
-listen: 127.0.0.1:0
-database: {{ path: "{db}" }}
-providers:
-{providers}
-model:
-  provider: main
-  model: main-model
-  fallback_providers: [ {{ provider: main-fb, model: fb-model }} ]
-auxiliary:
-  compression:
-    provider: aux
-    model: aux-model
-    fallback_chain: [ {{ provider: chain-a, model: a-model }}, {{ provider: chain-b, model: b-model }} ]
-policy: {{ backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }}
-{extra}
-"#,
-        db = db.display(),
-        providers = c
-            .providers
-            .iter()
-            .map(|(name, p)| {
-                let kind = format!("{:?}", p.kind).to_lowercase();
-                format!(
-                    "  {name}: {{ kind: {kind}, base_url: \"{}\" }}\n",
-                    p.base_url
-                )
-            })
-            .collect::<String>(),
-    );
-    let path = dir.join("switchyard.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path
 }
 
 fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {

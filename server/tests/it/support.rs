@@ -1,6 +1,9 @@
 //! Test support: the real server (`App`) on 127.0.0.1:0 with a fresh SQLite file,
 //! fake providers that are real HTTP servers, and a tonic client over TCP.
 
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -299,4 +302,141 @@ pub fn failure_details(status: &tonic::Status) -> (tonic_types::pb::ErrorInfo, p
         }
     }
     (info.expect("ErrorInfo"), detail.expect("FailureDetail"))
+}
+
+/// The real binary, serving `config`, with extra environment variables.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    /// Everything written on stderr so far (read continuously: a full pipe would
+    /// block the server).
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
+    log_reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn start(config: &Path, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        cmd.arg("--config")
+            .arg(config)
+            .arg("--log-format")
+            .arg("json")
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn switchyard");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let log_reader = {
+            let (logs, stderr) = (logs.clone(), child.stderr.take().unwrap());
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let mut l = logs.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            })
+        };
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("switchyard listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            addr,
+            logs,
+            log_reader: Some(log_reader),
+        }
+    }
+
+    pub async fn client(&self) -> SwitchyardServiceClient<Channel> {
+        SwitchyardServiceClient::connect(format!("http://{}", self.addr))
+            .await
+            .unwrap()
+    }
+
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the exit, returning the status and everything logged on stderr.
+    pub async fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                if let Some(reader) = self.log_reader.take() {
+                    reader.join().unwrap();
+                }
+                let logs = self.logs.lock().unwrap().clone();
+                return (status, logs);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "switchyard did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// The standard config as YAML, with `extra` appended at the top level.
+pub fn standard_yaml(fakes: &Fakes, db: &Path, extra: &str) -> String {
+    let c = fakes.config(db, "");
+    let providers: String = c
+        .providers
+        .iter()
+        .map(|(name, p)| {
+            let kind = format!("{:?}", p.kind).to_lowercase();
+            format!(
+                "  {name}: {{ kind: {kind}, base_url: \"{}\" }}\n",
+                p.base_url
+            )
+        })
+        .collect();
+    format!(
+        r#"listen: 127.0.0.1:0
+database: {{ path: "{db}" }}
+providers:
+{providers}model:
+  provider: main
+  model: main-model
+  fallback_providers: [ {{ provider: main-fb, model: fb-model }} ]
+auxiliary:
+  compression:
+    provider: aux
+    model: aux-model
+    fallback_chain: [ {{ provider: chain-a, model: a-model }}, {{ provider: chain-b, model: b-model }} ]
+policy: {{ backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }}
+{extra}
+"#,
+        db = db.display()
+    )
+}
+
+/// The standard config as a file (the binary reads files), keys seeded.
+pub async fn config_file(fakes: &Fakes, dir: &Path, extra: &str) -> std::path::PathBuf {
+    let db = dir.join("switchyard.db");
+    seed_keys(&db, &[]).await;
+    let path = dir.join("switchyard.yaml");
+    std::fs::write(&path, standard_yaml(fakes, &db, extra)).unwrap();
+    path
 }

@@ -596,3 +596,100 @@ async fn no_secret_reaches_the_sqlite_file_the_logs_or_an_answer() {
         );
     }
 }
+
+#[tokio::test]
+async fn tls_with_client_certificates_refuses_clients_without_one() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "switchyard test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let issue = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = issue("localhost");
+    let (agent_cert, agent_key) = issue("agent");
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchyard.db");
+    seed_keys(&db, &[]).await;
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let tls = format!(
+        "tls: {{ cert_file: \"{}\", key_file: \"{}\", client_ca_file: \"{}\" }}\n",
+        write("server.pem", &server_cert),
+        write("server.key", &server_key),
+        write("ca.pem", &ca.pem())
+    );
+    let fakes = Fakes::start().await;
+    let config = Config::from_yaml(&standard_yaml(&fakes, &db, &tls), "<tls>", []).unwrap();
+    let app = switchyard::app::App::build(config).await.unwrap();
+    let addr = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    let tls_client = |identity: bool| {
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca.pem()))
+            .domain_name("localhost");
+        if identity {
+            tls = tls.identity(Identity::from_pem(&agent_cert, &agent_key));
+        }
+        tls
+    };
+    let call = |channel: Channel| async move {
+        switchyard_client::SwitchyardServiceClient::new(channel)
+            .complete(pb::CompleteRequest {
+                messages: vec![user("over TLS")],
+                ..Default::default()
+            })
+            .await
+    };
+    let endpoint = || Channel::from_shared(format!("https://{addr}")).unwrap();
+    let with_cert = endpoint()
+        .tls_config(tls_client(true))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    assert!(
+        call(with_cert).await.is_ok(),
+        "a client with a certificate is served"
+    );
+    let refused = match endpoint()
+        .tls_config(tls_client(false))
+        .unwrap()
+        .connect()
+        .await
+    {
+        Err(_) => true,
+        Ok(channel) => call(channel).await.is_err(),
+    };
+    assert!(refused, "a client without a certificate is refused");
+    let plaintext = match Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+    {
+        Err(_) => true,
+        Ok(channel) => call(channel).await.is_err(),
+    };
+    assert!(plaintext, "plaintext is refused");
+    assert_eq!(fakes.main.call_count(), 1);
+    let _ = stop.send(());
+    handle.await.unwrap().unwrap();
+}

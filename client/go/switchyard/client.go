@@ -3,10 +3,11 @@
 //
 // It wraps the generated package switchyardv1 with the verbs every Switchyard
 // client shares (Complete, AuxComplete, ExplainRequest, Simulate), per-call
-// options (model, max tokens, temperature, bearer token), deadlines taken from
-// the context, typed errors decoded from the gRPC status details (*Error, with
-// errors.Is support through sentinels such as ErrAllCandidatesFailed), and
-// FormatTrail to print an attempt trail.
+// options (model, max tokens, temperature, bearer token), a default bearer
+// token per connection (DefaultBearerToken), deadlines taken from the context,
+// typed errors decoded from the gRPC status details (*Error, with errors.Is
+// support through sentinels such as ErrAllCandidatesFailed), and FormatTrail to
+// print an attempt trail.
 //
 // Requests and responses are the generated messages: the client adds no model
 // of its own on top of the API.
@@ -91,11 +92,31 @@ func WithTemperature(t float64) Option {
 	return func(o *callOptions) { o.temperature = &t }
 }
 
-// WithBearerToken sends `authorization: Bearer <token>` with the call.
-//
-// For a token on every call, dial with grpc.WithPerRPCCredentials instead.
+// WithBearerToken sends `authorization: Bearer <token>` with the call. It
+// overrides the connection's DefaultBearerToken.
 func WithBearerToken(token string) Option {
 	return func(o *callOptions) { o.token = token }
+}
+
+// DefaultBearerToken is a dial option (for Dial, or for grpc.NewClient before
+// New) that sends `authorization: Bearer <token>` with every unary call of the
+// connection (every Switchyard RPC is unary) that carries no authorization
+// metadata of its own: WithBearerToken still overrides it for one call. A server
+// whose config lists auth.client_token_sha256 refuses a call without an
+// accepted token with ErrUnauthenticated.
+//
+// Prefer it to grpc.WithPerRPCCredentials: grpc-go's token credentials
+// (credentials/oauth) refuse a plaintext connection, and per-RPC credentials go
+// out before a per-call token as a second authorization value, which the
+// server, reading the first, would ignore.
+func DefaultBearerToken(token string) grpc.DialOption {
+	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any,
+		cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if md, _ := metadata.FromOutgoingContext(ctx); token != "" && len(md.Get("authorization")) == 0 {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
 }
 
 func collect(opts []Option) callOptions {

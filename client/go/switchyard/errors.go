@@ -36,9 +36,13 @@ var (
 	ErrRequestNotFound error = &sentinel{reason: "REQUEST_NOT_FOUND"}
 	// ErrInternal: an internal failure of the service itself.
 	ErrInternal error = &sentinel{reason: "INTERNAL"}
-	// ErrUnauthenticated: the server refused the caller's credentials
-	// (status Unauthenticated).
-	ErrUnauthenticated error = &sentinel{code: codes.Unauthenticated}
+	// ErrUnauthenticated: the call carried no bearer token, or one the server
+	// does not accept (reason UNAUTHENTICATED; also any Unauthenticated status).
+	ErrUnauthenticated error = &sentinel{reason: "UNAUTHENTICATED", code: codes.Unauthenticated}
+	// ErrPermissionDenied: the token is valid but does not allow the call, e.g.
+	// an agent token on the admin API (reason PERMISSION_DENIED; also any
+	// PermissionDenied status).
+	ErrPermissionDenied error = &sentinel{reason: "PERMISSION_DENIED", code: codes.PermissionDenied}
 )
 
 type sentinel struct {

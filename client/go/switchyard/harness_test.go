@@ -8,6 +8,8 @@ package switchyard_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/switchyard-dev/switchyard/client/go/switchyard"
 )
 
@@ -32,6 +36,20 @@ var providerNames = []string{"main", "codex", "cheap"}
 const tokenInvalidated = `{"error":{"message":"Your authentication token has been invalidated.","type":"invalid_request_error","code":"token_invalidated"}}`
 
 const badRequest = `{"error":{"message":"bad","type":"invalid_request_error"}}`
+
+// Caller tokens of the test server: the config lists their SHA-256. srv.client
+// sends clientToken by default; adminToken is an operator's, accepted on agent
+// calls too.
+const (
+	clientToken = "sy_test-client-token"
+	adminToken  = "sy_test-admin-token"
+)
+
+// tokenSHA256 is what auth.*_token_sha256 lists for token: lowercase hex.
+func tokenSHA256(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
 
 // reply is one scripted answer of a fake provider.
 type reply struct {
@@ -156,13 +174,25 @@ func completion(model, content string) string {
 
 // testServer is a running switchyard process and a client connected to it.
 type testServer struct {
-	client *switchyard.Client
+	client *switchyard.Client // sends clientToken by default
 	fakes  *fakeProviders
 	addr   string
 }
 
+// dial returns a client of the server, closed at the end of the test.
+func (s *testServer) dial(t *testing.T, opts ...grpc.DialOption) *switchyard.Client {
+	t.Helper()
+	client, err := switchyard.Dial(s.addr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
 // startServer starts the fakes and the real server with one credential per
-// provider, "<provider>-k1" whose secret is "secret-of-<provider>-k1".
+// provider, "<provider>-k1" whose secret is "secret-of-<provider>-k1", and
+// caller auth on: every call needs clientToken (or adminToken).
 func startServer(t *testing.T) *testServer {
 	t.Helper()
 	bin := switchyardBin(t)
@@ -182,7 +212,11 @@ auxiliary:
     model: codex-mini
     fallback_chain: [ { provider: cheap, model: cheap-model } ]
 policy: { backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }
-`, filepath.Join(dir, "switchyard.db"), fakes.baseURL("main"), fakes.baseURL("codex"), fakes.baseURL("cheap"))
+auth:
+  client_token_sha256: [ %q ]
+  admin_token_sha256: [ %q ]
+`, filepath.Join(dir, "switchyard.db"), fakes.baseURL("main"), fakes.baseURL("codex"), fakes.baseURL("cheap"),
+		tokenSHA256(clientToken), tokenSHA256(adminToken))
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -253,12 +287,10 @@ policy: { backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }
 		t.Fatalf("switchyard printed no listening line within 15 s")
 	}
 
-	client, err := switchyard.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	return &testServer{client: client, fakes: fakes, addr: addr}
+	srv := &testServer{fakes: fakes, addr: addr}
+	// Every test through srv.client also proves the default token is sent.
+	srv.client = srv.dial(t, switchyard.DefaultBearerToken(clientToken))
+	return srv
 }
 
 // switchyardBin is $SWITCHYARD_BIN, else ${CARGO_TARGET_DIR:-<repo>/target}/debug/switchyard.

@@ -96,8 +96,8 @@ func TestCompleteIsServedByTheMainModel(t *testing.T) {
 	resp, err := srv.client.Complete(ctx,
 		[]*pb.Message{switchyard.System("be brief"), switchyard.User("hello")},
 		switchyard.WithMaxTokens(16), switchyard.WithTemperature(0.25),
-		// Caller auth does not exist yet: the server ignores the token.
-		switchyard.WithBearerToken("caller-token"))
+		// The same token as the client's default, given per call.
+		switchyard.WithBearerToken(clientToken))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +381,121 @@ func TestDeadlineExpires(t *testing.T) {
 	wantCounts(t, srv.fakes, 0, 1, 0) // no attempt started without the budget to finish
 }
 
+// everyMethod is one call of each SwitchyardService method, with opts.
+func everyMethod(ctx context.Context, c *switchyard.Client, opts ...switchyard.Option) map[string]func() error {
+	msgs := []*pb.Message{switchyard.User("hi")}
+	return map[string]func() error{
+		"Complete": func() error {
+			_, err := c.Complete(ctx, msgs, opts...)
+			return err
+		},
+		"AuxComplete": func() error {
+			_, err := c.AuxComplete(ctx, "compression", msgs, opts...)
+			return err
+		},
+		"Simulate": func() error {
+			_, err := c.Simulate(ctx, &pb.Simulation{Caller: switchyard.PrimaryCaller()}, opts...)
+			return err
+		},
+		"ExplainRequest": func() error {
+			_, err := c.ExplainRequest(ctx, "01900000-0000-7000-8000-000000000000", opts...)
+			return err
+		},
+	}
+}
+
+// wantUnauthenticated checks err is the server's refusal of the caller.
+func wantUnauthenticated(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, switchyard.ErrUnauthenticated) || errors.Is(err, switchyard.ErrPermissionDenied) {
+		t.Fatalf("%s: want ErrUnauthenticated, got %v", what, err)
+	}
+	e := asError(t, err)
+	if e.Code != codes.Unauthenticated || e.Reason != "UNAUTHENTICATED" ||
+		e.ErrorReason() != pb.ErrorReason_ERROR_REASON_UNAUTHENTICATED || e.RequestID != "" || len(e.Attempts) != 0 {
+		t.Errorf("%s: code %v, reason %q, request id %q, %d attempts", what, e.Code, e.Reason, e.RequestID, len(e.Attempts))
+	}
+}
+
 func TestCallRefusedWithoutToken(t *testing.T) {
-	t.Skip("caller authentication does not exist yet: a later issue adds bearer tokens; " +
-		"then a call without WithBearerToken must fail with ErrUnauthenticated")
+	t.Parallel()
+	srv := startServer(t)
+	ctx := testContext(t)
+
+	anonymous := srv.dial(t)
+	for name, call := range everyMethod(ctx, anonymous) {
+		wantUnauthenticated(t, name+" without a token", call())
+	}
+	// An empty default sends no token either.
+	for name, call := range everyMethod(ctx, srv.dial(t, switchyard.DefaultBearerToken(""))) {
+		wantUnauthenticated(t, name+" with an empty default token", call())
+	}
+	wantCounts(t, srv.fakes, 0, 0, 0)
+}
+
+func TestCallRefusedWithAWrongToken(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	ctx := testContext(t)
+	const wrong = "sy_not-a-configured-token"
+
+	for name, call := range everyMethod(ctx, srv.dial(t), switchyard.WithBearerToken(wrong)) {
+		err := call()
+		wantUnauthenticated(t, name+" with a wrong per-call token", err)
+		if strings.Contains(err.Error(), wrong) {
+			t.Errorf("the server echoes the token: %v", err)
+		}
+	}
+	for name, call := range everyMethod(ctx, srv.dial(t, switchyard.DefaultBearerToken(wrong))) {
+		wantUnauthenticated(t, name+" with a wrong default token", call())
+	}
+	// The hash the config lists is not a token.
+	_, err := srv.client.Complete(ctx, []*pb.Message{switchyard.User("hi")}, switchyard.WithBearerToken(tokenSHA256(clientToken)))
+	wantUnauthenticated(t, "the token's hash", err)
+	// A wrong per-call token overrides a right default.
+	_, err = srv.client.AuxComplete(ctx, "compression", []*pb.Message{switchyard.User("hi")}, switchyard.WithBearerToken(wrong))
+	wantUnauthenticated(t, "a wrong per-call token over the right default", err)
+	wantCounts(t, srv.fakes, 0, 0, 0)
+}
+
+func TestTheRightTokenPerCallOrByDefaultIsAccepted(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	ctx := testContext(t)
+	msgs := []*pb.Message{switchyard.User("hi")}
+
+	// Per call, on a client without a default; an admin token is accepted too.
+	anonymous := srv.dial(t)
+	for _, token := range []string{clientToken, adminToken} {
+		resp, err := anonymous.Complete(ctx, msgs, switchyard.WithBearerToken(token))
+		if err != nil || resp.GetContent() != "answer from main" {
+			t.Fatalf("Complete with a per-call token: %v %v", resp, err)
+		}
+		recorded, err := anonymous.ExplainRequest(ctx, resp.GetRequestId(), switchyard.WithBearerToken(token))
+		if err != nil || !sameAttempts(recorded.GetSteps(), resp.GetAttempts()) {
+			t.Fatalf("ExplainRequest with a per-call token: %v %v", recorded, err)
+		}
+	}
+	// As the connection's default.
+	resp, err := srv.client.AuxComplete(ctx, "compression", msgs)
+	if err != nil || resp.GetContent() != "answer from codex" {
+		t.Fatalf("AuxComplete with the default token: %v %v", resp, err)
+	}
+	if _, err := srv.client.Simulate(ctx, &pb.Simulation{Caller: switchyard.PrimaryCaller()}); err != nil {
+		t.Fatalf("Simulate with the default token: %v", err)
+	}
+	// A right per-call token overrides a wrong default.
+	wrongDefault := srv.dial(t, switchyard.DefaultBearerToken("sy_wrong"))
+	if _, err := wrongDefault.Complete(ctx, msgs, switchyard.WithBearerToken(clientToken)); err != nil {
+		t.Fatalf("the right per-call token over a wrong default: %v", err)
+	}
+	wantCounts(t, srv.fakes, 3, 1, 0)
+	// The caller's token never reaches a provider: the server sends its own key.
+	for _, p := range providerNames {
+		for _, c := range srv.fakes.callsTo(p) {
+			if c.Authorization != "Bearer secret-of-"+p+"-k1" {
+				t.Errorf("%s received authorization %q", p, c.Authorization)
+			}
+		}
+	}
 }

@@ -66,16 +66,16 @@ func (s *stubService) ExplainFallback(ctx context.Context, r *pb.ExplainFallback
 	return &pb.ExplainFallbackResponse{Simulated: r.GetSimulation() != nil}, nil
 }
 
-func startStub(t *testing.T, svc *stubService) *switchyard.Client {
+func startStub(t *testing.T, svc *stubService, opts ...grpc.DialOption) *switchyard.Client {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()
 	pb.RegisterSwitchyardServiceServer(srv, svc)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///stub",
+	conn, err := grpc.NewClient("passthrough:///stub", append([]grpc.DialOption{
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +105,42 @@ func TestBearerTokenTravelsAsAuthorizationMetadata(t *testing.T) {
 	}
 	want := [][]string{{"Bearer tok-1"}, {"Bearer tok-2"}, {"Bearer tok-3"}, {"Bearer tok-4"}, nil}
 	if !slices.EqualFunc(svc.auth, want, slices.Equal) {
+		t.Errorf("authorization metadata %q, want %q", svc.auth, want)
+	}
+}
+
+func TestDefaultBearerTokenIsSentUnlessTheCallHasItsOwn(t *testing.T) {
+	svc := &stubService{}
+	c := startStub(t, svc, switchyard.DefaultBearerToken("default"))
+	ctx := context.Background()
+	msgs := []*pb.Message{switchyard.User("hi")}
+	if _, err := c.Complete(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AuxComplete(ctx, "compression", msgs, switchyard.WithBearerToken("per-call")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExplainRequest(ctx, "id"); err != nil {
+		t.Fatal(err)
+	}
+	// Metadata set on the context by the caller wins too.
+	own := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer from-context")
+	if _, err := c.Simulate(own, &pb.Simulation{Caller: switchyard.PrimaryCaller()}); err != nil {
+		t.Fatal(err)
+	}
+	// One value each: never the default next to a per-call token.
+	want := [][]string{{"Bearer default"}, {"Bearer per-call"}, {"Bearer default"}, {"Bearer from-context"}}
+	if !slices.EqualFunc(svc.auth, want, slices.Equal) {
+		t.Errorf("authorization metadata %q, want %q", svc.auth, want)
+	}
+
+	// An empty default sends nothing.
+	svc = &stubService{}
+	c = startStub(t, svc, switchyard.DefaultBearerToken(""))
+	if _, err := c.Complete(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{nil}; !slices.EqualFunc(svc.auth, want, slices.Equal) {
 		t.Errorf("authorization metadata %q, want %q", svc.auth, want)
 	}
 }
@@ -220,8 +256,27 @@ func TestFromError(t *testing.T) {
 	if !errors.Is(switchyard.FromError(status.Error(codes.Canceled, "x")), context.Canceled) {
 		t.Error("canceled")
 	}
-	if !errors.Is(switchyard.FromError(status.Error(codes.Unauthenticated, "x")), switchyard.ErrUnauthenticated) {
-		t.Error("unauthenticated")
+	// Caller auth: by the reason the server sends, or by the code alone.
+	for _, c := range []struct {
+		code     codes.Code
+		reason   string
+		sentinel error
+		other    error
+	}{
+		{codes.Unauthenticated, "UNAUTHENTICATED", switchyard.ErrUnauthenticated, switchyard.ErrPermissionDenied},
+		{codes.PermissionDenied, "PERMISSION_DENIED", switchyard.ErrPermissionDenied, switchyard.ErrUnauthenticated},
+	} {
+		st, _ := status.New(c.code, "refused").WithDetails(&errdetails.ErrorInfo{Reason: c.reason, Domain: switchyard.ErrorDomain})
+		byReason := switchyard.FromError(st.Err())
+		if !errors.Is(byReason, c.sentinel) || errors.Is(byReason, c.other) || asError(t, byReason).Reason != c.reason {
+			t.Errorf("%s: %v", c.reason, byReason)
+		}
+		if want := pb.ErrorReason(pb.ErrorReason_value["ERROR_REASON_"+c.reason]); asError(t, byReason).ErrorReason() != want || want == 0 {
+			t.Errorf("%s: ErrorReason %v", c.reason, asError(t, byReason).ErrorReason())
+		}
+		if byCode := switchyard.FromError(status.Error(c.code, "x")); !errors.Is(byCode, c.sentinel) || errors.Is(byCode, c.other) {
+			t.Errorf("%s without details: %v", c.code, byCode)
+		}
 	}
 
 	// An ErrorInfo of another domain is not ours; BadRequest is read regardless.

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import FakeProviders, SwitchyardProcess, standard_config, switchyard_bin
+from harness import CLIENT_TOKEN, FakeProviders, SwitchyardProcess, standard_config, switchyard_bin
 
 from switchyard_client import SwitchyardClient
 
@@ -36,8 +36,9 @@ def fakes() -> Iterator[FakeProviders]:
 
 @pytest.fixture
 def server(binary: Path, fakes: FakeProviders, tmp_path: Path) -> Iterator[SwitchyardProcess]:
-    """The real server on 127.0.0.1:0 with a fresh SQLite file and one key per
-    provider (`<provider>-k1`, secret `secret-of-<provider>-k1`)."""
+    """The real server on 127.0.0.1:0 with a fresh SQLite file, one key per
+    provider (`<provider>-k1`, secret `secret-of-<provider>-k1`), and caller auth
+    on: every call needs `CLIENT_TOKEN`."""
     proc = SwitchyardProcess(binary, tmp_path, standard_config(fakes, tmp_path / "switchyard.db"))
     for provider in PROVIDERS:
         proc.add_credential(provider, f"{provider}-k1", f"secret-of-{provider}-k1")
@@ -48,5 +49,7 @@ def server(binary: Path, fakes: FakeProviders, tmp_path: Path) -> Iterator[Switc
 
 @pytest.fixture
 def client(server: SwitchyardProcess) -> Iterator[SwitchyardClient]:
-    with SwitchyardClient(server.address, options=CHANNEL_OPTIONS) as c:
+    """A client of `server` whose default token is `CLIENT_TOKEN`: every test that
+    uses it also proves the token is sent."""
+    with SwitchyardClient(server.address, token=CLIENT_TOKEN, options=CHANNEL_OPTIONS) as c:
         yield c

@@ -4,6 +4,7 @@ and the real `switchyard` binary on a temporary config and SQLite file."""
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import os
 import queue
@@ -26,6 +27,17 @@ TOKEN_INVALIDATED = json.dumps(
     }
 )
 BAD_REQUEST = json.dumps({"error": {"message": "bad", "type": "invalid_request_error"}})
+
+#: The caller token of the test server: its SHA-256 is in `auth.client_token_sha256`,
+#: and the `client` fixture sends it by default.
+CLIENT_TOKEN = "sy_test-client-token"
+#: An operator token (`auth.admin_token_sha256`); agent calls accept it too.
+ADMIN_TOKEN = "sy_test-admin-token"
+
+
+def token_sha256(token: str) -> str:
+    """What the config lists for a token: its SHA-256, lowercase hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def switchyard_bin() -> Path:
@@ -183,10 +195,14 @@ class FakeProviders:
 
 def standard_config(fakes: FakeProviders, db: Path) -> str:
     """main is the agent model; compression -> codex, chain [cheap], then main;
-    slow -> codex with a 400 ms task timeout."""
+    slow -> codex with a 400 ms task timeout. Caller auth is on: every call needs
+    `CLIENT_TOKEN` (or `ADMIN_TOKEN`)."""
     return f"""\
 listen: 127.0.0.1:0
 database: {{ path: "{db}" }}
+auth:
+  client_token_sha256: [ "{token_sha256(CLIENT_TOKEN)}" ]
+  admin_token_sha256: [ "{token_sha256(ADMIN_TOKEN)}" ]
 providers:
   main:  {{ kind: openai, base_url: "{fakes.base_url("main")}", timeout: 5s }}
   codex: {{ kind: openai, base_url: "{fakes.base_url("codex")}", timeout: 5s }}

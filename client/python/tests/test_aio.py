@@ -8,13 +8,14 @@ import time
 import grpc
 import pytest
 from conftest import CHANNEL_OPTIONS
-from harness import BAD_REQUEST, TOKEN_INVALIDATED, Reply
+from harness import BAD_REQUEST, CLIENT_TOKEN, TOKEN_INVALIDATED, Reply
 
 from switchyard_client import (
     AllCandidatesFailed,
     AsyncSwitchyardClient,
     DeadlineExceeded,
     InvalidArgument,
+    Unauthenticated,
     http_outcome,
     pb,
     simulation,
@@ -23,11 +24,14 @@ from switchyard_client import (
 USER = [{"role": "user", "content": "compress this"}]
 
 
-def run(server, body):
-    """Runs `body(client)` in a fresh event loop with a client created inside it."""
+def run(server, body, token=CLIENT_TOKEN):
+    """Runs `body(client)` in a fresh event loop with a client created inside it,
+    whose default token is `token`."""
 
     async def main():
-        async with AsyncSwitchyardClient(server.address, options=CHANNEL_OPTIONS) as client:
+        async with AsyncSwitchyardClient(
+            server.address, token=token, options=CHANNEL_OPTIONS
+        ) as client:
             return await body(client)
 
     return asyncio.run(main())
@@ -38,7 +42,7 @@ def test_async_primary_and_aux_calls(server, fakes):
 
     async def body(client):
         return await asyncio.gather(
-            client.complete(USER, token="caller-token"),
+            client.complete(USER, token=CLIENT_TOKEN),
             client.aux_complete("compression", USER),
         )
 
@@ -100,3 +104,20 @@ def test_async_client_deadline(server, fakes):
     assert elapsed < 2.0
     # See test_client_deadline_raises_deadline_exceeded for the three racing answers.
     assert error.code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
+
+
+def test_async_calls_need_the_token(server, fakes):
+    async def body(client):
+        with pytest.raises(Unauthenticated) as missing:
+            await client.complete(USER)
+        with pytest.raises(Unauthenticated) as wrong:
+            await client.aux_complete("compression", USER, token="sy_wrong")
+        answer = await client.complete(USER, token=CLIENT_TOKEN)
+        return missing.value, wrong.value, answer
+
+    missing, wrong, answer = run(server, body, token=None)
+    for error in (missing, wrong):
+        assert error.code == grpc.StatusCode.UNAUTHENTICATED
+        assert error.reason == "UNAUTHENTICATED"
+    assert answer.content == "answer from main"
+    assert fakes.counts() == {"main": 1, "codex": 0, "cheap": 0}

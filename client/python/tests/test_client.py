@@ -6,9 +6,11 @@ import time
 
 import grpc
 import pytest
-from harness import BAD_REQUEST, TOKEN_INVALIDATED, Reply
+from conftest import CHANNEL_OPTIONS
+from harness import ADMIN_TOKEN, BAD_REQUEST, CLIENT_TOKEN, TOKEN_INVALIDATED, Reply, token_sha256
 
 from switchyard_client import (
+    ERROR_DOMAIN,
     AllCandidatesFailed,
     DeadlineExceeded,
     DeadlineExhausted,
@@ -253,21 +255,83 @@ def test_task_timeout_raises_deadline_exhausted_with_the_trail(client, fakes):
     assert fakes.counts() == {"main": 0, "codex": 1, "cheap": 0}
 
 
-def test_a_token_is_accepted_while_caller_auth_does_not_exist(client):
-    answer = client.complete(USER, token="caller-token")
-    assert answer.content == "answer from main"
+def every_method(client):
+    """One call of each SwitchyardService method, with the client's default token."""
+    return {
+        "Complete": lambda: client.complete(USER),
+        "AuxComplete": lambda: client.aux_complete("compression", USER),
+        "ExplainFallback": lambda: client.explain_fallback(
+            simulation=simulation([http_outcome(429)], task="compression")
+        ),
+    }
 
 
-@pytest.mark.skip(
-    reason="caller auth does not exist yet: the server accepts calls without a bearer "
-    "token; enable when the bearer-token issue lands"
-)
-def test_a_call_without_a_token_is_refused(server):
-    from conftest import CHANNEL_OPTIONS
+def assert_unauthenticated(error):
+    assert type(error) is Unauthenticated
+    assert error.code == grpc.StatusCode.UNAUTHENTICATED
+    assert error.reason == "UNAUTHENTICATED"
+    assert error.domain == ERROR_DOMAIN
+    assert error.request_id is None and error.attempts == []
 
+
+def test_a_call_without_a_token_is_refused(server, fakes):
     with SwitchyardClient(server.address, options=CHANNEL_OPTIONS) as anonymous:
+        for call in every_method(anonymous).values():
+            with pytest.raises(Unauthenticated) as caught:
+                call()
+            assert_unauthenticated(caught.value)
+    # An empty per-call token sends none, even over a client default.
+    with SwitchyardClient(server.address, token=CLIENT_TOKEN, options=CHANNEL_OPTIONS) as c:
         with pytest.raises(Unauthenticated):
-            anonymous.complete(USER)
+            c.complete(USER, token="")
+    assert fakes.counts() == {"main": 0, "codex": 0, "cheap": 0}, "no provider contacted"
+
+
+def test_a_call_with_a_wrong_token_is_refused(server, fakes):
+    wrong = "sy_not-a-configured-token"
+    with SwitchyardClient(server.address, options=CHANNEL_OPTIONS) as anonymous:
+        with pytest.raises(Unauthenticated) as caught:
+            anonymous.complete(USER, token=wrong)
+        assert_unauthenticated(caught.value)
+        assert wrong not in str(caught.value), "the server must not echo the token"
+        # The hash the config lists is not a token.
+        with pytest.raises(Unauthenticated):
+            anonymous.complete(USER, token=token_sha256(CLIENT_TOKEN))
+    with SwitchyardClient(server.address, token=wrong, options=CHANNEL_OPTIONS) as c:
+        for call in every_method(c).values():
+            with pytest.raises(Unauthenticated) as caught:
+                call()
+            assert_unauthenticated(caught.value)
+    # A wrong per-call token overrides a right client default.
+    with SwitchyardClient(server.address, token=CLIENT_TOKEN, options=CHANNEL_OPTIONS) as c:
+        with pytest.raises(Unauthenticated):
+            c.aux_complete("compression", USER, token=wrong)
+    assert fakes.counts() == {"main": 0, "codex": 0, "cheap": 0}, "no provider contacted"
+
+
+def test_the_right_token_per_call_or_by_default_is_accepted(server, fakes):
+    # Per call, on a client without a default.
+    with SwitchyardClient(server.address, options=CHANNEL_OPTIONS) as anonymous:
+        answer = anonymous.complete(USER, token=CLIENT_TOKEN)
+        assert answer.content == "answer from main"
+        aux = anonymous.aux_complete("compression", USER, token=CLIENT_TOKEN)
+        assert aux.content == "answer from codex"
+        recorded = anonymous.explain_fallback(answer.request_id, token=CLIENT_TOKEN)
+        assert list(recorded.steps) == list(answer.attempts)
+        # An operator token is accepted on agent calls too.
+        assert anonymous.complete(USER, token=ADMIN_TOKEN).content == "answer from main"
+    # As the client default: every method.
+    with SwitchyardClient(server.address, token=CLIENT_TOKEN, options=CHANNEL_OPTIONS) as c:
+        for call in every_method(c).values():
+            call()  # raises when refused
+    # A right per-call token overrides a wrong client default.
+    with SwitchyardClient(server.address, token="sy_wrong", options=CHANNEL_OPTIONS) as c:
+        assert c.complete(USER, token=CLIENT_TOKEN).content == "answer from main"
+    # The caller's token never reaches a provider: the server sends its own key.
+    assert {c.authorization for c in fakes.calls()} == {
+        "Bearer secret-of-main-k1",
+        "Bearer secret-of-codex-k1",
+    }
 
 
 def test_an_unreachable_server_raises_unavailable():

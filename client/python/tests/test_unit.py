@@ -22,6 +22,7 @@ from switchyard_client import (
     ContextOverflow,
     DeadlineExceeded,
     InternalError,
+    PermissionDenied,
     SwitchyardClient,
     SwitchyardError,
     Unauthenticated,
@@ -165,6 +166,8 @@ def error_info(reason: str, request_id: str = "") -> error_details_pb2.ErrorInfo
         ("CONTEXT_OVERFLOW", grpc.StatusCode.OUT_OF_RANGE, ContextOverflow),
         ("CONTENT_POLICY", grpc.StatusCode.FAILED_PRECONDITION, ContentPolicy),
         ("INTERNAL", grpc.StatusCode.INTERNAL, InternalError),
+        ("UNAUTHENTICATED", grpc.StatusCode.UNAUTHENTICATED, Unauthenticated),
+        ("PERMISSION_DENIED", grpc.StatusCode.PERMISSION_DENIED, PermissionDenied),
         ("A_REASON_FROM_THE_FUTURE", grpc.StatusCode.ABORTED, SwitchyardError),
     ],
 )
@@ -181,6 +184,8 @@ def test_errors_are_typed_by_reason(reason, code, cls):
 def test_errors_without_details_are_typed_by_code():
     assert type(from_status(grpc.StatusCode.DEADLINE_EXCEEDED, "", None)) is DeadlineExceeded
     assert type(from_status(grpc.StatusCode.UNAUTHENTICATED, "no", None)) is Unauthenticated
+    assert type(from_status(grpc.StatusCode.PERMISSION_DENIED, "no", None)) is PermissionDenied
+    assert not issubclass(PermissionDenied, Unauthenticated)
     garbled = from_status(grpc.StatusCode.UNKNOWN, "x", b"\xff\xff not a status")
     assert type(garbled) is SwitchyardError and garbled.reason is None
     # The request id of ErrorInfo's metadata is used when FailureDetail is absent.

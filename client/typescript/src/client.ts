@@ -30,8 +30,9 @@ export type Messages = string | readonly ChatMessage[];
 /** Options of every call. */
 export interface CallOptions {
   /**
-   * Bearer token sent as `authorization: Bearer <token>`, overriding the client's.
-   * (The server does not check caller tokens yet; sending one is harmless.)
+   * Bearer token sent as `authorization: Bearer <token>`, overriding the client's
+   * (`""` sends none). A server whose config lists `auth.client_token_sha256`
+   * refuses a call without an accepted token with `UnauthenticatedError`.
    */
   token?: string;
   /** Deadline of the call in milliseconds, sent as `grpc-timeout`; overrides the client's. */

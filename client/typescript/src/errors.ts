@@ -100,8 +100,17 @@ export class RequestNotFoundError extends SwitchyardError {}
 /** An internal failure of the service itself (`INTERNAL`). */
 export class InternalError extends SwitchyardError {}
 
-/** The server refused the caller's credentials (`UNAUTHENTICATED` or `PERMISSION_DENIED`). */
+/**
+ * The call carried no bearer token, or one the server does not accept (reason and
+ * code `UNAUTHENTICATED`). Not retried: fix the token.
+ */
 export class UnauthenticatedError extends SwitchyardError {}
+
+/**
+ * The token is valid but does not allow the call, e.g. an agent token on the admin
+ * API (reason and code `PERMISSION_DENIED`).
+ */
+export class PermissionDeniedError extends SwitchyardError {}
 
 type ErrorClassCtor = new (error: ConnectError) => SwitchyardError;
 
@@ -114,13 +123,15 @@ const byReason: Record<string, ErrorClassCtor> = {
   INVALID_ARGUMENT: InvalidArgumentError,
   REQUEST_NOT_FOUND: RequestNotFoundError,
   INTERNAL: InternalError,
+  UNAUTHENTICATED: UnauthenticatedError,
+  PERMISSION_DENIED: PermissionDeniedError,
 };
 
 const byCode: Partial<Record<Code, ErrorClassCtor>> = {
   [Code.DeadlineExceeded]: DeadlineError,
   [Code.InvalidArgument]: InvalidArgumentError,
   [Code.Unauthenticated]: UnauthenticatedError,
-  [Code.PermissionDenied]: UnauthenticatedError,
+  [Code.PermissionDenied]: PermissionDeniedError,
   [Code.Internal]: InternalError,
 };
 

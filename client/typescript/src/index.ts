@@ -20,6 +20,7 @@ export {
   ERROR_DOMAIN,
   InternalError,
   InvalidArgumentError,
+  PermissionDeniedError,
   RequestNotFoundError,
   SwitchyardError,
   UnauthenticatedError,

@@ -15,6 +15,7 @@ import {
   formatTrail,
   InvalidArgumentError,
   Outcome,
+  PermissionDeniedError,
   RequestNotFoundError,
   SwitchyardClient,
   SwitchyardError,
@@ -22,7 +23,16 @@ import {
   UnknownTaskError,
 } from "@switchyard/client";
 import type { Interceptor } from "@connectrpc/connect";
-import { BAD_REQUEST, Harness, PROVIDERS, switchyardBin, TOKEN_INVALIDATED } from "./harness.js";
+import {
+  ADMIN_TOKEN,
+  BAD_REQUEST,
+  CLIENT_TOKEN,
+  Harness,
+  PROVIDERS,
+  switchyardBin,
+  TOKEN_INVALIDATED,
+  tokenSha256,
+} from "./harness.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const OVERLOADED = JSON.stringify({ error: { message: "Overloaded", type: "overloaded_error" } });
@@ -70,7 +80,8 @@ describe("answers and fallbacks", () => {
   let client: SwitchyardClient;
   before(async () => {
     h = await Harness.start();
-    client = new SwitchyardClient({ baseUrl: h.baseUrl });
+    // The default token: every test of the suite also proves it is sent.
+    client = new SwitchyardClient({ baseUrl: h.baseUrl, token: CLIENT_TOKEN });
   });
   after(async () => {
     client?.close();
@@ -192,34 +203,115 @@ describe("answers and fallbacks", () => {
     assert.equal(recorded.caller?.kind.case, "primary");
     assert.deepEqual(recorded.steps, r.attempts);
   });
+});
 
-  test("a bearer token is sent per call or by default (the server does not check it yet)", async () => {
+describe("caller authentication (auth.client_token_sha256 lists the test token's hash)", () => {
+  let h: Harness;
+  const clients: SwitchyardClient[] = [];
+  /** A client of the server, closed after the suite. */
+  const connect = (options: { token?: string; interceptors?: Interceptor[] } = {}) => {
+    const c = new SwitchyardClient({ baseUrl: h.baseUrl, ...options });
+    clients.push(c);
+    return c;
+  };
+  /** One call of each SwitchyardService method, with `token` when given. */
+  const everyMethod = (c: SwitchyardClient, token?: string) => ({
+    complete: () => c.complete("hi", { token }),
+    auxComplete: () => c.auxComplete("compression", "hi", { token }),
+    simulation: () => c.explainFallback({ simulation: { caller: "primary" } }, { token }),
+    requestId: () => c.explainFallback({ requestId: "01900000-0000-7000-8000-000000000000" }, { token }),
+  });
+  const assertUnauthenticated = (err: SwitchyardError, what: string) => {
+    assert.ok(err instanceof UnauthenticatedError, `${what}: ${err.name}: ${err.message}`);
+    assert.ok(!(err instanceof PermissionDeniedError));
+    assert.equal(err.name, "UnauthenticatedError");
+    assert.equal(err.code, Code.Unauthenticated, what);
+    assert.equal(err.reason, "UNAUTHENTICATED", what);
+    assert.equal(err.requestId, undefined, what);
+    assert.deepEqual(err.attempts, [], what);
+  };
+  before(async () => {
+    h = await Harness.start();
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await h?.stop();
+  });
+
+  test("a call without a token is refused", async () => {
+    const before = h.fakes.counts(...PROVIDERS);
+    for (const [what, call] of Object.entries(everyMethod(connect()))) {
+      assertUnauthenticated(await rejection(call()), `${what} without a token`);
+    }
+    // An empty per-call token sends none, even over a client default.
+    assertUnauthenticated(await rejection(connect({ token: CLIENT_TOKEN }).complete("hi", { token: "" })), "token ''");
+    assert.deepEqual(delta(h, before), { main: 0, codex: 0, cheap: 0 }, "no provider was called");
+  });
+
+  test("a call with a wrong token is refused", async () => {
+    const before = h.fakes.counts(...PROVIDERS);
+    const wrong = "sy_not-a-configured-token";
+    for (const [what, call] of Object.entries(everyMethod(connect(), wrong))) {
+      const err = await rejection(call());
+      assertUnauthenticated(err, `${what} with a wrong per-call token`);
+      assert.doesNotMatch(err.message, new RegExp(wrong), "the server must not echo the token");
+    }
+    for (const [what, call] of Object.entries(everyMethod(connect({ token: wrong })))) {
+      assertUnauthenticated(await rejection(call()), `${what} with a wrong default token`);
+    }
+    // The hash the config lists is not a token.
+    assertUnauthenticated(await rejection(connect({ token: tokenSha256(CLIENT_TOKEN) }).complete("hi")), "the hash");
+    // A wrong per-call token overrides a right default.
+    assertUnauthenticated(
+      await rejection(connect({ token: CLIENT_TOKEN }).complete("hi", { token: wrong })),
+      "a wrong per-call token over the right default",
+    );
+    assert.deepEqual(delta(h, before), { main: 0, codex: 0, cheap: 0 }, "no provider was called");
+  });
+
+  test("the right token, per call or as the client default, is accepted", async () => {
+    const before = h.fakes.counts(...PROVIDERS);
     const seen: (string | null)[] = [];
     const capture: Interceptor = (next) => (req) => {
       seen.push(req.header.get("authorization"));
       return next(req);
     };
-    const withToken = new SwitchyardClient({ baseUrl: h.baseUrl, token: "default-token", interceptors: [capture] });
-    try {
-      await withToken.complete("hi");
-      await withToken.complete("hi", { token: "per-call-token" });
-      assert.deepEqual(seen, ["Bearer default-token", "Bearer per-call-token"]);
-    } finally {
-      withToken.close();
-    }
-    // The caller's token never reaches a provider: the server uses its own key.
-    assert.equal(h.fakes.calls.at(-1)!.authorization, "Bearer secret-of-main-key");
-  });
 
-  test(
-    "a call without a token is refused",
-    { skip: "caller auth does not exist yet: a later issue adds bearer tokens to the server" },
-    async () => {
-      const err = await rejection(client.complete("hi"));
-      assert.ok(err instanceof UnauthenticatedError);
-      assert.equal(err.code, Code.Unauthenticated);
-    },
-  );
+    // Per call, on a client without a default; an admin token is accepted too.
+    const anonymous = connect({ interceptors: [capture] });
+    const r = await anonymous.complete("hi", { token: CLIENT_TOKEN });
+    assert.equal(r.content, "answer from main");
+    const recorded = await anonymous.explainFallback({ requestId: r.requestId }, { token: CLIENT_TOKEN });
+    assert.deepEqual(recorded.steps, r.attempts);
+    assert.equal((await anonymous.complete("hi", { token: ADMIN_TOKEN })).content, "answer from main");
+
+    // As the client default, on every method.
+    const byDefault = connect({ token: CLIENT_TOKEN, interceptors: [capture] });
+    for (const [what, call] of Object.entries(everyMethod(byDefault))) {
+      if (what === "requestId") {
+        assert.ok((await rejection(call())) instanceof RequestNotFoundError, "authenticated, then not found");
+      } else {
+        await call();
+      }
+    }
+
+    // A right per-call token overrides a wrong default.
+    const wrongDefault = connect({ token: "sy_wrong", interceptors: [capture] });
+    assert.equal((await wrongDefault.complete("hi", { token: CLIENT_TOKEN })).content, "answer from main");
+
+    assert.deepEqual(seen, [
+      `Bearer ${CLIENT_TOKEN}`,
+      `Bearer ${CLIENT_TOKEN}`,
+      `Bearer ${ADMIN_TOKEN}`,
+      ...Array(4).fill(`Bearer ${CLIENT_TOKEN}`),
+      `Bearer ${CLIENT_TOKEN}`,
+    ]);
+    assert.deepEqual(delta(h, before), { main: 4, codex: 1, cheap: 0 });
+    // The caller's token never reaches a provider: the server sends its own key.
+    for (const c of h.fakes.calls) {
+      assert.equal(c.authorization, `Bearer secret-of-${c.provider}-key`);
+    }
+  });
 });
 
 describe("failures", () => {
@@ -227,7 +319,8 @@ describe("failures", () => {
   let client: SwitchyardClient;
   before(async () => {
     h = await Harness.start();
-    client = new SwitchyardClient({ baseUrl: h.baseUrl });
+    // The default token: every test of the suite also proves it is sent.
+    client = new SwitchyardClient({ baseUrl: h.baseUrl, token: CLIENT_TOKEN });
   });
   after(async () => {
     client?.close();

@@ -2,6 +2,7 @@
 // `switchyard` binary started on 127.0.0.1:0 with a fresh SQLite file.
 
 import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -40,6 +41,19 @@ export const TOKEN_INVALIDATED = JSON.stringify({
 });
 
 export const BAD_REQUEST = JSON.stringify({ error: { message: "bad", type: "invalid_request_error" } });
+
+/**
+ * The caller token of the test server: its SHA-256 is in `auth.client_token_sha256`,
+ * and the suites' clients send it by default.
+ */
+export const CLIENT_TOKEN = "sy_test-client-token";
+/** An operator token (`auth.admin_token_sha256`); agent calls accept it too. */
+export const ADMIN_TOKEN = "sy_test-admin-token";
+
+/** What the config lists for a token: its SHA-256, lowercase hex. */
+export function tokenSha256(token: string): string {
+  return createHash("sha256").update(token, "utf8").digest("hex");
+}
 
 /** One scripted answer of a fake provider. */
 export interface Reply {
@@ -169,6 +183,9 @@ auxiliary:
     model: codex-mini
     fallback_chain: [ { provider: cheap, model: cheap-model } ]
 policy: { backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }
+auth:
+  client_token_sha256: [ "${tokenSha256(CLIENT_TOKEN)}" ]
+  admin_token_sha256: [ "${tokenSha256(ADMIN_TOKEN)}" ]
 `;
 }
 
@@ -185,7 +202,8 @@ export class Harness {
   /**
    * Starts the fakes, adds one credential per provider (`<name>-key`, secret
    * `secret-of-<name>-key`, passed to the CLI in its environment only), and
-   * starts the server, waiting for its `switchyard listening on` line.
+   * starts the server, waiting for its `switchyard listening on` line. Caller auth
+   * is on: every call needs `CLIENT_TOKEN` (or `ADMIN_TOKEN`).
    */
   static async start(): Promise<Harness> {
     const bin = switchyardBin();

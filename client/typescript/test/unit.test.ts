@@ -22,6 +22,7 @@ import {
   formatTrail,
   InternalError,
   InvalidArgumentError,
+  PermissionDeniedError,
   RequestNotFoundError,
   Role,
   SwitchyardClient,
@@ -114,6 +115,8 @@ describe("typed errors", () => {
     [Code.InvalidArgument, "INVALID_ARGUMENT", InvalidArgumentError],
     [Code.NotFound, "REQUEST_NOT_FOUND", RequestNotFoundError],
     [Code.Internal, "INTERNAL", InternalError],
+    [Code.Unauthenticated, "UNAUTHENTICATED", UnauthenticatedError],
+    [Code.PermissionDenied, "PERMISSION_DENIED", PermissionDeniedError],
   ];
   for (const [code, reason, ctor] of cases) {
     test(`${reason} -> ${ctor.name}`, async () => {
@@ -173,6 +176,11 @@ describe("typed errors", () => {
     );
     assert.ok(unauthenticated instanceof UnauthenticatedError);
     assert.equal(unauthenticated.reason, undefined);
+    const denied = await thrown(
+      clientThrowing(() => new ConnectError("agent token", Code.PermissionDenied)).client.complete("hi"),
+    );
+    assert.equal(denied.constructor, PermissionDeniedError);
+    assert.ok(!(denied instanceof UnauthenticatedError));
   });
 
   test("a client-side deadline is a DeadlineError without a trail", async () => {

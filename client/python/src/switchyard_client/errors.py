@@ -149,11 +149,13 @@ class InternalError(SwitchyardError):
 
 
 class Unauthenticated(SwitchyardError):
-    """The call lacked valid caller credentials (gRPC UNAUTHENTICATED)."""
+    """The call carried no bearer token, or one the server does not accept (reason
+    UNAUTHENTICATED, gRPC UNAUTHENTICATED). Not retried: fix the token."""
 
 
 class PermissionDenied(SwitchyardError):
-    """The caller's credentials do not allow this call (gRPC PERMISSION_DENIED)."""
+    """The token is valid but does not allow this call, e.g. an agent token on the
+    admin API (reason PERMISSION_DENIED, gRPC PERMISSION_DENIED)."""
 
 
 class Unavailable(SwitchyardError):
@@ -169,6 +171,8 @@ _BY_REASON: dict[str, type[SwitchyardError]] = {
     "INVALID_ARGUMENT": InvalidArgument,
     "REQUEST_NOT_FOUND": RequestNotFound,
     "INTERNAL": InternalError,
+    "UNAUTHENTICATED": Unauthenticated,
+    "PERMISSION_DENIED": PermissionDenied,
 }
 
 _BY_CODE: dict[grpc.StatusCode, type[SwitchyardError]] = {

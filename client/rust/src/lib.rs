@@ -1,7 +1,18 @@
-//! Rust bindings of the Switchyard API (`switchyard.v1`), generated from `proto/`.
+//! Rust client of the Switchyard API (`switchyard.v1`), generated from `proto/`.
+//!
+//! [`Client`] is a thin hand-written layer over the generated stub with the verbs
+//! every Switchyard client shares: [`Client::complete`], [`Client::aux_complete`],
+//! [`Client::explain_request`] and [`Client::simulate`]. [`CallOptions`] sets a
+//! call's model, max tokens, temperature, bearer token and deadline; a failure is an
+//! [`Error`] typed by the `ErrorInfo.reason` the server sent, with the request id and
+//! the attempt trail; [`trail::format`] prints a trail.
 //!
 //! `pb` holds the messages and the tonic client; with the `server` feature it also
 //! holds the server stubs and the encoded file descriptor set used for reflection.
+//! Requests and responses are the generated messages, with a few constructors such
+//! as [`Message::user`](pb::Message::user) and [`Simulation::task`](pb::Simulation::task).
+
+#![warn(missing_docs)]
 
 /// Generated messages and services of `switchyard.v1`.
 #[allow(missing_docs, clippy::all, missing_debug_implementations)]
@@ -14,6 +25,19 @@ pub mod pb {
 }
 
 pub use pb::switchyard_service_client::SwitchyardServiceClient;
+
+mod client;
+mod error;
+mod helpers;
+
+pub use client::{CallOptions, Client};
+pub use error::{ERROR_DOMAIN, Error, Failure, FieldViolation};
+pub use pb::{Message, Role, SimulatedOutcome, Simulation, TransportFailure};
+
+/// The Rust code of `README.md`, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// Human-readable rendering of attempt trails.
 pub mod trail {

@@ -1,0 +1,341 @@
+//! [`Client`], the hand-written layer over the generated stub, and its per-call
+//! [`CallOptions`].
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::SwitchyardServiceClient;
+use crate::error::{Error, deadline_passed};
+use crate::pb;
+
+/// A client of `switchyard.v1.SwitchyardService`.
+///
+/// Cheap to clone (clones share the channel) and usable from many tasks at once.
+/// The verbs return the generated response messages, and an [`Error`] typed by the
+/// server's `ErrorInfo.reason` on failure.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), switchyard_client::Error> {
+/// use switchyard_client::{CallOptions, Client, Message};
+///
+/// let client = Client::connect("127.0.0.1:50051").await?.with_bearer_token("my-token");
+/// let answer = client
+///     .aux_complete("compression", [Message::user("Summarise.")], CallOptions::new())
+///     .await?;
+/// print!("{}", switchyard_client::trail::format(&answer.attempts));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    rpc: SwitchyardServiceClient<Channel>,
+    token: Option<String>,
+    timeout: Option<Duration>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("rpc", &self.rpc)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// `http://` is added to a target without a scheme (`127.0.0.1:50051`).
+fn endpoint(target: String) -> Result<Endpoint, Error> {
+    let uri = if target.contains("://") {
+        target
+    } else {
+        format!("http://{target}")
+    };
+    Endpoint::from_shared(uri.clone())
+        .map_err(|e| Error::invalid_locally("target", &format!("{uri:?}: {e}")))
+}
+
+impl Client {
+    /// Connects to `target`, e.g. `127.0.0.1:50051` or `http://127.0.0.1:50051`
+    /// (plaintext when no scheme is given; for TLS, build a [`Channel`] with a
+    /// `tls_config` and use [`Client::new`]). Fails with [`Error::Transport`] when the
+    /// server cannot be reached.
+    pub async fn connect(target: impl Into<String>) -> Result<Self, Error> {
+        let channel = endpoint(target.into())?
+            .connect()
+            .await
+            .map_err(Error::connect)?;
+        Ok(Self::new(channel))
+    }
+
+    /// As [`Client::connect`], but connects on the first call.
+    pub fn connect_lazy(target: impl Into<String>) -> Result<Self, Error> {
+        Ok(Self::new(endpoint(target.into())?.connect_lazy()))
+    }
+
+    /// A client over an existing channel.
+    pub fn new(channel: Channel) -> Self {
+        Self {
+            rpc: SwitchyardServiceClient::new(channel),
+            token: None,
+            timeout: None,
+        }
+    }
+
+    /// Sends `authorization: Bearer <token>` with every call, unless a call's
+    /// [`CallOptions::bearer_token`] overrides it.
+    pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Sets the default timeout of every call, unless a call's
+    /// [`CallOptions::timeout`] or [`CallOptions::deadline`] overrides it.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The generated stub, for what the verbs do not cover.
+    pub fn service(&self) -> SwitchyardServiceClient<Channel> {
+        self.rpc.clone()
+    }
+
+    /// Answers the primary turn of the agent's conversation.
+    ///
+    /// The call's deadline travels to the server, which bounds the whole fallback
+    /// walk with it.
+    pub async fn complete(
+        &self,
+        messages: impl IntoIterator<Item = pb::Message>,
+        opts: CallOptions,
+    ) -> Result<pb::CompleteResponse, Error> {
+        let request = pb::CompleteRequest {
+            messages: messages.into_iter().collect(),
+            model: opts.model.clone(),
+            max_tokens: opts.max_tokens,
+            temperature: opts.temperature,
+        };
+        self.call(
+            request,
+            &opts,
+            |mut rpc, r| async move { rpc.complete(r).await },
+        )
+        .await
+    }
+
+    /// Answers an auxiliary task such as `compression`, `vision` or
+    /// `title_generation`, or any task the server's config defines.
+    pub async fn aux_complete(
+        &self,
+        task: impl Into<String>,
+        messages: impl IntoIterator<Item = pb::Message>,
+        opts: CallOptions,
+    ) -> Result<pb::AuxCompleteResponse, Error> {
+        let request = pb::AuxCompleteRequest {
+            task: task.into(),
+            messages: messages.into_iter().collect(),
+            model: opts.model.clone(),
+            max_tokens: opts.max_tokens,
+            temperature: opts.temperature,
+        };
+        self.call(request, &opts, |mut rpc, r| async move {
+            rpc.aux_complete(r).await
+        })
+        .await
+    }
+
+    /// Returns the recorded trail of a past `complete` or `aux_complete` call, by
+    /// the request id of its response or of its [`Error`]. An unknown id fails with
+    /// [`Error::RequestNotFound`].
+    pub async fn explain_request(
+        &self,
+        request_id: impl Into<String>,
+    ) -> Result<pb::ExplainFallbackResponse, Error> {
+        self.explain_request_with(request_id, CallOptions::new())
+            .await
+    }
+
+    /// As [`Client::explain_request`], with a call's own bearer token or deadline
+    /// (the other options do not apply).
+    pub async fn explain_request_with(
+        &self,
+        request_id: impl Into<String>,
+        opts: CallOptions,
+    ) -> Result<pb::ExplainFallbackResponse, Error> {
+        let request = pb::ExplainFallbackRequest {
+            query: Some(pb::explain_fallback_request::Query::RequestId(
+                request_id.into(),
+            )),
+        };
+        self.call(request, &opts, |mut rpc, r| async move {
+            rpc.explain_fallback(r).await
+        })
+        .await
+    }
+
+    /// Asks the server which steps its fallback policy would take for a caller and
+    /// a sequence of upstream outcomes, with the same code as a real call and
+    /// without contacting a provider. Build `simulation` with
+    /// [`Simulation::task`](pb::Simulation::task) or
+    /// [`Simulation::primary`](pb::Simulation::primary).
+    pub async fn simulate(
+        &self,
+        simulation: pb::Simulation,
+    ) -> Result<pb::ExplainFallbackResponse, Error> {
+        self.simulate_with(simulation, CallOptions::new()).await
+    }
+
+    /// As [`Client::simulate`], with a call's own bearer token or deadline;
+    /// [`CallOptions::model`] overrides the simulation's model; the other options do
+    /// not apply.
+    pub async fn simulate_with(
+        &self,
+        mut simulation: pb::Simulation,
+        opts: CallOptions,
+    ) -> Result<pb::ExplainFallbackResponse, Error> {
+        if let Some(model) = &opts.model {
+            simulation.model = Some(model.clone());
+        }
+        let request = pb::ExplainFallbackRequest {
+            query: Some(pb::explain_fallback_request::Query::Simulation(simulation)),
+        };
+        self.call(request, &opts, |mut rpc, r| async move {
+            rpc.explain_fallback(r).await
+        })
+        .await
+    }
+
+    /// One call: metadata, `grpc-timeout`, the client's own timer, typed errors.
+    async fn call<Req, Resp, F, Fut>(
+        &self,
+        message: Req,
+        opts: &CallOptions,
+        send: F,
+    ) -> Result<Resp, Error>
+    where
+        F: FnOnce(SwitchyardServiceClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        let mut request = tonic::Request::new(message);
+        let token = opts.token.as_ref().or(self.token.as_ref());
+        if let Some(token) = token.filter(|t| !t.is_empty()) {
+            let mut value = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
+                Error::invalid_locally(
+                    "authorization",
+                    "the bearer token must be printable ASCII without line breaks",
+                )
+            })?;
+            value.set_sensitive(true);
+            request.metadata_mut().insert("authorization", value);
+        }
+
+        let now = Instant::now();
+        let deadline = match opts.deadline {
+            Some(Deadline::After(timeout)) => Some((timeout, now + timeout)),
+            Some(Deadline::At(at)) => Some((at.saturating_duration_since(now), at)),
+            None => self.timeout.map(|timeout| (timeout, now + timeout)),
+        };
+        let Some((timeout, at)) = deadline else {
+            return match send(self.rpc.clone(), request).await {
+                Ok(response) => Ok(response.into_inner()),
+                Err(status) => Err(Error::from_status(status)),
+            };
+        };
+        if timeout.is_zero() {
+            return Err(Error::client_deadline(timeout));
+        }
+        request.set_timeout(timeout);
+        match tokio::time::timeout(timeout, send(self.rpc.clone(), request)).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(Error::decode(status, deadline_passed(Some(at)))),
+            Err(_elapsed) => Err(Error::client_deadline(timeout)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Deadline {
+    After(Duration),
+    At(Instant),
+}
+
+/// Optional fields and settings of one call, builder style:
+/// `CallOptions::new().max_tokens(256).timeout(Duration::from_secs(30))`.
+///
+/// `model`, `max_tokens` and `temperature` apply to `complete` and `aux_complete`
+/// (`model` also to `simulate_with`); the bearer token and the deadline apply to
+/// every call. Unset fields are not sent (proto3 `optional`).
+#[derive(Clone, Default)]
+pub struct CallOptions {
+    model: Option<String>,
+    max_tokens: Option<i32>,
+    temperature: Option<f64>,
+    token: Option<String>,
+    deadline: Option<Deadline>,
+}
+
+impl fmt::Debug for CallOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallOptions")
+            .field("model", &self.model)
+            .field("max_tokens", &self.max_tokens)
+            .field("temperature", &self.temperature)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+impl CallOptions {
+    /// No option set: the server's defaults, the client's token and timeout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Overrides the model of the first candidate (of the main agent model for
+    /// `complete`, of the task for `aux_complete`, of the simulated caller for
+    /// `simulate_with`).
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Bounds the generated tokens; the server requires a positive value.
+    pub fn max_tokens(mut self, max_tokens: i32) -> Self {
+        self.max_tokens = Some(max_tokens);
+        self
+    }
+
+    /// Sets the sampling temperature, in [0, 2].
+    pub fn temperature(mut self, temperature: f64) -> Self {
+        self.temperature = Some(temperature);
+        self
+    }
+
+    /// Sends `authorization: Bearer <token>` with this call instead of the client's
+    /// token; an empty token sends none.
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The call's deadline, `timeout` from its start: sent as `grpc-timeout` (the
+    /// server bounds its fallback walk with it) and enforced by the client, which
+    /// then fails with [`Error::Deadline`] unless the server's
+    /// [`Error::DeadlineExhausted`] came first.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Some(Deadline::After(timeout));
+        self
+    }
+
+    /// As [`CallOptions::timeout`], with an instant: a deadline shared by several
+    /// calls. A deadline already passed fails the call without sending it.
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(Deadline::At(deadline));
+        self
+    }
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# deploy/ci.sh: render every kustomize overlay of deploy/kubernetes and validate it
+# offline, then check the policies a schema cannot express. Exit status 0 only when
+# everything passes.
+#
+# Needs Go (>= 1.26 for kustomize v5.8.2) and Python 3 with venv, plus access to the
+# Go module proxy and PyPI; it downloads nothing else. Tools go to deploy/.venv:
+#   kustomize            `go install` from the Go module proxy   -> deploy/.venv/bin
+#   kubernetes-validate  pip, with PyYAML                         -> deploy/.venv
+#   dockerfile-lint      deploy/ci/dockerfile-lint (BuildKit's Dockerfile parser and
+#                        lint rules as a Go module, built here)   -> deploy/.venv/bin
+# A second run reuses them (a few seconds). No Docker engine is used: the image itself
+# is not built here.
+#
+# Environment:
+#   KUSTOMIZE_VERSION, KUBERNETES_VALIDATE_VERSION  override the pins below
+#   KUBERNETES_VERSIONS  Kubernetes versions to validate against (default below)
+#   SWITCHYARD_BIN       a built switchyard binary: also run `check-config` on the
+#                        config of every rendered overlay (.ci/run builds one)
+#   KEEP_RENDERED=DIR    keep the rendered manifests in DIR
+set -euo pipefail
+
+deploy=$(cd "$(dirname "$0")" && pwd)
+k8s=$deploy/kubernetes
+
+# Pins. kustomize v5.8.3 needs Go 1.27; v5.8.2 is the newest that `go install` accepts
+# on Go 1.26 (`go list -m -versions sigs.k8s.io/kustomize/kustomize/v5`).
+KUSTOMIZE_VERSION=${KUSTOMIZE_VERSION:-v5.8.2}
+KUBERNETES_VALIDATE_VERSION=${KUBERNETES_VALIDATE_VERSION:-1.37.0}
+# The oldest Kubernetes the manifests support (PVC retention policy GA) and the newest
+# whose schemas kubernetes-validate 1.37.0 ships.
+KUBERNETES_VERSIONS=${KUBERNETES_VERSIONS:-1.32.0 1.37.0}
+
+venv=$deploy/.venv
+bin=$venv/bin
+start=$SECONDS
+passed=0
+failed=0
+step() { printf '\n=== %s (%ds)\n' "$*" "$((SECONDS - start))"; }
+pass() { passed=$((passed + 1)); printf '  ok    %s\n' "$*"; }
+fail() { failed=$((failed + 1)); printf '  FAIL  %s\n' "$*"; }
+
+step "tools: kubernetes-validate $KUBERNETES_VALIDATE_VERSION (PyPI), kustomize $KUSTOMIZE_VERSION (Go module proxy)"
+if [ ! -x "$bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+if [ "$("$bin/python" -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))' 2>/dev/null)" \
+     != "$KUBERNETES_VALIDATE_VERSION" ]; then
+  "$bin/python" -m pip install --disable-pip-version-check --quiet \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+fi
+if [ "$("$bin/kustomize" version 2>/dev/null)" != "$KUSTOMIZE_VERSION" ]; then
+  # GOTOOLCHAIN=local: fail plainly on a Go too old, rather than fetch a toolchain.
+  (cd "$deploy" && GOTOOLCHAIN=local GOBIN="$bin" \
+    go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION")
+fi
+(cd "$deploy/ci/dockerfile-lint" && GOTOOLCHAIN=local go build -buildvcs=false -o "$bin/dockerfile-lint" .)
+echo "kustomize $("$bin/kustomize" version)"
+echo "kubernetes-validate $("$bin/kubernetes-validate" --version)"
+echo "$("$bin/python" --version), PyYAML $("$bin/python" -c 'import yaml; print(yaml.__version__)')"
+
+step "dockerfile: BuildKit parse + lint rules (docker build --check), offline"
+if log=$("$bin/dockerfile-lint" "$deploy/Dockerfile" 2>&1); then
+  pass "Dockerfile: $log"
+else
+  fail "Dockerfile"
+  printf '%s\n' "$log" | sed 's/^/        /'
+fi
+
+if [ -n "${KEEP_RENDERED:-}" ]; then
+  out=$KEEP_RENDERED
+  mkdir -p "$out"
+else
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+fi
+
+# Every overlay, found rather than listed, plus the base on its own.
+targets=(base)
+for dir in "$k8s"/overlays/*/; do
+  targets+=("overlays/$(basename "$dir")")
+done
+
+step "render: kustomize build (${targets[*]})"
+rendered=()
+for t in "${targets[@]}"; do
+  file=$out/${t//\//_}.yaml
+  if err=$("$bin/kustomize" build "$k8s/$t" 2>&1 > "$file"); then
+    pass "$t: $(grep -c '^kind:' "$file") objects"
+    rendered+=("$t")
+  else
+    fail "$t: kustomize build"
+    printf '%s\n' "$err" | sed 's/^/        /'
+  fi
+done
+
+step "validate: kubernetes-validate --strict, Kubernetes $KUBERNETES_VERSIONS"
+# With --quiet it prints only warnings and errors. A warning is a kind it has no
+# schema for (a typo in apiVersion, a CRD): that fails too.
+validate() {
+  local label=$1 file=$2 k log
+  for k in $KUBERNETES_VERSIONS; do
+    if log=$("$bin/kubernetes-validate" --strict --kubernetes-version "$k" --quiet "$file" 2>&1) \
+       && [ -z "$log" ]; then
+      pass "$label: valid against Kubernetes $k"
+    else
+      fail "$label: Kubernetes $k"
+      printf '%s\n' "$log" | sed 's/^/        /'
+    fi
+  done
+}
+for t in "${rendered[@]}"; do
+  validate "$t" "$out/${t//\//_}.yaml"
+done
+for f in "$k8s"/tools/*.yaml; do
+  validate "tools/$(basename "$f")" "$f"
+done
+
+step "policy: deploy/ci/check_manifests.py"
+policy() {
+  if "$bin/python" "$deploy/ci/check_manifests.py" "$@"; then
+    pass "$1: policy"
+  else
+    fail "$1: policy"
+  fi
+}
+for t in "${rendered[@]}"; do
+  flags=(--gateway --dockerfile "$deploy/Dockerfile" --config-out "$out/${t//\//_}.switchyard.yaml")
+  # The base's image is a placeholder that every overlay replaces.
+  [ "$t" != base ] && flags+=(--pinned-images)
+  [ "$t" = overlays/prod ] && flags+=(--fail-closed)
+  policy "$t" "$out/${t//\//_}.yaml" "${flags[@]}"
+done
+for f in "$k8s"/tools/*.yaml; do
+  policy "tools/$(basename "$f")" "$f" --pinned-images
+done
+
+if [ -n "${SWITCHYARD_BIN:-}" ]; then
+  step "config: $SWITCHYARD_BIN check-config on each rendered switchyard.yaml"
+  for t in "${rendered[@]}"; do
+    config=$out/${t//\//_}.switchyard.yaml
+    # A clean environment: no SWITCHYARD__* override of this shell leaks in.
+    if log=$(env -i PATH="$PATH" "$SWITCHYARD_BIN" --config "$config" check-config 2>&1); then
+      pass "$t: switchyard check-config"
+    else
+      fail "$t: switchyard check-config"
+      printf '%s\n' "$log" | sed 's/^/        /'
+    fi
+  done
+fi
+
+step "done in $((SECONDS - start))s"
+echo "deploy: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

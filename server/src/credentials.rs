@@ -137,9 +137,15 @@ impl Credential {
         }
     }
 
-    /// The current tokens.
+    /// The current tokens (clones the refresh token: for refreshes, not the hot path).
     pub fn tokens(&self) -> Tokens {
         read(&self.tokens).clone()
+    }
+
+    /// What an attempt needs: the bearer secret, its generation and expiry.
+    pub fn bearer(&self) -> (Arc<SecretString>, u64, Option<Millis>) {
+        let t = read(&self.tokens);
+        (t.bearer.clone(), t.generation, t.expires_at)
     }
 
     /// Whether a refresh may recover it.
@@ -243,7 +249,7 @@ impl CredentialPool {
                 view.insert(provider.clone(), Vec::new());
                 continue;
             };
-            let mut infos: Vec<CredentialInfo> = match self.strategy(provider) {
+            let infos: Vec<CredentialInfo> = match self.strategy(provider) {
                 PoolStrategy::FillFirst => creds.iter().map(|c| c.info()).collect(),
                 PoolStrategy::RoundRobin => {
                     let start = self
@@ -261,7 +267,6 @@ impl CredentialPool {
                     sorted.into_iter().map(|c| c.info()).collect()
                 }
             };
-            infos.shrink_to_fit();
             view.insert(provider.clone(), infos);
         }
         view

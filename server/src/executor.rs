@@ -213,9 +213,9 @@ impl Upstream for HttpUpstream<'_> {
         let Some(credential) = self.pool.get(&plan.credential_id) else {
             return (failure(ErrorClass::Unknown, 0, "credential removed"), None);
         };
-        let tokens = credential.tokens();
+        let (bearer, generation, expires_at) = credential.bearer();
         if credential.refreshable()
-            && oauth::expires_soon(tokens.expires_at, wall_ms(), self.refresh_skew_ms)
+            && oauth::expires_soon(expires_at, wall_ms(), self.refresh_skew_ms)
         {
             // Not sent: the policy decides, as for a 401, to refresh and retry.
             return (
@@ -227,7 +227,7 @@ impl Upstream for HttpUpstream<'_> {
                 None,
             );
         }
-        self.last_used = Some((credential.id.clone(), tokens.generation));
+        self.last_used = Some((credential.id.clone(), generation));
         credential.count_use();
         let body = match &self.body {
             Some((index, body)) if *index == plan.candidate_index => body.clone(),
@@ -253,7 +253,7 @@ impl Upstream for HttpUpstream<'_> {
         let span = self.attempt_span(plan);
         let outcome = self
             .providers
-            .call(&candidate.provider, &tokens.bearer, body, timeout)
+            .call(&candidate.provider, &bearer, body, timeout)
             .instrument(span.clone())
             .await;
         if let CallOutcome::Answer { answer, .. } = &outcome {

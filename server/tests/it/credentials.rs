@@ -64,6 +64,12 @@ fn auth_yaml() -> String {
     )
 }
 
+/// The standard server with caller and admin tokens required.
+async fn spawn_with_auth(fakes: &Fakes, db: &Path) -> TestApp {
+    let yaml = standard_yaml(fakes, db, &auth_yaml());
+    TestApp::spawn(Config::from_yaml(&yaml, "<test>", []).unwrap()).await
+}
+
 fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
     r.metadata_mut()
@@ -193,9 +199,7 @@ async fn three_rotations_in_a_row_keep_working_and_old_refresh_tokens_die() {
     fakes
         .main
         .require_bearer(endpoint.bearer_check(), unauthorized());
-    let config =
-        Config::from_yaml(&standard_yaml(&fakes, &db, &auth_yaml()), "<test>", []).unwrap();
-    let mut app = TestApp::spawn(config).await;
+    let mut app = spawn_with_auth(&fakes, &db).await;
     let mut admin = CredentialServiceClient::new(app.channel.clone());
 
     for round in 1..=3u64 {
@@ -311,9 +315,7 @@ async fn caller_tokens_are_required_and_an_agent_token_cannot_administer() {
     let db = dir.path().join("switchyard.db");
     seed_keys(&db, &[]).await;
     let fakes = Fakes::start().await;
-    let config =
-        Config::from_yaml(&standard_yaml(&fakes, &db, &auth_yaml()), "<test>", []).unwrap();
-    let app = TestApp::spawn(config).await;
+    let app = spawn_with_auth(&fakes, &db).await;
     let mut agent = app.client.clone();
     let mut admin = CredentialServiceClient::new(app.channel.clone());
     let hello = || pb::CompleteRequest {
@@ -359,9 +361,7 @@ async fn the_admin_api_puts_lists_and_deletes_credentials_live() {
     let db = dir.path().join("switchyard.db");
     seed_keys(&db, &[]).await;
     let fakes = Fakes::start().await;
-    let config =
-        Config::from_yaml(&standard_yaml(&fakes, &db, &auth_yaml()), "<test>", []).unwrap();
-    let mut app = TestApp::spawn(config).await;
+    let mut app = spawn_with_auth(&fakes, &db).await;
     let mut admin = CredentialServiceClient::new(app.channel.clone());
 
     // A new first key for main, live at once.

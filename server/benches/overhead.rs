@@ -1,7 +1,8 @@
 //! Added latency of a successful `AuxComplete` through Switchyard, against calling
 //! the same fake provider directly, at 16 concurrent callers.
 //!
-//! `cargo bench -p switchyard --bench overhead` (optionally `-- REQUESTS CONCURRENCY`).
+//! `cargo bench -p switchyard --bench overhead` (optionally
+//! `-- REQUESTS CONCURRENCY PROVIDER_MS`; defaults 20000 16 0).
 //! Both paths hit the same loopback fake provider with the same body; the difference
 //! of their latency distributions is what the gateway adds (gRPC hop, validation,
 //! policy run, provider call through the pooled client, trail recording).
@@ -19,6 +20,10 @@ use switchyard_client::SwitchyardServiceClient;
 use switchyard_client::pb;
 use tokio::sync::Mutex;
 
+// The same allocator as the `switchyard` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -26,15 +31,20 @@ fn main() {
         .collect();
     let requests = args.first().copied().unwrap_or(20_000);
     let concurrency = args.get(1).copied().unwrap_or(16);
+    let provider_ms = args.get(2).copied().unwrap_or(0) as u64;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(run(requests, concurrency));
+    runtime.block_on(run(requests, concurrency, provider_ms));
 }
 
-async fn run(requests: usize, concurrency: usize) {
-    let fake = FakeProvider::start("fake", FakeReply::ok("a short summary"))
+async fn run(requests: usize, concurrency: usize, provider_ms: u64) {
+    // An instant provider measures the gateway's CPU cost on a saturated machine; a
+    // provider that takes `provider_ms`, as real ones do, measures the latency added
+    // when the machine is not saturated.
+    let reply = FakeReply::ok("a short summary").after(Duration::from_millis(provider_ms));
+    let fake = FakeProvider::start("fake", reply)
         .await
         .expect("fake provider");
     let dir = tempfile::tempdir().expect("tempdir");

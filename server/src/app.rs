@@ -12,8 +12,8 @@ use switchyard_client::pb;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -245,7 +245,13 @@ impl App {
             .add_service(reflection)
             .add_service(api)
             .add_service(admin)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), signal);
+            .serve_with_incoming_shutdown(
+                // TCP_NODELAY: small gRPC answers must not wait for delayed ACKs.
+                TcpIncoming::from(self.listener)
+                    .with_nodelay(Some(true))
+                    .with_keepalive(Some(Duration::from_secs(60))),
+                signal,
+            );
         let grace = self.shutdown_grace;
         let result = tokio::select! {
             r = server => r,

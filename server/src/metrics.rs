@@ -120,7 +120,7 @@ impl Metrics {
                         gauge.observe(
                             n,
                             &[
-                                KeyValue::new("provider", provider.to_string()),
+                                KeyValue::new("provider", provider.clone()),
                                 KeyValue::new("state", state),
                             ],
                         );
@@ -151,7 +151,7 @@ impl Metrics {
         self.request_duration.record(elapsed.as_secs_f64(), &labels);
         for step in steps {
             let labels = [
-                KeyValue::new("provider", step.provider.to_string()),
+                KeyValue::new("provider", step.provider.clone()),
                 KeyValue::new("error_class", step.error_class.as_str()),
                 KeyValue::new("action", step.action.as_str()),
             ];

@@ -505,11 +505,42 @@ impl Store {
         for change in changes {
             write_health(&mut tx, change).await?;
         }
-        for trail in trails {
-            write_trail(&mut tx, trail).await?;
-        }
+        write_trails(&mut tx, trails).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Steps of a trail written by 0.1, one `attempts` row each.
+    async fn legacy_steps(&self, request_id: &str) -> Result<Vec<Step>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT candidate_index, provider, model, credential_id, error_class, http_status,
+                    action, reason, duration_ms
+             FROM attempts WHERE request_id = ? ORDER BY seq",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let class: String = r.try_get("error_class")?;
+                let action: String = r.try_get("action")?;
+                Ok(Step {
+                    candidate_index: r.try_get::<i64, _>("candidate_index")? as u32,
+                    provider: r.try_get::<String, _>("provider")?.into(),
+                    model: r.try_get::<String, _>("model")?.into(),
+                    credential_id: r
+                        .try_get::<Option<String>, _>("credential_id")?
+                        .map(Into::into),
+                    error_class: ErrorClass::parse(&class)
+                        .ok_or_else(|| StoreError::Corrupt(format!("error class {class:?}")))?,
+                    http_status: r.try_get::<i64, _>("http_status")? as u16,
+                    action: Action::parse(&action)
+                        .ok_or_else(|| StoreError::Corrupt(format!("action {action:?}")))?,
+                    reason: r.try_get("reason")?,
+                    duration_ms: r.try_get::<i64, _>("duration_ms")?.max(0) as u64,
+                })
+            })
+            .collect()
     }
 
     /// Deletes the oldest trails beyond the newest `keep`. Returns how many went.
@@ -527,7 +558,7 @@ impl Store {
     /// The recorded trail of a request.
     pub async fn trail(&self, request_id: &str) -> Result<Option<Trail>, StoreError> {
         let Some(row) = sqlx::query(
-            "SELECT caller_kind, task, created_at, failure_reason, candidates FROM requests WHERE id = ?",
+            "SELECT caller_kind, task, created_at, failure_reason, candidates, steps FROM requests WHERE id = ?",
         )
         .bind(request_id)
         .fetch_optional(&self.pool)
@@ -552,36 +583,10 @@ impl Store {
         let candidates: Vec<CandidateSummary> =
             serde_json::from_str(&row.try_get::<String, _>("candidates")?)
                 .map_err(|e| StoreError::Corrupt(format!("candidates: {e}")))?;
-        let rows = sqlx::query(
-            "SELECT candidate_index, provider, model, credential_id, error_class, http_status,
-                    action, reason, duration_ms
-             FROM attempts WHERE request_id = ? ORDER BY seq",
-        )
-        .bind(request_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let steps = rows
-            .iter()
-            .map(|r| {
-                let class: String = r.try_get("error_class")?;
-                let action: String = r.try_get("action")?;
-                Ok(Step {
-                    candidate_index: r.try_get::<i64, _>("candidate_index")? as u32,
-                    provider: r.try_get::<String, _>("provider")?.into(),
-                    model: r.try_get::<String, _>("model")?.into(),
-                    credential_id: r
-                        .try_get::<Option<String>, _>("credential_id")?
-                        .map(Into::into),
-                    error_class: ErrorClass::parse(&class)
-                        .ok_or_else(|| StoreError::Corrupt(format!("error class {class:?}")))?,
-                    http_status: r.try_get::<i64, _>("http_status")? as u16,
-                    action: Action::parse(&action)
-                        .ok_or_else(|| StoreError::Corrupt(format!("action {action:?}")))?,
-                    reason: r.try_get("reason")?,
-                    duration_ms: r.try_get::<i64, _>("duration_ms")?.max(0) as u64,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let steps = match row.try_get::<Option<String>, _>("steps")? {
+            Some(json) => steps_from_json(&json)?,
+            None => self.legacy_steps(request_id).await?,
+        };
         Ok(Some(Trail {
             request_id: request_id.to_owned(),
             caller,
@@ -649,41 +654,97 @@ async fn write_health(tx: &mut SqliteConnection, change: &HealthChange) -> Resul
     Ok(())
 }
 
-async fn write_trail(tx: &mut SqliteConnection, trail: &Trail) -> Result<(), StoreError> {
-    let candidates = serde_json::to_string(&trail.candidates)
-        .map_err(|e| StoreError::Corrupt(format!("candidates: {e}")))?;
-    sqlx::query(
-        "INSERT OR IGNORE INTO requests (id, caller_kind, task, created_at, outcome, failure_reason, candidates)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&trail.request_id)
-    .bind(trail.caller.kind())
-    .bind(trail.caller.task())
-    .bind(trail.created_at as i64)
-    .bind(if trail.failure.is_some() { "failed" } else { "succeeded" })
-    .bind(trail.failure.map(FailureReason::as_str))
-    .bind(candidates)
-    .execute(&mut *tx)
-    .await?;
-    for (seq, s) in trail.steps.iter().enumerate() {
-        sqlx::query(
-            "INSERT OR IGNORE INTO attempts (request_id, seq, candidate_index, provider, model, credential_id,
-                                   error_class, http_status, action, reason, duration_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&trail.request_id)
-        .bind(seq as i64)
-        .bind(i64::from(s.candidate_index))
-        .bind(&*s.provider)
-        .bind(&*s.model)
-        .bind(s.credential_id.as_deref())
-        .bind(s.error_class.as_str())
-        .bind(i64::from(s.http_status))
-        .bind(s.action.as_str())
-        .bind(&s.reason)
-        .bind(s.duration_ms.min(i64::MAX as u64) as i64)
-        .execute(&mut *tx)
-        .await?;
+/// A step as stored in `requests.steps` (JSON).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StepRow<'a> {
+    #[serde(rename = "i")]
+    candidate_index: u32,
+    #[serde(rename = "p", borrow)]
+    provider: std::borrow::Cow<'a, str>,
+    #[serde(rename = "m", borrow)]
+    model: std::borrow::Cow<'a, str>,
+    #[serde(rename = "k", borrow, default, skip_serializing_if = "Option::is_none")]
+    credential_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "c")]
+    error_class: &'a str,
+    #[serde(rename = "s")]
+    http_status: u16,
+    #[serde(rename = "a")]
+    action: &'a str,
+    #[serde(rename = "r", borrow)]
+    reason: std::borrow::Cow<'a, str>,
+    #[serde(rename = "d")]
+    duration_ms: u64,
+}
+
+fn steps_json(steps: &[Step]) -> String {
+    let rows: Vec<StepRow<'_>> = steps
+        .iter()
+        .map(|s| StepRow {
+            candidate_index: s.candidate_index,
+            provider: (&*s.provider).into(),
+            model: (&*s.model).into(),
+            credential_id: s.credential_id.as_deref().map(Into::into),
+            error_class: s.error_class.as_str(),
+            http_status: s.http_status,
+            action: s.action.as_str(),
+            reason: s.reason.as_str().into(),
+            duration_ms: s.duration_ms,
+        })
+        .collect();
+    // Plain strings and numbers: serialisation cannot fail.
+    serde_json::to_string(&rows).unwrap_or_default()
+}
+
+fn steps_from_json(text: &str) -> Result<Vec<Step>, StoreError> {
+    let rows: Vec<StepRow<'_>> =
+        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("steps: {e}")))?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Step {
+                candidate_index: r.candidate_index,
+                provider: r.provider.as_ref().into(),
+                model: r.model.as_ref().into(),
+                credential_id: r.credential_id.map(|c| c.as_ref().into()),
+                error_class: ErrorClass::parse(r.error_class).ok_or_else(|| {
+                    StoreError::Corrupt(format!("error class {:?}", r.error_class))
+                })?,
+                http_status: r.http_status,
+                action: Action::parse(r.action)
+                    .ok_or_else(|| StoreError::Corrupt(format!("action {:?}", r.action)))?,
+                reason: r.reason.into_owned(),
+                duration_ms: r.duration_ms,
+            })
+        })
+        .collect()
+}
+
+/// Rows per multi-row INSERT (8 bound values each, far under SQLite's limit).
+const TRAIL_ROWS_PER_INSERT: usize = 256;
+
+/// Inserts trails, one row each, in multi-row statements: one round trip to the
+/// SQLite thread per few hundred requests.
+async fn write_trails(tx: &mut SqliteConnection, trails: &[Arc<Trail>]) -> Result<(), StoreError> {
+    for chunk in trails.chunks(TRAIL_ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT OR IGNORE INTO requests
+                 (id, caller_kind, task, created_at, outcome, failure_reason, candidates, steps) ",
+        );
+        insert.push_values(chunk, |mut row, trail| {
+            row.push_bind(trail.request_id.clone())
+                .push_bind(trail.caller.kind())
+                .push_bind(trail.caller.task().map(str::to_owned))
+                .push_bind(trail.created_at as i64)
+                .push_bind(if trail.failure.is_some() {
+                    "failed"
+                } else {
+                    "succeeded"
+                })
+                .push_bind(trail.failure.map(FailureReason::as_str))
+                .push_bind(serde_json::to_string(&trail.candidates).unwrap_or_default())
+                .push_bind(steps_json(&trail.steps));
+        });
+        insert.build().execute(&mut *tx).await?;
     }
     Ok(())
 }

@@ -18,8 +18,10 @@ use crate::executor::wall_ms;
 use crate::fake::{FakeProvider, FakeReply};
 use crate::store::NewApiKey;
 
-/// Runs the demo, printing to stdout.
-pub async fn run() -> anyhow::Result<()> {
+/// Runs the demo, printing to stdout. The server listens on `listen`; with
+/// `keep_running` it stays up after the demo (until Ctrl-C or SIGTERM), so a client
+/// can be tried against it.
+pub async fn run(listen: std::net::SocketAddr, keep_running: bool) -> anyhow::Result<()> {
     let codex = FakeProvider::start("codex", FakeReply::token_invalidated()).await?;
     let cheap = FakeProvider::start(
         "cheap",
@@ -38,7 +40,7 @@ pub async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let yaml = format!(
         r#"
-listen: 127.0.0.1:0
+listen: "{listen}"
 database: {{ path: "{db}" }}
 providers:
   codex:  {{ kind: openai, base_url: "{codex}" }}
@@ -56,6 +58,7 @@ auxiliary:
 policy: {{ backoff_base: 10ms, backoff_max: 50ms }}
 "#,
         db = dir.path().join("demo.db").display(),
+        listen = listen,
         codex = codex.openai_base_url(),
         cheap = cheap.openai_base_url(),
         main = main.anthropic_base_url(),
@@ -182,6 +185,14 @@ policy: {{ backoff_base: 10ms, backoff_max: 50ms }}
     print!("{}", trail::format(&simulated.steps));
     println!("(the same policy code as a real call; no provider was contacted)");
 
+    if keep_running {
+        println!();
+        println!(
+            "The demo server keeps running on {addr} (task `compression` falls back as above; \
+             Ctrl-C stops it)."
+        );
+        crate::app::shutdown_signal().await;
+    }
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(10), server)
         .await

@@ -69,7 +69,14 @@ enum Command {
     },
     /// Run the real server on a temporary database with local fake providers and show
     /// an auxiliary task whose explicit provider answers 401 token_invalidated.
-    Demo,
+    Demo {
+        /// Address of the demo server.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Keep the demo server running afterwards, to try a client against it.
+        #[arg(long)]
+        keep_running: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +151,11 @@ enum CredentialsCommand {
     },
     /// List credentials with their state. Never prints a secret.
     List,
+    /// Refresh an OAuth credential now (RFC 6749 refresh grant); a refusal marks it dead.
+    Refresh {
+        /// Credential id.
+        id: String,
+    },
     /// Re-encrypt every stored secret under a new master key, then point
     /// SWITCHYARD_MASTER_KEY (or the key file) at the new key.
     Rekey {
@@ -194,7 +206,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         telemetry::init(format, None)?;
     }
     match cli.command {
-        Command::Demo => switchyard::demo::run().await,
+        Command::Demo {
+            listen,
+            keep_running,
+        } => switchyard::demo::run(listen, keep_running).await,
         Command::Serve { listen, db } => {
             let mut config = load_config(&cli.config)?;
             let guard = telemetry::init(format, config.otel.as_ref())?;
@@ -345,6 +360,48 @@ async fn credentials(
             };
             store.put_credential(&credential, false, wall_ms()).await?;
             println!("added {id}");
+        }
+        CredentialsCommand::Refresh { id } => {
+            use switchyard::policy::RefreshOutcome;
+            let stored = store
+                .credential(&id)
+                .await?
+                .with_context(|| format!("no credential {id:?}"))?;
+            let pool =
+                switchyard::credentials::CredentialPool::new(vec![stored], Default::default());
+            let credential = pool.get(&id).context("credential loaded")?;
+            if !credential.refreshable() {
+                bail!("{id:?} is a static key: nothing to refresh");
+            }
+            let refresher = switchyard::oauth::Refresher::new(
+                reqwest::Client::new(),
+                store.clone(),
+                switchyard::metrics::Metrics::new(None)?,
+                config.oauth.timeout,
+            );
+            match refresher
+                .refresh(&credential, credential.tokens().generation)
+                .await
+            {
+                RefreshOutcome::Refreshed => {
+                    println!(
+                        "refreshed {id} (rotation {})",
+                        credential.tokens().generation
+                    )
+                }
+                RefreshOutcome::Terminal(why) => {
+                    let dead = switchyard::store::HealthChange::Dead {
+                        id: credential.id.clone(),
+                        reason: format!("refresh refused: {why}"),
+                        at: wall_ms(),
+                    };
+                    store.write_batch(&[dead], &[]).await?;
+                    bail!("refresh of {id} refused ({why}): the credential is now dead");
+                }
+                RefreshOutcome::Transient(why) => {
+                    bail!("refresh of {id} failed ({why}); try again")
+                }
+            }
         }
         CredentialsCommand::Rekey { new_key_env } => {
             let text = std::env::var(&new_key_env)

@@ -4,12 +4,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use switchyard::config::Config;
 use switchyard::crypto::{MasterKey, default_key_file, token_hash};
-use switchyard::domain::{Material, OAuthTokens};
+use switchyard::domain::Material;
 use switchyard::fake::{FakeReply, FakeTokenEndpoint};
-use switchyard::store::{NewCredential, Store};
+use switchyard::store::Store;
 use switchyard_client::pb;
 use switchyard_client::pb::credential_service_client::CredentialServiceClient;
 use tonic::Code;
@@ -33,27 +32,9 @@ async fn open_store(db: &Path) -> Store {
 }
 
 /// Replaces `main`'s static key with an OAuth credential `main-oauth` whose access
-/// token the provider no longer accepts.
+/// token the provider may no longer accept.
 async fn seed_main_oauth(db: &Path, endpoint: &FakeTokenEndpoint, access: &str, refresh: &str) {
-    let store = open_store(db).await;
-    store.remove_credential("main-k1").await.unwrap();
-    let credential = NewCredential {
-        id: "main-oauth".into(),
-        provider: "main".into(),
-        label: "test".into(),
-        priority: 0,
-        material: Material::OAuth(OAuthTokens {
-            access_token: SecretString::from(access.to_owned()),
-            refresh_token: SecretString::from(refresh.to_owned()),
-            expires_at: None,
-            token_url: endpoint.url(),
-            client_id: "switchyard-test".into(),
-            client_secret: Some(SecretString::from(CLIENT_SECRET.to_owned())),
-            scope: Some("model.request".into()),
-        }),
-    };
-    store.put_credential(&credential, false, 1).await.unwrap();
-    store.close().await;
+    seed_oauth(db, "main", endpoint, access, refresh, CLIENT_SECRET).await;
 }
 
 fn auth_yaml() -> String {
@@ -692,4 +673,43 @@ async fn tls_with_client_certificates_refuses_clients_without_one() {
     assert_eq!(fakes.main.call_count(), 1);
     let _ = stop.send(());
     handle.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_cli_refreshes_offline_and_a_refused_refresh_marks_dead() {
+    let fakes = Fakes::start().await;
+    let endpoint = FakeTokenEndpoint::start("cli").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&fakes, dir.path(), "").await;
+    let db = dir.path().join("switchyard.db");
+    seed_main_oauth(&db, &endpoint, "cli-access-0", "cli-refresh-0").await;
+    // The CLI runs beside this test's runtime, which serves the fake endpoint.
+    let refresh = || {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+                .arg("--config")
+                .arg(&config)
+                .args(["credentials", "refresh", "main-oauth"])
+                .output()
+                .unwrap()
+        })
+    };
+    let first = refresh().await.unwrap();
+    assert!(first.status.success(), "{first:?}");
+    assert_eq!(endpoint.presented(), ["cli-refresh-0"]);
+
+    endpoint.set_failure(Some((400, r#"{"error":"invalid_grant"}"#)));
+    let second = refresh().await.unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("invalid_grant"), "{stderr}");
+    assert!(
+        !stderr.contains("cli-refresh-1"),
+        "no token in the error: {stderr}"
+    );
+    let store = open_store(&db).await;
+    let stored = store.credential("main-oauth").await.unwrap().unwrap();
+    assert!(stored.health.dead_since.is_some(), "marked dead");
+    assert_eq!(stored.generation, 1);
 }

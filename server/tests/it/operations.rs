@@ -81,6 +81,26 @@ async fn traces_continue_the_callers_trace_with_one_span_per_attempt() {
     let fakes = Fakes::start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(&fakes, dir.path(), "").await;
+    // chain-a holds an OAuth credential whose access token it refuses: a refresh.
+    let tokens = switchyard::fake::FakeTokenEndpoint::start("otel")
+        .await
+        .unwrap();
+    seed_oauth(
+        &dir.path().join("switchyard.db"),
+        "chain-a",
+        &tokens,
+        "otel-stale",
+        "otel-refresh-0",
+        "otel-client-secret",
+    )
+    .await;
+    fakes.chain_a.require_bearer(
+        tokens.bearer_check(),
+        FakeReply::error(
+            401,
+            r#"{"error":{"message":"bad token","type":"authentication_error"}}"#,
+        ),
+    );
     let server = Server::start(
         &config,
         &[
@@ -113,7 +133,11 @@ async fn traces_continue_the_callers_trace_with_one_span_per_attempt() {
         .iter()
         .filter(|a| !a.credential_id.is_empty())
         .collect();
-    assert_eq!(tried.len(), 2, "aux 401, then chain-a answers");
+    assert_eq!(
+        tried.len(),
+        3,
+        "aux 401, chain-a 401 and a refresh, then chain-a answers"
+    );
 
     // SIGTERM flushes the exporter before exit.
     server.sigterm();
@@ -171,13 +195,42 @@ async fn traces_continue_the_callers_trace_with_one_span_per_attempt() {
     );
     assert_eq!(attr_str(attempts[0], "error.type"), "auth_terminal");
     assert_eq!(attr_str(attempts[0], "switchyard.action"), "next_candidate");
-    assert_eq!(attr_str(attempts[1], "switchyard.action"), "succeed");
-    assert_eq!(attr_str(attempts[1], "gen_ai.usage.input_tokens"), "12");
-    assert_eq!(attr_str(attempts[1], "gen_ai.response.model"), "a-model");
+    assert_eq!(
+        attr_str(attempts[1], "switchyard.action"),
+        "refresh_and_retry"
+    );
+    assert_eq!(attr_str(attempts[2], "switchyard.action"), "succeed");
+    assert_eq!(attr_str(attempts[2], "gen_ai.usage.input_tokens"), "12");
+    assert_eq!(attr_str(attempts[2], "gen_ai.response.model"), "a-model");
+
+    // The refresh has a span of its own, in the same trace, under the server span.
+    let refreshes: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "credential refresh")
+        .collect();
+    assert_eq!(refreshes.len(), 1, "one refresh span");
+    assert_eq!(refreshes[0].parent_span_id, server_span.span_id);
+    assert_eq!(
+        attr_str(refreshes[0], "switchyard.credential_id"),
+        "chain-a-oauth"
+    );
+    assert_eq!(
+        attr_str(refreshes[0], "switchyard.refresh.outcome"),
+        "refreshed"
+    );
+    assert_eq!(tokens.call_count(), 1);
 
     // No secret and no prompt text anywhere: attributes, span names, logs.
     let everything = format!("{spans:?}\n{logs}");
-    assert!(!everything.contains("secret-of-"), "a credential leaked");
+    for secret in [
+        "secret-of-",
+        "otel-stale",
+        "otel-refresh",
+        "otel-access",
+        "otel-client-secret",
+    ] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
     assert!(!everything.contains("PROMPT-TEXT"), "prompt text leaked");
 }
 

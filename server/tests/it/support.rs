@@ -440,3 +440,40 @@ pub async fn config_file(fakes: &Fakes, dir: &Path, extra: &str) -> std::path::P
     std::fs::write(&path, standard_yaml(fakes, &db, extra)).unwrap();
     path
 }
+
+/// Replaces `<provider>-k1` by an OAuth credential `<provider>-oauth` refreshed at
+/// `endpoint`.
+pub async fn seed_oauth(
+    db: &Path,
+    provider: &str,
+    endpoint: &switchyard::fake::FakeTokenEndpoint,
+    access: &str,
+    refresh: &str,
+    client_secret: &str,
+) {
+    use switchyard::domain::{Material, OAuthTokens};
+    let key_file = switchyard::crypto::default_key_file(db);
+    let (key, _) = switchyard::crypto::MasterKey::load(None, &key_file).unwrap();
+    let store = Store::open(db, key).await.unwrap();
+    store
+        .remove_credential(&format!("{provider}-k1"))
+        .await
+        .unwrap();
+    let credential = switchyard::store::NewCredential {
+        id: format!("{provider}-oauth"),
+        provider: provider.into(),
+        label: "test".into(),
+        priority: 0,
+        material: Material::OAuth(OAuthTokens {
+            access_token: SecretString::from(access.to_owned()),
+            refresh_token: SecretString::from(refresh.to_owned()),
+            expires_at: None,
+            token_url: endpoint.url(),
+            client_id: "switchyard-test".into(),
+            client_secret: Some(SecretString::from(client_secret.to_owned())),
+            scope: Some("model.request".into()),
+        }),
+    };
+    store.put_credential(&credential, false, 1).await.unwrap();
+    store.close().await;
+}

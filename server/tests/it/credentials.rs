@@ -713,3 +713,62 @@ async fn the_cli_refreshes_offline_and_a_refused_refresh_marks_dead() {
     assert!(stored.health.dead_since.is_some(), "marked dead");
     assert_eq!(stored.generation, 1);
 }
+
+#[tokio::test]
+async fn an_access_token_about_to_expire_is_refreshed_before_it_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchyard.db");
+    seed_keys(&db, &[]).await;
+    let endpoint = FakeTokenEndpoint::start("exp").await.unwrap();
+    // Stored as expiring in 10 s: inside the 60 s refresh window.
+    let store = open_store(&db).await;
+    store.remove_credential("main-k1").await.unwrap();
+    let credential = switchyard::store::NewCredential {
+        id: "main-oauth".into(),
+        provider: "main".into(),
+        label: String::new(),
+        priority: 0,
+        material: Material::OAuth(switchyard::domain::OAuthTokens {
+            access_token: secrecy::SecretString::from("exp-access-old".to_owned()),
+            refresh_token: secrecy::SecretString::from("exp-refresh-0".to_owned()),
+            expires_at: Some(switchyard::executor::wall_ms() + 10_000),
+            token_url: endpoint.url(),
+            client_id: "switchyard-test".into(),
+            client_secret: None,
+            scope: None,
+        }),
+    };
+    store.put_credential(&credential, false, 1).await.unwrap();
+    store.close().await;
+    let fakes = Fakes::start().await;
+    let mut app = TestApp::spawn(fakes.config(&db, "")).await;
+
+    let answer = app.primary().await.unwrap();
+    assert_eq!(
+        shape(&answer.attempts),
+        vec![
+            s("main", "main-oauth", pb::Action::RefreshAndRetry),
+            s("main", "main-oauth", pb::Action::Succeed),
+        ]
+    );
+    assert_eq!(
+        answer.attempts[0].http_status, 0,
+        "the old token was not sent"
+    );
+    let sent: Vec<_> = fakes
+        .main
+        .calls()
+        .into_iter()
+        .map(|c| c.credential)
+        .collect();
+    assert_eq!(
+        sent,
+        ["exp-access-1"],
+        "only the refreshed token reached the provider"
+    );
+    // The new token is valid for an hour: the next call sends it at once.
+    let again = app.primary().await.unwrap();
+    assert_eq!(again.attempts.len(), 1);
+    assert_eq!(endpoint.call_count(), 1);
+    app.stop().await;
+}

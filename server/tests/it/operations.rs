@@ -419,3 +419,28 @@ fn parse_prometheus(text: &str) -> HashMap<String, f64> {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn an_unreachable_collector_fails_no_request_and_does_not_hold_the_exit() {
+    let fakes = Fakes::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&fakes, dir.path(), "").await;
+    // Nothing listens on port 1: every export fails.
+    let server = Server::start(
+        &config,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")],
+    );
+    let mut client = server.client().await;
+    for _ in 0..20 {
+        client
+            .complete(pb::CompleteRequest {
+                messages: vec![user("hi")],
+                ..Default::default()
+            })
+            .await
+            .expect("served while the collector is down");
+    }
+    server.sigterm();
+    let (status, _) = server.wait(Duration::from_secs(15)).await;
+    assert!(status.success(), "exit {status:?}");
+}

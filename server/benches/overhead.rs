@@ -96,6 +96,7 @@ auxiliary:
         .await
         .expect("connect");
     let grpc = SwitchyardServiceClient::new(channel);
+    let grpc_for_sim = grpc.clone();
     let http = reqwest::Client::new();
     let url = format!("{}/chat/completions", fake.openai_base_url());
     let body = serde_json::json!({
@@ -142,8 +143,30 @@ auxiliary:
     })
     .await;
 
+    // The gRPC hop and the policy alone: a simulation contacts no provider.
+    let sim_client = grpc_for_sim.clone();
+    measure("grpc-only", requests, concurrency, move || {
+        let mut grpc = sim_client.clone();
+        async move {
+            let simulation = pb::Simulation {
+                caller: Some(pb::Caller {
+                    kind: Some(pb::caller::Kind::Task("compression".into())),
+                }),
+                ..Default::default()
+            };
+            grpc.explain_fallback(pb::ExplainFallbackRequest {
+                query: Some(pb::explain_fallback_request::Query::Simulation(simulation)),
+            })
+            .await
+            .expect("explain");
+        }
+    })
+    .await;
     println!();
-    println!("added latency at {concurrency} concurrent callers ({requests} requests each way):");
+    println!(
+        "added latency at {concurrency} concurrent callers, provider answering in {provider_ms} ms \
+         ({requests} requests each way):"
+    );
     for (label, q) in [("p50", 0.50), ("p90", 0.90), ("p99", 0.99)] {
         let d = direct.value_at_quantile(q);
         let v = via.value_at_quantile(q);

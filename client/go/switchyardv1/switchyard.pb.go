@@ -1539,6 +1539,7 @@ type Simulation struct {
 	// The caller to simulate.
 	Caller *Caller `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
 	// Outcomes of successive attempts, in order; once they run out, attempts succeed.
+	// Credential refreshes asked by the policy succeed in a simulation.
 	Outcomes []*SimulatedOutcome `protobuf:"bytes,2,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
 	// Time budget in milliseconds; 0 means the caller's configured timeout.
 	BudgetMs uint64 `protobuf:"varint,3,opt,name=budget_ms,json=budgetMs,proto3" json:"budget_ms,omitempty"`

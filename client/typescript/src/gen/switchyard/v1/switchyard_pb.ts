@@ -544,6 +544,7 @@ export type Simulation = Message$1<"switchyard.v1.Simulation"> & {
 
   /**
    * Outcomes of successive attempts, in order; once they run out, attempts succeed.
+   * Credential refreshes asked by the policy succeed in a simulation.
    *
    * @generated from field: repeated switchyard.v1.SimulatedOutcome outcomes = 2;
    */

@@ -444,3 +444,83 @@ async fn an_unreachable_collector_fails_no_request_and_does_not_hold_the_exit() 
     let (status, _) = server.wait(Duration::from_secs(15)).await;
     assert!(status.success(), "exit {status:?}");
 }
+
+/// An OTLP/gRPC metrics receiver that keeps the names of the metrics it is sent.
+#[derive(Default, Clone)]
+struct MetricsReceiver {
+    names: Arc<Mutex<Vec<String>>>,
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsService
+    for MetricsReceiver
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        let mut names = self.names.lock().unwrap();
+        for rm in request.into_inner().resource_metrics {
+            for sm in rm.scope_metrics {
+                names.extend(sm.metrics.into_iter().map(|m| m.name));
+            }
+        }
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_exported_over_otlp_too() {
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsServiceServer;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let receiver = MetricsReceiver::default();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(MetricsServiceServer::new(receiver.clone()))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let fakes = Fakes::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&fakes, dir.path(), "").await;
+    let server = Server::start(
+        &config,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ],
+    );
+    server
+        .client()
+        .await
+        .complete(pb::CompleteRequest {
+            messages: vec![user("hi")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // The periodic reader exports every 200 ms; shutdown flushes a last time.
+    server.sigterm();
+    let (status, _) = server.wait(Duration::from_secs(15)).await;
+    assert!(status.success());
+    let names = receiver.names.lock().unwrap().clone();
+    for metric in [
+        "switchyard.requests",
+        "switchyard.request.duration",
+        "switchyard.attempts",
+        "switchyard.credentials",
+    ] {
+        assert!(
+            names.iter().any(|n| n == metric),
+            "{metric} not in {names:?}"
+        );
+    }
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::domain::{ProviderKind, Target};
-use crate::policy::{BUILTIN_TASKS, PolicyConfig, Routing, TaskRoute};
+use crate::policy::{PolicyConfig, Routing, TaskRoute};
 
 /// The example configuration, embedded: `switchyard serve` runs on it when no
 /// config file exists.
@@ -676,11 +676,6 @@ impl Config {
             .iter()
             .map(|(name, p)| (Arc::from(name.as_str()), p.pool_strategy))
             .collect()
-    }
-
-    /// Whether `task` may be called: built in, or configured.
-    pub fn knows_task(&self, task: &str) -> bool {
-        BUILTIN_TASKS.contains(&task) || self.auxiliary.contains_key(task)
     }
 }
 

@@ -155,11 +155,6 @@ impl FakeProvider {
         *lock(&self.shared.auth) = Some((check, refusal));
     }
 
-    /// Replaces the reply used once the script is empty.
-    pub fn set_fallback(&self, reply: FakeReply) {
-        *lock(&self.shared.fallback) = reply;
-    }
-
     /// Base URL for `kind: openai` (`http://127.0.0.1:PORT/v1`).
     pub fn openai_base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
@@ -178,11 +173,6 @@ impl FakeProvider {
     /// Every call received, in order.
     pub fn calls(&self) -> Vec<ReceivedCall> {
         lock(&self.shared.calls).clone()
-    }
-
-    /// Forgets the calls received so far.
-    pub fn reset_calls(&self) {
-        lock(&self.shared.calls).clear();
     }
 }
 

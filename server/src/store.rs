@@ -21,6 +21,21 @@ use crate::domain::{
     OAuthTokens, Step, Trail,
 };
 
+/// The credential columns `decode` reads, joined with their health, then `$tail`.
+macro_rules! select_credentials {
+    ($tail:literal) => {
+        concat!(
+            "SELECT c.id, c.provider, c.kind, c.label, c.priority, c.secret, c.refresh_token,
+                    c.expires_at, c.token_url, c.client_id, c.client_secret, c.scope,
+                    c.generation, c.created_at,
+                    s.cooldown_until, s.cooldown_class, s.dead_since, s.dead_reason,
+                    s.last_error_class, s.last_error_at, s.use_count
+             FROM credentials c LEFT JOIN credential_state s ON s.credential_id = c.id ",
+            $tail
+        )
+    };
+}
+
 /// The embedded migrations of `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
@@ -418,23 +433,19 @@ impl Store {
 
     /// Every credential with its health, secrets opened, by provider then priority.
     pub async fn credentials(&self) -> Result<Vec<StoredCredential>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT c.id, c.provider, c.kind, c.label, c.priority, c.secret, c.refresh_token,
-                    c.expires_at, c.token_url, c.client_id, c.client_secret, c.scope,
-                    c.generation, c.created_at,
-                    s.cooldown_until, s.cooldown_class, s.dead_since, s.dead_reason,
-                    s.last_error_class, s.last_error_at, s.use_count
-             FROM credentials c LEFT JOIN credential_state s ON s.credential_id = c.id
-             ORDER BY c.provider, c.priority, c.id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(select_credentials!("ORDER BY c.provider, c.priority, c.id"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(|row| self.decode(row)).collect()
     }
 
-    /// One credential, if it exists.
+    /// One credential, if it exists (only its own secrets are opened).
     pub async fn credential(&self, id: &str) -> Result<Option<StoredCredential>, StoreError> {
-        Ok(self.credentials().await?.into_iter().find(|c| &*c.id == id))
+        let row = sqlx::query(select_credentials!("WHERE c.id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(|row| self.decode(row)).transpose()
     }
 
     fn decode(&self, row: &sqlx::sqlite::SqliteRow) -> Result<StoredCredential, StoreError> {

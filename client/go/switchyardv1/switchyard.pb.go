@@ -202,6 +202,9 @@ const (
 	Action_ACTION_GIVE_UP Action = 7
 	// The candidate was not tried (duplicate, or no live credential).
 	Action_ACTION_SKIP_CANDIDATE Action = 8
+	// Stop: a streamed answer failed after text reached the caller; another
+	// candidate cannot continue it, so the stream ends with an error.
+	Action_ACTION_STOP_STREAM Action = 9
 )
 
 // Enum value maps for Action.
@@ -216,6 +219,7 @@ var (
 		6: "ACTION_RETURN_TO_CALLER",
 		7: "ACTION_GIVE_UP",
 		8: "ACTION_SKIP_CANDIDATE",
+		9: "ACTION_STOP_STREAM",
 	}
 	Action_value = map[string]int32{
 		"ACTION_UNSPECIFIED":       0,
@@ -227,6 +231,7 @@ var (
 		"ACTION_RETURN_TO_CALLER":  6,
 		"ACTION_GIVE_UP":           7,
 		"ACTION_SKIP_CANDIDATE":    8,
+		"ACTION_STOP_STREAM":       9,
 	}
 )
 
@@ -289,6 +294,10 @@ const (
 	ErrorReason_ERROR_REASON_NOT_REFRESHABLE ErrorReason = 12
 	// CredentialService: the token endpoint refused or failed the refresh.
 	ErrorReason_ERROR_REASON_REFRESH_FAILED ErrorReason = 13
+	// CompleteStream, AuxCompleteStream: the answering candidate failed after text
+	// reached the caller (dropped connection, error event, idle timeout). The text
+	// received is incomplete; metadata names the provider, model and candidate.
+	ErrorReason_ERROR_REASON_STREAM_INTERRUPTED ErrorReason = 14
 )
 
 // Enum value maps for ErrorReason.
@@ -308,6 +317,7 @@ var (
 		11: "ERROR_REASON_CREDENTIAL_NOT_FOUND",
 		12: "ERROR_REASON_NOT_REFRESHABLE",
 		13: "ERROR_REASON_REFRESH_FAILED",
+		14: "ERROR_REASON_STREAM_INTERRUPTED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":           0,
@@ -324,6 +334,7 @@ var (
 		"ERROR_REASON_CREDENTIAL_NOT_FOUND":  11,
 		"ERROR_REASON_NOT_REFRESHABLE":       12,
 		"ERROR_REASON_REFRESH_FAILED":        13,
+		"ERROR_REASON_STREAM_INTERRUPTED":    14,
 	}
 )
 
@@ -957,6 +968,501 @@ func (x *AuxCompleteResponse) GetAttempts() []*Attempt {
 	return nil
 }
 
+// CompleteStreamRequest is a streamed primary turn; the fields are those of CompleteRequest.
+type CompleteStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The conversation so far; at least one message.
+	Messages []*Message `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	// Overrides the model of the main agent model (the first candidate only).
+	Model *string `protobuf:"bytes,2,opt,name=model,proto3,oneof" json:"model,omitempty"`
+	// Upper bound on generated tokens; must be positive when set.
+	MaxTokens *int32 `protobuf:"varint,3,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
+	// Sampling temperature in [0, 2].
+	Temperature   *float64 `protobuf:"fixed64,4,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteStreamRequest) Reset() {
+	*x = CompleteStreamRequest{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteStreamRequest) ProtoMessage() {}
+
+func (x *CompleteStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteStreamRequest.ProtoReflect.Descriptor instead.
+func (*CompleteStreamRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CompleteStreamRequest) GetMessages() []*Message {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *CompleteStreamRequest) GetModel() string {
+	if x != nil && x.Model != nil {
+		return *x.Model
+	}
+	return ""
+}
+
+func (x *CompleteStreamRequest) GetMaxTokens() int32 {
+	if x != nil && x.MaxTokens != nil {
+		return *x.MaxTokens
+	}
+	return 0
+}
+
+func (x *CompleteStreamRequest) GetTemperature() float64 {
+	if x != nil && x.Temperature != nil {
+		return *x.Temperature
+	}
+	return 0
+}
+
+// CompleteStreamResponse is one event of a streamed primary turn.
+type CompleteStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event.
+	//
+	// Types that are valid to be assigned to Event:
+	//
+	//	*CompleteStreamResponse_Started
+	//	*CompleteStreamResponse_Delta
+	//	*CompleteStreamResponse_Finished
+	Event         isCompleteStreamResponse_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteStreamResponse) Reset() {
+	*x = CompleteStreamResponse{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteStreamResponse) ProtoMessage() {}
+
+func (x *CompleteStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteStreamResponse.ProtoReflect.Descriptor instead.
+func (*CompleteStreamResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CompleteStreamResponse) GetEvent() isCompleteStreamResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *CompleteStreamResponse) GetStarted() *StreamStarted {
+	if x != nil {
+		if x, ok := x.Event.(*CompleteStreamResponse_Started); ok {
+			return x.Started
+		}
+	}
+	return nil
+}
+
+func (x *CompleteStreamResponse) GetDelta() string {
+	if x != nil {
+		if x, ok := x.Event.(*CompleteStreamResponse_Delta); ok {
+			return x.Delta
+		}
+	}
+	return ""
+}
+
+func (x *CompleteStreamResponse) GetFinished() *StreamFinished {
+	if x != nil {
+		if x, ok := x.Event.(*CompleteStreamResponse_Finished); ok {
+			return x.Finished
+		}
+	}
+	return nil
+}
+
+type isCompleteStreamResponse_Event interface {
+	isCompleteStreamResponse_Event()
+}
+
+type CompleteStreamResponse_Started struct {
+	// First event: the candidate that is answering, and the steps before it.
+	Started *StreamStarted `protobuf:"bytes,1,opt,name=started,proto3,oneof"`
+}
+
+type CompleteStreamResponse_Delta struct {
+	// A piece of generated text, in order.
+	Delta string `protobuf:"bytes,2,opt,name=delta,proto3,oneof"`
+}
+
+type CompleteStreamResponse_Finished struct {
+	// Last event of a complete answer.
+	Finished *StreamFinished `protobuf:"bytes,3,opt,name=finished,proto3,oneof"`
+}
+
+func (*CompleteStreamResponse_Started) isCompleteStreamResponse_Event() {}
+
+func (*CompleteStreamResponse_Delta) isCompleteStreamResponse_Event() {}
+
+func (*CompleteStreamResponse_Finished) isCompleteStreamResponse_Event() {}
+
+// AuxCompleteStreamRequest is a streamed auxiliary task; the fields are those of
+// AuxCompleteRequest.
+type AuxCompleteStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The task: compression, vision, web_extract, title_generation, approval, mcp,
+	// skills_hub, or any task the config defines.
+	Task string `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	// The messages of the task; at least one.
+	Messages []*Message `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	// Overrides the model of the task's first candidate.
+	Model *string `protobuf:"bytes,3,opt,name=model,proto3,oneof" json:"model,omitempty"`
+	// Upper bound on generated tokens; must be positive when set.
+	MaxTokens *int32 `protobuf:"varint,4,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
+	// Sampling temperature in [0, 2].
+	Temperature   *float64 `protobuf:"fixed64,5,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuxCompleteStreamRequest) Reset() {
+	*x = AuxCompleteStreamRequest{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuxCompleteStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuxCompleteStreamRequest) ProtoMessage() {}
+
+func (x *AuxCompleteStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuxCompleteStreamRequest.ProtoReflect.Descriptor instead.
+func (*AuxCompleteStreamRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AuxCompleteStreamRequest) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
+func (x *AuxCompleteStreamRequest) GetMessages() []*Message {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *AuxCompleteStreamRequest) GetModel() string {
+	if x != nil && x.Model != nil {
+		return *x.Model
+	}
+	return ""
+}
+
+func (x *AuxCompleteStreamRequest) GetMaxTokens() int32 {
+	if x != nil && x.MaxTokens != nil {
+		return *x.MaxTokens
+	}
+	return 0
+}
+
+func (x *AuxCompleteStreamRequest) GetTemperature() float64 {
+	if x != nil && x.Temperature != nil {
+		return *x.Temperature
+	}
+	return 0
+}
+
+// AuxCompleteStreamResponse is one event of a streamed auxiliary task.
+type AuxCompleteStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event.
+	//
+	// Types that are valid to be assigned to Event:
+	//
+	//	*AuxCompleteStreamResponse_Started
+	//	*AuxCompleteStreamResponse_Delta
+	//	*AuxCompleteStreamResponse_Finished
+	Event         isAuxCompleteStreamResponse_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuxCompleteStreamResponse) Reset() {
+	*x = AuxCompleteStreamResponse{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuxCompleteStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuxCompleteStreamResponse) ProtoMessage() {}
+
+func (x *AuxCompleteStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuxCompleteStreamResponse.ProtoReflect.Descriptor instead.
+func (*AuxCompleteStreamResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AuxCompleteStreamResponse) GetEvent() isAuxCompleteStreamResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *AuxCompleteStreamResponse) GetStarted() *StreamStarted {
+	if x != nil {
+		if x, ok := x.Event.(*AuxCompleteStreamResponse_Started); ok {
+			return x.Started
+		}
+	}
+	return nil
+}
+
+func (x *AuxCompleteStreamResponse) GetDelta() string {
+	if x != nil {
+		if x, ok := x.Event.(*AuxCompleteStreamResponse_Delta); ok {
+			return x.Delta
+		}
+	}
+	return ""
+}
+
+func (x *AuxCompleteStreamResponse) GetFinished() *StreamFinished {
+	if x != nil {
+		if x, ok := x.Event.(*AuxCompleteStreamResponse_Finished); ok {
+			return x.Finished
+		}
+	}
+	return nil
+}
+
+type isAuxCompleteStreamResponse_Event interface {
+	isAuxCompleteStreamResponse_Event()
+}
+
+type AuxCompleteStreamResponse_Started struct {
+	// First event: the candidate that is answering, and the steps before it.
+	Started *StreamStarted `protobuf:"bytes,1,opt,name=started,proto3,oneof"`
+}
+
+type AuxCompleteStreamResponse_Delta struct {
+	// A piece of generated text, in order.
+	Delta string `protobuf:"bytes,2,opt,name=delta,proto3,oneof"`
+}
+
+type AuxCompleteStreamResponse_Finished struct {
+	// Last event of a complete answer.
+	Finished *StreamFinished `protobuf:"bytes,3,opt,name=finished,proto3,oneof"`
+}
+
+func (*AuxCompleteStreamResponse_Started) isAuxCompleteStreamResponse_Event() {}
+
+func (*AuxCompleteStreamResponse_Delta) isAuxCompleteStreamResponse_Event() {}
+
+func (*AuxCompleteStreamResponse_Finished) isAuxCompleteStreamResponse_Event() {}
+
+// StreamStarted opens a stream once a candidate has produced its first content
+// token: from here on, no other candidate will be tried for this request.
+type StreamStarted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier of this request, for ExplainFallback.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Which provider, model and credential is answering.
+	ServedBy *ServedBy `protobuf:"bytes,2,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
+	// The steps taken before this candidate answered (failovers, retries, skips),
+	// ending with the answering attempt.
+	Attempts      []*Attempt `protobuf:"bytes,3,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamStarted) Reset() {
+	*x = StreamStarted{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamStarted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamStarted) ProtoMessage() {}
+
+func (x *StreamStarted) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamStarted.ProtoReflect.Descriptor instead.
+func (*StreamStarted) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *StreamStarted) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *StreamStarted) GetServedBy() *ServedBy {
+	if x != nil {
+		return x.ServedBy
+	}
+	return nil
+}
+
+func (x *StreamStarted) GetAttempts() []*Attempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+// StreamFinished closes a complete stream.
+type StreamFinished struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Token usage reported by the provider, when it reports it on streams.
+	Usage *Usage `protobuf:"bytes,1,opt,name=usage,proto3" json:"usage,omitempty"`
+	// Why generation stopped, as the provider said it (`stop`, `length`, `end_turn`...).
+	FinishReason string `protobuf:"bytes,2,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
+	// Every step of the request, in order.
+	Attempts      []*Attempt `protobuf:"bytes,3,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamFinished) Reset() {
+	*x = StreamFinished{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamFinished) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamFinished) ProtoMessage() {}
+
+func (x *StreamFinished) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamFinished.ProtoReflect.Descriptor instead.
+func (*StreamFinished) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *StreamFinished) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *StreamFinished) GetFinishReason() string {
+	if x != nil {
+		return x.FinishReason
+	}
+	return ""
+}
+
+func (x *StreamFinished) GetAttempts() []*Attempt {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
 // Usage counts tokens.
 type Usage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -970,7 +1476,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[5]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1488,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[5]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1501,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{5}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Usage) GetInputTokens() uint32 {
@@ -1027,7 +1533,7 @@ type ServedBy struct {
 
 func (x *ServedBy) Reset() {
 	*x = ServedBy{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[6]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1545,7 @@ func (x *ServedBy) String() string {
 func (*ServedBy) ProtoMessage() {}
 
 func (x *ServedBy) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[6]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1558,7 @@ func (x *ServedBy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServedBy.ProtoReflect.Descriptor instead.
 func (*ServedBy) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{6}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ServedBy) GetProvider() string {
@@ -1103,7 +1609,7 @@ type Attempt struct {
 
 func (x *Attempt) Reset() {
 	*x = Attempt{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[7]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1621,7 @@ func (x *Attempt) String() string {
 func (*Attempt) ProtoMessage() {}
 
 func (x *Attempt) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[7]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1634,7 @@ func (x *Attempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
 func (*Attempt) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{7}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Attempt) GetCandidateIndex() uint32 {
@@ -1194,7 +1700,7 @@ func (x *Attempt) GetDurationMs() uint64 {
 	return 0
 }
 
-// FailureDetail travels in the status details of a failed Complete or AuxComplete.
+// FailureDetail travels in the status details of a failed Complete, AuxComplete or stream.
 type FailureDetail struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Identifier of the failed request, for ExplainFallback.
@@ -1207,7 +1713,7 @@ type FailureDetail struct {
 
 func (x *FailureDetail) Reset() {
 	*x = FailureDetail{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[8]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1725,7 @@ func (x *FailureDetail) String() string {
 func (*FailureDetail) ProtoMessage() {}
 
 func (x *FailureDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[8]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1738,7 @@ func (x *FailureDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailureDetail.ProtoReflect.Descriptor instead.
 func (*FailureDetail) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{8}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FailureDetail) GetRequestId() string {
@@ -1258,7 +1764,7 @@ type PrimaryCaller struct {
 
 func (x *PrimaryCaller) Reset() {
 	*x = PrimaryCaller{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[9]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1776,7 @@ func (x *PrimaryCaller) String() string {
 func (*PrimaryCaller) ProtoMessage() {}
 
 func (x *PrimaryCaller) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[9]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1789,7 @@ func (x *PrimaryCaller) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrimaryCaller.ProtoReflect.Descriptor instead.
 func (*PrimaryCaller) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{9}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{15}
 }
 
 // Caller is the primary caller or an auxiliary task.
@@ -1302,7 +1808,7 @@ type Caller struct {
 
 func (x *Caller) Reset() {
 	*x = Caller{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[10]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1820,7 @@ func (x *Caller) String() string {
 func (*Caller) ProtoMessage() {}
 
 func (x *Caller) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[10]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1833,7 @@ func (x *Caller) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Caller.ProtoReflect.Descriptor instead.
 func (*Caller) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{10}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Caller) GetKind() isCaller_Kind {
@@ -1388,7 +1894,7 @@ type HttpOutcome struct {
 
 func (x *HttpOutcome) Reset() {
 	*x = HttpOutcome{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[11]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1906,7 @@ func (x *HttpOutcome) String() string {
 func (*HttpOutcome) ProtoMessage() {}
 
 func (x *HttpOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[11]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1919,7 @@ func (x *HttpOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HttpOutcome.ProtoReflect.Descriptor instead.
 func (*HttpOutcome) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{11}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HttpOutcome) GetStatus() uint32 {
@@ -1455,7 +1961,7 @@ type SimulatedOutcome struct {
 
 func (x *SimulatedOutcome) Reset() {
 	*x = SimulatedOutcome{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[12]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1973,7 @@ func (x *SimulatedOutcome) String() string {
 func (*SimulatedOutcome) ProtoMessage() {}
 
 func (x *SimulatedOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[12]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1986,7 @@ func (x *SimulatedOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimulatedOutcome.ProtoReflect.Descriptor instead.
 func (*SimulatedOutcome) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{12}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SimulatedOutcome) GetOutcome() isSimulatedOutcome_Outcome {
@@ -1553,7 +2059,7 @@ type Simulation struct {
 
 func (x *Simulation) Reset() {
 	*x = Simulation{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[13]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1565,7 +2071,7 @@ func (x *Simulation) String() string {
 func (*Simulation) ProtoMessage() {}
 
 func (x *Simulation) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[13]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1578,7 +2084,7 @@ func (x *Simulation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Simulation.ProtoReflect.Descriptor instead.
 func (*Simulation) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{13}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Simulation) GetCaller() *Caller {
@@ -1632,7 +2138,7 @@ type ExplainFallbackRequest struct {
 
 func (x *ExplainFallbackRequest) Reset() {
 	*x = ExplainFallbackRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[14]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +2150,7 @@ func (x *ExplainFallbackRequest) String() string {
 func (*ExplainFallbackRequest) ProtoMessage() {}
 
 func (x *ExplainFallbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[14]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +2163,7 @@ func (x *ExplainFallbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainFallbackRequest.ProtoReflect.Descriptor instead.
 func (*ExplainFallbackRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{14}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExplainFallbackRequest) GetQuery() isExplainFallbackRequest_Query {
@@ -1718,7 +2224,7 @@ type Candidate struct {
 
 func (x *Candidate) Reset() {
 	*x = Candidate{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[15]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +2236,7 @@ func (x *Candidate) String() string {
 func (*Candidate) ProtoMessage() {}
 
 func (x *Candidate) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[15]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +2249,7 @@ func (x *Candidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Candidate.ProtoReflect.Descriptor instead.
 func (*Candidate) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{15}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Candidate) GetProvider() string {
@@ -1790,7 +2296,7 @@ type ExplainFallbackResponse struct {
 
 func (x *ExplainFallbackResponse) Reset() {
 	*x = ExplainFallbackResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[16]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1802,7 +2308,7 @@ func (x *ExplainFallbackResponse) String() string {
 func (*ExplainFallbackResponse) ProtoMessage() {}
 
 func (x *ExplainFallbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[16]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1815,7 +2321,7 @@ func (x *ExplainFallbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainFallbackResponse.ProtoReflect.Descriptor instead.
 func (*ExplainFallbackResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{16}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExplainFallbackResponse) GetRequestId() string {
@@ -1878,7 +2384,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[17]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1890,7 +2396,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[17]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1903,7 +2409,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{17}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ApiKey) GetKey() string {
@@ -1936,7 +2442,7 @@ type OAuthTokens struct {
 
 func (x *OAuthTokens) Reset() {
 	*x = OAuthTokens{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[18]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2454,7 @@ func (x *OAuthTokens) String() string {
 func (*OAuthTokens) ProtoMessage() {}
 
 func (x *OAuthTokens) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[18]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2467,7 @@ func (x *OAuthTokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthTokens.ProtoReflect.Descriptor instead.
 func (*OAuthTokens) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{18}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *OAuthTokens) GetAccessToken() string {
@@ -2037,7 +2543,7 @@ type PutCredentialRequest struct {
 
 func (x *PutCredentialRequest) Reset() {
 	*x = PutCredentialRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2555,7 @@ func (x *PutCredentialRequest) String() string {
 func (*PutCredentialRequest) ProtoMessage() {}
 
 func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2568,7 @@ func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCredentialRequest.ProtoReflect.Descriptor instead.
 func (*PutCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{19}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PutCredentialRequest) GetId() string {
@@ -2147,7 +2653,7 @@ type PutCredentialResponse struct {
 
 func (x *PutCredentialResponse) Reset() {
 	*x = PutCredentialResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2665,7 @@ func (x *PutCredentialResponse) String() string {
 func (*PutCredentialResponse) ProtoMessage() {}
 
 func (x *PutCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2678,7 @@ func (x *PutCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCredentialResponse.ProtoReflect.Descriptor instead.
 func (*PutCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{20}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PutCredentialResponse) GetCredential() *CredentialInfo {
@@ -2193,7 +2699,7 @@ type ListCredentialsRequest struct {
 
 func (x *ListCredentialsRequest) Reset() {
 	*x = ListCredentialsRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2205,7 +2711,7 @@ func (x *ListCredentialsRequest) String() string {
 func (*ListCredentialsRequest) ProtoMessage() {}
 
 func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2218,7 +2724,7 @@ func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{21}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListCredentialsRequest) GetProvider() string {
@@ -2239,7 +2745,7 @@ type ListCredentialsResponse struct {
 
 func (x *ListCredentialsResponse) Reset() {
 	*x = ListCredentialsResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2251,7 +2757,7 @@ func (x *ListCredentialsResponse) String() string {
 func (*ListCredentialsResponse) ProtoMessage() {}
 
 func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2264,7 +2770,7 @@ func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{22}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListCredentialsResponse) GetCredentials() []*CredentialInfo {
@@ -2285,7 +2791,7 @@ type DeleteCredentialRequest struct {
 
 func (x *DeleteCredentialRequest) Reset() {
 	*x = DeleteCredentialRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2803,7 @@ func (x *DeleteCredentialRequest) String() string {
 func (*DeleteCredentialRequest) ProtoMessage() {}
 
 func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2816,7 @@ func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{23}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeleteCredentialRequest) GetId() string {
@@ -2329,7 +2835,7 @@ type DeleteCredentialResponse struct {
 
 func (x *DeleteCredentialResponse) Reset() {
 	*x = DeleteCredentialResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2341,7 +2847,7 @@ func (x *DeleteCredentialResponse) String() string {
 func (*DeleteCredentialResponse) ProtoMessage() {}
 
 func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2354,7 +2860,7 @@ func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{24}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{30}
 }
 
 // RefreshCredentialRequest refreshes an OAuth credential now.
@@ -2368,7 +2874,7 @@ type RefreshCredentialRequest struct {
 
 func (x *RefreshCredentialRequest) Reset() {
 	*x = RefreshCredentialRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2380,7 +2886,7 @@ func (x *RefreshCredentialRequest) String() string {
 func (*RefreshCredentialRequest) ProtoMessage() {}
 
 func (x *RefreshCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2393,7 +2899,7 @@ func (x *RefreshCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshCredentialRequest.ProtoReflect.Descriptor instead.
 func (*RefreshCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{25}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RefreshCredentialRequest) GetId() string {
@@ -2414,7 +2920,7 @@ type RefreshCredentialResponse struct {
 
 func (x *RefreshCredentialResponse) Reset() {
 	*x = RefreshCredentialResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2426,7 +2932,7 @@ func (x *RefreshCredentialResponse) String() string {
 func (*RefreshCredentialResponse) ProtoMessage() {}
 
 func (x *RefreshCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2439,7 +2945,7 @@ func (x *RefreshCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshCredentialResponse.ProtoReflect.Descriptor instead.
 func (*RefreshCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{26}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RefreshCredentialResponse) GetCredential() *CredentialInfo {
@@ -2480,7 +2986,7 @@ type CredentialInfo struct {
 
 func (x *CredentialInfo) Reset() {
 	*x = CredentialInfo{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2492,7 +2998,7 @@ func (x *CredentialInfo) String() string {
 func (*CredentialInfo) ProtoMessage() {}
 
 func (x *CredentialInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2505,7 +3011,7 @@ func (x *CredentialInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CredentialInfo.ProtoReflect.Descriptor instead.
 func (*CredentialInfo) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{27}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CredentialInfo) GetId() string {
@@ -2625,7 +3131,45 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\acontent\x18\x02 \x01(\tR\acontent\x12*\n" +
 	"\x05usage\x18\x03 \x01(\v2\x14.switchyard.v1.UsageR\x05usage\x124\n" +
 	"\tserved_by\x18\x04 \x01(\v2\x17.switchyard.v1.ServedByR\bservedBy\x122\n" +
-	"\battempts\x18\x05 \x03(\v2\x16.switchyard.v1.AttemptR\battempts\"O\n" +
+	"\battempts\x18\x05 \x03(\v2\x16.switchyard.v1.AttemptR\battempts\"\xda\x01\n" +
+	"\x15CompleteStreamRequest\x122\n" +
+	"\bmessages\x18\x01 \x03(\v2\x16.switchyard.v1.MessageR\bmessages\x12\x19\n" +
+	"\x05model\x18\x02 \x01(\tH\x00R\x05model\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"max_tokens\x18\x03 \x01(\x05H\x01R\tmaxTokens\x88\x01\x01\x12%\n" +
+	"\vtemperature\x18\x04 \x01(\x01H\x02R\vtemperature\x88\x01\x01B\b\n" +
+	"\x06_modelB\r\n" +
+	"\v_max_tokensB\x0e\n" +
+	"\f_temperature\"\xb0\x01\n" +
+	"\x16CompleteStreamResponse\x128\n" +
+	"\astarted\x18\x01 \x01(\v2\x1c.switchyard.v1.StreamStartedH\x00R\astarted\x12\x16\n" +
+	"\x05delta\x18\x02 \x01(\tH\x00R\x05delta\x12;\n" +
+	"\bfinished\x18\x03 \x01(\v2\x1d.switchyard.v1.StreamFinishedH\x00R\bfinishedB\a\n" +
+	"\x05event\"\xf1\x01\n" +
+	"\x18AuxCompleteStreamRequest\x12\x12\n" +
+	"\x04task\x18\x01 \x01(\tR\x04task\x122\n" +
+	"\bmessages\x18\x02 \x03(\v2\x16.switchyard.v1.MessageR\bmessages\x12\x19\n" +
+	"\x05model\x18\x03 \x01(\tH\x00R\x05model\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"max_tokens\x18\x04 \x01(\x05H\x01R\tmaxTokens\x88\x01\x01\x12%\n" +
+	"\vtemperature\x18\x05 \x01(\x01H\x02R\vtemperature\x88\x01\x01B\b\n" +
+	"\x06_modelB\r\n" +
+	"\v_max_tokensB\x0e\n" +
+	"\f_temperature\"\xb3\x01\n" +
+	"\x19AuxCompleteStreamResponse\x128\n" +
+	"\astarted\x18\x01 \x01(\v2\x1c.switchyard.v1.StreamStartedH\x00R\astarted\x12\x16\n" +
+	"\x05delta\x18\x02 \x01(\tH\x00R\x05delta\x12;\n" +
+	"\bfinished\x18\x03 \x01(\v2\x1d.switchyard.v1.StreamFinishedH\x00R\bfinishedB\a\n" +
+	"\x05event\"\x98\x01\n" +
+	"\rStreamStarted\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x124\n" +
+	"\tserved_by\x18\x02 \x01(\v2\x17.switchyard.v1.ServedByR\bservedBy\x122\n" +
+	"\battempts\x18\x03 \x03(\v2\x16.switchyard.v1.AttemptR\battempts\"\x95\x01\n" +
+	"\x0eStreamFinished\x12*\n" +
+	"\x05usage\x18\x01 \x01(\v2\x14.switchyard.v1.UsageR\x05usage\x12#\n" +
+	"\rfinish_reason\x18\x02 \x01(\tR\ffinishReason\x122\n" +
+	"\battempts\x18\x03 \x03(\v2\x16.switchyard.v1.AttemptR\battempts\"O\n" +
 	"\x05Usage\x12!\n" +
 	"\finput_tokens\x18\x01 \x01(\rR\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\rR\foutputTokens\"a\n" +
@@ -2772,7 +3316,7 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\x1dERROR_CLASS_MODEL_UNAVAILABLE\x10\v\x12\x1e\n" +
 	"\x1aERROR_CLASS_CONTENT_POLICY\x10\f\x12\x1f\n" +
 	"\x1bERROR_CLASS_INVALID_REQUEST\x10\r\x12\x17\n" +
-	"\x13ERROR_CLASS_UNKNOWN\x10\x0e*\xee\x01\n" +
+	"\x13ERROR_CLASS_UNKNOWN\x10\x0e*\x86\x02\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eACTION_SUCCEED\x10\x01\x12\x15\n" +
@@ -2782,7 +3326,8 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\x15ACTION_NEXT_CANDIDATE\x10\x05\x12\x1b\n" +
 	"\x17ACTION_RETURN_TO_CALLER\x10\x06\x12\x12\n" +
 	"\x0eACTION_GIVE_UP\x10\a\x12\x19\n" +
-	"\x15ACTION_SKIP_CANDIDATE\x10\b*\xed\x03\n" +
+	"\x15ACTION_SKIP_CANDIDATE\x10\b\x12\x16\n" +
+	"\x12ACTION_STOP_STREAM\x10\t*\x92\x04\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"ERROR_REASON_ALL_CANDIDATES_FAILED\x10\x01\x12!\n" +
@@ -2798,7 +3343,8 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\x12%\n" +
 	"!ERROR_REASON_CREDENTIAL_NOT_FOUND\x10\v\x12 \n" +
 	"\x1cERROR_REASON_NOT_REFRESHABLE\x10\f\x12\x1f\n" +
-	"\x1bERROR_REASON_REFRESH_FAILED\x10\r*\xdc\x01\n" +
+	"\x1bERROR_REASON_REFRESH_FAILED\x10\r\x12#\n" +
+	"\x1fERROR_REASON_STREAM_INTERRUPTED\x10\x0e*\xdc\x01\n" +
 	"\x10TransportFailure\x12!\n" +
 	"\x1dTRANSPORT_FAILURE_UNSPECIFIED\x10\x00\x12(\n" +
 	"$TRANSPORT_FAILURE_CONNECTION_REFUSED\x10\x01\x12&\n" +
@@ -2818,11 +3364,13 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\x1cCREDENTIAL_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15CREDENTIAL_STATE_LIVE\x10\x01\x12\x1c\n" +
 	"\x18CREDENTIAL_STATE_COOLING\x10\x02\x12\x19\n" +
-	"\x15CREDENTIAL_STATE_DEAD\x10\x032\x98\x02\n" +
+	"\x15CREDENTIAL_STATE_DEAD\x10\x032\xe3\x03\n" +
 	"\x11SwitchyardService\x12K\n" +
 	"\bComplete\x12\x1e.switchyard.v1.CompleteRequest\x1a\x1f.switchyard.v1.CompleteResponse\x12T\n" +
 	"\vAuxComplete\x12!.switchyard.v1.AuxCompleteRequest\x1a\".switchyard.v1.AuxCompleteResponse\x12`\n" +
-	"\x0fExplainFallback\x12%.switchyard.v1.ExplainFallbackRequest\x1a&.switchyard.v1.ExplainFallbackResponse2\x9e\x03\n" +
+	"\x0fExplainFallback\x12%.switchyard.v1.ExplainFallbackRequest\x1a&.switchyard.v1.ExplainFallbackResponse\x12_\n" +
+	"\x0eCompleteStream\x12$.switchyard.v1.CompleteStreamRequest\x1a%.switchyard.v1.CompleteStreamResponse0\x01\x12h\n" +
+	"\x11AuxCompleteStream\x12'.switchyard.v1.AuxCompleteStreamRequest\x1a(.switchyard.v1.AuxCompleteStreamResponse0\x012\x9e\x03\n" +
 	"\x11CredentialService\x12Z\n" +
 	"\rPutCredential\x12#.switchyard.v1.PutCredentialRequest\x1a$.switchyard.v1.PutCredentialResponse\x12`\n" +
 	"\x0fListCredentials\x12%.switchyard.v1.ListCredentialsRequest\x1a&.switchyard.v1.ListCredentialsResponse\x12c\n" +
@@ -2842,7 +3390,7 @@ func file_switchyard_v1_switchyard_proto_rawDescGZIP() []byte {
 }
 
 var file_switchyard_v1_switchyard_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_switchyard_v1_switchyard_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_switchyard_v1_switchyard_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_switchyard_v1_switchyard_proto_goTypes = []any{
 	(Role)(0),                         // 0: switchyard.v1.Role
 	(ErrorClass)(0),                   // 1: switchyard.v1.ErrorClass
@@ -2857,82 +3405,102 @@ var file_switchyard_v1_switchyard_proto_goTypes = []any{
 	(*CompleteResponse)(nil),          // 10: switchyard.v1.CompleteResponse
 	(*AuxCompleteRequest)(nil),        // 11: switchyard.v1.AuxCompleteRequest
 	(*AuxCompleteResponse)(nil),       // 12: switchyard.v1.AuxCompleteResponse
-	(*Usage)(nil),                     // 13: switchyard.v1.Usage
-	(*ServedBy)(nil),                  // 14: switchyard.v1.ServedBy
-	(*Attempt)(nil),                   // 15: switchyard.v1.Attempt
-	(*FailureDetail)(nil),             // 16: switchyard.v1.FailureDetail
-	(*PrimaryCaller)(nil),             // 17: switchyard.v1.PrimaryCaller
-	(*Caller)(nil),                    // 18: switchyard.v1.Caller
-	(*HttpOutcome)(nil),               // 19: switchyard.v1.HttpOutcome
-	(*SimulatedOutcome)(nil),          // 20: switchyard.v1.SimulatedOutcome
-	(*Simulation)(nil),                // 21: switchyard.v1.Simulation
-	(*ExplainFallbackRequest)(nil),    // 22: switchyard.v1.ExplainFallbackRequest
-	(*Candidate)(nil),                 // 23: switchyard.v1.Candidate
-	(*ExplainFallbackResponse)(nil),   // 24: switchyard.v1.ExplainFallbackResponse
-	(*ApiKey)(nil),                    // 25: switchyard.v1.ApiKey
-	(*OAuthTokens)(nil),               // 26: switchyard.v1.OAuthTokens
-	(*PutCredentialRequest)(nil),      // 27: switchyard.v1.PutCredentialRequest
-	(*PutCredentialResponse)(nil),     // 28: switchyard.v1.PutCredentialResponse
-	(*ListCredentialsRequest)(nil),    // 29: switchyard.v1.ListCredentialsRequest
-	(*ListCredentialsResponse)(nil),   // 30: switchyard.v1.ListCredentialsResponse
-	(*DeleteCredentialRequest)(nil),   // 31: switchyard.v1.DeleteCredentialRequest
-	(*DeleteCredentialResponse)(nil),  // 32: switchyard.v1.DeleteCredentialResponse
-	(*RefreshCredentialRequest)(nil),  // 33: switchyard.v1.RefreshCredentialRequest
-	(*RefreshCredentialResponse)(nil), // 34: switchyard.v1.RefreshCredentialResponse
-	(*CredentialInfo)(nil),            // 35: switchyard.v1.CredentialInfo
-	nil,                               // 36: switchyard.v1.HttpOutcome.HeadersEntry
+	(*CompleteStreamRequest)(nil),     // 13: switchyard.v1.CompleteStreamRequest
+	(*CompleteStreamResponse)(nil),    // 14: switchyard.v1.CompleteStreamResponse
+	(*AuxCompleteStreamRequest)(nil),  // 15: switchyard.v1.AuxCompleteStreamRequest
+	(*AuxCompleteStreamResponse)(nil), // 16: switchyard.v1.AuxCompleteStreamResponse
+	(*StreamStarted)(nil),             // 17: switchyard.v1.StreamStarted
+	(*StreamFinished)(nil),            // 18: switchyard.v1.StreamFinished
+	(*Usage)(nil),                     // 19: switchyard.v1.Usage
+	(*ServedBy)(nil),                  // 20: switchyard.v1.ServedBy
+	(*Attempt)(nil),                   // 21: switchyard.v1.Attempt
+	(*FailureDetail)(nil),             // 22: switchyard.v1.FailureDetail
+	(*PrimaryCaller)(nil),             // 23: switchyard.v1.PrimaryCaller
+	(*Caller)(nil),                    // 24: switchyard.v1.Caller
+	(*HttpOutcome)(nil),               // 25: switchyard.v1.HttpOutcome
+	(*SimulatedOutcome)(nil),          // 26: switchyard.v1.SimulatedOutcome
+	(*Simulation)(nil),                // 27: switchyard.v1.Simulation
+	(*ExplainFallbackRequest)(nil),    // 28: switchyard.v1.ExplainFallbackRequest
+	(*Candidate)(nil),                 // 29: switchyard.v1.Candidate
+	(*ExplainFallbackResponse)(nil),   // 30: switchyard.v1.ExplainFallbackResponse
+	(*ApiKey)(nil),                    // 31: switchyard.v1.ApiKey
+	(*OAuthTokens)(nil),               // 32: switchyard.v1.OAuthTokens
+	(*PutCredentialRequest)(nil),      // 33: switchyard.v1.PutCredentialRequest
+	(*PutCredentialResponse)(nil),     // 34: switchyard.v1.PutCredentialResponse
+	(*ListCredentialsRequest)(nil),    // 35: switchyard.v1.ListCredentialsRequest
+	(*ListCredentialsResponse)(nil),   // 36: switchyard.v1.ListCredentialsResponse
+	(*DeleteCredentialRequest)(nil),   // 37: switchyard.v1.DeleteCredentialRequest
+	(*DeleteCredentialResponse)(nil),  // 38: switchyard.v1.DeleteCredentialResponse
+	(*RefreshCredentialRequest)(nil),  // 39: switchyard.v1.RefreshCredentialRequest
+	(*RefreshCredentialResponse)(nil), // 40: switchyard.v1.RefreshCredentialResponse
+	(*CredentialInfo)(nil),            // 41: switchyard.v1.CredentialInfo
+	nil,                               // 42: switchyard.v1.HttpOutcome.HeadersEntry
 }
 var file_switchyard_v1_switchyard_proto_depIdxs = []int32{
 	0,  // 0: switchyard.v1.Message.role:type_name -> switchyard.v1.Role
 	8,  // 1: switchyard.v1.CompleteRequest.messages:type_name -> switchyard.v1.Message
-	13, // 2: switchyard.v1.CompleteResponse.usage:type_name -> switchyard.v1.Usage
-	14, // 3: switchyard.v1.CompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
-	15, // 4: switchyard.v1.CompleteResponse.attempts:type_name -> switchyard.v1.Attempt
+	19, // 2: switchyard.v1.CompleteResponse.usage:type_name -> switchyard.v1.Usage
+	20, // 3: switchyard.v1.CompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
+	21, // 4: switchyard.v1.CompleteResponse.attempts:type_name -> switchyard.v1.Attempt
 	8,  // 5: switchyard.v1.AuxCompleteRequest.messages:type_name -> switchyard.v1.Message
-	13, // 6: switchyard.v1.AuxCompleteResponse.usage:type_name -> switchyard.v1.Usage
-	14, // 7: switchyard.v1.AuxCompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
-	15, // 8: switchyard.v1.AuxCompleteResponse.attempts:type_name -> switchyard.v1.Attempt
-	1,  // 9: switchyard.v1.Attempt.error_class:type_name -> switchyard.v1.ErrorClass
-	2,  // 10: switchyard.v1.Attempt.action:type_name -> switchyard.v1.Action
-	15, // 11: switchyard.v1.FailureDetail.attempts:type_name -> switchyard.v1.Attempt
-	17, // 12: switchyard.v1.Caller.primary:type_name -> switchyard.v1.PrimaryCaller
-	36, // 13: switchyard.v1.HttpOutcome.headers:type_name -> switchyard.v1.HttpOutcome.HeadersEntry
-	19, // 14: switchyard.v1.SimulatedOutcome.http:type_name -> switchyard.v1.HttpOutcome
-	4,  // 15: switchyard.v1.SimulatedOutcome.transport:type_name -> switchyard.v1.TransportFailure
-	18, // 16: switchyard.v1.Simulation.caller:type_name -> switchyard.v1.Caller
-	20, // 17: switchyard.v1.Simulation.outcomes:type_name -> switchyard.v1.SimulatedOutcome
-	21, // 18: switchyard.v1.ExplainFallbackRequest.simulation:type_name -> switchyard.v1.Simulation
-	18, // 19: switchyard.v1.ExplainFallbackResponse.caller:type_name -> switchyard.v1.Caller
-	23, // 20: switchyard.v1.ExplainFallbackResponse.candidates:type_name -> switchyard.v1.Candidate
-	15, // 21: switchyard.v1.ExplainFallbackResponse.steps:type_name -> switchyard.v1.Attempt
-	5,  // 22: switchyard.v1.ExplainFallbackResponse.outcome:type_name -> switchyard.v1.Outcome
-	3,  // 23: switchyard.v1.ExplainFallbackResponse.error_reason:type_name -> switchyard.v1.ErrorReason
-	25, // 24: switchyard.v1.PutCredentialRequest.api_key:type_name -> switchyard.v1.ApiKey
-	26, // 25: switchyard.v1.PutCredentialRequest.oauth:type_name -> switchyard.v1.OAuthTokens
-	35, // 26: switchyard.v1.PutCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
-	35, // 27: switchyard.v1.ListCredentialsResponse.credentials:type_name -> switchyard.v1.CredentialInfo
-	35, // 28: switchyard.v1.RefreshCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
-	6,  // 29: switchyard.v1.CredentialInfo.kind:type_name -> switchyard.v1.CredentialKind
-	7,  // 30: switchyard.v1.CredentialInfo.state:type_name -> switchyard.v1.CredentialState
-	9,  // 31: switchyard.v1.SwitchyardService.Complete:input_type -> switchyard.v1.CompleteRequest
-	11, // 32: switchyard.v1.SwitchyardService.AuxComplete:input_type -> switchyard.v1.AuxCompleteRequest
-	22, // 33: switchyard.v1.SwitchyardService.ExplainFallback:input_type -> switchyard.v1.ExplainFallbackRequest
-	27, // 34: switchyard.v1.CredentialService.PutCredential:input_type -> switchyard.v1.PutCredentialRequest
-	29, // 35: switchyard.v1.CredentialService.ListCredentials:input_type -> switchyard.v1.ListCredentialsRequest
-	31, // 36: switchyard.v1.CredentialService.DeleteCredential:input_type -> switchyard.v1.DeleteCredentialRequest
-	33, // 37: switchyard.v1.CredentialService.RefreshCredential:input_type -> switchyard.v1.RefreshCredentialRequest
-	10, // 38: switchyard.v1.SwitchyardService.Complete:output_type -> switchyard.v1.CompleteResponse
-	12, // 39: switchyard.v1.SwitchyardService.AuxComplete:output_type -> switchyard.v1.AuxCompleteResponse
-	24, // 40: switchyard.v1.SwitchyardService.ExplainFallback:output_type -> switchyard.v1.ExplainFallbackResponse
-	28, // 41: switchyard.v1.CredentialService.PutCredential:output_type -> switchyard.v1.PutCredentialResponse
-	30, // 42: switchyard.v1.CredentialService.ListCredentials:output_type -> switchyard.v1.ListCredentialsResponse
-	32, // 43: switchyard.v1.CredentialService.DeleteCredential:output_type -> switchyard.v1.DeleteCredentialResponse
-	34, // 44: switchyard.v1.CredentialService.RefreshCredential:output_type -> switchyard.v1.RefreshCredentialResponse
-	38, // [38:45] is the sub-list for method output_type
-	31, // [31:38] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	19, // 6: switchyard.v1.AuxCompleteResponse.usage:type_name -> switchyard.v1.Usage
+	20, // 7: switchyard.v1.AuxCompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
+	21, // 8: switchyard.v1.AuxCompleteResponse.attempts:type_name -> switchyard.v1.Attempt
+	8,  // 9: switchyard.v1.CompleteStreamRequest.messages:type_name -> switchyard.v1.Message
+	17, // 10: switchyard.v1.CompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
+	18, // 11: switchyard.v1.CompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
+	8,  // 12: switchyard.v1.AuxCompleteStreamRequest.messages:type_name -> switchyard.v1.Message
+	17, // 13: switchyard.v1.AuxCompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
+	18, // 14: switchyard.v1.AuxCompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
+	20, // 15: switchyard.v1.StreamStarted.served_by:type_name -> switchyard.v1.ServedBy
+	21, // 16: switchyard.v1.StreamStarted.attempts:type_name -> switchyard.v1.Attempt
+	19, // 17: switchyard.v1.StreamFinished.usage:type_name -> switchyard.v1.Usage
+	21, // 18: switchyard.v1.StreamFinished.attempts:type_name -> switchyard.v1.Attempt
+	1,  // 19: switchyard.v1.Attempt.error_class:type_name -> switchyard.v1.ErrorClass
+	2,  // 20: switchyard.v1.Attempt.action:type_name -> switchyard.v1.Action
+	21, // 21: switchyard.v1.FailureDetail.attempts:type_name -> switchyard.v1.Attempt
+	23, // 22: switchyard.v1.Caller.primary:type_name -> switchyard.v1.PrimaryCaller
+	42, // 23: switchyard.v1.HttpOutcome.headers:type_name -> switchyard.v1.HttpOutcome.HeadersEntry
+	25, // 24: switchyard.v1.SimulatedOutcome.http:type_name -> switchyard.v1.HttpOutcome
+	4,  // 25: switchyard.v1.SimulatedOutcome.transport:type_name -> switchyard.v1.TransportFailure
+	24, // 26: switchyard.v1.Simulation.caller:type_name -> switchyard.v1.Caller
+	26, // 27: switchyard.v1.Simulation.outcomes:type_name -> switchyard.v1.SimulatedOutcome
+	27, // 28: switchyard.v1.ExplainFallbackRequest.simulation:type_name -> switchyard.v1.Simulation
+	24, // 29: switchyard.v1.ExplainFallbackResponse.caller:type_name -> switchyard.v1.Caller
+	29, // 30: switchyard.v1.ExplainFallbackResponse.candidates:type_name -> switchyard.v1.Candidate
+	21, // 31: switchyard.v1.ExplainFallbackResponse.steps:type_name -> switchyard.v1.Attempt
+	5,  // 32: switchyard.v1.ExplainFallbackResponse.outcome:type_name -> switchyard.v1.Outcome
+	3,  // 33: switchyard.v1.ExplainFallbackResponse.error_reason:type_name -> switchyard.v1.ErrorReason
+	31, // 34: switchyard.v1.PutCredentialRequest.api_key:type_name -> switchyard.v1.ApiKey
+	32, // 35: switchyard.v1.PutCredentialRequest.oauth:type_name -> switchyard.v1.OAuthTokens
+	41, // 36: switchyard.v1.PutCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
+	41, // 37: switchyard.v1.ListCredentialsResponse.credentials:type_name -> switchyard.v1.CredentialInfo
+	41, // 38: switchyard.v1.RefreshCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
+	6,  // 39: switchyard.v1.CredentialInfo.kind:type_name -> switchyard.v1.CredentialKind
+	7,  // 40: switchyard.v1.CredentialInfo.state:type_name -> switchyard.v1.CredentialState
+	9,  // 41: switchyard.v1.SwitchyardService.Complete:input_type -> switchyard.v1.CompleteRequest
+	11, // 42: switchyard.v1.SwitchyardService.AuxComplete:input_type -> switchyard.v1.AuxCompleteRequest
+	28, // 43: switchyard.v1.SwitchyardService.ExplainFallback:input_type -> switchyard.v1.ExplainFallbackRequest
+	13, // 44: switchyard.v1.SwitchyardService.CompleteStream:input_type -> switchyard.v1.CompleteStreamRequest
+	15, // 45: switchyard.v1.SwitchyardService.AuxCompleteStream:input_type -> switchyard.v1.AuxCompleteStreamRequest
+	33, // 46: switchyard.v1.CredentialService.PutCredential:input_type -> switchyard.v1.PutCredentialRequest
+	35, // 47: switchyard.v1.CredentialService.ListCredentials:input_type -> switchyard.v1.ListCredentialsRequest
+	37, // 48: switchyard.v1.CredentialService.DeleteCredential:input_type -> switchyard.v1.DeleteCredentialRequest
+	39, // 49: switchyard.v1.CredentialService.RefreshCredential:input_type -> switchyard.v1.RefreshCredentialRequest
+	10, // 50: switchyard.v1.SwitchyardService.Complete:output_type -> switchyard.v1.CompleteResponse
+	12, // 51: switchyard.v1.SwitchyardService.AuxComplete:output_type -> switchyard.v1.AuxCompleteResponse
+	30, // 52: switchyard.v1.SwitchyardService.ExplainFallback:output_type -> switchyard.v1.ExplainFallbackResponse
+	14, // 53: switchyard.v1.SwitchyardService.CompleteStream:output_type -> switchyard.v1.CompleteStreamResponse
+	16, // 54: switchyard.v1.SwitchyardService.AuxCompleteStream:output_type -> switchyard.v1.AuxCompleteStreamResponse
+	34, // 55: switchyard.v1.CredentialService.PutCredential:output_type -> switchyard.v1.PutCredentialResponse
+	36, // 56: switchyard.v1.CredentialService.ListCredentials:output_type -> switchyard.v1.ListCredentialsResponse
+	38, // 57: switchyard.v1.CredentialService.DeleteCredential:output_type -> switchyard.v1.DeleteCredentialResponse
+	40, // 58: switchyard.v1.CredentialService.RefreshCredential:output_type -> switchyard.v1.RefreshCredentialResponse
+	50, // [50:59] is the sub-list for method output_type
+	41, // [41:50] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_switchyard_proto_init() }
@@ -2942,20 +3510,32 @@ func file_switchyard_v1_switchyard_proto_init() {
 	}
 	file_switchyard_v1_switchyard_proto_msgTypes[1].OneofWrappers = []any{}
 	file_switchyard_v1_switchyard_proto_msgTypes[3].OneofWrappers = []any{}
-	file_switchyard_v1_switchyard_proto_msgTypes[10].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[5].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[6].OneofWrappers = []any{
+		(*CompleteStreamResponse_Started)(nil),
+		(*CompleteStreamResponse_Delta)(nil),
+		(*CompleteStreamResponse_Finished)(nil),
+	}
+	file_switchyard_v1_switchyard_proto_msgTypes[7].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[8].OneofWrappers = []any{
+		(*AuxCompleteStreamResponse_Started)(nil),
+		(*AuxCompleteStreamResponse_Delta)(nil),
+		(*AuxCompleteStreamResponse_Finished)(nil),
+	}
+	file_switchyard_v1_switchyard_proto_msgTypes[16].OneofWrappers = []any{
 		(*Caller_Primary)(nil),
 		(*Caller_Task)(nil),
 	}
-	file_switchyard_v1_switchyard_proto_msgTypes[12].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[18].OneofWrappers = []any{
 		(*SimulatedOutcome_Http)(nil),
 		(*SimulatedOutcome_Transport)(nil),
 	}
-	file_switchyard_v1_switchyard_proto_msgTypes[13].OneofWrappers = []any{}
-	file_switchyard_v1_switchyard_proto_msgTypes[14].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[19].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[20].OneofWrappers = []any{
 		(*ExplainFallbackRequest_RequestId)(nil),
 		(*ExplainFallbackRequest_Simulation)(nil),
 	}
-	file_switchyard_v1_switchyard_proto_msgTypes[19].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[25].OneofWrappers = []any{
 		(*PutCredentialRequest_ApiKey)(nil),
 		(*PutCredentialRequest_Oauth)(nil),
 	}
@@ -2965,7 +3545,7 @@ func file_switchyard_v1_switchyard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_switchyard_proto_rawDesc), len(file_switchyard_v1_switchyard_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   29,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -19,9 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SwitchyardService_Complete_FullMethodName        = "/switchyard.v1.SwitchyardService/Complete"
-	SwitchyardService_AuxComplete_FullMethodName     = "/switchyard.v1.SwitchyardService/AuxComplete"
-	SwitchyardService_ExplainFallback_FullMethodName = "/switchyard.v1.SwitchyardService/ExplainFallback"
+	SwitchyardService_Complete_FullMethodName          = "/switchyard.v1.SwitchyardService/Complete"
+	SwitchyardService_AuxComplete_FullMethodName       = "/switchyard.v1.SwitchyardService/AuxComplete"
+	SwitchyardService_ExplainFallback_FullMethodName   = "/switchyard.v1.SwitchyardService/ExplainFallback"
+	SwitchyardService_CompleteStream_FullMethodName    = "/switchyard.v1.SwitchyardService/CompleteStream"
+	SwitchyardService_AuxCompleteStream_FullMethodName = "/switchyard.v1.SwitchyardService/AuxCompleteStream"
 )
 
 // SwitchyardServiceClient is the client API for SwitchyardService service.
@@ -44,6 +46,16 @@ type SwitchyardServiceClient interface {
 	// the steps the policy would take for a caller and a sequence of upstream
 	// outcomes, with the same code as a real call and without contacting a provider.
 	ExplainFallback(ctx context.Context, in *ExplainFallbackRequest, opts ...grpc.CallOption) (*ExplainFallbackResponse, error)
+	// CompleteStream answers the primary turn as a stream of text deltas, through
+	// the same policy as Complete. Failover happens only before the first content
+	// token reaches the caller: until then a failing candidate is replaced exactly
+	// as in Complete. Once text has been sent, an upstream failure ends the stream
+	// with an error status (`STREAM_INTERRUPTED`, with the trail), never with a
+	// truncated answer presented as complete.
+	CompleteStream(ctx context.Context, in *CompleteStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CompleteStreamResponse], error)
+	// AuxCompleteStream answers an auxiliary task as a stream, with the same rules
+	// as CompleteStream.
+	AuxCompleteStream(ctx context.Context, in *AuxCompleteStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AuxCompleteStreamResponse], error)
 }
 
 type switchyardServiceClient struct {
@@ -84,6 +96,44 @@ func (c *switchyardServiceClient) ExplainFallback(ctx context.Context, in *Expla
 	return out, nil
 }
 
+func (c *switchyardServiceClient) CompleteStream(ctx context.Context, in *CompleteStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CompleteStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SwitchyardService_ServiceDesc.Streams[0], SwitchyardService_CompleteStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CompleteStreamRequest, CompleteStreamResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SwitchyardService_CompleteStreamClient = grpc.ServerStreamingClient[CompleteStreamResponse]
+
+func (c *switchyardServiceClient) AuxCompleteStream(ctx context.Context, in *AuxCompleteStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AuxCompleteStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SwitchyardService_ServiceDesc.Streams[1], SwitchyardService_AuxCompleteStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[AuxCompleteStreamRequest, AuxCompleteStreamResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SwitchyardService_AuxCompleteStreamClient = grpc.ServerStreamingClient[AuxCompleteStreamResponse]
+
 // SwitchyardServiceServer is the server API for SwitchyardService service.
 // All implementations must embed UnimplementedSwitchyardServiceServer
 // for forward compatibility.
@@ -104,6 +154,16 @@ type SwitchyardServiceServer interface {
 	// the steps the policy would take for a caller and a sequence of upstream
 	// outcomes, with the same code as a real call and without contacting a provider.
 	ExplainFallback(context.Context, *ExplainFallbackRequest) (*ExplainFallbackResponse, error)
+	// CompleteStream answers the primary turn as a stream of text deltas, through
+	// the same policy as Complete. Failover happens only before the first content
+	// token reaches the caller: until then a failing candidate is replaced exactly
+	// as in Complete. Once text has been sent, an upstream failure ends the stream
+	// with an error status (`STREAM_INTERRUPTED`, with the trail), never with a
+	// truncated answer presented as complete.
+	CompleteStream(*CompleteStreamRequest, grpc.ServerStreamingServer[CompleteStreamResponse]) error
+	// AuxCompleteStream answers an auxiliary task as a stream, with the same rules
+	// as CompleteStream.
+	AuxCompleteStream(*AuxCompleteStreamRequest, grpc.ServerStreamingServer[AuxCompleteStreamResponse]) error
 	mustEmbedUnimplementedSwitchyardServiceServer()
 }
 
@@ -122,6 +182,12 @@ func (UnimplementedSwitchyardServiceServer) AuxComplete(context.Context, *AuxCom
 }
 func (UnimplementedSwitchyardServiceServer) ExplainFallback(context.Context, *ExplainFallbackRequest) (*ExplainFallbackResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExplainFallback not implemented")
+}
+func (UnimplementedSwitchyardServiceServer) CompleteStream(*CompleteStreamRequest, grpc.ServerStreamingServer[CompleteStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method CompleteStream not implemented")
+}
+func (UnimplementedSwitchyardServiceServer) AuxCompleteStream(*AuxCompleteStreamRequest, grpc.ServerStreamingServer[AuxCompleteStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method AuxCompleteStream not implemented")
 }
 func (UnimplementedSwitchyardServiceServer) mustEmbedUnimplementedSwitchyardServiceServer() {}
 func (UnimplementedSwitchyardServiceServer) testEmbeddedByValue()                           {}
@@ -198,6 +264,28 @@ func _SwitchyardService_ExplainFallback_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SwitchyardService_CompleteStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(CompleteStreamRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SwitchyardServiceServer).CompleteStream(m, &grpc.GenericServerStream[CompleteStreamRequest, CompleteStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SwitchyardService_CompleteStreamServer = grpc.ServerStreamingServer[CompleteStreamResponse]
+
+func _SwitchyardService_AuxCompleteStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(AuxCompleteStreamRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SwitchyardServiceServer).AuxCompleteStream(m, &grpc.GenericServerStream[AuxCompleteStreamRequest, AuxCompleteStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SwitchyardService_AuxCompleteStreamServer = grpc.ServerStreamingServer[AuxCompleteStreamResponse]
+
 // SwitchyardService_ServiceDesc is the grpc.ServiceDesc for SwitchyardService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -218,7 +306,18 @@ var SwitchyardService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _SwitchyardService_ExplainFallback_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "CompleteStream",
+			Handler:       _SwitchyardService_CompleteStream_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "AuxCompleteStream",
+			Handler:       _SwitchyardService_AuxCompleteStream_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "switchyard/v1/switchyard.proto",
 }
 

@@ -43,6 +43,7 @@ class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACTION_RETURN_TO_CALLER: _ClassVar[Action]
     ACTION_GIVE_UP: _ClassVar[Action]
     ACTION_SKIP_CANDIDATE: _ClassVar[Action]
+    ACTION_STOP_STREAM: _ClassVar[Action]
 
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -60,6 +61,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_CREDENTIAL_NOT_FOUND: _ClassVar[ErrorReason]
     ERROR_REASON_NOT_REFRESHABLE: _ClassVar[ErrorReason]
     ERROR_REASON_REFRESH_FAILED: _ClassVar[ErrorReason]
+    ERROR_REASON_STREAM_INTERRUPTED: _ClassVar[ErrorReason]
 
 class TransportFailure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -116,6 +118,7 @@ ACTION_NEXT_CANDIDATE: Action
 ACTION_RETURN_TO_CALLER: Action
 ACTION_GIVE_UP: Action
 ACTION_SKIP_CANDIDATE: Action
+ACTION_STOP_STREAM: Action
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_ALL_CANDIDATES_FAILED: ErrorReason
 ERROR_REASON_CONTEXT_OVERFLOW: ErrorReason
@@ -130,6 +133,7 @@ ERROR_REASON_PERMISSION_DENIED: ErrorReason
 ERROR_REASON_CREDENTIAL_NOT_FOUND: ErrorReason
 ERROR_REASON_NOT_REFRESHABLE: ErrorReason
 ERROR_REASON_REFRESH_FAILED: ErrorReason
+ERROR_REASON_STREAM_INTERRUPTED: ErrorReason
 TRANSPORT_FAILURE_UNSPECIFIED: TransportFailure
 TRANSPORT_FAILURE_CONNECTION_REFUSED: TransportFailure
 TRANSPORT_FAILURE_CONNECTION_RESET: TransportFailure
@@ -208,6 +212,72 @@ class AuxCompleteResponse(_message.Message):
     served_by: ServedBy
     attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
     def __init__(self, request_id: _Optional[str] = ..., content: _Optional[str] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., served_by: _Optional[_Union[ServedBy, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ...) -> None: ...
+
+class CompleteStreamRequest(_message.Message):
+    __slots__ = ("messages", "model", "max_tokens", "temperature")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[Message]
+    model: str
+    max_tokens: int
+    temperature: float
+    def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., model: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ...) -> None: ...
+
+class CompleteStreamResponse(_message.Message):
+    __slots__ = ("started", "delta", "finished")
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    started: StreamStarted
+    delta: str
+    finished: StreamFinished
+    def __init__(self, started: _Optional[_Union[StreamStarted, _Mapping]] = ..., delta: _Optional[str] = ..., finished: _Optional[_Union[StreamFinished, _Mapping]] = ...) -> None: ...
+
+class AuxCompleteStreamRequest(_message.Message):
+    __slots__ = ("task", "messages", "model", "max_tokens", "temperature")
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    task: str
+    messages: _containers.RepeatedCompositeFieldContainer[Message]
+    model: str
+    max_tokens: int
+    temperature: float
+    def __init__(self, task: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., model: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ...) -> None: ...
+
+class AuxCompleteStreamResponse(_message.Message):
+    __slots__ = ("started", "delta", "finished")
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    started: StreamStarted
+    delta: str
+    finished: StreamFinished
+    def __init__(self, started: _Optional[_Union[StreamStarted, _Mapping]] = ..., delta: _Optional[str] = ..., finished: _Optional[_Union[StreamFinished, _Mapping]] = ...) -> None: ...
+
+class StreamStarted(_message.Message):
+    __slots__ = ("request_id", "served_by", "attempts")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    served_by: ServedBy
+    attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
+    def __init__(self, request_id: _Optional[str] = ..., served_by: _Optional[_Union[ServedBy, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ...) -> None: ...
+
+class StreamFinished(_message.Message):
+    __slots__ = ("usage", "finish_reason", "attempts")
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    usage: Usage
+    finish_reason: str
+    attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
+    def __init__(self, usage: _Optional[_Union[Usage, _Mapping]] = ..., finish_reason: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("input_tokens", "output_tokens")

@@ -56,6 +56,16 @@ class SwitchyardServiceStub:
                 request_serializer=switchyard_dot_v1_dot_switchyard__pb2.ExplainFallbackRequest.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_switchyard__pb2.ExplainFallbackResponse.FromString,
                 _registered_method=True)
+        self.CompleteStream = channel.unary_stream(
+                '/switchyard.v1.SwitchyardService/CompleteStream',
+                request_serializer=switchyard_dot_v1_dot_switchyard__pb2.CompleteStreamRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_switchyard__pb2.CompleteStreamResponse.FromString,
+                _registered_method=True)
+        self.AuxCompleteStream = channel.unary_stream(
+                '/switchyard.v1.SwitchyardService/AuxCompleteStream',
+                request_serializer=switchyard_dot_v1_dot_switchyard__pb2.AuxCompleteStreamRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_switchyard__pb2.AuxCompleteStreamResponse.FromString,
+                _registered_method=True)
 
 
 class SwitchyardServiceServicer:
@@ -91,6 +101,26 @@ class SwitchyardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CompleteStream(self, request, context):
+        """CompleteStream answers the primary turn as a stream of text deltas, through
+        the same policy as Complete. Failover happens only before the first content
+        token reaches the caller: until then a failing candidate is replaced exactly
+        as in Complete. Once text has been sent, an upstream failure ends the stream
+        with an error status (`STREAM_INTERRUPTED`, with the trail), never with a
+        truncated answer presented as complete.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuxCompleteStream(self, request, context):
+        """AuxCompleteStream answers an auxiliary task as a stream, with the same rules
+        as CompleteStream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SwitchyardServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +138,16 @@ def add_SwitchyardServiceServicer_to_server(servicer, server):
                     servicer.ExplainFallback,
                     request_deserializer=switchyard_dot_v1_dot_switchyard__pb2.ExplainFallbackRequest.FromString,
                     response_serializer=switchyard_dot_v1_dot_switchyard__pb2.ExplainFallbackResponse.SerializeToString,
+            ),
+            'CompleteStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.CompleteStream,
+                    request_deserializer=switchyard_dot_v1_dot_switchyard__pb2.CompleteStreamRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_switchyard__pb2.CompleteStreamResponse.SerializeToString,
+            ),
+            'AuxCompleteStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.AuxCompleteStream,
+                    request_deserializer=switchyard_dot_v1_dot_switchyard__pb2.AuxCompleteStreamRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_switchyard__pb2.AuxCompleteStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -198,6 +238,60 @@ class SwitchyardService:
             '/switchyard.v1.SwitchyardService/ExplainFallback',
             switchyard_dot_v1_dot_switchyard__pb2.ExplainFallbackRequest.SerializeToString,
             switchyard_dot_v1_dot_switchyard__pb2.ExplainFallbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/switchyard.v1.SwitchyardService/CompleteStream',
+            switchyard_dot_v1_dot_switchyard__pb2.CompleteStreamRequest.SerializeToString,
+            switchyard_dot_v1_dot_switchyard__pb2.CompleteStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuxCompleteStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/switchyard.v1.SwitchyardService/AuxCompleteStream',
+            switchyard_dot_v1_dot_switchyard__pb2.AuxCompleteStreamRequest.SerializeToString,
+            switchyard_dot_v1_dot_switchyard__pb2.AuxCompleteStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

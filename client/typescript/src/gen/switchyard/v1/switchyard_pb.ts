@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/switchyard.proto.
  */
 export const file_switchyard_v1_switchyard: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zd2l0Y2h5YXJkL3YxL3N3aXRjaHlhcmQucHJvdG8SDXN3aXRjaHlhcmQudjEiPQoHTWVzc2FnZRIhCgRyb2xlGAEgASgOMhMuc3dpdGNoeWFyZC52MS5Sb2xlEg8KB2NvbnRlbnQYAiABKAkiqwEKD0NvbXBsZXRlUmVxdWVzdBIoCghtZXNzYWdlcxgBIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgCIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYAyABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgEIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUisgEKEENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IrwBChJBdXhDb21wbGV0ZVJlcXVlc3QSDAoEdGFzaxgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgDIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYBCABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUitQEKE0F1eENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IjQKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoDRIVCg1vdXRwdXRfdG9rZW5zGAIgASgNIkIKCFNlcnZlZEJ5EhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEhUKDWNyZWRlbnRpYWxfaWQYAyABKAki6wEKB0F0dGVtcHQSFwoPY2FuZGlkYXRlX2luZGV4GAEgASgNEhAKCHByb3ZpZGVyGAIgASgJEg0KBW1vZGVsGAMgASgJEhUKDWNyZWRlbnRpYWxfaWQYBCABKAkSLgoLZXJyb3JfY2xhc3MYBSABKA4yGS5zd2l0Y2h5YXJkLnYxLkVycm9yQ2xhc3MSEwoLaHR0cF9zdGF0dXMYBiABKA0SJQoGYWN0aW9uGAcgASgOMhUuc3dpdGNoeWFyZC52MS5BY3Rpb24SDgoGcmVhc29uGAggASgJEhMKC2R1cmF0aW9uX21zGAkgASgEIk0KDUZhaWx1cmVEZXRhaWwSEgoKcmVxdWVzdF9pZBgBIAEoCRIoCghhdHRlbXB0cxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuQXR0ZW1wdCIPCg1QcmltYXJ5Q2FsbGVyIlEKBkNhbGxlchIvCgdwcmltYXJ5GAEgASgLMhwuc3dpdGNoeWFyZC52MS5QcmltYXJ5Q2FsbGVySAASDgoEdGFzaxgCIAEoCUgAQgYKBGtpbmQilQEKC0h0dHBPdXRjb21lEg4KBnN0YXR1cxgBIAEoDRIMCgRib2R5GAIgASgJEjgKB2hlYWRlcnMYAyADKAsyJy5zd2l0Y2h5YXJkLnYxLkh0dHBPdXRjb21lLkhlYWRlcnNFbnRyeRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKUAQoQU2ltdWxhdGVkT3V0Y29tZRIqCgRodHRwGAEgASgLMhouc3dpdGNoeWFyZC52MS5IdHRwT3V0Y29tZUgAEjQKCXRyYW5zcG9ydBgCIAEoDjIfLnN3aXRjaHlhcmQudjEuVHJhbnNwb3J0RmFpbHVyZUgAEhMKC2R1cmF0aW9uX21zGAMgASgEQgkKB291dGNvbWUivAEKClNpbXVsYXRpb24SJQoGY2FsbGVyGAEgASgLMhUuc3dpdGNoeWFyZC52MS5DYWxsZXISMQoIb3V0Y29tZXMYAiADKAsyHy5zd2l0Y2h5YXJkLnYxLlNpbXVsYXRlZE91dGNvbWUSEQoJYnVkZ2V0X21zGAMgASgEEiMKG2Fzc3VtZV9hbGxfY3JlZGVudGlhbHNfbGl2ZRgEIAEoCBISCgVtb2RlbBgFIAEoCUgAiAEBQggKBl9tb2RlbCJoChZFeHBsYWluRmFsbGJhY2tSZXF1ZXN0EhQKCnJlcXVlc3RfaWQYASABKAlIABIvCgpzaW11bGF0aW9uGAIgASgLMhkuc3dpdGNoeWFyZC52MS5TaW11bGF0aW9uSABCBwoFcXVlcnkiPAoJQ2FuZGlkYXRlEhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEg4KBm9yaWdpbhgDIAEoCSKXAgoXRXhwbGFpbkZhbGxiYWNrUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIlCgZjYWxsZXIYAiABKAsyFS5zd2l0Y2h5YXJkLnYxLkNhbGxlchIRCglzaW11bGF0ZWQYAyABKAgSLAoKY2FuZGlkYXRlcxgEIAMoCzIYLnN3aXRjaHlhcmQudjEuQ2FuZGlkYXRlEiUKBXN0ZXBzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0EicKB291dGNvbWUYBiABKA4yFi5zd2l0Y2h5YXJkLnYxLk91dGNvbWUSMAoMZXJyb3JfcmVhc29uGAcgASgOMhouc3dpdGNoeWFyZC52MS5FcnJvclJlYXNvbiIVCgZBcGlLZXkSCwoDa2V5GAEgASgJIqIBCgtPQXV0aFRva2VucxIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRIaChJleHBpcmVzX2F0X3VuaXhfbXMYAyABKAMSEQoJdG9rZW5fdXJsGAQgASgJEhEKCWNsaWVudF9pZBgFIAEoCRIVCg1jbGllbnRfc2VjcmV0GAYgASgJEg0KBXNjb3BlGAcgASgJIrgBChRQdXRDcmVkZW50aWFsUmVxdWVzdBIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVsYWJlbBgDIAEoCRIQCghwcmlvcml0eRgEIAEoAxIoCgdhcGlfa2V5GAUgASgLMhUuc3dpdGNoeWFyZC52MS5BcGlLZXlIABIrCgVvYXV0aBgGIAEoCzIaLnN3aXRjaHlhcmQudjEuT0F1dGhUb2tlbnNIAEIKCghtYXRlcmlhbCJKChVQdXRDcmVkZW50aWFsUmVzcG9uc2USMQoKY3JlZGVudGlhbBgBIAEoCzIdLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbEluZm8iKgoWTGlzdENyZWRlbnRpYWxzUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCSJNChdMaXN0Q3JlZGVudGlhbHNSZXNwb25zZRIyCgtjcmVkZW50aWFscxgBIAMoCzIdLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbEluZm8iJQoXRGVsZXRlQ3JlZGVudGlhbFJlcXVlc3QSCgoCaWQYASABKAkiGgoYRGVsZXRlQ3JlZGVudGlhbFJlc3BvbnNlIiYKGFJlZnJlc2hDcmVkZW50aWFsUmVxdWVzdBIKCgJpZBgBIAEoCSJOChlSZWZyZXNoQ3JlZGVudGlhbFJlc3BvbnNlEjEKCmNyZWRlbnRpYWwYASABKAsyHS5zd2l0Y2h5YXJkLnYxLkNyZWRlbnRpYWxJbmZvIqoCCg5DcmVkZW50aWFsSW5mbxIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIrCgRraW5kGAMgASgOMh0uc3dpdGNoeWFyZC52MS5DcmVkZW50aWFsS2luZBINCgVsYWJlbBgEIAEoCRIQCghwcmlvcml0eRgFIAEoAxItCgVzdGF0ZRgGIAEoDjIeLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbFN0YXRlEh4KFmNvb2xkb3duX3VudGlsX3VuaXhfbXMYByABKAMSEwoLZGVhZF9yZWFzb24YCCABKAkSGAoQbGFzdF9lcnJvcl9jbGFzcxgJIAEoCRIaChJleHBpcmVzX2F0X3VuaXhfbXMYCiABKAMSEgoKZ2VuZXJhdGlvbhgLIAEoBCpQCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1NZU1RFTRABEg0KCVJPTEVfVVNFUhACEhIKDlJPTEVfQVNTSVNUQU5UEAMqsgMKCkVycm9yQ2xhc3MSGwoXRVJST1JfQ0xBU1NfVU5TUEVDSUZJRUQQABIUChBFUlJPUl9DTEFTU19OT05FEAESFAoQRVJST1JfQ0xBU1NfQVVUSBACEh0KGUVSUk9SX0NMQVNTX0FVVEhfVEVSTUlOQUwQAxIZChVFUlJPUl9DTEFTU19GT1JCSURERU4QBBIXChNFUlJPUl9DTEFTU19CSUxMSU5HEAUSGgoWRVJST1JfQ0xBU1NfUkFURV9MSU1JVBAGEhoKFkVSUk9SX0NMQVNTX09WRVJMT0FERUQQBxIWChJFUlJPUl9DTEFTU19TRVJWRVIQCBIZChVFUlJPUl9DTEFTU19UUkFOU1BPUlQQCRIgChxFUlJPUl9DTEFTU19DT05URVhUX09WRVJGTE9XEAoSIQodRVJST1JfQ0xBU1NfTU9ERUxfVU5BVkFJTEFCTEUQCxIeChpFUlJPUl9DTEFTU19DT05URU5UX1BPTElDWRAMEh8KG0VSUk9SX0NMQVNTX0lOVkFMSURfUkVRVUVTVBANEhcKE0VSUk9SX0NMQVNTX1VOS05PV04QDiruAQoGQWN0aW9uEhYKEkFDVElPTl9VTlNQRUNJRklFRBAAEhIKDkFDVElPTl9TVUNDRUVEEAESFQoRQUNUSU9OX1JFVFJZX1NBTUUQAhIcChhBQ1RJT05fUkVGUkVTSF9BTkRfUkVUUlkQAxIcChhBQ1RJT05fUk9UQVRFX0NSRURFTlRJQUwQBBIZChVBQ1RJT05fTkVYVF9DQU5ESURBVEUQBRIbChdBQ1RJT05fUkVUVVJOX1RPX0NBTExFUhAGEhIKDkFDVElPTl9HSVZFX1VQEAcSGQoVQUNUSU9OX1NLSVBfQ0FORElEQVRFEAgq7QMKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEiYKIkVSUk9SX1JFQVNPTl9BTExfQ0FORElEQVRFU19GQUlMRUQQARIhCh1FUlJPUl9SRUFTT05fQ09OVEVYVF9PVkVSRkxPVxACEh8KG0VSUk9SX1JFQVNPTl9DT05URU5UX1BPTElDWRADEiMKH0VSUk9SX1JFQVNPTl9ERUFETElORV9FWEhBVVNURUQQBBIdChlFUlJPUl9SRUFTT05fVU5LTk9XTl9UQVNLEAUSIQodRVJST1JfUkVBU09OX0lOVkFMSURfQVJHVU1FTlQQBhIiCh5FUlJPUl9SRUFTT05fUkVRVUVTVF9OT1RfRk9VTkQQBxIZChVFUlJPUl9SRUFTT05fSU5URVJOQUwQCBIgChxFUlJPUl9SRUFTT05fVU5BVVRIRU5USUNBVEVEEAkSIgoeRVJST1JfUkVBU09OX1BFUk1JU1NJT05fREVOSUVEEAoSJQohRVJST1JfUkVBU09OX0NSRURFTlRJQUxfTk9UX0ZPVU5EEAsSIAocRVJST1JfUkVBU09OX05PVF9SRUZSRVNIQUJMRRAMEh8KG0VSUk9SX1JFQVNPTl9SRUZSRVNIX0ZBSUxFRBANKtwBChBUcmFuc3BvcnRGYWlsdXJlEiEKHVRSQU5TUE9SVF9GQUlMVVJFX1VOU1BFQ0lGSUVEEAASKAokVFJBTlNQT1JUX0ZBSUxVUkVfQ09OTkVDVElPTl9SRUZVU0VEEAESJgoiVFJBTlNQT1JUX0ZBSUxVUkVfQ09OTkVDVElPTl9SRVNFVBACEh0KGVRSQU5TUE9SVF9GQUlMVVJFX1RJTUVPVVQQAxIZChVUUkFOU1BPUlRfRkFJTFVSRV9ETlMQBBIZChVUUkFOU1BPUlRfRkFJTFVSRV9UTFMQBSpNCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABIVChFPVVRDT01FX1NVQ0NFRURFRBABEhIKDk9VVENPTUVfRkFJTEVEEAIqaQoOQ3JlZGVudGlhbEtpbmQSHwobQ1JFREVOVElBTF9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXQ1JFREVOVElBTF9LSU5EX0FQSV9LRVkQARIZChVDUkVERU5USUFMX0tJTkRfT0FVVEgQAiqHAQoPQ3JlZGVudGlhbFN0YXRlEiAKHENSRURFTlRJQUxfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVDUkVERU5USUFMX1NUQVRFX0xJVkUQARIcChhDUkVERU5USUFMX1NUQVRFX0NPT0xJTkcQAhIZChVDUkVERU5USUFMX1NUQVRFX0RFQUQQAzKYAgoRU3dpdGNoeWFyZFNlcnZpY2USSwoIQ29tcGxldGUSHi5zd2l0Y2h5YXJkLnYxLkNvbXBsZXRlUmVxdWVzdBofLnN3aXRjaHlhcmQudjEuQ29tcGxldGVSZXNwb25zZRJUCgtBdXhDb21wbGV0ZRIhLnN3aXRjaHlhcmQudjEuQXV4Q29tcGxldGVSZXF1ZXN0GiIuc3dpdGNoeWFyZC52MS5BdXhDb21wbGV0ZVJlc3BvbnNlEmAKD0V4cGxhaW5GYWxsYmFjaxIlLnN3aXRjaHlhcmQudjEuRXhwbGFpbkZhbGxiYWNrUmVxdWVzdBomLnN3aXRjaHlhcmQudjEuRXhwbGFpbkZhbGxiYWNrUmVzcG9uc2UyngMKEUNyZWRlbnRpYWxTZXJ2aWNlEloKDVB1dENyZWRlbnRpYWwSIy5zd2l0Y2h5YXJkLnYxLlB1dENyZWRlbnRpYWxSZXF1ZXN0GiQuc3dpdGNoeWFyZC52MS5QdXRDcmVkZW50aWFsUmVzcG9uc2USYAoPTGlzdENyZWRlbnRpYWxzEiUuc3dpdGNoeWFyZC52MS5MaXN0Q3JlZGVudGlhbHNSZXF1ZXN0GiYuc3dpdGNoeWFyZC52MS5MaXN0Q3JlZGVudGlhbHNSZXNwb25zZRJjChBEZWxldGVDcmVkZW50aWFsEiYuc3dpdGNoeWFyZC52MS5EZWxldGVDcmVkZW50aWFsUmVxdWVzdBonLnN3aXRjaHlhcmQudjEuRGVsZXRlQ3JlZGVudGlhbFJlc3BvbnNlEmYKEVJlZnJlc2hDcmVkZW50aWFsEicuc3dpdGNoeWFyZC52MS5SZWZyZXNoQ3JlZGVudGlhbFJlcXVlc3QaKC5zd2l0Y2h5YXJkLnYxLlJlZnJlc2hDcmVkZW50aWFsUmVzcG9uc2VCSlpIZ2l0aHViLmNvbS9zd2l0Y2h5YXJkLWRldi9zd2l0Y2h5YXJkL2NsaWVudC9nby9zd2l0Y2h5YXJkdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM");
+  fileDesc("Ch5zd2l0Y2h5YXJkL3YxL3N3aXRjaHlhcmQucHJvdG8SDXN3aXRjaHlhcmQudjEiPQoHTWVzc2FnZRIhCgRyb2xlGAEgASgOMhMuc3dpdGNoeWFyZC52MS5Sb2xlEg8KB2NvbnRlbnQYAiABKAkiqwEKD0NvbXBsZXRlUmVxdWVzdBIoCghtZXNzYWdlcxgBIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgCIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYAyABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgEIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUisgEKEENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IrwBChJBdXhDb21wbGV0ZVJlcXVlc3QSDAoEdGFzaxgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgDIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYBCABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUitQEKE0F1eENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IrEBChVDb21wbGV0ZVN0cmVhbVJlcXVlc3QSKAoIbWVzc2FnZXMYASADKAsyFi5zd2l0Y2h5YXJkLnYxLk1lc3NhZ2USEgoFbW9kZWwYAiABKAlIAIgBARIXCgptYXhfdG9rZW5zGAMgASgFSAGIAQESGAoLdGVtcGVyYXR1cmUYBCABKAFIAogBAUIICgZfbW9kZWxCDQoLX21heF90b2tlbnNCDgoMX3RlbXBlcmF0dXJlIpYBChZDb21wbGV0ZVN0cmVhbVJlc3BvbnNlEi8KB3N0YXJ0ZWQYASABKAsyHC5zd2l0Y2h5YXJkLnYxLlN0cmVhbVN0YXJ0ZWRIABIPCgVkZWx0YRgCIAEoCUgAEjEKCGZpbmlzaGVkGAMgASgLMh0uc3dpdGNoeWFyZC52MS5TdHJlYW1GaW5pc2hlZEgAQgcKBWV2ZW50IsIBChhBdXhDb21wbGV0ZVN0cmVhbVJlcXVlc3QSDAoEdGFzaxgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgDIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYBCABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUimQEKGUF1eENvbXBsZXRlU3RyZWFtUmVzcG9uc2USLwoHc3RhcnRlZBgBIAEoCzIcLnN3aXRjaHlhcmQudjEuU3RyZWFtU3RhcnRlZEgAEg8KBWRlbHRhGAIgASgJSAASMQoIZmluaXNoZWQYAyABKAsyHS5zd2l0Y2h5YXJkLnYxLlN0cmVhbUZpbmlzaGVkSABCBwoFZXZlbnQieQoNU3RyZWFtU3RhcnRlZBISCgpyZXF1ZXN0X2lkGAEgASgJEioKCXNlcnZlZF9ieRgCIAEoCzIXLnN3aXRjaHlhcmQudjEuU2VydmVkQnkSKAoIYXR0ZW1wdHMYAyADKAsyFi5zd2l0Y2h5YXJkLnYxLkF0dGVtcHQidgoOU3RyZWFtRmluaXNoZWQSIwoFdXNhZ2UYASABKAsyFC5zd2l0Y2h5YXJkLnYxLlVzYWdlEhUKDWZpbmlzaF9yZWFzb24YAiABKAkSKAoIYXR0ZW1wdHMYAyADKAsyFi5zd2l0Y2h5YXJkLnYxLkF0dGVtcHQiNAoFVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgNEhUKDW91dHB1dF90b2tlbnMYAiABKA0iQgoIU2VydmVkQnkSEAoIcHJvdmlkZXIYASABKAkSDQoFbW9kZWwYAiABKAkSFQoNY3JlZGVudGlhbF9pZBgDIAEoCSLrAQoHQXR0ZW1wdBIXCg9jYW5kaWRhdGVfaW5kZXgYASABKA0SEAoIcHJvdmlkZXIYAiABKAkSDQoFbW9kZWwYAyABKAkSFQoNY3JlZGVudGlhbF9pZBgEIAEoCRIuCgtlcnJvcl9jbGFzcxgFIAEoDjIZLnN3aXRjaHlhcmQudjEuRXJyb3JDbGFzcxITCgtodHRwX3N0YXR1cxgGIAEoDRIlCgZhY3Rpb24YByABKA4yFS5zd2l0Y2h5YXJkLnYxLkFjdGlvbhIOCgZyZWFzb24YCCABKAkSEwoLZHVyYXRpb25fbXMYCSABKAQiTQoNRmFpbHVyZURldGFpbBISCgpyZXF1ZXN0X2lkGAEgASgJEigKCGF0dGVtcHRzGAIgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0Ig8KDVByaW1hcnlDYWxsZXIiUQoGQ2FsbGVyEi8KB3ByaW1hcnkYASABKAsyHC5zd2l0Y2h5YXJkLnYxLlByaW1hcnlDYWxsZXJIABIOCgR0YXNrGAIgASgJSABCBgoEa2luZCKVAQoLSHR0cE91dGNvbWUSDgoGc3RhdHVzGAEgASgNEgwKBGJvZHkYAiABKAkSOAoHaGVhZGVycxgDIAMoCzInLnN3aXRjaHlhcmQudjEuSHR0cE91dGNvbWUuSGVhZGVyc0VudHJ5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpQBChBTaW11bGF0ZWRPdXRjb21lEioKBGh0dHAYASABKAsyGi5zd2l0Y2h5YXJkLnYxLkh0dHBPdXRjb21lSAASNAoJdHJhbnNwb3J0GAIgASgOMh8uc3dpdGNoeWFyZC52MS5UcmFuc3BvcnRGYWlsdXJlSAASEwoLZHVyYXRpb25fbXMYAyABKARCCQoHb3V0Y29tZSK8AQoKU2ltdWxhdGlvbhIlCgZjYWxsZXIYASABKAsyFS5zd2l0Y2h5YXJkLnYxLkNhbGxlchIxCghvdXRjb21lcxgCIAMoCzIfLnN3aXRjaHlhcmQudjEuU2ltdWxhdGVkT3V0Y29tZRIRCglidWRnZXRfbXMYAyABKAQSIwobYXNzdW1lX2FsbF9jcmVkZW50aWFsc19saXZlGAQgASgIEhIKBW1vZGVsGAUgASgJSACIAQFCCAoGX21vZGVsImgKFkV4cGxhaW5GYWxsYmFja1JlcXVlc3QSFAoKcmVxdWVzdF9pZBgBIAEoCUgAEi8KCnNpbXVsYXRpb24YAiABKAsyGS5zd2l0Y2h5YXJkLnYxLlNpbXVsYXRpb25IAEIHCgVxdWVyeSI8CglDYW5kaWRhdGUSEAoIcHJvdmlkZXIYASABKAkSDQoFbW9kZWwYAiABKAkSDgoGb3JpZ2luGAMgASgJIpcCChdFeHBsYWluRmFsbGJhY2tSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgJEiUKBmNhbGxlchgCIAEoCzIVLnN3aXRjaHlhcmQudjEuQ2FsbGVyEhEKCXNpbXVsYXRlZBgDIAEoCBIsCgpjYW5kaWRhdGVzGAQgAygLMhguc3dpdGNoeWFyZC52MS5DYW5kaWRhdGUSJQoFc3RlcHMYBSADKAsyFi5zd2l0Y2h5YXJkLnYxLkF0dGVtcHQSJwoHb3V0Y29tZRgGIAEoDjIWLnN3aXRjaHlhcmQudjEuT3V0Y29tZRIwCgxlcnJvcl9yZWFzb24YByABKA4yGi5zd2l0Y2h5YXJkLnYxLkVycm9yUmVhc29uIhUKBkFwaUtleRILCgNrZXkYASABKAkiogEKC09BdXRoVG9rZW5zEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJEhoKEmV4cGlyZXNfYXRfdW5peF9tcxgDIAEoAxIRCgl0b2tlbl91cmwYBCABKAkSEQoJY2xpZW50X2lkGAUgASgJEhUKDWNsaWVudF9zZWNyZXQYBiABKAkSDQoFc2NvcGUYByABKAkiuAEKFFB1dENyZWRlbnRpYWxSZXF1ZXN0EgoKAmlkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEg0KBWxhYmVsGAMgASgJEhAKCHByaW9yaXR5GAQgASgDEigKB2FwaV9rZXkYBSABKAsyFS5zd2l0Y2h5YXJkLnYxLkFwaUtleUgAEisKBW9hdXRoGAYgASgLMhouc3dpdGNoeWFyZC52MS5PQXV0aFRva2Vuc0gAQgoKCG1hdGVyaWFsIkoKFVB1dENyZWRlbnRpYWxSZXNwb25zZRIxCgpjcmVkZW50aWFsGAEgASgLMh0uc3dpdGNoeWFyZC52MS5DcmVkZW50aWFsSW5mbyIqChZMaXN0Q3JlZGVudGlhbHNSZXF1ZXN0EhAKCHByb3ZpZGVyGAEgASgJIk0KF0xpc3RDcmVkZW50aWFsc1Jlc3BvbnNlEjIKC2NyZWRlbnRpYWxzGAEgAygLMh0uc3dpdGNoeWFyZC52MS5DcmVkZW50aWFsSW5mbyIlChdEZWxldGVDcmVkZW50aWFsUmVxdWVzdBIKCgJpZBgBIAEoCSIaChhEZWxldGVDcmVkZW50aWFsUmVzcG9uc2UiJgoYUmVmcmVzaENyZWRlbnRpYWxSZXF1ZXN0EgoKAmlkGAEgASgJIk4KGVJlZnJlc2hDcmVkZW50aWFsUmVzcG9uc2USMQoKY3JlZGVudGlhbBgBIAEoCzIdLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbEluZm8iqgIKDkNyZWRlbnRpYWxJbmZvEgoKAmlkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEisKBGtpbmQYAyABKA4yHS5zd2l0Y2h5YXJkLnYxLkNyZWRlbnRpYWxLaW5kEg0KBWxhYmVsGAQgASgJEhAKCHByaW9yaXR5GAUgASgDEi0KBXN0YXRlGAYgASgOMh4uc3dpdGNoeWFyZC52MS5DcmVkZW50aWFsU3RhdGUSHgoWY29vbGRvd25fdW50aWxfdW5peF9tcxgHIAEoAxITCgtkZWFkX3JlYXNvbhgIIAEoCRIYChBsYXN0X2Vycm9yX2NsYXNzGAkgASgJEhoKEmV4cGlyZXNfYXRfdW5peF9tcxgKIAEoAxISCgpnZW5lcmF0aW9uGAsgASgEKlAKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfU1lTVEVNEAESDQoJUk9MRV9VU0VSEAISEgoOUk9MRV9BU1NJU1RBTlQQAyqyAwoKRXJyb3JDbGFzcxIbChdFUlJPUl9DTEFTU19VTlNQRUNJRklFRBAAEhQKEEVSUk9SX0NMQVNTX05PTkUQARIUChBFUlJPUl9DTEFTU19BVVRIEAISHQoZRVJST1JfQ0xBU1NfQVVUSF9URVJNSU5BTBADEhkKFUVSUk9SX0NMQVNTX0ZPUkJJRERFThAEEhcKE0VSUk9SX0NMQVNTX0JJTExJTkcQBRIaChZFUlJPUl9DTEFTU19SQVRFX0xJTUlUEAYSGgoWRVJST1JfQ0xBU1NfT1ZFUkxPQURFRBAHEhYKEkVSUk9SX0NMQVNTX1NFUlZFUhAIEhkKFUVSUk9SX0NMQVNTX1RSQU5TUE9SVBAJEiAKHEVSUk9SX0NMQVNTX0NPTlRFWFRfT1ZFUkZMT1cQChIhCh1FUlJPUl9DTEFTU19NT0RFTF9VTkFWQUlMQUJMRRALEh4KGkVSUk9SX0NMQVNTX0NPTlRFTlRfUE9MSUNZEAwSHwobRVJST1JfQ0xBU1NfSU5WQUxJRF9SRVFVRVNUEA0SFwoTRVJST1JfQ0xBU1NfVU5LTk9XThAOKoYCCgZBY3Rpb24SFgoSQUNUSU9OX1VOU1BFQ0lGSUVEEAASEgoOQUNUSU9OX1NVQ0NFRUQQARIVChFBQ1RJT05fUkVUUllfU0FNRRACEhwKGEFDVElPTl9SRUZSRVNIX0FORF9SRVRSWRADEhwKGEFDVElPTl9ST1RBVEVfQ1JFREVOVElBTBAEEhkKFUFDVElPTl9ORVhUX0NBTkRJREFURRAFEhsKF0FDVElPTl9SRVRVUk5fVE9fQ0FMTEVSEAYSEgoOQUNUSU9OX0dJVkVfVVAQBxIZChVBQ1RJT05fU0tJUF9DQU5ESURBVEUQCBIWChJBQ1RJT05fU1RPUF9TVFJFQU0QCSqSBAoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiRVJST1JfUkVBU09OX0FMTF9DQU5ESURBVEVTX0ZBSUxFRBABEiEKHUVSUk9SX1JFQVNPTl9DT05URVhUX09WRVJGTE9XEAISHwobRVJST1JfUkVBU09OX0NPTlRFTlRfUE9MSUNZEAMSIwofRVJST1JfUkVBU09OX0RFQURMSU5FX0VYSEFVU1RFRBAEEh0KGUVSUk9SX1JFQVNPTl9VTktOT1dOX1RBU0sQBRIhCh1FUlJPUl9SRUFTT05fSU5WQUxJRF9BUkdVTUVOVBAGEiIKHkVSUk9SX1JFQVNPTl9SRVFVRVNUX05PVF9GT1VORBAHEhkKFUVSUk9SX1JFQVNPTl9JTlRFUk5BTBAIEiAKHEVSUk9SX1JFQVNPTl9VTkFVVEhFTlRJQ0FURUQQCRIiCh5FUlJPUl9SRUFTT05fUEVSTUlTU0lPTl9ERU5JRUQQChIlCiFFUlJPUl9SRUFTT05fQ1JFREVOVElBTF9OT1RfRk9VTkQQCxIgChxFUlJPUl9SRUFTT05fTk9UX1JFRlJFU0hBQkxFEAwSHwobRVJST1JfUkVBU09OX1JFRlJFU0hfRkFJTEVEEA0SIwofRVJST1JfUkVBU09OX1NUUkVBTV9JTlRFUlJVUFRFRBAOKtwBChBUcmFuc3BvcnRGYWlsdXJlEiEKHVRSQU5TUE9SVF9GQUlMVVJFX1VOU1BFQ0lGSUVEEAASKAokVFJBTlNQT1JUX0ZBSUxVUkVfQ09OTkVDVElPTl9SRUZVU0VEEAESJgoiVFJBTlNQT1JUX0ZBSUxVUkVfQ09OTkVDVElPTl9SRVNFVBACEh0KGVRSQU5TUE9SVF9GQUlMVVJFX1RJTUVPVVQQAxIZChVUUkFOU1BPUlRfRkFJTFVSRV9ETlMQBBIZChVUUkFOU1BPUlRfRkFJTFVSRV9UTFMQBSpNCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABIVChFPVVRDT01FX1NVQ0NFRURFRBABEhIKDk9VVENPTUVfRkFJTEVEEAIqaQoOQ3JlZGVudGlhbEtpbmQSHwobQ1JFREVOVElBTF9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXQ1JFREVOVElBTF9LSU5EX0FQSV9LRVkQARIZChVDUkVERU5USUFMX0tJTkRfT0FVVEgQAiqHAQoPQ3JlZGVudGlhbFN0YXRlEiAKHENSRURFTlRJQUxfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVDUkVERU5USUFMX1NUQVRFX0xJVkUQARIcChhDUkVERU5USUFMX1NUQVRFX0NPT0xJTkcQAhIZChVDUkVERU5USUFMX1NUQVRFX0RFQUQQAzLjAwoRU3dpdGNoeWFyZFNlcnZpY2USSwoIQ29tcGxldGUSHi5zd2l0Y2h5YXJkLnYxLkNvbXBsZXRlUmVxdWVzdBofLnN3aXRjaHlhcmQudjEuQ29tcGxldGVSZXNwb25zZRJUCgtBdXhDb21wbGV0ZRIhLnN3aXRjaHlhcmQudjEuQXV4Q29tcGxldGVSZXF1ZXN0GiIuc3dpdGNoeWFyZC52MS5BdXhDb21wbGV0ZVJlc3BvbnNlEmAKD0V4cGxhaW5GYWxsYmFjaxIlLnN3aXRjaHlhcmQudjEuRXhwbGFpbkZhbGxiYWNrUmVxdWVzdBomLnN3aXRjaHlhcmQudjEuRXhwbGFpbkZhbGxiYWNrUmVzcG9uc2USXwoOQ29tcGxldGVTdHJlYW0SJC5zd2l0Y2h5YXJkLnYxLkNvbXBsZXRlU3RyZWFtUmVxdWVzdBolLnN3aXRjaHlhcmQudjEuQ29tcGxldGVTdHJlYW1SZXNwb25zZTABEmgKEUF1eENvbXBsZXRlU3RyZWFtEicuc3dpdGNoeWFyZC52MS5BdXhDb21wbGV0ZVN0cmVhbVJlcXVlc3QaKC5zd2l0Y2h5YXJkLnYxLkF1eENvbXBsZXRlU3RyZWFtUmVzcG9uc2UwATKeAwoRQ3JlZGVudGlhbFNlcnZpY2USWgoNUHV0Q3JlZGVudGlhbBIjLnN3aXRjaHlhcmQudjEuUHV0Q3JlZGVudGlhbFJlcXVlc3QaJC5zd2l0Y2h5YXJkLnYxLlB1dENyZWRlbnRpYWxSZXNwb25zZRJgCg9MaXN0Q3JlZGVudGlhbHMSJS5zd2l0Y2h5YXJkLnYxLkxpc3RDcmVkZW50aWFsc1JlcXVlc3QaJi5zd2l0Y2h5YXJkLnYxLkxpc3RDcmVkZW50aWFsc1Jlc3BvbnNlEmMKEERlbGV0ZUNyZWRlbnRpYWwSJi5zd2l0Y2h5YXJkLnYxLkRlbGV0ZUNyZWRlbnRpYWxSZXF1ZXN0Gicuc3dpdGNoeWFyZC52MS5EZWxldGVDcmVkZW50aWFsUmVzcG9uc2USZgoRUmVmcmVzaENyZWRlbnRpYWwSJy5zd2l0Y2h5YXJkLnYxLlJlZnJlc2hDcmVkZW50aWFsUmVxdWVzdBooLnN3aXRjaHlhcmQudjEuUmVmcmVzaENyZWRlbnRpYWxSZXNwb25zZUJKWkhnaXRodWIuY29tL3N3aXRjaHlhcmQtZGV2L3N3aXRjaHlhcmQvY2xpZW50L2dvL3N3aXRjaHlhcmR2MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw");
 
 /**
  * Message is one chat message.
@@ -231,6 +231,261 @@ export const AuxCompleteResponseSchema: GenMessage<AuxCompleteResponse> = /*@__P
   messageDesc(file_switchyard_v1_switchyard, 4);
 
 /**
+ * CompleteStreamRequest is a streamed primary turn; the fields are those of CompleteRequest.
+ *
+ * @generated from message switchyard.v1.CompleteStreamRequest
+ */
+export type CompleteStreamRequest = Message$1<"switchyard.v1.CompleteStreamRequest"> & {
+  /**
+   * The conversation so far; at least one message.
+   *
+   * @generated from field: repeated switchyard.v1.Message messages = 1;
+   */
+  messages: Message[];
+
+  /**
+   * Overrides the model of the main agent model (the first candidate only).
+   *
+   * @generated from field: optional string model = 2;
+   */
+  model?: string | undefined;
+
+  /**
+   * Upper bound on generated tokens; must be positive when set.
+   *
+   * @generated from field: optional int32 max_tokens = 3;
+   */
+  maxTokens?: number | undefined;
+
+  /**
+   * Sampling temperature in [0, 2].
+   *
+   * @generated from field: optional double temperature = 4;
+   */
+  temperature?: number | undefined;
+};
+
+/**
+ * Describes the message switchyard.v1.CompleteStreamRequest.
+ * Use `create(CompleteStreamRequestSchema)` to create a new message.
+ */
+export const CompleteStreamRequestSchema: GenMessage<CompleteStreamRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 5);
+
+/**
+ * CompleteStreamResponse is one event of a streamed primary turn.
+ *
+ * @generated from message switchyard.v1.CompleteStreamResponse
+ */
+export type CompleteStreamResponse = Message$1<"switchyard.v1.CompleteStreamResponse"> & {
+  /**
+   * The event.
+   *
+   * @generated from oneof switchyard.v1.CompleteStreamResponse.event
+   */
+  event: {
+    /**
+     * First event: the candidate that is answering, and the steps before it.
+     *
+     * @generated from field: switchyard.v1.StreamStarted started = 1;
+     */
+    value: StreamStarted;
+    case: "started";
+  } | {
+    /**
+     * A piece of generated text, in order.
+     *
+     * @generated from field: string delta = 2;
+     */
+    value: string;
+    case: "delta";
+  } | {
+    /**
+     * Last event of a complete answer.
+     *
+     * @generated from field: switchyard.v1.StreamFinished finished = 3;
+     */
+    value: StreamFinished;
+    case: "finished";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message switchyard.v1.CompleteStreamResponse.
+ * Use `create(CompleteStreamResponseSchema)` to create a new message.
+ */
+export const CompleteStreamResponseSchema: GenMessage<CompleteStreamResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 6);
+
+/**
+ * AuxCompleteStreamRequest is a streamed auxiliary task; the fields are those of
+ * AuxCompleteRequest.
+ *
+ * @generated from message switchyard.v1.AuxCompleteStreamRequest
+ */
+export type AuxCompleteStreamRequest = Message$1<"switchyard.v1.AuxCompleteStreamRequest"> & {
+  /**
+   * The task: compression, vision, web_extract, title_generation, approval, mcp,
+   * skills_hub, or any task the config defines.
+   *
+   * @generated from field: string task = 1;
+   */
+  task: string;
+
+  /**
+   * The messages of the task; at least one.
+   *
+   * @generated from field: repeated switchyard.v1.Message messages = 2;
+   */
+  messages: Message[];
+
+  /**
+   * Overrides the model of the task's first candidate.
+   *
+   * @generated from field: optional string model = 3;
+   */
+  model?: string | undefined;
+
+  /**
+   * Upper bound on generated tokens; must be positive when set.
+   *
+   * @generated from field: optional int32 max_tokens = 4;
+   */
+  maxTokens?: number | undefined;
+
+  /**
+   * Sampling temperature in [0, 2].
+   *
+   * @generated from field: optional double temperature = 5;
+   */
+  temperature?: number | undefined;
+};
+
+/**
+ * Describes the message switchyard.v1.AuxCompleteStreamRequest.
+ * Use `create(AuxCompleteStreamRequestSchema)` to create a new message.
+ */
+export const AuxCompleteStreamRequestSchema: GenMessage<AuxCompleteStreamRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 7);
+
+/**
+ * AuxCompleteStreamResponse is one event of a streamed auxiliary task.
+ *
+ * @generated from message switchyard.v1.AuxCompleteStreamResponse
+ */
+export type AuxCompleteStreamResponse = Message$1<"switchyard.v1.AuxCompleteStreamResponse"> & {
+  /**
+   * The event.
+   *
+   * @generated from oneof switchyard.v1.AuxCompleteStreamResponse.event
+   */
+  event: {
+    /**
+     * First event: the candidate that is answering, and the steps before it.
+     *
+     * @generated from field: switchyard.v1.StreamStarted started = 1;
+     */
+    value: StreamStarted;
+    case: "started";
+  } | {
+    /**
+     * A piece of generated text, in order.
+     *
+     * @generated from field: string delta = 2;
+     */
+    value: string;
+    case: "delta";
+  } | {
+    /**
+     * Last event of a complete answer.
+     *
+     * @generated from field: switchyard.v1.StreamFinished finished = 3;
+     */
+    value: StreamFinished;
+    case: "finished";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message switchyard.v1.AuxCompleteStreamResponse.
+ * Use `create(AuxCompleteStreamResponseSchema)` to create a new message.
+ */
+export const AuxCompleteStreamResponseSchema: GenMessage<AuxCompleteStreamResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 8);
+
+/**
+ * StreamStarted opens a stream once a candidate has produced its first content
+ * token: from here on, no other candidate will be tried for this request.
+ *
+ * @generated from message switchyard.v1.StreamStarted
+ */
+export type StreamStarted = Message$1<"switchyard.v1.StreamStarted"> & {
+  /**
+   * Identifier of this request, for ExplainFallback.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * Which provider, model and credential is answering.
+   *
+   * @generated from field: switchyard.v1.ServedBy served_by = 2;
+   */
+  servedBy?: ServedBy | undefined;
+
+  /**
+   * The steps taken before this candidate answered (failovers, retries, skips),
+   * ending with the answering attempt.
+   *
+   * @generated from field: repeated switchyard.v1.Attempt attempts = 3;
+   */
+  attempts: Attempt[];
+};
+
+/**
+ * Describes the message switchyard.v1.StreamStarted.
+ * Use `create(StreamStartedSchema)` to create a new message.
+ */
+export const StreamStartedSchema: GenMessage<StreamStarted> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 9);
+
+/**
+ * StreamFinished closes a complete stream.
+ *
+ * @generated from message switchyard.v1.StreamFinished
+ */
+export type StreamFinished = Message$1<"switchyard.v1.StreamFinished"> & {
+  /**
+   * Token usage reported by the provider, when it reports it on streams.
+   *
+   * @generated from field: switchyard.v1.Usage usage = 1;
+   */
+  usage?: Usage | undefined;
+
+  /**
+   * Why generation stopped, as the provider said it (`stop`, `length`, `end_turn`...).
+   *
+   * @generated from field: string finish_reason = 2;
+   */
+  finishReason: string;
+
+  /**
+   * Every step of the request, in order.
+   *
+   * @generated from field: repeated switchyard.v1.Attempt attempts = 3;
+   */
+  attempts: Attempt[];
+};
+
+/**
+ * Describes the message switchyard.v1.StreamFinished.
+ * Use `create(StreamFinishedSchema)` to create a new message.
+ */
+export const StreamFinishedSchema: GenMessage<StreamFinished> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 10);
+
+/**
  * Usage counts tokens.
  *
  * @generated from message switchyard.v1.Usage
@@ -256,7 +511,7 @@ export type Usage = Message$1<"switchyard.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 5);
+  messageDesc(file_switchyard_v1_switchyard, 11);
 
 /**
  * ServedBy names the candidate that answered.
@@ -291,7 +546,7 @@ export type ServedBy = Message$1<"switchyard.v1.ServedBy"> & {
  * Use `create(ServedBySchema)` to create a new message.
  */
 export const ServedBySchema: GenMessage<ServedBy> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 6);
+  messageDesc(file_switchyard_v1_switchyard, 12);
 
 /**
  * Attempt is one step of a request's trail.
@@ -368,10 +623,10 @@ export type Attempt = Message$1<"switchyard.v1.Attempt"> & {
  * Use `create(AttemptSchema)` to create a new message.
  */
 export const AttemptSchema: GenMessage<Attempt> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 7);
+  messageDesc(file_switchyard_v1_switchyard, 13);
 
 /**
- * FailureDetail travels in the status details of a failed Complete or AuxComplete.
+ * FailureDetail travels in the status details of a failed Complete, AuxComplete or stream.
  *
  * @generated from message switchyard.v1.FailureDetail
  */
@@ -396,7 +651,7 @@ export type FailureDetail = Message$1<"switchyard.v1.FailureDetail"> & {
  * Use `create(FailureDetailSchema)` to create a new message.
  */
 export const FailureDetailSchema: GenMessage<FailureDetail> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 8);
+  messageDesc(file_switchyard_v1_switchyard, 14);
 
 /**
  * PrimaryCaller selects the primary caller.
@@ -411,7 +666,7 @@ export type PrimaryCaller = Message$1<"switchyard.v1.PrimaryCaller"> & {
  * Use `create(PrimaryCallerSchema)` to create a new message.
  */
 export const PrimaryCallerSchema: GenMessage<PrimaryCaller> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 9);
+  messageDesc(file_switchyard_v1_switchyard, 15);
 
 /**
  * Caller is the primary caller or an auxiliary task.
@@ -448,7 +703,7 @@ export type Caller = Message$1<"switchyard.v1.Caller"> & {
  * Use `create(CallerSchema)` to create a new message.
  */
 export const CallerSchema: GenMessage<Caller> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 10);
+  messageDesc(file_switchyard_v1_switchyard, 16);
 
 /**
  * HttpOutcome is a simulated HTTP answer.
@@ -483,7 +738,7 @@ export type HttpOutcome = Message$1<"switchyard.v1.HttpOutcome"> & {
  * Use `create(HttpOutcomeSchema)` to create a new message.
  */
 export const HttpOutcomeSchema: GenMessage<HttpOutcome> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 11);
+  messageDesc(file_switchyard_v1_switchyard, 17);
 
 /**
  * SimulatedOutcome is what one upstream attempt returns in a simulation.
@@ -527,7 +782,7 @@ export type SimulatedOutcome = Message$1<"switchyard.v1.SimulatedOutcome"> & {
  * Use `create(SimulatedOutcomeSchema)` to create a new message.
  */
 export const SimulatedOutcomeSchema: GenMessage<SimulatedOutcome> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 12);
+  messageDesc(file_switchyard_v1_switchyard, 18);
 
 /**
  * Simulation asks what the policy would do.
@@ -577,7 +832,7 @@ export type Simulation = Message$1<"switchyard.v1.Simulation"> & {
  * Use `create(SimulationSchema)` to create a new message.
  */
 export const SimulationSchema: GenMessage<Simulation> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 13);
+  messageDesc(file_switchyard_v1_switchyard, 19);
 
 /**
  * ExplainFallbackRequest asks for a recorded trail or a simulation.
@@ -614,7 +869,7 @@ export type ExplainFallbackRequest = Message$1<"switchyard.v1.ExplainFallbackReq
  * Use `create(ExplainFallbackRequestSchema)` to create a new message.
  */
 export const ExplainFallbackRequestSchema: GenMessage<ExplainFallbackRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 14);
+  messageDesc(file_switchyard_v1_switchyard, 20);
 
 /**
  * Candidate is one entry of a caller's ordered candidate list.
@@ -649,7 +904,7 @@ export type Candidate = Message$1<"switchyard.v1.Candidate"> & {
  * Use `create(CandidateSchema)` to create a new message.
  */
 export const CandidateSchema: GenMessage<Candidate> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 15);
+  messageDesc(file_switchyard_v1_switchyard, 21);
 
 /**
  * ExplainFallbackResponse is the trail, recorded or simulated.
@@ -712,7 +967,7 @@ export type ExplainFallbackResponse = Message$1<"switchyard.v1.ExplainFallbackRe
  * Use `create(ExplainFallbackResponseSchema)` to create a new message.
  */
 export const ExplainFallbackResponseSchema: GenMessage<ExplainFallbackResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 16);
+  messageDesc(file_switchyard_v1_switchyard, 22);
 
 /**
  * ApiKey is a static provider key.
@@ -733,7 +988,7 @@ export type ApiKey = Message$1<"switchyard.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 17);
+  messageDesc(file_switchyard_v1_switchyard, 23);
 
 /**
  * OAuthTokens is an OAuth token set and how to refresh it (RFC 6749 refresh grant).
@@ -796,7 +1051,7 @@ export type OAuthTokens = Message$1<"switchyard.v1.OAuthTokens"> & {
  * Use `create(OAuthTokensSchema)` to create a new message.
  */
 export const OAuthTokensSchema: GenMessage<OAuthTokens> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 18);
+  messageDesc(file_switchyard_v1_switchyard, 24);
 
 /**
  * PutCredentialRequest stores a credential.
@@ -861,7 +1116,7 @@ export type PutCredentialRequest = Message$1<"switchyard.v1.PutCredentialRequest
  * Use `create(PutCredentialRequestSchema)` to create a new message.
  */
 export const PutCredentialRequestSchema: GenMessage<PutCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 19);
+  messageDesc(file_switchyard_v1_switchyard, 25);
 
 /**
  * PutCredentialResponse describes the stored credential.
@@ -882,7 +1137,7 @@ export type PutCredentialResponse = Message$1<"switchyard.v1.PutCredentialRespon
  * Use `create(PutCredentialResponseSchema)` to create a new message.
  */
 export const PutCredentialResponseSchema: GenMessage<PutCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 20);
+  messageDesc(file_switchyard_v1_switchyard, 26);
 
 /**
  * ListCredentialsRequest lists credentials.
@@ -903,7 +1158,7 @@ export type ListCredentialsRequest = Message$1<"switchyard.v1.ListCredentialsReq
  * Use `create(ListCredentialsRequestSchema)` to create a new message.
  */
 export const ListCredentialsRequestSchema: GenMessage<ListCredentialsRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 21);
+  messageDesc(file_switchyard_v1_switchyard, 27);
 
 /**
  * ListCredentialsResponse lists credentials.
@@ -924,7 +1179,7 @@ export type ListCredentialsResponse = Message$1<"switchyard.v1.ListCredentialsRe
  * Use `create(ListCredentialsResponseSchema)` to create a new message.
  */
 export const ListCredentialsResponseSchema: GenMessage<ListCredentialsResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 22);
+  messageDesc(file_switchyard_v1_switchyard, 28);
 
 /**
  * DeleteCredentialRequest removes a credential.
@@ -945,7 +1200,7 @@ export type DeleteCredentialRequest = Message$1<"switchyard.v1.DeleteCredentialR
  * Use `create(DeleteCredentialRequestSchema)` to create a new message.
  */
 export const DeleteCredentialRequestSchema: GenMessage<DeleteCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 23);
+  messageDesc(file_switchyard_v1_switchyard, 29);
 
 /**
  * DeleteCredentialResponse confirms a removal.
@@ -960,7 +1215,7 @@ export type DeleteCredentialResponse = Message$1<"switchyard.v1.DeleteCredential
  * Use `create(DeleteCredentialResponseSchema)` to create a new message.
  */
 export const DeleteCredentialResponseSchema: GenMessage<DeleteCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 24);
+  messageDesc(file_switchyard_v1_switchyard, 30);
 
 /**
  * RefreshCredentialRequest refreshes an OAuth credential now.
@@ -981,7 +1236,7 @@ export type RefreshCredentialRequest = Message$1<"switchyard.v1.RefreshCredentia
  * Use `create(RefreshCredentialRequestSchema)` to create a new message.
  */
 export const RefreshCredentialRequestSchema: GenMessage<RefreshCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 25);
+  messageDesc(file_switchyard_v1_switchyard, 31);
 
 /**
  * RefreshCredentialResponse describes the refreshed credential.
@@ -1002,7 +1257,7 @@ export type RefreshCredentialResponse = Message$1<"switchyard.v1.RefreshCredenti
  * Use `create(RefreshCredentialResponseSchema)` to create a new message.
  */
 export const RefreshCredentialResponseSchema: GenMessage<RefreshCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 26);
+  messageDesc(file_switchyard_v1_switchyard, 32);
 
 /**
  * CredentialInfo describes a credential without its secrets.
@@ -1093,7 +1348,7 @@ export type CredentialInfo = Message$1<"switchyard.v1.CredentialInfo"> & {
  * Use `create(CredentialInfoSchema)` to create a new message.
  */
 export const CredentialInfoSchema: GenMessage<CredentialInfo> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 27);
+  messageDesc(file_switchyard_v1_switchyard, 33);
 
 /**
  * Role is the author of a chat message.
@@ -1323,6 +1578,14 @@ export enum Action {
    * @generated from enum value: ACTION_SKIP_CANDIDATE = 8;
    */
   SKIP_CANDIDATE = 8,
+
+  /**
+   * Stop: a streamed answer failed after text reached the caller; another
+   * candidate cannot continue it, so the stream ends with an error.
+   *
+   * @generated from enum value: ACTION_STOP_STREAM = 9;
+   */
+  STOP_STREAM = 9,
 }
 
 /**
@@ -1434,6 +1697,15 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_REFRESH_FAILED = 13;
    */
   REFRESH_FAILED = 13,
+
+  /**
+   * CompleteStream, AuxCompleteStream: the answering candidate failed after text
+   * reached the caller (dropped connection, error event, idle timeout). The text
+   * received is incomplete; metadata names the provider, model and candidate.
+   *
+   * @generated from enum value: ERROR_REASON_STREAM_INTERRUPTED = 14;
+   */
+  STREAM_INTERRUPTED = 14,
 }
 
 /**
@@ -1649,6 +1921,32 @@ export const SwitchyardService: GenService<{
     methodKind: "unary";
     input: typeof ExplainFallbackRequestSchema;
     output: typeof ExplainFallbackResponseSchema;
+  },
+  /**
+   * CompleteStream answers the primary turn as a stream of text deltas, through
+   * the same policy as Complete. Failover happens only before the first content
+   * token reaches the caller: until then a failing candidate is replaced exactly
+   * as in Complete. Once text has been sent, an upstream failure ends the stream
+   * with an error status (`STREAM_INTERRUPTED`, with the trail), never with a
+   * truncated answer presented as complete.
+   *
+   * @generated from rpc switchyard.v1.SwitchyardService.CompleteStream
+   */
+  completeStream: {
+    methodKind: "server_streaming";
+    input: typeof CompleteStreamRequestSchema;
+    output: typeof CompleteStreamResponseSchema;
+  },
+  /**
+   * AuxCompleteStream answers an auxiliary task as a stream, with the same rules
+   * as CompleteStream.
+   *
+   * @generated from rpc switchyard.v1.SwitchyardService.AuxCompleteStream
+   */
+  auxCompleteStream: {
+    methodKind: "server_streaming";
+    input: typeof AuxCompleteStreamRequestSchema;
+    output: typeof AuxCompleteStreamResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_switchyard_v1_switchyard, 0);

@@ -12,10 +12,11 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::domain::{Material, OAuthTokens};
 use crate::executor::wall_ms;
-use crate::grpc::{Violations, error_status, invalid};
+use crate::grpc::{error_status, invalid};
 use crate::policy::RefreshOutcome;
 use crate::service::Switchyard;
 use crate::store::{NewCredential, StoreError, StoredCredential};
+use crate::validate::Violations;
 
 /// The tonic service over the shared [`Switchyard`].
 #[derive(Debug, Clone)]

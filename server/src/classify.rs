@@ -87,6 +87,53 @@ pub fn classify_transport(error: TransportError) -> Classification {
     }
 }
 
+/// Classifies an error event received inside a 2xx stream (an OpenAI-style
+/// `data: {"error": ...}` or Anthropic's `event: error`), before or after text.
+///
+/// Such events carry no HTTP status of their own: the status the rules see is the
+/// error's numeric code when it is one (OpenRouter), else the one its type implies
+/// (`overloaded_error` 529, `rate_limit_error` 429, ...), else 500. The
+/// classification keeps `http_status` (the stream's own, normally 200).
+pub fn classify_stream_error(http_status: u16, payload: &[u8]) -> Classification {
+    let info = ErrorInfo::parse(payload);
+    let implied = info.as_ref().and_then(|i| {
+        i.numeric_code
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| (400..600).contains(c))
+            .or_else(|| {
+                i.kind
+                    .as_deref()
+                    .or(i.code.as_deref())
+                    .and_then(implied_status)
+            })
+    });
+    let status = implied.unwrap_or(500);
+    let class = class_of(status, &Signals::new(info.as_ref()));
+    let detail = detail(status, info.as_ref(), payload.len());
+    Classification {
+        class,
+        http_status,
+        retry_after_ms: None,
+        detail: truncate_chars(format!("stream error event {detail}"), MAX_DETAIL_CHARS),
+    }
+}
+
+/// The HTTP status an in-stream error type stands for (Anthropic's error types).
+fn implied_status(kind: &str) -> Option<u16> {
+    Some(match kind.trim().to_ascii_lowercase().as_str() {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "billing_error" => 402,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "api_error" => 500,
+        "overloaded_error" => 529,
+        _ => return None,
+    })
+}
+
 // ---------------------------------------------------------------------------
 // Rules
 // ---------------------------------------------------------------------------

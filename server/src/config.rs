@@ -53,6 +53,10 @@ pub struct Config {
     /// gRPC listen address.
     #[serde(default = "defaults::listen")]
     pub listen: SocketAddr,
+    /// Listen address of the OpenAI-compatible HTTP front door
+    /// (`/v1/chat/completions`, `/v1/models`); off when unset.
+    #[serde(default)]
+    pub openai_listen: Option<SocketAddr>,
     /// SQLite store.
     #[serde(default)]
     pub database: DatabaseConfig,
@@ -263,9 +267,17 @@ pub struct ProviderConfig {
     pub kind: ProviderKind,
     /// Base URL: `https://api.openai.com/v1` (openai) or `https://api.anthropic.com` (anthropic).
     pub base_url: String,
-    /// Upper bound of one attempt.
+    /// Upper bound of one attempt (of a streamed attempt: up to its first token).
     #[serde(default = "defaults::provider_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Streams: longest wait from the request to the first content token. A
+    /// stream that has not produced one by then is a failed attempt (and fails over).
+    #[serde(default = "defaults::first_token_timeout", with = "humantime_serde")]
+    pub first_token_timeout: Duration,
+    /// Streams: longest silence between two events once text is flowing. A stream
+    /// silent for longer ends with `STREAM_INTERRUPTED`.
+    #[serde(default = "defaults::stream_idle_timeout", with = "humantime_serde")]
+    pub stream_idle_timeout: Duration,
     /// Order of the provider's keys: `fill_first` (default), `round_robin`, `least_used`.
     #[serde(default)]
     pub pool_strategy: crate::credentials::PoolStrategy,
@@ -405,6 +417,12 @@ mod defaults {
     pub fn provider_timeout() -> Duration {
         Duration::from_secs(60)
     }
+    pub fn first_token_timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+    pub fn stream_idle_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
     pub fn main_timeout() -> Duration {
         Duration::from_secs(120)
     }
@@ -526,11 +544,17 @@ impl Config {
                     "scheme must be http or https".into(),
                 ));
             }
-            if p.timeout.is_zero() {
-                return Err((
-                    format!("providers.{name}.timeout"),
-                    "must be positive".into(),
-                ));
+            for (field, value) in [
+                ("timeout", p.timeout),
+                ("first_token_timeout", p.first_token_timeout),
+                ("stream_idle_timeout", p.stream_idle_timeout),
+            ] {
+                if value.is_zero() {
+                    return Err((
+                        format!("providers.{name}.{field}"),
+                        "must be positive".into(),
+                    ));
+                }
             }
         }
         let known = |path: String, provider: &str| -> Result<(), (String, String)> {

@@ -255,11 +255,13 @@ pub enum Action {
     GiveUp,
     /// The candidate was not tried.
     SkipCandidate,
+    /// Stop: a streamed answer failed after text reached the caller.
+    StopStream,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::Succeed,
         Action::RetrySame,
         Action::RefreshAndRetry,
@@ -268,6 +270,7 @@ impl Action {
         Action::ReturnToCaller,
         Action::GiveUp,
         Action::SkipCandidate,
+        Action::StopStream,
     ];
 
     /// snake_case name, as stored and logged.
@@ -281,6 +284,7 @@ impl Action {
             Action::ReturnToCaller => "return_to_caller",
             Action::GiveUp => "give_up",
             Action::SkipCandidate => "skip_candidate",
+            Action::StopStream => "stop_stream",
         }
     }
 
@@ -324,6 +328,8 @@ pub enum FailureReason {
     ContentPolicy,
     /// No time left for another attempt.
     DeadlineExhausted,
+    /// A streamed answer failed after text reached the caller.
+    StreamInterrupted,
 }
 
 impl FailureReason {
@@ -334,6 +340,7 @@ impl FailureReason {
             FailureReason::ContextOverflow => "context_overflow",
             FailureReason::ContentPolicy => "content_policy",
             FailureReason::DeadlineExhausted => "deadline_exhausted",
+            FailureReason::StreamInterrupted => "stream_interrupted",
         }
     }
 
@@ -344,6 +351,7 @@ impl FailureReason {
             FailureReason::ContextOverflow,
             FailureReason::ContentPolicy,
             FailureReason::DeadlineExhausted,
+            FailureReason::StreamInterrupted,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)

@@ -8,6 +8,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use secrecy::SecretString;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
@@ -18,11 +19,13 @@ use crate::domain::{
 };
 use crate::oauth::{self, Refresher};
 use crate::policy::{AttemptPlan, Effect, Finish, Next, Observed, RefreshOutcome, Run};
-use crate::provider::{CallOutcome, Providers};
+use crate::provider::{CallOutcome, OpenStream, Providers};
 use crate::writer::Recorder;
 
 /// Where attempts go: real providers, or a simulation.
 pub trait Upstream {
+    /// What a successful attempt returns.
+    type Answer;
     /// Current time, Unix ms.
     fn now(&self) -> Millis;
     /// Waits `ms` (a backoff or a Retry-After).
@@ -31,7 +34,7 @@ pub trait Upstream {
     fn attempt(
         &mut self,
         plan: &AttemptPlan,
-    ) -> impl Future<Output = (Observed, Option<ProviderAnswer>)> + Send;
+    ) -> impl Future<Output = (Observed, Option<Self::Answer>)> + Send;
     /// Refreshes a credential.
     fn refresh(
         &mut self,
@@ -45,15 +48,16 @@ pub trait Upstream {
 
 /// How a driven run ended, with the answer and the plan that produced it.
 #[derive(Debug)]
-pub struct Driven {
+pub struct Driven<A> {
     /// The run's end.
     pub finish: Finish,
     /// The successful attempt and its answer.
-    pub answer: Option<(AttemptPlan, ProviderAnswer)>,
+    pub answer: Option<(AttemptPlan, A)>,
 }
 
-/// Drives `run` to its end against `upstream`. The one fallback loop.
-pub async fn drive<U: Upstream>(run: &mut Run, upstream: &mut U) -> Driven {
+/// Drives `run` to its end against `upstream`. The one fallback loop, for whole
+/// answers and streams alike: a stream's attempt succeeds at its first token.
+pub async fn drive<U: Upstream>(run: &mut Run, upstream: &mut U) -> Driven<U::Answer> {
     let mut answer = None;
     loop {
         match run.next(upstream.now()) {
@@ -100,11 +104,97 @@ pub fn wall_ms() -> Millis {
         .map_or(0, |d| d.as_millis() as Millis)
 }
 
+// === Delivery ===
+
+/// How an attempt's answer is received: whole, or streamed. The policy sees the
+/// same [`Observed`] either way; a stream succeeds once its first token arrived.
+pub trait Delivery: Send + Sync {
+    /// The answer of a successful attempt.
+    type Answer: Send;
+    /// Whether the provider is asked to stream.
+    const STREAM: bool;
+    /// Makes the attempt; `budget` bounds it (for a stream: up to its first token).
+    fn receive(
+        providers: &Providers,
+        provider: &str,
+        secret: &SecretString,
+        body: Bytes,
+        budget: Duration,
+    ) -> impl Future<Output = CallOutcome<Self::Answer>> + Send;
+    /// Records what is known of a successful answer on its attempt span.
+    fn annotate(span: &tracing::Span, answer: &Self::Answer, capture_content: bool);
+}
+
+/// The whole answer in one response.
+#[derive(Debug, Clone, Copy)]
+pub struct Whole;
+
+/// An event stream, committed at its first content token.
+#[derive(Debug, Clone, Copy)]
+pub struct Streamed;
+
+impl Delivery for Whole {
+    type Answer = ProviderAnswer;
+    const STREAM: bool = false;
+
+    async fn receive(
+        providers: &Providers,
+        provider: &str,
+        secret: &SecretString,
+        body: Bytes,
+        budget: Duration,
+    ) -> CallOutcome<ProviderAnswer> {
+        let timeout = providers
+            .timeout(provider)
+            .unwrap_or(Duration::MAX)
+            .min(budget);
+        providers.call(provider, secret, body, timeout).await
+    }
+
+    fn annotate(span: &tracing::Span, answer: &ProviderAnswer, capture_content: bool) {
+        span.record("gen_ai.usage.input_tokens", answer.usage.input_tokens);
+        span.record("gen_ai.usage.output_tokens", answer.usage.output_tokens);
+        if let Some(model) = &answer.model {
+            span.record("gen_ai.response.model", model.as_str());
+        }
+        if capture_content {
+            span.record("gen_ai.output.messages", answer.content.as_str());
+        }
+    }
+}
+
+impl Delivery for Streamed {
+    type Answer = OpenStream;
+    const STREAM: bool = true;
+
+    async fn receive(
+        providers: &Providers,
+        provider: &str,
+        secret: &SecretString,
+        body: Bytes,
+        budget: Duration,
+    ) -> CallOutcome<OpenStream> {
+        let first_token = providers
+            .stream_timeouts(provider)
+            .map_or(Duration::MAX, |(first, _)| first)
+            .min(budget);
+        providers
+            .open_stream(provider, secret, body, first_token)
+            .await
+    }
+
+    fn annotate(span: &tracing::Span, answer: &OpenStream, _capture_content: bool) {
+        if let Some(model) = answer.model() {
+            span.record("gen_ai.response.model", model);
+        }
+    }
+}
+
 // === impl HttpUpstream ===
 
 /// Real attempts: provider HTTP calls with pooled credentials.
 #[derive(Debug)]
-pub struct HttpUpstream<'a> {
+pub struct HttpUpstream<'a, D = Whole> {
     providers: &'a Providers,
     pool: &'a CredentialPool,
     refresher: &'a Refresher,
@@ -119,9 +209,10 @@ pub struct HttpUpstream<'a> {
     body: Option<(usize, Bytes)>,
     /// Span of the attempt in flight, closed once the policy recorded its step.
     span: Option<tracing::Span>,
+    delivery: std::marker::PhantomData<D>,
 }
 
-impl<'a> HttpUpstream<'a> {
+impl<'a, D: Delivery> HttpUpstream<'a, D> {
     /// An upstream for one request of `caller`. With `capture_content`, attempt
     /// spans record the prompt and the completion.
     #[allow(clippy::too_many_arguments)]
@@ -147,6 +238,7 @@ impl<'a> HttpUpstream<'a> {
             capture_content,
             body: None,
             span: None,
+            delivery: std::marker::PhantomData,
         }
     }
 
@@ -199,7 +291,9 @@ fn failure(class: ErrorClass, status: u16, detail: &str) -> Observed {
     })
 }
 
-impl Upstream for HttpUpstream<'_> {
+impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
+    type Answer = D::Answer;
+
     fn now(&self) -> Millis {
         wall_ms()
     }
@@ -208,7 +302,7 @@ impl Upstream for HttpUpstream<'_> {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 
-    async fn attempt(&mut self, plan: &AttemptPlan) -> (Observed, Option<ProviderAnswer>) {
+    async fn attempt(&mut self, plan: &AttemptPlan) -> (Observed, Option<D::Answer>) {
         let candidate = &plan.candidate;
         let Some(credential) = self.pool.get(&plan.credential_id) else {
             return (failure(ErrorClass::Unknown, 0, "credential removed"), None);
@@ -232,10 +326,12 @@ impl Upstream for HttpUpstream<'_> {
         let body = match &self.body {
             Some((index, body)) if *index == plan.candidate_index => body.clone(),
             _ => {
-                let Some(body) =
-                    self.providers
-                        .body(&candidate.provider, &candidate.model, self.request)
-                else {
+                let Some(body) = self.providers.body(
+                    &candidate.provider,
+                    &candidate.model,
+                    self.request,
+                    D::STREAM,
+                ) else {
                     return (
                         failure(ErrorClass::InvalidRequest, 0, "unknown provider"),
                         None,
@@ -245,26 +341,18 @@ impl Upstream for HttpUpstream<'_> {
                 body
             }
         };
-        let timeout = self
-            .providers
-            .timeout(&candidate.provider)
-            .unwrap_or(Duration::MAX)
-            .min(Duration::from_millis(plan.budget_ms));
         let span = self.attempt_span(plan);
-        let outcome = self
-            .providers
-            .call(&candidate.provider, &bearer, body, timeout)
-            .instrument(span.clone())
-            .await;
+        let outcome = D::receive(
+            self.providers,
+            &candidate.provider,
+            &bearer,
+            body,
+            Duration::from_millis(plan.budget_ms),
+        )
+        .instrument(span.clone())
+        .await;
         if let CallOutcome::Answer { answer, .. } = &outcome {
-            span.record("gen_ai.usage.input_tokens", answer.usage.input_tokens);
-            span.record("gen_ai.usage.output_tokens", answer.usage.output_tokens);
-            if let Some(model) = &answer.model {
-                span.record("gen_ai.response.model", model.as_str());
-            }
-            if self.capture_content {
-                span.record("gen_ai.output.messages", answer.content.as_str());
-            }
+            D::annotate(&span, answer, self.capture_content);
         }
         self.span = Some(span);
         match outcome {
@@ -291,6 +379,9 @@ impl Upstream for HttpUpstream<'_> {
                 None,
             ),
             CallOutcome::Transport(e) => (Observed::Failure(classify::classify_transport(e)), None),
+            CallOutcome::Stream { status, failure } => {
+                (Observed::Failure(failure.classify(status)), None)
+            }
         }
     }
 

@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use futures::StreamExt as _;
 use tokio::task::JoinHandle;
 
 /// Body of a scripted answer.
@@ -24,6 +25,34 @@ pub enum FakeBody {
     Completion(String),
     /// This exact body.
     Raw(String),
+    /// An event stream in the endpoint's shape (OpenAI SSE chunks or Anthropic
+    /// events), whatever the request asked. A [`FakeBody::Completion`] is streamed
+    /// too when the request asks for `stream: true`.
+    Stream(FakeStream),
+}
+
+/// A scripted event stream: text pieces, then an ending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeStream {
+    /// Text pieces, one event each; `{provider}` is replaced by the fake's name.
+    pub pieces: Vec<String>,
+    /// Pause before each piece.
+    pub gap: Duration,
+    /// How the stream ends.
+    pub end: StreamEnd,
+}
+
+/// How a scripted stream ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Finish reason, usage and the end event (`[DONE]`, `message_stop`).
+    Complete,
+    /// The connection is cut, with no end event.
+    Drop,
+    /// Nothing more is sent, and the connection stays open.
+    Stall,
+    /// This error event (its JSON data), then the connection closes.
+    Error(String),
 }
 
 /// One scripted answer.
@@ -66,6 +95,36 @@ impl FakeReply {
             401,
             r#"{"error":{"message":"Your authentication token has been invalidated.","type":"invalid_request_error","code":"token_invalidated"}}"#,
         )
+    }
+
+    /// A 200 event stream of `pieces` that ends normally.
+    pub fn stream(pieces: &[&str]) -> Self {
+        Self {
+            status: 200,
+            body: FakeBody::Stream(FakeStream {
+                pieces: pieces.iter().map(|p| (*p).to_owned()).collect(),
+                gap: Duration::ZERO,
+                end: StreamEnd::Complete,
+            }),
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// Ends the stream with `end` instead of normally (streams only).
+    pub fn ending(mut self, end: StreamEnd) -> Self {
+        if let FakeBody::Stream(s) = &mut self.body {
+            s.end = end;
+        }
+        self
+    }
+
+    /// Pauses `gap` before each piece of the stream (streams only).
+    pub fn with_gap(mut self, gap: Duration) -> Self {
+        if let FakeBody::Stream(s) = &mut self.body {
+            s.gap = gap;
+        }
+        self
     }
 
     /// Adds a response header.
@@ -227,13 +286,46 @@ async fn handle(
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
-    let body = match reply.body {
-        FakeBody::Completion(text) => completion_body(&path, &model, &text, &shared.name),
-        FakeBody::Raw(body) => body,
-    };
+    let wants_stream = request.get("stream").and_then(serde_json::Value::as_bool) == Some(true);
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, [("content-type", "application/json")], body).into_response();
-    for (name, value) in reply.headers {
+    let stream = match reply.body {
+        FakeBody::Stream(stream) => Some(stream),
+        FakeBody::Completion(text) if wants_stream => Some(FakeStream {
+            pieces: split_words(&text),
+            gap: Duration::ZERO,
+            end: StreamEnd::Complete,
+        }),
+        FakeBody::Completion(text) => {
+            return with_headers(
+                (
+                    status,
+                    [("content-type", "application/json")],
+                    completion_body(&path, &model, &text, &shared.name),
+                )
+                    .into_response(),
+                reply.headers,
+            );
+        }
+        FakeBody::Raw(body) => {
+            return with_headers(
+                (status, [("content-type", "application/json")], body).into_response(),
+                reply.headers,
+            );
+        }
+    };
+    let stream = stream.unwrap_or_else(|| FakeStream {
+        pieces: Vec::new(),
+        gap: Duration::ZERO,
+        end: StreamEnd::Complete,
+    });
+    let events = sse_events(path.ends_with("/messages"), &model, &shared.name, &stream);
+    let body = axum::body::Body::from_stream(event_stream(events, stream.gap, stream.end));
+    let response = (status, [("content-type", "text/event-stream")], body).into_response();
+    with_headers(response, reply.headers)
+}
+
+fn with_headers(mut response: Response, headers: Vec<(String, String)>) -> Response {
+    for (name, value) in headers {
         if let (Ok(n), Ok(v)) = (
             axum::http::HeaderName::from_bytes(name.as_bytes()),
             axum::http::HeaderValue::from_str(&value),
@@ -242,6 +334,130 @@ async fn handle(
         }
     }
     response
+}
+
+/// Splits text into word-sized pieces, each keeping its trailing space.
+fn split_words(text: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        current.push(c);
+        if c == ' ' {
+            pieces.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        pieces.push(current);
+    }
+    pieces
+}
+
+/// A piece of a scripted stream: a text event, or framing sent without a pause.
+enum Piece {
+    Text(String),
+    Frame(String),
+}
+
+/// The events of a stream in the OpenAI or Anthropic shape, ending included
+/// for [`StreamEnd::Complete`] and [`StreamEnd::Error`].
+fn sse_events(anthropic: bool, model: &str, name: &str, stream: &FakeStream) -> Vec<Piece> {
+    let data = |v: serde_json::Value| format!("data: {v}\n\n");
+    let named = |event: &str, v: serde_json::Value| format!("event: {event}\ndata: {v}\n\n");
+    let mut out = Vec::new();
+    let texts = stream.pieces.iter().map(|p| p.replace("{provider}", name));
+    if anthropic {
+        out.push(Piece::Frame(named(
+            "message_start",
+            serde_json::json!({"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": [], "usage": {"input_tokens": 12, "output_tokens": 1}}}),
+        )));
+        out.push(Piece::Frame(named(
+            "content_block_start",
+            serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        )));
+        for text in texts {
+            out.push(Piece::Text(named(
+                "content_block_delta",
+                serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}),
+            )));
+        }
+        match &stream.end {
+            StreamEnd::Complete => {
+                out.push(Piece::Frame(format!(
+                    "{}{}{}",
+                    named("content_block_stop", serde_json::json!({"type": "content_block_stop", "index": 0})),
+                    named("message_delta", serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}})),
+                    named("message_stop", serde_json::json!({"type": "message_stop"})),
+                )));
+            }
+            StreamEnd::Error(payload) => {
+                out.push(Piece::Frame(format!("event: error\ndata: {payload}\n\n")))
+            }
+            StreamEnd::Drop | StreamEnd::Stall => {}
+        }
+    } else {
+        let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+            data(
+                serde_json::json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+            )
+        };
+        out.push(Piece::Frame(chunk(
+            serde_json::json!({"role": "assistant", "content": ""}),
+            None,
+        )));
+        for text in texts {
+            out.push(Piece::Text(chunk(
+                serde_json::json!({"content": text}),
+                None,
+            )));
+        }
+        match &stream.end {
+            StreamEnd::Complete => {
+                out.push(Piece::Frame(format!(
+                    "{}{}data: [DONE]\n\n",
+                    chunk(serde_json::json!({}), Some("stop")),
+                    data(serde_json::json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}})),
+                )));
+            }
+            StreamEnd::Error(payload) => out.push(Piece::Frame(format!("data: {payload}\n\n"))),
+            StreamEnd::Drop | StreamEnd::Stall => {}
+        }
+    }
+    out
+}
+
+/// The body stream: each text piece after `gap`, then the ending.
+fn event_stream(
+    pieces: Vec<Piece>,
+    gap: Duration,
+    end: StreamEnd,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    let items = futures::stream::iter(pieces).then(move |piece| async move {
+        match piece {
+            Piece::Text(text) => {
+                if !gap.is_zero() {
+                    tokio::time::sleep(gap).await;
+                }
+                Ok(Bytes::from(text))
+            }
+            Piece::Frame(frame) => Ok(Bytes::from(frame)),
+        }
+    });
+    let ending = futures::stream::once(async move {
+        match end {
+            StreamEnd::Complete | StreamEnd::Error(_) => None,
+            StreamEnd::Drop => {
+                // Let what was sent reach the client before the connection is cut.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "fake provider dropped the stream",
+                )))
+            }
+            StreamEnd::Stall => std::future::pending().await,
+        }
+    })
+    .filter_map(std::future::ready);
+    items.chain(ending)
 }
 
 fn completion_body(path: &str, model: &str, content: &str, name: &str) -> String {

@@ -16,16 +16,16 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::config::Limits;
 use crate::domain::{
-    Action, Caller, ChatRequest, ErrorClass, FailureReason, Message, Role, Step, Trail,
-    TransportError,
+    Action, Caller, ChatRequest, ErrorClass, FailureReason, Role, Step, Trail, TransportError,
 };
-use crate::service::{CallError, Completion, ExplainError, SimulationSpec, Switchyard};
+use crate::service::{
+    CallError, Completion, CompletionStream, ExplainError, SimulationSpec, StreamItem, Switchyard,
+};
 use crate::simulate::ScriptedOutcome;
+use crate::validate::{self, MAX_MODEL_LEN, Violations};
 
 /// `ErrorInfo.domain` of every error of the service.
 pub const ERROR_DOMAIN: &str = "switchyard.dev";
-/// Longest accepted model name.
-const MAX_MODEL_LEN: usize = 256;
 /// Longest simulated body.
 const MAX_SIMULATED_BODY: usize = 64 * 1024;
 /// Most simulated outcomes.
@@ -41,6 +41,36 @@ impl GrpcService {
     /// Wraps the service.
     pub fn new(service: Arc<Switchyard>) -> Self {
         Self { service }
+    }
+}
+
+impl GrpcService {
+    /// Validates an auxiliary call: its fields, then its task.
+    fn aux_request(
+        &self,
+        task: String,
+        messages: Vec<pb::Message>,
+        model: Option<String>,
+        max_tokens: Option<i32>,
+        temperature: Option<f64>,
+    ) -> Result<(Caller, ChatRequest), Status> {
+        let mut violations = Vec::new();
+        if task.is_empty() {
+            violations.push(("task", "the task name is required".to_owned()));
+        }
+        let chat = chat_request(
+            self.service.limits(),
+            messages,
+            model,
+            max_tokens,
+            temperature,
+            violations,
+        )?;
+        let caller = Caller::Aux(task);
+        self.service
+            .check_caller(&caller)
+            .map_err(|e| call_status(e.into()))?;
+        Ok((caller, chat))
     }
 }
 
@@ -83,22 +113,8 @@ impl pb::switchyard_service_server::SwitchyardService for GrpcService {
     ) -> Result<Response<pb::AuxCompleteResponse>, Status> {
         let deadline = grpc_timeout(request.metadata());
         let r = request.into_inner();
-        let mut violations = Vec::new();
-        if r.task.is_empty() {
-            violations.push(("task", "the task name is required".to_owned()));
-        }
-        let chat = chat_request(
-            self.service.limits(),
-            r.messages,
-            r.model,
-            r.max_tokens,
-            r.temperature,
-            violations,
-        )?;
-        let caller = Caller::Aux(r.task);
-        self.service
-            .check_caller(&caller)
-            .map_err(|e| call_status(e.into()))?;
+        let (caller, chat) =
+            self.aux_request(r.task, r.messages, r.model, r.max_tokens, r.temperature)?;
         let c = self
             .service
             .complete(caller, chat, deadline)
@@ -112,6 +128,66 @@ impl pb::switchyard_service_server::SwitchyardService for GrpcService {
             served_by,
             attempts,
         }))
+    }
+
+    type CompleteStreamStream = EventStream<pb::CompleteStreamResponse>;
+
+    async fn complete_stream(
+        &self,
+        request: Request<pb::CompleteStreamRequest>,
+    ) -> Result<Response<Self::CompleteStreamStream>, Status> {
+        let deadline = grpc_timeout(request.metadata());
+        let r = request.into_inner();
+        let chat = chat_request(
+            self.service.limits(),
+            r.messages,
+            r.model,
+            r.max_tokens,
+            r.temperature,
+            Vec::new(),
+        )?;
+        let stream = self
+            .service
+            .stream(Caller::Primary, chat, deadline)
+            .await
+            .map_err(call_status)?;
+        Ok(Response::new(event_stream(stream, |event| {
+            use pb::complete_stream_response::Event as E;
+            pb::CompleteStreamResponse {
+                event: Some(match event {
+                    Ev::Started(s) => E::Started(s),
+                    Ev::Delta(d) => E::Delta(d),
+                    Ev::Finished(f) => E::Finished(f),
+                }),
+            }
+        })))
+    }
+
+    type AuxCompleteStreamStream = EventStream<pb::AuxCompleteStreamResponse>;
+
+    async fn aux_complete_stream(
+        &self,
+        request: Request<pb::AuxCompleteStreamRequest>,
+    ) -> Result<Response<Self::AuxCompleteStreamStream>, Status> {
+        let deadline = grpc_timeout(request.metadata());
+        let r = request.into_inner();
+        let (caller, chat) =
+            self.aux_request(r.task, r.messages, r.model, r.max_tokens, r.temperature)?;
+        let stream = self
+            .service
+            .stream(caller, chat, deadline)
+            .await
+            .map_err(call_status)?;
+        Ok(Response::new(event_stream(stream, |event| {
+            use pb::aux_complete_stream_response::Event as E;
+            pb::AuxCompleteStreamResponse {
+                event: Some(match event {
+                    Ev::Started(s) => E::Started(s),
+                    Ev::Delta(d) => E::Delta(d),
+                    Ev::Finished(f) => E::Finished(f),
+                }),
+            }
+        })))
     }
 
     async fn explain_fallback(
@@ -144,9 +220,55 @@ impl pb::switchyard_service_server::SwitchyardService for GrpcService {
     }
 }
 
-// === requests: proto -> domain ===
+/// The response stream of a streaming RPC.
+pub type EventStream<R> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<R, Status>> + Send>>;
 
-pub(crate) type Violations = Vec<(&'static str, String)>;
+/// An event of either streaming RPC, before it is wrapped in its response type.
+enum Ev {
+    Started(pb::StreamStarted),
+    Delta(String),
+    Finished(pb::StreamFinished),
+}
+
+/// `Started`, the text deltas, then `Finished` or an error status with the trail.
+fn event_stream<R: Send + 'static>(s: CompletionStream, wrap: fn(Ev) -> R) -> EventStream<R> {
+    let started = pb::StreamStarted {
+        request_id: s.request_id,
+        served_by: Some(pb::ServedBy {
+            provider: s.provider.to_string(),
+            model: s.model.to_string(),
+            credential_id: s.credential_id.to_string(),
+        }),
+        attempts: attempts(&s.steps),
+    };
+    let first = futures::stream::once(std::future::ready(Ok(wrap(Ev::Started(started)))));
+    let rest = futures::stream::unfold(Some(s.events), move |events| async move {
+        let mut events = events?;
+        let item = match events.recv().await? {
+            StreamItem::Text(text) => (Ok(wrap(Ev::Delta(text))), Some(events)),
+            StreamItem::Finished {
+                usage,
+                finish_reason,
+                steps,
+            } => (
+                Ok(wrap(Ev::Finished(pb::StreamFinished {
+                    usage: Some(pb::Usage {
+                        input_tokens: usage.input_tokens,
+                        output_tokens: usage.output_tokens,
+                    }),
+                    finish_reason,
+                    attempts: attempts(&steps),
+                }))),
+                None,
+            ),
+            StreamItem::Failed(e) => (Err(call_status(e)), None),
+        };
+        Some(item)
+    });
+    Box::pin(futures::StreamExt::chain(first, rest))
+}
+
+// === requests: proto -> domain ===
 
 fn chat_request(
     limits: &Limits,
@@ -154,91 +276,29 @@ fn chat_request(
     model: Option<String>,
     max_tokens: Option<i32>,
     temperature: Option<f64>,
-    mut violations: Violations,
+    violations: Violations,
 ) -> Result<ChatRequest, Status> {
-    if messages.is_empty() {
-        violations.push(("messages", "at least one message is required".into()));
-    }
-    if messages.len() > limits.max_messages {
-        violations.push((
-            "messages",
-            format!(
-                "{} messages, over the limit of {}",
-                messages.len(),
-                limits.max_messages
-            ),
-        ));
-    }
-    let total: usize = messages.iter().map(|m| m.content.len()).sum();
-    if total > limits.max_request_bytes {
-        violations.push((
-            "messages",
-            format!(
-                "{total} bytes of content, over the limit of {} bytes",
-                limits.max_request_bytes
-            ),
-        ));
-    }
-    let mut out = Vec::with_capacity(messages.len());
-    let mut bad_roles = 0usize;
-    for m in messages {
-        let role = match pb::Role::try_from(m.role) {
-            Ok(pb::Role::System) => Role::System,
-            Ok(pb::Role::User) => Role::User,
-            Ok(pb::Role::Assistant) => Role::Assistant,
-            Ok(pb::Role::Unspecified) | Err(_) => {
-                bad_roles += 1;
-                continue;
-            }
-        };
-        out.push(Message {
-            role,
-            content: m.content,
-        });
-    }
-    if bad_roles > 0 {
-        violations.push((
-            "messages.role",
-            format!("{bad_roles} message(s) without a valid role (system, user or assistant)"),
-        ));
-    }
-    if let Some(model) = &model
-        && (model.is_empty() || model.len() > MAX_MODEL_LEN || model.chars().any(char::is_control))
-    {
-        violations.push((
-            "model",
-            format!("must be 1 to {MAX_MODEL_LEN} printable characters"),
-        ));
-    }
-    let max_tokens = match max_tokens {
-        None => None,
-        Some(n) if n <= 0 => {
-            violations.push(("max_tokens", format!("must be positive, got {n}")));
-            None
-        }
-        Some(n) if n as u32 > limits.max_tokens => {
-            violations.push((
-                "max_tokens",
-                format!("{n} is over the limit of {}", limits.max_tokens),
-            ));
-            None
-        }
-        Some(n) => Some(n as u32),
-    };
-    if let Some(t) = temperature
-        && !(t.is_finite() && (0.0..=2.0).contains(&t))
-    {
-        violations.push(("temperature", format!("must be within [0, 2], got {t}")));
-    }
-    if !violations.is_empty() {
-        return Err(invalid(violations));
-    }
-    Ok(ChatRequest {
-        messages: out.into(),
+    let messages = messages
+        .into_iter()
+        .map(|m| {
+            let role = match pb::Role::try_from(m.role) {
+                Ok(pb::Role::System) => Some(Role::System),
+                Ok(pb::Role::User) => Some(Role::User),
+                Ok(pb::Role::Assistant) => Some(Role::Assistant),
+                Ok(pb::Role::Unspecified) | Err(_) => None,
+            };
+            (role, m.content)
+        })
+        .collect();
+    validate::chat_request(
+        limits,
+        messages,
         model,
-        max_tokens,
+        max_tokens.map(i64::from),
         temperature,
-    })
+        violations,
+    )
+    .map_err(invalid)
 }
 
 fn caller_from(caller: Option<pb::Caller>) -> Result<Caller, Status> {
@@ -434,6 +494,7 @@ fn action(a: Action) -> pb::Action {
         Action::ReturnToCaller => pb::Action::ReturnToCaller,
         Action::GiveUp => pb::Action::GiveUp,
         Action::SkipCandidate => pb::Action::SkipCandidate,
+        Action::StopStream => pb::Action::StopStream,
     }
 }
 
@@ -443,6 +504,7 @@ fn failure_reason(r: FailureReason) -> pb::ErrorReason {
         FailureReason::ContextOverflow => pb::ErrorReason::ContextOverflow,
         FailureReason::ContentPolicy => pb::ErrorReason::ContentPolicy,
         FailureReason::DeadlineExhausted => pb::ErrorReason::DeadlineExhausted,
+        FailureReason::StreamInterrupted => pb::ErrorReason::StreamInterrupted,
     }
 }
 
@@ -548,6 +610,8 @@ fn call_status(e: CallError) -> Status {
                 FailureReason::ContextOverflow => Code::OutOfRange,
                 FailureReason::ContentPolicy => Code::FailedPrecondition,
                 FailureReason::DeadlineExhausted => Code::DeadlineExceeded,
+                // The caller holds part of an answer: retry the whole request, or not.
+                FailureReason::StreamInterrupted => Code::Aborted,
             };
             let tried = steps.iter().filter(|s| s.credential_id.is_some()).count();
             let last = steps
@@ -556,10 +620,21 @@ fn call_status(e: CallError) -> Status {
                 .find(|s| s.credential_id.is_some())
                 .map(|s| format!("; last: {} {} {}", s.provider, s.model, s.reason))
                 .unwrap_or_default();
-            let message = format!(
-                "{} after {tried} attempt(s) (request {request_id}){last}",
-                reason.as_str().replace('_', " ")
-            );
+            let message = match (reason, steps.last()) {
+                (FailureReason::StreamInterrupted, Some(s)) => format!(
+                    "stream interrupted (request {request_id}): candidate {} {} {} (credential {}) \
+                     failed after text was sent: {}",
+                    s.candidate_index,
+                    s.provider,
+                    s.model,
+                    s.credential_id.as_deref().unwrap_or("-"),
+                    s.reason
+                ),
+                _ => format!(
+                    "{} after {tried} attempt(s) (request {request_id}){last}",
+                    reason.as_str().replace('_', " ")
+                ),
+            };
             failure_status(code, message, failure_reason(reason), request_id, &steps)
         }
     }
@@ -600,10 +675,21 @@ fn failure_status(
     request_id: String,
     steps: &[Step],
 ) -> Status {
+    let mut metadata: std::collections::HashMap<String, String> =
+        [("request_id".to_owned(), request_id.clone())].into();
+    if reason == pb::ErrorReason::StreamInterrupted
+        && let Some(last) = steps.last()
+    {
+        // The attempt whose stream broke off.
+        metadata.insert("provider".into(), last.provider.to_string());
+        metadata.insert("model".into(), last.model.to_string());
+        metadata.insert("candidate_index".into(), last.candidate_index.to_string());
+        metadata.insert("error_class".into(), last.error_class.as_str().to_owned());
+    }
     let info = tonic_types::pb::ErrorInfo {
         reason: reason_name(reason).to_owned(),
         domain: ERROR_DOMAIN.to_owned(),
-        metadata: [("request_id".to_owned(), request_id.clone())].into(),
+        metadata,
     };
     let detail = pb::FailureDetail {
         request_id,

@@ -23,6 +23,8 @@ pub mod policy;
 pub mod provider;
 pub mod service;
 pub mod simulate;
+pub mod sse;
 pub mod store;
 pub mod telemetry;
+pub mod validate;
 pub mod writer;

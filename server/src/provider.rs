@@ -14,10 +14,13 @@ use bytes::{Bytes, BytesMut};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
+use std::collections::VecDeque;
+
 use crate::config::Config;
 use crate::domain::{
     ChatRequest, Message, ProviderAnswer, ProviderKind, Role, TransportError, Usage,
 };
+use crate::sse::{SseDecoder, SseEvent, StreamEvent};
 
 /// Largest provider response body read; a larger one counts as a transport failure.
 const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
@@ -31,17 +34,20 @@ struct Endpoint {
     kind: ProviderKind,
     url: reqwest::Url,
     timeout: Duration,
+    first_token_timeout: Duration,
+    idle_timeout: Duration,
 }
 
-/// What one upstream call returned.
+/// What one upstream call returned. `A` is the answer: a whole
+/// [`ProviderAnswer`], or an [`OpenStream`] committed at its first token.
 #[derive(Debug)]
-pub enum CallOutcome {
+pub enum CallOutcome<A = ProviderAnswer> {
     /// A 2xx with a readable answer.
     Answer {
         /// HTTP status.
         status: u16,
         /// The answer.
-        answer: ProviderAnswer,
+        answer: A,
     },
     /// A 2xx whose body is not the expected shape.
     Unreadable {
@@ -59,6 +65,68 @@ pub enum CallOutcome {
     },
     /// No HTTP answer.
     Transport(TransportError),
+    /// A 2xx stream that failed before its first token.
+    Stream {
+        /// HTTP status of the stream.
+        status: u16,
+        /// How it failed.
+        failure: StreamFailure,
+    },
+}
+
+/// How a provider stream failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamFailure {
+    /// The connection failed mid-stream.
+    Transport(TransportError),
+    /// No byte arrived within the timeout.
+    Timeout {
+        /// Which timeout: `first token` or `idle`.
+        which: &'static str,
+        /// Its length.
+        after: Duration,
+    },
+    /// The provider sent an error event (its JSON payload).
+    ErrorEvent(Bytes),
+    /// The stream ended without the provider's end event: the answer is cut.
+    Truncated,
+    /// Not an event stream of the expected shape.
+    Malformed(&'static str),
+}
+
+impl StreamFailure {
+    /// The classification the policy sees.
+    pub fn classify(&self, status: u16) -> crate::classify::Classification {
+        use crate::classify::{Classification, classify_stream_error, classify_transport};
+        use crate::domain::ErrorClass;
+        let transport = |detail: String| Classification {
+            class: ErrorClass::Transport,
+            http_status: status,
+            retry_after_ms: None,
+            detail,
+        };
+        match self {
+            StreamFailure::Transport(e) => Classification {
+                http_status: status,
+                detail: format!("stream {}", e.as_str()),
+                ..classify_transport(*e)
+            },
+            StreamFailure::Timeout { which, after } => transport(format!(
+                "no stream event within the {which} timeout ({} ms)",
+                after.as_millis()
+            )),
+            StreamFailure::ErrorEvent(payload) => classify_stream_error(status, payload),
+            StreamFailure::Truncated => {
+                transport("the stream ended before the provider's end event".into())
+            }
+            StreamFailure::Malformed(why) => Classification {
+                class: ErrorClass::Unknown,
+                http_status: status,
+                retry_after_ms: None,
+                detail: format!("malformed stream: {why}"),
+            },
+        }
+    }
 }
 
 /// The providers of the config behind one pooled HTTP client.
@@ -96,6 +164,8 @@ impl Providers {
                     kind: p.kind,
                     url,
                     timeout: p.timeout,
+                    first_token_timeout: p.first_token_timeout,
+                    idle_timeout: p.stream_idle_timeout,
                 };
                 (Arc::from(name.as_str()), endpoint)
             })
@@ -121,8 +191,22 @@ impl Providers {
         self.endpoints.get(provider).map(|e| e.timeout)
     }
 
-    /// Serialises the provider request body once; retries reuse it.
-    pub fn body(&self, provider: &str, model: &str, request: &ChatRequest) -> Option<Bytes> {
+    /// The first-token and idle timeouts of a provider's streams.
+    pub fn stream_timeouts(&self, provider: &str) -> Option<(Duration, Duration)> {
+        self.endpoints
+            .get(provider)
+            .map(|e| (e.first_token_timeout, e.idle_timeout))
+    }
+
+    /// Serialises the provider request body once; retries reuse it. With `stream`,
+    /// asks for an event stream (with usage, from OpenAI-compatible providers).
+    pub fn body(
+        &self,
+        provider: &str,
+        model: &str,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Option<Bytes> {
         let endpoint = self.endpoints.get(provider)?;
         let body = match endpoint.kind {
             ProviderKind::Openai => serde_json::to_vec(&OpenAiRequest {
@@ -130,6 +214,10 @@ impl Providers {
                 messages: &request.messages,
                 max_tokens: request.max_tokens,
                 temperature: request.temperature,
+                stream,
+                stream_options: stream.then_some(StreamOptions {
+                    include_usage: true,
+                }),
             }),
             ProviderKind::Anthropic => {
                 let system: Vec<&str> = request
@@ -148,11 +236,25 @@ impl Providers {
                         .collect(),
                     max_tokens: request.max_tokens.unwrap_or(ANTHROPIC_DEFAULT_MAX_TOKENS),
                     temperature: request.temperature,
+                    stream,
                 })
             }
         };
         // Serialising plain strings and numbers cannot fail.
         body.ok().map(Bytes::from)
+    }
+
+    fn post(&self, endpoint: &Endpoint, secret: &SecretString) -> reqwest::RequestBuilder {
+        let builder = self
+            .http
+            .post(endpoint.url.clone())
+            .header(http::header::CONTENT_TYPE, "application/json");
+        match endpoint.kind {
+            ProviderKind::Openai => builder.bearer_auth(secret.expose_secret()),
+            ProviderKind::Anthropic => builder
+                .header("x-api-key", secret.expose_secret())
+                .header("anthropic-version", ANTHROPIC_VERSION),
+        }
     }
 
     /// Makes one call with `body` (from [`Providers::body`]), bounded by `timeout`.
@@ -166,17 +268,7 @@ impl Providers {
         let Some(endpoint) = self.endpoints.get(provider) else {
             return CallOutcome::Transport(TransportError::Dns);
         };
-        let mut builder = self
-            .http
-            .post(endpoint.url.clone())
-            .timeout(timeout)
-            .header(http::header::CONTENT_TYPE, "application/json");
-        builder = match endpoint.kind {
-            ProviderKind::Openai => builder.bearer_auth(secret.expose_secret()),
-            ProviderKind::Anthropic => builder
-                .header("x-api-key", secret.expose_secret())
-                .header("anthropic-version", ANTHROPIC_VERSION),
-        };
+        let builder = self.post(endpoint, secret).timeout(timeout);
         let response = match builder.body(body).send().await {
             Ok(r) => r,
             Err(e) => return CallOutcome::Transport(transport_error(&e)),
@@ -197,6 +289,203 @@ impl Providers {
         match parse_answer(endpoint.kind, &body) {
             Some(answer) => CallOutcome::Answer { status, answer },
             None => CallOutcome::Unreadable { status },
+        }
+    }
+
+    /// Opens a stream with `body` (from [`Providers::body`] with `stream`) and
+    /// reads it up to its first content token, all within `first_token`. A failure
+    /// before that token is an ordinary failed attempt; after it, the caller reads
+    /// the rest from the [`OpenStream`], each event within the idle timeout.
+    pub async fn open_stream(
+        &self,
+        provider: &str,
+        secret: &SecretString,
+        body: Bytes,
+        first_token: Duration,
+    ) -> CallOutcome<OpenStream> {
+        let Some(endpoint) = self.endpoints.get(provider) else {
+            return CallOutcome::Transport(TransportError::Dns);
+        };
+        let started = tokio::time::Instant::now();
+        let limit = started + first_token;
+        let send = self
+            .post(endpoint, secret)
+            .header(http::header::ACCEPT, "text/event-stream")
+            .body(body)
+            .send();
+        let response = match tokio::time::timeout_at(limit, send).await {
+            Err(_) => {
+                return CallOutcome::Transport(TransportError::Timeout);
+            }
+            Ok(Err(e)) => return CallOutcome::Transport(transport_error(&e)),
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let headers = response.headers().clone();
+            return match tokio::time::timeout_at(limit, read_body(response)).await {
+                Err(_) => CallOutcome::Transport(TransportError::Timeout),
+                Ok(Err(e)) => CallOutcome::Transport(e),
+                Ok(Ok(body)) => CallOutcome::Http {
+                    status,
+                    headers,
+                    body,
+                },
+            };
+        }
+        let mut stream = OpenStream {
+            response,
+            kind: endpoint.kind,
+            status,
+            decoder: SseDecoder::default(),
+            raw: VecDeque::new(),
+            parsed: Vec::new(),
+            ready: VecDeque::new(),
+            idle: endpoint.idle_timeout,
+            done: false,
+            finish_reason: None,
+            model: None,
+            usage: Usage::default(),
+        };
+        // Commit at the first text, or at a clean end without text.
+        let first = tokio::time::timeout_at(limit, stream.next_text_within(None)).await;
+        match first {
+            Err(_) => CallOutcome::Stream {
+                status,
+                failure: StreamFailure::Timeout {
+                    which: "first token",
+                    after: first_token,
+                },
+            },
+            Ok(Err(failure)) => CallOutcome::Stream { status, failure },
+            Ok(Ok(text)) => {
+                if let Some(text) = text {
+                    stream.ready.push_front(text);
+                }
+                CallOutcome::Answer {
+                    status,
+                    answer: stream,
+                }
+            }
+        }
+    }
+}
+
+/// A provider stream that has produced its first token (or ended cleanly).
+/// Read the rest with [`OpenStream::next_text`].
+pub struct OpenStream {
+    response: reqwest::Response,
+    kind: ProviderKind,
+    status: u16,
+    decoder: SseDecoder,
+    raw: VecDeque<SseEvent>,
+    parsed: Vec<StreamEvent>,
+    ready: VecDeque<String>,
+    idle: Duration,
+    done: bool,
+    finish_reason: Option<String>,
+    model: Option<String>,
+    usage: Usage,
+}
+
+impl std::fmt::Debug for OpenStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenStream")
+            .field("kind", &self.kind)
+            .field("status", &self.status)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenStream {
+    /// HTTP status of the stream.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Token usage reported so far.
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Why generation stopped, once the provider said it.
+    pub fn finish_reason(&self) -> Option<&str> {
+        self.finish_reason.as_deref()
+    }
+
+    /// The model the provider says answers, once it said it.
+    pub fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    /// The next piece of text; `Ok(None)` at the provider's end of stream. Each
+    /// read waits at most the idle timeout.
+    pub async fn next_text(&mut self) -> Result<Option<String>, StreamFailure> {
+        let idle = self.idle;
+        self.next_text_within(Some(idle)).await
+    }
+
+    async fn next_text_within(
+        &mut self,
+        idle: Option<Duration>,
+    ) -> Result<Option<String>, StreamFailure> {
+        loop {
+            if let Some(text) = self.ready.pop_front() {
+                return Ok(Some(text));
+            }
+            if let Some(event) = self.raw.pop_front() {
+                crate::sse::interpret(self.kind, &event, &mut self.parsed);
+                for e in self.parsed.drain(..) {
+                    match e {
+                        StreamEvent::Text(t) => self.ready.push_back(t),
+                        StreamEvent::Model(m) => {
+                            self.model.get_or_insert(m);
+                        }
+                        StreamEvent::Usage { input, output } => {
+                            if let Some(n) = input {
+                                self.usage.input_tokens = n;
+                            }
+                            if let Some(n) = output {
+                                self.usage.output_tokens = n;
+                            }
+                        }
+                        StreamEvent::Finish(r) => self.finish_reason = Some(r),
+                        StreamEvent::Done => self.done = true,
+                        StreamEvent::Error(payload) => {
+                            return Err(StreamFailure::ErrorEvent(payload));
+                        }
+                    }
+                }
+                continue;
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let chunk = match idle {
+                Some(idle) => match tokio::time::timeout(idle, self.response.chunk()).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        return Err(StreamFailure::Timeout {
+                            which: "idle",
+                            after: idle,
+                        });
+                    }
+                },
+                None => self.response.chunk().await,
+            };
+            match chunk {
+                Ok(Some(bytes)) => self
+                    .decoder
+                    .feed(&bytes, &mut self.raw)
+                    .map_err(|m| StreamFailure::Malformed(m.0))?,
+                // Some OpenAI-compatible servers omit `[DONE]` after the finish reason.
+                Ok(None) if self.kind == ProviderKind::Openai && self.finish_reason.is_some() => {
+                    self.done = true;
+                }
+                Ok(None) => return Err(StreamFailure::Truncated),
+                Err(e) => return Err(StreamFailure::Transport(transport_error(&e))),
+            }
         }
     }
 }
@@ -264,6 +553,15 @@ struct OpenAiRequest<'a> {
     max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
 }
 
 #[derive(Serialize)]
@@ -275,6 +573,8 @@ struct AnthropicRequest<'a> {
     max_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
 }
 
 fn parse_answer(kind: ProviderKind, body: &[u8]) -> Option<ProviderAnswer> {

@@ -7,16 +7,21 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc;
+use tracing::Instrument as _;
+
+use crate::classify::Classification;
 use crate::config::{Config, Limits};
 use crate::credentials::CredentialPool;
 use crate::domain::{
-    Caller, CandidateSummary, ChatRequest, CredentialId, FailureReason, ProviderAnswer, Step, Trail,
+    Caller, CandidateSummary, ChatRequest, CredentialId, ErrorClass, FailureReason, Millis,
+    ProviderAnswer, Step, Trail, Usage,
 };
-use crate::executor::{HttpUpstream, drive, wall_ms};
+use crate::executor::{Delivery, HttpUpstream, Streamed, Whole, drive, wall_ms};
 use crate::metrics::Metrics;
 use crate::oauth::Refresher;
 use crate::policy::{Finish, PolicyConfig, Routing, Run, UnknownTask};
-use crate::provider::Providers;
+use crate::provider::{OpenStream, Providers};
 use crate::simulate::{ScriptedOutcome, SimulatedUpstream};
 use crate::store::{Store, StoreError};
 use crate::writer::Recorder;
@@ -180,60 +185,12 @@ impl Switchyard {
         request: ChatRequest,
         deadline: Option<Duration>,
     ) -> Result<Completion, CallError> {
-        let candidates = self.routing.candidates(&caller, request.model.as_deref())?;
-        let mut budget = self.routing.budget_ms(&caller)?;
-        if let Some(d) = deadline {
-            // Answer a little before the caller's own timer fires, so it receives the
-            // DEADLINE_EXHAUSTED status with its trail rather than a bare timeout.
-            let d = d.as_millis().min(u128::from(u64::MAX)) as u64;
-            budget = budget.min(d.saturating_sub((d / 10).min(DEADLINE_MARGIN_MS)));
-        }
-        let id = uuid::Uuid::now_v7();
-        let seed = id.as_u64_pair().1;
-        let request_id = id.to_string();
-        tracing::Span::current().record("switchyard.request_id", request_id.as_str());
-        let started = Instant::now();
-        let now = wall_ms();
-        let view = self.pool.view(candidates.iter().map(|c| &c.provider));
-        let mut run = Run::new(
-            self.policy,
-            candidates,
-            &view,
-            now.saturating_add(budget),
-            seed,
-        );
-        let mut upstream = HttpUpstream::new(
-            &self.providers,
-            &self.pool,
-            &self.refresher,
-            self.refresh_skew_ms,
-            &self.recorder,
-            &request,
-            &caller,
-            self.capture_content,
-        );
+        let (mut run, meta) = self.prepare(caller, &request, deadline)?;
+        let mut upstream = self.upstream::<Whole>(&request, &meta.caller);
         let driven = drive(&mut run, &mut upstream).await;
-        let failure = match driven.finish {
-            Finish::Succeeded => None,
-            Finish::Failed(reason) => Some(reason),
-        };
-        let candidates = run
-            .candidates()
-            .iter()
-            .map(CandidateSummary::from)
-            .collect();
-        let steps = run.into_steps();
-        self.metrics
-            .record_request(&caller, failure, &steps, started.elapsed());
-        let trail = Trail {
-            request_id: request_id.clone(),
-            caller,
-            created_at: now,
-            failure,
-            candidates,
-            steps: steps.clone(),
-        };
-        self.recorder.trail(trail);
+        let failure = failure_of(driven.finish);
+        let request_id = meta.request_id.clone();
+        let steps = conclude(&self.recorder, &self.metrics, meta, run, failure);
         match driven.answer {
             Some((plan, answer)) => Ok(Completion {
                 request_id,
@@ -249,6 +206,108 @@ impl Switchyard {
                 steps,
             }),
         }
+    }
+
+    /// Serves one streamed call of any caller, through the same policy and loop as
+    /// [`Self::complete`]. Candidates fail over until one produces its first token;
+    /// then the stream is committed to it and returned. The rest of its text comes
+    /// through [`CompletionStream::events`]; a failure after that point ends the
+    /// events with [`StreamItem::Failed`] (`StreamInterrupted`), never with a
+    /// truncated answer presented as finished.
+    pub async fn stream(
+        &self,
+        caller: Caller,
+        request: ChatRequest,
+        deadline: Option<Duration>,
+    ) -> Result<CompletionStream, CallError> {
+        let (mut run, meta) = self.prepare(caller, &request, deadline)?;
+        let mut upstream = self.upstream::<Streamed>(&request, &meta.caller);
+        let driven = drive(&mut run, &mut upstream).await;
+        let failure = failure_of(driven.finish);
+        let Some((plan, open)) = driven.answer else {
+            let request_id = meta.request_id.clone();
+            let steps = conclude(&self.recorder, &self.metrics, meta, run, failure);
+            return Err(CallError::Failed {
+                request_id,
+                reason: failure.unwrap_or(FailureReason::AllCandidatesFailed),
+                steps,
+            });
+        };
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let started = CompletionStream {
+            request_id: meta.request_id.clone(),
+            provider: plan.candidate.provider,
+            model: plan.candidate.model,
+            credential_id: plan.credential_id,
+            steps: run.steps().to_vec(),
+            events: rx,
+        };
+        let pump = Pump {
+            recorder: self.recorder.clone(),
+            metrics: self.metrics.clone(),
+            meta,
+            run,
+            tx,
+        };
+        tokio::spawn(pump.run(open).in_current_span());
+        Ok(started)
+    }
+
+    /// Real attempts for one request.
+    fn upstream<'a, D: Delivery>(
+        &'a self,
+        request: &'a ChatRequest,
+        caller: &'a Caller,
+    ) -> HttpUpstream<'a, D> {
+        HttpUpstream::new(
+            &self.providers,
+            &self.pool,
+            &self.refresher,
+            self.refresh_skew_ms,
+            &self.recorder,
+            request,
+            caller,
+            self.capture_content,
+        )
+    }
+
+    /// The policy run of a new request, and what its trail needs.
+    fn prepare(
+        &self,
+        caller: Caller,
+        request: &ChatRequest,
+        deadline: Option<Duration>,
+    ) -> Result<(Run, RequestMeta), CallError> {
+        let candidates = self.routing.candidates(&caller, request.model.as_deref())?;
+        let mut budget = self.routing.budget_ms(&caller)?;
+        if let Some(d) = deadline {
+            // Answer a little before the caller's own timer fires, so it receives the
+            // DEADLINE_EXHAUSTED status with its trail rather than a bare timeout.
+            let d = d.as_millis().min(u128::from(u64::MAX)) as u64;
+            budget = budget.min(d.saturating_sub((d / 10).min(DEADLINE_MARGIN_MS)));
+        }
+        let id = uuid::Uuid::now_v7();
+        let seed = id.as_u64_pair().1;
+        let request_id = id.to_string();
+        tracing::Span::current().record("switchyard.request_id", request_id.as_str());
+        let started = Instant::now();
+        let now = wall_ms();
+        let view = self.pool.view(candidates.iter().map(|c| &c.provider));
+        let run = Run::new(
+            self.policy,
+            candidates,
+            &view,
+            now.saturating_add(budget),
+            seed,
+        );
+        let meta = RequestMeta {
+            request_id,
+            caller,
+            created_at: now,
+            started,
+            end: tokio::time::Instant::from_std(started) + Duration::from_millis(budget),
+        };
+        Ok((run, meta))
     }
 
     /// Runs the policy against scripted outcomes: the same loop as [`Self::complete`],
@@ -282,10 +341,7 @@ impl Switchyard {
             request_id: String::new(),
             caller: spec.caller,
             created_at: now,
-            failure: match driven.finish {
-                Finish::Succeeded => None,
-                Finish::Failed(reason) => Some(reason),
-            },
+            failure: failure_of(driven.finish),
             candidates: run
                 .candidates()
                 .iter()
@@ -304,5 +360,151 @@ impl Switchyard {
             .trail(request_id)
             .await?
             .ok_or_else(|| ExplainError::NotFound(request_id.to_owned()))
+    }
+}
+
+/// Text pieces buffered between the provider and a slow caller.
+const STREAM_BUFFER: usize = 64;
+
+/// A streamed completion, committed to the candidate that produced the first token.
+#[derive(Debug)]
+pub struct CompletionStream {
+    /// Request id.
+    pub request_id: String,
+    /// Provider answering.
+    pub provider: Arc<str>,
+    /// Model answering.
+    pub model: Arc<str>,
+    /// Credential used.
+    pub credential_id: CredentialId,
+    /// The trail up to and including the answering attempt.
+    pub steps: Vec<Step>,
+    /// The text, then one final [`StreamItem::Finished`] or [`StreamItem::Failed`].
+    pub events: mpsc::Receiver<StreamItem>,
+}
+
+/// One event of a committed stream.
+#[derive(Debug)]
+pub enum StreamItem {
+    /// A piece of text.
+    Text(String),
+    /// The answer is complete.
+    Finished {
+        /// Token usage, as far as the provider reported it.
+        usage: Usage,
+        /// Why generation stopped, as the provider said.
+        finish_reason: String,
+        /// The whole trail.
+        steps: Vec<Step>,
+    },
+    /// The answer broke off; the text received is incomplete.
+    Failed(CallError),
+}
+
+/// Who asked, when, and until when.
+#[derive(Debug)]
+struct RequestMeta {
+    request_id: String,
+    caller: Caller,
+    created_at: Millis,
+    started: Instant,
+    /// The request's budget, for a stream's whole length.
+    end: tokio::time::Instant,
+}
+
+fn failure_of(finish: Finish) -> Option<FailureReason> {
+    match finish {
+        Finish::Succeeded => None,
+        Finish::Failed(reason) => Some(reason),
+    }
+}
+
+/// Records the request's metrics and trail; returns its steps.
+fn conclude(
+    recorder: &Recorder,
+    metrics: &Metrics,
+    meta: RequestMeta,
+    run: Run,
+    failure: Option<FailureReason>,
+) -> Vec<Step> {
+    let candidates = run
+        .candidates()
+        .iter()
+        .map(CandidateSummary::from)
+        .collect();
+    let steps = run.into_steps();
+    metrics.record_request(&meta.caller, failure, &steps, meta.started.elapsed());
+    recorder.trail(Trail {
+        request_id: meta.request_id,
+        caller: meta.caller,
+        created_at: meta.created_at,
+        failure,
+        candidates,
+        steps: steps.clone(),
+    });
+    steps
+}
+
+/// Forwards a committed stream to the caller, then records its end.
+struct Pump {
+    recorder: Arc<Recorder>,
+    metrics: Metrics,
+    meta: RequestMeta,
+    run: Run,
+    tx: mpsc::Sender<StreamItem>,
+}
+
+impl Pump {
+    async fn run(mut self, mut open: OpenStream) {
+        let committed = Instant::now();
+        let interrupted = loop {
+            let next = tokio::time::timeout_at(self.meta.end, open.next_text()).await;
+            match next {
+                Ok(Ok(Some(text))) => {
+                    if self.tx.send(StreamItem::Text(text)).await.is_err() {
+                        break Some(Classification {
+                            class: ErrorClass::None,
+                            http_status: open.status(),
+                            retry_after_ms: None,
+                            detail: "the caller closed the stream".into(),
+                        });
+                    }
+                }
+                Ok(Ok(None)) => break None,
+                Ok(Err(failure)) => break Some(failure.classify(open.status())),
+                Err(_) => {
+                    break Some(Classification {
+                        class: ErrorClass::Transport,
+                        http_status: open.status(),
+                        retry_after_ms: None,
+                        detail: "the request's time budget ran out mid-stream".into(),
+                    });
+                }
+            }
+        };
+        // Closes the provider connection before the bookkeeping.
+        let usage = open.usage();
+        let finish_reason = open.finish_reason().unwrap_or("stop").to_owned();
+        drop(open);
+        if let Some(c) = &interrupted {
+            let ms = committed.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
+            self.run.record_interrupted(ms, c);
+        }
+        let failure = interrupted.map(|_| FailureReason::StreamInterrupted);
+        let request_id = self.meta.request_id.clone();
+        let steps = conclude(&self.recorder, &self.metrics, self.meta, self.run, failure);
+        let last = match failure {
+            None => StreamItem::Finished {
+                usage,
+                finish_reason,
+                steps,
+            },
+            Some(reason) => StreamItem::Failed(CallError::Failed {
+                request_id,
+                reason,
+                steps,
+            }),
+        };
+        let _ = self.tx.send(last).await;
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use crate::classify;
-use crate::domain::{CredentialId, Millis, ProviderAnswer, TransportError, Usage};
+use crate::domain::{CredentialId, Millis, TransportError};
 use crate::executor::Upstream;
 use crate::policy::{AttemptPlan, Effect, Observed, RefreshOutcome};
 
@@ -51,6 +51,9 @@ impl SimulatedUpstream {
 }
 
 impl Upstream for SimulatedUpstream {
+    /// A simulation has no text to return.
+    type Answer = ();
+
     fn now(&self) -> Millis {
         self.now
     }
@@ -59,11 +62,8 @@ impl Upstream for SimulatedUpstream {
         self.now = self.now.saturating_add(ms);
     }
 
-    async fn attempt(&mut self, _plan: &AttemptPlan) -> (Observed, Option<ProviderAnswer>) {
-        let success = (
-            Observed::Success { http_status: 200 },
-            Some(simulated_answer()),
-        );
+    async fn attempt(&mut self, _plan: &AttemptPlan) -> (Observed, Option<()>) {
+        let success = (Observed::Success { http_status: 200 }, Some(()));
         match self.script.pop_front() {
             None => success,
             Some(ScriptedOutcome::Http {
@@ -78,7 +78,7 @@ impl Upstream for SimulatedUpstream {
                         Observed::Success {
                             http_status: status,
                         },
-                        Some(simulated_answer()),
+                        Some(()),
                     )
                 } else {
                     let c = classify::classify_http(status, &headers, &body, self.now);
@@ -98,13 +98,5 @@ impl Upstream for SimulatedUpstream {
 
     async fn apply(&mut self, _effects: Vec<Effect>) {
         // A simulation changes no credential: the run keeps its own copy of state.
-    }
-}
-
-fn simulated_answer() -> ProviderAnswer {
-    ProviderAnswer {
-        content: String::new(),
-        usage: Usage::default(),
-        model: None,
     }
 }

@@ -1230,3 +1230,33 @@ fn detail_keeps_model_names_readable() {
     );
     assert!(!c.detail.contains(REDACTED), "{}", c.detail);
 }
+
+#[test]
+fn stream_error_events_are_classified_by_their_type_or_code() {
+    let cases: [(&str, ErrorClass); 6] = [
+        (
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            ErrorClass::Overloaded,
+        ),
+        (
+            r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#,
+            ErrorClass::RateLimit,
+        ),
+        (
+            r#"{"error":{"message":"Provider returned error","code":502}}"#,
+            ErrorClass::Server,
+        ),
+        (
+            r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":400}}"#,
+            ErrorClass::ContextOverflow,
+        ),
+        (r#"{"error":{"message":"boom"}}"#, ErrorClass::Server),
+        ("not json", ErrorClass::Server),
+    ];
+    for (payload, want) in cases {
+        let c = classify_stream_error(200, payload.as_bytes());
+        assert_eq!(c.class, want, "{payload}");
+        assert_eq!(c.http_status, 200);
+        assert!(c.detail.starts_with("stream error event "), "{}", c.detail);
+    }
+}

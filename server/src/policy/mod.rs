@@ -508,6 +508,31 @@ impl Run {
         effects
     }
 
+    /// Reports that the streamed answer of the last, successful attempt failed
+    /// after its first content token reached the caller. No candidate may continue
+    /// a half-delivered answer: whatever the class, the run ends with
+    /// [`FailureReason::StreamInterrupted`]. The same rule for every caller.
+    ///
+    /// Ignored unless the run ended with a success (the committed attempt).
+    pub fn record_interrupted(&mut self, duration_ms: u64, failure: &Classification) {
+        if self.phase != Phase::Done(Finish::Succeeded) {
+            return;
+        }
+        let used = Some(self.current_slot().info.id.clone());
+        self.push_step(
+            failure.class,
+            failure.http_status,
+            Action::StopStream,
+            format!(
+                "{}; the answer had started streaming, so no other candidate may continue it",
+                failure.detail
+            ),
+            duration_ms,
+            used,
+        );
+        self.apply(Action::StopStream);
+    }
+
     // --- decisions ---
 
     /// The rule table. One function for every caller: it never looks at who calls.
@@ -662,6 +687,9 @@ impl Run {
                 self.phase = Phase::Done(Finish::Failed(reason));
             }
             Action::Succeed => self.phase = Phase::Done(Finish::Succeeded),
+            Action::StopStream => {
+                self.phase = Phase::Done(Finish::Failed(FailureReason::StreamInterrupted));
+            }
             Action::GiveUp | Action::SkipCandidate => self.phase = Phase::Select,
         }
     }

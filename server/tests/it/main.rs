@@ -3,6 +3,7 @@
 
 mod credentials;
 mod operations;
+mod streaming;
 mod support;
 mod validation;
 

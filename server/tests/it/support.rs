@@ -68,6 +68,11 @@ impl Fakes {
     /// The standard config: main -> main-fb; compression -> aux, chain [chain-a, chain-b].
     /// `tasks` is YAML appended inside `auxiliary:` (more tasks, indented by two spaces).
     pub fn config(&self, db: &std::path::Path, tasks: &str) -> Config {
+        self.config_env(db, tasks, &[])
+    }
+
+    /// [`Fakes::config`] with `SWITCHYARD__...` overrides.
+    pub fn config_env(&self, db: &std::path::Path, tasks: &str, env: &[(&str, &str)]) -> Config {
         let yaml = format!(
             r#"
 listen: 127.0.0.1:0
@@ -102,7 +107,8 @@ policy: {{ backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }}
             chain_a = self.chain_a.openai_base_url(),
             chain_b = self.chain_b.openai_base_url(),
         );
-        Config::from_yaml(&yaml, "<test>", []).unwrap()
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        Config::from_yaml(&yaml, "<test>", env).unwrap()
     }
 }
 
@@ -233,7 +239,9 @@ pub fn user(text: &str) -> pb::Message {
 pub fn simulated(reply: &FakeReply) -> pb::SimulatedOutcome {
     let body = match &reply.body {
         switchyard::fake::FakeBody::Raw(b) => b.clone(),
-        switchyard::fake::FakeBody::Completion(_) => String::new(),
+        switchyard::fake::FakeBody::Completion(_) | switchyard::fake::FakeBody::Stream(_) => {
+            String::new()
+        }
     };
     pb::SimulatedOutcome {
         outcome: Some(pb::simulated_outcome::Outcome::Http(pb::HttpOutcome {

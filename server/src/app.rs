@@ -80,6 +80,7 @@ pub struct App {
     max_message_bytes: usize,
     metrics: Metrics,
     metrics_listener: Option<TcpListener>,
+    openai_listener: Option<TcpListener>,
     shutdown_grace: Duration,
     auth: Authenticator,
     tls: Option<ServerTlsConfig>,
@@ -102,6 +103,10 @@ impl App {
         metrics.observe_credentials(pool.clone());
         let listener = bind(config.listen).await?;
         let metrics_listener = match config.telemetry.metrics_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let openai_listener = match config.openai_listen {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
@@ -135,6 +140,7 @@ impl App {
             max_message_bytes,
             metrics,
             metrics_listener,
+            openai_listener,
             shutdown_grace: config.shutdown_grace,
             auth: Authenticator::new(&config.auth),
             tls: config.tls.as_ref().map(tls_config).transpose()?,
@@ -144,6 +150,13 @@ impl App {
     /// The bound address of the metrics endpoint, when enabled.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// The bound address of the OpenAI-compatible HTTP front door, when enabled.
+    pub fn openai_addr(&self) -> Option<SocketAddr> {
+        self.openai_listener
             .as_ref()
             .and_then(|l| l.local_addr().ok())
     }
@@ -234,6 +247,27 @@ impl App {
             let _ = draining_tx.send(true);
         };
         let in_flight = InFlight::default();
+        let openai_task = self.openai_listener.map(|listener| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "serving the OpenAI-compatible HTTP front door");
+            }
+            let router = crate::openai::router(self.service.clone(), self.auth.clone())
+                .layer(in_flight.clone());
+            let mut draining = draining.clone();
+            tokio::spawn(async move {
+                use axum::serve::ListenerExt as _;
+                // TCP_NODELAY: stream events must not wait for delayed ACKs.
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                    let _ = draining.wait_for(|d| *d).await;
+                });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "OpenAI-compatible front door failed");
+                }
+            })
+        });
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;
@@ -275,6 +309,10 @@ impl App {
             }
         };
 
+        // Calls still streaming past the grace period are abandoned.
+        if let Some(task) = openai_task {
+            task.abort();
+        }
         let _ = usage_stop.send(true);
         let _ = usage_task.await;
         let _ = metrics_stop.send(());
@@ -302,6 +340,7 @@ struct InFlight {
     state: Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>,
 }
 
+#[derive(Debug)]
 struct InFlightGuard(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
 
 impl Drop for InFlightGuard {
@@ -350,14 +389,14 @@ struct InFlightService<S> {
     tracker: InFlight,
 }
 
-impl<S, R> tower::Service<R> for InFlightService<S>
+impl<S, R, B> tower::Service<R> for InFlightService<S>
 where
-    S: tower::Service<R>,
+    S: tower::Service<R, Response = http::Response<B>>,
     S::Future: Send + 'static,
 {
-    type Response = S::Response;
+    type Response = http::Response<Guarded<B>>;
     type Error = S::Error;
-    type Future = std::pin::Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
 
     fn poll_ready(
         &mut self,
@@ -370,10 +409,50 @@ where
         let guard = self.tracker.enter();
         let future = self.inner.call(request);
         Box::pin(async move {
-            let response = future.await;
-            drop(guard);
-            response
+            // A streamed answer is in flight until its body ends: the guard moves
+            // into the body.
+            let response = future.await?;
+            Ok(response.map(|inner| Guarded {
+                inner,
+                guard: Some(guard),
+            }))
         })
+    }
+}
+
+/// A response body that holds its call's [`InFlight`] guard until it ends (or is
+/// dropped, when the client goes away).
+#[derive(Debug)]
+struct Guarded<B> {
+    inner: B,
+    guard: Option<InFlightGuard>,
+}
+
+impl<B> http_body::Body for Guarded<B>
+where
+    B: http_body::Body + Unpin,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) {
+            this.guard = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -19,6 +19,7 @@ pub mod fake;
 pub mod grpc;
 pub mod metrics;
 pub mod oauth;
+pub mod openai;
 pub mod policy;
 pub mod provider;
 pub mod service;

@@ -173,6 +173,18 @@ impl Switchyard {
         &self.limits
     }
 
+    /// Every task a caller may name: the built-in ones and the configured ones, sorted.
+    pub fn tasks(&self) -> Vec<String> {
+        let mut tasks: Vec<String> = crate::policy::BUILTIN_TASKS
+            .iter()
+            .map(|t| (*t).to_owned())
+            .chain(self.routing.tasks.keys().cloned())
+            .collect();
+        tasks.sort();
+        tasks.dedup();
+        tasks
+    }
+
     /// Whether the caller is known (primary, or a built-in or configured task).
     pub fn check_caller(&self, caller: &Caller) -> Result<(), UnknownTask> {
         self.routing.budget_ms(caller).map(|_| ())

@@ -135,6 +135,8 @@ pub async fn seed_keys(db: &std::path::Path, extra: &[(&str, &str)]) {
 /// A running server.
 pub struct TestApp {
     pub client: SwitchyardServiceClient<Channel>,
+    /// Base URL of the OpenAI-compatible front door (`http://addr/v1`), when enabled.
+    pub openai: Option<String>,
     pub channel: Channel,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), AppError>>>,
@@ -144,6 +146,7 @@ impl TestApp {
     pub async fn spawn(config: Config) -> Self {
         let app = App::build(config).await.unwrap();
         let addr = app.local_addr();
+        let openai = app.openai_addr().map(|a| format!("http://{a}/v1"));
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
@@ -154,6 +157,7 @@ impl TestApp {
             .await
             .unwrap();
         Self {
+            openai,
             client: SwitchyardServiceClient::new(channel.clone()),
             channel,
             stop: Some(stop),

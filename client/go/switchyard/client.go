@@ -2,7 +2,8 @@
 // (service switchyard.v1.SwitchyardService).
 //
 // It wraps the generated package switchyardv1 with the verbs every Switchyard
-// client shares (Complete, AuxComplete, ExplainRequest, Simulate), per-call
+// client shares (Complete, AuxComplete, ExplainRequest, Simulate), streamed
+// answers (CompleteStream and AuxCompleteStream return a *Stream), per-call
 // options (model, max tokens, temperature, bearer token), a default bearer
 // token per connection (DefaultBearerToken), deadlines taken from the context,
 // typed errors decoded from the gRPC status details (*Error, with errors.Is
@@ -17,6 +18,7 @@ import (
 	"context"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
@@ -76,8 +78,8 @@ type callOptions struct {
 }
 
 // WithModel overrides the model of the first candidate (of the main agent
-// model for Complete, of the task for AuxComplete, of the simulated caller for
-// Simulate).
+// model for Complete and CompleteStream, of the task for AuxComplete and
+// AuxCompleteStream, of the simulated caller for Simulate).
 func WithModel(model string) Option {
 	return func(o *callOptions) { o.model = &model }
 }
@@ -99,25 +101,40 @@ func WithBearerToken(token string) Option {
 }
 
 // DefaultBearerToken is a dial option (for Dial, or for grpc.NewClient before
-// New) that sends `authorization: Bearer <token>` with every unary call of the
-// connection (every Switchyard RPC is unary) that carries no authorization
-// metadata of its own: WithBearerToken still overrides it for one call. A server
-// whose config lists auth.client_token_sha256 refuses a call without an
-// accepted token with ErrUnauthenticated.
+// New) that sends `authorization: Bearer <token>` with every call of the
+// connection, unary or streaming, that carries no authorization metadata of
+// its own: WithBearerToken, or authorization metadata on the context, still
+// overrides it for one call. An empty token sends nothing. A server whose
+// config lists auth.client_token_sha256 refuses a call without an accepted
+// token with ErrUnauthenticated.
 //
-// Prefer it to grpc.WithPerRPCCredentials: grpc-go's token credentials
-// (credentials/oauth) refuse a plaintext connection, and per-RPC credentials go
-// out before a per-call token as a second authorization value, which the
-// server, reading the first, would ignore.
+// Prefer it to grpc.WithPerRPCCredentials with grpc-go's token credentials
+// (credentials/oauth): those refuse a plaintext connection, and they go out
+// before a per-call token as a second authorization value, which the server,
+// reading the first, would ignore. DefaultBearerToken works on plaintext and
+// stays silent when the call has a token of its own.
 func DefaultBearerToken(token string) grpc.DialOption {
-	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any,
-		cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if md, _ := metadata.FromOutgoingContext(ctx); token != "" && len(md.Get("authorization")) == 0 {
-			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
-		}
-		return invoker(ctx, method, req, reply, cc, opts...)
-	})
+	if token == "" {
+		return grpc.EmptyDialOption{}
+	}
+	return grpc.WithPerRPCCredentials(defaultToken{header: "Bearer " + token})
 }
+
+// defaultToken is the per-RPC credentials of DefaultBearerToken. grpc-go asks
+// it for metadata on every call, unary and streaming, with the call's context.
+type defaultToken struct{ header string }
+
+func (d defaultToken) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	if md, _ := metadata.FromOutgoingContext(ctx); len(md.Get("authorization")) > 0 {
+		return nil, nil // the call's own token wins, as the only value
+	}
+	return map[string]string{"authorization": d.header}, nil
+}
+
+// RequireTransportSecurity is false: the server serves plaintext gRPC today.
+func (defaultToken) RequireTransportSecurity() bool { return false }
+
+var _ credentials.PerRPCCredentials = defaultToken{}
 
 func collect(opts []Option) callOptions {
 	var o callOptions

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -43,6 +45,11 @@ var (
 	// an agent token on the admin API (reason PERMISSION_DENIED; also any
 	// PermissionDenied status).
 	ErrPermissionDenied error = &sentinel{reason: "PERMISSION_DENIED", code: codes.PermissionDenied}
+	// ErrStreamInterrupted: a streamed answer (CompleteStream, AuxCompleteStream)
+	// broke off after text reached the caller, so the text received is
+	// incomplete. No other candidate was tried: the caller may retry the whole
+	// request. Error.Interruption names the candidate (code Aborted).
+	ErrStreamInterrupted error = &sentinel{reason: "STREAM_INTERRUPTED"}
 )
 
 type sentinel struct {
@@ -78,12 +85,16 @@ type Error struct {
 	// RequestID identifies the failed request, for ExplainRequest; empty when
 	// the failure happened before the request was served (validation...).
 	RequestID string
-	// Attempts is the trail of a failed Complete or AuxComplete, in order.
+	// Attempts is the trail of a failed Complete, AuxComplete or stream, in
+	// order. The trail of an interrupted stream ends with ACTION_STOP_STREAM.
 	Attempts []*pb.Attempt
 	// FieldViolations lists the invalid fields of an InvalidArgument error.
 	FieldViolations []FieldViolation
 	// Metadata is the ErrorInfo metadata (request_id, task...).
 	Metadata map[string]string
+	// Interruption names the candidate whose streamed answer broke off, for
+	// STREAM_INTERRUPTED (ErrStreamInterrupted); nil for any other error.
+	Interruption *StreamInterruption
 
 	err error // the status error returned by gRPC
 }
@@ -123,7 +134,52 @@ func FromError(err error) error {
 	if e.RequestID == "" {
 		e.RequestID = e.Metadata["request_id"]
 	}
+	if e.Reason == "STREAM_INTERRUPTED" {
+		e.Interruption = interruption(e.Metadata, e.Attempts)
+	}
 	return e
+}
+
+// StreamInterruption is the candidate whose streamed answer failed after text
+// had reached the caller.
+type StreamInterruption struct {
+	// Provider is the provider name from the server's config.
+	Provider string
+	// Model is the model name sent to the provider.
+	Model string
+	// CandidateIndex is the position of the candidate in the caller's list, from 0.
+	CandidateIndex uint32
+	// ErrorClass classifies the failure: ERROR_CLASS_TRANSPORT for a dropped
+	// connection, a truncated stream or an idle timeout; the class of its
+	// error for an error event (ERROR_CLASS_SERVER...).
+	ErrorClass pb.ErrorClass
+}
+
+// interruption reads the candidate from the ErrorInfo metadata (provider,
+// model, candidate_index, error_class), and from the last step of the trail
+// for what the metadata lacks.
+func interruption(md map[string]string, attempts []*pb.Attempt) *StreamInterruption {
+	in := &StreamInterruption{}
+	if n := len(attempts); n > 0 {
+		last := attempts[n-1]
+		in = &StreamInterruption{Provider: last.GetProvider(), Model: last.GetModel(),
+			CandidateIndex: last.GetCandidateIndex(), ErrorClass: last.GetErrorClass()}
+	}
+	if v, ok := md["provider"]; ok {
+		in.Provider = v
+	}
+	if v, ok := md["model"]; ok {
+		in.Model = v
+	}
+	if n, err := strconv.ParseUint(md["candidate_index"], 10, 32); err == nil {
+		in.CandidateIndex = uint32(n)
+	}
+	if v := md["error_class"]; v != "" {
+		if c, ok := pb.ErrorClass_value["ERROR_CLASS_"+strings.ToUpper(v)]; ok {
+			in.ErrorClass = pb.ErrorClass(c)
+		}
+	}
+	return in
 }
 
 // Error returns "switchyard: REASON: message" (or the status code when there is no reason).

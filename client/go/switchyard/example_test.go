@@ -2,6 +2,7 @@ package switchyard_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 
@@ -25,4 +26,36 @@ func Example_auxCompleteTrail() {
 	}
 	fmt.Printf("%q, served by %s/%s\n", resp.Content, resp.ServedBy.Provider, resp.ServedBy.Model)
 	fmt.Print(switchyard.FormatTrail(resp.Attempts))
+}
+
+// The streaming example of README.md: the answer arrives piece by piece. A
+// failover happens only before the first piece; a provider failing after it
+// ends the stream with ErrStreamInterrupted. It needs a server started with
+// `switchyard serve`, so it is compiled, not run.
+func Example_completeStream() {
+	client, err := switchyard.Dial("127.0.0.1:50051")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	stream, err := client.CompleteStream(ctx, []*switchyardv1.Message{switchyard.User("Tell me a story.")})
+	if err != nil {
+		log.Fatal(err) // no candidate produced any text: the same *switchyard.Error as Complete
+	}
+	defer stream.Close()
+	fmt.Printf("served by %s/%s\n", stream.ServedBy().Provider, stream.ServedBy().Model)
+	for stream.Next() {
+		fmt.Print(stream.Text())
+	}
+	if err := stream.Err(); err != nil {
+		var e *switchyard.Error
+		if errors.As(err, &e) && errors.Is(err, switchyard.ErrStreamInterrupted) {
+			// stream.Content() is incomplete; e.Attempts ends with stop_stream.
+			log.Fatalf("\n%s/%s broke off:\n%s", e.Interruption.Provider, e.Interruption.Model, switchyard.FormatTrail(e.Attempts))
+		}
+		log.Fatal(err)
+	}
+	fmt.Printf("\n%s, %d tokens\n", stream.Finished().FinishReason, stream.Finished().Usage.GetOutputTokens())
+	fmt.Print(switchyard.FormatTrail(stream.Finished().Attempts))
 }

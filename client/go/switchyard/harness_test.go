@@ -51,20 +51,47 @@ func tokenSHA256(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// reply is one scripted answer of a fake provider.
+// reply is one scripted answer of a fake provider. A success (status 200) to a
+// request with "stream": true is an SSE stream: pieces (by default the content,
+// split before each space), then the end (a finish reason, usage and [DONE]),
+// unless the reply drops the connection or sends an error event instead.
 type reply struct {
 	status int
 	body   string
 	delay  time.Duration
+
+	pieces     []string      // streamed text, one chunk each
+	pieceDelay time.Duration // before each piece after the first
+	end        streamEnd
+	errorEvent string // the data of the error event of streamErrorEvent
 }
+
+// streamEnd is how a fake stream ends after its pieces.
+type streamEnd int
+
+const (
+	// streamDone: finish_reason "stop", usage, then [DONE].
+	streamDone streamEnd = iota
+	// streamDrop: the connection is closed without [DONE] or a finish reason.
+	streamDrop
+	// streamErrorEvent: a `data: {"error": {...}}` event, then the end of the body.
+	streamErrorEvent
+)
+
+// serverErrorEvent is an OpenAI-style in-stream error; the server classifies
+// it as a 500 (ERROR_CLASS_SERVER).
+const serverErrorEvent = `{"error":{"message":"The server had an error while processing your request.","type":"server_error"}}`
 
 // call is one request a fake provider received.
 type call struct {
 	Authorization string
+	Accept        string
 	Model         string
 	Messages      []map[string]any
 	MaxTokens     *int
 	Temperature   *float64
+	Stream        bool
+	IncludeUsage  bool
 }
 
 // fakeProviders answers POST /{provider}/v1/chat/completions from per-provider
@@ -74,6 +101,7 @@ type fakeProviders struct {
 	mu      sync.Mutex
 	scripts map[string][]reply
 	calls   map[string][]call
+	order   []string // the provider of every call, in arrival order
 }
 
 func startFakes(t *testing.T) *fakeProviders {
@@ -101,6 +129,13 @@ func (f *fakeProviders) callsTo(provider string) []call {
 	return append([]call(nil), f.calls[provider]...)
 }
 
+// sequence returns the provider of every call so far, in order.
+func (f *fakeProviders) sequence() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.order...)
+}
+
 // counts returns the number of calls of each provider, keyed by name.
 func (f *fakeProviders) counts() map[string]int {
 	f.mu.Lock()
@@ -119,10 +154,14 @@ func (f *fakeProviders) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct {
-		Model       string           `json:"model"`
-		Messages    []map[string]any `json:"messages"`
-		MaxTokens   *int             `json:"max_tokens"`
-		Temperature *float64         `json:"temperature"`
+		Model         string           `json:"model"`
+		Messages      []map[string]any `json:"messages"`
+		MaxTokens     *int             `json:"max_tokens"`
+		Temperature   *float64         `json:"temperature"`
+		Stream        bool             `json:"stream"`
+		StreamOptions struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		http.Error(w, `{"error":{"message":"unreadable body"}}`, http.StatusBadRequest)
@@ -131,11 +170,15 @@ func (f *fakeProviders) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.calls[provider] = append(f.calls[provider], call{
 		Authorization: r.Header.Get("Authorization"),
+		Accept:        r.Header.Get("Accept"),
 		Model:         body.Model,
 		Messages:      body.Messages,
 		MaxTokens:     body.MaxTokens,
 		Temperature:   body.Temperature,
+		Stream:        body.Stream,
+		IncludeUsage:  body.StreamOptions.IncludeUsage,
 	})
+	f.order = append(f.order, provider)
 	rp := reply{status: http.StatusOK}
 	if q := f.scripts[provider]; len(q) > 0 {
 		rp, f.scripts[provider] = q[0], q[1:]
@@ -149,12 +192,99 @@ func (f *fakeProviders) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if rp.status == http.StatusOK && body.Stream {
+		if rp.pieces == nil {
+			rp.pieces = splitPieces("answer from " + provider)
+		}
+		streamReply(w, r, body.Model, rp)
+		return
+	}
 	if rp.status == http.StatusOK && rp.body == "" {
-		rp.body = completion(body.Model, "answer from "+provider)
+		content := "answer from " + provider
+		if rp.pieces != nil {
+			content = strings.Join(rp.pieces, "")
+		}
+		rp.body = completion(body.Model, content)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(rp.status)
 	_, _ = w.Write([]byte(rp.body))
+}
+
+// splitPieces cuts s before each space: "answer from main" streams as
+// "answer", " from", " main".
+func splitPieces(s string) []string {
+	var out []string
+	for s != "" {
+		i := strings.IndexByte(s[1:], ' ')
+		if i < 0 {
+			return append(out, s)
+		}
+		out = append(out, s[:i+1])
+		s = s[i+1:]
+	}
+	return out
+}
+
+// streamReply writes rp as an OpenAI chat-completion SSE stream.
+func streamReply(w http.ResponseWriter, r *http.Request, model string, rp reply) {
+	flusher := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	event := func(data string) {
+		_, _ = fmt.Fprintf(w, "data: %s\n\n", data)
+		flusher.Flush()
+	}
+	event(chunk(model, map[string]any{"role": "assistant", "content": ""}, nil))
+	for i, p := range rp.pieces {
+		if i > 0 && rp.pieceDelay > 0 {
+			select {
+			case <-time.After(rp.pieceDelay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		event(chunk(model, map[string]any{"content": p}, nil))
+	}
+	switch rp.end {
+	case streamDone:
+		event(chunk(model, map[string]any{}, "stop"))
+		usage, _ := json.Marshal(map[string]any{
+			"id": "x", "object": "chat.completion.chunk", "model": model, "choices": []any{},
+			"usage": map[string]any{"prompt_tokens": 12, "completion_tokens": len(rp.pieces), "total_tokens": 12 + len(rp.pieces)},
+		})
+		event(string(usage))
+		event("[DONE]")
+	case streamDrop:
+		// Everything so far is flushed; close the connection mid-body, without the
+		// chunked encoding's last chunk.
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	case streamErrorEvent:
+		data := rp.errorEvent
+		if data == "" {
+			data = serverErrorEvent
+		}
+		event(data)
+	}
+}
+
+// chunk is one chat.completion.chunk with delta and finishReason (nil or a string).
+func chunk(model string, delta map[string]any, finishReason any) string {
+	b, _ := json.Marshal(map[string]any{
+		"id":     "x",
+		"object": "chat.completion.chunk",
+		"model":  model,
+		"choices": []any{map[string]any{
+			"index":         0,
+			"delta":         delta,
+			"finish_reason": finishReason,
+		}},
+	})
+	return string(b)
 }
 
 func completion(model, content string) string {

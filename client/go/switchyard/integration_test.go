@@ -401,6 +401,20 @@ func everyMethod(ctx context.Context, c *switchyard.Client, opts ...switchyard.O
 			_, err := c.ExplainRequest(ctx, "01900000-0000-7000-8000-000000000000", opts...)
 			return err
 		},
+		"CompleteStream": func() error {
+			s, err := c.CompleteStream(ctx, msgs, opts...)
+			if err == nil {
+				_ = s.Close()
+			}
+			return err
+		},
+		"AuxCompleteStream": func() error {
+			s, err := c.AuxCompleteStream(ctx, "compression", msgs, opts...)
+			if err == nil {
+				_ = s.Close()
+			}
+			return err
+		},
 	}
 }
 

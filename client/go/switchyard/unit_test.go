@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -25,14 +26,90 @@ import (
 )
 
 // stubService records the authorization metadata and the requests it receives,
-// and answers with err when set.
+// and answers with err when set. Its streams send events, then end with
+// streamErr, or wait for the caller to leave when hold is set.
 type stubService struct {
 	pb.UnimplementedSwitchyardServiceServer
-	mu      sync.Mutex
-	auth    [][]string
-	explain []*pb.ExplainFallbackRequest
-	aux     []*pb.AuxCompleteRequest
-	err     error
+	mu        sync.Mutex
+	auth      [][]string
+	explain   []*pb.ExplainFallbackRequest
+	aux       []*pb.AuxCompleteRequest
+	auxStream []*pb.AuxCompleteStreamRequest
+	err       error
+	events    []stubEvent
+	streamErr error
+	hold      bool
+}
+
+// stubEvent is one event of a stub stream; none set is an event unknown to the client.
+type stubEvent struct {
+	started  *pb.StreamStarted
+	delta    *string
+	finished *pb.StreamFinished
+}
+
+func started(requestID string) stubEvent {
+	return stubEvent{started: &pb.StreamStarted{RequestId: requestID,
+		ServedBy: &pb.ServedBy{Provider: "p", Model: "m", CredentialId: "k"},
+		Attempts: []*pb.Attempt{{Provider: "p", Model: "m", CredentialId: "k", Action: pb.Action_ACTION_SUCCEED}}}}
+}
+
+func delta(text string) stubEvent { return stubEvent{delta: &text} }
+
+func finished(reason string) stubEvent {
+	return stubEvent{finished: &pb.StreamFinished{FinishReason: reason, Usage: &pb.Usage{InputTokens: 3, OutputTokens: 2},
+		Attempts: []*pb.Attempt{{Provider: "p", Model: "m", CredentialId: "k", Action: pb.Action_ACTION_SUCCEED}}}}
+}
+
+// runStream sends the scripted events through send, then ends as scripted.
+func (s *stubService) runStream(ctx context.Context, send func(stubEvent) error) error {
+	s.mu.Lock()
+	s.record(ctx)
+	events, streamErr, hold := s.events, s.streamErr, s.hold
+	s.mu.Unlock()
+	for _, e := range events {
+		if err := send(e); err != nil {
+			return err
+		}
+	}
+	if hold {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return streamErr
+}
+
+func (s *stubService) CompleteStream(_ *pb.CompleteStreamRequest, srv grpc.ServerStreamingServer[pb.CompleteStreamResponse]) error {
+	return s.runStream(srv.Context(), func(e stubEvent) error {
+		r := &pb.CompleteStreamResponse{}
+		switch {
+		case e.started != nil:
+			r.Event = &pb.CompleteStreamResponse_Started{Started: e.started}
+		case e.delta != nil:
+			r.Event = &pb.CompleteStreamResponse_Delta{Delta: *e.delta}
+		case e.finished != nil:
+			r.Event = &pb.CompleteStreamResponse_Finished{Finished: e.finished}
+		}
+		return srv.Send(r)
+	})
+}
+
+func (s *stubService) AuxCompleteStream(r *pb.AuxCompleteStreamRequest, srv grpc.ServerStreamingServer[pb.AuxCompleteStreamResponse]) error {
+	s.mu.Lock()
+	s.auxStream = append(s.auxStream, r)
+	s.mu.Unlock()
+	return s.runStream(srv.Context(), func(e stubEvent) error {
+		r := &pb.AuxCompleteStreamResponse{}
+		switch {
+		case e.started != nil:
+			r.Event = &pb.AuxCompleteStreamResponse_Started{Started: e.started}
+		case e.delta != nil:
+			r.Event = &pb.AuxCompleteStreamResponse_Delta{Delta: *e.delta}
+		case e.finished != nil:
+			r.Event = &pb.AuxCompleteStreamResponse_Finished{Finished: e.finished}
+		}
+		return srv.Send(r)
+	})
 }
 
 func (s *stubService) record(ctx context.Context) {
@@ -128,8 +205,24 @@ func TestDefaultBearerTokenIsSentUnlessTheCallHasItsOwn(t *testing.T) {
 	if _, err := c.Simulate(own, &pb.Simulation{Caller: switchyard.PrimaryCaller()}); err != nil {
 		t.Fatal(err)
 	}
+	// Streaming calls too.
+	svc.events = []stubEvent{started("r1"), finished("stop")}
+	for _, open := range []func() (*switchyard.Stream, error){
+		func() (*switchyard.Stream, error) { return c.CompleteStream(ctx, msgs) },
+		func() (*switchyard.Stream, error) {
+			return c.AuxCompleteStream(ctx, "compression", msgs, switchyard.WithBearerToken("per-call"))
+		},
+		func() (*switchyard.Stream, error) { return c.CompleteStream(own, msgs) },
+	} {
+		st, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = st.Close()
+	}
 	// One value each: never the default next to a per-call token.
-	want := [][]string{{"Bearer default"}, {"Bearer per-call"}, {"Bearer default"}, {"Bearer from-context"}}
+	want := [][]string{{"Bearer default"}, {"Bearer per-call"}, {"Bearer default"}, {"Bearer from-context"},
+		{"Bearer default"}, {"Bearer per-call"}, {"Bearer from-context"}}
 	if !slices.EqualFunc(svc.auth, want, slices.Equal) {
 		t.Errorf("authorization metadata %q, want %q", svc.auth, want)
 	}
@@ -318,5 +411,222 @@ func TestFormatTrail(t *testing.T) {
 	}
 	if switchyard.FormatTrail(nil) != "" {
 		t.Error("empty trail")
+	}
+}
+
+func TestStreamReadsStartedDeltasAndFinished(t *testing.T) {
+	svc := &stubService{events: []stubEvent{started("r1"), delta("Hel"), {}, delta(""), delta("lo"), finished("length")}}
+	c := startStub(t, svc)
+	ctx := context.Background()
+
+	for name, open := range map[string]func() (*switchyard.Stream, error){
+		"CompleteStream": func() (*switchyard.Stream, error) {
+			return c.CompleteStream(ctx, []*pb.Message{switchyard.User("hi")}, switchyard.WithBearerToken("tok"))
+		},
+		"AuxCompleteStream": func() (*switchyard.Stream, error) {
+			return c.AuxCompleteStream(ctx, "vision", []*pb.Message{switchyard.User("hi")},
+				switchyard.WithModel("m"), switchyard.WithMaxTokens(5), switchyard.WithTemperature(0.5))
+		},
+	} {
+		s, err := open()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if s.RequestID() != "r1" || s.ServedBy().GetProvider() != "p" || len(s.Started().GetAttempts()) != 1 || s.Finished() != nil {
+			t.Errorf("%s: started %v", name, s.Started())
+		}
+		// The unknown event is skipped; an empty delta is still a piece.
+		var pieces []string
+		for s.Next() {
+			pieces = append(pieces, s.Text())
+		}
+		if want := []string{"Hel", "", "lo"}; !slices.Equal(pieces, want) || s.Content() != "Hello" || s.Err() != nil {
+			t.Errorf("%s: pieces %q, content %q, Err %v", name, pieces, s.Content(), s.Err())
+		}
+		if f := s.Finished(); f.GetFinishReason() != "length" || f.GetUsage().GetOutputTokens() != 2 || len(f.GetAttempts()) != 1 {
+			t.Errorf("%s: finished %v", name, f)
+		}
+		if s.Next() || s.Close() != nil || s.Err() != nil || s.Finished() == nil {
+			t.Errorf("%s: after the end: Err %v", name, s.Err())
+		}
+	}
+	want := &pb.AuxCompleteStreamRequest{Task: "vision", Messages: []*pb.Message{switchyard.User("hi")},
+		Model: proto.String("m"), MaxTokens: proto.Int32(5), Temperature: proto.Float64(0.5)}
+	if len(svc.auxStream) != 1 || !proto.Equal(svc.auxStream[0], want) {
+		t.Errorf("request %v, want %v", svc.auxStream, want)
+	}
+}
+
+func TestStreamFailureBeforeStartedIsTheCallsError(t *testing.T) {
+	c := startStub(t, &stubService{streamErr: failureStatus(t)})
+	s, err := c.CompleteStream(context.Background(), []*pb.Message{switchyard.User("hi")})
+	if s != nil || !errors.Is(err, switchyard.ErrAllCandidatesFailed) {
+		t.Fatalf("stream %v, err %v", s, err)
+	}
+	if e := asError(t, err); e.RequestID != "r9" || len(e.Attempts) != 2 || e.Interruption != nil {
+		t.Errorf("decoded %+v", e)
+	}
+}
+
+// interruptedStatus is the status of a stream that broke off after text was sent.
+func interruptedStatus(t *testing.T, metadata map[string]string) error {
+	t.Helper()
+	st, err := status.New(codes.Aborted, "stream interrupted (request r7)").WithDetails(
+		&errdetails.ErrorInfo{Reason: "STREAM_INTERRUPTED", Domain: switchyard.ErrorDomain, Metadata: metadata},
+		&pb.FailureDetail{RequestId: "r7", Attempts: []*pb.Attempt{
+			{CandidateIndex: 1, Provider: "p", Model: "m", CredentialId: "k", ErrorClass: pb.ErrorClass_ERROR_CLASS_NONE,
+				HttpStatus: 200, Action: pb.Action_ACTION_SUCCEED, Reason: "answered"},
+			{CandidateIndex: 1, Provider: "p", Model: "m", CredentialId: "k", ErrorClass: pb.ErrorClass_ERROR_CLASS_TRANSPORT,
+				HttpStatus: 200, Action: pb.Action_ACTION_STOP_STREAM, Reason: "stream connection reset"},
+		}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Err()
+}
+
+func TestStreamInterruptedIsATypedError(t *testing.T) {
+	md := map[string]string{"request_id": "r7", "provider": "p", "model": "m", "candidate_index": "1", "error_class": "transport"}
+	svc := &stubService{events: []stubEvent{started("r7"), delta("Par")}, streamErr: interruptedStatus(t, md)}
+	c := startStub(t, svc)
+	s, err := c.CompleteStream(context.Background(), []*pb.Message{switchyard.User("hi")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.Next() || s.Text() != "Par" || s.Next() {
+		t.Fatalf("pieces: %q, Err %v", s.Content(), s.Err())
+	}
+	err = s.Err()
+	if !errors.Is(err, switchyard.ErrStreamInterrupted) || errors.Is(err, switchyard.ErrAllCandidatesFailed) ||
+		errors.Is(err, context.Canceled) {
+		t.Fatalf("want only ErrStreamInterrupted, got %v", err)
+	}
+	e := asError(t, err)
+	want := switchyard.StreamInterruption{Provider: "p", Model: "m", CandidateIndex: 1, ErrorClass: pb.ErrorClass_ERROR_CLASS_TRANSPORT}
+	if e.Code != codes.Aborted || e.RequestID != "r7" || len(e.Attempts) != 2 || e.Interruption == nil || *e.Interruption != want {
+		t.Errorf("decoded %+v, interruption %+v", e, e.Interruption)
+	}
+	if e.ErrorReason() != pb.ErrorReason_ERROR_REASON_STREAM_INTERRUPTED || s.Finished() != nil || s.Content() != "Par" {
+		t.Errorf("reason %v, finished %v, content %q", e.ErrorReason(), s.Finished(), s.Content())
+	}
+}
+
+func TestFromErrorReadsTheInterruption(t *testing.T) {
+	interruption := func(md map[string]string) switchyard.StreamInterruption {
+		t.Helper()
+		e := asError(t, switchyard.FromError(interruptedStatus(t, md)))
+		if e.Interruption == nil {
+			t.Fatalf("no interruption: %+v", e)
+		}
+		return *e.Interruption
+	}
+	fromTrail := switchyard.StreamInterruption{Provider: "p", Model: "m", CandidateIndex: 1, ErrorClass: pb.ErrorClass_ERROR_CLASS_TRANSPORT}
+	// The metadata names the candidate.
+	if got, want := interruption(map[string]string{"provider": "q", "model": "n", "candidate_index": "2", "error_class": "auth_terminal"}),
+		(switchyard.StreamInterruption{Provider: "q", Model: "n", CandidateIndex: 2, ErrorClass: pb.ErrorClass_ERROR_CLASS_AUTH_TERMINAL}); got != want {
+		t.Errorf("from metadata: %+v, want %+v", got, want)
+	}
+	// Without it, or with values this client cannot read, the last step does.
+	if got := interruption(nil); got != fromTrail {
+		t.Errorf("from the trail: %+v, want %+v", got, fromTrail)
+	}
+	if got := interruption(map[string]string{"candidate_index": "x", "error_class": "from_the_future"}); got != fromTrail {
+		t.Errorf("unreadable metadata: %+v, want %+v", got, fromTrail)
+	}
+	// Without either, an empty interruption still says what happened.
+	st, _ := status.New(codes.Aborted, "x").WithDetails(&errdetails.ErrorInfo{Reason: "STREAM_INTERRUPTED", Domain: switchyard.ErrorDomain})
+	if e := asError(t, switchyard.FromError(st.Err())); e.Interruption == nil || *e.Interruption != (switchyard.StreamInterruption{}) ||
+		!errors.Is(e, switchyard.ErrStreamInterrupted) {
+		t.Errorf("bare: %+v", e)
+	}
+	// Other reasons have none.
+	if e := asError(t, switchyard.FromError(failureStatus(t))); e.Interruption != nil {
+		t.Errorf("ALL_CANDIDATES_FAILED has an interruption: %+v", e.Interruption)
+	}
+}
+
+func TestStreamProtocolViolationsAreErrors(t *testing.T) {
+	ctx := context.Background()
+	msgs := []*pb.Message{switchyard.User("hi")}
+	for name, events := range map[string][]stubEvent{
+		"no event":          nil,
+		"a delta first":     {delta("x"), finished("stop")},
+		"an unknown first":  {{}, started("r1"), finished("stop")},
+		"a finished first":  {finished("stop")},
+		"no started at all": {delta("x")},
+	} {
+		s, err := startStub(t, &stubService{events: events}).CompleteStream(ctx, msgs)
+		if s != nil || asError(t, err).Code != codes.Internal {
+			t.Errorf("%s: stream %v, err %v", name, s, err)
+		}
+	}
+	for name, c := range map[string]struct {
+		events []stubEvent
+		pieces int
+	}{
+		"no finished event":    {[]stubEvent{started("r1"), delta("x")}, 1},
+		"a second started":     {[]stubEvent{started("r1"), delta("x"), started("r2"), finished("stop")}, 1},
+		"only a started event": {[]stubEvent{started("r1")}, 0},
+	} {
+		s, err := startStub(t, &stubService{events: c.events}).CompleteStream(ctx, msgs)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		n := 0
+		for s.Next() {
+			n++
+		}
+		// Never a truncated answer presented as complete.
+		if err := s.Err(); n != c.pieces || asError(t, err).Code != codes.Internal || s.Finished() != nil {
+			t.Errorf("%s: %d pieces, Err %v, finished %v", name, n, err, s.Finished())
+		}
+	}
+}
+
+func TestStreamCloseAbortsAWaitingNext(t *testing.T) {
+	svc := &stubService{events: []stubEvent{started("r1"), delta("a")}, hold: true}
+	c := startStub(t, svc)
+	s, err := c.CompleteStream(context.Background(), []*pb.Message{switchyard.User("hi")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Next() || s.Text() != "a" {
+		t.Fatalf("first piece: %q, Err %v", s.Text(), s.Err())
+	}
+	time.AfterFunc(20*time.Millisecond, func() { _ = s.Close() })
+	if s.Next() {
+		t.Fatal("Next after Close")
+	}
+	if err := s.Err(); !errors.Is(err, context.Canceled) || asError(t, err).Code != codes.Canceled || s.Finished() != nil {
+		t.Errorf("Err %v, finished %v", err, s.Finished())
+	}
+	if s.Close() != nil || s.Next() {
+		t.Error("a second Close")
+	}
+
+	// Closed before any Next: Next returns false at once.
+	s, err = c.CompleteStream(context.Background(), []*pb.Message{switchyard.User("hi")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	if s.Next() || !errors.Is(s.Err(), context.Canceled) {
+		t.Errorf("Next after Close: %q, Err %v", s.Text(), s.Err())
+	}
+
+	// The context's deadline bounds the stream.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	s, err = c.CompleteStream(ctx, []*pb.Message{switchyard.User("hi")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for s.Next() {
+	}
+	if err := s.Err(); !errors.Is(err, switchyard.ErrDeadline) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("deadline: %v", err)
 	}
 }

@@ -148,6 +148,56 @@ impl Client {
         .await
     }
 
+    /// Streams the primary turn, through the same fallback policy as
+    /// [`Client::complete`]. Returns once a candidate has produced its first token
+    /// (failover happens only before that); a failure before it is the error
+    /// `complete` would return. Read the text with [`CompletionStream::next_text`].
+    ///
+    /// The call's deadline bounds the whole stream, reading included.
+    pub async fn complete_stream(
+        &self,
+        messages: impl IntoIterator<Item = pb::Message>,
+        opts: CallOptions,
+    ) -> Result<CompletionStream, Error> {
+        let request = pb::CompleteStreamRequest {
+            messages: messages.into_iter().collect(),
+            model: opts.model.clone(),
+            max_tokens: opts.max_tokens,
+            temperature: opts.temperature,
+        };
+        let deadline = self.deadline(&opts);
+        let streaming = self
+            .call(request, &opts, |mut rpc, r| async move {
+                rpc.complete_stream(r).await
+            })
+            .await?;
+        CompletionStream::open(Events::Primary(streaming), deadline).await
+    }
+
+    /// Streams an auxiliary task, with the rules of [`Client::complete_stream`]
+    /// and the fallback policy of [`Client::aux_complete`].
+    pub async fn aux_complete_stream(
+        &self,
+        task: impl Into<String>,
+        messages: impl IntoIterator<Item = pb::Message>,
+        opts: CallOptions,
+    ) -> Result<CompletionStream, Error> {
+        let request = pb::AuxCompleteStreamRequest {
+            task: task.into(),
+            messages: messages.into_iter().collect(),
+            model: opts.model.clone(),
+            max_tokens: opts.max_tokens,
+            temperature: opts.temperature,
+        };
+        let deadline = self.deadline(&opts);
+        let streaming = self
+            .call(request, &opts, |mut rpc, r| async move {
+                rpc.aux_complete_stream(r).await
+            })
+            .await?;
+        CompletionStream::open(Events::Aux(streaming), deadline).await
+    }
+
     /// Returns the recorded trail of a past `complete` or `aux_complete` call, by
     /// the request id of its response or of its [`Error`]. An unknown id fails with
     /// [`Error::RequestNotFound`].
@@ -209,6 +259,16 @@ impl Client {
         .await
     }
 
+    /// The call's timeout and deadline, from its options or the client's default.
+    fn deadline(&self, opts: &CallOptions) -> Option<(Duration, Instant)> {
+        let now = Instant::now();
+        match opts.deadline {
+            Some(Deadline::After(timeout)) => Some((timeout, now + timeout)),
+            Some(Deadline::At(at)) => Some((at.saturating_duration_since(now), at)),
+            None => self.timeout.map(|timeout| (timeout, now + timeout)),
+        }
+    }
+
     /// One call: metadata, `grpc-timeout`, the client's own timer, typed errors.
     async fn call<Req, Resp, F, Fut>(
         &self,
@@ -233,13 +293,7 @@ impl Client {
             request.metadata_mut().insert("authorization", value);
         }
 
-        let now = Instant::now();
-        let deadline = match opts.deadline {
-            Some(Deadline::After(timeout)) => Some((timeout, now + timeout)),
-            Some(Deadline::At(at)) => Some((at.saturating_duration_since(now), at)),
-            None => self.timeout.map(|timeout| (timeout, now + timeout)),
-        };
-        let Some((timeout, at)) = deadline else {
+        let Some((timeout, at)) = self.deadline(opts) else {
             return match send(self.rpc.clone(), request).await {
                 Ok(response) => Ok(response.into_inner()),
                 Err(status) => Err(Error::from_status(status)),
@@ -338,4 +392,159 @@ impl CallOptions {
         self.deadline = Some(Deadline::At(deadline));
         self
     }
+}
+
+/// The response stream of either streaming RPC.
+enum Events {
+    Primary(tonic::Streaming<pb::CompleteStreamResponse>),
+    Aux(tonic::Streaming<pb::AuxCompleteStreamResponse>),
+}
+
+/// An event of either streaming RPC.
+enum Event {
+    Started(pb::StreamStarted),
+    Delta(String),
+    Finished(pb::StreamFinished),
+}
+
+impl Events {
+    async fn next(&mut self) -> Result<Option<Event>, tonic::Status> {
+        use pb::aux_complete_stream_response::Event as A;
+        use pb::complete_stream_response::Event as P;
+        Ok(match self {
+            Events::Primary(s) => s.message().await?.and_then(|m| m.event).map(|e| match e {
+                P::Started(s) => Event::Started(s),
+                P::Delta(d) => Event::Delta(d),
+                P::Finished(f) => Event::Finished(f),
+            }),
+            Events::Aux(s) => s.message().await?.and_then(|m| m.event).map(|e| match e {
+                A::Started(s) => Event::Started(s),
+                A::Delta(d) => Event::Delta(d),
+                A::Finished(f) => Event::Finished(f),
+            }),
+        })
+    }
+}
+
+/// A streamed answer of [`Client::complete_stream`] or
+/// [`Client::aux_complete_stream`], committed to the candidate that produced its
+/// first token.
+///
+/// ```no_run
+/// # async fn run(client: switchyard_client::Client) -> Result<(), switchyard_client::Error> {
+/// use switchyard_client::{CallOptions, Message};
+/// let mut stream = client
+///     .aux_complete_stream("compression", [Message::user("...")], CallOptions::new())
+///     .await?;
+/// while let Some(text) = stream.next_text().await? {
+///     print!("{text}");
+/// }
+/// let finished = stream.finished().expect("complete");
+/// println!("\n{} attempt(s)", finished.attempts.len());
+/// # Ok(()) }
+/// ```
+///
+/// The answer is complete only when `next_text` returned `Ok(None)`. A provider
+/// failing after text was sent ends the stream with [`Error::StreamInterrupted`];
+/// dropping the stream cancels the call.
+pub struct CompletionStream {
+    events: Events,
+    started: pb::StreamStarted,
+    finished: Option<pb::StreamFinished>,
+    deadline: Option<(Duration, Instant)>,
+    done: bool,
+}
+
+impl fmt::Debug for CompletionStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompletionStream")
+            .field("request_id", &self.started.request_id)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompletionStream {
+    /// Reads the `started` event.
+    async fn open(
+        mut events: Events,
+        deadline: Option<(Duration, Instant)>,
+    ) -> Result<Self, Error> {
+        let first = read(&mut events, deadline).await?;
+        let Some(Event::Started(started)) = first else {
+            return Err(Error::protocol(
+                "the stream did not open with a started event",
+            ));
+        };
+        Ok(Self {
+            events,
+            started,
+            finished: None,
+            deadline,
+            done: false,
+        })
+    }
+
+    /// The request id, for `explain_request`.
+    pub fn request_id(&self) -> &str {
+        &self.started.request_id
+    }
+
+    /// The provider, model and credential answering.
+    pub fn served_by(&self) -> Option<&pb::ServedBy> {
+        self.started.served_by.as_ref()
+    }
+
+    /// The `started` event: the steps up to the answering attempt.
+    pub fn started(&self) -> &pb::StreamStarted {
+        &self.started
+    }
+
+    /// Usage, finish reason and the whole trail, once the answer is complete.
+    pub fn finished(&self) -> Option<&pb::StreamFinished> {
+        self.finished.as_ref()
+    }
+
+    /// The next piece of text; `Ok(None)` once the answer is complete.
+    pub async fn next_text(&mut self) -> Result<Option<String>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let event = read(&mut self.events, self.deadline).await;
+        match event {
+            Ok(Some(Event::Delta(text))) => Ok(Some(text)),
+            Ok(Some(Event::Finished(f))) => {
+                self.done = true;
+                self.finished = Some(f);
+                Ok(None)
+            }
+            Ok(Some(Event::Started(_))) => {
+                self.done = true;
+                Err(Error::protocol("a second started event"))
+            }
+            Ok(None) => {
+                self.done = true;
+                Err(Error::protocol("the stream ended without a finished event"))
+            }
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The next event, within the call's deadline.
+async fn read(
+    events: &mut Events,
+    deadline: Option<(Duration, Instant)>,
+) -> Result<Option<Event>, Error> {
+    let next = match deadline {
+        Some((timeout, at)) => match tokio::time::timeout_at(at.into(), events.next()).await {
+            Ok(next) => next,
+            Err(_) => return Err(Error::client_deadline(timeout)),
+        },
+        None => events.next().await,
+    };
+    next.map_err(|status| Error::decode(status, deadline_passed(deadline.map(|(_, at)| at))))
 }

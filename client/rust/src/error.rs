@@ -132,6 +132,12 @@ pub enum Error {
     /// policy no time for another attempt (gRPC `DEADLINE_EXCEEDED`); carries the trail.
     #[error(transparent)]
     DeadlineExhausted(Box<Failure>),
+    /// `STREAM_INTERRUPTED`: a streamed answer broke off after text had been sent
+    /// (gRPC `ABORTED`). The text received is incomplete; no other candidate was
+    /// tried. The metadata names the `provider`, `model` and `candidate_index`; the
+    /// trail ends with `ACTION_STOP_STREAM`.
+    #[error(transparent)]
+    StreamInterrupted(Box<Failure>),
     /// `UNKNOWN_TASK`: the task is neither built in nor defined by the server's
     /// config (gRPC `INVALID_ARGUMENT`); the task is in `metadata["task"]`.
     #[error(transparent)]
@@ -230,6 +236,7 @@ impl Error {
             Some("CONTEXT_OVERFLOW") => Self::ContextOverflow(failure),
             Some("CONTENT_POLICY") => Self::ContentPolicy(failure),
             Some("DEADLINE_EXHAUSTED") => Self::DeadlineExhausted(failure),
+            Some("STREAM_INTERRUPTED") => Self::StreamInterrupted(failure),
             Some("UNKNOWN_TASK") => Self::UnknownTask(failure),
             Some("INVALID_ARGUMENT") => Self::InvalidArgument {
                 field_violations,
@@ -270,6 +277,11 @@ impl Error {
         )))
     }
 
+    /// The server broke the streaming protocol (events out of order).
+    pub(crate) fn protocol(message: &str) -> Self {
+        Self::Internal(Box::new(Failure::local(Code::Internal, message.to_owned())))
+    }
+
     /// Connecting to the server failed.
     pub(crate) fn connect(error: tonic::transport::Error) -> Self {
         let mut message = error.to_string();
@@ -306,6 +318,7 @@ impl Error {
             | Self::ContextOverflow(f)
             | Self::ContentPolicy(f)
             | Self::DeadlineExhausted(f)
+            | Self::StreamInterrupted(f)
             | Self::UnknownTask(f)
             | Self::RequestNotFound(f)
             | Self::Unauthenticated(f)

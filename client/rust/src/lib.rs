@@ -30,7 +30,7 @@ mod client;
 mod error;
 mod helpers;
 
-pub use client::{CallOptions, Client};
+pub use client::{CallOptions, Client, CompletionStream};
 pub use error::{ERROR_DOMAIN, Error, Failure, FieldViolation};
 pub use pb::{Message, Role, SimulatedOutcome, Simulation, TransportFailure};
 

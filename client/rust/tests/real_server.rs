@@ -40,6 +40,9 @@ struct Reply {
     status: u16,
     body: String,
     delay: Duration,
+    /// Streamed text pieces (for `stream: true` requests), and whether the
+    /// connection then drops instead of ending with `[DONE]`.
+    stream: Option<(Vec<String>, bool)>,
 }
 
 impl Reply {
@@ -48,6 +51,7 @@ impl Reply {
             status,
             body: body.to_owned(),
             delay: Duration::ZERO,
+            stream: None,
         }
     }
 
@@ -56,8 +60,58 @@ impl Reply {
             status: 200,
             body: String::new(),
             delay,
+            stream: None,
         }
     }
+
+    /// A stream of `pieces`, ending normally or, with `drop`, cut.
+    fn stream(pieces: &[&str], drop: bool) -> Self {
+        Self {
+            stream: Some((pieces.iter().map(|p| (*p).to_owned()).collect(), drop)),
+            ..Self::ok_after(Duration::ZERO)
+        }
+    }
+}
+
+/// An OpenAI chat-completion event stream of `pieces`; a `drop`ped one is cut
+/// after them, without a finish reason or `[DONE]`.
+fn sse(pieces: Vec<String>, drop: bool) -> Response {
+    let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+        let c = serde_json::json!({"id": "x", "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        Ok::<_, std::io::Error>(Bytes::from(format!("data: {c}\n\n")))
+    };
+    let mut events = vec![chunk(
+        serde_json::json!({"role": "assistant", "content": ""}),
+        None,
+    )];
+    events.extend(
+        pieces
+            .into_iter()
+            .map(|p| chunk(serde_json::json!({"content": p}), None)),
+    );
+    if !drop {
+        events.push(chunk(serde_json::json!({}), Some("stop")));
+        events.push(Ok(Bytes::from_static(b"data: [DONE]\n\n")));
+    }
+    let ending = futures::stream::once(async move {
+        if drop {
+            // Let the pieces reach the server before the connection is cut.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Some(Err(std::io::Error::other("dropped")))
+        } else {
+            None
+        }
+    });
+    let body = futures::StreamExt::chain(
+        futures::stream::iter(events),
+        futures::StreamExt::filter_map(ending, std::future::ready),
+    );
+    (
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
 }
 
 /// One request a fake provider received.
@@ -166,6 +220,15 @@ async fn fake_provider(
             .unwrap_or(Reply::ok_after(Duration::ZERO))
     };
     tokio::time::sleep(reply.delay).await;
+    if request["stream"] == true && reply.status == 200 && reply.body.is_empty() {
+        let (pieces, drop) = reply.stream.unwrap_or_else(|| {
+            (
+                vec!["answer ".into(), "from ".into(), provider.into()],
+                false,
+            )
+        });
+        return sse(pieces, drop);
+    }
     if reply.status == 200 && reply.body.is_empty() {
         let completion = serde_json::json!({
             "id": "x",
@@ -577,6 +640,77 @@ async fn aux_token_invalidated_falls_through_to_the_chain() {
         ],
     );
     assert_eq!(h.fakes.counts(), [0, 1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aux_stream_falls_through_before_the_first_token_and_reads_cleanly() {
+    let h = Harness::start().await;
+    h.fakes.push("codex", Reply::error(401, TOKEN_INVALIDATED));
+    h.fakes
+        .push("cheap", Reply::stream(&["Sum", "mary"], false));
+
+    let mut stream = h
+        .client
+        .aux_complete_stream("compression", user("Summarise."), CallOptions::new())
+        .await
+        .expect("aux_complete_stream");
+    assert_eq!(stream.served_by().unwrap().provider, "cheap");
+    assert_shape(
+        "started",
+        &stream.started().attempts,
+        &[
+            "codex/codex-mini [codex-k1] auth_terminal -> next_candidate",
+            "cheap/cheap-model [cheap-k1] none -> succeed",
+        ],
+    );
+    let mut text = String::new();
+    while let Some(piece) = stream.next_text().await.expect("no interruption") {
+        text.push_str(&piece);
+    }
+    assert_eq!(text, "Summary");
+    let finished = stream.finished().expect("a complete answer");
+    assert_eq!(finished.finish_reason, "stop");
+    assert_eq!(finished.attempts.len(), 2);
+    assert_eq!(h.fakes.counts(), [0, 1, 1]);
+    assert_eq!(h.fakes.calls("cheap")[0].body["stream"], true);
+    let recorded = h
+        .client
+        .explain_request(stream.request_id())
+        .await
+        .expect("recorded trail");
+    assert_eq!(recorded.steps, finished.attempts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_cut_after_text_is_stream_interrupted_without_failover() {
+    let h = Harness::start().await;
+    h.fakes.push("main", Reply::stream(&["Hel", "lo"], true));
+
+    let mut stream = h
+        .client
+        .complete_stream(user("Hi"), CallOptions::new())
+        .await
+        .expect("complete_stream");
+    let mut text = String::new();
+    let error = loop {
+        match stream.next_text().await {
+            Ok(Some(piece)) => text.push_str(&piece),
+            Ok(None) => panic!("a cut stream must not finish"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(text, "Hello");
+    let Error::StreamInterrupted(failure) = &error else {
+        panic!("expected StreamInterrupted, got {error:?}");
+    };
+    assert_eq!(failure.code, Code::Aborted);
+    assert_eq!(failure.metadata["provider"], "main");
+    assert_eq!(failure.request_id.as_deref(), Some(stream.request_id()));
+    let last = error.attempts().last().unwrap();
+    assert_eq!(last.action(), pb::Action::StopStream);
+    assert!(stream.finished().is_none());
+    assert_eq!(stream.next_text().await.unwrap(), None);
+    assert_eq!(h.fakes.counts(), [1, 0, 0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

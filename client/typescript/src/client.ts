@@ -14,6 +14,7 @@ import {
   TransportFailure,
 } from "./gen/switchyard/v1/switchyard_pb.js";
 import { errorFromConnect } from "./errors.js";
+import { type CompletionStream, openCompletionStream, type StreamResponse } from "./stream.js";
 
 /** Who wrote a chat message. */
 export type ChatRole = "system" | "user" | "assistant";
@@ -43,7 +44,7 @@ export interface CallOptions {
   headers?: HeadersInit;
 }
 
-/** Options of `complete` and `auxComplete`. */
+/** Options of `complete`, `auxComplete`, `completeStream` and `auxCompleteStream`. */
 export interface CompletionOptions extends CallOptions {
   /** Overrides the model of the first candidate. */
   model?: string;
@@ -206,6 +207,46 @@ export class SwitchyardClient {
   }
 
   /**
+   * Streams the primary turn. Resolves once a provider has produced its first
+   * token, after any failover (the same policy as `complete`, which fails over only
+   * before that token); rejects like `complete` when every candidate failed first.
+   * Iterate the result for the text pieces; see `CompletionStream`. `timeoutMs`
+   * and `signal` cover the whole stream, up to its last event.
+   *
+   *     const stream = await client.completeStream("Tell me a story.");
+   *     for await (const piece of stream) process.stdout.write(piece);
+   */
+  async completeStream(messages: Messages, opts: CompletionOptions = {}): Promise<CompletionStream> {
+    return this.stream(opts, (o) =>
+      this.raw.completeStream(
+        {
+          messages: toMessages(messages),
+          model: opts.model,
+          maxTokens: opts.maxTokens,
+          temperature: opts.temperature,
+        },
+        o,
+      ),
+    );
+  }
+
+  /** Streams an auxiliary task (`compression`, `vision`...), as `completeStream` does the primary turn. */
+  async auxCompleteStream(task: string, messages: Messages, opts: CompletionOptions = {}): Promise<CompletionStream> {
+    return this.stream(opts, (o) =>
+      this.raw.auxCompleteStream(
+        {
+          task,
+          messages: toMessages(messages),
+          model: opts.model,
+          maxTokens: opts.maxTokens,
+          temperature: opts.temperature,
+        },
+        o,
+      ),
+    );
+  }
+
+  /**
    * Returns the recorded trail of a past request (`{ requestId }`), or what the
    * policy would do for a caller and scripted upstream outcomes (`{ simulation }`),
    * without contacting a provider.
@@ -224,6 +265,20 @@ export class SwitchyardClient {
    */
   close(): void {
     this.sessions?.abort();
+  }
+
+  /**
+   * Starts a streaming call with its own abort controller (joined with the
+   * caller's `signal`) so that `CompletionStream` can cancel it, and reads up to
+   * its `started` event.
+   */
+  private async stream(
+    opts: CallOptions,
+    run: (o: { timeoutMs?: number; signal?: AbortSignal; headers: Headers }) => AsyncIterable<StreamResponse>,
+  ): Promise<CompletionStream> {
+    const abort = new AbortController();
+    const signal = opts.signal === undefined ? abort.signal : AbortSignal.any([opts.signal, abort.signal]);
+    return this.call({ ...opts, signal }, (o) => openCompletionStream(run(o), abort));
   }
 
   private async call<T>(

@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { FailureDetailSchema, type Attempt } from "./gen/switchyard/v1/switchyard_pb.js";
+import { Action, FailureDetailSchema, type Attempt } from "./gen/switchyard/v1/switchyard_pb.js";
 import { BadRequestSchema, ErrorInfoSchema } from "./rpc.js";
-import { formatTrail } from "./trail.js";
+import { errorClassName, formatTrail } from "./trail.js";
 
 /** The `google.rpc.ErrorInfo.domain` of every Switchyard error. */
 export const ERROR_DOMAIN = "switchyard.dev";
@@ -112,6 +112,43 @@ export class UnauthenticatedError extends SwitchyardError {}
  */
 export class PermissionDeniedError extends SwitchyardError {}
 
+/**
+ * A stream (`completeStream`, `auxCompleteStream`) broke off after text had reached
+ * the caller (reason `STREAM_INTERRUPTED`, code `ABORTED`). No other candidate was
+ * tried: it could not continue the text. The trail's last step is the attempt that
+ * broke off, with action `STOP_STREAM`. Retry the whole request, or keep the
+ * partial text (`CompletionStream.content`).
+ */
+export class StreamInterruptedError extends SwitchyardError {
+  /** The step whose stream broke off: the last `STOP_STREAM` step of the trail. */
+  private get stopped(): Attempt | undefined {
+    return [...this.attempts].reverse().find((a) => a.action === Action.STOP_STREAM) ?? this.attempts.at(-1);
+  }
+
+  /** The provider that was answering (`ErrorInfo.metadata.provider`, else the trail). */
+  get provider(): string | undefined {
+    return nonEmpty(this.metadata["provider"]) ?? nonEmpty(this.stopped?.provider);
+  }
+
+  /** The model that was answering (`ErrorInfo.metadata.model`, else the trail). */
+  get model(): string | undefined {
+    return nonEmpty(this.metadata["model"]) ?? nonEmpty(this.stopped?.model);
+  }
+
+  /** Index of the answering candidate in the caller's chain (`metadata.candidate_index`, else the trail). */
+  get candidateIndex(): number | undefined {
+    const raw = this.metadata["candidate_index"];
+    const parsed = raw === undefined || !/^\d+$/.test(raw) ? undefined : Number(raw);
+    return parsed ?? this.stopped?.candidateIndex;
+  }
+
+  /** How the stream failed, e.g. `transport`, `server` (`metadata.error_class`, else the trail). */
+  get errorClass(): string | undefined {
+    const stopped = this.stopped;
+    return nonEmpty(this.metadata["error_class"]) ?? (stopped === undefined ? undefined : errorClassName(stopped.errorClass));
+  }
+}
+
 type ErrorClassCtor = new (error: ConnectError) => SwitchyardError;
 
 const byReason: Record<string, ErrorClassCtor> = {
@@ -125,6 +162,7 @@ const byReason: Record<string, ErrorClassCtor> = {
   INTERNAL: InternalError,
   UNAUTHENTICATED: UnauthenticatedError,
   PERMISSION_DENIED: PermissionDeniedError,
+  STREAM_INTERRUPTED: StreamInterruptedError,
 };
 
 const byCode: Partial<Record<Code, ErrorClassCtor>> = {

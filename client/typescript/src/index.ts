@@ -12,6 +12,7 @@ export {
   type SimulationInput,
   type SwitchyardClientOptions,
 } from "./client.js";
+export { CompletionStream, type StreamResponse } from "./stream.js";
 export {
   AllCandidatesFailedError,
   ContentPolicyError,
@@ -22,6 +23,7 @@ export {
   InvalidArgumentError,
   PermissionDeniedError,
   RequestNotFoundError,
+  StreamInterruptedError,
   SwitchyardError,
   UnauthenticatedError,
   UnknownTaskError,

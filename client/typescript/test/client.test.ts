@@ -9,6 +9,7 @@ import {
   type Attempt,
   type ChatRole,
   Code,
+  type CompletionStream,
   DeadlineError,
   ErrorClass,
   ErrorReason,
@@ -17,6 +18,7 @@ import {
   Outcome,
   PermissionDeniedError,
   RequestNotFoundError,
+  StreamInterruptedError,
   SwitchyardClient,
   SwitchyardError,
   UnauthenticatedError,
@@ -61,6 +63,26 @@ async function rejection(promise: Promise<unknown>): Promise<SwitchyardError> {
 /** Prints a multi-line text in the test output, one diagnostic line each. */
 function diagnose(t: TestContext, text: string): void {
   for (const line of text.trimEnd().split("\n")) t.diagnostic(line);
+}
+
+/** Reads a stream to its end; returns the pieces, or the error it threw with the pieces before it. */
+async function drain(stream: CompletionStream): Promise<{ pieces: string[]; error?: SwitchyardError }> {
+  const pieces: string[] = [];
+  try {
+    for await (const piece of stream) pieces.push(piece);
+  } catch (e) {
+    assert.ok(e instanceof SwitchyardError, `expected a SwitchyardError, got ${String(e)}`);
+    return { pieces, error: e };
+  }
+  return { pieces };
+}
+
+/** Waits up to `ms` for `condition`. */
+async function eventually(condition: () => boolean, ms = 2000): Promise<boolean> {
+  for (const end = performance.now() + ms; !condition() && performance.now() < end; ) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return condition();
 }
 
 /** How many calls each provider received since `before`. */
@@ -220,6 +242,8 @@ describe("caller authentication (auth.client_token_sha256 lists the test token's
     auxComplete: () => c.auxComplete("compression", "hi", { token }),
     simulation: () => c.explainFallback({ simulation: { caller: "primary" } }, { token }),
     requestId: () => c.explainFallback({ requestId: "01900000-0000-7000-8000-000000000000" }, { token }),
+    completeStream: async () => (await c.completeStream("hi", { token })).text(),
+    auxCompleteStream: async () => (await c.auxCompleteStream("compression", "hi", { token })).text(),
   });
   const assertUnauthenticated = (err: SwitchyardError, what: string) => {
     assert.ok(err instanceof UnauthenticatedError, `${what}: ${err.name}: ${err.message}`);
@@ -303,10 +327,10 @@ describe("caller authentication (auth.client_token_sha256 lists the test token's
       `Bearer ${CLIENT_TOKEN}`,
       `Bearer ${CLIENT_TOKEN}`,
       `Bearer ${ADMIN_TOKEN}`,
-      ...Array(4).fill(`Bearer ${CLIENT_TOKEN}`),
+      ...Array(6).fill(`Bearer ${CLIENT_TOKEN}`),
       `Bearer ${CLIENT_TOKEN}`,
     ]);
-    assert.deepEqual(delta(h, before), { main: 4, codex: 1, cheap: 0 });
+    assert.deepEqual(delta(h, before), { main: 5, codex: 2, cheap: 0 });
     // The caller's token never reaches a provider: the server sends its own key.
     for (const c of h.fakes.calls) {
       assert.equal(c.authorization, `Bearer secret-of-${c.provider}-key`);
@@ -419,5 +443,321 @@ describe("failures", () => {
     assert.ok(elapsed >= 450, `gave up too early: ${elapsed} ms`);
     assert.ok(elapsed < 2500, `did not give up at the deadline: ${elapsed} ms`);
     assert.equal(delta(h, before)["main"], 1);
+  });
+});
+
+describe("streaming: answers and fallbacks", () => {
+  let h: Harness;
+  let client: SwitchyardClient;
+  before(async () => {
+    h = await Harness.start();
+    client = new SwitchyardClient({ baseUrl: h.baseUrl, token: CLIENT_TOKEN });
+  });
+  after(async () => {
+    client?.close();
+    await h?.stop();
+  });
+
+  test("completeStream: the pieces in order, then finished with the usage and the trail", async () => {
+    const before = h.fakes.counts(...PROVIDERS);
+    h.fakes.push("main", { status: 200, stream: { pieces: ["Hel", "lo", ", ", "world"], intervalMs: 10 } });
+    const stream = await client.completeStream(
+      [
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "hello" },
+      ],
+      { maxTokens: 64, temperature: 0.2 },
+    );
+    assert.match(stream.requestId, UUID);
+    assert.equal(stream.servedBy?.provider, "main");
+    assert.equal(stream.servedBy?.model, "main-model");
+    assert.equal(stream.servedBy?.credentialId, "main-key");
+    assert.deepEqual(shape(stream.attempts), [["main", "main-key", Action.SUCCEED]]);
+
+    const { pieces, error } = await drain(stream);
+    assert.equal(error, undefined, error?.message);
+    assert.deepEqual(pieces, ["Hel", "lo", ", ", "world"]);
+    assert.equal(stream.content, "Hello, world");
+    const finished = stream.finished;
+    assert.ok(finished !== undefined);
+    assert.equal(finished.finishReason, "stop");
+    assert.equal(finished.usage?.inputTokens, 12);
+    assert.equal(finished.usage?.outputTokens, 4);
+    assert.deepEqual(shape(finished.attempts), [["main", "main-key", Action.SUCCEED]]);
+
+    assert.deepEqual(delta(h, before), { main: 1, codex: 0, cheap: 0 });
+    const call = h.fakes.calls.at(-1)!;
+    assert.equal(call.authorization, "Bearer secret-of-main-key");
+    assert.equal(call.body.stream, true);
+    assert.deepEqual(call.body.stream_options, { include_usage: true });
+    assert.equal(call.body.model, "main-model");
+    assert.equal(call.body.max_tokens, 64);
+    assert.equal(call.body.temperature, 0.2);
+    assert.deepEqual(call.body.messages, [
+      { role: "system", content: "Be brief." },
+      { role: "user", content: "hello" },
+    ]);
+    assert.equal(call.cutShort, false);
+
+    const recorded = await client.explainFallback({ requestId: stream.requestId });
+    assert.equal(recorded.outcome, Outcome.SUCCEEDED);
+    assert.deepEqual(recorded.steps, finished.attempts);
+  });
+
+  test("completeStream of a plain scripted success streams its content; text() collects it", async () => {
+    h.fakes.push("main", { status: 200, content: "all at once" });
+    const stream = await client.completeStream("hello");
+    assert.equal(await stream.text(), "all at once");
+    assert.equal(stream.finished?.finishReason, "stop");
+    assert.equal(h.fakes.calls.at(-1)!.body.stream, true);
+  });
+
+  test("failures before the first token (an error event, a truncated stream) are retried like unary ones", async (t) => {
+    const before = h.fakes.counts(...PROVIDERS);
+    h.fakes.push(
+      "main",
+      { status: 200, stream: { pieces: [], end: { error: { message: "Overloaded", type: "overloaded_error" } } } },
+      { status: 200, stream: { pieces: [], end: "drop" } },
+      { status: 200, stream: { pieces: ["fine"] } },
+    );
+    const stream = await client.completeStream("hello");
+    assert.deepEqual((await drain(stream)).pieces, ["fine"], "no text of a failed attempt reaches the caller");
+    diagnose(t, formatTrail(stream.finished!.attempts));
+    assert.deepEqual(shape(stream.attempts), [
+      ["main", "main-key", Action.RETRY_SAME],
+      ["main", "main-key", Action.RETRY_SAME],
+      ["main", "main-key", Action.SUCCEED],
+    ]);
+    assert.deepEqual(
+      stream.attempts.map((a) => a.errorClass),
+      [ErrorClass.OVERLOADED, ErrorClass.TRANSPORT, ErrorClass.NONE],
+    );
+    assert.deepEqual(stream.finished!.attempts, stream.attempts);
+    assert.deepEqual(delta(h, before), { main: 3, codex: 0, cheap: 0 });
+  });
+
+  test("auxCompleteStream('compression'): 401 token_invalidated on codex falls through to the chain before any text", async (t) => {
+    const before = h.fakes.counts(...PROVIDERS);
+    const calls = h.fakes.calls.length;
+    h.fakes.push("codex", { status: 401, body: TOKEN_INVALIDATED });
+    h.fakes.push("cheap", { status: 200, stream: { pieces: ["A short ", "summary."], intervalMs: 10 } });
+    const stream = await client.auxCompleteStream("compression", "Summarise the conversation so far.");
+    diagnose(t, `started, request ${stream.requestId}:\n${formatTrail(stream.attempts)}`);
+
+    assert.equal(stream.servedBy?.provider, "cheap");
+    assert.equal(stream.servedBy?.model, "cheap-model");
+    assert.equal(stream.servedBy?.credentialId, "cheap-key");
+    assert.deepEqual(shape(stream.attempts), [
+      ["codex", "codex-key", Action.NEXT_CANDIDATE],
+      ["cheap", "cheap-key", Action.SUCCEED],
+    ]);
+    assert.equal(stream.attempts[0]!.errorClass, ErrorClass.AUTH_TERMINAL);
+    assert.equal(stream.attempts[0]!.httpStatus, 401);
+    assert.match(formatTrail(stream.attempts), /^ {2}#0 codex\/codex-mini \[codex-key\] auth_terminal 401 -> next_candidate: .+$/m);
+
+    // One clean stream: cheap's text only, then finished.
+    const { pieces, error } = await drain(stream);
+    assert.equal(error, undefined, error?.message);
+    assert.deepEqual(pieces, ["A short ", "summary."]);
+    assert.equal(stream.finished?.finishReason, "stop");
+    assert.deepEqual(stream.finished?.attempts, stream.attempts);
+
+    // Exactly codex (401), then cheap (streamed); main never.
+    assert.deepEqual(delta(h, before), { main: 0, codex: 1, cheap: 1 });
+    assert.deepEqual(
+      h.fakes.calls.slice(calls).map((c) => [c.provider, c.authorization, c.body.model, c.body.stream]),
+      [
+        ["codex", "Bearer secret-of-codex-key", "codex-mini", true],
+        ["cheap", "Bearer secret-of-cheap-key", "cheap-model", true],
+      ],
+    );
+
+    const recorded = await client.explainFallback({ requestId: stream.requestId });
+    assert.equal(recorded.outcome, Outcome.SUCCEEDED);
+    assert.deepEqual(recorded.steps, stream.finished?.attempts);
+
+    // codex's key is dead now: the next stream skips it without contacting codex.
+    const again = await client.auxCompleteStream("compression", "And again.");
+    assert.equal(await again.text(), "answer from cheap");
+    assert.deepEqual(shape(again.attempts), [
+      ["codex", "", Action.SKIP_CANDIDATE],
+      ["cheap", "cheap-key", Action.SUCCEED],
+    ]);
+    assert.deepEqual(delta(h, before), { main: 0, codex: 1, cheap: 2 });
+  });
+
+  test("leaving the loop early, cancel() and an aborted signal stop the call and the upstream stream", async () => {
+    const pieces = Array.from({ length: 40 }, (_, i) => `p${i} `);
+    const slow = { status: 200, stream: { pieces, intervalMs: 50 } };
+
+    h.fakes.push("main", slow);
+    const early = await client.completeStream("hello");
+    const got: string[] = [];
+    for await (const piece of early) {
+      got.push(piece);
+      if (got.length === 2) break;
+    }
+    assert.deepEqual(got, ["p0 ", "p1 "]);
+    assert.equal(early.finished, undefined);
+    const earlyCall = h.fakes.calls.at(-1)!;
+    assert.ok(await eventually(() => earlyCall.cutShort), "the server stopped reading from the provider");
+
+    h.fakes.push("main", slow);
+    const cancelled = await client.completeStream("hello");
+    const it = cancelled[Symbol.asyncIterator]();
+    assert.deepEqual(await it.next(), { value: "p0 ", done: false });
+    const pending = it.next();
+    cancelled.cancel();
+    const err = await rejection(pending);
+    assert.equal(err.code, Code.Canceled);
+    const cancelledCall = h.fakes.calls.at(-1)!;
+    assert.ok(await eventually(() => cancelledCall.cutShort));
+
+    h.fakes.push("main", slow);
+    const abort = new AbortController();
+    const signalled = await client.completeStream("hello", { signal: abort.signal });
+    setTimeout(() => abort.abort(), 120);
+    const { pieces: before, error } = await drain(signalled);
+    assert.equal(error?.code, Code.Canceled);
+    assert.ok(before.length >= 1 && before.length < pieces.length, `${before.length} pieces`);
+    const signalledCall = h.fakes.calls.at(-1)!;
+    assert.ok(await eventually(() => signalledCall.cutShort));
+
+    // The connection still serves the next call.
+    assert.equal(await (await client.completeStream("hello")).text(), "answer from main");
+  });
+});
+
+describe("streaming: failures", () => {
+  let h: Harness;
+  let client: SwitchyardClient;
+  before(async () => {
+    h = await Harness.start();
+    client = new SwitchyardClient({ baseUrl: h.baseUrl, token: CLIENT_TOKEN });
+  });
+  after(async () => {
+    client?.close();
+    await h?.stop();
+  });
+
+  test("auxCompleteStream: codex drops the connection after text -> StreamInterruptedError; the chain is not tried", async (t) => {
+    const before = h.fakes.counts(...PROVIDERS);
+    h.fakes.push("codex", { status: 200, stream: { pieces: ["Hel", "lo"], end: "drop" } });
+    const stream = await client.auxCompleteStream("compression", "compress this");
+    assert.equal(stream.servedBy?.provider, "codex");
+    assert.deepEqual(shape(stream.attempts), [["codex", "codex-key", Action.SUCCEED]]);
+
+    const { pieces, error } = await drain(stream);
+    assert.ok(error !== undefined, "the stream ended without an error");
+    diagnose(t, `${error.message}\n${error.formatTrail()}`);
+    assert.deepEqual(pieces, ["Hel", "lo"]);
+    assert.equal(stream.content, "Hello");
+    assert.equal(stream.finished, undefined);
+
+    assert.ok(error instanceof StreamInterruptedError, error.name);
+    assert.equal(error.name, "StreamInterruptedError");
+    assert.equal(error.code, Code.Aborted);
+    assert.equal(error.reason, "STREAM_INTERRUPTED");
+    assert.equal(error.requestId, stream.requestId);
+    assert.equal(error.metadata["request_id"], stream.requestId);
+    assert.equal(error.provider, "codex");
+    assert.equal(error.model, "codex-mini");
+    assert.equal(error.candidateIndex, 0);
+    assert.equal(error.errorClass, "transport");
+    assert.deepEqual(shape(error.attempts), [
+      ["codex", "codex-key", Action.SUCCEED],
+      ["codex", "codex-key", Action.STOP_STREAM],
+    ]);
+    const last = error.attempts.at(-1)!;
+    assert.equal(last.action, Action.STOP_STREAM);
+    assert.equal(last.errorClass, ErrorClass.TRANSPORT);
+    assert.match(error.formatTrail(), /^ {2}#1 codex\/codex-mini \[codex-key\] transport 200 -> stop_stream: .+$/m);
+    assert.doesNotMatch(error.message, /secret-of/);
+
+    // The fallback chain (cheap) and main were never called.
+    assert.deepEqual(delta(h, before), { main: 0, codex: 1, cheap: 0 });
+    assert.equal(h.fakes.calls.at(-1)!.cutShort, true, "the fake dropped the connection");
+
+    const recorded = await client.explainFallback({ requestId: stream.requestId });
+    assert.equal(recorded.outcome, Outcome.FAILED);
+    assert.equal(recorded.errorReason, ErrorReason.STREAM_INTERRUPTED);
+    assert.deepEqual(recorded.steps, error.attempts);
+  });
+
+  test("completeStream: an error event after text -> StreamInterruptedError, no retry", async () => {
+    const before = h.fakes.counts(...PROVIDERS);
+    h.fakes.push("main", {
+      status: 200,
+      stream: { pieces: ["Once ", "upon"], end: { error: { message: "boom", type: "server_error" } } },
+    });
+    const stream = await client.completeStream("tell a story");
+    const { pieces, error } = await drain(stream);
+    assert.deepEqual(pieces, ["Once ", "upon"]);
+    assert.ok(error instanceof StreamInterruptedError, error?.name);
+    assert.equal(error.provider, "main");
+    assert.equal(error.model, "main-model");
+    assert.equal(error.candidateIndex, 0);
+    assert.equal(error.errorClass, "server");
+    assert.deepEqual(shape(error.attempts), [
+      ["main", "main-key", Action.SUCCEED],
+      ["main", "main-key", Action.STOP_STREAM],
+    ]);
+    assert.equal(error.attempts.at(-1)!.errorClass, ErrorClass.SERVER);
+    assert.deepEqual(delta(h, before), { main: 1, codex: 0, cheap: 0 });
+  });
+
+  test("every candidate failing before any text rejects auxCompleteStream with AllCandidatesFailedError", async () => {
+    const before = h.fakes.counts(...PROVIDERS);
+    for (const p of ["cheap", "main"]) {
+      h.fakes.push(p, { status: 400, body: BAD_REQUEST });
+    }
+    // codex's key is cooling or not (the drop above): either way no text reaches the caller.
+    h.fakes.push("codex", { status: 400, body: BAD_REQUEST });
+    const err = await rejection(client.auxCompleteStream("compression", "compress this"));
+    assert.ok(err instanceof AllCandidatesFailedError, err.name);
+    assert.equal(err.code, Code.Unavailable);
+    assert.match(err.requestId ?? "", UUID);
+    assert.equal(err.attempts.at(-1)!.action, Action.GIVE_UP);
+    assert.deepEqual(
+      err.attempts.filter((a) => a.credentialId !== "").map((a) => [a.provider, a.action]),
+      delta(h, before)["codex"] === 1
+        ? [
+            ["codex", Action.NEXT_CANDIDATE],
+            ["cheap", Action.NEXT_CANDIDATE],
+            ["main", Action.NEXT_CANDIDATE],
+          ]
+        : [
+            ["cheap", Action.NEXT_CANDIDATE],
+            ["main", Action.NEXT_CANDIDATE],
+          ],
+    );
+    assert.equal(delta(h, before)["cheap"], 1);
+    assert.equal(delta(h, before)["main"], 1);
+
+    const unknown = await rejection(client.auxCompleteStream("astrology", "hi"));
+    assert.ok(unknown instanceof UnknownTaskError, unknown.name);
+    const invalid = await rejection(client.completeStream("hi", { temperature: 7 }));
+    assert.ok(invalid instanceof InvalidArgumentError, invalid.name);
+    assert.deepEqual(invalid.fieldViolations.map((v) => v.field), ["temperature"]);
+  });
+
+  // Last: the interrupted attempt may cool down main's key.
+  test("a deadline that expires mid-stream ends it with an error after the pieces so far", async (t) => {
+    h.fakes.push("main", { status: 200, stream: { pieces: Array.from({ length: 40 }, (_, i) => `p${i} `), intervalMs: 50 } });
+    const start = performance.now();
+    const stream = await client.completeStream("hello", { timeoutMs: 600 });
+    const { pieces, error } = await drain(stream);
+    const elapsed = performance.now() - start;
+    assert.ok(error !== undefined);
+    t.diagnostic(`${error.name} after ${elapsed.toFixed(0)} ms and ${pieces.length} pieces: ${error.message}`);
+    // Whichever side notices first: the server (its budget ran out mid-stream, so
+    // STREAM_INTERRUPTED with the trail) or the client's own deadline.
+    if (error instanceof StreamInterruptedError) {
+      assert.equal(error.attempts.at(-1)!.action, Action.STOP_STREAM);
+    } else {
+      assert.ok(error instanceof DeadlineError, error.name);
+    }
+    assert.ok(pieces.length >= 1 && pieces.length < 40, `${pieces.length} pieces`);
+    assert.ok(elapsed < 2500, `did not stop at the deadline: ${elapsed} ms`);
   });
 });

@@ -58,17 +58,70 @@ export function tokenSha256(token: string): string {
 /** One scripted answer of a fake provider. */
 export interface Reply {
   status: number;
-  /** Raw body; absent for a success, which gets a chat completion. */
+  /**
+   * Raw body, sent as JSON whether or not the call asked for a stream; absent for
+   * a success, which gets a chat completion, or a stream of chunks when the call
+   * asked for one (`stream: true`).
+   */
   body?: string;
-  /** Answer after this many milliseconds. */
+  /** The text of a success: `answer from <name>` when absent. Streamed as one piece. */
+  content?: string;
+  /** Streamed answer, for a call with `stream: true` (ignored otherwise). */
+  stream?: StreamScript;
+  /** Answer (send the headers) after this many milliseconds. */
   delayMs?: number;
+}
+
+/** How a streamed success goes: a role chunk, the pieces, then the end. */
+export interface StreamScript {
+  /** Text pieces, one `chat.completion.chunk` event each, in order. */
+  pieces: string[];
+  /**
+   * How the stream ends once the pieces are sent:
+   * - `done` (default): the finish reason, the usage chunk, `data: [DONE]`;
+   * - `drop`: the connection is destroyed without a finish reason or `[DONE]`
+   *   (a truncated stream);
+   * - `{ error }`: an SSE `data: {"error": ...}` event, then the end of the response.
+   */
+  end?: "done" | "drop" | { error: object };
+  /** Pause before each event after the role chunk, in milliseconds (default 0). */
+  intervalMs?: number;
+  /** Finish reason of a `done` end; `stop` when absent. */
+  finishReason?: string;
 }
 
 /** One call a fake provider received. */
 export interface Call {
   provider: string;
   authorization: string | undefined;
-  body: { model?: string; messages?: unknown[]; max_tokens?: number; temperature?: number };
+  body: {
+    model?: string;
+    messages?: unknown[];
+    max_tokens?: number;
+    temperature?: number;
+    stream?: boolean;
+    stream_options?: { include_usage?: boolean };
+  };
+  /**
+   * Whether the response ended before the fake finished writing it: the caller
+   * (the server) went away, or the fake dropped the connection on purpose.
+   */
+  cutShort: boolean;
+}
+
+/** `data: <json>` and a blank line: one server-sent event. */
+export function sseEvent(data: unknown): string {
+  return `data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`;
+}
+
+/** An OpenAI `chat.completion.chunk` with one choice. */
+function chunk(model: string | undefined, delta: object, finishReason: string | null = null): object {
+  return {
+    id: "x",
+    object: "chat.completion.chunk",
+    model,
+    choices: [{ index: 0, delta, finish_reason: finishReason }],
+  };
 }
 
 /**
@@ -135,34 +188,82 @@ export class FakeProviders {
       }
       const provider = match[1]!;
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Call["body"];
-      this.calls.push({ provider, authorization: req.headers.authorization, body });
+      const call: Call = { provider, authorization: req.headers.authorization, body, cutShort: false };
+      this.calls.push(call);
       const reply = this.scripts.get(provider)?.shift() ?? { status: 200 };
+      const content = reply.content ?? `answer from ${provider}`;
+      res.once("close", () => {
+        if (!res.writableFinished) call.cutShort = true;
+      });
       const send = () => {
+        if (res.destroyed) {
+          return;
+        }
+        if (body.stream === true && reply.body === undefined && reply.status >= 200 && reply.status < 300) {
+          this.stream(res, call, reply, reply.stream ?? { pieces: [content] });
+          return;
+        }
         const text =
           reply.body ??
           JSON.stringify({
             id: "x",
             object: "chat.completion",
             model: body.model,
-            choices: [
-              { index: 0, message: { role: "assistant", content: `answer from ${provider}` }, finish_reason: "stop" },
-            ],
+            choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
             usage: { prompt_tokens: 3, completion_tokens: 2 },
           });
-        if (!res.destroyed) {
-          res.writeHead(reply.status, { "content-type": "application/json" }).end(text);
-        }
+        res.writeHead(reply.status, { "content-type": "application/json" }).end(text);
       };
-      if (reply.delayMs === undefined) {
-        send();
-      } else {
-        const timer = setTimeout(() => {
-          this.timers.delete(timer);
-          send();
-        }, reply.delayMs);
-        this.timers.add(timer);
-      }
+      this.after(reply.delayMs ?? 0, send);
     });
+  }
+
+  /** Runs `f` after `ms` milliseconds (at once for 0); `stop()` cancels it. */
+  private after(ms: number, f: () => void): void {
+    if (ms <= 0) {
+      f();
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      f();
+    }, ms);
+    this.timers.add(timer);
+  }
+
+  /** Writes a streamed answer as OpenAI server-sent events, as `script` says. */
+  private stream(res: ServerResponse, call: Call, reply: Reply, script: StreamScript): void {
+    const model = call.body.model;
+    res.writeHead(reply.status, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    res.write(sseEvent(chunk(model, { role: "assistant", content: "" })));
+    const end = script.end ?? "done";
+    const events: (() => void)[] = script.pieces.map((piece) => () => {
+      res.write(sseEvent(chunk(model, { content: piece })));
+    });
+    if (end === "done") {
+      events.push(() => {
+        res.write(sseEvent(chunk(model, {}, script.finishReason ?? "stop")));
+        const usage = { prompt_tokens: 12, completion_tokens: script.pieces.length, total_tokens: 12 + script.pieces.length };
+        res.write(sseEvent({ id: "x", object: "chat.completion.chunk", model, choices: [], usage }));
+        res.end(sseEvent("[DONE]"));
+      });
+    } else if (end === "drop") {
+      // A short pause first, so that the pieces reach the server before the reset.
+      events.push(() =>
+        this.after(50, () => {
+          call.cutShort = true;
+          res.socket?.destroy();
+        }),
+      );
+    } else {
+      events.push(() => res.end(sseEvent(end)));
+    }
+    const next = (i: number) => {
+      if (i >= events.length || res.destroyed) return;
+      events[i]!();
+      this.after(script.intervalMs ?? 0, () => next(i + 1));
+    };
+    this.after(script.intervalMs ?? 0, () => next(0));
   }
 }
 

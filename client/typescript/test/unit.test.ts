@@ -8,10 +8,13 @@ import { create } from "@bufbuild/protobuf";
 import { ConnectError, createRouterTransport } from "@connectrpc/connect";
 import {
   Action,
+  actionName,
   AllCandidatesFailedError,
   AttemptSchema,
   BadRequestSchema,
   Code,
+  CompletionStream,
+  type CompleteStreamRequest,
   ContentPolicyError,
   ContextOverflowError,
   DeadlineError,
@@ -27,6 +30,10 @@ import {
   Role,
   SwitchyardClient,
   SwitchyardError,
+  type StreamResponse,
+  StreamFinishedSchema,
+  StreamInterruptedError,
+  StreamStartedSchema,
   SwitchyardService,
   TransportFailure,
   UnauthenticatedError,
@@ -117,6 +124,7 @@ describe("typed errors", () => {
     [Code.Internal, "INTERNAL", InternalError],
     [Code.Unauthenticated, "UNAUTHENTICATED", UnauthenticatedError],
     [Code.PermissionDenied, "PERMISSION_DENIED", PermissionDeniedError],
+    [Code.Aborted, "STREAM_INTERRUPTED", StreamInterruptedError],
   ];
   for (const [code, reason, ctor] of cases) {
     test(`${reason} -> ${ctor.name}`, async () => {
@@ -265,5 +273,215 @@ describe("requests", () => {
     assert.deepEqual(s.outcomes[1]!.outcome, { case: "transport", value: TransportFailure.TIMEOUT });
     const byId = seen[1]!.request as ExplainFallbackRequest;
     assert.deepEqual(byId.query, { case: "requestId", value: "req-9" });
+  });
+});
+
+describe("streams", () => {
+  const started = {
+    requestId: "req-7",
+    servedBy: { provider: "cheap", model: "cheap-model", credentialId: "cheap-key" },
+    attempts: [trail[0]!, create(AttemptSchema, { candidateIndex: 1, provider: "cheap", model: "cheap-model", credentialId: "cheap-key", action: Action.SUCCEED, httpStatus: 200 })],
+  };
+  const stop = create(AttemptSchema, {
+    candidateIndex: 1,
+    provider: "cheap",
+    model: "cheap-model",
+    credentialId: "cheap-key",
+    errorClass: ErrorClass.TRANSPORT,
+    httpStatus: 200,
+    action: Action.STOP_STREAM,
+    reason: "stream connection reset",
+  });
+  type Event = StreamResponse["event"];
+  const ev = {
+    started: (): Event => ({ case: "started", value: create(StreamStartedSchema, started) }),
+    delta: (text: string): Event => ({ case: "delta", value: text }),
+    finished: (): Event => ({
+      case: "finished",
+      value: create(StreamFinishedSchema, {
+        usage: { inputTokens: 12, outputTokens: 3 },
+        finishReason: "stop",
+        attempts: started.attempts,
+      }),
+    }),
+  };
+
+  /**
+   * A client whose server answers both streaming RPCs with `events` (then throws
+   * `error` when given), pausing `pauseMs` before each event; records the requests
+   * with their token, and where a handler was stopped by a cancellation.
+   */
+  function streaming(events: Event[], error?: ConnectError, pauseMs = 0) {
+    const seen: { method: string; request: unknown; authorization: string | null }[] = [];
+    /** How many events a handler had sent when it was stopped before its last one. */
+    const stopped: number[] = [];
+    async function* answer(method: string, request: unknown, ctx: { requestHeader: Headers; signal: AbortSignal }) {
+      seen.push({ method, request, authorization: ctx.requestHeader.get("authorization") });
+      let sent = 0;
+      // The signal aborts when the client cancels, and also once the call is over.
+      ctx.signal.addEventListener("abort", () => sent < events.length && stopped.push(sent), { once: true });
+      for (const event of events) {
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+        ctx.signal.throwIfAborted();
+        yield { event };
+        sent++;
+      }
+      if (error !== undefined) throw error;
+    }
+    const transport = createRouterTransport(({ service }) => {
+      service(SwitchyardService, {
+        completeStream: (request, ctx) => answer("completeStream", request, ctx),
+        auxCompleteStream: (request, ctx) => answer("auxCompleteStream", request, ctx),
+      });
+    });
+    return { client: new SwitchyardClient({ baseUrl: "http://unused.invalid", transport }), seen, stopped };
+  }
+
+  test("the pieces in order; started and finished; the request and the token", async () => {
+    const { client, seen, stopped } = streaming([ev.started(), ev.delta("Hel"), ev.delta("lo"), ev.finished()]);
+    const stream = await client.auxCompleteStream("compression", "hi", { model: "m", maxTokens: 5, token: "tok" });
+    assert.ok(stream instanceof CompletionStream);
+    assert.equal(stream.requestId, "req-7");
+    assert.equal(stream.servedBy?.provider, "cheap");
+    assert.deepEqual(stream.attempts, started.attempts);
+    const before = stream.finished;
+    assert.equal(before, undefined, "not before the end");
+    const pieces: string[] = [];
+    for await (const piece of stream) pieces.push(piece);
+    assert.deepEqual(pieces, ["Hel", "lo"]);
+    assert.equal(stream.content, "Hello");
+    assert.equal(stream.finished?.finishReason, "stop");
+    assert.equal(stream.finished?.usage?.outputTokens, 3);
+    assert.deepEqual(stream.finished?.attempts, started.attempts);
+    assert.deepEqual(stopped, [], "a stream read to its end is not cancelled");
+
+    const [call] = seen;
+    assert.equal(call!.method, "auxCompleteStream");
+    assert.equal(call!.authorization, "Bearer tok");
+    const r = call!.request as { task: string; messages: { role: Role; content: string }[]; model?: string; maxTokens?: number };
+    assert.equal(r.task, "compression");
+    assert.deepEqual(r.messages.map((m) => [m.role, m.content]), [[Role.USER, "hi"]]);
+    assert.equal(r.model, "m");
+    assert.equal(r.maxTokens, 5);
+
+    const primary = streaming([ev.started(), ev.delta("x"), ev.finished()]);
+    assert.equal(await (await primary.client.completeStream([{ role: "system", content: "s" }])).text(), "x");
+    assert.equal(primary.seen[0]!.method, "completeStream");
+    assert.deepEqual((primary.seen[0]!.request as CompleteStreamRequest).messages.map((m) => m.role), [Role.SYSTEM]);
+  });
+
+  test("STREAM_INTERRUPTED after text: StreamInterruptedError with the trail, provider, model, candidate", async () => {
+    const interrupted = new ConnectError("stream interrupted", Code.Aborted, undefined, [
+      {
+        desc: ErrorInfoSchema,
+        value: {
+          reason: "STREAM_INTERRUPTED",
+          domain: "switchyard.dev",
+          metadata: { request_id: "req-7", provider: "cheap", model: "cheap-model", candidate_index: "1", error_class: "transport" },
+        },
+      },
+      { desc: FailureDetailSchema, value: { requestId: "req-7", attempts: [...started.attempts, stop] } },
+    ]);
+    const { client } = streaming([ev.started(), ev.delta("Hel"), ev.delta("lo")], interrupted);
+    const stream = await client.completeStream("hi");
+    const pieces: string[] = [];
+    const err = await thrown(
+      (async () => {
+        for await (const piece of stream) pieces.push(piece);
+      })(),
+    );
+    assert.ok(err instanceof StreamInterruptedError, err.name);
+    assert.equal(err.code, Code.Aborted);
+    assert.equal(err.reason, "STREAM_INTERRUPTED");
+    assert.equal(err.requestId, "req-7");
+    assert.equal(err.provider, "cheap");
+    assert.equal(err.model, "cheap-model");
+    assert.equal(err.candidateIndex, 1);
+    assert.equal(err.errorClass, "transport");
+    assert.equal(err.attempts.at(-1)!.action, Action.STOP_STREAM);
+    assert.match(err.formatTrail(), /^ {2}#2 cheap\/cheap-model \[cheap-key\] transport 200 -> stop_stream: stream connection reset$/m);
+    assert.deepEqual(pieces, ["Hel", "lo"]);
+    assert.equal(stream.content, "Hello", "the partial text stays readable");
+    assert.equal(stream.finished, undefined);
+  });
+
+  test("StreamInterruptedError without metadata falls back to the trail's STOP_STREAM step", async () => {
+    const bare = new ConnectError("stream interrupted", Code.Aborted, undefined, [
+      { desc: ErrorInfoSchema, value: { reason: "STREAM_INTERRUPTED", domain: "switchyard.dev" } },
+      { desc: FailureDetailSchema, value: { requestId: "req-7", attempts: [...started.attempts, stop] } },
+    ]);
+    const { client } = streaming([ev.started(), ev.delta("a")], bare);
+    const err = await thrown((await client.completeStream("hi")).text());
+    assert.ok(err instanceof StreamInterruptedError);
+    assert.deepEqual([err.provider, err.model, err.candidateIndex, err.errorClass], ["cheap", "cheap-model", 1, "transport"]);
+  });
+
+  test("a failure before the first token rejects the call with the typed error", async () => {
+    const { client } = streaming([], failure(Code.Unavailable, "ALL_CANDIDATES_FAILED"));
+    const err = await thrown(client.auxCompleteStream("compression", "hi"));
+    assert.ok(err instanceof AllCandidatesFailedError, err.name);
+    assert.deepEqual(err.attempts, trail);
+    assert.equal(err.requestId, "req-1");
+  });
+
+  test("a broken event order is an InternalError (protocol error)", async () => {
+    const cases: [string, Event[], RegExp, boolean][] = [
+      ["no events", [], /without a started event/, true],
+      ["text first", [ev.delta("a")], /first event is delta/, true],
+      ["no finished", [ev.started(), ev.delta("a")], /without a finished event/, false],
+      ["two started", [ev.started(), ev.started()], /second started/, false],
+      ["text after finished", [ev.started(), ev.finished(), ev.delta("a")], /text after the finished/, false],
+    ];
+    for (const [what, events, message, atOpen] of cases) {
+      const { client } = streaming(events);
+      const err = await thrown(atOpen ? client.completeStream("hi") : (async () => (await client.completeStream("hi")).text())());
+      assert.ok(err instanceof InternalError, `${what}: ${err.name}`);
+      assert.match(err.message, message, what);
+    }
+  });
+
+  test("leaving the loop early cancels the call; cancel() fails a pending read with Canceled", async () => {
+    const many = [ev.started(), ...Array.from({ length: 50 }, (_, i) => ev.delta(`p${i}`)), ev.finished()];
+    const early = streaming(many, undefined, 5);
+    const stream = await early.client.completeStream("hi");
+    const pieces: string[] = [];
+    for await (const piece of stream) {
+      pieces.push(piece);
+      if (pieces.length === 2) break;
+    }
+    assert.deepEqual(pieces, ["p0", "p1"]);
+    assert.equal(stream.finished, undefined);
+    for (let i = 0; i < 100 && early.stopped.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(early.stopped.length, 1, "the server saw the call cancelled");
+    assert.ok(early.stopped[0]! < 10, `the server went on sending: ${early.stopped[0]} events`);
+    await assert.rejects(stream.text(), TypeError, "a stream is iterated once");
+
+    const later = streaming(many, undefined, 5);
+    const other = await later.client.completeStream("hi");
+    const it = other[Symbol.asyncIterator]();
+    assert.deepEqual(await it.next(), { value: "p0", done: false });
+    const pending = it.next();
+    other.cancel();
+    const err = await thrown(pending);
+    assert.equal(err.code, Code.Canceled);
+
+    const aborting = new AbortController();
+    const bySignal = await streaming(many, undefined, 5).client.completeStream("hi", { signal: aborting.signal });
+    const got: string[] = [];
+    const signalled = await thrown(
+      (async () => {
+        for await (const piece of bySignal) {
+          got.push(piece);
+          if (got.length === 3) aborting.abort();
+        }
+      })(),
+    );
+    assert.equal(signalled.code, Code.Canceled);
+    assert.deepEqual(got, ["p0", "p1", "p2"]);
+  });
+
+  test("stop_stream in a trail", () => {
+    assert.equal(actionName(Action.STOP_STREAM), "stop_stream");
+    assert.equal(formatTrail([stop]), "  #0 cheap/cheap-model [cheap-key] transport 200 -> stop_stream: stream connection reset\n");
   });
 });

@@ -221,6 +221,12 @@ def check_gateway(r: Report, docs: list[dict], dockerfile: str | None, fail_clos
     listen = str(config.get("listen", ""))
     r.check(listen.startswith("0.0.0.0:") and listen.rsplit(":", 1)[1] == str(grpc_port),
             "config listen on 0.0.0.0 and the grpc port", listen)
+    openai_listen = config.get("openai_listen")
+    if openai_listen is not None:
+        r.check(str(openai_listen).startswith("0.0.0.0:")
+                and str(openai_listen).rsplit(":", 1)[1] == str(ports.get("http")),
+                "config openai_listen on 0.0.0.0 and the container port named http",
+                f"{openai_listen} vs {ports.get('http')}")
     metrics_listen = str(dig(config, "telemetry", "metrics_listen", default=""))
     metrics_port = ports.get("metrics")
     r.check(metrics_listen.rsplit(":", 1)[-1] == str(metrics_port),

@@ -325,8 +325,9 @@ def check_dockerfile(r: Report, path: str, pod_spec: dict, c: dict, ports: dict)
             f"USER {uid or '-'} vs runAsUser {pod_uid}")
     exposed = {int(p.split("/")[0]) for l in last if re.match(r"(?i)EXPOSE\s", l)
                for p in l.split()[1:]}
-    r.check(exposed == {ports.get("grpc"), ports.get("metrics")},
-            "Dockerfile EXPOSE equals the pod's grpc and metrics ports", str(sorted(exposed)))
+    r.check(exposed == {v for v in ports.values() if v is not None},
+            "Dockerfile EXPOSE equals the pod's container ports (grpc, metrics, http)",
+            f"{sorted(exposed)} vs {sorted(v for v in ports.values() if v is not None)}")
 
 
 def main() -> int:

@@ -293,6 +293,50 @@ async fn sigterm_lets_the_in_flight_call_finish_refuses_new_ones_and_exits_zero(
 }
 
 #[tokio::test]
+async fn sigterm_lets_a_stream_in_flight_finish_before_exiting() {
+    let fakes = Fakes::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&fakes, dir.path(), "shutdown_grace: 20s").await;
+    let server = Server::start(&config, &[]);
+    // Ten pieces, 150 ms apart: the stream outlives the signal by over a second.
+    fakes
+        .main
+        .push([FakeReply::stream(&["piece "; 10]).with_gap(Duration::from_millis(150))]);
+    let mut client = server.client().await;
+    let mut stream = client
+        .complete_stream(pb::CompleteStreamRequest {
+            messages: vec![user("hello")],
+            ..Default::default()
+        })
+        .await
+        .expect("the stream opens")
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    assert!(matches!(
+        first.event,
+        Some(pb::complete_stream_response::Event::Started(_))
+    ));
+    server.sigterm();
+    let mut text = String::new();
+    let finished = loop {
+        use pb::complete_stream_response::Event;
+        match stream.message().await.expect("no error while draining") {
+            Some(pb::CompleteStreamResponse {
+                event: Some(Event::Delta(d)),
+            }) => text.push_str(&d),
+            Some(pb::CompleteStreamResponse {
+                event: Some(Event::Finished(f)),
+            }) => break f,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(text, "piece ".repeat(10));
+    assert_eq!(finished.finish_reason, "end_turn");
+    let (status, _) = server.wait(Duration::from_secs(15)).await;
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
 async fn the_metrics_endpoint_shows_counters_moving_after_calls() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("switchyard.db");

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -27,6 +28,18 @@ TOKEN_INVALIDATED = json.dumps(
     }
 )
 BAD_REQUEST = json.dumps({"error": {"message": "bad", "type": "invalid_request_error"}})
+#: An in-stream error event's payload (`data: {"error": ...}`): the provider is overloaded.
+OVERLOADED_EVENT = json.dumps(
+    {"error": {"message": "Overloaded", "type": "overloaded_error", "code": "overloaded"}}
+)
+
+#: How a streamed reply ends (`Reply.stream(..., end=...)`):
+#: the finish reason, the usage chunk and `data: [DONE]`;
+STREAM_DONE = "done"
+#: the connection closes with neither a finish reason nor `[DONE]` (a truncated stream);
+STREAM_DROP = "drop"
+#: an error event (`data: {"error": ...}`), then the connection closes.
+STREAM_ERROR = "error"
 
 #: The caller token of the test server: its SHA-256 is in `auth.client_token_sha256`,
 #: and the `client` fixture sends it by default.
@@ -51,12 +64,22 @@ def switchyard_bin() -> Path:
 
 @dataclass
 class Reply:
-    """One scripted answer of a fake provider."""
+    """One scripted answer of a fake provider.
+
+    A plain reply (`ok`) answers a chat completion with `content`, or, when the
+    request asks for `"stream": true`, streams `content` word by word and ends
+    normally. A streamed reply (`stream`) is always an event stream: its `pieces`,
+    one chunk each (`gap` seconds apart), then its `end`. An `error` reply is sent as
+    is, before any stream: an ordinary failed attempt."""
 
     status: int = 200
     body: str | None = None  # None: a chat completion with `content`
     content: str = ""
     delay: float = 0.0
+    pieces: list[str] | None = None  # a scripted stream
+    end: str = STREAM_DONE
+    error_event: str = OVERLOADED_EVENT  # the payload of an `end=STREAM_ERROR`
+    gap: float = 0.0
 
     @classmethod
     def ok(cls, content: str, *, delay: float = 0.0) -> Reply:
@@ -65,6 +88,27 @@ class Reply:
     @classmethod
     def error(cls, status: int, body: str) -> Reply:
         return cls(status=status, body=body)
+
+    @classmethod
+    def stream(
+        cls,
+        *pieces: str,
+        end: str = STREAM_DONE,
+        error_event: str = OVERLOADED_EVENT,
+        gap: float = 0.0,
+        delay: float = 0.0,
+    ) -> Reply:
+        """An event stream of `pieces`, ending with `end` (`STREAM_DONE`,
+        `STREAM_DROP` or `STREAM_ERROR` with `error_event`)."""
+        if end not in (STREAM_DONE, STREAM_DROP, STREAM_ERROR):
+            raise ValueError(f"unknown stream end {end!r}")
+        return cls(pieces=list(pieces), end=end, error_event=error_event, gap=gap, delay=delay)
+
+
+def split_words(text: str) -> list[str]:
+    """The pieces a plain reply streams: each word with the space after it (as the
+    server's own fake does): ``"answer from main"`` -> ``["answer ", "from ", "main"]``."""
+    return re.findall(r"[^ ]* |[^ ]+", text)
 
 
 @dataclass
@@ -75,16 +119,26 @@ class Call:
     path: str
     authorization: str
     body: dict = field(default_factory=dict)
+    #: Streams: the text pieces written, and whether the server closed the
+    #: connection before the stream's end.
+    sent: int = 0
+    disconnected: bool = False
 
     @property
     def model(self) -> str:
         return self.body.get("model", "")
 
+    @property
+    def stream(self) -> bool:
+        """The request asked for an event stream."""
+        return self.body.get("stream") is True
+
 
 class FakeProviders:
     """OpenAI-compatible fakes on one loopback HTTP server; the first path segment
     names the provider (`/codex/v1/chat/completions`). Each answers its scripted
-    replies in order, then `answer from <name>`; every call is recorded."""
+    replies in order, then `answer from <name>` (streamed word by word when the request
+    asks for a stream); every call is recorded."""
 
     def __init__(self, names: list[str]) -> None:
         self.names = list(names)
@@ -152,13 +206,18 @@ class FakeProviders:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     body = {"unparsed": raw.decode("utf-8", "replace")}
+                call = Call(name, self.path, self.headers.get("authorization", ""), body)
                 with fakes._lock:
-                    fakes._calls.append(
-                        Call(name, self.path, self.headers.get("authorization", ""), body)
-                    )
+                    fakes._calls.append(call)
                 reply = fakes._next(name)
                 if reply.delay and fakes._stop.wait(reply.delay):
                     return  # shutting down
+                if reply.pieces is not None:
+                    self._stream(call, reply.pieces, reply)
+                    return
+                if call.stream and reply.body is None and reply.status == 200:
+                    self._stream(call, split_words(reply.content), reply)
+                    return
                 if reply.body is not None:
                     text = reply.body
                 else:
@@ -178,6 +237,64 @@ class FakeProviders:
                         }
                     )
                 self._send(reply.status, text)
+
+            def _stream(self, call: Call, pieces: list[str], reply: Reply) -> None:
+                """An OpenAI-style event stream, delimited by the connection's close."""
+                model = call.model
+
+                def chunk(delta: dict, finish: str | None = None) -> bytes:
+                    event = {
+                        "id": "chatcmpl-fake",
+                        "object": "chat.completion.chunk",
+                        "model": model,
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                    }
+                    return f"data: {json.dumps(event)}\n\n".encode()
+
+                end = reply.end  # STREAM_DONE for a plain reply
+                if end == STREAM_DONE:
+                    usage = {
+                        "prompt_tokens": 3,
+                        "completion_tokens": len(pieces),
+                        "total_tokens": 3 + len(pieces),
+                    }
+                    final = {
+                        "id": "chatcmpl-fake",
+                        "object": "chat.completion.chunk",
+                        "model": model,
+                        "choices": [],
+                        "usage": usage,
+                    }
+                    tail = (
+                        chunk({}, "stop")
+                        + f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode()
+                    )
+                elif end == STREAM_ERROR:
+                    tail = f"data: {reply.error_event}\n\n".encode()
+                else:  # STREAM_DROP: no finish reason, no [DONE]
+                    tail = b""
+                self.close_connection = True
+                try:
+                    self.send_response(200)
+                    self.send_header("content-type", "text/event-stream")
+                    self.send_header("cache-control", "no-cache")
+                    self.send_header("connection", "close")
+                    self.end_headers()
+                    self._write(chunk({"role": "assistant", "content": ""}))
+                    for piece in pieces:
+                        if reply.gap and fakes._stop.wait(reply.gap):
+                            return  # shutting down
+                        self._write(chunk({"content": piece}))
+                        with fakes._lock:
+                            call.sent += 1
+                    self._write(tail)
+                except OSError:  # the server closed the stream
+                    with fakes._lock:
+                        call.disconnected = True
+
+            def _write(self, data: bytes) -> None:
+                self.wfile.write(data)
+                self.wfile.flush()
 
             def _send(self, status: int, text: str) -> None:
                 data = text.encode()

@@ -1,6 +1,7 @@
 """The client layer without the switchyard binary: request building, error decoding,
-trail rendering, and the metadata a call sends (bearer token, W3C traceparent), seen
-by an in-process gRPC server implementing the generated servicer."""
+trail rendering, stream event ordering, and the metadata a call sends (bearer token,
+W3C traceparent) and the streams it reads, seen by an in-process gRPC server
+implementing the generated servicer."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from harness import split_words
 
 import switchyard_client
 from switchyard.v1 import switchyard_pb2_grpc as pb_grpc
@@ -23,6 +25,7 @@ from switchyard_client import (
     DeadlineExceeded,
     InternalError,
     PermissionDenied,
+    StreamInterrupted,
     SwitchyardClient,
     SwitchyardError,
     Unauthenticated,
@@ -32,6 +35,7 @@ from switchyard_client import (
 )
 from switchyard_client import _requests as build
 from switchyard_client.errors import from_rpc_error, from_status
+from switchyard_client.stream import _Events
 
 
 def test_the_package_exposes_the_generated_code():
@@ -348,3 +352,271 @@ def test_rich_errors_are_decoded_by_both_clients(recording):
     assert error.request_id == "r-9" and error.reason == "CONTENT_POLICY"
     assert servicer.metadata[-2]["authorization"] == "Bearer t"
     assert "traceparent" in servicer.metadata[-2]
+
+
+# --- streams ------------------------------------------------------------------------
+
+
+def test_stream_requests_set_optional_fields_only_when_given():
+    bare = build.complete_stream_request([{"role": "user", "content": "x"}], None, None, None)
+    assert isinstance(bare, pb.CompleteStreamRequest)
+    assert not bare.HasField("model") and not bare.HasField("max_tokens")
+    assert not bare.HasField("temperature")
+    full = build.aux_complete_stream_request("vision", USER, "m", 0, 0.0)
+    assert isinstance(full, pb.AuxCompleteStreamRequest)
+    assert full.task == "vision" and full.messages[0].content == "hi"
+    assert full.HasField("max_tokens") and full.max_tokens == 0
+    assert full.HasField("temperature") and full.model == "m"
+    with pytest.raises(ValueError):
+        build.complete_stream_request([{"role": "tool", "content": "x"}], None, None, None)
+
+
+def started_event(request_id: str = "r-s", provider: str = "p") -> pb.StreamStarted:
+    return pb.StreamStarted(
+        request_id=request_id,
+        served_by=pb.ServedBy(provider=provider, model="m", credential_id="k1"),
+        attempts=[attempt(provider=provider, model="m", action=pb.ACTION_SUCCEED)],
+    )
+
+
+def test_stream_events_give_the_text_in_order():
+    r = pb.CompleteStreamResponse
+    events = _Events()
+    assert events.accept(r(started=started_event())) is None
+    assert events.started is not None and events.started.request_id == "r-s"
+    assert events.accept(r(delta="Hel")) == "Hel"
+    assert events.accept(r(delta="")) is None  # an empty piece is not yielded
+    assert events.accept(r()) is None  # an event newer than this client is skipped
+    assert events.accept(r(delta="lo")) == "lo"
+    assert (events.pieces, events.content, events.finished) == (["Hel", "lo"], "Hello", None)
+    assert events.accept(r(finished=pb.StreamFinished(finish_reason="length"))) is None
+    assert events.finished is not None and events.finished.finish_reason == "length"
+    # The auxiliary task's events have the same shape.
+    aux = _Events()
+    aux.accept(pb.AuxCompleteStreamResponse(started=started_event()))
+    assert aux.accept(pb.AuxCompleteStreamResponse(delta="x")) == "x"
+
+
+@pytest.mark.parametrize(
+    "sequence, what",
+    [
+        ([{"delta": "x"}], "a delta event before started"),
+        ([{"finished": {}}], "a finished event before started"),
+        ([{"started": {}}, {"started": {}}], "a second started event"),
+        ([{"started": {}}, {"finished": {}}, {"delta": "x"}], "a delta event after finished"),
+    ],
+)
+def test_stream_events_out_of_order_are_errors(sequence, what):
+    events = _Events()
+    with pytest.raises(SwitchyardError) as caught:
+        for fields in sequence:
+            events.accept(pb.CompleteStreamResponse(**fields))
+    assert type(caught.value) is SwitchyardError
+    assert what in str(caught.value)
+    assert caught.value.code == grpc.StatusCode.UNKNOWN
+
+
+def test_a_stream_ending_without_finished_is_interrupted_with_its_text():
+    assert type(_Events().ended()) is SwitchyardError  # nothing started
+    events = _Events()
+    events.accept(pb.CompleteStreamResponse(started=started_event()))
+    events.accept(pb.CompleteStreamResponse(delta="par"))
+    error = events.ended()
+    assert type(error) is StreamInterrupted and error.reason is None
+    assert error.content == "par" and error.request_id == "r-s"
+    assert error.attempts == list(started_event().attempts)
+    assert (error.provider, error.model, error.candidate_index) == ("p", "m", 0)
+    # The server's own StreamInterrupted gets the text too; other errors are unchanged.
+    server_side = StreamInterrupted("x", code=grpc.StatusCode.ABORTED)
+    assert events.failed(server_side).content == "par"
+    other = AllCandidatesFailed("x")
+    assert events.failed(other) is other and not hasattr(other, "content")
+
+
+def interrupted_status(metadata: dict[str, str], *steps: pb.Attempt) -> bytes:
+    info = error_details_pb2.ErrorInfo(
+        reason="STREAM_INTERRUPTED",
+        domain="switchyard.dev",
+        metadata={"request_id": "r-7", **metadata},
+    )
+    return status_bytes(info, pb.FailureDetail(request_id="r-7", attempts=list(steps)))
+
+
+def test_stream_interrupted_names_the_interrupted_candidate():
+    trail = [
+        attempt(candidate_index=1, provider="codex", model="mini", action=pb.ACTION_SUCCEED),
+        attempt(
+            candidate_index=1,
+            provider="codex",
+            model="mini",
+            error_class=pb.ERROR_CLASS_TRANSPORT,
+            action=pb.ACTION_STOP_STREAM,
+        ),
+    ]
+    metadata = {
+        "provider": "codex",
+        "model": "mini",
+        "candidate_index": "1",
+        "error_class": "overloaded",
+    }
+    error = from_status(
+        grpc.StatusCode.ABORTED, "stream interrupted", interrupted_status(metadata, *trail)
+    )
+    assert type(error) is StreamInterrupted
+    assert (error.code, error.reason, error.request_id) == (
+        grpc.StatusCode.ABORTED,
+        "STREAM_INTERRUPTED",
+        "r-7",
+    )
+    assert (error.provider, error.model, error.candidate_index, error.error_class) == (
+        "codex",
+        "mini",
+        1,
+        "overloaded",  # the metadata wins over the trail
+    )
+    assert error.attempts == trail and error.content == ""
+    assert "stop_stream" in format_trail(error)
+    # Without the metadata, the last step of the trail names the candidate.
+    bare = from_status(
+        grpc.StatusCode.ABORTED, "", interrupted_status({"candidate_index": "x"}, *trail)
+    )
+    assert (bare.provider, bare.model, bare.candidate_index, bare.error_class) == (
+        "codex",
+        "mini",
+        1,
+        "transport",
+    )
+    # Without either, nothing is made up.
+    empty = from_status(grpc.StatusCode.ABORTED, "", interrupted_status({}))
+    assert (empty.provider, empty.model, empty.candidate_index, empty.error_class) == (None,) * 4
+
+
+def test_the_fake_providers_stream_a_plain_reply_word_by_word():
+    assert split_words("answer from main") == ["answer ", "from ", "main"]
+    assert split_words("a  b ") == ["a ", " ", "b "]
+    assert split_words("") == []
+    for text in ("answer from main", " lead", "trail  ", "one"):
+        assert "".join(split_words(text)) == text
+
+
+class StreamingServicer(pb_grpc.SwitchyardServiceServicer):
+    """Streams scripted by the first message's content; records each call's metadata."""
+
+    def __init__(self):
+        self.metadata: list[dict[str, str]] = []
+
+    def CompleteStream(self, request, context):  # noqa: N802 - generated name
+        self.metadata.append(dict(context.invocation_metadata()))
+        script = request.messages[0].content
+        r = pb.CompleteStreamResponse
+        if script == "delta first":
+            yield r(delta="x")
+            return
+        yield r(started=started_event())
+        yield r(delta="Hel")
+        yield r(delta="lo")
+        if script == "cut":  # an OK status without `finished`
+            return
+        if script == "slow":  # outlives the test deadline
+            time.sleep(1.0)
+        yield r(finished=pb.StreamFinished(finish_reason="stop", attempts=started_event().attempts))
+
+    def AuxCompleteStream(self, request, context):  # noqa: N802 - generated name
+        self.metadata.append(dict(context.invocation_metadata()))
+        yield pb.AuxCompleteStreamResponse(started=started_event("r-7", "codex"))
+        yield pb.AuxCompleteStreamResponse(delta="par")
+        step = attempt(provider="codex", model="mini", action=pb.ACTION_STOP_STREAM)
+        details = interrupted_status({"provider": "codex", "model": "mini"}, step)
+        context.set_trailing_metadata((("grpc-status-details-bin", details),))
+        context.abort(grpc.StatusCode.ABORTED, "stream interrupted")
+
+
+@pytest.fixture
+def streaming():
+    servicer = StreamingServicer()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    pb_grpc.add_SwitchyardServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    server.stop(grace=None)
+
+
+def script(content: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": content}]
+
+
+def test_the_blocking_stream_reads_events_and_maps_failures(streaming):
+    servicer, address = streaming
+    with SwitchyardClient(address, token="t", options=OPTIONS) as client:
+        with client.complete_stream(script("ok")) as stream:
+            assert stream.request_id == "r-s" and stream.served_by.provider == "p"
+            assert list(stream) == ["Hel", "lo"]
+        assert stream.finished is not None and stream.finished.finish_reason == "stop"
+        assert servicer.metadata[-1]["authorization"] == "Bearer t"
+        assert "finished" in repr(stream) and "r-s" in repr(stream)
+
+        cut = client.complete_stream(script("cut"))
+        with pytest.raises(StreamInterrupted) as caught:
+            list(cut)
+        assert caught.value.content == "Hello" and caught.value.reason is None
+        assert cut.error is caught.value and cut.finished is None
+
+        with pytest.raises(SwitchyardError, match="a delta event before started"):
+            client.complete_stream(script("delta first"))
+
+        aux = client.aux_complete_stream("compression", USER)
+        assert next(aux) == "par"
+        with pytest.raises(StreamInterrupted) as caught:
+            next(aux)
+        error = caught.value
+        assert (error.code, error.request_id, error.content) == (
+            grpc.StatusCode.ABORTED,
+            "r-7",
+            "par",
+        )
+        assert (error.provider, error.model) == ("codex", "mini")
+        assert isinstance(error.__cause__, grpc.RpcError)
+
+        slow = client.complete_stream(script("slow"), timeout=0.3)
+        with pytest.raises(DeadlineExceeded):
+            list(slow)
+        assert slow.content == "Hello" and slow.done
+
+
+def test_the_async_stream_reads_events_and_maps_failures(streaming):
+    servicer, address = streaming
+
+    async def main():
+        async with AsyncSwitchyardClient(address, token="t", options=OPTIONS) as client:
+            stream = await client.complete_stream(script("ok"))
+            assert stream.request_id == "r-s"
+            assert [p async for p in stream] == ["Hel", "lo"]
+            assert stream.finished is not None
+
+            with pytest.raises(StreamInterrupted) as cut:
+                async for _ in client.complete_stream(script("cut")):
+                    pass
+            odd = client.complete_stream(script("delta first"))
+            with pytest.raises(SwitchyardError, match="a delta event before started") as first:
+                await odd
+            with pytest.raises(SwitchyardError) as again:
+                await odd.start()
+            assert again.value is first.value and odd.done and odd.error is first.value
+            assert [p async for p in odd] == []
+            with pytest.raises(StreamInterrupted) as aux:
+                async with client.aux_complete_stream("compression", USER) as s:
+                    assert s.served_by.provider == "codex"
+                    async for _ in s:
+                        pass
+            slow = client.complete_stream(script("slow"), timeout=0.3)
+            with pytest.raises(DeadlineExceeded):
+                async for _ in slow:
+                    pass
+            return cut.value, aux.value, slow
+
+    cut, aux, slow = asyncio.run(main())
+    assert cut.content == "Hello" and cut.reason is None
+    assert (aux.content, aux.provider, aux.request_id) == ("par", "codex", "r-7")
+    assert slow.content == "Hello"
+    assert servicer.metadata[0]["authorization"] == "Bearer t"

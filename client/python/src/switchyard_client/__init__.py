@@ -7,8 +7,14 @@
         print(answer.content)
         print(format_trail(answer.attempts))
 
+        with client.complete_stream([{"role": "user", "content": "..."}]) as stream:
+            for piece in stream:
+                print(piece, end="", flush=True)
+        print(stream.finished.usage)
+
 `pb` is the generated module `switchyard.v1.switchyard_pb2` (messages and enums);
-results are its response messages. Failures raise `SwitchyardError` subclasses.
+results are its response messages, or a `CompletionStream` of text pieces for the
+streaming calls. Failures raise `SwitchyardError` subclasses.
 """
 
 from switchyard.v1 import switchyard_pb2 as pb
@@ -28,12 +34,14 @@ from .errors import (
     InvalidArgument,
     PermissionDenied,
     RequestNotFound,
+    StreamInterrupted,
     SwitchyardError,
     Unauthenticated,
     Unavailable,
     UnknownTask,
     from_rpc_error,
 )
+from .stream import AsyncCompletionStream, CompletionStream
 from .trail import format_attempt, format_trail
 
 __version__ = "0.1.0"
@@ -41,7 +49,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ERROR_DOMAIN",
     "AllCandidatesFailed",
+    "AsyncCompletionStream",
     "AsyncSwitchyardClient",
+    "CompletionStream",
     "ContentPolicy",
     "ContextOverflow",
     "DeadlineExceeded",
@@ -52,6 +62,7 @@ __all__ = [
     "MessageLike",
     "PermissionDenied",
     "RequestNotFound",
+    "StreamInterrupted",
     "SwitchyardClient",
     "SwitchyardError",
     "Unauthenticated",

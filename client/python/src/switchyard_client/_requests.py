@@ -102,6 +102,32 @@ def aux_complete_request(
     )
 
 
+def complete_stream_request(
+    msgs: Iterable[MessageLike],
+    model: str | None,
+    max_tokens: int | None,
+    temperature: float | None,
+) -> pb.CompleteStreamRequest:
+    return pb.CompleteStreamRequest(
+        messages=messages(msgs),
+        **_optional(model=model, max_tokens=max_tokens, temperature=temperature),
+    )
+
+
+def aux_complete_stream_request(
+    task: str,
+    msgs: Iterable[MessageLike],
+    model: str | None,
+    max_tokens: int | None,
+    temperature: float | None,
+) -> pb.AuxCompleteStreamRequest:
+    return pb.AuxCompleteStreamRequest(
+        task=task,
+        messages=messages(msgs),
+        **_optional(model=model, max_tokens=max_tokens, temperature=temperature),
+    )
+
+
 def http_outcome(
     status: int,
     body: str = "",

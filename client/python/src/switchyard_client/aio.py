@@ -15,6 +15,7 @@ from switchyard.v1 import switchyard_pb2_grpc as pb_grpc
 from . import _requests as build
 from ._requests import MessageLike
 from .errors import from_rpc_error
+from .stream import AsyncCompletionStream
 
 __all__ = ["AsyncSwitchyardClient"]
 
@@ -25,8 +26,10 @@ class AsyncSwitchyardClient:
     """An asyncio client of `switchyard.v1.SwitchyardService`, on `grpc.aio`.
 
     Same arguments, results and exceptions as `SwitchyardClient`; every call is a
-    coroutine. Create it inside the event loop that uses it, and ``await close()``
-    it or use ``async with``.
+    coroutine, except `complete_stream` and `aux_complete_stream`, which return an
+    `AsyncCompletionStream` to ``await``, enter with ``async with`` or ``async for``.
+    Create it inside the event loop that uses it, and ``await close()`` it or use
+    ``async with``.
     """
 
     def __init__(
@@ -101,6 +104,50 @@ class AsyncSwitchyardClient:
             pb.AuxCompleteResponse,
             await self._call(self._stub.AuxComplete, request, timeout, token),
         )
+
+    def _stream(
+        self, method: Any, request: Any, timeout: float | None, token: str | None
+    ) -> AsyncCompletionStream:
+        timeout = self._timeout if timeout is None else timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        call = method(
+            request,
+            timeout=timeout,
+            metadata=build.call_metadata(self._token if token is None else token),
+        )
+        return AsyncCompletionStream(call, deadline=deadline)
+
+    def complete_stream(
+        self,
+        messages: Iterable[MessageLike],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> AsyncCompletionStream:
+        """Streams the answer to the primary turn (not a coroutine: the call starts
+        at once). ``async with``, ``await`` or ``async for`` on the returned stream
+        waits for the first text, or raises the same errors as `complete`; a failure
+        after text raises `StreamInterrupted`. `timeout` bounds the whole stream."""
+        request = build.complete_stream_request(messages, model, max_tokens, temperature)
+        return self._stream(self._stub.CompleteStream, request, timeout, token)
+
+    def aux_complete_stream(
+        self,
+        task: str,
+        messages: Iterable[MessageLike],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> AsyncCompletionStream:
+        """Streams the answer to an auxiliary task; see `complete_stream`."""
+        request = build.aux_complete_stream_request(task, messages, model, max_tokens, temperature)
+        return self._stream(self._stub.AuxCompleteStream, request, timeout, token)
 
     async def explain_fallback(
         self,

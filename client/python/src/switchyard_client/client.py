@@ -14,6 +14,7 @@ from switchyard.v1 import switchyard_pb2_grpc as pb_grpc
 from . import _requests as build
 from ._requests import MessageLike
 from .errors import from_rpc_error
+from .stream import CompletionStream
 
 __all__ = ["SwitchyardClient"]
 
@@ -35,7 +36,8 @@ class SwitchyardClient:
 
     Calls return the generated response messages (`CompleteResponse`,
     `AuxCompleteResponse`, `ExplainFallbackResponse`) and raise a `SwitchyardError`
-    subclass on failure. Use as a context manager, or call `close()`.
+    subclass on failure; `complete_stream` and `aux_complete_stream` return a
+    `CompletionStream`. Use as a context manager, or call `close()`.
     """
 
     def __init__(
@@ -105,6 +107,52 @@ class SwitchyardClient:
         return cast(
             pb.AuxCompleteResponse, self._call(self._stub.AuxComplete, request, timeout, token)
         )
+
+    def _stream(
+        self, method: Any, request: Any, timeout: float | None, token: str | None
+    ) -> CompletionStream:
+        timeout = self._timeout if timeout is None else timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        call = method(
+            request,
+            timeout=timeout,
+            metadata=build.call_metadata(self._token if token is None else token),
+        )
+        return CompletionStream(call, deadline=deadline)
+
+    def complete_stream(
+        self,
+        messages: Iterable[MessageLike],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> CompletionStream:
+        """Streams the answer to the primary turn.
+
+        Returns once a candidate has produced its first text (failing over before it
+        exactly as `complete` does), or raises the same errors as `complete`. Iterate
+        the returned `CompletionStream` for the text pieces; a failure after text
+        raises `StreamInterrupted`. `timeout` bounds the whole stream."""
+        request = build.complete_stream_request(messages, model, max_tokens, temperature)
+        return self._stream(self._stub.CompleteStream, request, timeout, token)
+
+    def aux_complete_stream(
+        self,
+        task: str,
+        messages: Iterable[MessageLike],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        timeout: float | None = None,
+        token: str | None = None,
+    ) -> CompletionStream:
+        """Streams the answer to an auxiliary task; see `complete_stream`."""
+        request = build.aux_complete_stream_request(task, messages, model, max_tokens, temperature)
+        return self._stream(self._stub.AuxCompleteStream, request, timeout, token)
 
     def explain_fallback(
         self,

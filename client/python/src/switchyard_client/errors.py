@@ -20,6 +20,8 @@ from google.rpc import error_details_pb2, status_pb2
 
 from switchyard.v1 import switchyard_pb2 as pb
 
+from .trail import _enum_name
+
 __all__ = [
     "ERROR_DOMAIN",
     "AllCandidatesFailed",
@@ -32,6 +34,7 @@ __all__ = [
     "InvalidArgument",
     "PermissionDenied",
     "RequestNotFound",
+    "StreamInterrupted",
     "SwitchyardError",
     "Unauthenticated",
     "Unavailable",
@@ -162,6 +165,69 @@ class Unavailable(SwitchyardError):
     """The service could not be reached (gRPC UNAVAILABLE without Switchyard details)."""
 
 
+class StreamInterrupted(SwitchyardError):
+    """A streamed answer broke off after text had reached the caller (reason
+    STREAM_INTERRUPTED, gRPC ABORTED): the provider dropped the connection, sent an
+    error event or fell silent. The text received is incomplete, and no other
+    candidate was tried after it: retry the whole request, or keep what came.
+
+    Attributes (besides `SwitchyardError`'s):
+        provider, model: the candidate whose stream broke off.
+        candidate_index: its position in the candidate list, or None if unknown.
+        error_class: how the failure was classified (``"transport"``,
+            ``"overloaded"``...), or None.
+        content: the text the stream delivered before the interruption, incomplete
+            (set by `CompletionStream` / `AsyncCompletionStream`; empty otherwise).
+
+    The first four come from `ErrorInfo.metadata`, else from the last step of the
+    trail (whose action is ``ACTION_STOP_STREAM``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: grpc.StatusCode = grpc.StatusCode.ABORTED,
+        reason: str | None = None,
+        domain: str | None = None,
+        metadata: dict[str, str] | None = None,
+        request_id: str | None = None,
+        attempts: Iterable[pb.Attempt] = (),
+        field_violations: Iterable[FieldViolation] = (),
+    ) -> None:
+        super().__init__(
+            message,
+            code=code,
+            reason=reason,
+            domain=domain,
+            metadata=metadata,
+            request_id=request_id,
+            attempts=attempts,
+            field_violations=field_violations,
+        )
+        last = self.attempts[-1] if self.attempts else None
+        self.provider: str | None = self.metadata.get("provider") or (
+            last.provider if last is not None and last.provider else None
+        )
+        self.model: str | None = self.metadata.get("model") or (
+            last.model if last is not None and last.model else None
+        )
+        self.candidate_index: int | None = _int_or_none(self.metadata.get("candidate_index"))
+        if self.candidate_index is None and last is not None:
+            self.candidate_index = last.candidate_index
+        self.error_class: str | None = self.metadata.get("error_class") or None
+        if self.error_class is None and last is not None and last.error_class:
+            self.error_class = _enum_name(pb.ErrorClass, "ERROR_CLASS_", last.error_class)
+        self.content: str = ""
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 _BY_REASON: dict[str, type[SwitchyardError]] = {
     "ALL_CANDIDATES_FAILED": AllCandidatesFailed,
     "CONTEXT_OVERFLOW": ContextOverflow,
@@ -173,6 +239,7 @@ _BY_REASON: dict[str, type[SwitchyardError]] = {
     "INTERNAL": InternalError,
     "UNAUTHENTICATED": Unauthenticated,
     "PERMISSION_DENIED": PermissionDenied,
+    "STREAM_INTERRUPTED": StreamInterrupted,
 }
 
 _BY_CODE: dict[grpc.StatusCode, type[SwitchyardError]] = {

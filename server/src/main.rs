@@ -222,6 +222,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = App::build(config).await?;
             // A machine-readable first line, so scripts and tests can use port 0.
             println!("switchyard listening on {}", app.local_addr());
+            // Then, when enabled, the OpenAI-compatible front door's base URL.
+            if let Some(addr) = app.openai_addr() {
+                println!("switchyard openai api on http://{addr}/v1");
+            }
             let result = app.run().await;
             guard.shutdown(Duration::from_secs(5)).await;
             Ok(result?)

@@ -346,6 +346,8 @@ class SwitchyardProcess:
         self.log = workdir / "switchyard.log"
         self.proc: subprocess.Popen[str] | None = None
         self.address = ""
+        #: Base URL of the OpenAI-compatible front door, when the config enables it.
+        self.openai_base_url = ""
 
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         # A copy: the test process's own environment is never changed.
@@ -413,6 +415,18 @@ class SwitchyardProcess:
                 + self.log.read_text()
             )
         self.address = line[len(prefix) :].strip()
+        if "openai_listen:" in self.config.read_text():
+            second = "switchyard openai api on "
+            try:
+                line = lines.get(timeout=timeout)
+            except queue.Empty:
+                line = None
+            if not line or not line.startswith(second):
+                self.stop()
+                raise RuntimeError(
+                    f"no OpenAI API line (got {line!r}); log:\n" + self.log.read_text()
+                )
+            self.openai_base_url = line[len(second) :].strip()
         return self.address
 
     def stop(self, timeout: float = 10.0) -> int | None:

@@ -90,12 +90,18 @@ auxiliary:
         let _ = stopped.await;
     }));
 
-    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
-    let grpc = SwitchyardServiceClient::new(channel);
+    // One connection per caller, as each agent has its own (and as the direct path's
+    // pooled HTTP/1 client has, one per concurrent call).
+    let mut callers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        callers.push(SwitchyardServiceClient::new(channel));
+    }
+    let grpc = Arc::new(callers);
     let grpc_for_sim = grpc.clone();
     let http = reqwest::Client::new();
     let url = format!("{}/chat/completions", fake.openai_base_url());
@@ -107,7 +113,7 @@ auxiliary:
 
     let direct = {
         let (http, url, body) = (http.clone(), url.clone(), body.clone());
-        measure("direct", requests, concurrency, move || {
+        measure("direct", requests, concurrency, move |_| {
             let (http, url, body) = (http.clone(), url.clone(), body.clone());
             async move {
                 let r = http
@@ -124,8 +130,8 @@ auxiliary:
         })
         .await
     };
-    let via = measure("switchyard", requests, concurrency, move || {
-        let mut grpc = grpc.clone();
+    let via = measure("switchyard", requests, concurrency, move |caller| {
+        let mut grpc = grpc[caller].clone();
         async move {
             let r = grpc
                 .aux_complete(pb::AuxCompleteRequest {
@@ -145,8 +151,8 @@ auxiliary:
 
     // The gRPC hop and the policy alone: a simulation contacts no provider.
     let sim_client = grpc_for_sim.clone();
-    measure("grpc-only", requests, concurrency, move || {
-        let mut grpc = sim_client.clone();
+    measure("grpc-only", requests, concurrency, move |caller| {
+        let mut grpc = sim_client[caller].clone();
         async move {
             let simulation = pb::Simulation {
                 caller: Some(pb::Caller {
@@ -190,12 +196,12 @@ async fn measure<F, Fut>(
     call: F,
 ) -> Histogram<u64>
 where
-    F: Fn() -> Fut + Send + Sync + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send,
 {
     let call = Arc::new(call);
-    for _ in 0..(requests / 10).max(100) {
-        call().await;
+    for i in 0..(requests / 10).max(100) {
+        call(i % concurrency).await;
     }
     let hist = Arc::new(Mutex::new(
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram"),
@@ -203,14 +209,14 @@ where
     let started = Instant::now();
     let per_task = requests / concurrency;
     let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
+        .map(|caller| {
             let (call, hist) = (call.clone(), hist.clone());
             tokio::spawn(async move {
                 let mut local =
                     Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
                 for _ in 0..per_task {
                     let t = Instant::now();
-                    call().await;
+                    call(caller).await;
                     local.saturating_record(t.elapsed().as_micros() as u64);
                 }
                 hist.lock().await.add(&local).expect("merge");

@@ -15,6 +15,8 @@ use crate::store::{HealthChange, Store};
 
 const QUEUE: usize = 8192;
 const BATCH: usize = 512;
+/// Longest wait of a trail for others to share its transaction.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 const RECENT: usize = 4096;
 
 enum Write {
@@ -116,10 +118,26 @@ async fn write_loop(
             _ = stop.wait_for(|s| *s) => None,
         };
         let mut batch: Vec<Write> = first.into_iter().collect();
+        // Trails wait up to LINGER for company: one transaction (and one fsync) per
+        // batch, not per request. Health changes, and shutdown, do not wait.
+        let linger = tokio::time::Instant::now() + LINGER;
         while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(w) => batch.push(w),
-                Err(_) => break,
+                Err(_) => {
+                    let urgent = batch.iter().any(|w| matches!(w, Write::Health(_)));
+                    if batch.is_empty() || urgent || *stop.borrow() {
+                        break;
+                    }
+                    tokio::select! {
+                        w = rx.recv() => match w {
+                            Some(w) => batch.push(w),
+                            None => break,
+                        },
+                        () = tokio::time::sleep_until(linger) => break,
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                }
             }
         }
         if batch.is_empty() {

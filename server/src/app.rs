@@ -511,12 +511,16 @@ fn server_span(request: &http::Request<()>) -> tracing::Span {
         rpc.method = %method,
         switchyard.request_id = tracing::field::Empty,
     );
-    let parent = opentelemetry::global::get_text_map_propagator(|p| {
-        p.extract(&HeaderExtractor(request.headers()))
-    });
-    // Without an OpenTelemetry layer installed this is a no-op.
-    let _ = span.set_parent(parent);
+    continue_trace(&span, request.headers());
     span
+}
+
+/// Makes `span` a child of the caller's W3C `traceparent` in `headers`, if any.
+/// Without an OpenTelemetry layer installed this is a no-op.
+pub(crate) fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    let _ = span.set_parent(parent);
 }
 
 /// Reads trace-context headers for the propagator.

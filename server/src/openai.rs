@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 use crate::auth::Authenticator;
 use crate::domain::{Action, Caller, Role, Step};
@@ -330,6 +331,30 @@ fn resolve_caller(
 
 async fn chat_completions(
     State(state): State<DoorState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // The server span of the request, continuing the caller's `traceparent`, as
+    // gRPC calls do.
+    let span = tracing::info_span!(
+        "http.server",
+        otel.name = "POST /v1/chat/completions",
+        otel.kind = "server",
+        http.request.method = "POST",
+        http.route = "/v1/chat/completions",
+        http.response.status_code = tracing::field::Empty,
+        switchyard.request_id = tracing::field::Empty,
+    );
+    crate::app::continue_trace(&span, &headers);
+    let response = serve_chat(state, headers, body)
+        .instrument(span.clone())
+        .await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response
+}
+
+async fn serve_chat(
+    state: DoorState,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {

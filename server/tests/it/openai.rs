@@ -321,3 +321,87 @@ async fn models_list_every_caller() {
     assert_eq!(missing.status(), 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn oversized_and_conflicting_requests_are_refused_before_any_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchyard.db");
+    seed_keys(&db, &[]).await;
+    let fakes = Fakes::start().await;
+    let config = fakes.config_env(
+        &db,
+        "",
+        &[
+            ("SWITCHYARD__OPENAI_LISTEN", "127.0.0.1:0"),
+            ("SWITCHYARD__LIMITS__MAX_REQUEST_BYTES", "1000"),
+        ],
+    );
+    let app = TestApp::spawn(config).await;
+    let base = app.openai.clone().unwrap();
+    let http = reqwest::Client::new();
+
+    // Over the content limit, within the body limit: a 400 naming the field.
+    let r = http
+        .post(format!("{base}/chat/completions"))
+        .json(&json!({"model": "switchyard/primary", "messages": [{"role": "user", "content": "x".repeat(2000)}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["param"], "messages");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit of 1000 bytes")
+    );
+
+    // Over the body limit (4 x the content limit + 1 MiB): 413 in OpenAI's shape.
+    let huge = "x".repeat(2 << 20);
+    let r = http
+        .post(format!("{base}/chat/completions"))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"model":"switchyard/primary","messages":[{{"role":"user","content":"{huge}"}}]}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "request_too_large"
+    );
+
+    // The model and the task header must name the same caller.
+    let r = http
+        .post(format!("{base}/chat/completions"))
+        .header("x-switchyard-task", "compression")
+        .json(&chat("switchyard/primary", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["param"], "model");
+
+    // An image part is refused rather than silently dropped.
+    let r = http
+        .post(format!("{base}/chat/completions"))
+        .json(
+            &json!({"model": "switchyard/primary", "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+            ]}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["param"],
+        "messages.content"
+    );
+    assert_eq!(fakes.counts(), [0, 0, 0, 0, 0]);
+    app.stop().await;
+}

@@ -235,6 +235,79 @@ async fn traces_continue_the_callers_trace_with_one_span_per_attempt() {
 }
 
 #[tokio::test]
+async fn http_front_door_requests_are_traced_like_grpc_calls() {
+    let (receiver, endpoint) = start_receiver().await;
+    let fakes = Fakes::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&fakes, dir.path(), "openai_listen: 127.0.0.1:0").await;
+    let server = Server::start(
+        &config,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ],
+    );
+    fakes.aux.push([FakeReply::error(401, TOKEN_INVALIDATED)]);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4737";
+    let client_span = "00f067aa0ba902b8";
+    let base = server.openai.clone().expect("the front door is on");
+    let response = reqwest::Client::new()
+        .post(format!("{base}/chat/completions"))
+        .header("traceparent", format!("00-{trace_id}-{client_span}-01"))
+        .json(&serde_json::json!({
+            "model": "switchyard/aux/compression",
+            "messages": [{"role": "user", "content": PROMPT}],
+            "stream": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-switchyard-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = response.text().await.unwrap();
+    assert!(body.ends_with("data: [DONE]\n\n"));
+    assert!(!body.contains(PROMPT));
+
+    server.sigterm();
+    let (status, _) = server.wait(Duration::from_secs(15)).await;
+    assert!(status.success());
+    let spans = receiver.spans.lock().unwrap().clone();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let http: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "POST /v1/chat/completions")
+        .collect();
+    assert_eq!(http.len(), 1, "one server span");
+    assert_eq!(hex(&http[0].trace_id), trace_id);
+    assert_eq!(hex(&http[0].parent_span_id), client_span);
+    assert_eq!(attr_str(http[0], "switchyard.request_id"), request_id);
+    assert_eq!(attr_str(http[0], "http.response.status_code"), "200");
+    let attempts: Vec<_> = spans
+        .iter()
+        .filter(|s| attr_str(s, "gen_ai.operation.name") == "chat")
+        .collect();
+    assert_eq!(attempts.len(), 2, "aux refused, then chain-a streams");
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.parent_span_id == http[0].span_id && hex(&a.trace_id) == trace_id)
+    );
+    for s in &spans {
+        for kv in &s.attributes {
+            let v = format!("{:?}", kv.value);
+            assert!(
+                !v.contains(PROMPT) && !v.contains("secret-of-"),
+                "{}: {v}",
+                kv.key
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn sigterm_lets_the_in_flight_call_finish_refuses_new_ones_and_exits_zero() {
     let fakes = Fakes::start().await;
     let dir = tempfile::tempdir().unwrap();

@@ -320,6 +320,8 @@ pub fn failure_details(status: &tonic::Status) -> (tonic_types::pb::ErrorInfo, p
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    /// Base URL of the OpenAI-compatible front door, when the config enables it.
+    pub openai: Option<String>,
     /// Everything written on stderr so far (read continuously: a full pipe would
     /// block the server).
     logs: std::sync::Arc<std::sync::Mutex<String>>,
@@ -353,18 +355,29 @@ impl Server {
                 }
             })
         };
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        stdout.read_line(&mut line).unwrap();
         let addr = line
             .trim()
             .strip_prefix("switchyard listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
+        let openai = std::fs::read_to_string(config)
+            .unwrap_or_default()
+            .contains("openai_listen:")
+            .then(|| {
+                let mut line = String::new();
+                stdout.read_line(&mut line).unwrap();
+                line.trim()
+                    .strip_prefix("switchyard openai api on ")
+                    .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
+                    .to_owned()
+            });
         Self {
             child,
             addr,
+            openai,
             logs,
             log_reader: Some(log_reader),
         }

@@ -111,25 +111,22 @@ auxiliary:
     })
     .to_string();
 
-    let direct = {
+    let direct_call = move |_| {
         let (http, url, body) = (http.clone(), url.clone(), body.clone());
-        measure("direct", requests, concurrency, move |_| {
-            let (http, url, body) = (http.clone(), url.clone(), body.clone());
-            async move {
-                let r = http
-                    .post(&url)
-                    .bearer_auth("bench-key")
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("direct call");
-                assert!(r.status().is_success());
-                r.bytes().await.expect("body");
-            }
-        })
-        .await
+        async move {
+            let r = http
+                .post(&url)
+                .bearer_auth("bench-key")
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("direct call");
+            assert!(r.status().is_success());
+            r.bytes().await.expect("body");
+        }
     };
+    let direct = measure("direct", requests, concurrency, direct_call.clone()).await;
     let via = measure("switchyard", requests, concurrency, move |caller| {
         let mut grpc = grpc[caller].clone();
         async move {
@@ -168,6 +165,9 @@ auxiliary:
         }
     })
     .await;
+    // The same direct calls again: how far two runs of one path differ here (the
+    // machine's noise floor for the figures below).
+    let again = measure("direct again", requests, concurrency, direct_call).await;
     println!();
     println!(
         "added latency at {concurrency} concurrent callers, provider answering in {provider_ms} ms \
@@ -181,6 +181,16 @@ auxiliary:
             d as f64 / 1000.0,
             v as f64 / 1000.0,
             (v as f64 - d as f64) / 1000.0
+        );
+    }
+    println!("noise floor (direct run twice; the same path, so ideally 0):");
+    for (label, q) in [("p50", 0.50), ("p90", 0.90), ("p99", 0.99)] {
+        let (d, a) = (direct.value_at_quantile(q), again.value_at_quantile(q));
+        println!(
+            "  {label}: {:>7.3} ms vs {:>7.3} ms, difference {:>7.3} ms",
+            d as f64 / 1000.0,
+            a as f64 / 1000.0,
+            (a as f64 - d as f64) / 1000.0
         );
     }
     let _ = stop.send(());

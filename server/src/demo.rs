@@ -21,7 +21,12 @@ use crate::store::NewApiKey;
 /// Runs the demo, printing to stdout. The server listens on `listen`; with
 /// `keep_running` it stays up after the demo (until Ctrl-C or SIGTERM), so a client
 /// can be tried against it.
-pub async fn run(listen: std::net::SocketAddr, keep_running: bool) -> anyhow::Result<()> {
+/// With `openai_listen`, the OpenAI-compatible front door is served too.
+pub async fn run(
+    listen: std::net::SocketAddr,
+    openai_listen: Option<std::net::SocketAddr>,
+    keep_running: bool,
+) -> anyhow::Result<()> {
     let codex = FakeProvider::start("codex", FakeReply::token_invalidated()).await?;
     let cheap = FakeProvider::start(
         "cheap",
@@ -41,6 +46,7 @@ pub async fn run(listen: std::net::SocketAddr, keep_running: bool) -> anyhow::Re
     let yaml = format!(
         r#"
 listen: "{listen}"
+{openai}
 database: {{ path: "{db}" }}
 providers:
   codex:  {{ kind: openai, base_url: "{codex}" }}
@@ -59,6 +65,7 @@ policy: {{ backoff_base: 10ms, backoff_max: 50ms }}
 "#,
         db = dir.path().join("demo.db").display(),
         listen = listen,
+        openai = openai_listen.map_or(String::new(), |a| format!("openai_listen: \"{a}\"")),
         codex = codex.openai_base_url(),
         cheap = cheap.openai_base_url(),
         main = main.anthropic_base_url(),
@@ -84,6 +91,7 @@ policy: {{ backoff_base: 10ms, backoff_max: 50ms }}
 
     let app = App::build(config).await?;
     let addr = app.local_addr();
+    let openai_base = app.openai_addr().map(|a| format!("http://{a}/v1"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -191,6 +199,11 @@ policy: {{ backoff_base: 10ms, backoff_max: 50ms }}
             "The demo server keeps running on {addr} (task `compression` falls back as above; \
              Ctrl-C stops it)."
         );
+        if let Some(base) = openai_base {
+            println!(
+                "OpenAI-compatible API: {base} (model `switchyard/aux/compression`, any api key)."
+            );
+        }
         crate::app::shutdown_signal().await;
     }
     let _ = stop.send(());

@@ -76,6 +76,9 @@ enum Command {
         /// Keep the demo server running afterwards, to try a client against it.
         #[arg(long)]
         keep_running: bool,
+        /// Also serve the OpenAI-compatible HTTP front door on this address.
+        #[arg(long)]
+        openai_listen: Option<std::net::SocketAddr>,
     },
 }
 
@@ -209,7 +212,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo {
             listen,
             keep_running,
-        } => switchyard::demo::run(listen, keep_running).await,
+            openai_listen,
+        } => switchyard::demo::run(listen, openai_listen, keep_running).await,
         Command::Serve { listen, db } => {
             let mut config = load_config(&cli.config)?;
             let guard = telemetry::init(format, config.otel.as_ref())?;

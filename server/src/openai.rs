@@ -586,11 +586,18 @@ fn trail_headers(
     put("x-switchyard-fallbacks", fallbacks(steps).to_string());
     let mut trail = String::new();
     for (i, s) in steps.iter().enumerate() {
+        let or_dash = |v: &str| {
+            if v.is_empty() {
+                "-".to_owned()
+            } else {
+                v.to_owned()
+            }
+        };
         let entry = format!(
             "{} {} {} {} {} {}",
             s.candidate_index,
-            s.provider,
-            s.model,
+            or_dash(&s.provider),
+            or_dash(&s.model),
             s.error_class.as_str(),
             s.http_status,
             s.action.as_str()

@@ -2,7 +2,8 @@
 //! the same fake provider directly, at 16 concurrent callers.
 //!
 //! `cargo bench -p switchyard --bench overhead` (optionally
-//! `-- REQUESTS CONCURRENCY PROVIDER_MS`; defaults 20000 16 0).
+//! `-- REQUESTS CONCURRENCY PROVIDER_MS JITTER_MS`; defaults 20000 16 0 0). The provider
+//! answers after PROVIDER_MS plus up to JITTER_MS more, varying per call.
 //! Both paths hit the same loopback fake provider with the same body; the difference
 //! of their latency distributions is what the gateway adds (gRPC hop, validation,
 //! policy run, provider call through the pooled client, trail recording).
@@ -32,18 +33,24 @@ fn main() {
     let requests = args.first().copied().unwrap_or(20_000);
     let concurrency = args.get(1).copied().unwrap_or(16);
     let provider_ms = args.get(2).copied().unwrap_or(0) as u64;
+    let jitter_ms = args.get(3).copied().unwrap_or(0) as u64;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(run(requests, concurrency, provider_ms));
+    runtime.block_on(run(requests, concurrency, provider_ms, jitter_ms));
 }
 
-async fn run(requests: usize, concurrency: usize, provider_ms: u64) {
+async fn run(requests: usize, concurrency: usize, provider_ms: u64, jitter_ms: u64) {
     // An instant provider measures the gateway's CPU cost on a saturated machine; a
     // provider that takes `provider_ms`, as real ones do, measures the latency added
     // when the machine is not saturated.
-    let reply = FakeReply::ok("a short summary").after(Duration::from_millis(provider_ms));
+    // With a constant delay, the callers fall into step: every answer leaves on the same
+    // timer tick, and the gateway serves them as one burst. Jitter, as real providers
+    // have, spreads them.
+    let reply = FakeReply::ok("a short summary")
+        .after(Duration::from_millis(provider_ms))
+        .with_jitter(Duration::from_millis(jitter_ms));
     let fake = FakeProvider::start("fake", reply)
         .await
         .expect("fake provider");
@@ -171,7 +178,7 @@ auxiliary:
     println!();
     println!(
         "added latency at {concurrency} concurrent callers, provider answering in {provider_ms} ms \
-         ({requests} requests each way):"
+         + up to {jitter_ms} ms ({requests} requests each way):"
     );
     for (label, q) in [("p50", 0.50), ("p90", 0.90), ("p99", 0.99)] {
         let d = direct.value_at_quantile(q);

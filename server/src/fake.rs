@@ -66,6 +66,9 @@ pub struct FakeReply {
     pub headers: Vec<(String, String)>,
     /// Wait this long before answering.
     pub delay: Duration,
+    /// And up to this much more, varying from call to call (deterministically), as a
+    /// real provider's latency does.
+    pub jitter: Duration,
 }
 
 impl FakeReply {
@@ -76,6 +79,7 @@ impl FakeReply {
             body: FakeBody::Completion(content.to_owned()),
             headers: Vec::new(),
             delay: Duration::ZERO,
+            jitter: Duration::ZERO,
         }
     }
 
@@ -86,6 +90,7 @@ impl FakeReply {
             body: FakeBody::Raw(body.to_owned()),
             headers: Vec::new(),
             delay: Duration::ZERO,
+            jitter: Duration::ZERO,
         }
     }
 
@@ -108,6 +113,7 @@ impl FakeReply {
             }),
             headers: Vec::new(),
             delay: Duration::ZERO,
+            jitter: Duration::ZERO,
         }
     }
 
@@ -136,6 +142,12 @@ impl FakeReply {
     /// Answers after `delay`.
     pub fn after(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    /// Answers up to `jitter` later than its delay, a different amount for each call.
+    pub fn with_jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = jitter;
         self
     }
 }
@@ -273,18 +285,32 @@ async fn handle(
         .as_ref()
         .filter(|(check, _)| !check(&credential))
         .map(|(_, refusal)| refusal.clone());
-    lock(&shared.calls).push(ReceivedCall {
-        path: path.clone(),
-        model: model.clone(),
-        credential,
-    });
+    let nth = {
+        let mut calls = lock(&shared.calls);
+        calls.push(ReceivedCall {
+            path: path.clone(),
+            model: model.clone(),
+            credential,
+        });
+        calls.len() as u64
+    };
     let reply = refusal.unwrap_or_else(|| {
         lock(&shared.script)
             .pop_front()
             .unwrap_or_else(|| lock(&shared.fallback).clone())
     });
-    if !reply.delay.is_zero() {
-        tokio::time::sleep(reply.delay).await;
+    let extra = if reply.jitter.is_zero() {
+        Duration::ZERO
+    } else {
+        // splitmix64 of the call's rank: spread, reproducible, no RNG needed.
+        let mut x = nth.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+        reply.jitter.mul_f64((x % 1000) as f64 / 1000.0)
+    };
+    if !(reply.delay + extra).is_zero() {
+        tokio::time::sleep(reply.delay + extra).await;
     }
     let wants_stream = request.get("stream").and_then(serde_json::Value::as_bool) == Some(true);
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -306,11 +306,17 @@ const UNSUPPORTED: [&str; 6] = [
     "audio",
 ];
 
+/// Why a request names no caller.
+#[derive(Debug, PartialEq, Eq)]
+enum NoCaller {
+    /// Neither a Switchyard model nor a task header.
+    UnknownModel,
+    /// The model and the header name different callers.
+    Conflict,
+}
+
 /// The caller a request names, and its model override.
-fn resolve_caller(
-    model: &str,
-    header: Option<&str>,
-) -> Result<(Caller, Option<String>), &'static str> {
+fn resolve_caller(model: &str, header: Option<&str>) -> Result<(Caller, Option<String>), NoCaller> {
     let named = if model == PRIMARY_MODEL {
         Some(Caller::Primary)
     } else {
@@ -321,11 +327,9 @@ fn resolve_caller(
     match (named, header) {
         (Some(caller), None) => Ok((caller, None)),
         (Some(Caller::Aux(task)), Some(h)) if task == h => Ok((Caller::Aux(task), None)),
-        (Some(_), Some(_)) => {
-            Err("the model and the X-Switchyard-Task header name different callers")
-        }
+        (Some(_), Some(_)) => Err(NoCaller::Conflict),
         (None, Some(task)) => Ok((Caller::Aux(task.to_owned()), Some(model.to_owned()))),
-        (None, None) => Err(""),
+        (None, None) => Err(NoCaller::UnknownModel),
     }
 }
 
@@ -389,14 +393,14 @@ async fn serve_chat(
     let task_header = headers.get(TASK_HEADER).map(|v| v.to_str().unwrap_or(""));
     let (caller, model_override) = match resolve_caller(&request.model, task_header) {
         Ok(c) => c,
-        Err("") => return unknown_model(&request.model),
-        Err(why) => {
+        Err(NoCaller::UnknownModel) => return unknown_model(&request.model),
+        Err(NoCaller::Conflict) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
                 "invalid_value",
                 Some("model"),
-                why.into(),
+                "the model and the X-Switchyard-Task header name different callers".into(),
             );
         }
     };
@@ -749,4 +753,95 @@ fn event(value: &Value) -> Vec<u8> {
     serde_json::to_writer(&mut out, value).unwrap_or_default();
     out.extend_from_slice(b"\n\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_or_the_task_header_names_the_caller() {
+        assert_eq!(
+            resolve_caller("switchyard/primary", None),
+            Ok((Caller::Primary, None))
+        );
+        assert_eq!(
+            resolve_caller("switchyard/aux/vision", None),
+            Ok((Caller::Aux("vision".into()), None))
+        );
+        assert_eq!(
+            resolve_caller("switchyard/aux/vision", Some("vision")),
+            Ok((Caller::Aux("vision".into()), None))
+        );
+        // With the header, another model overrides the task's first candidate.
+        assert_eq!(
+            resolve_caller("gpt-4o-mini", Some("compression")),
+            Ok((
+                Caller::Aux("compression".into()),
+                Some("gpt-4o-mini".into())
+            ))
+        );
+        assert_eq!(
+            resolve_caller("switchyard/primary", Some("vision")),
+            Err(NoCaller::Conflict)
+        );
+        assert_eq!(
+            resolve_caller("switchyard/aux/a", Some("b")),
+            Err(NoCaller::Conflict)
+        );
+        assert_eq!(resolve_caller("gpt-4o", None), Err(NoCaller::UnknownModel));
+    }
+
+    #[test]
+    fn the_sdks_timeout_header_becomes_the_deadline() {
+        let mut h = HeaderMap::new();
+        assert_eq!(client_timeout(&h), None);
+        h.insert("x-stainless-timeout", HeaderValue::from_static("600"));
+        assert_eq!(client_timeout(&h), Some(Duration::from_secs(600)));
+        h.insert("x-stainless-timeout", HeaderValue::from_static("0.5"));
+        assert_eq!(client_timeout(&h), Some(Duration::from_millis(500)));
+        h.insert("x-stainless-timeout", HeaderValue::from_static("-1"));
+        assert_eq!(client_timeout(&h), None);
+        h.insert("x-switchyard-timeout-ms", HeaderValue::from_static("250"));
+        assert_eq!(client_timeout(&h), Some(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn provider_finish_reasons_map_to_openai_ones() {
+        for (provider, openai) in [
+            ("end_turn", "stop"),
+            ("stop_sequence", "stop"),
+            ("stop", "stop"),
+            ("max_tokens", "length"),
+            ("length", "length"),
+            ("tool_use", "tool_calls"),
+            ("refusal", "content_filter"),
+            ("something_new", "something_new"),
+        ] {
+            assert_eq!(finish_reason(provider), openai);
+        }
+    }
+
+    #[test]
+    fn trail_headers_are_printable_and_bounded() {
+        let step = |i: u32| Step {
+            candidate_index: i,
+            provider: "p\u{e9}".into(),
+            model: "m".repeat(100).into(),
+            credential_id: Some("k".into()),
+            error_class: crate::domain::ErrorClass::Server,
+            http_status: 500,
+            action: Action::RetrySame,
+            reason: "x".into(),
+            duration_ms: 1,
+        };
+        let steps: Vec<Step> = (0..100).map(step).collect();
+        let mut h = HeaderMap::new();
+        trail_headers(&mut h, "id", None, &steps);
+        let trail = h["x-switchyard-trail"].to_str().unwrap();
+        assert!(trail.len() <= MAX_TRAIL_HEADER + 32, "{}", trail.len());
+        assert!(trail.starts_with("0 p? "), "{trail}");
+        assert!(trail.ends_with("more"), "{trail}");
+        assert_eq!(h["x-switchyard-attempts"], "100");
+    }
 }

@@ -292,6 +292,11 @@ impl Action {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
+
+    /// Whether the step moved away from the credential or candidate that failed.
+    pub fn is_fallback(self) -> bool {
+        matches!(self, Action::NextCandidate | Action::RotateCredential)
+    }
 }
 
 /// One step of a request's trail.

@@ -20,6 +20,7 @@ use crate::domain::{
 };
 use crate::service::{
     CallError, Completion, CompletionStream, ExplainError, SimulationSpec, StreamItem, Switchyard,
+    failure_message,
 };
 use crate::simulate::ScriptedOutcome;
 use crate::validate::{self, MAX_MODEL_LEN, Violations};
@@ -613,28 +614,7 @@ fn call_status(e: CallError) -> Status {
                 // The caller holds part of an answer: retry the whole request, or not.
                 FailureReason::StreamInterrupted => Code::Aborted,
             };
-            let tried = steps.iter().filter(|s| s.credential_id.is_some()).count();
-            let last = steps
-                .iter()
-                .rev()
-                .find(|s| s.credential_id.is_some())
-                .map(|s| format!("; last: {} {} {}", s.provider, s.model, s.reason))
-                .unwrap_or_default();
-            let message = match (reason, steps.last()) {
-                (FailureReason::StreamInterrupted, Some(s)) => format!(
-                    "stream interrupted (request {request_id}): candidate {} {} {} (credential {}) \
-                     failed after text was sent: {}",
-                    s.candidate_index,
-                    s.provider,
-                    s.model,
-                    s.credential_id.as_deref().unwrap_or("-"),
-                    s.reason
-                ),
-                _ => format!(
-                    "{} after {tried} attempt(s) (request {request_id}){last}",
-                    reason.as_str().replace('_', " ")
-                ),
-            };
+            let message = failure_message(&request_id, reason, &steps);
             failure_status(code, message, failure_reason(reason), request_id, &steps)
         }
     }

@@ -255,14 +255,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load_config(&cli.config)?;
             let routing = config.routing();
             let mut callers = vec![switchyard::domain::Caller::Primary];
-            let mut tasks: Vec<&str> = switchyard::policy::BUILTIN_TASKS.to_vec();
-            tasks.extend(config.auxiliary.keys().map(String::as_str));
-            tasks.sort_unstable();
-            tasks.dedup();
             callers.extend(
-                tasks
+                routing
+                    .task_names()
                     .into_iter()
-                    .map(|t| switchyard::domain::Caller::Aux(t.into())),
+                    .map(switchyard::domain::Caller::Aux),
             );
             println!("config ok");
             for caller in callers {

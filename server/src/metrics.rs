@@ -16,7 +16,7 @@ use prometheus::{Encoder, TextEncoder};
 
 use crate::config::OtelSettings;
 use crate::credentials::CredentialPool;
-use crate::domain::{Action, Caller, FailureReason, Step};
+use crate::domain::{Caller, FailureReason, Step};
 use crate::executor::wall_ms;
 
 /// A metrics setup failure.
@@ -156,10 +156,7 @@ impl Metrics {
                 KeyValue::new("action", step.action.as_str()),
             ];
             self.attempts.add(1, &labels);
-            if matches!(
-                step.action,
-                Action::NextCandidate | Action::RotateCredential
-            ) {
+            if step.action.is_fallback() {
                 self.fallbacks.add(1, &labels[1..]);
             }
         }

@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 use tracing::Instrument as _;
 
 use crate::auth::Authenticator;
-use crate::domain::{Action, Caller, Role, Step};
-use crate::service::{CallError, CompletionStream, StreamItem, Switchyard};
+use crate::domain::{Caller, Role, Step};
+use crate::service::{CallError, CompletionStream, StreamItem, Switchyard, failure_message};
 use crate::validate::{self, Violations};
 
 /// Model id of the primary caller.
@@ -157,16 +157,7 @@ fn call_error(e: CallError) -> Response {
                     (StatusCode::BAD_GATEWAY, "api_error", "stream_interrupted")
                 }
             };
-            let last = steps
-                .iter()
-                .rev()
-                .find(|s| s.credential_id.is_some())
-                .map(|s| format!("; last: {} {} {}", s.provider, s.model, s.reason))
-                .unwrap_or_default();
-            let message = format!(
-                "{} (request {request_id}){last}",
-                reason.as_str().replace('_', " ")
-            );
+            let message = failure_message(&request_id, reason, &steps);
             let body = json!({"error": {
                 "message": message, "type": kind, "param": null, "code": code,
                 "switchyard": {"request_id": request_id, "attempts": attempts_json(&steps)},
@@ -532,10 +523,7 @@ fn attempts_json(steps: &[Step]) -> Value {
 }
 
 fn fallbacks(steps: &[Step]) -> usize {
-    steps
-        .iter()
-        .filter(|s| matches!(s.action, Action::NextCandidate | Action::RotateCredential))
-        .count()
+    steps.iter().filter(|s| s.action.is_fallback()).count()
 }
 
 fn served_json(
@@ -725,20 +713,14 @@ fn sse_response(stream: CompletionStream, caller: &Caller, include_usage: bool) 
 fn interrupted_event(e: CallError) -> Vec<u8> {
     let (message, request_id, steps) = match e {
         CallError::Failed {
-            request_id, steps, ..
-        } => {
-            let what = steps.last().map_or(String::new(), |s| {
-                format!(
-                    ": candidate {} {} {} failed after text was sent: {}",
-                    s.candidate_index, s.provider, s.model, s.reason
-                )
-            });
-            (
-                format!("stream interrupted (request {request_id}){what}"),
-                request_id,
-                steps,
-            )
-        }
+            request_id,
+            reason,
+            steps,
+        } => (
+            failure_message(&request_id, reason, &steps),
+            request_id,
+            steps,
+        ),
         CallError::UnknownTask(u) => (u.to_string(), String::new(), Vec::new()),
     };
     event(&json!({"error": {
@@ -831,7 +813,7 @@ mod tests {
             credential_id: Some("k".into()),
             error_class: crate::domain::ErrorClass::Server,
             http_status: 500,
-            action: Action::RetrySame,
+            action: crate::domain::Action::RetrySame,
             reason: "x".into(),
             duration_ms: 1,
         };

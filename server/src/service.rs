@@ -64,6 +64,34 @@ pub enum CallError {
     },
 }
 
+/// The human-readable summary of a failed request, the same at every front door:
+/// for an interrupted stream the attempt that broke off, otherwise how many attempts
+/// were made and the last one's reason.
+pub fn failure_message(request_id: &str, reason: FailureReason, steps: &[Step]) -> String {
+    if let (FailureReason::StreamInterrupted, Some(s)) = (reason, steps.last()) {
+        return format!(
+            "stream interrupted (request {request_id}): candidate {} {} {} (credential {}) \
+             failed after text was sent: {}",
+            s.candidate_index,
+            s.provider,
+            s.model,
+            s.credential_id.as_deref().unwrap_or("-"),
+            s.reason
+        );
+    }
+    let tried = steps.iter().filter(|s| s.credential_id.is_some()).count();
+    let last = steps
+        .iter()
+        .rev()
+        .find(|s| s.credential_id.is_some())
+        .map(|s| format!("; last: {} {} {}", s.provider, s.model, s.reason))
+        .unwrap_or_default();
+    format!(
+        "{} after {tried} attempt(s) (request {request_id}){last}",
+        reason.as_str().replace('_', " ")
+    )
+}
+
 /// An ExplainFallback failure.
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
@@ -175,14 +203,7 @@ impl Switchyard {
 
     /// Every task a caller may name: the built-in ones and the configured ones, sorted.
     pub fn tasks(&self) -> Vec<String> {
-        let mut tasks: Vec<String> = crate::policy::BUILTIN_TASKS
-            .iter()
-            .map(|t| (*t).to_owned())
-            .chain(self.routing.tasks.keys().cloned())
-            .collect();
-        tasks.sort();
-        tasks.dedup();
-        tasks
+        self.routing.task_names()
     }
 
     /// Whether the caller is known (primary, or a built-in or configured task).

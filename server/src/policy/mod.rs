@@ -119,6 +119,18 @@ impl Routing {
         }
     }
 
+    /// Every task a caller may name: the built-in ones and the configured ones, sorted.
+    pub fn task_names(&self) -> Vec<String> {
+        let mut tasks: Vec<String> = BUILTIN_TASKS
+            .iter()
+            .map(|t| (*t).to_owned())
+            .chain(self.tasks.keys().cloned())
+            .collect();
+        tasks.sort_unstable();
+        tasks.dedup();
+        tasks
+    }
+
     /// Time budget of one call of this caller.
     pub fn budget_ms(&self, caller: &Caller) -> Result<u64, UnknownTask> {
         match caller {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::domain::{ProviderKind, Target};
-use crate::policy::{PolicyConfig, Routing, TaskRoute};
+use crate::policy::{OutlierConfig, PolicyConfig, Routing, TaskRoute};
 
 /// The example configuration, embedded: `switchyard serve` runs on it when no
 /// config file exists.
@@ -358,6 +358,50 @@ pub struct PolicySettings {
     /// Smallest budget an attempt may start with.
     #[serde(default = "defaults::min_attempt", with = "humantime_serde")]
     pub min_attempt: Duration,
+    /// Longest cooldown or ejection, provider `Retry-After` and reset times included.
+    #[serde(default = "defaults::max_cooldown", with = "humantime_serde")]
+    pub max_cooldown: Duration,
+    /// Outlier detection: when failures in a row eject a key.
+    #[serde(default)]
+    pub outlier: OutlierSettings,
+}
+
+/// Failures in a row that eject a key, per error class (see the README's policy).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierSettings {
+    /// 401 without a refresh to recover it.
+    #[serde(default = "defaults::outlier_auth")]
+    pub auth: u32,
+    /// 429 without `Retry-After`.
+    #[serde(default = "defaults::outlier_rate_limit")]
+    pub rate_limit: u32,
+    /// 529 / 503 overloaded.
+    #[serde(default = "defaults::outlier_5xx")]
+    pub overloaded: u32,
+    /// Other 5xx and unreadable answers.
+    #[serde(default = "defaults::outlier_5xx")]
+    pub server: u32,
+    /// Connection failures and timeouts.
+    #[serde(default = "defaults::outlier_5xx")]
+    pub transport: u32,
+    /// First ejection of an overloaded, server or transport outlier (doubles with
+    /// each ejection; `auth` and `rate_limit` start at their own cooldowns).
+    #[serde(default = "defaults::base_ejection", with = "humantime_serde")]
+    pub base_ejection: Duration,
+}
+
+impl Default for OutlierSettings {
+    fn default() -> Self {
+        Self {
+            auth: defaults::outlier_auth(),
+            rate_limit: defaults::outlier_rate_limit(),
+            overloaded: defaults::outlier_5xx(),
+            server: defaults::outlier_5xx(),
+            transport: defaults::outlier_5xx(),
+            base_ejection: defaults::base_ejection(),
+        }
+    }
 }
 
 impl Default for PolicySettings {
@@ -371,6 +415,8 @@ impl Default for PolicySettings {
             billing_cooldown: defaults::billing_cooldown(),
             rate_limit_cooldown: defaults::rate_limit_cooldown(),
             min_attempt: defaults::min_attempt(),
+            max_cooldown: defaults::max_cooldown(),
+            outlier: OutlierSettings::default(),
         }
     }
 }
@@ -455,6 +501,21 @@ mod defaults {
     }
     pub fn rate_limit_cooldown() -> Duration {
         Duration::from_secs(60)
+    }
+    pub fn max_cooldown() -> Duration {
+        Duration::from_secs(3600)
+    }
+    pub fn outlier_auth() -> u32 {
+        3
+    }
+    pub fn outlier_rate_limit() -> u32 {
+        3
+    }
+    pub fn outlier_5xx() -> u32 {
+        5
+    }
+    pub fn base_ejection() -> Duration {
+        Duration::from_secs(30)
     }
     pub fn min_attempt() -> Duration {
         Duration::from_millis(200)
@@ -612,6 +673,52 @@ impl Config {
                 "must not exceed policy.backoff_max".into(),
             ));
         }
+        self.check_outlier()?;
+        Ok(())
+    }
+
+    /// Refuses cooldown and outlier settings that cannot mean what they say.
+    fn check_outlier(&self) -> Result<(), (String, String)> {
+        let p = &self.policy;
+        let positive = [
+            ("policy.max_cooldown", p.max_cooldown),
+            ("policy.outlier.base_ejection", p.outlier.base_ejection),
+        ];
+        for (field, value) in positive {
+            if value.is_zero() {
+                return Err((field.into(), "must be positive".into()));
+            }
+        }
+        let capped = [
+            ("policy.auth_cooldown", p.auth_cooldown),
+            ("policy.billing_cooldown", p.billing_cooldown),
+            ("policy.rate_limit_cooldown", p.rate_limit_cooldown),
+            ("policy.outlier.base_ejection", p.outlier.base_ejection),
+        ];
+        for (field, value) in capped {
+            if value > p.max_cooldown {
+                return Err((
+                    field.into(),
+                    "must not exceed policy.max_cooldown, which caps every cooldown".into(),
+                ));
+            }
+        }
+        let o = &p.outlier;
+        let thresholds = [
+            ("auth", o.auth),
+            ("rate_limit", o.rate_limit),
+            ("overloaded", o.overloaded),
+            ("server", o.server),
+            ("transport", o.transport),
+        ];
+        for (class, n) in thresholds {
+            if !(1..=1000).contains(&n) {
+                return Err((
+                    format!("policy.outlier.{class}"),
+                    "failures in a row that eject a key: from 1 (eject at once) to 1000".into(),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -670,6 +777,16 @@ impl Config {
             billing_cooldown_ms: millis(p.billing_cooldown),
             rate_limit_cooldown_ms: millis(p.rate_limit_cooldown),
             min_attempt_ms: millis(p.min_attempt),
+            max_cooldown_ms: millis(p.max_cooldown),
+            refresh_skew_ms: millis(self.oauth.refresh_skew),
+            outlier: OutlierConfig {
+                auth: p.outlier.auth,
+                rate_limit: p.outlier.rate_limit,
+                overloaded: p.outlier.overloaded,
+                server: p.outlier.server,
+                transport: p.outlier.transport,
+                base_ejection_ms: millis(p.outlier.base_ejection),
+            },
         }
     }
 

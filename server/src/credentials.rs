@@ -74,10 +74,15 @@ pub struct Credential {
     pub refresh_lock: tokio::sync::Mutex<()>,
 }
 
+/// A key's health. The cooldown and the dead mark are persisted; the outlier
+/// counters (`failures`, `ejections`) live in memory only and start at zero after
+/// a restart (a persisted ejection still holds until its end).
 #[derive(Debug, Clone, Copy, Default)]
 struct Health {
     cooldown_until: Option<Millis>,
     dead: bool,
+    failures: u32,
+    ejections: u32,
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +135,8 @@ impl Credential {
             health: RwLock::new(Health {
                 cooldown_until: c.health.cooldown_until,
                 dead: c.health.dead_since.is_some(),
+                failures: 0,
+                ejections: 0,
             }),
             uses: AtomicU64::new(c.use_count),
             persisted_uses: AtomicU64::new(c.use_count),
@@ -185,7 +192,36 @@ impl Credential {
             refreshable: self.refreshable(),
             cooldown_until: h.cooldown_until,
             dead: h.dead,
+            // Only a refreshable credential's expiry matters to the policy; skip
+            // the tokens lock for static keys.
+            expires_at: if self.refreshable() {
+                read(&self.tokens).expires_at
+            } else {
+                None
+            },
+            failures: h.failures,
+            ejections: h.ejections,
         }
+    }
+
+    /// Applies a policy effect to the in-memory health, with the policy's own
+    /// semantics ([`CredentialInfo::apply`]).
+    fn apply(&self, effect: &Effect) {
+        let mut h = self.health.write().unwrap_or_else(|e| e.into_inner());
+        let mut info = CredentialInfo {
+            cooldown_until: h.cooldown_until,
+            dead: h.dead,
+            failures: h.failures,
+            ejections: h.ejections,
+            ..CredentialInfo::new(self.id.clone())
+        };
+        info.apply(effect);
+        *h = Health {
+            cooldown_until: info.cooldown_until,
+            dead: info.dead,
+            failures: info.failures,
+            ejections: info.ejections,
+        };
     }
 }
 
@@ -316,37 +352,34 @@ impl CredentialPool {
     }
 
     /// Applies a policy effect in memory and returns the change to persist.
+    /// Ejections persist as cooldowns; failure counts are not persisted.
     pub fn apply(&self, effect: &Effect, now: Millis) -> Option<HealthChange> {
+        let id = match effect {
+            Effect::Cooldown { credential_id, .. }
+            | Effect::MarkDead { credential_id, .. }
+            | Effect::Failed { credential_id, .. }
+            | Effect::Eject { credential_id, .. }
+            | Effect::Recovered { credential_id } => credential_id,
+        };
+        let c = self.get(id)?;
+        c.apply(effect);
         match effect {
-            Effect::Cooldown {
-                credential_id,
-                until,
-                class,
-            } => {
-                let c = self.get(credential_id)?;
-                let mut h = c.health.write().unwrap_or_else(|e| e.into_inner());
-                // Keep the later of two cooldowns set by concurrent requests.
-                let until = h.cooldown_until.map_or(*until, |t| t.max(*until));
-                h.cooldown_until = Some(until);
+            Effect::Cooldown { class, .. } | Effect::Eject { class, .. } => {
+                // The later of two cooldowns set by concurrent requests is kept.
+                let until = c.health().1?;
                 Some(HealthChange::Cooldown {
-                    id: credential_id.clone(),
+                    id: id.clone(),
                     until,
                     class: *class,
                     at: now,
                 })
             }
-            Effect::MarkDead {
-                credential_id,
-                reason,
-            } => {
-                let c = self.get(credential_id)?;
-                c.health.write().unwrap_or_else(|e| e.into_inner()).dead = true;
-                Some(HealthChange::Dead {
-                    id: credential_id.clone(),
-                    reason: reason.clone(),
-                    at: now,
-                })
-            }
+            Effect::MarkDead { reason, .. } => Some(HealthChange::Dead {
+                id: id.clone(),
+                reason: reason.clone(),
+                at: now,
+            }),
+            Effect::Failed { .. } | Effect::Recovered { .. } => None,
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::credentials::CredentialPool;
 use crate::domain::{
     Caller, ChatRequest, CredentialId, ErrorClass, Millis, ProviderAnswer, ProviderKind, Step,
 };
-use crate::oauth::{self, Refresher};
+use crate::oauth::Refresher;
 use crate::policy::{AttemptPlan, Effect, Finish, Next, Observed, RefreshOutcome, Run};
 use crate::provider::{CallOutcome, OpenStream, Providers};
 use crate::writer::Recorder;
@@ -198,7 +198,6 @@ pub struct HttpUpstream<'a, D = Whole> {
     providers: &'a Providers,
     pool: &'a CredentialPool,
     refresher: &'a Refresher,
-    refresh_skew_ms: u64,
     /// Credential and token generation of the last attempt, for single-flight refresh.
     last_used: Option<(CredentialId, u64)>,
     recorder: &'a Recorder,
@@ -220,7 +219,6 @@ impl<'a, D: Delivery> HttpUpstream<'a, D> {
         providers: &'a Providers,
         pool: &'a CredentialPool,
         refresher: &'a Refresher,
-        refresh_skew_ms: u64,
         recorder: &'a Recorder,
         request: &'a ChatRequest,
         caller: &'a Caller,
@@ -230,7 +228,6 @@ impl<'a, D: Delivery> HttpUpstream<'a, D> {
             providers,
             pool,
             refresher,
-            refresh_skew_ms,
             last_used: None,
             recorder,
             request,
@@ -307,20 +304,9 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
         let Some(credential) = self.pool.get(&plan.credential_id) else {
             return (failure(ErrorClass::Unknown, 0, "credential removed"), None);
         };
-        let (bearer, generation, expires_at) = credential.bearer();
-        if credential.refreshable()
-            && oauth::expires_soon(expires_at, wall_ms(), self.refresh_skew_ms)
-        {
-            // Not sent: the policy decides, as for a 401, to refresh and retry.
-            return (
-                failure(
-                    ErrorClass::Auth,
-                    0,
-                    "access token expired or about to; not sent",
-                ),
-                None,
-            );
-        }
+        // An expiring access token was refreshed before this attempt: the policy
+        // decides that (`refresh_before_use`), so simulations show it too.
+        let (bearer, generation, _) = credential.bearer();
         self.last_used = Some((credential.id.clone(), generation));
         credential.count_use();
         let body = match &self.body {

@@ -133,7 +133,6 @@ pub struct Switchyard {
     store: Store,
     metrics: Metrics,
     refresher: Refresher,
-    refresh_skew_ms: u64,
     capture_content: bool,
 }
 
@@ -160,7 +159,6 @@ impl Switchyard {
             store,
             metrics,
             refresher,
-            refresh_skew_ms: config.oauth.refresh_skew.as_millis() as u64,
             capture_content: config.telemetry.capture_content,
         }
     }
@@ -296,7 +294,6 @@ impl Switchyard {
             &self.providers,
             &self.pool,
             &self.refresher,
-            self.refresh_skew_ms,
             &self.recorder,
             request,
             caller,

@@ -1,0 +1,790 @@
+//! The decision state machine: one [`Run`] per request, driven by the executor or
+//! by a simulation. Pure: time, credential state and outcomes come in as values.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{
+    AttemptPlan, CredentialInfo, CredentialView, Effect, Finish, Next, Observed, PolicyConfig,
+    RefreshOutcome,
+};
+use crate::classify::Classification;
+use crate::domain::{Action, Candidate, CredentialId, ErrorClass, FailureReason, Millis, Step};
+
+// === impl Run ===
+
+#[derive(Debug, Clone)]
+struct Slot {
+    info: CredentialInfo,
+    refreshed: bool,
+    /// Not used again by this request (a 403, or a failure below the ejection
+    /// threshold: the key stays in rotation for other requests).
+    excluded: bool,
+}
+
+impl Slot {
+    fn usable(&self, now: Millis) -> bool {
+        !self.info.dead && !self.excluded && self.info.cooldown_until.is_none_or(|t| t <= now)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Pick the next candidate from `next_candidate` on.
+    Select,
+    /// Attempt the current candidate and credential after `delay_ms`.
+    Attempt,
+    /// Refresh the current credential.
+    Refresh,
+    /// Waiting for `record` / `record_refresh`.
+    InFlight,
+    Done(Finish),
+}
+
+/// The decision state machine of one request. Drive it with [`Run::next`] and
+/// report each outcome with [`Run::record`] (or [`Run::record_refresh`]).
+#[derive(Debug, Clone)]
+pub struct Run {
+    cfg: PolicyConfig,
+    candidates: Vec<Candidate>,
+    pools: HashMap<Arc<str>, Vec<Slot>>,
+    deadline: Millis,
+    seed: u64,
+    phase: Phase,
+    next_candidate: usize,
+    current: usize,
+    slot: usize,
+    retries: u32,
+    rate_limit_retried: bool,
+    delay_ms: u64,
+    /// A retry or an attempt was given up for lack of time.
+    starved: bool,
+    /// Panic mode was entered (at most once per run).
+    panicked: bool,
+    /// Prefix of the next attempt's step reason (panic mode says so in the trail).
+    note: Option<&'static str>,
+    steps: Vec<Step>,
+}
+
+/// Trail note of an attempt made in panic mode.
+const PANIC_NOTE: &str =
+    "every candidate is ejected; trying the one whose ejection ends soonest (panic mode)";
+
+impl Run {
+    /// Starts a run over `candidates` with the credential state `creds`, ending
+    /// at `deadline` (Unix ms). `seed` drives the backoff jitter.
+    pub fn new(
+        cfg: PolicyConfig,
+        candidates: Vec<Candidate>,
+        creds: &CredentialView,
+        deadline: Millis,
+        seed: u64,
+    ) -> Self {
+        let mut pools = HashMap::new();
+        for c in &candidates {
+            pools.entry(c.provider.clone()).or_insert_with(|| {
+                creds
+                    .get(&c.provider)
+                    .map(|infos| {
+                        infos
+                            .iter()
+                            .map(|info| Slot {
+                                info: info.clone(),
+                                refreshed: false,
+                                excluded: false,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            });
+        }
+        Self {
+            cfg,
+            candidates,
+            pools,
+            deadline,
+            seed,
+            phase: Phase::Select,
+            next_candidate: 0,
+            current: 0,
+            slot: 0,
+            retries: 0,
+            rate_limit_retried: false,
+            delay_ms: 0,
+            starved: false,
+            panicked: false,
+            note: None,
+            steps: Vec::new(),
+        }
+    }
+
+    /// The candidate list, in order.
+    pub fn candidates(&self) -> &[Candidate] {
+        &self.candidates
+    }
+
+    /// The trail so far.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Consumes the run, returning its trail.
+    pub fn into_steps(self) -> Vec<Step> {
+        self.steps
+    }
+
+    /// What to do next, at time `now`.
+    pub fn next(&mut self, now: Millis) -> Next {
+        loop {
+            match self.phase {
+                Phase::Done(finish) => return Next::Done(finish),
+                Phase::InFlight => {
+                    // A driver bug: asking again without reporting. Refuse to loop.
+                    return Next::Done(Finish::Failed(FailureReason::AllCandidatesFailed));
+                }
+                Phase::Select => self.select(now),
+                Phase::Refresh => {
+                    self.phase = Phase::InFlight;
+                    return Next::Refresh {
+                        credential_id: self.current_slot().info.id.clone(),
+                    };
+                }
+                Phase::Attempt => {
+                    let start = now.saturating_add(self.delay_ms);
+                    let left = self.deadline.saturating_sub(start);
+                    if left < self.cfg.min_attempt_ms {
+                        self.give_up(
+                            FailureReason::DeadlineExhausted,
+                            format!(
+                                "time budget exhausted: {left} ms left, an attempt needs at least {} ms",
+                                self.cfg.min_attempt_ms
+                            ),
+                        );
+                        continue;
+                    }
+                    if let Some(why) = self.refresh_before_use(now) {
+                        let used = Some(self.current_slot().info.id.clone());
+                        self.push_step(ErrorClass::None, 0, Action::RefreshAndRetry, why, 0, used);
+                        self.phase = Phase::Refresh;
+                        continue;
+                    }
+                    self.phase = Phase::InFlight;
+                    let candidate = self.candidates[self.current].clone();
+                    return Next::Attempt(AttemptPlan {
+                        candidate_index: self.current,
+                        credential_id: self.current_slot().info.id.clone(),
+                        candidate,
+                        delay_ms: std::mem::take(&mut self.delay_ms),
+                        budget_ms: left,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Reports the outcome of the attempt returned by the last [`Run::next`].
+    /// Returns the credential effects to apply.
+    pub fn record(&mut self, now: Millis, duration_ms: u64, observed: &Observed) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let (class, http_status, retry_after, detail) = match observed {
+            Observed::Success { http_status } => {
+                let used = Some(self.current_slot().info.id.clone());
+                self.recovered(&mut effects);
+                let why = self.noted("answered".into());
+                self.push_step(
+                    ErrorClass::None,
+                    *http_status,
+                    Action::Succeed,
+                    why,
+                    duration_ms,
+                    used,
+                );
+                self.phase = Phase::Done(Finish::Succeeded);
+                return effects;
+            }
+            Observed::Failure(c) => (c.class, c.http_status, c.retry_after_ms, c.detail.as_str()),
+        };
+        let used = Some(self.current_slot().info.id.clone());
+        let (action, why) = self.decide(now, class, retry_after, &mut effects);
+        let why = self.noted(format!("{detail}; {why}"));
+        self.push_step(class, http_status, action, why, duration_ms, used);
+        self.apply(action);
+        effects
+    }
+
+    /// Reports how the refresh asked by [`Next::Refresh`] ended.
+    pub fn record_refresh(
+        &mut self,
+        now: Millis,
+        duration_ms: u64,
+        outcome: &RefreshOutcome,
+    ) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        self.slot_mut().refreshed = true;
+        let used = Some(self.current_slot().info.id.clone());
+        match outcome {
+            RefreshOutcome::Refreshed => {
+                self.phase = Phase::Attempt;
+            }
+            RefreshOutcome::Terminal(detail) => {
+                let id = self.current_slot().info.id.clone();
+                self.slot_mut().info.dead = true;
+                effects.push(Effect::MarkDead {
+                    credential_id: id,
+                    reason: format!("refresh refused: {detail}"),
+                });
+                let action = self.rotate_or_next(now);
+                let why = format!("refresh refused ({detail}), credential marked dead");
+                self.push_step(ErrorClass::AuthTerminal, 0, action, why, duration_ms, used);
+                self.apply(action);
+            }
+            RefreshOutcome::Transient(detail) => {
+                let wait = self.cfg.capped(self.cfg.auth_cooldown_ms);
+                self.cool_down(now.saturating_add(wait), ErrorClass::Auth, &mut effects);
+                let action = self.rotate_or_next(now);
+                let why = format!("refresh failed ({detail}), credential cooling down");
+                self.push_step(ErrorClass::Auth, 0, action, why, duration_ms, used);
+                self.apply(action);
+            }
+        }
+        effects
+    }
+
+    /// Reports that the streamed answer of the last, successful attempt failed
+    /// after its first content token reached the caller. No candidate may continue
+    /// a half-delivered answer: whatever the class, the run ends with
+    /// [`FailureReason::StreamInterrupted`]. The same rule for every caller.
+    ///
+    /// Ignored unless the run ended with a success (the committed attempt).
+    pub fn record_interrupted(&mut self, duration_ms: u64, failure: &Classification) {
+        if self.phase != Phase::Done(Finish::Succeeded) {
+            return;
+        }
+        let used = Some(self.current_slot().info.id.clone());
+        self.push_step(
+            failure.class,
+            failure.http_status,
+            Action::StopStream,
+            format!(
+                "{}; the answer had started streaming, so no other candidate may continue it",
+                failure.detail
+            ),
+            duration_ms,
+            used,
+        );
+        self.apply(Action::StopStream);
+    }
+
+    // --- decisions ---
+
+    /// The rule table. One function for every caller: it never looks at who calls.
+    fn decide(
+        &mut self,
+        now: Millis,
+        class: ErrorClass,
+        retry_after: Option<u64>,
+        effects: &mut Vec<Effect>,
+    ) -> (Action, String) {
+        let cfg = self.cfg;
+        match class {
+            ErrorClass::None => (Action::Succeed, "answered".into()),
+            ErrorClass::Auth | ErrorClass::AuthTerminal
+                if self.current_slot().info.refreshable && !self.current_slot().refreshed =>
+            {
+                (
+                    Action::RefreshAndRetry,
+                    "refreshing the credential once, then retrying".into(),
+                )
+            }
+            ErrorClass::Auth => {
+                let why = self.count_failure(now, class, effects);
+                // Not again in this request, ejected or not.
+                self.slot_mut().excluded = true;
+                (self.rotate_or_next(now), why)
+            }
+            ErrorClass::AuthTerminal => {
+                let id = self.current_slot().info.id.clone();
+                self.slot_mut().info.dead = true;
+                effects.push(Effect::MarkDead {
+                    credential_id: id,
+                    reason: "provider invalidated the credential".into(),
+                });
+                (self.rotate_or_next(now), "credential marked dead".into())
+            }
+            ErrorClass::Forbidden => {
+                self.slot_mut().excluded = true;
+                (
+                    self.rotate_or_next(now),
+                    "key refused for this request".into(),
+                )
+            }
+            ErrorClass::Billing => {
+                let wait = cfg.capped(retry_after.unwrap_or(cfg.billing_cooldown_ms));
+                self.cool_down(now.saturating_add(wait), class, effects);
+                (
+                    self.rotate_or_next(now),
+                    format!(
+                        "no retry of an out-of-credit key; cooling down for {} s",
+                        wait / 1000
+                    ),
+                )
+            }
+            ErrorClass::RateLimit => match retry_after {
+                Some(wait)
+                    if !self.rate_limit_retried
+                        && wait <= cfg.rate_limit_max_wait_ms
+                        && self.fits(now, wait) =>
+                {
+                    self.rate_limit_retried = true;
+                    self.delay_ms = wait;
+                    (
+                        Action::RetrySame,
+                        format!("retrying once after Retry-After {wait} ms"),
+                    )
+                }
+                _ => {
+                    if retry_after.is_some_and(|w| {
+                        !self.rate_limit_retried && w <= cfg.rate_limit_max_wait_ms
+                    }) {
+                        // A retry that would have been made with more time left.
+                        self.starved = true;
+                    }
+                    let why = match retry_after {
+                        // The provider said how long: believe it (capped), at once.
+                        Some(wait) => {
+                            let ms = self.eject(now, class, Some(wait), effects);
+                            format!("key ejected for {ms} ms as the provider asked")
+                        }
+                        None => self.count_failure(now, class, effects),
+                    };
+                    self.slot_mut().excluded = true;
+                    (self.rotate_or_next(now), why)
+                }
+            },
+            ErrorClass::Overloaded
+            | ErrorClass::Server
+            | ErrorClass::Transport
+            | ErrorClass::Unknown => {
+                let counted = self.count_failure(now, class, effects);
+                let backoff = self.backoff(self.retries);
+                if !self
+                    .current_slot()
+                    .info
+                    .cooldown_until
+                    .is_none_or(|t| t <= now)
+                {
+                    // Ejected just now: this key is out; another key or candidate goes on.
+                    (self.rotate_or_next(now), counted)
+                } else if self.retries < cfg.max_retries && self.fits(now, backoff) {
+                    self.retries += 1;
+                    self.delay_ms = backoff;
+                    (
+                        Action::RetrySame,
+                        format!(
+                            "retry {}/{} after {backoff} ms backoff",
+                            self.retries, cfg.max_retries
+                        ),
+                    )
+                } else if self.retries < cfg.max_retries {
+                    self.starved = true;
+                    (
+                        Action::NextCandidate,
+                        "no budget left for a backoff retry".into(),
+                    )
+                } else {
+                    (
+                        Action::NextCandidate,
+                        format!("{} retries spent", cfg.max_retries),
+                    )
+                }
+            }
+            ErrorClass::ContextOverflow => (
+                Action::ReturnToCaller,
+                "the caller must shrink the request; no other candidate is tried".into(),
+            ),
+            ErrorClass::ContentPolicy => (
+                Action::ReturnToCaller,
+                "the caller must change the request; no other candidate is tried".into(),
+            ),
+            ErrorClass::ModelUnavailable | ErrorClass::InvalidRequest => (
+                Action::NextCandidate,
+                "this candidate cannot serve the request".into(),
+            ),
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        match action {
+            Action::RetrySame => self.phase = Phase::Attempt,
+            Action::RefreshAndRetry => self.phase = Phase::Refresh,
+            Action::RotateCredential => {
+                // rotate_or_next already moved `slot` to the next live key.
+                self.retries = 0;
+                self.rate_limit_retried = false;
+                self.delay_ms = 0;
+                self.phase = Phase::Attempt;
+            }
+            Action::NextCandidate => {
+                self.delay_ms = 0;
+                self.phase = Phase::Select;
+            }
+            Action::ReturnToCaller => {
+                let reason = match self.steps.last().map(|s| s.error_class) {
+                    Some(ErrorClass::ContentPolicy) => FailureReason::ContentPolicy,
+                    _ => FailureReason::ContextOverflow,
+                };
+                self.phase = Phase::Done(Finish::Failed(reason));
+            }
+            Action::Succeed => self.phase = Phase::Done(Finish::Succeeded),
+            Action::StopStream => {
+                self.phase = Phase::Done(Finish::Failed(FailureReason::StreamInterrupted));
+            }
+            Action::GiveUp | Action::SkipCandidate => self.phase = Phase::Select,
+        }
+    }
+
+    /// Moves to the next usable key of the current provider if there is one.
+    fn rotate_or_next(&mut self, now: Millis) -> Action {
+        let provider = self.candidates[self.current].provider.clone();
+        let pool = &self.pools[&provider];
+        let current = self.slot;
+        match pool
+            .iter()
+            .enumerate()
+            .position(|(i, s)| i != current && s.usable(now))
+        {
+            Some(i) => {
+                self.slot = i;
+                Action::RotateCredential
+            }
+            None => Action::NextCandidate,
+        }
+    }
+
+    /// Whether waiting `wait` ms still leaves room for an attempt.
+    fn fits(&self, now: Millis, wait: u64) -> bool {
+        now.saturating_add(wait)
+            .saturating_add(self.cfg.min_attempt_ms)
+            <= self.deadline
+    }
+
+    /// Jittered exponential backoff: `base * 2^n`, capped, times a factor in [0.5, 1).
+    pub(super) fn backoff(&self, n: u32) -> u64 {
+        let exp = self
+            .cfg
+            .backoff_base_ms
+            .saturating_mul(1u64 << n.min(20))
+            .min(self.cfg.backoff_max_ms);
+        let r = splitmix64(self.seed ^ (self.steps.len() as u64).wrapping_mul(0x9E37_79B9));
+        let frac = (r >> 11) as f64 / (1u64 << 53) as f64;
+        (exp as f64 * (0.5 + 0.5 * frac)) as u64
+    }
+
+    /// Counts a failure of the current key against its class's threshold and
+    /// ejects the key when the threshold is reached. Returns the trail's reason.
+    fn count_failure(
+        &mut self,
+        now: Millis,
+        class: ErrorClass,
+        effects: &mut Vec<Effect>,
+    ) -> String {
+        let Some(threshold) = self.cfg.outlier.threshold(class) else {
+            return String::new();
+        };
+        let failures = self.current_slot().info.failures.saturating_add(1);
+        if failures >= threshold {
+            let ms = self.eject(now, class, None, effects);
+            let nth = self.current_slot().info.ejections;
+            return format!(
+                "{failures} failures in a row: key ejected for {} (ejection {nth})",
+                human_ms(ms)
+            );
+        }
+        let slot = self.slot_mut();
+        let effect = Effect::Failed {
+            credential_id: slot.info.id.clone(),
+            class,
+        };
+        slot.info.apply(&effect);
+        effects.push(effect);
+        format!("failure {failures}/{threshold} in a row; the key stays in rotation")
+    }
+
+    /// Takes the current key out of rotation: for `wait` (a provider's word,
+    /// capped), else for `base * 2^(ejections-1)` (capped). Returns the length.
+    fn eject(
+        &mut self,
+        now: Millis,
+        class: ErrorClass,
+        wait: Option<u64>,
+        effects: &mut Vec<Effect>,
+    ) -> u64 {
+        let cfg = self.cfg;
+        let slot = self.slot_mut();
+        let nth = slot.info.ejections.saturating_add(1);
+        let ms = match wait {
+            Some(wait) => cfg.capped(wait),
+            None => cfg.ejection_ms(class, nth),
+        };
+        let effect = Effect::Eject {
+            credential_id: slot.info.id.clone(),
+            until: now.saturating_add(ms),
+            class,
+            ejections: nth,
+        };
+        slot.info.apply(&effect);
+        effects.push(effect);
+        ms
+    }
+
+    /// A success of the current key resets its failure count and decays its
+    /// ejection count, when it has any (the happy path emits nothing).
+    fn recovered(&mut self, effects: &mut Vec<Effect>) {
+        let slot = self.slot_mut();
+        if slot.info.failures > 0 || slot.info.ejections > 0 {
+            let effect = Effect::Recovered {
+                credential_id: slot.info.id.clone(),
+            };
+            slot.info.apply(&effect);
+            effects.push(effect);
+        }
+    }
+
+    /// Why the current credential must be refreshed before the attempt starting
+    /// at `start`, if it must: refreshable, not refreshed yet by this request,
+    /// and its access token expires within the skew.
+    fn refresh_before_use(&self, start: Millis) -> Option<String> {
+        let slot = self.current_slot();
+        let expires = slot.info.expires_at?;
+        if !slot.info.refreshable
+            || slot.refreshed
+            || expires > start.saturating_add(self.cfg.refresh_skew_ms)
+        {
+            return None;
+        }
+        Some(if expires > start {
+            format!(
+                "access token expires in {} s; refreshing before use",
+                (expires - start) / 1000
+            )
+        } else {
+            format!(
+                "access token expired {} s ago; refreshing before use",
+                (start - expires) / 1000
+            )
+        })
+    }
+
+    /// Prefixes `why` with the pending trail note, if any.
+    fn noted(&mut self, why: String) -> String {
+        match self.note.take() {
+            Some(note) => format!("{note}; {why}"),
+            None => why,
+        }
+    }
+
+    /// The key, over every distinct candidate, whose ejection ends soonest; dead
+    /// keys and keys refused earlier in this request excluded.
+    fn soonest_ejected(&self, now: Millis) -> Option<(usize, usize)> {
+        let mut best: Option<(Millis, usize, usize)> = None;
+        for (index, c) in self.candidates.iter().enumerate() {
+            if self.candidates[..index]
+                .iter()
+                .any(|p| p.provider == c.provider && p.model == c.model && p.base_url == c.base_url)
+            {
+                continue;
+            }
+            for (i, s) in self.pools[&c.provider].iter().enumerate() {
+                let Some(until) = s.info.cooldown_until.filter(|t| *t > now) else {
+                    continue;
+                };
+                if !s.info.dead && !s.excluded && best.is_none_or(|(b, _, _)| until < b) {
+                    best = Some((until, index, i));
+                }
+            }
+        }
+        best.map(|(_, index, slot)| (index, slot))
+    }
+
+    fn cool_down(&mut self, until: Millis, class: ErrorClass, effects: &mut Vec<Effect>) {
+        let slot = self.slot_mut();
+        slot.info.cooldown_until = Some(until);
+        effects.push(Effect::Cooldown {
+            credential_id: slot.info.id.clone(),
+            until,
+            class,
+        });
+    }
+
+    /// Picks the next candidate with a usable key, recording skips.
+    fn select(&mut self, now: Millis) {
+        while self.next_candidate < self.candidates.len() {
+            let index = self.next_candidate;
+            self.next_candidate += 1;
+            let c = &self.candidates[index];
+            if let Some(first) = self.candidates[..index].iter().position(|p| {
+                p.provider == c.provider && p.model == c.model && p.base_url == c.base_url
+            }) {
+                self.current = index;
+                self.push_step(
+                    ErrorClass::None,
+                    0,
+                    Action::SkipCandidate,
+                    format!(
+                        "duplicate of candidate {first} ({} {})",
+                        c.provider, c.model
+                    ),
+                    0,
+                    None,
+                );
+                continue;
+            }
+            let pool = &self.pools[&c.provider];
+            match pool.iter().position(|s| s.usable(now)) {
+                Some(slot) => {
+                    self.current = index;
+                    self.slot = slot;
+                    self.retries = 0;
+                    self.rate_limit_retried = false;
+                    self.phase = Phase::Attempt;
+                    return;
+                }
+                None => {
+                    let reason = describe_empty_pool(pool, now);
+                    self.current = index;
+                    self.push_step(ErrorClass::None, 0, Action::SkipCandidate, reason, 0, None);
+                }
+            }
+        }
+        // Panic threshold: rather than fail without contacting any provider when
+        // every key is merely ejected, try the one coming back first.
+        if !self.panicked
+            && self.steps.iter().all(|s| s.action == Action::SkipCandidate)
+            && let Some((index, slot)) = self.soonest_ejected(now)
+        {
+            self.panicked = true;
+            self.note = Some(PANIC_NOTE);
+            self.current = index;
+            self.slot = slot;
+            self.retries = 0;
+            self.rate_limit_retried = false;
+            self.phase = Phase::Attempt;
+            return;
+        }
+        let tried = self
+            .steps
+            .iter()
+            .filter(|s| s.action != Action::SkipCandidate)
+            .count();
+        // Out of candidates because time ran short is a deadline failure, not an
+        // exhausted list: the caller should know a longer deadline could succeed.
+        let reason = if self.starved {
+            FailureReason::DeadlineExhausted
+        } else {
+            FailureReason::AllCandidatesFailed
+        };
+        self.give_up(
+            reason,
+            format!(
+                "no candidate left: {} candidates, {tried} attempts{}",
+                self.candidates.len(),
+                if self.starved {
+                    "; retries were cut short by the time budget"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+
+    fn give_up(&mut self, reason: FailureReason, why: String) {
+        self.steps.push(Step {
+            candidate_index: self.candidates.len() as u32,
+            provider: "".into(),
+            model: "".into(),
+            credential_id: None,
+            error_class: ErrorClass::None,
+            http_status: 0,
+            action: Action::GiveUp,
+            reason: why,
+            duration_ms: 0,
+        });
+        self.phase = Phase::Done(Finish::Failed(reason));
+    }
+
+    fn push_step(
+        &mut self,
+        error_class: ErrorClass,
+        http_status: u16,
+        action: Action,
+        reason: String,
+        duration_ms: u64,
+        credential_id: Option<CredentialId>,
+    ) {
+        let c = &self.candidates[self.current];
+        self.steps.push(Step {
+            candidate_index: self.current as u32,
+            provider: c.provider.clone(),
+            model: c.model.clone(),
+            credential_id,
+            error_class,
+            http_status,
+            action,
+            reason,
+            duration_ms,
+        });
+    }
+
+    fn current_slot(&self) -> &Slot {
+        &self.pools[&self.candidates[self.current].provider][self.slot]
+    }
+
+    fn slot_mut(&mut self) -> &mut Slot {
+        let provider = self.candidates[self.current].provider.clone();
+        &mut self
+            .pools
+            .get_mut(&provider)
+            .expect("pool of every candidate")[self.slot]
+    }
+}
+
+fn describe_empty_pool(pool: &[Slot], now: Millis) -> String {
+    if pool.is_empty() {
+        return "no credential configured for this provider".into();
+    }
+    let dead = pool.iter().filter(|s| s.info.dead).count();
+    let cooling = pool
+        .iter()
+        .filter(|s| !s.info.dead && s.info.cooldown_until.is_some_and(|t| t > now))
+        .count();
+    let refused = pool.len() - dead - cooling;
+    let mut parts = Vec::new();
+    if dead > 0 {
+        parts.push(format!("{dead} dead"));
+    }
+    if cooling > 0 {
+        parts.push(format!("{cooling} cooling down"));
+    }
+    if refused > 0 {
+        parts.push(format!("{refused} refused earlier in this request"));
+    }
+    format!("no live credential ({})", parts.join(", "))
+}
+
+/// `1500 ms`, or `30 s` for whole seconds.
+fn human_ms(ms: u64) -> String {
+    if ms >= 1000 && ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// A tiny, well-known mixing function: jitter without a clock or an RNG.
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::{CredentialId, Material, Millis};
+use crate::domain::{CredentialId, ErrorClass, Material, Millis};
 use crate::policy::{CredentialInfo, CredentialView, Effect};
 use crate::store::{HealthChange, RotatedTokens, StoredCredential};
 
@@ -82,6 +82,7 @@ struct Health {
     cooldown_until: Option<Millis>,
     dead: bool,
     failures: u32,
+    failing_class: Option<ErrorClass>,
     ejections: u32,
 }
 
@@ -136,6 +137,7 @@ impl Credential {
                 cooldown_until: c.health.cooldown_until,
                 dead: c.health.dead_since.is_some(),
                 failures: 0,
+                failing_class: None,
                 ejections: 0,
             }),
             uses: AtomicU64::new(c.use_count),
@@ -200,6 +202,7 @@ impl Credential {
                 None
             },
             failures: h.failures,
+            failing_class: h.failing_class,
             ejections: h.ejections,
         }
     }
@@ -212,6 +215,7 @@ impl Credential {
             cooldown_until: h.cooldown_until,
             dead: h.dead,
             failures: h.failures,
+            failing_class: h.failing_class,
             ejections: h.ejections,
             ..CredentialInfo::new(self.id.clone())
         };
@@ -220,6 +224,7 @@ impl Credential {
             cooldown_until: info.cooldown_until,
             dead: info.dead,
             failures: info.failures,
+            failing_class: info.failing_class,
             ejections: info.ejections,
         };
     }

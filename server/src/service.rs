@@ -354,8 +354,12 @@ impl Switchyard {
         let mut view = self.pool.view(candidates.iter().map(|c| &c.provider));
         if spec.assume_all_credentials_live {
             for info in view.values_mut().flatten() {
+                // Live and fresh: no cooldown, no dead mark, no outlier history.
                 info.dead = false;
                 info.cooldown_until = None;
+                info.failures = 0;
+                info.failing_class = None;
+                info.ejections = 0;
             }
         }
         let mut run = Run::new(

@@ -88,8 +88,11 @@ pub struct CredentialInfo {
     pub dead: bool,
     /// Expiry of the access token (refreshable credentials), Unix ms.
     pub expires_at: Option<Millis>,
-    /// Failures in a row since the last success or ejection (outlier detection).
+    /// Failures in a row of the class `failing_class`, since the last success,
+    /// ejection or failure of another class (outlier detection).
     pub failures: u32,
+    /// The class of the current run of failures.
+    pub failing_class: Option<ErrorClass>,
     /// Ejections so far, decayed by successes: the next ejection lasts
     /// `base * 2^ejections`.
     pub ejections: u32,
@@ -105,6 +108,7 @@ impl CredentialInfo {
             dead: false,
             expires_at: None,
             failures: 0,
+            failing_class: None,
             ejections: 0,
         }
     }

@@ -92,18 +92,34 @@ impl CredentialInfo {
                 self.cooldown_until = Some(later(self.cooldown_until, *until));
             }
             Effect::MarkDead { .. } => self.dead = true,
-            Effect::Failed { .. } => self.failures = self.failures.saturating_add(1),
+            Effect::Failed { class, .. } => {
+                self.failures = self.next_failure_count(*class);
+                self.failing_class = Some(*class);
+            }
             Effect::Eject {
                 until, ejections, ..
             } => {
                 self.cooldown_until = Some(later(self.cooldown_until, *until));
                 self.ejections = self.ejections.max(*ejections);
                 self.failures = 0;
+                self.failing_class = None;
             }
             Effect::Recovered { .. } => {
                 self.failures = 0;
+                self.failing_class = None;
                 self.ejections = self.ejections.saturating_sub(1);
             }
+        }
+    }
+
+    /// The failure count once one more failure of `class` is counted: a failure
+    /// of another class starts a new run. Per class, so that "three 429s in a
+    /// row" means that, not "two 500s and a 429".
+    pub fn next_failure_count(&self, class: ErrorClass) -> u32 {
+        if self.failing_class == Some(class) {
+            self.failures.saturating_add(1)
+        } else {
+            1
         }
     }
 }

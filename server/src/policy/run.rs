@@ -20,6 +20,8 @@ struct Slot {
     /// Not used again by this request (a 403, or a failure below the ejection
     /// threshold: the key stays in rotation for other requests).
     excluded: bool,
+    /// Attempted by this request (panic mode tries each ejected key at most once).
+    tried: bool,
 }
 
 impl Slot {
@@ -59,16 +61,17 @@ pub struct Run {
     delay_ms: u64,
     /// A retry or an attempt was given up for lack of time.
     starved: bool,
-    /// Panic mode was entered (at most once per run).
-    panicked: bool,
     /// Prefix of the next attempt's step reason (panic mode says so in the trail).
     note: Option<&'static str>,
     steps: Vec<Step>,
 }
 
-/// Trail note of an attempt made in panic mode.
-const PANIC_NOTE: &str =
+/// Trail note of an attempt made in panic mode when no candidate had a live key.
+const PANIC_ALL_EJECTED: &str =
     "every candidate is ejected; trying the one whose ejection ends soonest (panic mode)";
+/// Trail note of an attempt made in panic mode once the live keys have failed.
+const PANIC_LAST_RESORT: &str =
+    "no live candidate left; trying the ejected key whose ejection ends soonest (panic mode)";
 
 impl Run {
     /// Starts a run over `candidates` with the credential state `creds`, ending
@@ -92,6 +95,7 @@ impl Run {
                                 info: info.clone(),
                                 refreshed: false,
                                 excluded: false,
+                                tried: false,
                             })
                             .collect()
                     })
@@ -112,7 +116,6 @@ impl Run {
             rate_limit_retried: false,
             delay_ms: 0,
             starved: false,
-            panicked: false,
             note: None,
             steps: Vec::new(),
         }
@@ -169,6 +172,7 @@ impl Run {
                         continue;
                     }
                     self.phase = Phase::InFlight;
+                    self.slot_mut().tried = true;
                     let candidate = self.candidates[self.current].clone();
                     return Next::Attempt(AttemptPlan {
                         candidate_index: self.current,
@@ -491,7 +495,7 @@ impl Run {
         let Some(threshold) = self.cfg.outlier.threshold(class) else {
             return String::new();
         };
-        let failures = self.current_slot().info.failures.saturating_add(1);
+        let failures = self.current_slot().info.next_failure_count(class);
         if failures >= threshold {
             let ms = self.eject(now, class, None, effects);
             let nth = self.current_slot().info.ejections;
@@ -584,7 +588,7 @@ impl Run {
     }
 
     /// The key, over every distinct candidate, whose ejection ends soonest; dead
-    /// keys and keys refused earlier in this request excluded.
+    /// keys and keys tried or refused earlier in this request excluded.
     fn soonest_ejected(&self, now: Millis) -> Option<(usize, usize)> {
         let mut best: Option<(Millis, usize, usize)> = None;
         for (index, c) in self.candidates.iter().enumerate() {
@@ -598,7 +602,8 @@ impl Run {
                 let Some(until) = s.info.cooldown_until.filter(|t| *t > now) else {
                     continue;
                 };
-                if !s.info.dead && !s.excluded && best.is_none_or(|(b, _, _)| until < b) {
+                if !s.info.dead && !s.excluded && !s.tried && best.is_none_or(|(b, _, _)| until < b)
+                {
                     best = Some((until, index, i));
                 }
             }
@@ -656,14 +661,17 @@ impl Run {
                 }
             }
         }
-        // Panic threshold: rather than fail without contacting any provider when
-        // every key is merely ejected, try the one coming back first.
-        if !self.panicked
-            && self.steps.iter().all(|s| s.action == Action::SkipCandidate)
-            && let Some((index, slot)) = self.soonest_ejected(now)
-        {
-            self.panicked = true;
-            self.note = Some(PANIC_NOTE);
+        // Panic mode: rather than fail the caller (or fail without contacting any
+        // provider) while keys are merely ejected, try the one coming back first.
+        // Ejection steers traffic away; it must not turn a sporadic fault into an
+        // outage when nothing else is left.
+        if let Some((index, slot)) = self.soonest_ejected(now) {
+            let contacted = self.steps.iter().any(|s| s.action != Action::SkipCandidate);
+            self.note = Some(if contacted {
+                PANIC_LAST_RESORT
+            } else {
+                PANIC_ALL_EJECTED
+            });
             self.current = index;
             self.slot = slot;
             self.retries = 0;

@@ -577,6 +577,7 @@ fn every_error_class_gets_the_same_action_for_primary_and_auxiliary_callers() {
                             .map(|i| CredentialInfo {
                                 refreshable,
                                 failures,
+                                failing_class: Some(class),
                                 ..key(&format!("k{i}"))
                             })
                             .collect();
@@ -741,7 +742,9 @@ fn three_consecutive_429s_eject_the_key_and_the_ejection_doubles() {
 fn five_consecutive_server_errors_eject_the_key_within_one_request() {
     for (caller, provider) in callers() {
         let mut view = creds();
-        view.get_mut(provider).unwrap()[0].failures = 3;
+        let k = &mut view.get_mut(provider).unwrap()[0];
+        k.failures = 3;
+        k.failing_class = Some(ErrorClass::Server);
         let mut run = run_for(&caller, &view);
         let (trail, finish) = drive(
             &mut run,
@@ -852,21 +855,47 @@ fn every_candidate_dead_gives_up_without_panic_mode() {
 }
 
 #[test]
-fn panic_mode_is_not_entered_once_a_provider_was_contacted() {
+fn once_live_candidates_failed_ejected_keys_are_tried_as_a_last_resort() {
     for (caller, provider) in callers() {
         let mut view = creds();
+        let mut until = NOW + 50_000;
         for pool in view.values_mut() {
-            pool[0].cooldown_until = Some(NOW + 50_000);
+            pool[0].cooldown_until = Some(until);
+            until += 1_000;
         }
         view.get_mut(provider).unwrap()[0].cooldown_until = None;
         let mut run = run_for(&caller, &view);
         let (trail, finish) = drive(&mut run, vec![fail(ErrorClass::InvalidRequest, 400)]);
+        assert_eq!(finish, Finish::Succeeded, "{caller}");
+        let last = run.steps().last().unwrap();
+        assert!(last.reason.starts_with(
+            "no live candidate left; trying the ejected key whose ejection ends soonest (panic mode)"
+        ));
+        // Each key is tried at most once: the failed one is not tried again.
+        let attempts = trail.iter().filter(|s| !s.1.is_empty()).count();
+        assert_eq!(attempts, 2, "{caller}");
+    }
+}
+
+#[test]
+fn panic_mode_tries_each_ejected_key_at_most_once() {
+    for (caller, _) in callers() {
+        let mut view = creds();
+        for pool in view.values_mut() {
+            pool[0].cooldown_until = Some(NOW + 50_000);
+        }
+        let mut run = run_for(&caller, &view);
+        let n = run.candidates().len();
+        let (trail, finish) = drive(&mut run, vec![fail(ErrorClass::InvalidRequest, 400); 10]);
         assert_eq!(finish, Finish::Failed(FailureReason::AllCandidatesFailed));
-        assert_eq!(
-            trail.iter().filter(|s| !s.1.is_empty()).count(),
-            1,
-            "{caller}"
-        );
+        let mut tried: Vec<_> = trail
+            .iter()
+            .filter(|s| !s.1.is_empty())
+            .map(|s| s.1.clone())
+            .collect();
+        assert_eq!(tried.len(), n, "{caller}");
+        tried.dedup();
+        assert_eq!(tried.len(), n, "{caller}: no key twice");
     }
 }
 

@@ -173,6 +173,68 @@ struct Shared {
     calls: Mutex<Vec<ReceivedCall>>,
     /// When set, credentials it refuses get `refusal` instead of the script.
     auth: Mutex<Option<(BearerCheck, FakeReply)>>,
+    /// Random faults: (parts per million of calls in each fault, seed).
+    faults: Mutex<Option<(u64, u64)>>,
+    /// Faults injected so far.
+    injected: std::sync::atomic::AtomicUsize,
+}
+
+/// The faults of [`FakeProvider::set_fault_rate`], one chosen per faulty call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// 401 `invalid_api_key` (not terminal).
+    InvalidApiKey,
+    /// 429 without `Retry-After`.
+    RateLimited,
+    /// 500.
+    ServerError,
+    /// 529 overloaded.
+    Overloaded,
+    /// The connection is cut before an answer.
+    ConnectionReset,
+}
+
+impl Fault {
+    const ALL: [Fault; 5] = [
+        Fault::InvalidApiKey,
+        Fault::RateLimited,
+        Fault::ServerError,
+        Fault::Overloaded,
+        Fault::ConnectionReset,
+    ];
+
+    fn response(self) -> Response {
+        let (status, body) = match self {
+            Fault::InvalidApiKey => (
+                StatusCode::UNAUTHORIZED,
+                r#"{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+            ),
+            Fault::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                r#"{"error":{"message":"Rate limit reached for requests.","type":"requests","code":"rate_limit_exceeded"}}"#,
+            ),
+            Fault::ServerError => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"error":{"message":"The server had an error.","type":"server_error"}}"#,
+            ),
+            Fault::Overloaded => (
+                StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            ),
+            Fault::ConnectionReset => {
+                // The body fails at once: the server aborts the connection before
+                // any answer reaches the client.
+                let cut = futures::stream::once(async {
+                    Err::<Bytes, _>(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "fake provider cut the connection",
+                    ))
+                });
+                return (StatusCode::OK, axum::body::Body::from_stream(cut)).into_response();
+            }
+        };
+        (status, [("content-type", "application/json")], body).into_response()
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -205,6 +267,8 @@ impl FakeProvider {
             fallback: Mutex::new(fallback),
             calls: Mutex::new(Vec::new()),
             auth: Mutex::new(None),
+            faults: Mutex::new(None),
+            injected: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(handle))
@@ -224,6 +288,22 @@ impl FakeProvider {
     /// Accepts only credentials `check` approves; others get `refusal`.
     pub fn require_bearer(&self, check: BearerCheck, refusal: FakeReply) {
         *lock(&self.shared.auth) = Some((check, refusal));
+    }
+
+    /// Fails `rate` of calls in each of five faults (so `5 * rate` of calls in
+    /// all): 401 `invalid_api_key`, 429 without `Retry-After`, 500, 529 and a cut
+    /// connection. Which calls fail follows from `seed` and the call's rank, so a
+    /// run is reproducible. A rate of 0 turns faults off.
+    pub fn set_fault_rate(&self, rate: f64, seed: u64) {
+        let ppm = (rate.clamp(0.0, 0.2) * 1_000_000.0) as u64;
+        *lock(&self.shared.faults) = (ppm > 0).then_some((ppm, seed));
+    }
+
+    /// Faults injected by [`FakeProvider::set_fault_rate`] so far.
+    pub fn faults_injected(&self) -> usize {
+        self.shared
+            .injected
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Base URL for `kind: openai` (`http://127.0.0.1:PORT/v1`).
@@ -294,6 +374,18 @@ async fn handle(
         });
         calls.len() as u64
     };
+    let fault = lock(&shared.faults).and_then(|(ppm, seed)| {
+        let x = splitmix64(seed ^ nth.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let draw = x % 1_000_000;
+        (refusal.is_none() && draw < ppm * Fault::ALL.len() as u64)
+            .then(|| Fault::ALL[(draw / ppm) as usize % Fault::ALL.len()])
+    });
+    if let Some(fault) = fault {
+        shared
+            .injected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return fault.response();
+    }
     let reply = refusal.unwrap_or_else(|| {
         lock(&shared.script)
             .pop_front()
@@ -303,10 +395,7 @@ async fn handle(
         Duration::ZERO
     } else {
         // splitmix64 of the call's rank: spread, reproducible, no RNG needed.
-        let mut x = nth.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^= x >> 31;
+        let x = splitmix64(nth);
         reply.jitter.mul_f64((x % 1000) as f64 / 1000.0)
     };
     if !(reply.delay + extra).is_zero() {
@@ -348,6 +437,14 @@ async fn handle(
     let body = axum::body::Body::from_stream(event_stream(events, stream.gap, stream.end));
     let response = (status, [("content-type", "text/event-stream")], body).into_response();
     with_headers(response, reply.headers)
+}
+
+/// splitmix64: a well-spread, reproducible hash of a counter.
+fn splitmix64(n: u64) -> u64 {
+    let mut x = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }
 
 fn with_headers(mut response: Response, headers: Vec<(String, String)>) -> Response {

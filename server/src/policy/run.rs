@@ -301,7 +301,7 @@ impl Run {
                 )
             }
             ErrorClass::Auth => {
-                let why = self.count_failure(now, class, effects);
+                let (_, why) = self.count_failure(now, class, effects);
                 // Not again in this request, ejected or not.
                 self.slot_mut().excluded = true;
                 (self.rotate_or_next(now), why)
@@ -359,7 +359,7 @@ impl Run {
                             let ms = self.eject(now, class, Some(wait), effects);
                             format!("key ejected for {ms} ms as the provider asked")
                         }
-                        None => self.count_failure(now, class, effects),
+                        None => self.count_failure(now, class, effects).1,
                     };
                     self.slot_mut().excluded = true;
                     (self.rotate_or_next(now), why)
@@ -369,15 +369,10 @@ impl Run {
             | ErrorClass::Server
             | ErrorClass::Transport
             | ErrorClass::Unknown => {
-                let counted = self.count_failure(now, class, effects);
+                let (ejected, counted) = self.count_failure(now, class, effects);
                 let backoff = self.backoff(self.retries);
-                if !self
-                    .current_slot()
-                    .info
-                    .cooldown_until
-                    .is_none_or(|t| t <= now)
-                {
-                    // Ejected just now: this key is out; another key or candidate goes on.
+                if ejected {
+                    // This key is out; another key or candidate goes on.
                     (self.rotate_or_next(now), counted)
                 } else if self.retries < cfg.max_retries && self.fits(now, backoff) {
                     self.retries += 1;
@@ -485,24 +480,26 @@ impl Run {
     }
 
     /// Counts a failure of the current key against its class's threshold and
-    /// ejects the key when the threshold is reached. Returns the trail's reason.
+    /// ejects the key when the threshold is reached. Returns whether it did, and
+    /// the trail's reason.
     fn count_failure(
         &mut self,
         now: Millis,
         class: ErrorClass,
         effects: &mut Vec<Effect>,
-    ) -> String {
+    ) -> (bool, String) {
         let Some(threshold) = self.cfg.outlier.threshold(class) else {
-            return String::new();
+            return (false, String::new());
         };
         let failures = self.current_slot().info.next_failure_count(class);
         if failures >= threshold {
             let ms = self.eject(now, class, None, effects);
             let nth = self.current_slot().info.ejections;
-            return format!(
+            let why = format!(
                 "{failures} failures in a row: key ejected for {} (ejection {nth})",
                 human_ms(ms)
             );
+            return (true, why);
         }
         let slot = self.slot_mut();
         let effect = Effect::Failed {
@@ -511,7 +508,8 @@ impl Run {
         };
         slot.info.apply(&effect);
         effects.push(effect);
-        format!("failure {failures}/{threshold} in a row; the key stays in rotation")
+        let why = format!("failure {failures}/{threshold} in a row; the key stays in rotation");
+        (false, why)
     }
 
     /// Takes the current key out of rotation: for `wait` (a provider's word,

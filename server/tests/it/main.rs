@@ -4,6 +4,7 @@
 mod credentials;
 mod openai;
 mod operations;
+mod soak;
 mod streaming;
 mod support;
 mod validation;

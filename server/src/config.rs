@@ -972,6 +972,59 @@ model: {provider: p, model: m}
     }
 
     #[test]
+    fn outlier_settings_have_defaults_and_reach_the_policy() {
+        let c = Config::from_yaml(MINIMAL, "t", []).unwrap();
+        let p = c.policy();
+        assert_eq!(p.max_cooldown_ms, 3_600_000);
+        assert_eq!(p.refresh_skew_ms, 60_000);
+        assert_eq!(p.outlier, OutlierConfig::default());
+        let text = format!(
+            "{MINIMAL}policy: {{max_cooldown: 2h, outlier: {{auth: 1, transport: 7, base_ejection: 5s}}}}\n"
+        );
+        let p = Config::from_yaml(&text, "t", []).unwrap().policy();
+        assert_eq!(p.max_cooldown_ms, 7_200_000);
+        assert_eq!((p.outlier.auth, p.outlier.rate_limit), (1, 3));
+        assert_eq!(
+            (p.outlier.transport, p.outlier.base_ejection_ms),
+            (7, 5_000)
+        );
+        let env = [(
+            "SWITCHYARD__POLICY__OUTLIER__SERVER".to_owned(),
+            "9".to_owned(),
+        )];
+        let p = Config::from_yaml(MINIMAL, "t", env).unwrap().policy();
+        assert_eq!(p.outlier.server, 9);
+    }
+
+    #[test]
+    fn nonsense_cooldown_and_outlier_settings_are_refused_with_their_path() {
+        for (policy, field) in [
+            ("{max_cooldown: 0s}", "policy.max_cooldown"),
+            (
+                "{outlier: {base_ejection: 0s}}",
+                "policy.outlier.base_ejection",
+            ),
+            ("{outlier: {auth: 0}}", "policy.outlier.auth"),
+            ("{outlier: {server: 100000}}", "policy.outlier.server"),
+            ("{max_cooldown: 1m}", "policy.auth_cooldown"),
+            (
+                "{max_cooldown: 2h, billing_cooldown: 3h}",
+                "policy.billing_cooldown",
+            ),
+            (
+                "{outlier: {base_ejection: 2h}}",
+                "policy.outlier.base_ejection",
+            ),
+            ("{outlier: {rate_limit: -1}}", "policy.outlier.rate_limit"),
+            ("{outlier: {overlaoded: 3}}", "overlaoded"),
+        ] {
+            let text = format!("{MINIMAL}policy: {policy}\n");
+            let err = Config::from_yaml(&text, "t", []).unwrap_err().to_string();
+            assert!(err.contains(field), "{policy}: {err}");
+        }
+    }
+
+    #[test]
     fn auto_tasks_route_to_the_main_provider() {
         let text = format!("{MINIMAL}auxiliary:\n  title_generation: {{}}\n");
         let c = Config::from_yaml(&text, "t", []).unwrap();

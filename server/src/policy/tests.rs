@@ -878,6 +878,23 @@ fn once_live_candidates_failed_ejected_keys_are_tried_as_a_last_resort() {
 }
 
 #[test]
+fn a_panic_mode_attempt_is_retried_like_any_other() {
+    for (caller, _) in callers() {
+        let mut view = creds();
+        for pool in view.values_mut() {
+            pool[0].cooldown_until = Some(NOW + 50_000);
+        }
+        let mut run = run_for(&caller, &view);
+        let (trail, finish) = drive(&mut run, vec![fail(ErrorClass::Server, 500)]);
+        assert_eq!(finish, Finish::Succeeded, "{caller}");
+        let attempts: Vec<_> = trail.iter().filter(|s| !s.1.is_empty()).collect();
+        assert_eq!(attempts[0].2, Action::RetrySame, "{caller}");
+        assert_eq!(attempts[1].2, Action::Succeed, "{caller}");
+        assert_eq!(attempts[0].1, attempts[1].1);
+    }
+}
+
+#[test]
 fn panic_mode_tries_each_ejected_key_at_most_once() {
     for (caller, _) in callers() {
         let mut view = creds();

@@ -4,6 +4,7 @@
 mod credentials;
 mod openai;
 mod operations;
+mod outlier;
 mod soak;
 mod streaming;
 mod support;

@@ -6,7 +6,8 @@
 //! provider.
 //!
 //! `SWITCHYARD_SOAK_SECS` sets the length of each run (default 10 s; the README
-//! gives the figures of a 60 s run).
+//! gives the figures of a 60 s run). `SOAK_DEBUG=1` prints the trail of each
+//! failed call.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -779,7 +779,7 @@ fn describe_empty_pool(pool: &[Slot], now: Millis) -> String {
 
 /// `1500 ms`, or `30 s` for whole seconds.
 fn human_ms(ms: u64) -> String {
-    if ms >= 1000 && ms % 1000 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else {
         format!("{ms} ms")

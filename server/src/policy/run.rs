@@ -165,7 +165,7 @@ impl Run {
                         );
                         continue;
                     }
-                    if let Some(why) = self.refresh_before_use(now) {
+                    if let Some(why) = self.refresh_before_use(start) {
                         let used = Some(self.current_slot().info.id.clone());
                         self.push_step(ErrorClass::None, 0, Action::RefreshAndRetry, why, 0, used);
                         self.phase = Phase::Refresh;

@@ -16,11 +16,12 @@ use opentelemetry::KeyValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::credentials::{Credential, OAuthClient};
+use crate::credentials::{Credential, OAuthClient, Tokens};
 use crate::domain::{Material, Millis};
 use crate::executor::wall_ms;
 use crate::metrics::Metrics;
 use crate::policy::RefreshOutcome;
+use crate::redact::{Scrubber, check_secret};
 use crate::store::{RotatedTokens, Store, StoreError};
 
 /// OAuth error codes after which a refresh token can never work again.
@@ -91,7 +92,7 @@ impl Refresher {
                     RefreshOutcome::Terminal(_) => "terminal",
                     _ => "transient",
                 });
-                return outcome;
+                return scrubbed(outcome, &current, client);
             }
         };
         let now = wall_ms();
@@ -183,9 +184,17 @@ impl Refresher {
             .await
             .map_err(|_| RefreshOutcome::Transient("token endpoint answer cut short".into()))?;
         if (200..300).contains(&status) {
-            return serde_json::from_slice::<Grant>(&body).map_err(|_| {
+            let grant = serde_json::from_slice::<Grant>(&body).map_err(|_| {
                 RefreshOutcome::Transient(format!("{status} without an access_token"))
-            });
+            })?;
+            // Never stored, so never sent: a token that is not a valid header value.
+            let tokens = std::iter::once(&grant.access_token).chain(&grant.refresh_token);
+            if let Some(e) = tokens.map(|t| check_secret(t)).find_map(Result::err) {
+                return Err(RefreshOutcome::Transient(format!(
+                    "token endpoint issued a token that {e}"
+                )));
+            }
+            return Ok(grant);
         }
         let code = serde_json::from_slice::<GrantError>(&body)
             .unwrap_or_default()
@@ -208,6 +217,21 @@ impl Refresher {
         self.metrics
             .refreshes
             .add(1, &[KeyValue::new("outcome", outcome)]);
+    }
+}
+
+/// A refusal's text comes from the token endpoint, which may echo what it was
+/// sent: the credential's tokens and client secret are removed from it.
+fn scrubbed(outcome: RefreshOutcome, tokens: &Tokens, client: &OAuthClient) -> RefreshOutcome {
+    let secrets: Vec<&SecretString> = std::iter::once(&*tokens.bearer)
+        .chain(&tokens.refresh_token)
+        .chain(&client.client_secret)
+        .collect();
+    let scrubber = Scrubber::new(secrets);
+    match outcome {
+        RefreshOutcome::Terminal(why) => RefreshOutcome::Terminal(scrubber.scrub(&why).into()),
+        RefreshOutcome::Transient(why) => RefreshOutcome::Transient(scrubber.scrub(&why).into()),
+        RefreshOutcome::Refreshed => RefreshOutcome::Refreshed,
     }
 }
 

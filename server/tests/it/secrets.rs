@@ -789,3 +789,109 @@ async fn a_stored_key_with_a_line_break_fails_classified_and_the_next_key_serves
     assert_eq!(fakes.main.call_count(), 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_provider_echoing_another_secret_of_its_pool_has_it_scrubbed_too() {
+    use switchyard::domain::{Material, OAuthTokens};
+    const ACCESS: &str = "7c1d2e3f-aaaa-4bbb-8ccc-0d1e2f3a4b5c";
+    const REFRESH: &str = "rt12-ab34-cd56-ef78";
+    const SECRET: &str = "cs12-ab34-cd56-ef78";
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchyard.db");
+    seed_keys(&db, &[]).await;
+    // `aux` holds its static key first, then an OAuth token set.
+    let store = open_store(&db).await;
+    let oauth = switchyard::store::NewCredential {
+        id: "aux-oauth".into(),
+        provider: "aux".into(),
+        label: String::new(),
+        priority: 10,
+        material: Material::OAuth(OAuthTokens {
+            access_token: SecretString::from(ACCESS.to_owned()),
+            refresh_token: SecretString::from(REFRESH.to_owned()),
+            expires_at: None,
+            token_url: "http://127.0.0.1:9/token".into(),
+            client_id: "c".into(),
+            client_secret: Some(SecretString::from(SECRET.to_owned())),
+            scope: None,
+        }),
+    };
+    store.put_credential(&oauth, false, 1).await.unwrap();
+    store.close().await;
+    let fakes = Fakes::start().await;
+    let mut app = TestApp::spawn(fakes.config(&db, "")).await;
+    // Refusing the static key, the provider names the pool's other secrets.
+    let body = format!(
+        r#"{{"error":{{"message":"key refused; this account also uses {ACCESS}, {REFRESH} and {SECRET}","type":"authentication_error"}}}}"#
+    );
+    fakes.aux.push([FakeReply::error(401, &body)]);
+
+    let answer = app.aux("compression").await.unwrap();
+    assert_eq!(
+        shape(&answer.attempts),
+        [
+            s("aux", "aux-k1", pb::Action::RotateCredential),
+            s("aux", "aux-oauth", pb::Action::Succeed),
+        ]
+    );
+    let reason = &answer.attempts[0].reason;
+    assert!(
+        reason.contains("also uses [redacted], [redacted] and [redacted]"),
+        "{reason}"
+    );
+    let explained = app.explain_id(&answer.request_id).await;
+    let text = format!("{answer:?} {explained:?}");
+    LeakFinder::new(&[ACCESS, REFRESH, SECRET]).assert_clean("the answer", text.as_bytes());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_endpoint_issuing_an_unsendable_token_is_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchyard.db");
+    seed_keys(&db, &[]).await;
+    let endpoint = FakeTokenEndpoint::start("bad").await.unwrap();
+    seed_oauth(
+        &db,
+        "main",
+        &endpoint,
+        "bad-access-stale",
+        "bad-refresh-0",
+        "client-secret-x",
+    )
+    .await;
+    endpoint.set_failure(Some((
+        200,
+        r#"{"access_token":"new-access\r\nX-Injected: 1","refresh_token":"new-refresh-1","expires_in":3600}"#,
+    )));
+    let fakes = Fakes::start().await;
+    fakes.main.push([FakeReply::error(
+        401,
+        r#"{"error":{"message":"expired","type":"authentication_error"}}"#,
+    )]);
+    let mut app = TestApp::spawn(fakes.config(&db, "")).await;
+
+    let answer = app.primary().await.unwrap();
+    assert_eq!(answer.content, "answer from main-fb");
+    let refresh = &answer.attempts[1];
+    assert_eq!(refresh.error_class(), pb::ErrorClass::Auth);
+    assert!(
+        refresh
+            .reason
+            .contains("token endpoint issued a token that must not contain a line break"),
+        "{refresh:?}"
+    );
+    assert_eq!(endpoint.call_count(), 1);
+    app.stop().await;
+
+    // The stored pair is still the old one: the bad token was never stored.
+    let store = open_store(&db).await;
+    let stored = store.credential("main-oauth").await.unwrap().unwrap();
+    let switchyard::domain::Material::OAuth(t) = stored.material else {
+        panic!("an OAuth credential");
+    };
+    use secrecy::ExposeSecret as _;
+    assert_eq!(t.access_token.expose_secret(), "bad-access-stale");
+    assert_eq!(t.refresh_token.expose_secret(), "bad-refresh-0");
+    store.close().await;
+}

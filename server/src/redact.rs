@@ -97,18 +97,31 @@ pub fn check_secret(secret: &str) -> Result<(), SecretError> {
 /// scrubbed: [`check_secret`] refuses them on input.
 #[derive(Clone, Default)]
 pub struct Scrubber {
-    /// `None` when there is nothing to scrub.
-    patterns: Option<AhoCorasick>,
+    patterns: Patterns,
+}
+
+/// What a [`Scrubber`] searches for.
+#[derive(Clone, Default)]
+enum Patterns {
+    /// Nothing to scrub.
+    #[default]
+    None,
+    /// Every form of every secret.
+    Some(AhoCorasick),
+    /// The search could not be built (a pattern set beyond the automaton's
+    /// limits): fail closed, every text is replaced whole.
+    Unavailable,
 }
 
 impl fmt::Debug for Scrubber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The patterns are secrets: only their number is shown.
+        let count = match &self.patterns {
+            Patterns::Some(p) => p.patterns_len(),
+            Patterns::None | Patterns::Unavailable => 0,
+        };
         f.debug_struct("Scrubber")
-            .field(
-                "patterns",
-                &self.patterns.as_ref().map_or(0, AhoCorasick::patterns_len),
-            )
+            .field("patterns", &count)
             .finish()
     }
 }
@@ -132,24 +145,29 @@ impl Scrubber {
         }
         // Standard semantics: every overlapping occurrence is reported, so two
         // overlapping secrets are both removed whole.
-        let patterns = AhoCorasick::builder()
+        let patterns = match AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .build(&patterns)
-            .ok();
+        {
+            Ok(automaton) => Patterns::Some(automaton),
+            Err(_) => Patterns::Unavailable,
+        };
         Self { patterns }
     }
 
     /// Whether it scrubs nothing.
     pub fn is_empty(&self) -> bool {
-        self.patterns.is_none()
+        matches!(self.patterns, Patterns::None)
     }
 
     /// `text` with every occurrence of a secret, in any encoding known here,
     /// replaced by [`REDACTED`]. Overlapping or adjacent occurrences become one
     /// [`REDACTED`].
     pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let Some(patterns) = &self.patterns else {
-            return Cow::Borrowed(text);
+        let patterns = match &self.patterns {
+            Patterns::None => return Cow::Borrowed(text),
+            Patterns::Unavailable => return Cow::Borrowed(REDACTED),
+            Patterns::Some(patterns) => patterns,
         };
         // Overlapping matches come in order of their end: sort by start, then merge.
         let mut found: Vec<(usize, usize)> = patterns

@@ -264,3 +264,12 @@ fn secrets_with_control_characters_whitespace_or_non_ascii_are_refused() {
         assert_eq!(check_secret(ok), Ok(()), "{ok:?}");
     }
 }
+
+#[test]
+fn a_scrubber_that_could_not_be_built_fails_closed() {
+    let s = Scrubber {
+        patterns: Patterns::Unavailable,
+    };
+    assert!(!s.is_empty());
+    assert_eq!(s.scrub(&format!("bad key {UUID}")), REDACTED);
+}

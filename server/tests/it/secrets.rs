@@ -731,16 +731,19 @@ async fn a_stored_key_with_a_line_break_fails_classified_and_the_next_key_serves
     // Stored before secrets were checked on input: straight through the store.
     let store = open_store(&db).await;
     store.remove_credential("main-k1").await.unwrap();
-    for (i, (id, secret)) in [
-        ("main-crlf", "sk-main-broken\r\nkey"),
-        ("main-good", "sk-main-good-key"),
+    store.remove_credential("aux-k1").await.unwrap();
+    for (i, (id, provider, secret)) in [
+        ("main-crlf", "main", "sk-main-broken\r\nkey"),
+        ("main-good", "main", "sk-main-good-key"),
+        ("aux-crlf", "aux", "sk-aux-broken\nkey"),
+        ("aux-good", "aux", "sk-aux-good-key"),
     ]
     .into_iter()
     .enumerate()
     {
         let key = NewApiKey {
             id: id.into(),
-            provider: "main".into(),
+            provider: provider.into(),
             label: String::new(),
             priority: i as i64,
             secret: SecretString::from(secret.to_owned()),
@@ -787,6 +790,22 @@ async fn a_stored_key_with_a_line_break_fails_classified_and_the_next_key_serves
         [s("main", "main-good", pb::Action::Succeed)]
     );
     assert_eq!(fakes.main.call_count(), 2);
+
+    // The same on a streamed call (OpenAI kind), before the first token.
+    let (events, _, end) = aux_stream(&mut app.client, "compression").await;
+    end.unwrap();
+    assert!(
+        events.contains("aux-crlf") && events.contains("AuthTerminal"),
+        "{events}"
+    );
+    assert!(events.contains("Finished"), "{events}");
+    let presented: Vec<String> = fakes
+        .aux
+        .calls()
+        .into_iter()
+        .map(|c| c.credential)
+        .collect();
+    assert_eq!(presented, ["sk-aux-good-key"]);
     app.stop().await;
 }
 

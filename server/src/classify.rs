@@ -3,7 +3,9 @@
 //! This module owns the mapping from what a provider answered (HTTP status,
 //! headers and an optional body) or how the call failed (a [`TransportError`])
 //! to an [`ErrorClass`], together with the wait the provider asks for and a
-//! short, redacted detail for the trail.
+//! short, redacted detail for the trail. The detail is scrubbed of the exact
+//! secrets a [`Scrubber`] holds (see [`crate::redact`]), then of anything that
+//! looks like a key, then cut.
 //!
 //! It must stay pure: no I/O, no clock (time enters as a `now` value), no
 //! logging, no async runtime, no HTTP client. Every function is total: any

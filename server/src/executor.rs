@@ -374,7 +374,7 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
             D::annotate(&span, answer, self.capture_content);
         }
         self.span = Some(span);
-        // Built only when the provider sent text back on a failure: a success pays nothing.
+        // Built only for a failed attempt, whose text may echo a secret: a success pays nothing.
         let scrubber = || secrets_of(self.pool, &candidate.provider, &bearer);
         let observed = match outcome {
             CallOutcome::Answer { status, answer } => (

@@ -16,7 +16,7 @@ use opentelemetry::KeyValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::credentials::{Credential, OAuthClient, Tokens};
+use crate::credentials::{Credential, OAuthClient};
 use crate::domain::{Material, Millis};
 use crate::executor::wall_ms;
 use crate::metrics::Metrics;
@@ -92,7 +92,7 @@ impl Refresher {
                     RefreshOutcome::Terminal(_) => "terminal",
                     _ => "transient",
                 });
-                return scrubbed(outcome, &current, client);
+                return outcome;
             }
         };
         let now = wall_ms();
@@ -201,6 +201,9 @@ impl Refresher {
             .error
             .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_graphic()))
             .unwrap_or_default();
+        // The endpoint may echo what it was sent: the refresh token, the client secret.
+        let sent = std::iter::once(refresh_token).chain(&client.client_secret);
+        let code = Scrubber::new(sent).scrub(&code).into_owned();
         let why = if code.is_empty() {
             format!("token endpoint answered {status}")
         } else {
@@ -217,21 +220,6 @@ impl Refresher {
         self.metrics
             .refreshes
             .add(1, &[KeyValue::new("outcome", outcome)]);
-    }
-}
-
-/// A refusal's text comes from the token endpoint, which may echo what it was
-/// sent: the credential's tokens and client secret are removed from it.
-fn scrubbed(outcome: RefreshOutcome, tokens: &Tokens, client: &OAuthClient) -> RefreshOutcome {
-    let secrets: Vec<&SecretString> = std::iter::once(&*tokens.bearer)
-        .chain(&tokens.refresh_token)
-        .chain(&client.client_secret)
-        .collect();
-    let scrubber = Scrubber::new(secrets);
-    match outcome {
-        RefreshOutcome::Terminal(why) => RefreshOutcome::Terminal(scrubber.scrub(&why).into()),
-        RefreshOutcome::Transient(why) => RefreshOutcome::Transient(scrubber.scrub(&why).into()),
-        RefreshOutcome::Refreshed => RefreshOutcome::Refreshed,
     }
 }
 

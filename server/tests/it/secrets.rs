@@ -182,15 +182,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// gRPC failure as text: message, `ErrorInfo` and `FailureDetail`; and the request id.
+/// gRPC failure as text: message, `ErrorInfo`, `FailureDetail` and the raw
+/// details bytes; and the request id.
 fn failure_text(status: &tonic::Status) -> (String, String, pb::FailureDetail) {
     let (info, detail) = failure_details(status);
     let id = info.metadata["request_id"].clone();
     (
         format!(
-            "{} {:?} {info:?} {detail:?}",
+            "{} {:?} {info:?} {detail:?} {}",
             status.message(),
-            status.code()
+            status.code(),
+            String::from_utf8_lossy(status.details())
         ),
         id,
         detail,

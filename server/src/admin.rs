@@ -14,6 +14,7 @@ use crate::domain::{Material, OAuthTokens};
 use crate::executor::wall_ms;
 use crate::grpc::{error_status, invalid};
 use crate::policy::RefreshOutcome;
+use crate::redact::check_secret;
 use crate::service::Switchyard;
 use crate::store::{NewCredential, StoreError, StoredCredential};
 use crate::validate::Violations;
@@ -212,17 +213,14 @@ impl AdminService {
                 None
             }
             Some(pb::put_credential_request::Material::ApiKey(k)) => {
-                if k.key.trim().is_empty() {
-                    violations.push(("api_key.key", "must not be empty".into()));
-                }
+                check_field(&mut violations, "api_key.key", &k.key);
                 Some(Material::ApiKey(SecretString::from(k.key)))
             }
             Some(pb::put_credential_request::Material::Oauth(t)) => {
-                if t.access_token.is_empty() {
-                    violations.push(("oauth.access_token", "must not be empty".into()));
-                }
-                if t.refresh_token.is_empty() {
-                    violations.push(("oauth.refresh_token", "must not be empty".into()));
+                check_field(&mut violations, "oauth.access_token", &t.access_token);
+                check_field(&mut violations, "oauth.refresh_token", &t.refresh_token);
+                if !t.client_secret.is_empty() {
+                    check_field(&mut violations, "oauth.client_secret", &t.client_secret);
                 }
                 if t.client_id.is_empty() {
                     violations.push(("oauth.client_id", "must not be empty".into()));
@@ -257,6 +255,14 @@ impl AdminService {
             }),
             _ => Err(invalid(violations)),
         }
+    }
+}
+
+/// Adds a violation of `field` when `secret` cannot be stored and sent (see
+/// [`check_secret`]). The description never quotes the secret.
+fn check_field(violations: &mut Violations, field: &'static str, secret: &str) {
+    if let Err(e) = check_secret(secret) {
+        violations.push((field, e.to_string()));
     }
 }
 

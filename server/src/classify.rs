@@ -3,7 +3,9 @@
 //! This module owns the mapping from what a provider answered (HTTP status,
 //! headers and an optional body) or how the call failed (a [`TransportError`])
 //! to an [`ErrorClass`], together with the wait the provider asks for and a
-//! short, redacted detail for the trail.
+//! short, redacted detail for the trail. The detail is scrubbed of the exact
+//! secrets a [`Scrubber`] holds (see [`crate::redact`]), then of anything that
+//! looks like a key, then cut.
 //!
 //! It must stay pure: no I/O, no clock (time enters as a `now` value), no
 //! logging, no async runtime, no HTTP client. Every function is total: any
@@ -30,6 +32,7 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 
 use crate::domain::{ErrorClass, Millis, TransportError};
+use crate::redact::Scrubber;
 
 /// Result of classifying one upstream outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +54,23 @@ pub struct Classification {
 /// turns absolute reset times into a delay, which saturates at 0. The retry
 /// hint is filled for `rate_limit` and `billing` (Retry-After family, then
 /// provider reset headers) and for `overloaded` (Retry-After family only).
+///
+/// Only the pattern heuristic redacts the detail: for text that holds none of
+/// our secrets (simulations). Real provider answers go through
+/// [`classify_http_scrubbed`].
 pub fn classify_http(status: u16, headers: &HeaderMap, body: &[u8], now: Millis) -> Classification {
+    classify_http_scrubbed(status, headers, body, now, &Scrubber::default())
+}
+
+/// [`classify_http`], with every secret of `scrubber` removed from the detail
+/// before it is redacted by pattern and truncated.
+pub fn classify_http_scrubbed(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: Millis,
+    scrubber: &Scrubber,
+) -> Classification {
     if (200..300).contains(&status) {
         return Classification {
             class: ErrorClass::None,
@@ -73,7 +92,7 @@ pub fn classify_http(status: u16, headers: &HeaderMap, body: &[u8], now: Millis)
         class,
         http_status: status,
         retry_after_ms,
-        detail: detail(status, info.as_ref(), body.len()),
+        detail: detail(status, info.as_ref(), body.len(), scrubber),
     }
 }
 
@@ -94,7 +113,19 @@ pub fn classify_transport(error: TransportError) -> Classification {
 /// error's numeric code when it is one (OpenRouter), else the one its type implies
 /// (`overloaded_error` 529, `rate_limit_error` 429, ...), else 500. The
 /// classification keeps `http_status` (the stream's own, normally 200).
+///
+/// Like [`classify_http`], redacts by pattern only; see [`classify_stream_error_scrubbed`].
 pub fn classify_stream_error(http_status: u16, payload: &[u8]) -> Classification {
+    classify_stream_error_scrubbed(http_status, payload, &Scrubber::default())
+}
+
+/// [`classify_stream_error`], with every secret of `scrubber` removed from the
+/// detail before it is redacted by pattern and truncated.
+pub fn classify_stream_error_scrubbed(
+    http_status: u16,
+    payload: &[u8],
+    scrubber: &Scrubber,
+) -> Classification {
     let info = ErrorInfo::parse(payload);
     let implied = info.as_ref().and_then(|i| {
         i.numeric_code
@@ -109,7 +140,7 @@ pub fn classify_stream_error(http_status: u16, payload: &[u8]) -> Classification
     });
     let status = implied.unwrap_or(500);
     let class = class_of(status, &Signals::new(info.as_ref()));
-    let detail = detail(status, info.as_ref(), payload.len());
+    let detail = detail(status, info.as_ref(), payload.len(), scrubber);
     Classification {
         class,
         http_status,
@@ -470,18 +501,25 @@ fn is_identifier(text: &str) -> bool {
 /// Upper bound of [`Classification::detail`], in chars.
 const MAX_DETAIL_CHARS: usize = 200;
 /// What replaces a secret.
-const REDACTED: &str = "[redacted]";
+const REDACTED: &str = crate::redact::REDACTED;
 /// Shortest run of `[A-Za-z0-9_.-]` that may be a key or token.
 const MIN_SECRET_LEN: usize = 20;
 
 /// `{status} {code}: {message}`, redacted and truncated; never raw body bytes.
-fn detail(status: u16, info: Option<&ErrorInfo>, body_len: usize) -> String {
+///
+/// The exact secrets of `scrubber` go first, from each piece as the provider
+/// sent it (before whitespace is collapsed), then the pattern heuristic, then
+/// the cut: a cut never leaves part of a secret behind.
+fn detail(status: u16, info: Option<&ErrorInfo>, body_len: usize, scrubber: &Scrubber) -> String {
     let raw = match info {
         None if body_len == 0 => format!("{status} (empty body)"),
         None => format!("{status} (unparsed body, {body_len} bytes)"),
         Some(info) => {
-            let label = info.label(status).map(|l| one_line(&l));
-            let message = info.message.as_deref().map(one_line);
+            let label = info.label(status).map(|l| one_line(&scrubber.scrub(&l)));
+            let message = info
+                .message
+                .as_deref()
+                .map(|m| one_line(&scrubber.scrub(m)));
             match (label, message) {
                 (Some(label), Some(message)) => format!("{status} {label}: {message}"),
                 (Some(label), None) => format!("{status} {label}"),
@@ -490,7 +528,7 @@ fn detail(status: u16, info: Option<&ErrorInfo>, body_len: usize) -> String {
             }
         }
     };
-    truncate_chars(redact(&raw), MAX_DETAIL_CHARS)
+    truncate_chars(redact(&scrubber.scrub(&raw)), MAX_DETAIL_CHARS)
 }
 
 /// Collapses every whitespace run, newlines included, into one space.

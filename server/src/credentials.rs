@@ -313,6 +313,26 @@ impl CredentialPool {
         view
     }
 
+    /// Every secret held for `provider`: each credential's bearer (API key or
+    /// access token), refresh token and client secret. For scrubbing what the
+    /// provider sent back after a failed attempt; never on the success path.
+    pub fn provider_secrets(&self, provider: &str) -> Vec<SecretString> {
+        let inner = read(&self.inner);
+        let Some(creds) = inner.by_provider.get(provider) else {
+            return Vec::new();
+        };
+        let mut secrets = Vec::with_capacity(creds.len() * 3);
+        for c in creds {
+            let t = read(&c.tokens);
+            secrets.push(SecretString::clone(&t.bearer));
+            secrets.extend(t.refresh_token.clone());
+            if let Some(secret) = c.oauth.as_ref().and_then(|o| o.client_secret.clone()) {
+                secrets.push(secret);
+            }
+        }
+        secrets
+    }
+
     fn strategy(&self, provider: &str) -> PoolStrategy {
         self.strategies.get(provider).copied().unwrap_or_default()
     }

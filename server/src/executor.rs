@@ -5,6 +5,7 @@
 //! ([`crate::simulate::SimulatedUpstream`]: scripted outcomes, a virtual clock).
 //! The executor does the I/O; every decision comes from the policy.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -20,6 +21,7 @@ use crate::domain::{
 use crate::oauth::Refresher;
 use crate::policy::{AttemptPlan, Effect, Finish, Next, Observed, RefreshOutcome, Run};
 use crate::provider::{CallOutcome, OpenStream, Providers};
+use crate::redact::Scrubber;
 use crate::writer::Recorder;
 
 /// Where attempts go: real providers, or a simulation.
@@ -200,6 +202,9 @@ pub struct HttpUpstream<'a, D = Whole> {
     refresher: &'a Refresher,
     /// Credential and token generation of the last attempt, for single-flight refresh.
     last_used: Option<(CredentialId, u64)>,
+    /// The secret presented on the last attempt: a committed stream's later error
+    /// events are scrubbed of it even if the credential was refreshed meanwhile.
+    presented: Option<Arc<SecretString>>,
     recorder: &'a Recorder,
     request: &'a ChatRequest,
     caller: &'a Caller,
@@ -229,6 +234,7 @@ impl<'a, D: Delivery> HttpUpstream<'a, D> {
             pool,
             refresher,
             last_used: None,
+            presented: None,
             recorder,
             request,
             caller,
@@ -237,6 +243,11 @@ impl<'a, D: Delivery> HttpUpstream<'a, D> {
             span: None,
             delivery: std::marker::PhantomData,
         }
+    }
+
+    /// The secret presented on the last attempt made.
+    pub fn presented(&self) -> Option<Arc<SecretString>> {
+        self.presented.clone()
     }
 
     /// The client span of one attempt, with the OpenTelemetry GenAI attributes.
@@ -277,6 +288,14 @@ impl<'a, D: Delivery> HttpUpstream<'a, D> {
         }
         span
     }
+}
+
+/// A scrubber of every secret held for `provider`, plus `presented` (the secret
+/// of the attempt, which a concurrent refresh may have replaced in the pool).
+fn secrets_of(pool: &CredentialPool, provider: &str, presented: &SecretString) -> Scrubber {
+    let mut secrets = pool.provider_secrets(provider);
+    secrets.push(presented.clone());
+    Scrubber::new(&secrets)
 }
 
 fn failure(class: ErrorClass, status: u16, detail: &str) -> Observed {
@@ -341,7 +360,9 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
             D::annotate(&span, answer, self.capture_content);
         }
         self.span = Some(span);
-        match outcome {
+        // Built only for a failed attempt, whose text may echo a secret: a success pays nothing.
+        let scrubber = || secrets_of(self.pool, &candidate.provider, &bearer);
+        let observed = match outcome {
             CallOutcome::Answer { status, answer } => (
                 Observed::Success {
                     http_status: status,
@@ -361,14 +382,34 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
                 headers,
                 body,
             } => (
-                Observed::Failure(classify::classify_http(status, &headers, &body, wall_ms())),
+                Observed::Failure(classify::classify_http_scrubbed(
+                    status,
+                    &headers,
+                    &body,
+                    wall_ms(),
+                    &scrubber(),
+                )),
                 None,
             ),
             CallOutcome::Transport(e) => (Observed::Failure(classify::classify_transport(e)), None),
-            CallOutcome::Stream { status, failure } => {
-                (Observed::Failure(failure.classify(status)), None)
-            }
-        }
+            CallOutcome::Unsendable => (
+                // Nothing was sent, and nothing sent with this secret ever will be:
+                // the credential is dead (or refreshed), and the next key serves.
+                failure(
+                    ErrorClass::AuthTerminal,
+                    0,
+                    "the credential is not a valid HTTP header value (control character); \
+                     not sent, replace it",
+                ),
+                None,
+            ),
+            CallOutcome::Stream { status, failure } => (
+                Observed::Failure(failure.classify(status, &scrubber())),
+                None,
+            ),
+        };
+        self.presented = Some(bearer);
+        observed
     }
 
     async fn refresh(&mut self, credential_id: &CredentialId) -> RefreshOutcome {

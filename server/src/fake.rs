@@ -25,6 +25,9 @@ pub enum FakeBody {
     Completion(String),
     /// This exact body.
     Raw(String),
+    /// This body with the presented credential put in (see [`echo_credential`]):
+    /// a provider that echoes the key it was sent.
+    Echo(String),
     /// An event stream in the endpoint's shape (OpenAI SSE chunks or Anthropic
     /// events), whatever the request asked. A [`FakeBody::Completion`] is streamed
     /// too when the request asks for `stream: true`.
@@ -51,8 +54,54 @@ pub enum StreamEnd {
     Drop,
     /// Nothing more is sent, and the connection stays open.
     Stall,
-    /// This error event (its JSON data), then the connection closes.
+    /// This error event (its JSON data), then the connection closes. Placeholders
+    /// of [`echo_credential`] are replaced by the presented credential.
     Error(String),
+}
+
+/// Puts the credential presented to the fake into `template`, a JSON text, in
+/// the shapes a provider may echo it. Each placeholder is replaced by the
+/// credential, escaped to stay valid inside a JSON string:
+/// - `{credential}`: as it is;
+/// - `{credential_url}`: percent-encoded (RFC 3986);
+/// - `{credential_b64}`: base64 (padded);
+/// - `{credential_b64url}`: base64url (unpadded);
+/// - `{credential_basic}`: base64 of `client:{credential}`, as in `Basic` auth;
+/// - `{credential_json}`: JSON-escaped with `/` as `\/`, as inside a quoted JSON
+///   document (so the decoded message holds the escaped form).
+pub fn echo_credential(template: &str, credential: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let json = |text: &str| {
+        let quoted = serde_json::to_string(text).unwrap_or_default();
+        quoted
+            .get(1..quoted.len().saturating_sub(1))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let url: String = credential
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    template
+        .replace("{credential_url}", &json(&url))
+        .replace("{credential_b64url}", &URL_SAFE_NO_PAD.encode(credential))
+        .replace("{credential_b64}", &STANDARD.encode(credential))
+        .replace(
+            "{credential_basic}",
+            &STANDARD.encode(format!("client:{credential}")),
+        )
+        .replace(
+            "{credential_json}",
+            &json(&json(credential).replace('/', "\\/")),
+        )
+        .replace("{credential}", &json(credential))
 }
 
 /// One scripted answer.
@@ -91,6 +140,24 @@ impl FakeReply {
             headers: Vec::new(),
             delay: Duration::ZERO,
             jitter: Duration::ZERO,
+        }
+    }
+
+    /// An error status whose body echoes the presented credential in its message,
+    /// as some providers' 401 answers do (`Incorrect API key provided: ...`).
+    pub fn echo_key(status: u16) -> Self {
+        Self::echo(
+            status,
+            r#"{"error":{"message":"Incorrect API key provided: {credential}. You can find your API key at https://example.com.","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+        )
+    }
+
+    /// An error status whose body is `template` with the presented credential put
+    /// in (see [`echo_credential`] for the placeholders).
+    pub fn echo(status: u16, template: &str) -> Self {
+        Self {
+            body: FakeBody::Echo(template.to_owned()),
+            ..Self::error(status, "")
         }
     }
 
@@ -370,7 +437,7 @@ async fn handle(
         calls.push(ReceivedCall {
             path: path.clone(),
             model: model.clone(),
-            credential,
+            credential: credential.clone(),
         });
         calls.len() as u64
     };
@@ -386,11 +453,18 @@ async fn handle(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return fault.response();
     }
-    let reply = refusal.unwrap_or_else(|| {
+    let mut reply = refusal.unwrap_or_else(|| {
         lock(&shared.script)
             .pop_front()
             .unwrap_or_else(|| lock(&shared.fallback).clone())
     });
+    if let FakeBody::Stream(FakeStream {
+        end: StreamEnd::Error(payload),
+        ..
+    }) = &mut reply.body
+    {
+        *payload = echo_credential(payload, &credential);
+    }
     let extra = if reply.jitter.is_zero() {
         Duration::ZERO
     } else {
@@ -418,6 +492,13 @@ async fn handle(
                     completion_body(&path, &model, &text, &shared.name),
                 )
                     .into_response(),
+                reply.headers,
+            );
+        }
+        FakeBody::Echo(template) => {
+            let body = echo_credential(&template, &credential);
+            return with_headers(
+                (status, [("content-type", "application/json")], body).into_response(),
                 reply.headers,
             );
         }

@@ -22,6 +22,7 @@ pub mod oauth;
 pub mod openai;
 pub mod policy;
 pub mod provider;
+pub mod redact;
 pub mod service;
 pub mod simulate;
 pub mod sse;

@@ -11,6 +11,7 @@ use switchyard::app::App;
 use switchyard::config::Config;
 use switchyard::domain::{Material, OAuthTokens};
 use switchyard::executor::wall_ms;
+use switchyard::redact::check_secret;
 use switchyard::store::{NewApiKey, NewCredential, Store};
 use switchyard::telemetry;
 
@@ -311,8 +312,8 @@ async fn credentials(
                 }
                 (None, false) => bail!("give the key with --api-key-env VAR or --api-key-stdin"),
             };
-            if secret.is_empty() {
-                bail!("the key is empty");
+            if let Err(e) = check_secret(&secret) {
+                bail!("the key {e}; nothing was stored");
             }
             let key = NewApiKey {
                 id: id.clone(),
@@ -345,6 +346,9 @@ async fn credentials(
                     .with_context(|| format!("environment variable {var} is not set"))?;
                 if v.trim().is_empty() {
                     bail!("environment variable {var} is empty");
+                }
+                if let Err(e) = check_secret(v.trim()) {
+                    bail!("the secret in {var} {e}; nothing was stored");
                 }
                 Ok(SecretString::from(v.trim().to_owned()))
             };

@@ -21,6 +21,7 @@ use crate::domain::{Material, Millis};
 use crate::executor::wall_ms;
 use crate::metrics::Metrics;
 use crate::policy::RefreshOutcome;
+use crate::redact::{Scrubber, check_secret};
 use crate::store::{RotatedTokens, Store, StoreError};
 
 /// OAuth error codes after which a refresh token can never work again.
@@ -183,15 +184,26 @@ impl Refresher {
             .await
             .map_err(|_| RefreshOutcome::Transient("token endpoint answer cut short".into()))?;
         if (200..300).contains(&status) {
-            return serde_json::from_slice::<Grant>(&body).map_err(|_| {
+            let grant = serde_json::from_slice::<Grant>(&body).map_err(|_| {
                 RefreshOutcome::Transient(format!("{status} without an access_token"))
-            });
+            })?;
+            // Never stored, so never sent: a token that is not a valid header value.
+            let tokens = std::iter::once(&grant.access_token).chain(&grant.refresh_token);
+            if let Some(e) = tokens.map(|t| check_secret(t)).find_map(Result::err) {
+                return Err(RefreshOutcome::Transient(format!(
+                    "token endpoint issued a token that {e}"
+                )));
+            }
+            return Ok(grant);
         }
         let code = serde_json::from_slice::<GrantError>(&body)
             .unwrap_or_default()
             .error
             .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_graphic()))
             .unwrap_or_default();
+        // The endpoint may echo what it was sent: the refresh token, the client secret.
+        let sent = std::iter::once(refresh_token).chain(&client.client_secret);
+        let code = Scrubber::new(sent).scrub(&code).into_owned();
         let why = if code.is_empty() {
             format!("token endpoint answered {status}")
         } else {

@@ -65,6 +65,10 @@ pub enum CallOutcome<A = ProviderAnswer> {
     },
     /// No HTTP answer.
     Transport(TransportError),
+    /// The request could not be built, so nothing was sent: the credential is not
+    /// a valid HTTP header value (a line break or another control character,
+    /// stored before secrets were checked on input).
+    Unsendable,
     /// A 2xx stream that failed before its first token.
     Stream {
         /// HTTP status of the stream.
@@ -95,9 +99,14 @@ pub enum StreamFailure {
 }
 
 impl StreamFailure {
-    /// The classification the policy sees.
-    pub fn classify(&self, status: u16) -> crate::classify::Classification {
-        use crate::classify::{Classification, classify_stream_error, classify_transport};
+    /// The classification the policy sees. An error event is the provider's own
+    /// text: `scrubber` removes our secrets from it.
+    pub fn classify(
+        &self,
+        status: u16,
+        scrubber: &crate::redact::Scrubber,
+    ) -> crate::classify::Classification {
+        use crate::classify::{Classification, classify_stream_error_scrubbed, classify_transport};
         use crate::domain::ErrorClass;
         let transport = |detail: String| Classification {
             class: ErrorClass::Transport,
@@ -115,7 +124,9 @@ impl StreamFailure {
                 "no stream event within the {which} timeout ({} ms)",
                 after.as_millis()
             )),
-            StreamFailure::ErrorEvent(payload) => classify_stream_error(status, payload),
+            StreamFailure::ErrorEvent(payload) => {
+                classify_stream_error_scrubbed(status, payload, scrubber)
+            }
             StreamFailure::Truncated => {
                 transport("the stream ended before the provider's end event".into())
             }
@@ -271,6 +282,7 @@ impl Providers {
         let builder = self.post(endpoint, secret).timeout(timeout);
         let response = match builder.body(body).send().await {
             Ok(r) => r,
+            Err(e) if e.is_builder() => return CallOutcome::Unsendable,
             Err(e) => return CallOutcome::Transport(transport_error(&e)),
         };
         let status = response.status().as_u16();
@@ -317,6 +329,7 @@ impl Providers {
             Err(_) => {
                 return CallOutcome::Transport(TransportError::Timeout);
             }
+            Ok(Err(e)) if e.is_builder() => return CallOutcome::Unsendable,
             Ok(Err(e)) => return CallOutcome::Transport(transport_error(&e)),
             Ok(Ok(r)) => r,
         };

@@ -22,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::oauth::Refresher;
 use crate::policy::{Finish, PolicyConfig, Routing, Run, UnknownTask};
 use crate::provider::{OpenStream, Providers};
+use crate::redact::Scrubber;
 use crate::simulate::{ScriptedOutcome, SimulatedUpstream};
 use crate::store::{Store, StoreError};
 use crate::writer::Recorder;
@@ -264,7 +265,13 @@ impl Switchyard {
                 steps,
             });
         };
+        let presented = upstream.presented();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let secrets = StreamSecrets {
+            pool: self.pool.clone(),
+            provider: plan.candidate.provider.clone(),
+            presented,
+        };
         let started = CompletionStream {
             request_id: meta.request_id.clone(),
             provider: plan.candidate.provider,
@@ -279,6 +286,7 @@ impl Switchyard {
             meta,
             run,
             tx,
+            secrets,
         };
         tokio::spawn(pump.run(open).in_current_span());
         Ok(started)
@@ -486,6 +494,24 @@ struct Pump {
     meta: RequestMeta,
     run: Run,
     tx: mpsc::Sender<StreamItem>,
+    secrets: StreamSecrets,
+}
+
+/// Where the secrets to scrub from a committed stream's error event come from,
+/// read only if one arrives.
+#[derive(Debug)]
+struct StreamSecrets {
+    pool: Arc<CredentialPool>,
+    provider: Arc<str>,
+    presented: Option<Arc<secrecy::SecretString>>,
+}
+
+impl StreamSecrets {
+    fn scrubber(&self) -> Scrubber {
+        let mut secrets = self.pool.provider_secrets(&self.provider);
+        secrets.extend(self.presented.as_deref().cloned());
+        Scrubber::new(&secrets)
+    }
 }
 
 impl Pump {
@@ -505,7 +531,9 @@ impl Pump {
                     }
                 }
                 Ok(Ok(None)) => break None,
-                Ok(Err(failure)) => break Some(failure.classify(open.status())),
+                Ok(Err(failure)) => {
+                    break Some(failure.classify(open.status(), &self.secrets.scrubber()));
+                }
                 Err(_) => {
                     break Some(Classification {
                         class: ErrorClass::Transport,

@@ -5,6 +5,7 @@ mod credentials;
 mod openai;
 mod operations;
 mod outlier;
+mod secrets;
 mod soak;
 mod streaming;
 mod support;

@@ -242,7 +242,7 @@ pub fn user(text: &str) -> pb::Message {
 /// The simulated twin of a scripted fake reply.
 pub fn simulated(reply: &FakeReply) -> pb::SimulatedOutcome {
     let body = match &reply.body {
-        switchyard::fake::FakeBody::Raw(b) => b.clone(),
+        switchyard::fake::FakeBody::Raw(b) | switchyard::fake::FakeBody::Echo(b) => b.clone(),
         switchyard::fake::FakeBody::Completion(_) | switchyard::fake::FakeBody::Stream(_) => {
             String::new()
         }

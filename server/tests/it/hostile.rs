@@ -321,6 +321,24 @@ async fn a_100_mb_content_length_gets_413_before_any_byte_of_the_body() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_408_after_the_body_read_timeout() {
+    let (fakes, app, _dir) = app_with(&[("SWITCHYARD__LISTENERS__BODY_READ_TIMEOUT", "1s")]).await;
+    let addr = host_of(app.openai.as_deref().unwrap());
+    let mut tcp = TcpStream::connect(&addr).await.unwrap();
+    tcp.write_all(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\":",
+    )
+    .await
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), read_status(&mut tcp))
+        .await
+        .expect("answered without the rest of the body");
+    assert_eq!(status, Some(408));
+    assert_eq!(fakes.counts(), [0; 5]);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_connections_are_closed_within_the_header_timeout_while_others_are_served() {
     let (_fakes, mut app, _dir) =

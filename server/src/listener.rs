@@ -24,6 +24,9 @@ use tokio::time::{Instant, Sleep};
 
 use crate::config::ListenerSettings;
 
+/// Pause after a failed accept (out of file descriptors...), so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
 /// The limits one listener applies to its connections.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnLimits {
@@ -257,6 +260,12 @@ impl Listener {
     pub fn into_stream(self) -> impl futures::Stream<Item = std::io::Result<Conn>> + Send {
         futures::stream::unfold(self, |listener| async move {
             let conn = listener.accept().await;
+            if let Err(e) = &conn {
+                // Out of file descriptors and the like: tonic skips the error and
+                // accepts again at once; do not let it spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
             Some((conn, listener))
         })
     }
@@ -292,7 +301,7 @@ pub async fn serve_http(
             Err(e) => {
                 // Out of file descriptors and the like: do not spin.
                 tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
         };

@@ -431,6 +431,101 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     app.stop().await;
 }
 
+/// A client socket that records when the server closes it.
+struct Watched {
+    io: TcpStream,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut this.io).poll_read(cx, buf);
+        match &polled {
+            std::task::Poll::Ready(Ok(())) if buf.filled().len() == before => {
+                this.closed.store(true, Ordering::SeqCst)
+            }
+            std::task::Poll::Ready(Err(_)) => this.closed.store(true, Ordering::SeqCst),
+            _ => {}
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn an_idle_grpc_connection_is_closed_after_the_idle_timeout() {
+    let (fakes, app, _dir) = app_with(&[("SWITCHYARD__LISTENERS__IDLE_TIMEOUT", "1s")]).await;
+    let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr = app.addr;
+    let connector = {
+        let closed = closed.clone();
+        tower::service_fn(move |_: http::Uri| {
+            let closed = closed.clone();
+            async move {
+                let io = TcpStream::connect(addr).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(Watched { io, closed }))
+            }
+        })
+    };
+    let channel = tonic::transport::Endpoint::from_static("http://switchyard.test")
+        .connect_with_connector(connector)
+        .await
+        .unwrap();
+    // A call in flight longer than the idle timeout keeps the connection open.
+    fakes
+        .main
+        .push([FakeReply::ok("slow").after(Duration::from_millis(1500))]);
+    let mut client = switchyard_client::SwitchyardServiceClient::new(channel);
+    let answer = client
+        .complete(pb::CompleteRequest {
+            messages: vec![user("hello")],
+            ..Default::default()
+        })
+        .await
+        .expect("a long call is not cut by the idle timeout");
+    assert_eq!(answer.into_inner().content, "slow");
+    assert!(!closed.load(Ordering::SeqCst));
+    // Then, idle: closed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    while !closed.load(Ordering::SeqCst) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the idle gRPC connection is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn past_the_connection_cap_clients_wait_until_a_connection_closes() {
     let (_fakes, app, _dir) = app_with(&[

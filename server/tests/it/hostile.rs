@@ -392,11 +392,13 @@ async fn slowloris_connections_are_closed_within_the_header_timeout_while_others
             .await
             .expect("gRPC is served during the attack");
     }
+    let mut last = Duration::ZERO;
     for conn in slow {
         let closed = tokio::time::timeout(Duration::from_secs(15), conn)
             .await
             .expect("every slow connection is closed")
             .unwrap();
+        last = last.max(closed - started);
         // The header timeout plus slack for 550 connections on a loaded machine.
         assert!(
             closed - started < Duration::from_secs(8),
@@ -404,6 +406,7 @@ async fn slowloris_connections_are_closed_within_the_header_timeout_while_others
             closed - started
         );
     }
+    eprintln!("550 slow connections, header timeout 2 s: the last closed after {last:?}");
     app.stop().await;
 }
 

@@ -205,7 +205,10 @@ impl AdminService {
             violations.push(("id", "1 to 128 letters, digits, '-', '_' or '.'".into()));
         }
         if !self.service.knows_provider(&r.provider) {
-            violations.push(("provider", format!("unknown provider {:?}", r.provider)));
+            violations.push((
+                "provider",
+                format!("unknown provider {:?}", crate::validate::echo(&r.provider)),
+            ));
         }
         let material = match r.material {
             None => {
@@ -267,11 +270,13 @@ fn check_field(violations: &mut Violations, field: &'static str, secret: &str) {
 }
 
 fn not_found(id: &str) -> Status {
+    // The id is the caller's input, of any length: echoed capped.
+    let id = crate::validate::echo(id);
     error_status(
         Code::NotFound,
         pb::ErrorReason::CredentialNotFound,
         format!("no credential {id:?}"),
-        [("credential_id".to_owned(), id.to_owned())],
+        [("credential_id".to_owned(), id)],
     )
 }
 

@@ -13,16 +13,16 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::admin::AdminService;
 use crate::auth::Authenticator;
-use crate::config::{Config, TlsConfig};
+use crate::config::{Config, ListenerSettings, TlsConfig};
 use crate::credentials::CredentialPool;
 use crate::crypto::{CryptoError, KeySource};
 use crate::grpc::GrpcService;
+use crate::listener::{self, ConnLimits, InFlight, Listener};
 use crate::metrics::{self, Metrics, MetricsError};
 use crate::oauth::Refresher;
 use crate::provider::Providers;
@@ -82,6 +82,7 @@ pub struct App {
     metrics_listener: Option<TcpListener>,
     openai_listener: Option<TcpListener>,
     shutdown_grace: Duration,
+    listeners: ListenerSettings,
     auth: Authenticator,
     tls: Option<ServerTlsConfig>,
 }
@@ -142,6 +143,7 @@ impl App {
             metrics_listener,
             openai_listener,
             shutdown_grace: config.shutdown_grace,
+            listeners: config.listeners.clone(),
             auth: Authenticator::new(&config.auth),
             tls: config.tls.as_ref().map(tls_config).transpose()?,
         })
@@ -227,16 +229,9 @@ impl App {
             .await;
         tracing::info!(addr = %self.local_addr(), "serving");
 
-        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-        let metrics_task = self.metrics_listener.map(|listener| {
-            tokio::spawn(metrics::serve(listener, self.metrics.clone(), async {
-                let _ = metrics_stopped.await;
-            }))
-        });
-
         // On the signal: report NOT_SERVING, stop accepting, let in-flight calls
         // finish; after the grace period, stop waiting for them.
-        let (draining_tx, mut draining) = watch::channel(false);
+        let (draining_tx, draining) = watch::channel(false);
         let reporter = health_reporter.clone();
         let signal = async move {
             shutdown.await;
@@ -246,67 +241,87 @@ impl App {
                 .await;
             let _ = draining_tx.send(true);
         };
+        let drained = |mut draining: watch::Receiver<bool>| async move {
+            let _ = draining.wait_for(|d| *d).await;
+        };
+        let limits = ConnLimits::from(&self.listeners);
         let in_flight = InFlight::default();
+        // Metrics stay scrapable while the calls drain.
+        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_task = self.metrics_listener.map(|listener| {
+            let router = metrics::router(self.metrics.clone());
+            tokio::spawn(listener::serve_http(
+                Listener::new(listener, limits),
+                router,
+                async {
+                    let _ = metrics_stopped.await;
+                },
+            ))
+        });
         let openai_task = self.openai_listener.map(|listener| {
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(%addr, "serving the OpenAI-compatible HTTP front door");
             }
-            let router = crate::openai::router(self.service.clone(), self.auth.clone())
-                .layer(in_flight.clone());
-            let mut draining = draining.clone();
-            tokio::spawn(async move {
-                use axum::serve::ListenerExt as _;
-                // TCP_NODELAY: stream events must not wait for delayed ACKs.
-                let listener = listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-                    let _ = draining.wait_for(|d| *d).await;
-                });
-                if let Err(e) = serve.await {
-                    tracing::error!(error = %e, "OpenAI-compatible front door failed");
-                }
-            })
+            let router = crate::openai::router(
+                self.service.clone(),
+                self.auth.clone(),
+                self.listeners.body_read_timeout,
+            )
+            .layer(in_flight.clone());
+            tokio::spawn(listener::serve_http(
+                Listener::new(listener, limits),
+                router,
+                drained(draining.clone()),
+            ))
         });
-        let mut builder = tonic::transport::Server::builder();
+        let mut builder = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(self.listeners.keepalive_interval))
+            .http2_keepalive_timeout(Some(self.listeners.keepalive_timeout));
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;
         }
         let server = builder
             .layer(in_flight.clone())
+            .layer(crate::grpc_errors::DecodeErrors)
             .trace_fn(server_span)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(api)
             .add_service(admin)
             .serve_with_incoming_shutdown(
-                // TCP_NODELAY: small gRPC answers must not wait for delayed ACKs.
-                TcpIncoming::from(self.listener)
-                    .with_nodelay(Some(true))
-                    .with_keepalive(Some(Duration::from_secs(60))),
+                Listener::new(self.listener, limits).into_stream(),
                 signal,
             );
         let grace = self.shutdown_grace;
+        // Every front door drains the same way: the process waits for the calls in
+        // flight on all of them (counted by `in_flight`), whichever listener ends
+        // first. The gRPC server future ends at once when no gRPC connection is
+        // open; that must not cut the HTTP calls short.
+        let drain = async {
+            drained(draining.clone()).await;
+            // Idle keep-alive connections must not hold the exit: once no call
+            // is in flight (and its answer had a moment to flush), stop.
+            let finished = tokio::time::timeout(grace, async {
+                in_flight.idle().await;
+                tokio::time::sleep(FLUSH_MARGIN).await;
+            })
+            .await
+            .is_ok();
+            if finished {
+                tracing::info!("in-flight calls finished; closing idle connections");
+            } else {
+                tracing::warn!(?grace, "grace period over: abandoning in-flight calls");
+            }
+        };
+        let server = async {
+            // A failure of the server ends the run at once; a clean end (after the
+            // signal) waits for the drain.
+            server.await?;
+            std::future::pending::<Result<(), AppError>>().await
+        };
         let result = tokio::select! {
             r = server => r,
-            drained = async {
-                let _ = draining.wait_for(|d| *d).await;
-                // Idle keep-alive connections must not hold the exit: once no call
-                // is in flight (and its answer had a moment to flush), stop.
-                tokio::time::timeout(grace, async {
-                    in_flight.idle().await;
-                    tokio::time::sleep(FLUSH_MARGIN).await;
-                })
-                .await
-                .is_ok()
-            } => {
-                if drained {
-                    tracing::info!("in-flight calls finished; closing idle connections");
-                } else {
-                    tracing::warn!(?grace, "grace period over: abandoning in-flight calls");
-                }
-                Ok(())
-            }
+            () = drain => Ok(()),
         };
 
         // Calls still streaming past the grace period are abandoned.
@@ -317,7 +332,12 @@ impl App {
         let _ = usage_task.await;
         let _ = metrics_stop.send(());
         if let Some(task) = metrics_task {
-            let _ = task.await;
+            // A scrape in progress may finish; a client holding the connection may not
+            // hold the exit.
+            let abort = task.abort_handle();
+            if tokio::time::timeout(FLUSH_MARGIN * 10, task).await.is_err() {
+                abort.abort();
+            }
         }
         self.recorder.close();
         if let Err(e) = self.writer.await {
@@ -333,128 +353,6 @@ impl App {
 
 /// Time for the last answers to reach the wire once no call is in flight.
 const FLUSH_MARGIN: Duration = Duration::from_millis(100);
-
-/// Counts RPCs in flight, for draining: a tower layer over every service.
-#[derive(Debug, Clone, Default)]
-struct InFlight {
-    state: Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>,
-}
-
-#[derive(Debug)]
-struct InFlightGuard(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        if self.0.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
-            self.0.1.notify_waiters();
-        }
-    }
-}
-
-impl InFlight {
-    fn enter(&self) -> InFlightGuard {
-        self.state
-            .0
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        InFlightGuard(self.state.clone())
-    }
-
-    /// Completes once no call is in flight.
-    async fn idle(&self) {
-        loop {
-            let notified = self.state.1.notified();
-            if self.state.0.load(std::sync::atomic::Ordering::Acquire) == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-impl<S> tower::Layer<S> for InFlight {
-    type Service = InFlightService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        InFlightService {
-            inner,
-            tracker: self.clone(),
-        }
-    }
-}
-
-/// The service of the [`InFlight`] layer.
-#[derive(Debug, Clone)]
-struct InFlightService<S> {
-    inner: S,
-    tracker: InFlight,
-}
-
-impl<S, R, B> tower::Service<R> for InFlightService<S>
-where
-    S: tower::Service<R, Response = http::Response<B>>,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Guarded<B>>;
-    type Error = S::Error;
-    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: R) -> Self::Future {
-        let guard = self.tracker.enter();
-        let future = self.inner.call(request);
-        Box::pin(async move {
-            // A streamed answer is in flight until its body ends: the guard moves
-            // into the body.
-            let response = future.await?;
-            Ok(response.map(|inner| Guarded {
-                inner,
-                guard: Some(guard),
-            }))
-        })
-    }
-}
-
-/// A response body that holds its call's [`InFlight`] guard until it ends (or is
-/// dropped, when the client goes away).
-#[derive(Debug)]
-struct Guarded<B> {
-    inner: B,
-    guard: Option<InFlightGuard>,
-}
-
-impl<B> http_body::Body for Guarded<B>
-where
-    B: http_body::Body + Unpin,
-{
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let this = self.get_mut();
-        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
-        if matches!(polled, std::task::Poll::Ready(None)) {
-            this.guard = None;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
 
 /// The listener's rustls config: certificate, key, and the client CA for mTLS.
 fn tls_config(tls: &TlsConfig) -> Result<ServerTlsConfig, AppError> {

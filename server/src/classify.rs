@@ -12,8 +12,10 @@
 //! status, header or body, however malformed, yields a classification and
 //! never panics.
 //!
-//! Rules are tried in this order, the first match wins (4xx and 5xx only;
-//! 2xx is [`ErrorClass::None`], anything else [`ErrorClass::Unknown`]):
+//! A 3xx is a redirect, never followed: [`ErrorClass::InvalidRequest`], its detail
+//! naming the location (without query string). Then rules are tried in this
+//! order, the first match wins (4xx and 5xx only; 2xx is [`ErrorClass::None`],
+//! anything else [`ErrorClass::Unknown`]):
 //!
 //! 1. `auth_terminal`: 400/401/403 with a terminal code (`token_invalidated`...).
 //! 2. `billing`: 402, a billing code on any status, or an out-of-credit
@@ -79,6 +81,9 @@ pub fn classify_http_scrubbed(
             detail: status.to_string(),
         };
     }
+    if (300..400).contains(&status) {
+        return redirect(status, headers, scrubber);
+    }
     let info = ErrorInfo::parse(body);
     let class = class_of(status, &Signals::new(info.as_ref()));
     let retry_after_ms = match class {
@@ -93,6 +98,38 @@ pub fn classify_http_scrubbed(
         http_status: status,
         retry_after_ms,
         detail: detail(status, info.as_ref(), body.len(), scrubber),
+    }
+}
+
+/// A redirect, which is never followed (it would carry the key, and on a 307 the
+/// prompt, to another host): [`ErrorClass::InvalidRequest`], so the policy moves
+/// to the next candidate without retrying one that will redirect again. The
+/// detail names the location without its query string, fragment or user info.
+fn redirect(status: u16, headers: &HeaderMap, scrubber: &Scrubber) -> Classification {
+    let location = headers
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|l| {
+            let l = l.split(['?', '#']).next().unwrap_or("");
+            // `scheme://user:pass@host/...`: drop what precedes the `@` of the authority.
+            match l.split_once("://") {
+                Some((scheme, rest)) => {
+                    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                    let host = authority.rsplit('@').next().unwrap_or(authority);
+                    format!("{scheme}://{host}{path}")
+                }
+                None => l.to_owned(),
+            }
+        });
+    let detail = match location {
+        Some(l) if !l.is_empty() => format!("{status} redirect to {} (not followed)", one_line(&l)),
+        _ => format!("{status} redirect (not followed)"),
+    };
+    Classification {
+        class: ErrorClass::InvalidRequest,
+        http_status: status,
+        retry_after_ms: None,
+        detail: truncate_chars(redact(&scrubber.scrub(&detail)), MAX_DETAIL_CHARS),
     }
 }
 

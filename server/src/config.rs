@@ -73,6 +73,9 @@ pub struct Config {
     /// Request limits.
     #[serde(default)]
     pub limits: Limits,
+    /// Connection limits and timeouts of every listener (gRPC, HTTP front door, metrics).
+    #[serde(default)]
+    pub listeners: ListenerSettings,
     /// Metrics endpoint and trace content.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
@@ -434,6 +437,10 @@ pub struct Limits {
     /// Largest accepted `max_tokens`.
     #[serde(default = "defaults::max_tokens")]
     pub max_tokens: u32,
+    /// Largest provider response body read; a larger one is a failed attempt
+    /// (`invalid_request`: not retried on the same candidate).
+    #[serde(default = "defaults::max_response_bytes")]
+    pub max_response_bytes: usize,
 }
 
 impl Default for Limits {
@@ -442,6 +449,48 @@ impl Default for Limits {
             max_request_bytes: defaults::max_request_bytes(),
             max_messages: defaults::max_messages(),
             max_tokens: defaults::max_tokens(),
+            max_response_bytes: defaults::max_response_bytes(),
+        }
+    }
+}
+
+/// Limits of every listener: how many connections it holds, and how long a
+/// connection may stay silent or idle. They bound what a slow or greedy client
+/// can hold; each listener (gRPC, the HTTP front door, metrics) has its own cap.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSettings {
+    /// Most connections open at once on one listener; further clients wait in the
+    /// accept queue until one closes.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// Longest time to receive a request's headers (HTTP/1), or a connection's first
+    /// request (HTTP/2, gRPC), once the connection is open.
+    #[serde(default = "defaults::header_read_timeout", with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A connection with no call in flight for this long is closed.
+    #[serde(default = "defaults::idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// HTTP front door: longest time to receive a request body.
+    #[serde(default = "defaults::body_read_timeout", with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// gRPC: interval of the HTTP/2 keep-alive pings the server sends.
+    #[serde(default = "defaults::keepalive_interval", with = "humantime_serde")]
+    pub keepalive_interval: Duration,
+    /// gRPC: a ping unanswered for this long closes the connection (a dead peer).
+    #[serde(default = "defaults::keepalive_timeout", with = "humantime_serde")]
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for ListenerSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: defaults::max_connections(),
+            header_read_timeout: defaults::header_read_timeout(),
+            idle_timeout: defaults::idle_timeout(),
+            body_read_timeout: defaults::body_read_timeout(),
+            keepalive_interval: defaults::keepalive_interval(),
+            keepalive_timeout: defaults::keepalive_timeout(),
         }
     }
 }
@@ -528,6 +577,27 @@ mod defaults {
     }
     pub fn max_tokens() -> u32 {
         1_000_000
+    }
+    pub fn max_response_bytes() -> usize {
+        32 * 1024 * 1024
+    }
+    pub fn max_connections() -> usize {
+        1024
+    }
+    pub fn header_read_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn idle_timeout() -> Duration {
+        Duration::from_secs(120)
+    }
+    pub fn body_read_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn keepalive_interval() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn keepalive_timeout() -> Duration {
+        Duration::from_secs(20)
     }
     pub fn refresh_skew() -> Duration {
         Duration::from_secs(60)

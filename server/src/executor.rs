@@ -403,6 +403,15 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
                 ),
                 None,
             ),
+            // Not transient: the same candidate would send the same answer again.
+            CallOutcome::TooLarge { status, limit } => (
+                failure(
+                    ErrorClass::InvalidRequest,
+                    status,
+                    &format!("response larger than {limit} bytes (limits.max_response_bytes)"),
+                ),
+                None,
+            ),
             CallOutcome::Stream { status, failure } => (
                 Observed::Failure(failure.classify(status, &scrubber())),
                 None,

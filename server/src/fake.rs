@@ -57,6 +57,9 @@ pub enum StreamEnd {
     /// This error event (its JSON data), then the connection closes. Placeholders
     /// of [`echo_credential`] are replaced by the presented credential.
     Error(String),
+    /// One byte every interval, forever, never completing an event: a provider
+    /// that keeps the connection busy without saying anything.
+    Trickle(Duration),
 }
 
 /// Puts the credential presented to the fake into `template`, a JSON text, in
@@ -596,7 +599,7 @@ fn sse_events(anthropic: bool, model: &str, name: &str, stream: &FakeStream) -> 
             StreamEnd::Error(payload) => {
                 out.push(Piece::Frame(format!("event: error\ndata: {payload}\n\n")))
             }
-            StreamEnd::Drop | StreamEnd::Stall => {}
+            StreamEnd::Drop | StreamEnd::Stall | StreamEnd::Trickle(_) => {}
         }
     } else {
         let chunk = |delta: serde_json::Value, finish: Option<&str>| {
@@ -623,7 +626,7 @@ fn sse_events(anthropic: bool, model: &str, name: &str, stream: &FakeStream) -> 
                 )));
             }
             StreamEnd::Error(payload) => out.push(Piece::Frame(format!("data: {payload}\n\n"))),
-            StreamEnd::Drop | StreamEnd::Stall => {}
+            StreamEnd::Drop | StreamEnd::Stall | StreamEnd::Trickle(_) => {}
         }
     }
     out
@@ -646,9 +649,13 @@ fn event_stream(
             Piece::Frame(frame) => Ok(Bytes::from(frame)),
         }
     });
+    let trickle = match end {
+        StreamEnd::Trickle(every) => Some(every),
+        _ => None,
+    };
     let ending = futures::stream::once(async move {
         match end {
-            StreamEnd::Complete | StreamEnd::Error(_) => None,
+            StreamEnd::Complete | StreamEnd::Error(_) | StreamEnd::Trickle(_) => None,
             StreamEnd::Drop => {
                 // Let what was sent reach the client before the connection is cut.
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -661,7 +668,13 @@ fn event_stream(
         }
     })
     .filter_map(std::future::ready);
-    items.chain(ending)
+    // `x`, one byte at a time, on a line never ended: never a whole event.
+    let trickle = futures::stream::unfold(trickle, |every| async move {
+        let every = every?;
+        tokio::time::sleep(every).await;
+        Some((Ok(Bytes::from_static(b"x")), Some(every)))
+    });
+    items.chain(ending).chain(trickle)
 }
 
 fn completion_body(path: &str, model: &str, content: &str, name: &str) -> String {

@@ -356,7 +356,7 @@ fn simulation_spec(sim: pb::Simulation) -> Result<SimulationSpec, Status> {
                         }
                         _ => violations.push((
                             "simulation.outcomes.http.headers",
-                            format!("outcome {i}: invalid header {name:?}"),
+                            format!("outcome {i}: invalid header {:?}", validate::echo(name)),
                         )),
                     }
                 }
@@ -590,16 +590,22 @@ pub(crate) fn invalid(violations: Violations) -> Status {
 fn call_status(e: CallError) -> Status {
     match e {
         CallError::UnknownTask(u) => {
+            // The task name is the caller's input: echoed capped, never whole.
+            let task = validate::echo(&u.0);
             let mut details = ErrorDetails::with_error_info(
                 reason_name(pb::ErrorReason::UnknownTask),
                 ERROR_DOMAIN,
-                [("task".to_owned(), u.0.clone())],
+                [("task".to_owned(), task.clone())],
             );
             details.add_bad_request_violation(
                 "task",
-                format!("unknown task {:?}: not built in and not in the config", u.0),
+                format!("unknown task {task:?}: not built in and not in the config"),
             );
-            Status::with_error_details(Code::InvalidArgument, u.to_string(), details)
+            Status::with_error_details(
+                Code::InvalidArgument,
+                format!("unknown task {task:?}"),
+                details,
+            )
         }
         CallError::Failed {
             request_id,

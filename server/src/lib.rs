@@ -17,6 +17,8 @@ pub mod domain;
 pub mod executor;
 pub mod fake;
 pub mod grpc;
+pub mod grpc_errors;
+pub mod listener;
 pub mod metrics;
 pub mod oauth;
 pub mod openai;

@@ -179,14 +179,10 @@ impl Metrics {
     }
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    metrics: Metrics,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+/// The `GET /metrics` endpoint (served by [`crate::listener::serve_http`]).
+pub fn router(metrics: Metrics) -> axum::Router {
     use axum::routing::get;
-    let app = axum::Router::new().route(
+    axum::Router::new().route(
         "/metrics",
         get(move || {
             let metrics = metrics.clone();
@@ -197,11 +193,5 @@ pub async fn serve(
                 )
             }
         }),
-    );
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(error = %e, "metrics endpoint failed");
-    }
+    )
 }

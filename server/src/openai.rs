@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -38,16 +37,29 @@ pub const TASK_HEADER: &str = "x-switchyard-task";
 /// Longest `x-switchyard-trail` header; longer trails are cut (the body has them whole).
 const MAX_TRAIL_HEADER: usize = 4096;
 
+/// Longest error text of a body that does not parse, in chars (serde's messages
+/// quote the offending value).
+const MAX_PARSE_ERROR_CHARS: usize = 200;
+
 #[derive(Debug, Clone)]
 struct DoorState {
     service: Arc<Switchyard>,
     auth: Authenticator,
+    /// Largest body read, in bytes.
+    body_limit: usize,
+    /// Longest time to receive a body.
+    body_read_timeout: Duration,
     /// Unix seconds of the start, the `created` of the models listed.
     started: u64,
 }
 
-/// The router of the front door.
-pub fn router(service: Arc<Switchyard>, auth: Authenticator) -> Router {
+/// The router of the front door. Bodies are read only after the bearer token
+/// and the declared `Content-Length` are checked, within `body_read_timeout`.
+pub fn router(
+    service: Arc<Switchyard>,
+    auth: Authenticator,
+    body_read_timeout: Duration,
+) -> Router {
     // Room for requests over the content limit, so they get a clear 400.
     let body_limit = service
         .limits()
@@ -57,6 +69,8 @@ pub fn router(service: Arc<Switchyard>, auth: Authenticator) -> Router {
     let state = DoorState {
         service,
         auth,
+        body_limit,
+        body_read_timeout,
         started: crate::executor::wall_ms() / 1000,
     };
     Router::new()
@@ -73,7 +87,6 @@ pub fn router(service: Arc<Switchyard>, auth: Authenticator) -> Router {
                     .into(),
             )
         })
-        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
 
@@ -107,6 +120,7 @@ fn invalid(violations: &Violations) -> Response {
 }
 
 fn unknown_model(model: &str) -> Response {
+    let model = validate::echo(model);
     error(
         StatusCode::NOT_FOUND,
         "invalid_request_error",
@@ -234,6 +248,50 @@ fn authenticate(state: &DoorState, headers: &HeaderMap) -> Result<(), Response> 
     })
 }
 
+/// Marks an answer sent before the body was read whole: the connection closes
+/// after it, rather than reading the rest of an unwanted body.
+fn close(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn too_large(limit: usize) -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_request_error",
+        "request_too_large",
+        None,
+        format!("the body is over the limit of {limit} bytes"),
+    )
+}
+
+/// Reads a body of at most `limit` bytes within `timeout`; the error is the answer.
+#[allow(clippy::result_large_err)]
+async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, Response> {
+    use http_body_util::BodyExt as _;
+    let limited = http_body_util::Limited::new(body, limit);
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "request_timeout",
+            None,
+            format!("the body did not arrive within {} ms", timeout.as_millis()),
+        )),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+        Ok(Err(e)) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "invalid_body",
+            None,
+            format!("the body could not be read: {e}"),
+        )),
+    }
+}
+
 // === requests ===
 
 /// `POST /v1/chat/completions`, as far as Switchyard serves it.
@@ -326,9 +384,10 @@ fn resolve_caller(model: &str, header: Option<&str>) -> Result<(Caller, Option<S
 
 async fn chat_completions(
     State(state): State<DoorState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     // The server span of the request, continuing the caller's `traceparent`, as
     // gRPC calls do.
     let span = tracing::info_span!(
@@ -348,25 +407,22 @@ async fn chat_completions(
     response
 }
 
-async fn serve_chat(
-    state: DoorState,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn serve_chat(state: DoorState, headers: HeaderMap, body: Body) -> Response {
+    // The token and the declared size are checked before a byte of the body is
+    // read: a client without a token, or announcing too much, holds no memory.
     if let Err(response) = authenticate(&state, &headers) {
-        return response;
+        return close(response);
     }
-    let body = match body {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.body_limit as u64) {
+        return close(too_large(state.body_limit));
+    }
+    let body = match read_body(body, state.body_limit, state.body_read_timeout).await {
         Ok(b) => b,
-        Err(rejection) => {
-            return error(
-                rejection.status(),
-                "invalid_request_error",
-                "request_too_large",
-                None,
-                rejection.body_text(),
-            );
-        }
+        Err(response) => return close(response),
     };
     let request: ChatCompletionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -376,7 +432,10 @@ async fn serve_chat(
                 "invalid_request_error",
                 "invalid_json",
                 None,
-                format!("the body is not a chat completion request: {e}"),
+                format!(
+                    "the body is not a chat completion request: {}",
+                    validate::cap(&e.to_string(), MAX_PARSE_ERROR_CHARS)
+                ),
             );
         }
     };
@@ -426,7 +485,10 @@ async fn serve_chat(
                         ("text", Some(t)) => text.push_str(&t),
                         _ => violations.push((
                             "messages.content",
-                            format!("{:?} content parts are not supported; send text", part.kind),
+                            format!(
+                                "{:?} content parts are not supported; send text",
+                                validate::echo(&part.kind)
+                            ),
                         )),
                     }
                 }
@@ -721,7 +783,11 @@ fn interrupted_event(e: CallError) -> Vec<u8> {
             request_id,
             steps,
         ),
-        CallError::UnknownTask(u) => (u.to_string(), String::new(), Vec::new()),
+        CallError::UnknownTask(u) => (
+            format!("unknown task {:?}", validate::echo(&u.0)),
+            String::new(),
+            Vec::new(),
+        ),
     };
     event(&json!({"error": {
         "message": message, "type": "api_error", "param": null, "code": "stream_interrupted",

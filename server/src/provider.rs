@@ -22,8 +22,6 @@ use crate::domain::{
 };
 use crate::sse::{SseDecoder, SseEvent, StreamEvent};
 
-/// Largest provider response body read; a larger one counts as a transport failure.
-const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 /// `max_tokens` sent to Anthropic when the caller gives none (the field is required there).
 const ANTHROPIC_DEFAULT_MAX_TOKENS: u32 = 4096;
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -69,6 +67,13 @@ pub enum CallOutcome<A = ProviderAnswer> {
     /// a valid HTTP header value (a line break or another control character,
     /// stored before secrets were checked on input).
     Unsendable,
+    /// An answer whose body is over `limits.max_response_bytes`: read no further.
+    TooLarge {
+        /// HTTP status.
+        status: u16,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// A 2xx stream that failed before its first token.
     Stream {
         /// HTTP status of the stream.
@@ -83,7 +88,7 @@ pub enum CallOutcome<A = ProviderAnswer> {
 pub enum StreamFailure {
     /// The connection failed mid-stream.
     Transport(TransportError),
-    /// No byte arrived within the timeout.
+    /// No event arrived within the timeout.
     Timeout {
         /// Which timeout: `first token` or `idle`.
         which: &'static str,
@@ -145,6 +150,7 @@ impl StreamFailure {
 pub struct Providers {
     http: reqwest::Client,
     endpoints: Arc<HashMap<Arc<str>, Endpoint>>,
+    max_response_bytes: usize,
 }
 
 // === impl Providers ===
@@ -157,6 +163,10 @@ impl Providers {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
+            // Never follow a redirect: it would carry the provider's key (Anthropic's
+            // `x-api-key` survives a cross-host redirect) and, on a 307, the prompt
+            // to another host. A 3xx is a failed attempt (see `classify`).
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let endpoints = config
@@ -184,6 +194,7 @@ impl Providers {
         Ok(Self {
             http,
             endpoints: Arc::new(endpoints),
+            max_response_bytes: config.limits.max_response_bytes,
         })
     }
 
@@ -287,9 +298,9 @@ impl Providers {
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = match read_body(response).await {
+        let body = match read_body(response, self.max_response_bytes).await {
             Ok(b) => b,
-            Err(e) => return CallOutcome::Transport(e),
+            Err(e) => return e.outcome(status),
         };
         if !(200..300).contains(&status) {
             return CallOutcome::Http {
@@ -336,9 +347,14 @@ impl Providers {
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             let headers = response.headers().clone();
-            return match tokio::time::timeout_at(limit, read_body(response)).await {
+            return match tokio::time::timeout_at(
+                limit,
+                read_body(response, self.max_response_bytes),
+            )
+            .await
+            {
                 Err(_) => CallOutcome::Transport(TransportError::Timeout),
-                Ok(Err(e)) => CallOutcome::Transport(e),
+                Ok(Err(e)) => e.outcome(status),
                 Ok(Ok(body)) => CallOutcome::Http {
                     status,
                     headers,
@@ -443,11 +459,17 @@ impl OpenStream {
         &mut self,
         idle: Option<Duration>,
     ) -> Result<Option<String>, StreamFailure> {
+        // Silence is counted in events, not bytes: a provider sending a byte now
+        // and then, never completing an event, still times out.
+        let mut deadline = idle.map(|d| tokio::time::Instant::now() + d);
         loop {
             if let Some(text) = self.ready.pop_front() {
                 return Ok(Some(text));
             }
             if let Some(event) = self.raw.pop_front() {
+                if let Some(d) = idle {
+                    deadline = Some(tokio::time::Instant::now() + d);
+                }
                 crate::sse::interpret(self.kind, &event, &mut self.parsed);
                 for e in self.parsed.drain(..) {
                     match e {
@@ -475,17 +497,19 @@ impl OpenStream {
             if self.done {
                 return Ok(None);
             }
-            let chunk = match idle {
-                Some(idle) => match tokio::time::timeout(idle, self.response.chunk()).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        return Err(StreamFailure::Timeout {
-                            which: "idle",
-                            after: idle,
-                        });
+            let chunk = match (idle, deadline) {
+                (Some(idle), Some(at)) => {
+                    match tokio::time::timeout_at(at, self.response.chunk()).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            return Err(StreamFailure::Timeout {
+                                which: "idle",
+                                after: idle,
+                            });
+                        }
                     }
-                },
-                None => self.response.chunk().await,
+                }
+                _ => self.response.chunk().await,
             };
             match chunk {
                 Ok(Some(bytes)) => self
@@ -503,23 +527,45 @@ impl OpenStream {
     }
 }
 
-async fn read_body(mut response: reqwest::Response) -> Result<Bytes, TransportError> {
+/// Why a response body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyError {
+    Transport(TransportError),
+    /// Over the limit (bytes).
+    TooLarge(usize),
+}
+
+impl BodyError {
+    fn outcome<A>(self, status: u16) -> CallOutcome<A> {
+        match self {
+            BodyError::Transport(e) => CallOutcome::Transport(e),
+            BodyError::TooLarge(limit) => CallOutcome::TooLarge { status, limit },
+        }
+    }
+}
+
+/// Reads a body of at most `limit` bytes; a longer one (declared or sent) is
+/// refused without reading the rest.
+async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Bytes, BodyError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge(limit));
+    }
     let mut buf = BytesMut::with_capacity(
         response
             .content_length()
-            .map_or(8 * 1024, |n| n as usize)
-            .min(MAX_RESPONSE_BYTES),
+            .map_or(8 * 1024, |n| usize::try_from(n).unwrap_or(limit))
+            .min(limit),
     );
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return Err(TransportError::ConnectionReset);
+                if buf.len() + chunk.len() > limit {
+                    return Err(BodyError::TooLarge(limit));
                 }
                 buf.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(buf.freeze()),
-            Err(e) => return Err(transport_error(&e)),
+            Err(e) => return Err(BodyError::Transport(transport_error(&e))),
         }
     }
 }

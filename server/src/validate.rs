@@ -8,6 +8,27 @@ use crate::domain::{ChatRequest, Message, Role};
 /// Longest accepted model name.
 pub const MAX_MODEL_LEN: usize = 256;
 
+/// Longest piece of a caller's input echoed in an error, in chars.
+pub const MAX_ECHO_CHARS: usize = 64;
+
+/// A caller-supplied value as it may appear in an error message: at most
+/// [`MAX_ECHO_CHARS`] chars, then an ellipsis and the full length. An error must
+/// stay small whatever the request held (a 16 KB task name echoed whole pushes
+/// the status past the header limits, and the client then sees no details).
+pub fn echo(value: &str) -> String {
+    cap(value, MAX_ECHO_CHARS)
+}
+
+/// `text` cut to `max` chars, then an ellipsis and the full length.
+pub fn cap(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_owned();
+    }
+    let head: String = text.chars().take(max).collect();
+    format!("{head}… ({count} chars)")
+}
+
 /// Field violations: field path and description.
 pub type Violations = Vec<(&'static str, String)>;
 
@@ -95,4 +116,21 @@ pub fn chat_request(
         max_tokens,
         temperature,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_values_are_capped() {
+        assert_eq!(echo("vision"), "vision");
+        let long = "x".repeat(16 * 1024);
+        let e = echo(&long);
+        assert!(e.starts_with(&"x".repeat(MAX_ECHO_CHARS)), "{e}");
+        assert!(e.ends_with("… (16384 chars)"), "{e}");
+        assert!(e.chars().count() < MAX_ECHO_CHARS + 20);
+        // Multi-byte characters are cut on a char boundary.
+        assert!(echo(&"é".repeat(100)).starts_with(&"é".repeat(MAX_ECHO_CHARS)));
+    }
 }

@@ -501,13 +501,6 @@ const INVALID_REQUEST: &[Case] = &[
 
 const UNKNOWN: &[Case] = &[
     ("informational", 100, "", ErrorClass::Unknown),
-    ("redirect", 302, "<html>moved</html>", ErrorClass::Unknown),
-    (
-        "redirect with a billing body",
-        304,
-        OPENAI_INSUFFICIENT_QUOTA,
-        ErrorClass::Unknown,
-    ),
     ("zero", 0, "", ErrorClass::Unknown),
     ("past 5xx", 600, "", ErrorClass::Unknown),
     ("huge status", u16::MAX, "{}", ErrorClass::Unknown),
@@ -978,7 +971,8 @@ fn garbage_bodies_never_panic() {
                     assert!(
                         got.detail.ends_with(" bytes)")
                             || got.detail.ends_with("(empty body)")
-                            || (200..300).contains(&status),
+                            || (200..300).contains(&status)
+                            || got.detail.ends_with("(not followed)"),
                         "{:?}",
                         got.detail
                     );
@@ -1259,4 +1253,31 @@ fn stream_error_events_are_classified_by_their_type_or_code() {
         assert_eq!(c.http_status, 200);
         assert!(c.detail.starts_with("stream error event "), "{}", c.detail);
     }
+}
+
+#[test]
+fn redirects_are_invalid_requests_naming_the_location_without_its_query() {
+    for status in [301, 302, 303, 307, 308] {
+        let h = headers(&[(
+            "location",
+            "http://user:pw@127.0.0.1:9/v1/messages?key=sk-abcdefghijklmnopqrstuvwxyz#frag",
+        )]);
+        let c = classify_http(status, &h, b"", 0);
+        assert_eq!(c.class, ErrorClass::InvalidRequest, "{status}");
+        assert_eq!(c.http_status, status);
+        assert_eq!(
+            c.detail,
+            format!("{status} redirect to http://127.0.0.1:9/v1/messages (not followed)")
+        );
+    }
+    let c = classify_http(302, &HeaderMap::new(), b"<html>moved</html>", 0);
+    assert_eq!(c.detail, "302 redirect (not followed)");
+    // The body of a redirect says nothing about the provider's state.
+    let c = classify_http(
+        304,
+        &HeaderMap::new(),
+        OPENAI_INSUFFICIENT_QUOTA.as_bytes(),
+        0,
+    );
+    assert_eq!(c.class, ErrorClass::InvalidRequest);
 }

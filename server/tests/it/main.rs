@@ -2,6 +2,7 @@
 //! providers that are real HTTP servers counting their calls, gRPC over TCP.
 
 mod credentials;
+mod hostile;
 mod openai;
 mod operations;
 mod outlier;

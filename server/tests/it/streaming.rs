@@ -278,6 +278,35 @@ async fn a_stalled_stream_hits_the_idle_timeout() {
 }
 
 #[tokio::test]
+async fn a_stream_trickling_bytes_without_an_event_hits_the_idle_timeout() {
+    // One byte every 50 ms, never a whole event: the idle timeout counts events,
+    // so the stream still ends after 300 ms of them.
+    let (fakes, mut app, _dir) =
+        setup(&[("SWITCHYARD__PROVIDERS__MAIN__STREAM_IDLE_TIMEOUT", "300ms")]).await;
+    fakes
+        .main
+        .push([FakeReply::stream(&["thinking..."])
+            .ending(StreamEnd::Trickle(Duration::from_millis(50)))]);
+    let got = tokio::time::timeout(Duration::from_secs(10), read_primary(&mut app))
+        .await
+        .expect("the trickle does not keep the stream open")
+        .unwrap();
+    assert_eq!(got.deltas, ["thinking..."]);
+    let status = got.end.unwrap_err();
+    let (info, detail) = failure_details(&status);
+    assert_eq!(info.reason, "STREAM_INTERRUPTED");
+    let last = detail.attempts.last().unwrap();
+    assert_eq!(last.action(), StopStream);
+    assert!(
+        last.reason.contains("idle timeout (300 ms)"),
+        "{}",
+        last.reason
+    );
+    assert_eq!(fakes.counts(), [1, 0, 0, 0, 0]);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_stream_silent_before_its_first_token_hits_the_first_token_timeout_and_fails_over() {
     let (fakes, mut app, _dir) =
         setup(&[("SWITCHYARD__PROVIDERS__MAIN__FIRST_TOKEN_TIMEOUT", "200ms")]).await;

@@ -135,6 +135,8 @@ pub async fn seed_keys(db: &std::path::Path, extra: &[(&str, &str)]) {
 /// A running server.
 pub struct TestApp {
     pub client: SwitchyardServiceClient<Channel>,
+    /// The gRPC listener's address.
+    pub addr: std::net::SocketAddr,
     /// Base URL of the OpenAI-compatible front door (`http://addr/v1`), when enabled.
     pub openai: Option<String>,
     pub channel: Channel,
@@ -158,6 +160,7 @@ impl TestApp {
             .unwrap();
         Self {
             openai,
+            addr,
             client: SwitchyardServiceClient::new(channel.clone()),
             channel,
             stop: Some(stop),

@@ -24,6 +24,9 @@ use switchyard_client::{
 };
 use tonic::Code;
 
+#[path = "real_server/admin.rs"]
+mod admin;
+
 /// The providers of the test config: the main agent model, the explicit provider
 /// of the `compression` task, and its fallback chain.
 const PROVIDERS: [&str; 3] = ["main", "codex", "cheap"];

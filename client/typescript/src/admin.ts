@@ -51,10 +51,11 @@ export class AdminClient {
   /** The generated Connect client, for anything this layer does not wrap. */
   readonly raw: Client<typeof CredentialService>;
   private readonly sessions: Http2SessionManager | undefined;
-  private readonly defaults: { token: string | undefined; timeoutMs: number | undefined };
+  // A `#` field: `console.log(admin)` and `util.inspect` do not show the admin token.
+  readonly #defaults: { token: string | undefined; timeoutMs: number | undefined };
 
   constructor(options: AdminClientOptions) {
-    this.defaults = { token: options.token, timeoutMs: options.timeoutMs };
+    this.#defaults = { token: options.token, timeoutMs: options.timeoutMs };
     const { transport, sessions } = connect(options);
     this.sessions = sessions;
     this.raw = createClient(CredentialService, transport);
@@ -115,7 +116,7 @@ export class AdminClient {
   }
 
   private async call<T>(opts: CallOptions, run: (o: ConnectCallOptions) => Promise<T>): Promise<T> {
-    return callWith(this.defaults, opts, run);
+    return callWith(this.#defaults, opts, run);
   }
 }
 

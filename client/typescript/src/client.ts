@@ -135,12 +135,13 @@ export class SwitchyardClient {
   /** The generated Connect client, for anything this layer does not wrap. */
   readonly raw: Client<typeof SwitchyardService>;
   private readonly sessions: Http2SessionManager | undefined;
-  private readonly token: string | undefined;
-  private readonly timeoutMs: number | undefined;
+  // `#` fields: `console.log(client)` and `util.inspect` do not show the token.
+  readonly #token: string | undefined;
+  readonly #timeoutMs: number | undefined;
 
   constructor(options: SwitchyardClientOptions) {
-    this.token = options.token;
-    this.timeoutMs = options.timeoutMs;
+    this.#token = options.token;
+    this.#timeoutMs = options.timeoutMs;
     const { transport, sessions } = connect(options);
     this.sessions = sessions;
     this.raw = createClient(SwitchyardService, transport);
@@ -253,6 +254,6 @@ export class SwitchyardClient {
   }
 
   private async call<T>(opts: CallOptions, run: (o: ConnectCallOptions) => Promise<T>): Promise<T> {
-    return callWith({ token: this.token, timeoutMs: this.timeoutMs }, opts, run);
+    return callWith({ token: this.#token, timeoutMs: this.#timeoutMs }, opts, run);
   }
 }

@@ -163,6 +163,11 @@ describe("admin API (AdminClient with auth.admin_token_sha256)", () => {
     );
   });
 
+  test("the admin token is not shown by console.log / util.inspect", async () => {
+    const { inspect } = await import("node:util");
+    assert.doesNotMatch(inspect(admin, { depth: 5 }), new RegExp(ADMIN_TOKEN));
+  });
+
   test("an agent token: PermissionDeniedError; no token: UnauthenticatedError", async () => {
     const denied = await rejection(admin.listCredentials({ token: CLIENT_TOKEN }));
     assert.ok(denied instanceof PermissionDeniedError, denied.name);

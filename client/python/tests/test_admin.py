@@ -3,6 +3,7 @@ the admin token, and each typed error the admin API returns."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from harness import ADMIN_TOKEN, CLIENT_TOKEN
 
 from switchyard_client import (
     AdminClient,
+    AsyncAdminClient,
     CredentialNotFound,
     InvalidArgument,
     NotRefreshable,
@@ -159,3 +161,33 @@ def test_an_agent_token_is_permission_denied_and_none_unauthenticated(admin):
     assert denied.value.error_reason == pb.ERROR_REASON_PERMISSION_DENIED
     with pytest.raises(Unauthenticated):
         admin.list_credentials(token="")
+
+
+def test_the_asyncio_admin_client(server, token_endpoint):
+    async def main():
+        async with AsyncAdminClient(
+            server.address, token=ADMIN_TOKEN, options=CHANNEL_OPTIONS
+        ) as admin:
+            info = await admin.put_api_key("async-key", "cheap", "secret-async", priority=3)
+            assert (info.id, info.priority) == ("async-key", 3)
+            assert "async-key" in [c.id for c in await admin.list_credentials("cheap")]
+            await admin.put_oauth(
+                "async-oauth",
+                "codex",
+                access_token="old-access",
+                refresh_token="good",
+                token_url=token_endpoint.url,
+                client_id="switchyard-test",
+            )
+            refreshed = await admin.refresh_credential("async-oauth")
+            assert refreshed.state == pb.CREDENTIAL_STATE_LIVE
+            await admin.delete_credential("async-key")
+            with pytest.raises(CredentialNotFound):
+                await admin.delete_credential("async-key")
+            with pytest.raises(NotRefreshable):
+                await admin.refresh_credential("main-k1")
+            with pytest.raises(PermissionDenied):
+                await admin.list_credentials(token=CLIENT_TOKEN)
+
+    asyncio.run(main())
+    assert token_endpoint.refresh_tokens == ["good"]

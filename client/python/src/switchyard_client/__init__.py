@@ -14,14 +14,14 @@
 
 `pb` is the generated module `switchyard.v1.switchyard_pb2` (messages and enums);
 results are its response messages, or a `CompletionStream` of text pieces for the
-streaming calls. Failures raise `SwitchyardError` subclasses. `AdminClient` is the
-admin API (`switchyard.v1.CredentialService`).
+streaming calls. Failures raise `SwitchyardError` subclasses. `AdminClient` (and
+`AsyncAdminClient`) is the admin API (`switchyard.v1.CredentialService`).
 """
 
 from switchyard.v1 import switchyard_pb2 as pb
 
 from ._requests import MessageLike, http_outcome, message, simulation, transport_outcome
-from .admin import AdminClient
+from .admin import AdminClient, AsyncAdminClient
 from .aio import AsyncSwitchyardClient
 from .client import SwitchyardClient
 from .errors import (
@@ -56,6 +56,7 @@ __all__ = [
     "ERROR_DOMAIN",
     "AdminClient",
     "AllCandidatesFailed",
+    "AsyncAdminClient",
     "AsyncCompletionStream",
     "AsyncSwitchyardClient",
     "CompletionStream",

@@ -75,6 +75,8 @@ type callOptions struct {
 	maxTokens   *int32
 	temperature *float64
 	token       string
+	label       string // AdminClient puts
+	priority    int64  // AdminClient puts
 }
 
 // WithModel overrides the model of the first candidate (of the main agent

@@ -17,51 +17,81 @@ import (
 // ErrorDomain is the google.rpc.ErrorInfo domain of every error of the service.
 const ErrorDomain = "switchyard.dev"
 
-// Sentinels for errors.Is. An *Error matches the sentinel of its Reason (the
-// ErrorInfo reason the server sent); ErrDeadline also matches any
-// DeadlineExceeded status, including the client's own deadline expiring
-// before the server answered.
+// Sentinels for errors.Is. An *Error matches the sentinel of its reason: the
+// ErrorInfo reason the server sent, looked up in the generated pb.ErrorReason
+// enum (see Error.ErrorReason). ErrDeadline, ErrUnauthenticated and
+// ErrPermissionDenied also match any status of their code, including the
+// client's own deadline expiring before the server answered.
+//
+// The sentinels are aliases of generated values, not a list of strings: a
+// reason added to the proto reaches this package by regeneration, as
+// Error.ErrorReason(), and errors.Is(err, ReasonError(reason)) matches it.
 var (
 	// ErrAllCandidatesFailed: every candidate was tried or skipped and none answered.
-	ErrAllCandidatesFailed error = &sentinel{reason: "ALL_CANDIDATES_FAILED"}
+	ErrAllCandidatesFailed error = ReasonError(pb.ErrorReason_ERROR_REASON_ALL_CANDIDATES_FAILED)
 	// ErrContextOverflow: the request does not fit the model's context; shrink it.
-	ErrContextOverflow error = &sentinel{reason: "CONTEXT_OVERFLOW"}
+	ErrContextOverflow error = ReasonError(pb.ErrorReason_ERROR_REASON_CONTEXT_OVERFLOW)
 	// ErrContentPolicy: the provider refused the content.
-	ErrContentPolicy error = &sentinel{reason: "CONTENT_POLICY"}
+	ErrContentPolicy error = ReasonError(pb.ErrorReason_ERROR_REASON_CONTENT_POLICY)
 	// ErrDeadline: the deadline (the caller's, or the task timeout) left no time.
-	ErrDeadline error = &sentinel{reason: "DEADLINE_EXHAUSTED", code: codes.DeadlineExceeded}
+	ErrDeadline error = &sentinel{reason: pb.ErrorReason_ERROR_REASON_DEADLINE_EXHAUSTED, code: codes.DeadlineExceeded}
 	// ErrUnknownTask: the task is neither built in nor defined by the config.
-	ErrUnknownTask error = &sentinel{reason: "UNKNOWN_TASK"}
+	ErrUnknownTask error = ReasonError(pb.ErrorReason_ERROR_REASON_UNKNOWN_TASK)
 	// ErrInvalidArgument: a request field is invalid; see Error.FieldViolations.
-	ErrInvalidArgument error = &sentinel{reason: "INVALID_ARGUMENT"}
+	ErrInvalidArgument error = ReasonError(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)
 	// ErrRequestNotFound: ExplainRequest found no trail for that request id.
-	ErrRequestNotFound error = &sentinel{reason: "REQUEST_NOT_FOUND"}
+	ErrRequestNotFound error = ReasonError(pb.ErrorReason_ERROR_REASON_REQUEST_NOT_FOUND)
 	// ErrInternal: an internal failure of the service itself.
-	ErrInternal error = &sentinel{reason: "INTERNAL"}
+	ErrInternal error = ReasonError(pb.ErrorReason_ERROR_REASON_INTERNAL)
 	// ErrUnauthenticated: the call carried no bearer token, or one the server
 	// does not accept (reason UNAUTHENTICATED; also any Unauthenticated status).
-	ErrUnauthenticated error = &sentinel{reason: "UNAUTHENTICATED", code: codes.Unauthenticated}
+	ErrUnauthenticated error = &sentinel{reason: pb.ErrorReason_ERROR_REASON_UNAUTHENTICATED, code: codes.Unauthenticated}
 	// ErrPermissionDenied: the token is valid but does not allow the call, e.g.
 	// an agent token on the admin API (reason PERMISSION_DENIED; also any
 	// PermissionDenied status).
-	ErrPermissionDenied error = &sentinel{reason: "PERMISSION_DENIED", code: codes.PermissionDenied}
+	ErrPermissionDenied error = &sentinel{reason: pb.ErrorReason_ERROR_REASON_PERMISSION_DENIED, code: codes.PermissionDenied}
+	// ErrCredentialNotFound: AdminClient, no credential has that id (NotFound).
+	ErrCredentialNotFound error = ReasonError(pb.ErrorReason_ERROR_REASON_CREDENTIAL_NOT_FOUND)
+	// ErrNotRefreshable: AdminClient.RefreshCredential on a static API key
+	// (FailedPrecondition).
+	ErrNotRefreshable error = ReasonError(pb.ErrorReason_ERROR_REASON_NOT_REFRESHABLE)
+	// ErrRefreshFailed: AdminClient.RefreshCredential, the token endpoint
+	// refused (FailedPrecondition: the credential is now dead) or failed
+	// (Unavailable: try again).
+	ErrRefreshFailed error = ReasonError(pb.ErrorReason_ERROR_REASON_REFRESH_FAILED)
 	// ErrStreamInterrupted: a streamed answer (CompleteStream, AuxCompleteStream)
 	// broke off after text reached the caller, so the text received is
 	// incomplete. No other candidate was tried: the caller may retry the whole
 	// request. Error.Interruption names the candidate (code Aborted).
-	ErrStreamInterrupted error = &sentinel{reason: "STREAM_INTERRUPTED"}
+	ErrStreamInterrupted error = ReasonError(pb.ErrorReason_ERROR_REASON_STREAM_INTERRUPTED)
 )
 
+// ReasonError returns the sentinel of a generated reason: errors.Is(err,
+// ReasonError(r)) holds for an *Error whose ErrorReason() is r. The Err
+// variables are such sentinels.
+func ReasonError(reason pb.ErrorReason) error {
+	return &sentinel{reason: reason}
+}
+
 type sentinel struct {
-	reason string
-	code   codes.Code // matched too when not OK
+	reason pb.ErrorReason // matched when not UNSPECIFIED
+	code   codes.Code     // matched too when not OK
 }
 
 func (s *sentinel) Error() string {
-	if s.reason != "" {
-		return "switchyard: " + s.reason
+	if s.reason != pb.ErrorReason_ERROR_REASON_UNSPECIFIED {
+		return "switchyard: " + reasonName(s.reason)
 	}
 	return "switchyard: " + s.code.String()
+}
+
+// reasonPrefix starts every generated ErrorReason name; the server sends the
+// rest of the name as ErrorInfo.reason.
+const reasonPrefix = "ERROR_REASON_"
+
+// reasonName is the wire form of a reason: its generated name without the prefix.
+func reasonName(r pb.ErrorReason) string {
+	return strings.TrimPrefix(r.String(), reasonPrefix)
 }
 
 // FieldViolation is one invalid request field of an InvalidArgument error.
@@ -134,7 +164,7 @@ func FromError(err error) error {
 	if e.RequestID == "" {
 		e.RequestID = e.Metadata["request_id"]
 	}
-	if e.Reason == "STREAM_INTERRUPTED" {
+	if e.ErrorReason() == pb.ErrorReason_ERROR_REASON_STREAM_INTERRUPTED {
 		e.Interruption = interruption(e.Metadata, e.Attempts)
 	}
 	return e
@@ -191,10 +221,14 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("switchyard: %s: %s", what, e.Message)
 }
 
-// ErrorReason returns Reason as the proto enum (ERROR_REASON_UNSPECIFIED when
-// empty or unknown to this client).
+// ErrorReason returns Reason as the generated enum: the ERROR_REASON_ prefix
+// added, looked up in pb.ErrorReason_value. ERROR_REASON_UNSPECIFIED when
+// Reason is empty or newer than the generated code.
 func (e *Error) ErrorReason() pb.ErrorReason {
-	return pb.ErrorReason(pb.ErrorReason_value["ERROR_REASON_"+e.Reason])
+	if e.Reason == "" {
+		return pb.ErrorReason_ERROR_REASON_UNSPECIFIED
+	}
+	return pb.ErrorReason(pb.ErrorReason_value[reasonPrefix+e.Reason])
 }
 
 // Is reports whether e matches target: a sentinel of this package (see the
@@ -211,7 +245,8 @@ func (e *Error) Is(target error) bool {
 	if !ok {
 		return false
 	}
-	return (s.reason != "" && s.reason == e.Reason) || (s.code != codes.OK && s.code == e.Code)
+	return (s.reason != pb.ErrorReason_ERROR_REASON_UNSPECIFIED && s.reason == e.ErrorReason()) ||
+		(s.code != codes.OK && s.code == e.Code)
 }
 
 // Unwrap returns the status error returned by gRPC.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -628,5 +629,59 @@ func TestStreamCloseAbortsAWaitingNext(t *testing.T) {
 	}
 	if err := s.Err(); !errors.Is(err, switchyard.ErrDeadline) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("deadline: %v", err)
+	}
+}
+
+// Every generated reason is decoded from its wire name (the generated name
+// without its ERROR_REASON_ prefix) and matched by its sentinel: no list of
+// strings is kept by hand.
+func TestEveryGeneratedReasonIsDecodedAndMatched(t *testing.T) {
+	sentinels := map[pb.ErrorReason]error{
+		pb.ErrorReason_ERROR_REASON_ALL_CANDIDATES_FAILED: switchyard.ErrAllCandidatesFailed,
+		pb.ErrorReason_ERROR_REASON_CONTEXT_OVERFLOW:      switchyard.ErrContextOverflow,
+		pb.ErrorReason_ERROR_REASON_CONTENT_POLICY:        switchyard.ErrContentPolicy,
+		pb.ErrorReason_ERROR_REASON_DEADLINE_EXHAUSTED:    switchyard.ErrDeadline,
+		pb.ErrorReason_ERROR_REASON_UNKNOWN_TASK:          switchyard.ErrUnknownTask,
+		pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT:      switchyard.ErrInvalidArgument,
+		pb.ErrorReason_ERROR_REASON_REQUEST_NOT_FOUND:     switchyard.ErrRequestNotFound,
+		pb.ErrorReason_ERROR_REASON_INTERNAL:              switchyard.ErrInternal,
+		pb.ErrorReason_ERROR_REASON_UNAUTHENTICATED:       switchyard.ErrUnauthenticated,
+		pb.ErrorReason_ERROR_REASON_PERMISSION_DENIED:     switchyard.ErrPermissionDenied,
+		pb.ErrorReason_ERROR_REASON_CREDENTIAL_NOT_FOUND:  switchyard.ErrCredentialNotFound,
+		pb.ErrorReason_ERROR_REASON_NOT_REFRESHABLE:       switchyard.ErrNotRefreshable,
+		pb.ErrorReason_ERROR_REASON_REFRESH_FAILED:        switchyard.ErrRefreshFailed,
+		pb.ErrorReason_ERROR_REASON_STREAM_INTERRUPTED:    switchyard.ErrStreamInterrupted,
+	}
+	values := pb.ErrorReason(0).Descriptor().Values()
+	for i := 0; i < values.Len(); i++ {
+		reason := pb.ErrorReason(values.Get(i).Number())
+		if reason == pb.ErrorReason_ERROR_REASON_UNSPECIFIED {
+			continue
+		}
+		wire := strings.TrimPrefix(string(values.Get(i).Name()), "ERROR_REASON_")
+		// FailedPrecondition is the code of none of the code-matching sentinels.
+		st, _ := status.New(codes.FailedPrecondition, "x").WithDetails(&errdetails.ErrorInfo{Reason: wire, Domain: switchyard.ErrorDomain})
+		err := switchyard.FromError(st.Err())
+		if got := asError(t, err).ErrorReason(); got != reason {
+			t.Errorf("%s: ErrorReason %v", wire, got)
+		}
+		if !errors.Is(err, switchyard.ReasonError(reason)) {
+			t.Errorf("%s: not ReasonError(%v)", wire, reason)
+		}
+		if s, ok := sentinels[reason]; ok && !errors.Is(err, s) {
+			t.Errorf("%s: not its sentinel %v", wire, s)
+		}
+		if errors.Is(err, switchyard.ReasonError(pb.ErrorReason_ERROR_REASON_UNSPECIFIED)) {
+			t.Errorf("%s matches the UNSPECIFIED sentinel", wire)
+		}
+	}
+	// A reason newer than the generated code: kept as a string, UNSPECIFIED as an enum.
+	st, _ := status.New(codes.Aborted, "x").WithDetails(&errdetails.ErrorInfo{Reason: "SOMETHING_NEW", Domain: switchyard.ErrorDomain})
+	e := asError(t, switchyard.FromError(st.Err()))
+	if e.Reason != "SOMETHING_NEW" || e.ErrorReason() != pb.ErrorReason_ERROR_REASON_UNSPECIFIED {
+		t.Errorf("new reason: %q %v", e.Reason, e.ErrorReason())
+	}
+	if switchyard.ErrCredentialNotFound.Error() != "switchyard: CREDENTIAL_NOT_FOUND" {
+		t.Errorf("sentinel text %q", switchyard.ErrCredentialNotFound.Error())
 	}
 }

@@ -22,13 +22,17 @@ from switchyard_client import (
     AsyncSwitchyardClient,
     ContentPolicy,
     ContextOverflow,
+    CredentialNotFound,
     DeadlineExceeded,
     InternalError,
+    NotRefreshable,
     PermissionDenied,
+    RefreshFailed,
     StreamInterrupted,
     SwitchyardClient,
     SwitchyardError,
     Unauthenticated,
+    error_reason_of,
     format_trail,
     message,
     pb,
@@ -172,6 +176,9 @@ def error_info(reason: str, request_id: str = "") -> error_details_pb2.ErrorInfo
         ("INTERNAL", grpc.StatusCode.INTERNAL, InternalError),
         ("UNAUTHENTICATED", grpc.StatusCode.UNAUTHENTICATED, Unauthenticated),
         ("PERMISSION_DENIED", grpc.StatusCode.PERMISSION_DENIED, PermissionDenied),
+        ("CREDENTIAL_NOT_FOUND", grpc.StatusCode.NOT_FOUND, CredentialNotFound),
+        ("NOT_REFRESHABLE", grpc.StatusCode.FAILED_PRECONDITION, NotRefreshable),
+        ("REFRESH_FAILED", grpc.StatusCode.UNAVAILABLE, RefreshFailed),
         ("A_REASON_FROM_THE_FUTURE", grpc.StatusCode.ABORTED, SwitchyardError),
     ],
 )
@@ -181,8 +188,20 @@ def test_errors_are_typed_by_reason(reason, code, cls):
     error = from_status(code, "failed", status_bytes(error_info(reason, "r-1"), detail))
     assert type(error) is cls
     assert (error.code, error.reason, error.request_id) == (code, reason, "r-1")
+    assert error.error_reason == error_reason_of(reason)
     assert error.attempts == trail
     assert "failed" in str(error) and reason in str(error)
+
+
+def test_every_generated_reason_is_found_by_its_wire_name():
+    # No list kept by hand: the wire name is the generated value's name without its prefix.
+    for value in pb.ErrorReason.DESCRIPTOR.values:
+        wire = value.name.removeprefix("ERROR_REASON_")
+        assert error_reason_of(wire) == value.number, wire
+    assert error_reason_of(None) == pb.ERROR_REASON_UNSPECIFIED
+    assert error_reason_of("ERROR_REASON_INTERNAL") == pb.ERROR_REASON_UNSPECIFIED
+    assert error_reason_of("A_REASON_FROM_THE_FUTURE") == pb.ERROR_REASON_UNSPECIFIED
+    assert error_reason_of("ALL_CANDIDATES_FAILED") == pb.ERROR_REASON_ALL_CANDIDATES_FAILED
 
 
 def test_errors_without_details_are_typed_by_code():

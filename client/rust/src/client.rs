@@ -11,6 +11,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::SwitchyardServiceClient;
 use crate::error::{Error, deadline_passed};
 use crate::pb;
+use crate::stream::{CompletionStream, Events};
 
 /// A client of `switchyard.v1.SwitchyardService`.
 ///
@@ -48,7 +49,7 @@ impl fmt::Debug for Client {
 }
 
 /// `http://` is added to a target without a scheme (`127.0.0.1:50051`).
-fn endpoint(target: String) -> Result<Endpoint, Error> {
+pub(crate) fn endpoint(target: String) -> Result<Endpoint, Error> {
     let uri = if target.contains("://") {
         target
     } else {
@@ -261,15 +262,10 @@ impl Client {
 
     /// The call's timeout and deadline, from its options or the client's default.
     fn deadline(&self, opts: &CallOptions) -> Option<(Duration, Instant)> {
-        let now = Instant::now();
-        match opts.deadline {
-            Some(Deadline::After(timeout)) => Some((timeout, now + timeout)),
-            Some(Deadline::At(at)) => Some((at.saturating_duration_since(now), at)),
-            None => self.timeout.map(|timeout| (timeout, now + timeout)),
-        }
+        call_deadline(opts, self.timeout)
     }
 
-    /// One call: metadata, `grpc-timeout`, the client's own timer, typed errors.
+    /// One call of the stub, with the client's defaults.
     async fn call<Req, Resp, F, Fut>(
         &self,
         message: Req,
@@ -280,34 +276,63 @@ impl Client {
         F: FnOnce(SwitchyardServiceClient<Channel>, tonic::Request<Req>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
     {
-        let mut request = tonic::Request::new(message);
         let token = opts.token.as_ref().or(self.token.as_ref());
-        if let Some(token) = token.filter(|t| !t.is_empty()) {
-            let mut value = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
-                Error::invalid_locally(
-                    "authorization",
-                    "the bearer token must be printable ASCII without line breaks",
-                )
-            })?;
-            value.set_sensitive(true);
-            request.metadata_mut().insert("authorization", value);
-        }
+        invoke(self.rpc.clone(), token, self.deadline(opts), message, send).await
+    }
+}
 
-        let Some((timeout, at)) = self.deadline(opts) else {
-            return match send(self.rpc.clone(), request).await {
-                Ok(response) => Ok(response.into_inner()),
-                Err(status) => Err(Error::from_status(status)),
-            };
+/// The call's timeout and deadline: its options', else the client's `default`.
+pub(crate) fn call_deadline(
+    opts: &CallOptions,
+    default: Option<Duration>,
+) -> Option<(Duration, Instant)> {
+    let now = Instant::now();
+    match opts.deadline {
+        Some(Deadline::After(timeout)) => Some((timeout, now + timeout)),
+        Some(Deadline::At(at)) => Some((at.saturating_duration_since(now), at)),
+        None => default.map(|timeout| (timeout, now + timeout)),
+    }
+}
+
+/// One call of a generated stub (`SwitchyardService` or `CredentialService`): the
+/// bearer token as metadata, `grpc-timeout` and the client's own timer, typed errors.
+pub(crate) async fn invoke<S, Req, Resp, F, Fut>(
+    stub: S,
+    token: Option<&String>,
+    deadline: Option<(Duration, Instant)>,
+    message: Req,
+    send: F,
+) -> Result<Resp, Error>
+where
+    F: FnOnce(S, tonic::Request<Req>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+{
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = token.filter(|t| !t.is_empty()) {
+        let mut value = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
+            Error::invalid_locally(
+                "authorization",
+                "the bearer token must be printable ASCII without line breaks",
+            )
+        })?;
+        value.set_sensitive(true);
+        request.metadata_mut().insert("authorization", value);
+    }
+
+    let Some((timeout, at)) = deadline else {
+        return match send(stub, request).await {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) => Err(Error::from_status(status)),
         };
-        if timeout.is_zero() {
-            return Err(Error::client_deadline(timeout));
-        }
-        request.set_timeout(timeout);
-        match tokio::time::timeout(timeout, send(self.rpc.clone(), request)).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(Error::decode(status, deadline_passed(Some(at)))),
-            Err(_elapsed) => Err(Error::client_deadline(timeout)),
-        }
+    };
+    if timeout.is_zero() {
+        return Err(Error::client_deadline(timeout));
+    }
+    request.set_timeout(timeout);
+    match tokio::time::timeout(timeout, send(stub, request)).await {
+        Ok(Ok(response)) => Ok(response.into_inner()),
+        Ok(Err(status)) => Err(Error::decode(status, deadline_passed(Some(at)))),
+        Err(_elapsed) => Err(Error::client_deadline(timeout)),
     }
 }
 
@@ -328,7 +353,7 @@ pub struct CallOptions {
     model: Option<String>,
     max_tokens: Option<i32>,
     temperature: Option<f64>,
-    token: Option<String>,
+    pub(crate) token: Option<String>,
     deadline: Option<Deadline>,
 }
 
@@ -392,159 +417,4 @@ impl CallOptions {
         self.deadline = Some(Deadline::At(deadline));
         self
     }
-}
-
-/// The response stream of either streaming RPC.
-enum Events {
-    Primary(tonic::Streaming<pb::CompleteStreamResponse>),
-    Aux(tonic::Streaming<pb::AuxCompleteStreamResponse>),
-}
-
-/// An event of either streaming RPC.
-enum Event {
-    Started(pb::StreamStarted),
-    Delta(String),
-    Finished(pb::StreamFinished),
-}
-
-impl Events {
-    async fn next(&mut self) -> Result<Option<Event>, tonic::Status> {
-        use pb::aux_complete_stream_response::Event as A;
-        use pb::complete_stream_response::Event as P;
-        Ok(match self {
-            Events::Primary(s) => s.message().await?.and_then(|m| m.event).map(|e| match e {
-                P::Started(s) => Event::Started(s),
-                P::Delta(d) => Event::Delta(d),
-                P::Finished(f) => Event::Finished(f),
-            }),
-            Events::Aux(s) => s.message().await?.and_then(|m| m.event).map(|e| match e {
-                A::Started(s) => Event::Started(s),
-                A::Delta(d) => Event::Delta(d),
-                A::Finished(f) => Event::Finished(f),
-            }),
-        })
-    }
-}
-
-/// A streamed answer of [`Client::complete_stream`] or
-/// [`Client::aux_complete_stream`], committed to the candidate that produced its
-/// first token.
-///
-/// ```no_run
-/// # async fn run(client: switchyard_client::Client) -> Result<(), switchyard_client::Error> {
-/// use switchyard_client::{CallOptions, Message};
-/// let mut stream = client
-///     .aux_complete_stream("compression", [Message::user("...")], CallOptions::new())
-///     .await?;
-/// while let Some(text) = stream.next_text().await? {
-///     print!("{text}");
-/// }
-/// let finished = stream.finished().expect("complete");
-/// println!("\n{} attempt(s)", finished.attempts.len());
-/// # Ok(()) }
-/// ```
-///
-/// The answer is complete only when `next_text` returned `Ok(None)`. A provider
-/// failing after text was sent ends the stream with [`Error::StreamInterrupted`];
-/// dropping the stream cancels the call.
-pub struct CompletionStream {
-    events: Events,
-    started: pb::StreamStarted,
-    finished: Option<pb::StreamFinished>,
-    deadline: Option<(Duration, Instant)>,
-    done: bool,
-}
-
-impl fmt::Debug for CompletionStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CompletionStream")
-            .field("request_id", &self.started.request_id)
-            .field("done", &self.done)
-            .finish_non_exhaustive()
-    }
-}
-
-impl CompletionStream {
-    /// Reads the `started` event.
-    async fn open(
-        mut events: Events,
-        deadline: Option<(Duration, Instant)>,
-    ) -> Result<Self, Error> {
-        let first = read(&mut events, deadline).await?;
-        let Some(Event::Started(started)) = first else {
-            return Err(Error::protocol(
-                "the stream did not open with a started event",
-            ));
-        };
-        Ok(Self {
-            events,
-            started,
-            finished: None,
-            deadline,
-            done: false,
-        })
-    }
-
-    /// The request id, for `explain_request`.
-    pub fn request_id(&self) -> &str {
-        &self.started.request_id
-    }
-
-    /// The provider, model and credential answering.
-    pub fn served_by(&self) -> Option<&pb::ServedBy> {
-        self.started.served_by.as_ref()
-    }
-
-    /// The `started` event: the steps up to the answering attempt.
-    pub fn started(&self) -> &pb::StreamStarted {
-        &self.started
-    }
-
-    /// Usage, finish reason and the whole trail, once the answer is complete.
-    pub fn finished(&self) -> Option<&pb::StreamFinished> {
-        self.finished.as_ref()
-    }
-
-    /// The next piece of text; `Ok(None)` once the answer is complete.
-    pub async fn next_text(&mut self) -> Result<Option<String>, Error> {
-        if self.done {
-            return Ok(None);
-        }
-        let event = read(&mut self.events, self.deadline).await;
-        match event {
-            Ok(Some(Event::Delta(text))) => Ok(Some(text)),
-            Ok(Some(Event::Finished(f))) => {
-                self.done = true;
-                self.finished = Some(f);
-                Ok(None)
-            }
-            Ok(Some(Event::Started(_))) => {
-                self.done = true;
-                Err(Error::protocol("a second started event"))
-            }
-            Ok(None) => {
-                self.done = true;
-                Err(Error::protocol("the stream ended without a finished event"))
-            }
-            Err(e) => {
-                self.done = true;
-                Err(e)
-            }
-        }
-    }
-}
-
-/// The next event, within the call's deadline.
-async fn read(
-    events: &mut Events,
-    deadline: Option<(Duration, Instant)>,
-) -> Result<Option<Event>, Error> {
-    let next = match deadline {
-        Some((timeout, at)) => match tokio::time::timeout_at(at.into(), events.next()).await {
-            Ok(next) => next,
-            Err(_) => return Err(Error::client_deadline(timeout)),
-        },
-        None => events.next().await,
-    };
-    next.map_err(|status| Error::decode(status, deadline_passed(deadline.map(|(_, at)| at))))
 }

@@ -8,6 +8,12 @@
 //! was invalid. [`Error::from_status`] turns that into one [`Error`] variant per
 //! reason; a status without Switchyard details (the client's own deadline, an
 //! unreachable server) maps by its gRPC code.
+//!
+//! The reasons are not kept here as strings: the wire name is prefixed with
+//! `ERROR_REASON_` and looked up in the generated [`pb::ErrorReason`]
+//! ([`Failure::error_reason`]), and the variant is chosen by the generated value. A
+//! reason added to the proto reaches this client by regeneration alone: it arrives as
+//! [`Error::Other`] with `error_reason()` set, until it gets a variant of its own.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -61,13 +67,11 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// The reason as the proto enum; [`pb::ErrorReason::Unspecified`] when there is
-    /// none or it is unknown to this client.
+    /// The reason as the generated enum: the `ERROR_REASON_` prefix added, looked up
+    /// with [`pb::ErrorReason::from_str_name`]. [`pb::ErrorReason::Unspecified`] when
+    /// there is none or it is newer than the generated code.
     pub fn error_reason(&self) -> pb::ErrorReason {
-        self.reason
-            .as_deref()
-            .and_then(|r| pb::ErrorReason::from_str_name(&format!("ERROR_REASON_{r}")))
-            .unwrap_or(pb::ErrorReason::Unspecified)
+        error_reason_of(self.reason.as_deref())
     }
 
     fn local(code: Code, message: String) -> Self {
@@ -162,6 +166,19 @@ pub enum Error {
     /// call this service.
     #[error(transparent)]
     PermissionDenied(Box<Failure>),
+    /// `CREDENTIAL_NOT_FOUND`: [`AdminClient`](crate::AdminClient), no credential has
+    /// that id (gRPC `NOT_FOUND`).
+    #[error(transparent)]
+    CredentialNotFound(Box<Failure>),
+    /// `NOT_REFRESHABLE`: [`AdminClient::refresh_credential`](crate::AdminClient::refresh_credential)
+    /// on a static API key (gRPC `FAILED_PRECONDITION`).
+    #[error(transparent)]
+    NotRefreshable(Box<Failure>),
+    /// `REFRESH_FAILED`: the token endpoint refused the refresh (gRPC
+    /// `FAILED_PRECONDITION`; the credential is now dead) or failed (gRPC
+    /// `UNAVAILABLE`; try again).
+    #[error(transparent)]
+    RefreshFailed(Box<Failure>),
     /// `INTERNAL` (or a bare `INTERNAL` status): a failure of the service itself.
     #[error(transparent)]
     Internal(Box<Failure>),
@@ -175,7 +192,8 @@ pub enum Error {
     /// status (the transport error is the [`source`](std::error::Error::source)).
     #[error(transparent)]
     Transport(Box<Failure>),
-    /// Any other status, including reasons newer than this client.
+    /// Any other status, including reasons newer than this client (whose
+    /// [`Failure::error_reason`] is set once the generated code knows them).
     #[error(transparent)]
     Other(Box<Failure>),
 }
@@ -231,23 +249,28 @@ impl Error {
             status,
         });
 
-        match failure.reason.as_deref() {
-            Some("ALL_CANDIDATES_FAILED") => Self::AllCandidatesFailed(failure),
-            Some("CONTEXT_OVERFLOW") => Self::ContextOverflow(failure),
-            Some("CONTENT_POLICY") => Self::ContentPolicy(failure),
-            Some("DEADLINE_EXHAUSTED") => Self::DeadlineExhausted(failure),
-            Some("STREAM_INTERRUPTED") => Self::StreamInterrupted(failure),
-            Some("UNKNOWN_TASK") => Self::UnknownTask(failure),
-            Some("INVALID_ARGUMENT") => Self::InvalidArgument {
+        use pb::ErrorReason as R;
+        match failure.error_reason() {
+            R::AllCandidatesFailed => Self::AllCandidatesFailed(failure),
+            R::ContextOverflow => Self::ContextOverflow(failure),
+            R::ContentPolicy => Self::ContentPolicy(failure),
+            R::DeadlineExhausted => Self::DeadlineExhausted(failure),
+            R::StreamInterrupted => Self::StreamInterrupted(failure),
+            R::UnknownTask => Self::UnknownTask(failure),
+            R::InvalidArgument => Self::InvalidArgument {
                 field_violations,
                 failure,
             },
-            Some("REQUEST_NOT_FOUND") => Self::RequestNotFound(failure),
-            Some("UNAUTHENTICATED") => Self::Unauthenticated(failure),
-            Some("PERMISSION_DENIED") => Self::PermissionDenied(failure),
-            Some("INTERNAL") => Self::Internal(failure),
-            Some(_) => Self::Other(failure),
-            None => match code {
+            R::RequestNotFound => Self::RequestNotFound(failure),
+            R::Unauthenticated => Self::Unauthenticated(failure),
+            R::PermissionDenied => Self::PermissionDenied(failure),
+            R::Internal => Self::Internal(failure),
+            R::CredentialNotFound => Self::CredentialNotFound(failure),
+            R::NotRefreshable => Self::NotRefreshable(failure),
+            R::RefreshFailed => Self::RefreshFailed(failure),
+            // A reason this build's proto does not know: a status of its own all the same.
+            R::Unspecified if failure.reason.is_some() => Self::Other(failure),
+            R::Unspecified => match code {
                 Code::DeadlineExceeded => Self::Deadline(failure),
                 // tonic's channel enforcing the grpc-timeout the client sent: the
                 // client's own deadline. `status` keeps the CANCELLED it reported.
@@ -266,6 +289,11 @@ impl Error {
                 Code::Unavailable => Self::Transport(failure),
                 _ => Self::Other(failure),
             },
+            // A reason added to the proto after this match was written: regeneration
+            // brings it (`error_reason()` names it) without breaking the build of
+            // every crate that depends on this one.
+            #[allow(unreachable_patterns)]
+            _ => Self::Other(failure),
         }
     }
 
@@ -324,6 +352,9 @@ impl Error {
             | Self::Unauthenticated(f)
             | Self::PermissionDenied(f)
             | Self::Internal(f)
+            | Self::CredentialNotFound(f)
+            | Self::NotRefreshable(f)
+            | Self::RefreshFailed(f)
             | Self::Deadline(f)
             | Self::Transport(f)
             | Self::Other(f) => f,
@@ -377,6 +408,15 @@ impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
         Self::from_status(status)
     }
+}
+
+/// The generated [`pb::ErrorReason`] of an `ErrorInfo.reason`, which the server
+/// sends without its `ERROR_REASON_` prefix; `Unspecified` when absent or unknown.
+pub fn error_reason_of(reason: Option<&str>) -> pb::ErrorReason {
+    reason
+        .filter(|r| !r.is_empty())
+        .and_then(|r| pb::ErrorReason::from_str_name(&format!("ERROR_REASON_{r}")))
+        .unwrap_or(pb::ErrorReason::Unspecified)
 }
 
 /// Whether a call's deadline has passed, or is close enough that a `CANCELLED`
@@ -513,17 +553,50 @@ mod tests {
             ("INTERNAL", Code::Internal, |e| {
                 matches!(e, Error::Internal(_))
             }),
+            ("CREDENTIAL_NOT_FOUND", Code::NotFound, |e| {
+                matches!(e, Error::CredentialNotFound(_))
+            }),
+            ("NOT_REFRESHABLE", Code::FailedPrecondition, |e| {
+                matches!(e, Error::NotRefreshable(_))
+            }),
+            ("REFRESH_FAILED", Code::Unavailable, |e| {
+                matches!(e, Error::RefreshFailed(_))
+            }),
             ("SOMETHING_NEWER", Code::Aborted, |e| {
                 matches!(e, Error::Other(_))
+                    && e.failure().error_reason() == pb::ErrorReason::Unspecified
             }),
         ];
         for (reason, code, is) in cases {
             let e = Error::from_status(with_info(*code, reason, &[("request_id", "r1")]));
             assert!(is(&e), "{reason}: {e:?}");
+            assert_eq!(e.failure().error_reason(), error_reason_of(Some(reason)));
             assert_eq!((e.code(), e.reason()), (*code, Some(*reason)));
             assert_eq!(e.request_id(), Some("r1"), "{reason}");
             assert_eq!(e.to_string(), format!("{reason}: msg (request r1)"));
         }
+    }
+
+    /// No list of reasons kept by hand: every generated value is found by its wire
+    /// name (its generated name without the prefix).
+    #[test]
+    fn every_generated_reason_is_decoded_from_its_wire_name() {
+        let generated: Vec<pb::ErrorReason> = (0..64)
+            .filter_map(|n| pb::ErrorReason::try_from(n).ok())
+            .filter(|r| *r != pb::ErrorReason::Unspecified)
+            .collect();
+        assert!(generated.len() >= 14, "{generated:?}");
+        for reason in generated {
+            let wire = reason.as_str_name().trim_start_matches("ERROR_REASON_");
+            assert_eq!(error_reason_of(Some(wire)), reason);
+            let e = Error::from_status(with_info(Code::Aborted, wire, &[]));
+            assert_eq!(e.failure().error_reason(), reason);
+        }
+        assert_eq!(error_reason_of(None), pb::ErrorReason::Unspecified);
+        assert_eq!(
+            error_reason_of(Some("ERROR_REASON_INTERNAL")),
+            pb::ErrorReason::Unspecified
+        );
     }
 
     #[test]

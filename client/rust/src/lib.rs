@@ -5,7 +5,9 @@
 //! [`Client::explain_request`] and [`Client::simulate`]. [`CallOptions`] sets a
 //! call's model, max tokens, temperature, bearer token and deadline; a failure is an
 //! [`Error`] typed by the `ErrorInfo.reason` the server sent, with the request id and
-//! the attempt trail; [`trail::format`] prints a trail.
+//! the attempt trail; [`trail::format`] prints a trail. The streaming verbs return a
+//! [`CompletionStream`], a `futures::Stream` of text pieces. [`AdminClient`] is the
+//! admin API (`switchyard.v1.CredentialService`).
 //!
 //! `pb` holds the messages and the tonic client; with the `server` feature it also
 //! holds the server stubs and the encoded file descriptor set used for reflection.
@@ -26,13 +28,17 @@ pub mod pb {
 
 pub use pb::switchyard_service_client::SwitchyardServiceClient;
 
+mod admin;
 mod client;
 mod error;
 mod helpers;
+mod stream;
 
-pub use client::{CallOptions, Client, CompletionStream};
-pub use error::{ERROR_DOMAIN, Error, Failure, FieldViolation};
+pub use admin::AdminClient;
+pub use client::{CallOptions, Client};
+pub use error::{ERROR_DOMAIN, Error, Failure, FieldViolation, error_reason_of};
 pub use pb::{Message, Role, SimulatedOutcome, Simulation, TransportFailure};
+pub use stream::CompletionStream;
 
 /// The Rust code of `README.md`, compiled as doctests.
 #[cfg(doctest)]

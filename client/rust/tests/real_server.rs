@@ -24,6 +24,9 @@ use switchyard_client::{
 };
 use tonic::Code;
 
+#[path = "real_server/admin.rs"]
+mod admin;
+
 /// The providers of the test config: the main agent model, the explicit provider
 /// of the `compression` task, and its fallback chain.
 const PROVIDERS: [&str; 3] = ["main", "codex", "cheap"];
@@ -711,6 +714,38 @@ async fn a_stream_cut_after_text_is_stream_interrupted_without_failover() {
     assert!(stream.finished().is_none());
     assert_eq!(stream.next_text().await.unwrap(), None);
     assert_eq!(h.fakes.counts(), [1, 0, 0]);
+}
+
+/// `CompletionStream` is a `futures::Stream`: `StreamExt` reads the pieces, the one
+/// error that ends a cut stream, and nothing after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_is_a_futures_stream() {
+    use futures::StreamExt as _;
+
+    let h = Harness::start().await;
+    h.fakes.push("main", Reply::stream(&["Hel", "lo"], false));
+    let stream = h
+        .client
+        .complete_stream(user("Hi"), CallOptions::new())
+        .await
+        .expect("complete_stream");
+    let pieces: Vec<String> = stream
+        .map(|piece| piece.expect("no interruption"))
+        .collect()
+        .await;
+    assert_eq!(pieces.concat(), "Hello");
+
+    h.fakes.push("main", Reply::stream(&["Hel", "lo"], true));
+    let stream = h
+        .client
+        .complete_stream(user("Hi"), CallOptions::new())
+        .await
+        .expect("complete_stream");
+    let items: Vec<Result<String, Error>> = stream.collect().await;
+    let (last, text) = items.split_last().expect("items");
+    assert!(matches!(last, Err(Error::StreamInterrupted(_))), "{last:?}");
+    let text: String = text.iter().map(|p| p.as_deref().expect("text")).collect();
+    assert_eq!(text, "Hello");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

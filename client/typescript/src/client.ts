@@ -1,6 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { createClient, type Client } from "@connectrpc/connect";
+import type { Http2SessionManager } from "@connectrpc/connect-node";
 import {
   type AuxCompleteResponse,
   type CompleteResponse,
@@ -13,7 +13,13 @@ import {
   SwitchyardService,
   TransportFailure,
 } from "./gen/switchyard/v1/switchyard_pb.js";
-import { errorFromConnect } from "./errors.js";
+import {
+  type CallOptions,
+  callWith,
+  type ConnectCallOptions,
+  connect,
+  type ConnectionOptions,
+} from "./call.js";
 import { type CompletionStream, openCompletionStream, type StreamResponse } from "./stream.js";
 
 /** Who wrote a chat message. */
@@ -28,21 +34,7 @@ export interface ChatMessage {
 /** The messages of a call: a list, or one string as a single user message. */
 export type Messages = string | readonly ChatMessage[];
 
-/** Options of every call. */
-export interface CallOptions {
-  /**
-   * Bearer token sent as `authorization: Bearer <token>`, overriding the client's
-   * (`""` sends none). A server whose config lists `auth.client_token_sha256`
-   * refuses a call without an accepted token with `UnauthenticatedError`.
-   */
-  token?: string;
-  /** Deadline of the call in milliseconds, sent as `grpc-timeout`; overrides the client's. */
-  timeoutMs?: number;
-  /** Aborts the call. */
-  signal?: AbortSignal;
-  /** Extra request headers. */
-  headers?: HeadersInit;
-}
+export type { CallOptions } from "./call.js";
 
 /** Options of `complete`, `auxComplete`, `completeStream` and `auxCompleteStream`. */
 export interface CompletionOptions extends CallOptions {
@@ -84,21 +76,7 @@ export interface SimulationInput {
 export type ExplainQuery = { requestId: string } | { simulation: SimulationInput };
 
 /** Options of `new SwitchyardClient()`. */
-export interface SwitchyardClientOptions {
-  /** The server, e.g. `http://127.0.0.1:50051` (plain HTTP/2) or an `https://` URL. */
-  baseUrl: string;
-  /** Default bearer token of every call. */
-  token?: string;
-  /** Default deadline of every call in milliseconds; none when absent. */
-  timeoutMs?: number;
-  /** Connect interceptors, run on every call (logging, metrics, headers...). */
-  interceptors?: Interceptor[];
-  /**
-   * A ready transport to use instead of the gRPC transport built from `baseUrl`
-   * (e.g. `createRouterTransport` in tests). `close()` leaves it alone.
-   */
-  transport?: Transport;
-}
+export type SwitchyardClientOptions = ConnectionOptions;
 
 const roles: Record<ChatRole, Role> = {
   system: Role.SYSTEM,
@@ -157,21 +135,15 @@ export class SwitchyardClient {
   /** The generated Connect client, for anything this layer does not wrap. */
   readonly raw: Client<typeof SwitchyardService>;
   private readonly sessions: Http2SessionManager | undefined;
-  private readonly token: string | undefined;
-  private readonly timeoutMs: number | undefined;
+  // `#` fields: `console.log(client)` and `util.inspect` do not show the token.
+  readonly #token: string | undefined;
+  readonly #timeoutMs: number | undefined;
 
   constructor(options: SwitchyardClientOptions) {
-    this.token = options.token;
-    this.timeoutMs = options.timeoutMs;
-    let transport = options.transport;
-    if (transport === undefined) {
-      this.sessions = new Http2SessionManager(options.baseUrl);
-      transport = createGrpcTransport({
-        baseUrl: options.baseUrl,
-        sessionManager: this.sessions,
-        interceptors: options.interceptors,
-      });
-    }
+    this.#token = options.token;
+    this.#timeoutMs = options.timeoutMs;
+    const { transport, sessions } = connect(options);
+    this.sessions = sessions;
     this.raw = createClient(SwitchyardService, transport);
   }
 
@@ -274,26 +246,14 @@ export class SwitchyardClient {
    */
   private async stream(
     opts: CallOptions,
-    run: (o: { timeoutMs?: number; signal?: AbortSignal; headers: Headers }) => AsyncIterable<StreamResponse>,
+    run: (o: ConnectCallOptions) => AsyncIterable<StreamResponse>,
   ): Promise<CompletionStream> {
     const abort = new AbortController();
     const signal = opts.signal === undefined ? abort.signal : AbortSignal.any([opts.signal, abort.signal]);
     return this.call({ ...opts, signal }, (o) => openCompletionStream(run(o), abort));
   }
 
-  private async call<T>(
-    opts: CallOptions,
-    run: (o: { timeoutMs?: number; signal?: AbortSignal; headers: Headers }) => Promise<T>,
-  ): Promise<T> {
-    const headers = new Headers(opts.headers);
-    const token = opts.token ?? this.token;
-    if (token !== undefined && token !== "") {
-      headers.set("authorization", `Bearer ${token}`);
-    }
-    try {
-      return await run({ timeoutMs: opts.timeoutMs ?? this.timeoutMs, signal: opts.signal, headers });
-    } catch (e) {
-      throw errorFromConnect(e);
-    }
+  private async call<T>(opts: CallOptions, run: (o: ConnectCallOptions) => Promise<T>): Promise<T> {
+    return callWith({ token: this.#token, timeoutMs: this.#timeoutMs }, opts, run);
   }
 }

@@ -1,6 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { Action, FailureDetailSchema, type Attempt } from "./gen/switchyard/v1/switchyard_pb.js";
-import { BadRequestSchema, ErrorInfoSchema } from "./rpc.js";
+import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+import {
+  Action,
+  ErrorReason,
+  ErrorReasonSchema,
+  FailureDetailSchema,
+  type Attempt,
+} from "./gen/switchyard/v1/switchyard_pb.js";
 import { errorClassName, formatTrail } from "./trail.js";
 
 /** The `google.rpc.ErrorInfo.domain` of every Switchyard error. */
@@ -26,6 +32,11 @@ export class SwitchyardError extends Error {
    * status had no ErrorInfo (a client-side deadline, a connection failure...).
    */
   readonly reason: string | undefined;
+  /**
+   * `reason` as the generated `ErrorReason` enum (`ErrorReason.ALL_CANDIDATES_FAILED`...);
+   * `ErrorReason.UNSPECIFIED` when there is no reason, or one newer than this build.
+   */
+  readonly errorReason: ErrorReason;
   /** The request id, for `explainFallback({ requestId })`; undefined when none. */
   readonly requestId: string | undefined;
   /** Every step the server took, in order (from `switchyard.v1.FailureDetail`). */
@@ -48,6 +59,7 @@ export class SwitchyardError extends Error {
     const info = infos.find((i) => i.domain === ERROR_DOMAIN) ?? infos[0];
     const failure = error.findDetails(FailureDetailSchema)[0];
     this.reason = info?.reason;
+    this.errorReason = errorReasonOf(info?.reason);
     this.metadata = { ...info?.metadata };
     this.attempts = failure?.attempts ?? [];
     this.requestId = nonEmpty(failure?.requestId) ?? nonEmpty(info?.metadata["request_id"]);
@@ -61,6 +73,20 @@ export class SwitchyardError extends Error {
   formatTrail(): string {
     return formatTrail(this.attempts);
   }
+}
+
+/**
+ * The generated `ErrorReason` of an `ErrorInfo.reason`. The server sends the enum
+ * value's name without its `ERROR_REASON_` prefix; the lookup goes through the
+ * generated descriptor, so a reason added to the proto reaches this client by
+ * regeneration alone. `UNSPECIFIED` when absent or unknown.
+ */
+export function errorReasonOf(reason: string | undefined): ErrorReason {
+  if (reason === undefined || reason === "") {
+    return ErrorReason.UNSPECIFIED;
+  }
+  const value = ErrorReasonSchema.values.find((v) => v.name === `ERROR_REASON_${reason}`);
+  return value === undefined ? ErrorReason.UNSPECIFIED : (value.number as ErrorReason);
 }
 
 function nonEmpty(s: string | undefined): string | undefined {
@@ -149,20 +175,39 @@ export class StreamInterruptedError extends SwitchyardError {
   }
 }
 
+/** `AdminClient`: no credential has that id (`NOT_FOUND`). */
+export class CredentialNotFoundError extends SwitchyardError {}
+
+/** `AdminClient.refreshCredential` on a static API key, which has nothing to refresh (`FAILED_PRECONDITION`). */
+export class NotRefreshableError extends SwitchyardError {}
+
+/**
+ * `AdminClient.refreshCredential`: the token endpoint refused the refresh (`FAILED_PRECONDITION`;
+ * the credential is now dead) or failed (`UNAVAILABLE`; try again).
+ */
+export class RefreshFailedError extends SwitchyardError {}
+
 type ErrorClassCtor = new (error: ConnectError) => SwitchyardError;
 
-const byReason: Record<string, ErrorClassCtor> = {
-  ALL_CANDIDATES_FAILED: AllCandidatesFailedError,
-  CONTEXT_OVERFLOW: ContextOverflowError,
-  CONTENT_POLICY: ContentPolicyError,
-  DEADLINE_EXHAUSTED: DeadlineError,
-  UNKNOWN_TASK: UnknownTaskError,
-  INVALID_ARGUMENT: InvalidArgumentError,
-  REQUEST_NOT_FOUND: RequestNotFoundError,
-  INTERNAL: InternalError,
-  UNAUTHENTICATED: UnauthenticatedError,
-  PERMISSION_DENIED: PermissionDeniedError,
-  STREAM_INTERRUPTED: StreamInterruptedError,
+/**
+ * The subclass of each generated `ErrorReason`. A reason without an entry (one newer
+ * than this file) still arrives, as a `SwitchyardError` whose `errorReason` is set.
+ */
+const byReason: Partial<Record<ErrorReason, ErrorClassCtor>> = {
+  [ErrorReason.ALL_CANDIDATES_FAILED]: AllCandidatesFailedError,
+  [ErrorReason.CONTEXT_OVERFLOW]: ContextOverflowError,
+  [ErrorReason.CONTENT_POLICY]: ContentPolicyError,
+  [ErrorReason.DEADLINE_EXHAUSTED]: DeadlineError,
+  [ErrorReason.UNKNOWN_TASK]: UnknownTaskError,
+  [ErrorReason.INVALID_ARGUMENT]: InvalidArgumentError,
+  [ErrorReason.REQUEST_NOT_FOUND]: RequestNotFoundError,
+  [ErrorReason.INTERNAL]: InternalError,
+  [ErrorReason.UNAUTHENTICATED]: UnauthenticatedError,
+  [ErrorReason.PERMISSION_DENIED]: PermissionDeniedError,
+  [ErrorReason.CREDENTIAL_NOT_FOUND]: CredentialNotFoundError,
+  [ErrorReason.NOT_REFRESHABLE]: NotRefreshableError,
+  [ErrorReason.REFRESH_FAILED]: RefreshFailedError,
+  [ErrorReason.STREAM_INTERRUPTED]: StreamInterruptedError,
 };
 
 const byCode: Partial<Record<Code, ErrorClassCtor>> = {
@@ -185,6 +230,6 @@ export function errorFromConnect(error: unknown): SwitchyardError {
   const connect = ConnectError.from(error);
   const info = connect.findDetails(ErrorInfoSchema).find((i) => i.domain === ERROR_DOMAIN);
   const ctor =
-    (info !== undefined ? byReason[info.reason] : undefined) ?? byCode[connect.code] ?? SwitchyardError;
+    (info !== undefined ? byReason[errorReasonOf(info.reason)] : undefined) ?? byCode[connect.code] ?? SwitchyardError;
   return new ctor(connect);
 }

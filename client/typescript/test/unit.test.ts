@@ -17,15 +17,21 @@ import {
   type CompleteStreamRequest,
   ContentPolicyError,
   ContextOverflowError,
+  CredentialNotFoundError,
   DeadlineError,
   ErrorClass,
   ErrorInfoSchema,
+  ErrorReason,
+  ErrorReasonSchema,
+  errorReasonOf,
   type ExplainFallbackRequest,
   FailureDetailSchema,
   formatTrail,
   InternalError,
   InvalidArgumentError,
+  NotRefreshableError,
   PermissionDeniedError,
+  RefreshFailedError,
   RequestNotFoundError,
   Role,
   SwitchyardClient,
@@ -113,20 +119,25 @@ async function thrown(p: Promise<unknown>): Promise<SwitchyardError> {
 }
 
 describe("typed errors", () => {
-  const cases: [Code, string, Function][] = [
-    [Code.Unavailable, "ALL_CANDIDATES_FAILED", AllCandidatesFailedError],
-    [Code.OutOfRange, "CONTEXT_OVERFLOW", ContextOverflowError],
-    [Code.FailedPrecondition, "CONTENT_POLICY", ContentPolicyError],
-    [Code.DeadlineExceeded, "DEADLINE_EXHAUSTED", DeadlineError],
-    [Code.InvalidArgument, "UNKNOWN_TASK", UnknownTaskError],
-    [Code.InvalidArgument, "INVALID_ARGUMENT", InvalidArgumentError],
-    [Code.NotFound, "REQUEST_NOT_FOUND", RequestNotFoundError],
-    [Code.Internal, "INTERNAL", InternalError],
-    [Code.Unauthenticated, "UNAUTHENTICATED", UnauthenticatedError],
-    [Code.PermissionDenied, "PERMISSION_DENIED", PermissionDeniedError],
-    [Code.Aborted, "STREAM_INTERRUPTED", StreamInterruptedError],
+  const cases: [Code, ErrorReason, Function][] = [
+    [Code.Unavailable, ErrorReason.ALL_CANDIDATES_FAILED, AllCandidatesFailedError],
+    [Code.OutOfRange, ErrorReason.CONTEXT_OVERFLOW, ContextOverflowError],
+    [Code.FailedPrecondition, ErrorReason.CONTENT_POLICY, ContentPolicyError],
+    [Code.DeadlineExceeded, ErrorReason.DEADLINE_EXHAUSTED, DeadlineError],
+    [Code.InvalidArgument, ErrorReason.UNKNOWN_TASK, UnknownTaskError],
+    [Code.InvalidArgument, ErrorReason.INVALID_ARGUMENT, InvalidArgumentError],
+    [Code.NotFound, ErrorReason.REQUEST_NOT_FOUND, RequestNotFoundError],
+    [Code.Internal, ErrorReason.INTERNAL, InternalError],
+    [Code.Unauthenticated, ErrorReason.UNAUTHENTICATED, UnauthenticatedError],
+    [Code.PermissionDenied, ErrorReason.PERMISSION_DENIED, PermissionDeniedError],
+    [Code.NotFound, ErrorReason.CREDENTIAL_NOT_FOUND, CredentialNotFoundError],
+    [Code.FailedPrecondition, ErrorReason.NOT_REFRESHABLE, NotRefreshableError],
+    [Code.Unavailable, ErrorReason.REFRESH_FAILED, RefreshFailedError],
+    [Code.Aborted, ErrorReason.STREAM_INTERRUPTED, StreamInterruptedError],
   ];
-  for (const [code, reason, ctor] of cases) {
+  for (const [code, errorReason, ctor] of cases) {
+    // The wire name: the generated value's name without its ERROR_REASON_ prefix.
+    const reason = ErrorReasonSchema.value[errorReason]!.name.replace(/^ERROR_REASON_/, "");
     test(`${reason} -> ${ctor.name}`, async () => {
       const { client } = clientThrowing(() => failure(code, reason));
       const err = await thrown(client.complete("hi"));
@@ -134,6 +145,7 @@ describe("typed errors", () => {
       assert.equal(err.name, ctor.name);
       assert.equal(err.code, code);
       assert.equal(err.reason, reason);
+      assert.equal(err.errorReason, errorReason);
       assert.equal(err.requestId, "req-1");
       assert.deepEqual(err.attempts, trail);
       assert.equal(err.formatTrail(), formatTrail(trail));
@@ -141,6 +153,23 @@ describe("typed errors", () => {
       assert.match(err.message, new RegExp(`failed: ${reason}`));
     });
   }
+
+  test("every generated ErrorReason is found by its wire name (no list kept by hand)", () => {
+    for (const value of ErrorReasonSchema.values) {
+      const wire = value.name.replace(/^ERROR_REASON_/, "");
+      assert.equal(errorReasonOf(wire), value.number, wire);
+    }
+    assert.equal(errorReasonOf(undefined), ErrorReason.UNSPECIFIED);
+    assert.equal(errorReasonOf("ERROR_REASON_INTERNAL"), ErrorReason.UNSPECIFIED, "the wire name has no prefix");
+  });
+
+  test("a reason newer than this build: the base class, its name kept, errorReason UNSPECIFIED", async () => {
+    const { client } = clientThrowing(() => failure(Code.FailedPrecondition, "SOMETHING_NEW"));
+    const err = await thrown(client.complete("hi"));
+    assert.equal(err.constructor, SwitchyardError);
+    assert.equal(err.reason, "SOMETHING_NEW");
+    assert.equal(err.errorReason, ErrorReason.UNSPECIFIED);
+  });
 
   test("UnknownTaskError is an InvalidArgumentError and names the task", async () => {
     const { client } = clientThrowing(() => failure(Code.InvalidArgument, "UNKNOWN_TASK"));

@@ -14,12 +14,14 @@
 
 `pb` is the generated module `switchyard.v1.switchyard_pb2` (messages and enums);
 results are its response messages, or a `CompletionStream` of text pieces for the
-streaming calls. Failures raise `SwitchyardError` subclasses.
+streaming calls. Failures raise `SwitchyardError` subclasses. `AdminClient` (and
+`AsyncAdminClient`) is the admin API (`switchyard.v1.CredentialService`).
 """
 
 from switchyard.v1 import switchyard_pb2 as pb
 
 from ._requests import MessageLike, http_outcome, message, simulation, transport_outcome
+from .admin import AdminClient, AsyncAdminClient
 from .aio import AsyncSwitchyardClient
 from .client import SwitchyardClient
 from .errors import (
@@ -27,18 +29,22 @@ from .errors import (
     AllCandidatesFailed,
     ContentPolicy,
     ContextOverflow,
+    CredentialNotFound,
     DeadlineExceeded,
     DeadlineExhausted,
     FieldViolation,
     InternalError,
     InvalidArgument,
+    NotRefreshable,
     PermissionDenied,
+    RefreshFailed,
     RequestNotFound,
     StreamInterrupted,
     SwitchyardError,
     Unauthenticated,
     Unavailable,
     UnknownTask,
+    error_reason_of,
     from_rpc_error,
 )
 from .stream import AsyncCompletionStream, CompletionStream
@@ -48,19 +54,24 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ERROR_DOMAIN",
+    "AdminClient",
     "AllCandidatesFailed",
+    "AsyncAdminClient",
     "AsyncCompletionStream",
     "AsyncSwitchyardClient",
     "CompletionStream",
     "ContentPolicy",
     "ContextOverflow",
+    "CredentialNotFound",
     "DeadlineExceeded",
     "DeadlineExhausted",
     "FieldViolation",
     "InternalError",
     "InvalidArgument",
     "MessageLike",
+    "NotRefreshable",
     "PermissionDenied",
+    "RefreshFailed",
     "RequestNotFound",
     "StreamInterrupted",
     "SwitchyardClient",
@@ -68,6 +79,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "UnknownTask",
+    "error_reason_of",
     "format_attempt",
     "format_trail",
     "from_rpc_error",

@@ -7,6 +7,12 @@ name without the `ERROR_REASON_` prefix, domain `switchyard.dev`, metadata
 ran, and a `google.rpc.BadRequest` when a field was invalid. `from_rpc_error` turns
 that into one exception class per reason; a status without Switchyard details (the
 client's own deadline, an unreachable server) maps by its gRPC code.
+
+The reasons are not kept here as strings: the wire name is prefixed with
+``ERROR_REASON_`` and looked up in the generated `pb.ErrorReason` enum
+(`error_reason_of`), and `_BY_REASON` is keyed by the generated values. A reason added
+to the proto reaches this client by regeneration alone: it raises the base
+`SwitchyardError` with its `error_reason` set, until it gets a class of its own.
 """
 
 from __future__ import annotations
@@ -27,18 +33,22 @@ __all__ = [
     "AllCandidatesFailed",
     "ContentPolicy",
     "ContextOverflow",
+    "CredentialNotFound",
     "DeadlineExceeded",
     "DeadlineExhausted",
     "FieldViolation",
     "InternalError",
     "InvalidArgument",
+    "NotRefreshable",
     "PermissionDenied",
+    "RefreshFailed",
     "RequestNotFound",
     "StreamInterrupted",
     "SwitchyardError",
     "Unauthenticated",
     "Unavailable",
     "UnknownTask",
+    "error_reason_of",
     "from_rpc_error",
 ]
 
@@ -64,6 +74,8 @@ class SwitchyardError(Exception):
         message: the status message, for a human reader.
         reason: `ErrorInfo.reason` (e.g. ``"ALL_CANDIDATES_FAILED"``), or None when
             the status carried no ErrorInfo (client-side deadline, unreachable server).
+        error_reason: `reason` as the generated enum (``pb.ERROR_REASON_ALL_CANDIDATES_FAILED``...);
+            ``pb.ERROR_REASON_UNSPECIFIED`` when there is none, or one newer than this build.
         domain: `ErrorInfo.domain` (``"switchyard.dev"``), or None.
         metadata: `ErrorInfo.metadata`.
         request_id: the failed request's id, for `explain_fallback`, when the policy ran.
@@ -88,6 +100,7 @@ class SwitchyardError(Exception):
         self.message = message
         self.code = code
         self.reason = reason
+        self.error_reason: int = error_reason_of(reason)
         self.domain = domain
         self.metadata = dict(metadata or {})
         self.request_id = request_id
@@ -161,6 +174,21 @@ class PermissionDenied(SwitchyardError):
     admin API (reason PERMISSION_DENIED, gRPC PERMISSION_DENIED)."""
 
 
+class CredentialNotFound(SwitchyardError):
+    """`AdminClient`: no credential has that id (reason CREDENTIAL_NOT_FOUND, gRPC NOT_FOUND)."""
+
+
+class NotRefreshable(SwitchyardError):
+    """`AdminClient.refresh_credential` on a static API key, which has nothing to
+    refresh (reason NOT_REFRESHABLE, gRPC FAILED_PRECONDITION)."""
+
+
+class RefreshFailed(SwitchyardError):
+    """`AdminClient.refresh_credential`: the token endpoint refused the refresh (gRPC
+    FAILED_PRECONDITION; the credential is now dead) or failed (gRPC UNAVAILABLE; try
+    again). Reason REFRESH_FAILED."""
+
+
 class Unavailable(SwitchyardError):
     """The service could not be reached (gRPC UNAVAILABLE without Switchyard details)."""
 
@@ -228,18 +256,36 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-_BY_REASON: dict[str, type[SwitchyardError]] = {
-    "ALL_CANDIDATES_FAILED": AllCandidatesFailed,
-    "CONTEXT_OVERFLOW": ContextOverflow,
-    "CONTENT_POLICY": ContentPolicy,
-    "DEADLINE_EXHAUSTED": DeadlineExhausted,
-    "UNKNOWN_TASK": UnknownTask,
-    "INVALID_ARGUMENT": InvalidArgument,
-    "REQUEST_NOT_FOUND": RequestNotFound,
-    "INTERNAL": InternalError,
-    "UNAUTHENTICATED": Unauthenticated,
-    "PERMISSION_DENIED": PermissionDenied,
-    "STREAM_INTERRUPTED": StreamInterrupted,
+_REASON_PREFIX = "ERROR_REASON_"
+
+
+def error_reason_of(reason: str | None) -> int:
+    """The generated `pb.ErrorReason` value of an `ErrorInfo.reason` (sent without its
+    ``ERROR_REASON_`` prefix); ``pb.ERROR_REASON_UNSPECIFIED`` when absent or unknown."""
+    if not reason:
+        return pb.ERROR_REASON_UNSPECIFIED
+    try:
+        return pb.ErrorReason.Value(_REASON_PREFIX + reason)
+    except ValueError:
+        return pb.ERROR_REASON_UNSPECIFIED
+
+
+#: The class of each generated reason; a reason without an entry raises the base class.
+_BY_REASON: dict[int, type[SwitchyardError]] = {
+    pb.ERROR_REASON_ALL_CANDIDATES_FAILED: AllCandidatesFailed,
+    pb.ERROR_REASON_CONTEXT_OVERFLOW: ContextOverflow,
+    pb.ERROR_REASON_CONTENT_POLICY: ContentPolicy,
+    pb.ERROR_REASON_DEADLINE_EXHAUSTED: DeadlineExhausted,
+    pb.ERROR_REASON_UNKNOWN_TASK: UnknownTask,
+    pb.ERROR_REASON_INVALID_ARGUMENT: InvalidArgument,
+    pb.ERROR_REASON_REQUEST_NOT_FOUND: RequestNotFound,
+    pb.ERROR_REASON_INTERNAL: InternalError,
+    pb.ERROR_REASON_UNAUTHENTICATED: Unauthenticated,
+    pb.ERROR_REASON_PERMISSION_DENIED: PermissionDenied,
+    pb.ERROR_REASON_CREDENTIAL_NOT_FOUND: CredentialNotFound,
+    pb.ERROR_REASON_NOT_REFRESHABLE: NotRefreshable,
+    pb.ERROR_REASON_REFRESH_FAILED: RefreshFailed,
+    pb.ERROR_REASON_STREAM_INTERRUPTED: StreamInterrupted,
 }
 
 _BY_CODE: dict[grpc.StatusCode, type[SwitchyardError]] = {
@@ -288,7 +334,7 @@ def from_status(code: grpc.StatusCode, message: str, details: bytes | None) -> S
                     FieldViolation(v.field, v.description) for v in bad.field_violations
                 )
     request_id = request_id or metadata.get("request_id") or None
-    cls = _BY_REASON.get(reason or "") or _BY_CODE.get(code, SwitchyardError)
+    cls = _BY_REASON.get(error_reason_of(reason)) or _BY_CODE.get(code, SwitchyardError)
     return cls(
         message,
         code=code,

@@ -1,7 +1,11 @@
 //! Domain types shared by every layer: callers, chat requests, candidates, error
 //! classes, policy actions and trail steps.
 //!
-//! Depends on nothing but `std`, `serde` and `secrecy`: no proto, no I/O.
+//! Depends on nothing but `std`, `serde`, `serde_json` (raw JSON values) and
+//! `secrecy`: no proto, no I/O. The chat itself (messages, options, answers,
+//! stream events) lives in [`chat`].
+
+pub mod chat;
 
 use std::fmt;
 use std::sync::Arc;

@@ -441,6 +441,9 @@ pub struct Limits {
     /// (`invalid_request`: not retried on the same candidate).
     #[serde(default = "defaults::max_response_bytes")]
     pub max_response_bytes: usize,
+    /// Largest inline (base64) image of a request, in decoded bytes.
+    #[serde(default = "defaults::max_image_bytes")]
+    pub max_image_bytes: usize,
 }
 
 impl Default for Limits {
@@ -450,6 +453,7 @@ impl Default for Limits {
             max_messages: defaults::max_messages(),
             max_tokens: defaults::max_tokens(),
             max_response_bytes: defaults::max_response_bytes(),
+            max_image_bytes: defaults::max_image_bytes(),
         }
     }
 }
@@ -580,6 +584,9 @@ mod defaults {
     }
     pub fn max_response_bytes() -> usize {
         32 * 1024 * 1024
+    }
+    pub fn max_image_bytes() -> usize {
+        20 * 1024 * 1024
     }
     pub fn max_connections() -> usize {
         1024

@@ -16,7 +16,7 @@ use tracing::field::Empty;
 use crate::classify::{self, Classification};
 use crate::credentials::CredentialPool;
 use crate::domain::{
-    Caller, ChatRequest, CredentialId, ErrorClass, Millis, ProviderAnswer, ProviderKind, Step,
+    Caller, ChatAnswer, ChatRequest, CredentialId, ErrorClass, Millis, ProviderKind, Step,
 };
 use crate::oauth::Refresher;
 use crate::policy::{AttemptPlan, Effect, Finish, Next, Observed, RefreshOutcome, Run};
@@ -136,7 +136,7 @@ pub struct Whole;
 pub struct Streamed;
 
 impl Delivery for Whole {
-    type Answer = ProviderAnswer;
+    type Answer = ChatAnswer;
     const STREAM: bool = false;
 
     async fn receive(
@@ -145,7 +145,7 @@ impl Delivery for Whole {
         secret: &SecretString,
         body: Bytes,
         budget: Duration,
-    ) -> CallOutcome<ProviderAnswer> {
+    ) -> CallOutcome<ChatAnswer> {
         let timeout = providers
             .timeout(provider)
             .unwrap_or(Duration::MAX)
@@ -153,7 +153,7 @@ impl Delivery for Whole {
         providers.call(provider, secret, body, timeout).await
     }
 
-    fn annotate(span: &tracing::Span, answer: &ProviderAnswer, capture_content: bool) {
+    fn annotate(span: &tracing::Span, answer: &ChatAnswer, capture_content: bool) {
         span.record("gen_ai.usage.input_tokens", answer.usage.input_tokens);
         span.record("gen_ai.usage.output_tokens", answer.usage.output_tokens);
         if let Some(model) = &answer.model {
@@ -162,6 +162,10 @@ impl Delivery for Whole {
         if capture_content {
             span.record("gen_ai.output.messages", answer.content.as_str());
         }
+        span.record(
+            "gen_ai.response.finish_reasons",
+            answer.finish_reason.as_str(),
+        );
     }
 }
 
@@ -266,6 +270,7 @@ impl<'a, D: Delivery> HttpUpstream<'a, D> {
             gen_ai.provider.name = system,
             gen_ai.request.model = %c.model,
             gen_ai.response.model = Empty,
+            gen_ai.response.finish_reasons = Empty,
             gen_ai.usage.input_tokens = Empty,
             gen_ai.usage.output_tokens = Empty,
             gen_ai.input.messages = Empty,
@@ -338,7 +343,12 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
                     D::STREAM,
                 ) else {
                     return (
-                        failure(ErrorClass::InvalidRequest, 0, "unknown provider"),
+                        failure(
+                            ErrorClass::InvalidRequest,
+                            0,
+                            "unknown provider, or a request its wire format cannot carry \
+                             (not sent)",
+                        ),
                         None,
                     );
                 };

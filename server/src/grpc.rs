@@ -16,7 +16,8 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::config::Limits;
 use crate::domain::{
-    Action, Caller, ChatRequest, ErrorClass, FailureReason, Role, Step, Trail, TransportError,
+    Action, Caller, ChatOptions, ChatRequest, ErrorClass, FailureReason, Message, Role, Step,
+    Trail, TransportError,
 };
 use crate::service::{
     CallError, Completion, CompletionStream, ExplainError, SimulationSpec, StreamItem, Switchyard,
@@ -245,7 +246,13 @@ fn event_stream<R: Send + 'static>(s: CompletionStream, wrap: fn(Ev) -> R) -> Ev
     let first = futures::stream::once(std::future::ready(Ok(wrap(Ev::Started(started)))));
     let rest = futures::stream::unfold(Some(s.events), move |events| async move {
         let mut events = events?;
-        let item = match events.recv().await? {
+        let mut next = events.recv().await?;
+        // gRPC requests carry no tools yet, so no tool call can answer them.
+        while let StreamItem::ToolCall(_) = next {
+            next = events.recv().await?;
+        }
+        let item = match next {
+            StreamItem::ToolCall(_) => return None,
             StreamItem::Text(text) => (Ok(wrap(Ev::Delta(text))), Some(events)),
             StreamItem::Finished {
                 usage,
@@ -257,7 +264,7 @@ fn event_stream<R: Send + 'static>(s: CompletionStream, wrap: fn(Ev) -> R) -> Ev
                         input_tokens: usage.input_tokens,
                         output_tokens: usage.output_tokens,
                     }),
-                    finish_reason,
+                    finish_reason: finish_reason.as_str().to_owned(),
                     attempts: attempts(&steps),
                 }))),
                 None,
@@ -279,27 +286,36 @@ fn chat_request(
     temperature: Option<f64>,
     violations: Violations,
 ) -> Result<ChatRequest, Status> {
+    let mut violations = violations;
+    let mut bad_roles = 0;
     let messages = messages
         .into_iter()
-        .map(|m| {
+        .filter_map(|m| {
             let role = match pb::Role::try_from(m.role) {
-                Ok(pb::Role::System) => Some(Role::System),
-                Ok(pb::Role::User) => Some(Role::User),
-                Ok(pb::Role::Assistant) => Some(Role::Assistant),
-                Ok(pb::Role::Unspecified) | Err(_) => None,
+                Ok(pb::Role::System) => Role::System,
+                Ok(pb::Role::User) => Role::User,
+                Ok(pb::Role::Assistant) => Role::Assistant,
+                Ok(pb::Role::Unspecified) | Err(_) => {
+                    bad_roles += 1;
+                    return None;
+                }
             };
-            (role, m.content)
+            Some(Message::text(role, m.content))
         })
         .collect();
-    validate::chat_request(
-        limits,
+    if bad_roles > 0 {
+        violations.push(validate::bad_roles(bad_roles));
+    }
+    let draft = validate::Draft {
         messages,
         model,
-        max_tokens.map(i64::from),
-        temperature,
-        violations,
-    )
-    .map_err(invalid)
+        max_tokens: max_tokens.map(i64::from),
+        options: ChatOptions {
+            temperature,
+            ..ChatOptions::default()
+        },
+    };
+    validate::chat_request(limits, draft, violations).map_err(invalid)
 }
 
 fn caller_from(caller: Option<pb::Caller>) -> Result<Caller, Status> {

@@ -14,8 +14,8 @@ use crate::classify::Classification;
 use crate::config::{Config, Limits};
 use crate::credentials::CredentialPool;
 use crate::domain::{
-    Caller, CandidateSummary, ChatRequest, CredentialId, ErrorClass, FailureReason, Millis,
-    ProviderAnswer, Step, Trail, Usage,
+    Caller, CandidateSummary, ChatAnswer, ChatRequest, CredentialId, ErrorClass, FailureReason,
+    FinishReason, Millis, Step, StreamEvent, ToolCallDelta, Trail, Usage,
 };
 use crate::executor::{Delivery, HttpUpstream, Streamed, Whole, drive, wall_ms};
 use crate::metrics::Metrics;
@@ -36,7 +36,7 @@ pub struct Completion {
     /// Request id.
     pub request_id: String,
     /// The answer.
-    pub answer: ProviderAnswer,
+    pub answer: ChatAnswer,
     /// Provider that answered.
     pub provider: Arc<str>,
     /// Model that answered.
@@ -421,7 +421,8 @@ pub struct CompletionStream {
     pub credential_id: CredentialId,
     /// The trail up to and including the answering attempt.
     pub steps: Vec<Step>,
-    /// The text, then one final [`StreamItem::Finished`] or [`StreamItem::Failed`].
+    /// Text and tool-call pieces, then one final [`StreamItem::Finished`] or
+    /// [`StreamItem::Failed`].
     pub events: mpsc::Receiver<StreamItem>,
 }
 
@@ -430,12 +431,14 @@ pub struct CompletionStream {
 pub enum StreamItem {
     /// A piece of text.
     Text(String),
+    /// A piece of a tool call: the first piece of each index has its id and name.
+    ToolCall(ToolCallDelta),
     /// The answer is complete.
     Finished {
         /// Token usage, as far as the provider reported it.
         usage: Usage,
-        /// Why generation stopped, as the provider said.
-        finish_reason: String,
+        /// Why generation stopped, normalised.
+        finish_reason: FinishReason,
         /// The whole trail.
         steps: Vec<Step>,
     },
@@ -518,10 +521,16 @@ impl Pump {
     async fn run(mut self, mut open: OpenStream) {
         let committed = Instant::now();
         let interrupted = loop {
-            let next = tokio::time::timeout_at(self.meta.end, open.next_text()).await;
+            let next = tokio::time::timeout_at(self.meta.end, open.next_event()).await;
             match next {
-                Ok(Ok(Some(text))) => {
-                    if self.tx.send(StreamItem::Text(text)).await.is_err() {
+                Ok(Ok(Some(event))) => {
+                    let item = match event {
+                        StreamEvent::ToolCall(delta) => StreamItem::ToolCall(delta),
+                        StreamEvent::Text(text) => StreamItem::Text(text),
+                        // `next_event` yields content only.
+                        _ => continue,
+                    };
+                    if self.tx.send(item).await.is_err() {
                         break Some(Classification {
                             class: ErrorClass::None,
                             http_status: open.status(),
@@ -546,7 +555,7 @@ impl Pump {
         };
         // Closes the provider connection before the bookkeeping.
         let usage = open.usage();
-        let finish_reason = open.finish_reason().unwrap_or("stop").to_owned();
+        let finish_reason = open.finish_reason().unwrap_or_default();
         drop(open);
         if let Some(c) = &interrupted {
             let ms = committed.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;

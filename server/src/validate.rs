@@ -1,9 +1,13 @@
 //! Validation of a chat request, shared by the front doors (gRPC and the
 //! OpenAI-compatible HTTP door): each converts its wire shape to plain values and
 //! renders the violations its own way. No proto, no HTTP types.
+//!
+//! Checks what the domain types cannot say: limits, tool results answering an
+//! earlier call, image sources and sizes, tool names and the tool choice.
 
 use crate::config::Limits;
-use crate::domain::{ChatRequest, Message, Role};
+use crate::domain::chat::unanswerable_tool_results;
+use crate::domain::{ChatOptions, ChatRequest, ImageSource, Message, Role, ToolChoice};
 
 /// Longest accepted model name.
 pub const MAX_MODEL_LEN: usize = 256;
@@ -32,16 +36,43 @@ pub fn cap(text: &str, max: usize) -> String {
 /// Field violations: field path and description.
 pub type Violations = Vec<(&'static str, String)>;
 
-/// Checks and builds a [`ChatRequest`]. `messages` carry their role when it is
-/// valid; `violations` may already hold the front door's own findings.
+/// A chat request as a front door read it, before the checks.
+#[derive(Debug, Default)]
+pub struct Draft {
+    /// The conversation.
+    pub messages: Vec<Message>,
+    /// Model override.
+    pub model: Option<String>,
+    /// `max_tokens` as sent (checked here, then set in the options).
+    pub max_tokens: Option<i64>,
+    /// Every other option.
+    pub options: ChatOptions,
+}
+
+/// The violation of `n` messages whose role is missing or unknown.
+pub fn bad_roles(n: usize) -> (&'static str, String) {
+    (
+        "messages.role",
+        format!("{n} message(s) without a valid role (system, developer, user, assistant or tool)"),
+    )
+}
+
+/// Longest tool (function) name, as OpenAI and Anthropic accept it.
+pub const MAX_TOOL_NAME_LEN: usize = 64;
+
+/// Checks and builds a [`ChatRequest`]. `violations` may already hold the front
+/// door's own findings (unknown roles, fields it does not carry, bad JSON).
 pub fn chat_request(
     limits: &Limits,
-    messages: Vec<(Option<Role>, String)>,
-    model: Option<String>,
-    max_tokens: Option<i64>,
-    temperature: Option<f64>,
+    draft: Draft,
     mut violations: Violations,
 ) -> Result<ChatRequest, Violations> {
+    let Draft {
+        messages,
+        model,
+        max_tokens,
+        mut options,
+    } = draft;
     if messages.is_empty() {
         violations.push(("messages", "at least one message is required".into()));
     }
@@ -55,7 +86,7 @@ pub fn chat_request(
             ),
         ));
     }
-    let total: usize = messages.iter().map(|(_, content)| content.len()).sum();
+    let total: usize = messages.iter().map(Message::text_bytes).sum();
     if total > limits.max_request_bytes {
         violations.push((
             "messages",
@@ -65,20 +96,8 @@ pub fn chat_request(
             ),
         ));
     }
-    let mut out = Vec::with_capacity(messages.len());
-    let mut bad_roles = 0usize;
-    for (role, content) in messages {
-        match role {
-            Some(role) => out.push(Message { role, content }),
-            None => bad_roles += 1,
-        }
-    }
-    if bad_roles > 0 {
-        violations.push((
-            "messages.role",
-            format!("{bad_roles} message(s) without a valid role (system, user or assistant)"),
-        ));
-    }
+    check_messages(limits, &messages, &mut violations);
+    check_tools(&options, &mut violations);
     if let Some(model) = &model
         && (model.is_empty() || model.len() > MAX_MODEL_LEN || model.chars().any(char::is_control))
     {
@@ -87,7 +106,7 @@ pub fn chat_request(
             format!("must be 1 to {MAX_MODEL_LEN} printable characters"),
         ));
     }
-    let max_tokens = match max_tokens {
+    options.max_tokens = match max_tokens {
         None => None,
         Some(n) if n <= 0 => {
             violations.push(("max_tokens", format!("must be positive, got {n}")));
@@ -102,20 +121,154 @@ pub fn chat_request(
         }
         Some(n) => u32::try_from(n).ok(),
     };
-    if let Some(t) = temperature
+    if let Some(t) = options.temperature
         && !(t.is_finite() && (0.0..=2.0).contains(&t))
     {
         violations.push(("temperature", format!("must be within [0, 2], got {t}")));
+    }
+    if let Some(p) = options.top_p
+        && !(p.is_finite() && p > 0.0 && p <= 1.0)
+    {
+        violations.push(("top_p", format!("must be within (0, 1], got {p}")));
+    }
+    if options.stop.iter().any(String::is_empty) {
+        violations.push(("stop", "a stop sequence must not be empty".into()));
     }
     if !violations.is_empty() {
         return Err(violations);
     }
     Ok(ChatRequest {
-        messages: out.into(),
+        messages: messages.into(),
         model,
-        max_tokens,
-        temperature,
+        options,
     })
+}
+
+/// Roles and their fields, tool results against earlier calls, and images.
+fn check_messages(limits: &Limits, messages: &[Message], violations: &mut Violations) {
+    for (i, m) in messages.iter().enumerate() {
+        if !m.tool_calls.is_empty() && m.role != Role::Assistant {
+            violations.push((
+                "messages.tool_calls",
+                format!("message {i}: only an assistant message carries tool calls"),
+            ));
+        }
+        if m.tool_call_id.is_some() && m.role != Role::Tool {
+            violations.push((
+                "messages.tool_call_id",
+                format!("message {i}: only a tool message carries a tool_call_id"),
+            ));
+        }
+        for c in &m.tool_calls {
+            if c.id.is_empty() || c.name.is_empty() {
+                violations.push((
+                    "messages.tool_calls",
+                    format!("message {i}: a tool call needs an id and a function name"),
+                ));
+            }
+        }
+        if m.role != Role::User && m.role != Role::Tool && !m.is_text_only() {
+            violations.push((
+                "messages.content",
+                format!(
+                    "message {i}: images are accepted in user messages only, not {}",
+                    m.role.as_str()
+                ),
+            ));
+        }
+        for image in m.images() {
+            match &image.source {
+                ImageSource::Url { url } => {
+                    if ImageSource::from_url(url).is_err() || url.starts_with("data:") {
+                        violations.push((
+                            "messages.content.image_url",
+                            format!("message {i}: {:?} is not an https or data URL", echo(url)),
+                        ));
+                    }
+                }
+                ImageSource::Base64 { media_type, data } => {
+                    if !media_type.starts_with("image/") {
+                        violations.push((
+                            "messages.content.image_url",
+                            format!(
+                                "message {i}: media type {:?} is not an image",
+                                echo(media_type)
+                            ),
+                        ));
+                    }
+                    let valid = data
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+                    if !valid {
+                        violations.push((
+                            "messages.content.image_url",
+                            format!("message {i}: the image data is not base64"),
+                        ));
+                    }
+                    let size = image.source.inline_bytes();
+                    if size > limits.max_image_bytes {
+                        violations.push((
+                            "messages.content.image_url",
+                            format!(
+                                "message {i}: a {size}-byte image is over the limit of {} bytes \
+                                 (limits.max_image_bytes)",
+                                limits.max_image_bytes
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for id in unanswerable_tool_results(messages) {
+        let what = if id.is_empty() {
+            "a tool message has no tool_call_id".to_owned()
+        } else {
+            format!(
+                "tool_call_id {:?} answers no tool call of an earlier assistant message",
+                echo(id)
+            )
+        };
+        violations.push(("messages.tool_call_id", what));
+    }
+}
+
+/// Tool names (valid, unique) and the tool choice against them.
+fn check_tools(options: &ChatOptions, violations: &mut Violations) {
+    let mut seen: Vec<&str> = Vec::with_capacity(options.tools.len());
+    for t in options.tools.iter() {
+        let valid = !t.name.is_empty()
+            && t.name.len() <= MAX_TOOL_NAME_LEN
+            && t.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            violations.push((
+                "tools.function.name",
+                format!(
+                    "{:?}: a tool name is 1 to {MAX_TOOL_NAME_LEN} letters, digits, _ or -",
+                    echo(&t.name)
+                ),
+            ));
+        } else if seen.contains(&t.name.as_str()) {
+            violations.push((
+                "tools.function.name",
+                format!("{:?} is defined twice", echo(&t.name)),
+            ));
+        }
+        seen.push(&t.name);
+    }
+    if let Some(ToolChoice::Function(name)) = &options.tool_choice
+        && !seen.contains(&name.as_str())
+    {
+        violations.push((
+            "tool_choice",
+            format!("names {:?}, which is not one of the tools", echo(name)),
+        ));
+    }
+    if matches!(options.tool_choice, Some(ToolChoice::Required)) && options.tools.is_empty() {
+        violations.push(("tool_choice", "`required` needs at least one tool".into()));
+    }
 }
 
 #[cfg(test)]

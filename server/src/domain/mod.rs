@@ -7,6 +7,12 @@
 
 pub mod chat;
 
+pub use chat::{
+    AnswerBuilder, ChatAnswer, ChatOptions, ChatRequest, FinishReason, Image, ImageDetail,
+    ImageSource, JsonObject, JsonSchemaFormat, Message, Part, ReasoningEffort, ResponseFormat,
+    Role, StreamEvent, Tool, ToolCall, ToolCallDelta, ToolChoice, Usage, UsageDelta,
+};
+
 use std::fmt;
 use std::sync::Arc;
 
@@ -47,60 +53,6 @@ impl fmt::Display for Caller {
             Caller::Aux(task) => write!(f, "aux:{task}"),
         }
     }
-}
-
-/// Author of a chat message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// System instructions.
-    System,
-    /// The user.
-    User,
-    /// The model.
-    Assistant,
-}
-
-/// One chat message.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Message {
-    /// Author.
-    pub role: Role,
-    /// Text.
-    pub content: String,
-}
-
-/// A validated completion request. Messages are shared, never copied per attempt.
-#[derive(Debug, Clone)]
-pub struct ChatRequest {
-    /// The conversation, at least one message.
-    pub messages: Arc<[Message]>,
-    /// Overrides the model of the first candidate.
-    pub model: Option<String>,
-    /// Upper bound on generated tokens.
-    pub max_tokens: Option<u32>,
-    /// Sampling temperature in [0, 2].
-    pub temperature: Option<f64>,
-}
-
-/// Token usage of a completion.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    /// Prompt tokens.
-    pub input_tokens: u32,
-    /// Generated tokens.
-    pub output_tokens: u32,
-}
-
-/// The answer of a provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderAnswer {
-    /// Generated text.
-    pub content: String,
-    /// Token usage.
-    pub usage: Usage,
-    /// Model the provider says answered, when it says.
-    pub model: Option<String>,
 }
 
 /// Wire protocol of a provider.

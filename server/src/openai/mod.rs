@@ -9,6 +9,14 @@
 //! bearer tokens as on gRPC. Errors use OpenAI's shape and status codes. The
 //! attempt trail travels in `x-switchyard-*` response headers and in a
 //! `switchyard` field of the body (of `error` on failures).
+//!
+//! The wire shapes are serde structs ([`types`]); [`convert`] maps them to and
+//! from the domain chat (tools, tool calls, images, structured output), refusing
+//! by name whatever it does not carry. This module holds the routes, the
+//! handler, authentication, and the trail headers.
+
+pub mod convert;
+pub mod types;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,14 +27,18 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::Instrument as _;
 
 use crate::auth::Authenticator;
-use crate::domain::{Caller, Role, Step};
+use crate::domain::{Caller, Step};
 use crate::service::{CallError, CompletionStream, StreamItem, Switchyard, failure_message};
 use crate::validate::{self, Violations};
+
+use types::{
+    ChatCompletion, ChatCompletionRequest, Chunk, ChunkChoice, Delta, ErrorBody, ErrorDetail,
+    Served,
+};
 
 /// Model id of the primary caller.
 pub const PRIMARY_MODEL: &str = "switchyard/primary";
@@ -100,7 +112,15 @@ fn error(
     param: Option<&str>,
     message: String,
 ) -> Response {
-    let body = json!({"error": {"message": message, "type": kind, "param": param, "code": code}});
+    let body = ErrorBody {
+        error: ErrorDetail {
+            message: &message,
+            kind,
+            param,
+            code,
+            switchyard: None,
+        },
+    };
     (status, axum::Json(body)).into_response()
 }
 
@@ -172,10 +192,15 @@ fn call_error(e: CallError) -> Response {
                 }
             };
             let message = failure_message(&request_id, reason, &steps);
-            let body = json!({"error": {
-                "message": message, "type": kind, "param": null, "code": code,
-                "switchyard": {"request_id": request_id, "attempts": attempts_json(&steps)},
-            }});
+            let body = ErrorBody {
+                error: ErrorDetail {
+                    message: &message,
+                    kind,
+                    param: None,
+                    code,
+                    switchyard: Some(convert::trail(&request_id, &steps)),
+                },
+            };
             let mut response = (status, axum::Json(body)).into_response();
             trail_headers(response.headers_mut(), &request_id, None, &steps);
             response
@@ -294,67 +319,6 @@ async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes,
 
 // === requests ===
 
-/// `POST /v1/chat/completions`, as far as Switchyard serves it.
-#[derive(Debug, Deserialize)]
-struct ChatCompletionRequest {
-    model: String,
-    messages: Vec<InMessage>,
-    #[serde(default)]
-    stream: bool,
-    #[serde(default)]
-    stream_options: Option<StreamOptions>,
-    #[serde(default)]
-    max_tokens: Option<i64>,
-    #[serde(default)]
-    max_completion_tokens: Option<i64>,
-    #[serde(default)]
-    temperature: Option<f64>,
-    #[serde(default)]
-    n: Option<i64>,
-    /// Everything else: refused when it changes the answer's shape, else ignored.
-    #[serde(flatten)]
-    rest: serde_json::Map<String, Value>,
-}
-
-#[derive(Debug, Deserialize)]
-struct StreamOptions {
-    #[serde(default)]
-    include_usage: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct InMessage {
-    role: String,
-    #[serde(default)]
-    content: Option<InContent>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum InContent {
-    Text(String),
-    Parts(Vec<InPart>),
-}
-
-#[derive(Debug, Deserialize)]
-struct InPart {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    text: Option<String>,
-}
-
-/// Fields that ask for something this door does not do; ignoring them would
-/// return an answer of another shape than the caller expects.
-const UNSUPPORTED: [&str; 6] = [
-    "tools",
-    "functions",
-    "tool_choice",
-    "function_call",
-    "response_format",
-    "audio",
-];
-
 /// Why a request names no caller.
 #[derive(Debug, PartialEq, Eq)]
 enum NoCaller {
@@ -424,14 +388,19 @@ async fn serve_chat(state: DoorState, headers: HeaderMap, body: Body) -> Respons
         Ok(b) => b,
         Err(response) => return close(response),
     };
-    let request: ChatCompletionRequest = match serde_json::from_slice(&body) {
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    let request: ChatCompletionRequest = match serde_path_to_error::deserialize(&mut de) {
         Ok(r) => r,
         Err(e) => {
+            // The top-level field at fault, so SDKs see which one (`tools`, ...).
+            let path = e.path().to_string();
+            let field = path.split(['.', '[']).next().unwrap_or("");
+            let param = TOP_LEVEL_FIELDS.iter().find(|f| **f == field).copied();
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
                 "invalid_json",
-                None,
+                param,
                 format!(
                     "the body is not a chat completion request: {}",
                     validate::cap(&e.to_string(), MAX_PARSE_ERROR_CHARS)
@@ -459,58 +428,19 @@ async fn serve_chat(state: DoorState, headers: HeaderMap, body: Body) -> Respons
     }
 
     let mut violations: Violations = Vec::new();
-    for field in UNSUPPORTED {
-        if request.rest.get(field).is_some_and(|v| !v.is_null()) {
-            violations.push((field, "not supported by Switchyard's front door".into()));
-        }
-    }
-    if request.n.is_some_and(|n| n != 1) {
-        violations.push(("n", "only one choice (n = 1) is supported".into()));
-    }
-    let mut messages = Vec::with_capacity(request.messages.len());
-    for m in request.messages {
-        let role = match m.role.as_str() {
-            "system" | "developer" => Some(Role::System),
-            "user" => Some(Role::User),
-            "assistant" => Some(Role::Assistant),
-            _ => None,
-        };
-        let content = match m.content {
-            None => String::new(),
-            Some(InContent::Text(t)) => t,
-            Some(InContent::Parts(parts)) => {
-                let mut text = String::new();
-                for part in parts {
-                    match (part.kind.as_str(), part.text) {
-                        ("text", Some(t)) => text.push_str(&t),
-                        _ => violations.push((
-                            "messages.content",
-                            format!(
-                                "{:?} content parts are not supported; send text",
-                                validate::echo(&part.kind)
-                            ),
-                        )),
-                    }
-                }
-                text
-            }
-        };
-        messages.push((role, content));
-    }
-    let chat = match validate::chat_request(
-        state.service.limits(),
-        messages,
-        model_override,
-        request.max_completion_tokens.or(request.max_tokens),
-        request.temperature,
-        violations,
-    ) {
+    let stream = request.stream;
+    let include_usage = request
+        .stream_options
+        .as_ref()
+        .is_some_and(|o| o.include_usage);
+    let mut draft = convert::draft(request, &mut violations);
+    draft.model = model_override;
+    let chat = match validate::chat_request(state.service.limits(), draft, violations) {
         Ok(chat) => chat,
         Err(v) => return invalid(&v),
     };
     let deadline = client_timeout(&headers);
-    if request.stream {
-        let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
+    if stream {
         match state.service.stream(caller.clone(), chat, deadline).await {
             Ok(stream) => sse_response(stream, &caller, include_usage),
             Err(e) => call_error(e),
@@ -518,24 +448,23 @@ async fn serve_chat(state: DoorState, headers: HeaderMap, body: Body) -> Respons
     } else {
         match state.service.complete(caller.clone(), chat, deadline).await {
             Ok(c) => {
-                let body = json!({
-                    "id": format!("chatcmpl-{}", c.request_id),
-                    "object": "chat.completion",
-                    "created": crate::executor::wall_ms() / 1000,
-                    "model": c.answer.model.as_deref().unwrap_or(&c.model),
-                    "choices": [{
-                        "index": 0,
-                        "message": {"role": "assistant", "content": c.answer.content, "refusal": null},
-                        "finish_reason": "stop",
-                        "logprobs": null,
-                    }],
-                    "usage": {
-                        "prompt_tokens": c.answer.usage.input_tokens,
-                        "completion_tokens": c.answer.usage.output_tokens,
-                        "total_tokens": c.answer.usage.input_tokens + c.answer.usage.output_tokens,
-                    },
-                    "switchyard": served_json(&c.request_id, &caller, &c.provider, &c.model, &c.credential_id, &c.steps),
-                });
+                let id = format!("chatcmpl-{}", c.request_id);
+                let body = ChatCompletion {
+                    id: &id,
+                    object: "chat.completion",
+                    created: crate::executor::wall_ms() / 1000,
+                    model: c.answer.model.as_deref().unwrap_or(&c.model),
+                    choices: [convert::choice(&c.answer)],
+                    usage: convert::usage(c.answer.usage),
+                    switchyard: served(
+                        &c.request_id,
+                        &caller,
+                        &c.provider,
+                        &c.model,
+                        &c.credential_id,
+                        &c.steps,
+                    ),
+                };
                 let mut response = (StatusCode::OK, axum::Json(body)).into_response();
                 trail_headers(
                     response.headers_mut(),
@@ -550,61 +479,69 @@ async fn serve_chat(state: DoorState, headers: HeaderMap, body: Body) -> Respons
     }
 }
 
-/// The caller's own timeout: the `x-stainless-timeout` seconds OpenAI SDKs send,
-/// or `x-switchyard-timeout-ms`.
+/// The caller's own timeout: `x-switchyard-timeout-ms`, or the seconds OpenAI
+/// SDKs send as `x-stainless-timeout` or `x-stainless-read-timeout` (the shorter
+/// when both come).
 fn client_timeout(headers: &HeaderMap) -> Option<Duration> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(ms) = get("x-switchyard-timeout-ms").and_then(|v| v.trim().parse::<u64>().ok()) {
         return Some(Duration::from_millis(ms));
     }
-    get("x-stainless-timeout")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
+    let seconds = |name: &str| {
+        get(name)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
+    };
+    match (
+        seconds("x-stainless-timeout"),
+        seconds("x-stainless-read-timeout"),
+    ) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
+
+/// Top-level request fields, to name the one a parse error is in.
+const TOP_LEVEL_FIELDS: [&str; 17] = [
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "n",
+    "stop",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning_effort",
+    "metadata",
+];
 
 // === responses ===
 
-fn attempts_json(steps: &[Step]) -> Value {
-    steps
-        .iter()
-        .map(|s| {
-            json!({
-                "candidate_index": s.candidate_index,
-                "provider": &*s.provider,
-                "model": &*s.model,
-                "credential_id": s.credential_id.as_deref().unwrap_or(""),
-                "error_class": s.error_class.as_str(),
-                "http_status": s.http_status,
-                "action": s.action.as_str(),
-                "reason": s.reason,
-                "duration_ms": s.duration_ms,
-            })
-        })
-        .collect()
-}
-
-fn fallbacks(steps: &[Step]) -> usize {
-    steps.iter().filter(|s| s.action.is_fallback()).count()
-}
-
-fn served_json(
-    request_id: &str,
+fn served<'a>(
+    request_id: &'a str,
     caller: &Caller,
-    provider: &str,
-    model: &str,
-    credential_id: &str,
-    steps: &[Step],
-) -> Value {
-    json!({
-        "request_id": request_id,
-        "caller": caller.to_string(),
-        "provider": provider,
-        "model": model,
-        "credential_id": credential_id,
-        "fallbacks": fallbacks(steps),
-        "attempts": attempts_json(steps),
-    })
+    provider: &'a str,
+    model: &'a str,
+    credential_id: &'a str,
+    steps: &'a [Step],
+) -> Served<'a> {
+    Served {
+        request_id,
+        caller: Some(caller.to_string()),
+        provider: Some(provider),
+        model: Some(model),
+        credential_id: Some(credential_id),
+        fallbacks: Some(convert::fallbacks(steps)),
+        attempts: convert::attempts(steps),
+    }
 }
 
 /// `x-switchyard-*` headers: request id, who answered, and the trail, one step per
@@ -637,7 +574,10 @@ fn trail_headers(
         put("x-switchyard-model", model.to_owned());
     }
     put("x-switchyard-attempts", steps.len().to_string());
-    put("x-switchyard-fallbacks", fallbacks(steps).to_string());
+    put(
+        "x-switchyard-fallbacks",
+        convert::fallbacks(steps).to_string(),
+    );
     let mut trail = String::new();
     for (i, s) in steps.iter().enumerate() {
         let or_dash = |v: &str| {
@@ -668,43 +608,36 @@ fn trail_headers(
     put("x-switchyard-trail", trail);
 }
 
-/// An OpenAI finish reason from a provider's (`end_turn` is `stop`...).
-fn finish_reason(provider_reason: &str) -> &str {
-    match provider_reason {
-        "end_turn" | "stop_sequence" | "stop" => "stop",
-        "max_tokens" | "length" => "length",
-        "tool_use" | "tool_calls" => "tool_calls",
-        "refusal" | "content_filter" => "content_filter",
-        other => other,
-    }
-}
-
 /// The stream committed to its candidate, as OpenAI `chat.completion.chunk` events:
-/// a role chunk (with the `switchyard` start), text chunks, the finish chunk (with
-/// the whole trail), the usage chunk when asked, then `[DONE]`. A failure after
-/// text is an `error` event, and no `[DONE]`: OpenAI SDKs raise it.
+/// a role chunk (with the `switchyard` start), text and `tool_calls[index]` chunks,
+/// the finish chunk (with the whole trail), the usage chunk when asked, then
+/// `[DONE]`. A failure after content is an `error` event, and no `[DONE]`: OpenAI
+/// SDKs raise it.
 fn sse_response(stream: CompletionStream, caller: &Caller, include_usage: bool) -> Response {
-    let id = format!("chatcmpl-{}", stream.request_id);
+    let id: Arc<str> = format!("chatcmpl-{}", stream.request_id).into();
     let created = crate::executor::wall_ms() / 1000;
-    let model = stream.model.to_string();
-    let chunk = {
-        let (id, model) = (id.clone(), model.clone());
-        move |delta: Value, finish: Option<&str>| {
-            json!({
-                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}],
-            })
-        }
+    let model: Arc<str> = stream.model.clone();
+    let first = Chunk {
+        id: &id,
+        object: "chat.completion.chunk",
+        created,
+        model: &model,
+        choices: vec![choice(Delta {
+            role: Some("assistant"),
+            content: Some(""),
+            ..Delta::default()
+        })],
+        usage: None,
+        switchyard: Some(served(
+            &stream.request_id,
+            caller,
+            &stream.provider,
+            &stream.model,
+            &stream.credential_id,
+            &stream.steps,
+        )),
     };
-    let mut first = chunk(json!({"role": "assistant", "content": ""}), None);
-    first["switchyard"] = served_json(
-        &stream.request_id,
-        caller,
-        &stream.provider,
-        &stream.model,
-        &stream.credential_id,
-        &stream.steps,
-    );
+    let opening = event(&first);
     let mut headers = HeaderMap::new();
     trail_headers(
         &mut headers,
@@ -713,41 +646,54 @@ fn sse_response(stream: CompletionStream, caller: &Caller, include_usage: bool) 
         &stream.steps,
     );
     let opening = futures::stream::once(std::future::ready(Ok::<_, std::convert::Infallible>(
-        Bytes::from(event(&first)),
+        Bytes::from(opening),
     )));
-    let request_id = stream.request_id.clone();
+    let request_id: Arc<str> = stream.request_id.into();
     let rest = futures::stream::unfold(Some(stream.events), move |events| {
-        let chunk = chunk.clone();
-        let request_id = request_id.clone();
-        let (id, model) = (id.clone(), model.clone());
+        let (id, model, request_id) = (id.clone(), model.clone(), request_id.clone());
         async move {
             let mut events = events?;
+            let chunk = |choices, switchyard| Chunk {
+                id: &id,
+                object: "chat.completion.chunk",
+                created,
+                model: &model,
+                choices,
+                usage: None,
+                switchyard,
+            };
             let (bytes, next) = match events.recv().await? {
                 StreamItem::Text(text) => {
-                    (event(&chunk(json!({"content": text}), None)), Some(events))
+                    let delta = Delta {
+                        content: Some(&text),
+                        ..Delta::default()
+                    };
+                    (event(&chunk(vec![choice(delta)], None)), Some(events))
+                }
+                StreamItem::ToolCall(piece) => {
+                    let delta = Delta {
+                        tool_calls: vec![convert::tool_call_piece(&piece)],
+                        ..Delta::default()
+                    };
+                    (event(&chunk(vec![choice(delta)], None)), Some(events))
                 }
                 StreamItem::Finished {
                     usage,
-                    finish_reason: reason,
+                    finish_reason,
                     steps,
                 } => {
-                    let mut last = chunk(json!({}), Some(finish_reason(&reason)));
-                    last["switchyard"] = json!({
-                        "request_id": request_id,
-                        "fallbacks": fallbacks(&steps),
-                        "attempts": attempts_json(&steps),
-                    });
-                    let mut out = event(&last);
+                    let last = ChunkChoice {
+                        finish_reason: Some(convert::finish_reason(finish_reason)),
+                        ..choice(Delta::default())
+                    };
+                    let mut out = event(&chunk(
+                        vec![last],
+                        Some(convert::trail(&request_id, &steps)),
+                    ));
                     if include_usage {
-                        out.extend_from_slice(&event(&json!({
-                            "id": id, "object": "chat.completion.chunk", "created": created,
-                            "model": model, "choices": [],
-                            "usage": {
-                                "prompt_tokens": usage.input_tokens,
-                                "completion_tokens": usage.output_tokens,
-                                "total_tokens": usage.input_tokens + usage.output_tokens,
-                            },
-                        })));
+                        let mut usage_chunk = chunk(Vec::new(), None);
+                        usage_chunk.usage = Some(convert::usage(usage));
+                        out.extend_from_slice(&event(&usage_chunk));
                     }
                     out.extend_from_slice(b"data: [DONE]\n\n");
                     (out, None)
@@ -771,7 +717,16 @@ fn sse_response(stream: CompletionStream, caller: &Caller, include_usage: bool) 
     response
 }
 
-/// The `error` event that ends a stream which broke off after text.
+fn choice(delta: Delta<'_>) -> ChunkChoice<'_> {
+    ChunkChoice {
+        index: 0,
+        delta,
+        finish_reason: None,
+        logprobs: None,
+    }
+}
+
+/// The `error` event that ends a stream which broke off after content.
 fn interrupted_event(e: CallError) -> Vec<u8> {
     let (message, request_id, steps) = match e {
         CallError::Failed {
@@ -789,15 +744,20 @@ fn interrupted_event(e: CallError) -> Vec<u8> {
             Vec::new(),
         ),
     };
-    event(&json!({"error": {
-        "message": message, "type": "api_error", "param": null, "code": "stream_interrupted",
-        "switchyard": {"request_id": request_id, "attempts": attempts_json(&steps)},
-    }}))
+    event(&ErrorBody {
+        error: ErrorDetail {
+            message: &message,
+            kind: "api_error",
+            param: None,
+            code: "stream_interrupted",
+            switchyard: Some(convert::trail(&request_id, &steps)),
+        },
+    })
 }
 
-fn event(value: &Value) -> Vec<u8> {
+fn event<T: serde::Serialize>(value: &T) -> Vec<u8> {
     let mut out = b"data: ".to_vec();
-    // Serialising a Value cannot fail.
+    // Serialising strings and numbers cannot fail.
     serde_json::to_writer(&mut out, value).unwrap_or_default();
     out.extend_from_slice(b"\n\n");
     out
@@ -850,24 +810,14 @@ mod tests {
         assert_eq!(client_timeout(&h), Some(Duration::from_millis(500)));
         h.insert("x-stainless-timeout", HeaderValue::from_static("-1"));
         assert_eq!(client_timeout(&h), None);
+        // The SDK's read timeout counts too; the shorter of the two wins.
+        h.insert("x-stainless-read-timeout", HeaderValue::from_static("0.25"));
+        assert_eq!(client_timeout(&h), Some(Duration::from_millis(250)));
+        h.remove("x-stainless-timeout");
+        h.insert("x-stainless-read-timeout", HeaderValue::from_static("30"));
+        assert_eq!(client_timeout(&h), Some(Duration::from_secs(30)));
         h.insert("x-switchyard-timeout-ms", HeaderValue::from_static("250"));
         assert_eq!(client_timeout(&h), Some(Duration::from_millis(250)));
-    }
-
-    #[test]
-    fn provider_finish_reasons_map_to_openai_ones() {
-        for (provider, openai) in [
-            ("end_turn", "stop"),
-            ("stop_sequence", "stop"),
-            ("stop", "stop"),
-            ("max_tokens", "length"),
-            ("length", "length"),
-            ("tool_use", "tool_calls"),
-            ("refusal", "content_filter"),
-            ("something_new", "something_new"),
-        ] {
-            assert_eq!(finish_reason(provider), openai);
-        }
     }
 
     #[test]

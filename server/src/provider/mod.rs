@@ -1,10 +1,14 @@
-//! HTTP adapters for providers: OpenAI-compatible chat completions and Anthropic's
-//! Messages API, over one pooled reqwest client.
+//! HTTP calls to providers over one pooled reqwest client, and the dispatch to each
+//! provider wire format's translation (one sibling module per format:
+//! [`openai_chat`], [`anthropic`]).
 //!
 //! Turns a [`ChatRequest`] into a provider request and the answer into either a
-//! [`ProviderAnswer`] or the raw failure (status, headers, body) for
-//! [`crate::classify`]. Knows nothing of the policy, the store or gRPC. Secrets
-//! leave this module only as HTTP headers.
+//! [`ChatAnswer`] (whole) or an [`OpenStream`] of [`StreamEvent`]s, or the raw
+//! failure (status, headers, body) for [`crate::classify`]. Knows nothing of the
+//! policy, the store or gRPC. Secrets leave this module only as HTTP headers.
+
+pub mod anthropic;
+pub mod openai_chat;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,19 +16,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
-
 use std::collections::VecDeque;
 
 use crate::config::Config;
 use crate::domain::{
-    ChatRequest, Message, ProviderAnswer, ProviderKind, Role, TransportError, Usage,
+    ChatAnswer, ChatRequest, FinishReason, ProviderKind, StreamEvent, TransportError, Usage,
 };
-use crate::sse::{SseDecoder, SseEvent, StreamEvent};
-
-/// `max_tokens` sent to Anthropic when the caller gives none (the field is required there).
-const ANTHROPIC_DEFAULT_MAX_TOKENS: u32 = 4096;
-const ANTHROPIC_VERSION: &str = "2023-06-01";
+use crate::sse::{SseDecoder, SseEvent};
 
 /// One provider endpoint, resolved from the config.
 #[derive(Debug, Clone)]
@@ -37,9 +35,9 @@ struct Endpoint {
 }
 
 /// What one upstream call returned. `A` is the answer: a whole
-/// [`ProviderAnswer`], or an [`OpenStream`] committed at its first token.
+/// [`ChatAnswer`], or an [`OpenStream`] committed at its first content event.
 #[derive(Debug)]
-pub enum CallOutcome<A = ProviderAnswer> {
+pub enum CallOutcome<A = ChatAnswer> {
     /// A 2xx with a readable answer.
     Answer {
         /// HTTP status.
@@ -220,8 +218,9 @@ impl Providers {
             .map(|e| (e.first_token_timeout, e.idle_timeout))
     }
 
-    /// Serialises the provider request body once; retries reuse it. With `stream`,
-    /// asks for an event stream (with usage, from OpenAI-compatible providers).
+    /// Serialises the provider request body once per candidate; retries reuse it.
+    /// With `stream`, asks for an event stream (with usage where the format needs
+    /// asking). `None` for an unknown provider, or a request its format cannot carry.
     pub fn body(
         &self,
         provider: &str,
@@ -231,39 +230,10 @@ impl Providers {
     ) -> Option<Bytes> {
         let endpoint = self.endpoints.get(provider)?;
         let body = match endpoint.kind {
-            ProviderKind::Openai => serde_json::to_vec(&OpenAiRequest {
-                model,
-                messages: &request.messages,
-                max_tokens: request.max_tokens,
-                temperature: request.temperature,
-                stream,
-                stream_options: stream.then_some(StreamOptions {
-                    include_usage: true,
-                }),
-            }),
-            ProviderKind::Anthropic => {
-                let system: Vec<&str> = request
-                    .messages
-                    .iter()
-                    .filter(|m| m.role == Role::System)
-                    .map(|m| m.content.as_str())
-                    .collect();
-                serde_json::to_vec(&AnthropicRequest {
-                    model,
-                    system: (!system.is_empty()).then(|| system.join("\n\n")),
-                    messages: request
-                        .messages
-                        .iter()
-                        .filter(|m| m.role != Role::System)
-                        .collect(),
-                    max_tokens: request.max_tokens.unwrap_or(ANTHROPIC_DEFAULT_MAX_TOKENS),
-                    temperature: request.temperature,
-                    stream,
-                })
-            }
+            ProviderKind::Openai => openai_chat::body(model, request, stream),
+            ProviderKind::Anthropic => anthropic::body(model, request, stream),
         };
-        // Serialising plain strings and numbers cannot fail.
-        body.ok().map(Bytes::from)
+        body.map(Bytes::from)
     }
 
     fn post(&self, endpoint: &Endpoint, secret: &SecretString) -> reqwest::RequestBuilder {
@@ -275,7 +245,7 @@ impl Providers {
             ProviderKind::Openai => builder.bearer_auth(secret.expose_secret()),
             ProviderKind::Anthropic => builder
                 .header("x-api-key", secret.expose_secret())
-                .header("anthropic-version", ANTHROPIC_VERSION),
+                .header("anthropic-version", anthropic::VERSION),
         }
     }
 
@@ -309,14 +279,19 @@ impl Providers {
                 body,
             };
         }
-        match parse_answer(endpoint.kind, &body) {
+        let answer = match endpoint.kind {
+            ProviderKind::Openai => openai_chat::parse_answer(&body),
+            ProviderKind::Anthropic => anthropic::parse_answer(&body),
+        };
+        match answer {
             Some(answer) => CallOutcome::Answer { status, answer },
             None => CallOutcome::Unreadable { status },
         }
     }
 
     /// Opens a stream with `body` (from [`Providers::body`] with `stream`) and
-    /// reads it up to its first content token, all within `first_token`. A failure
+    /// reads it up to its first content event (a text token or a tool-call piece),
+    /// all within `first_token`. A failure
     /// before that token is an ordinary failed attempt; after it, the caller reads
     /// the rest from the [`OpenStream`], each event within the idle timeout.
     pub async fn open_stream(
@@ -376,8 +351,8 @@ impl Providers {
             model: None,
             usage: Usage::default(),
         };
-        // Commit at the first text, or at a clean end without text.
-        let first = tokio::time::timeout_at(limit, stream.next_text_within(None)).await;
+        // Commit at the first content event, or at a clean end without content.
+        let first = tokio::time::timeout_at(limit, stream.next_within(None)).await;
         match first {
             Err(_) => CallOutcome::Stream {
                 status,
@@ -387,9 +362,9 @@ impl Providers {
                 },
             },
             Ok(Err(failure)) => CallOutcome::Stream { status, failure },
-            Ok(Ok(text)) => {
-                if let Some(text) = text {
-                    stream.ready.push_front(text);
+            Ok(Ok(first)) => {
+                if let Some(first) = first {
+                    stream.ready.push_front(first);
                 }
                 CallOutcome::Answer {
                     status,
@@ -400,8 +375,8 @@ impl Providers {
     }
 }
 
-/// A provider stream that has produced its first token (or ended cleanly).
-/// Read the rest with [`OpenStream::next_text`].
+/// A provider stream that has produced its first content event (or ended
+/// cleanly). Read the rest with [`OpenStream::next_event`].
 pub struct OpenStream {
     response: reqwest::Response,
     kind: ProviderKind,
@@ -409,10 +384,11 @@ pub struct OpenStream {
     decoder: SseDecoder,
     raw: VecDeque<SseEvent>,
     parsed: Vec<StreamEvent>,
-    ready: VecDeque<String>,
+    /// Content events (text, tool-call pieces) not yet read.
+    ready: VecDeque<StreamEvent>,
     idle: Duration,
     done: bool,
-    finish_reason: Option<String>,
+    finish_reason: Option<FinishReason>,
     model: Option<String>,
     usage: Usage,
 }
@@ -439,8 +415,8 @@ impl OpenStream {
     }
 
     /// Why generation stopped, once the provider said it.
-    pub fn finish_reason(&self) -> Option<&str> {
-        self.finish_reason.as_deref()
+    pub fn finish_reason(&self) -> Option<FinishReason> {
+        self.finish_reason
     }
 
     /// The model the provider says answers, once it said it.
@@ -448,47 +424,47 @@ impl OpenStream {
         self.model.as_deref()
     }
 
-    /// The next piece of text; `Ok(None)` at the provider's end of stream. Each
-    /// read waits at most the idle timeout.
-    pub async fn next_text(&mut self) -> Result<Option<String>, StreamFailure> {
+    /// The next content event: [`StreamEvent::Text`] or [`StreamEvent::ToolCall`]
+    /// (model, usage and finish reason are kept on the stream); `Ok(None)` at the
+    /// provider's end of stream. Each read waits at most the idle timeout.
+    pub async fn next_event(&mut self) -> Result<Option<StreamEvent>, StreamFailure> {
         let idle = self.idle;
-        self.next_text_within(Some(idle)).await
+        self.next_within(Some(idle)).await
     }
 
-    async fn next_text_within(
+    async fn next_within(
         &mut self,
         idle: Option<Duration>,
-    ) -> Result<Option<String>, StreamFailure> {
+    ) -> Result<Option<StreamEvent>, StreamFailure> {
         // Silence is counted in events, not bytes: a provider sending a byte now
         // and then, never completing an event, still times out.
         let mut deadline = idle.map(|d| tokio::time::Instant::now() + d);
         loop {
-            if let Some(text) = self.ready.pop_front() {
-                return Ok(Some(text));
+            if let Some(event) = self.ready.pop_front() {
+                return Ok(Some(event));
             }
             if let Some(event) = self.raw.pop_front() {
                 if let Some(d) = idle {
                     deadline = Some(tokio::time::Instant::now() + d);
                 }
-                crate::sse::interpret(self.kind, &event, &mut self.parsed);
+                match self.kind {
+                    ProviderKind::Openai => openai_chat::interpret(&event, &mut self.parsed),
+                    ProviderKind::Anthropic => anthropic::interpret(&event, &mut self.parsed),
+                }
                 for e in self.parsed.drain(..) {
                     match e {
-                        StreamEvent::Text(t) => self.ready.push_back(t),
+                        StreamEvent::Text(_) | StreamEvent::ToolCall(_) if e.is_content() => {
+                            self.ready.push_back(e);
+                        }
+                        StreamEvent::Text(_) | StreamEvent::ToolCall(_) => {}
                         StreamEvent::Model(m) => {
                             self.model.get_or_insert(m);
                         }
-                        StreamEvent::Usage { input, output } => {
-                            if let Some(n) = input {
-                                self.usage.input_tokens = n;
-                            }
-                            if let Some(n) = output {
-                                self.usage.output_tokens = n;
-                            }
-                        }
+                        StreamEvent::Usage(u) => self.usage.apply(u),
                         StreamEvent::Finish(r) => self.finish_reason = Some(r),
                         StreamEvent::Done => self.done = true,
                         StreamEvent::Error(payload) => {
-                            return Err(StreamFailure::ErrorEvent(payload));
+                            return Err(StreamFailure::ErrorEvent(Bytes::from(payload)));
                         }
                     }
                 }
@@ -601,118 +577,5 @@ fn transport_error(e: &reqwest::Error) -> TransportError {
         TransportError::ConnectionRefused
     } else {
         TransportError::ConnectionReset
-    }
-}
-
-#[derive(Serialize)]
-struct OpenAiRequest<'a> {
-    model: &'a str,
-    messages: &'a [Message],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    stream: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream_options: Option<StreamOptions>,
-}
-
-#[derive(Serialize)]
-struct StreamOptions {
-    include_usage: bool,
-}
-
-#[derive(Serialize)]
-struct AnthropicRequest<'a> {
-    model: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    system: Option<String>,
-    messages: Vec<&'a Message>,
-    max_tokens: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    stream: bool,
-}
-
-fn parse_answer(kind: ProviderKind, body: &[u8]) -> Option<ProviderAnswer> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let model = v.get("model").and_then(|m| m.as_str()).map(str::to_owned);
-    let tokens = |v: &serde_json::Value, key: &str| {
-        v.get(key)
-            .and_then(serde_json::Value::as_u64)
-            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
-    };
-    match kind {
-        ProviderKind::Openai => {
-            let message = v.get("choices")?.get(0)?.get("message")?;
-            let content = match message.get("content") {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(serde_json::Value::Null) | None => String::new(),
-                Some(_) => return None,
-            };
-            let usage = v.get("usage").map_or(Usage::default(), |u| Usage {
-                input_tokens: tokens(u, "prompt_tokens"),
-                output_tokens: tokens(u, "completion_tokens"),
-            });
-            Some(ProviderAnswer {
-                content,
-                usage,
-                model,
-            })
-        }
-        ProviderKind::Anthropic => {
-            let blocks = v.get("content")?.as_array()?;
-            let content = blocks
-                .iter()
-                .filter(|b| b.get("type").and_then(|t| t.as_str()) == Some("text"))
-                .filter_map(|b| b.get("text").and_then(|t| t.as_str()))
-                .collect::<Vec<_>>()
-                .join("");
-            let usage = v.get("usage").map_or(Usage::default(), |u| Usage {
-                input_tokens: tokens(u, "input_tokens"),
-                output_tokens: tokens(u, "output_tokens"),
-            });
-            Some(ProviderAnswer {
-                content,
-                usage,
-                model,
-            })
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn openai_answers_parse_with_usage() {
-        let body = br#"{"choices":[{"message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
-        let a = parse_answer(ProviderKind::Openai, body).unwrap();
-        assert_eq!(a.content, "hi");
-        assert_eq!(
-            a.usage,
-            Usage {
-                input_tokens: 3,
-                output_tokens: 1
-            }
-        );
-    }
-
-    #[test]
-    fn anthropic_answers_join_text_blocks() {
-        let body = br#"{"content":[{"type":"text","text":"a"},{"type":"tool_use"},{"type":"text","text":"b"}],"usage":{"input_tokens":5,"output_tokens":2}}"#;
-        let a = parse_answer(ProviderKind::Anthropic, body).unwrap();
-        assert_eq!(a.content, "ab");
-        assert_eq!(a.usage.input_tokens, 5);
-    }
-
-    #[test]
-    fn unexpected_success_bodies_are_unreadable() {
-        assert!(parse_answer(ProviderKind::Openai, b"{}").is_none());
-        assert!(parse_answer(ProviderKind::Openai, b"not json").is_none());
-        assert!(parse_answer(ProviderKind::Anthropic, br#"{"content":3}"#).is_none());
     }
 }

@@ -28,10 +28,26 @@ pub enum FakeBody {
     /// This body with the presented credential put in (see [`echo_credential`]):
     /// a provider that echoes the key it was sent.
     Echo(String),
+    /// An answer of tool calls (id, function name, arguments JSON) in the
+    /// endpoint's shape: OpenAI `message.tool_calls` / `finish_reason: tool_calls`,
+    /// or Anthropic `tool_use` blocks; streamed when the request asks, the
+    /// arguments cut in two pieces.
+    ToolCalls(Vec<FakeToolCall>),
     /// An event stream in the endpoint's shape (OpenAI SSE chunks or Anthropic
     /// events), whatever the request asked. A [`FakeBody::Completion`] is streamed
     /// too when the request asks for `stream: true`.
     Stream(FakeStream),
+}
+
+/// A tool call a fake answers with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeToolCall {
+    /// Call id.
+    pub id: String,
+    /// Function name.
+    pub name: String,
+    /// Arguments, JSON text.
+    pub arguments: String,
 }
 
 /// A scripted event stream: text pieces, then an ending.
@@ -135,6 +151,23 @@ impl FakeReply {
         }
     }
 
+    /// A 200 answer of tool calls, each `(id, name, arguments)`.
+    pub fn tool_calls(calls: &[(&str, &str, &str)]) -> Self {
+        Self {
+            body: FakeBody::ToolCalls(
+                calls
+                    .iter()
+                    .map(|(id, name, arguments)| FakeToolCall {
+                        id: (*id).to_owned(),
+                        name: (*name).to_owned(),
+                        arguments: (*arguments).to_owned(),
+                    })
+                    .collect(),
+            ),
+            ..Self::ok("")
+        }
+    }
+
     /// An error status with a JSON body.
     pub fn error(status: u16, body: &str) -> Self {
         Self {
@@ -231,6 +264,8 @@ pub struct ReceivedCall {
     pub model: String,
     /// The credential presented (bearer token or x-api-key).
     pub credential: String,
+    /// The request body as received (`null` when it was not JSON).
+    pub body: serde_json::Value,
 }
 
 /// Decides whether a presented credential is accepted.
@@ -441,6 +476,7 @@ async fn handle(
             path: path.clone(),
             model: model.clone(),
             credential: credential.clone(),
+            body: request.clone(),
         });
         calls.len() as u64
     };
@@ -497,6 +533,17 @@ async fn handle(
                     .into_response(),
                 reply.headers,
             );
+        }
+        FakeBody::ToolCalls(calls) => {
+            let anthropic = path.ends_with("/messages");
+            let response = if wants_stream {
+                let body = tool_call_events(anthropic, &model, &calls).concat();
+                (status, [("content-type", "text/event-stream")], body).into_response()
+            } else {
+                let body = tool_call_body(anthropic, &model, &calls);
+                (status, [("content-type", "application/json")], body).into_response()
+            };
+            return with_headers(response, reply.headers);
         }
         FakeBody::Echo(template) => {
             let body = echo_credential(&template, &credential);
@@ -675,6 +722,94 @@ fn event_stream(
         Some((Ok(Bytes::from_static(b"x")), Some(every)))
     });
     items.chain(ending).chain(trickle)
+}
+
+/// A whole answer of tool calls.
+fn tool_call_body(anthropic: bool, model: &str, calls: &[FakeToolCall]) -> String {
+    if anthropic {
+        let blocks: Vec<serde_json::Value> = calls
+            .iter()
+            .map(|c| {
+                let input: serde_json::Value =
+                    serde_json::from_str(&c.arguments).unwrap_or_default();
+                serde_json::json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input})
+            })
+            .collect();
+        serde_json::json!({
+            "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+            "content": blocks, "stop_reason": "tool_use",
+            "usage": {"input_tokens": 12, "output_tokens": 3}
+        })
+        .to_string()
+    } else {
+        let calls: Vec<serde_json::Value> = calls
+            .iter()
+            .map(|c| serde_json::json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+            .collect();
+        serde_json::json!({
+            "id": "chatcmpl-fake", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": calls}, "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+        })
+        .to_string()
+    }
+}
+
+/// A streamed answer of tool calls: each call opens with its id and name, then
+/// its arguments come in two pieces.
+fn tool_call_events(anthropic: bool, model: &str, calls: &[FakeToolCall]) -> Vec<String> {
+    let halves = |a: &str| {
+        let mut cut = a.len() / 2;
+        while !a.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        (a[..cut].to_owned(), a[cut..].to_owned())
+    };
+    let mut out = Vec::new();
+    if anthropic {
+        let named = |event: &str, v: serde_json::Value| format!("event: {event}\ndata: {v}\n\n");
+        out.push(named("message_start", serde_json::json!({"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": [], "usage": {"input_tokens": 12, "output_tokens": 1}}})));
+        for (i, c) in calls.iter().enumerate() {
+            let (a, b) = halves(&c.arguments);
+            out.push(named("content_block_start", serde_json::json!({"type": "content_block_start", "index": i, "content_block": {"type": "tool_use", "id": c.id, "name": c.name, "input": {}}})));
+            for piece in [a, b] {
+                out.push(named("content_block_delta", serde_json::json!({"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": piece}})));
+            }
+            out.push(named(
+                "content_block_stop",
+                serde_json::json!({"type": "content_block_stop", "index": i}),
+            ));
+        }
+        out.push(named("message_delta", serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 3}})));
+        out.push(named(
+            "message_stop",
+            serde_json::json!({"type": "message_stop"}),
+        ));
+    } else {
+        let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+            format!(
+                "data: {}\n\n",
+                serde_json::json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+            )
+        };
+        out.push(chunk(
+            serde_json::json!({"role": "assistant", "content": null}),
+            None,
+        ));
+        for (i, c) in calls.iter().enumerate() {
+            let (a, b) = halves(&c.arguments);
+            out.push(chunk(serde_json::json!({"tool_calls": [{"index": i, "id": c.id, "type": "function", "function": {"name": c.name, "arguments": ""}}]}), None));
+            for piece in [a, b] {
+                out.push(chunk(serde_json::json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}), None));
+            }
+        }
+        out.push(chunk(serde_json::json!({}), Some("tool_calls")));
+        out.push(format!(
+            "data: {}\n\ndata: [DONE]\n\n",
+            serde_json::json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}})
+        ));
+    }
+    out
 }
 
 fn completion_body(path: &str, model: &str, content: &str, name: &str) -> String {

@@ -385,13 +385,13 @@ async fn oversized_and_conflicting_requests_are_refused_before_any_provider() {
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["param"], "model");
 
-    // An image part is refused rather than silently dropped.
+    // A content part the door does not carry is refused rather than silently dropped.
     let r = http
         .post(format!("{base}/chat/completions"))
         .json(
             &json!({"model": "switchyard/primary", "messages": [{"role": "user", "content": [
                 {"type": "text", "text": "what is this?"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+                {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
             ]}]}),
         )
         .send()

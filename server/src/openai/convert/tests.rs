@@ -64,7 +64,10 @@ fn a_whole_tool_conversation_is_carried() {
     assert_eq!(d.messages[2].tool_calls[0].arguments, "{\"x\":1}");
     assert_eq!(d.messages[3].tool_call_id.as_deref(), Some("call_1"));
     let o = &d.options;
-    assert_eq!(o.tools[0].parameters.as_ref().unwrap().get(), r#"{"type":"object"}"#);
+    assert_eq!(
+        o.tools[0].parameters.as_ref().unwrap().get(),
+        r#"{"type":"object"}"#
+    );
     assert_eq!(o.tools[0].strict, Some(true));
     assert_eq!(o.tool_choice, Some(ToolChoice::Function("look".into())));
     assert_eq!(o.parallel_tool_calls, Some(false));

@@ -104,7 +104,8 @@ pub(crate) fn rich_request() -> ChatRequest {
 
 #[test]
 fn the_rich_conversation_becomes_this_exact_body() {
-    let body: Value = serde_json::from_slice(&body("gpt-4o", &rich_request(), false).unwrap()).unwrap();
+    let body: Value =
+        serde_json::from_slice(&body("gpt-4o", &rich_request(), false).unwrap()).unwrap();
     assert_eq!(
         body,
         json!({
@@ -168,7 +169,10 @@ fn schemas_are_embedded_verbatim_not_reparsed() {
     }]);
     r.options.tool_choice = Some(ToolChoice::Function("f".into()));
     let text = String::from_utf8(body("m", &r, false).unwrap()).unwrap();
-    assert!(text.contains(r#""parameters":{"z": 1, "a": [ 2 ]}"#), "{text}");
+    assert!(
+        text.contains(r#""parameters":{"z": 1, "a": [ 2 ]}"#),
+        "{text}"
+    );
     assert!(
         text.contains(r#""tool_choice":{"type":"function","function":{"name":"f"}}"#),
         "{text}"

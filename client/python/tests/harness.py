@@ -80,10 +80,18 @@ class Reply:
     end: str = STREAM_DONE
     error_event: str = OVERLOADED_EVENT  # the payload of an `end=STREAM_ERROR`
     gap: float = 0.0
+    #: An answer of tool calls, each (id, function name, arguments JSON); streamed
+    #: as OpenAI does (`tool_calls[index]` pieces) when the request asks.
+    tool_calls: list[tuple[str, str, str]] | None = None
 
     @classmethod
     def ok(cls, content: str, *, delay: float = 0.0) -> Reply:
         return cls(content=content, delay=delay)
+
+    @classmethod
+    def tools(cls, *calls: tuple[str, str, str]) -> Reply:
+        """A 200 answer of tool calls: `finish_reason: tool_calls`."""
+        return cls(tool_calls=list(calls))
 
     @classmethod
     def error(cls, status: int, body: str) -> Reply:
@@ -212,6 +220,9 @@ class FakeProviders:
                 reply = fakes._next(name)
                 if reply.delay and fakes._stop.wait(reply.delay):
                     return  # shutting down
+                if reply.tool_calls is not None:
+                    self._tool_calls(call, reply.tool_calls)
+                    return
                 if reply.pieces is not None:
                     self._stream(call, reply.pieces, reply)
                     return
@@ -237,6 +248,58 @@ class FakeProviders:
                         }
                     )
                 self._send(reply.status, text)
+
+            def _tool_calls(self, call: Call, calls: list[tuple[str, str, str]]) -> None:
+                """Tool calls, whole or as an event stream of indexed pieces (the
+                arguments of each call cut in two)."""
+                model = call.model
+                if not call.stream:
+                    message = {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+                            for i, n, a in calls
+                        ],
+                    }
+                    choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+                    body = {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "model": model,
+                        "choices": [choice],
+                        "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+                    }
+                    self._send(200, json.dumps(body))
+                    return
+
+                def chunk(delta: dict, finish: str | None = None) -> bytes:
+                    event = {
+                        "id": "chatcmpl-fake",
+                        "object": "chat.completion.chunk",
+                        "model": model,
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                    }
+                    return f"data: {json.dumps(event)}\n\n".encode()
+
+                out = chunk({"role": "assistant", "content": None})
+                for index, (i, n, a) in enumerate(calls):
+                    head = {"index": index, "id": i, "type": "function"}
+                    head["function"] = {"name": n, "arguments": ""}
+                    out += chunk({"tool_calls": [head]})
+                    for piece in (a[: len(a) // 2], a[len(a) // 2 :]):
+                        piece_delta = {"index": index, "function": {"arguments": piece}}
+                        out += chunk({"tool_calls": [piece_delta]})
+                out += chunk({}, "tool_calls") + b"data: [DONE]\n\n"
+                self.close_connection = True
+                try:
+                    self.send_response(200)
+                    self.send_header("content-type", "text/event-stream")
+                    self.send_header("connection", "close")
+                    self.end_headers()
+                    self._write(out)
+                except OSError:
+                    pass
 
             def _stream(self, call: Call, pieces: list[str], reply: Reply) -> None:
                 """An OpenAI-style event stream, delimited by the connection's close."""

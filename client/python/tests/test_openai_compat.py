@@ -175,3 +175,137 @@ def test_models_list_every_caller(door: SwitchyardProcess) -> None:
     assert "switchyard/aux/compression" in ids
     assert "switchyard/aux/slow" in ids
     assert sdk(door).models.retrieve("switchyard/aux/compression").owned_by == "switchyard"
+
+
+# === The whole chat: tools, tool results, images, structured output ===
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather of a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "get_time",
+            "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}},
+        },
+    },
+]
+
+CALLS = [
+    ("call_w", "get_weather", '{"city":"Paris"}'),
+    ("call_t", "get_time", '{"tz":"Europe/Paris"}'),
+]
+
+QUESTION = [{"role": "user", "content": "Weather and time in Paris?"}]
+
+
+def run_tools(calls: list) -> list[dict]:
+    """The agent's side of the loop: one tool message per call."""
+    answers = {"get_weather": "18C", "get_time": "14:05"}
+    return [
+        {"role": "tool", "tool_call_id": c.id, "content": answers[c.function.name]} for c in calls
+    ]
+
+
+def assert_tool_history_reached(call_body: dict) -> None:
+    """The provider got the assistant's tool calls and the results, ids intact."""
+    messages = call_body["messages"]
+    assert [c["id"] for c in messages[1]["tool_calls"]] == ["call_w", "call_t"]
+    assert messages[1]["tool_calls"][0]["function"]["arguments"] == '{"city":"Paris"}'
+    assert messages[2] == {"role": "tool", "content": "18C", "tool_call_id": "call_w"}
+    assert messages[3] == {"role": "tool", "content": "14:05", "tool_call_id": "call_t"}
+    assert call_body["tools"] == TOOLS
+
+
+def test_a_tool_loop_survives_a_dead_token(door: SwitchyardProcess, fakes: FakeProviders) -> None:
+    fakes.script("codex", Reply.error(401, TOKEN_INVALIDATED))
+    fakes.script("cheap", Reply.tools(*CALLS), Reply.ok("18C and 14:05 in Paris."))
+    client = sdk(door)
+    first = client.chat.completions.create(
+        model="switchyard/aux/compression", messages=QUESTION, tools=TOOLS
+    )
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    calls = choice.message.tool_calls
+    assert [(c.id, c.function.name, c.function.arguments) for c in calls] == CALLS
+    history = [*QUESTION, choice.message.model_dump(exclude_none=True), *run_tools(calls)]
+    final = client.chat.completions.create(
+        model="switchyard/aux/compression", messages=history, tools=TOOLS
+    )
+    assert final.choices[0].message.content == "18C and 14:05 in Paris."
+    assert final.choices[0].finish_reason == "stop"
+    # codex answered 401 once, and its key is dead: cheap served both turns.
+    assert fakes.counts() == {"main": 0, "codex": 1, "cheap": 2}
+    assert fakes.calls("codex")[0].body["tools"] == TOOLS
+    assert_tool_history_reached(fakes.calls("cheap")[1].body)
+
+
+def test_a_streamed_tool_loop_is_assembled_by_the_sdk(
+    door: SwitchyardProcess, fakes: FakeProviders
+) -> None:
+    fakes.script("codex", Reply.error(401, TOKEN_INVALIDATED))
+    fakes.script("cheap", Reply.tools(*CALLS), Reply.ok("18C and 14:05 in Paris."))
+    client = sdk(door)
+    with client.chat.completions.stream(
+        model="switchyard/aux/compression", messages=QUESTION, tools=TOOLS
+    ) as stream:
+        first = stream.get_final_completion()
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    calls = choice.message.tool_calls
+    assert [(c.id, c.function.name, c.function.arguments) for c in calls] == CALLS
+    history = [
+        *QUESTION,
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {"id": c.id, "type": "function", "function": c.function.model_dump()}
+                for c in calls
+            ],
+        },
+        *run_tools(calls),
+    ]
+    with client.chat.completions.stream(
+        model="switchyard/aux/compression", messages=history, tools=TOOLS
+    ) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content == "18C and 14:05 in Paris."
+    assert fakes.calls("cheap")[0].stream
+    assert_tool_history_reached(fakes.calls("cheap")[1].body)
+
+
+def test_a_vision_task_sends_an_image_part(door: SwitchyardProcess, fakes: FakeProviders) -> None:
+    image = "data:image/png;base64,iVBORw0KGgo="
+    reply = sdk(door).chat.completions.create(
+        model="switchyard/aux/compression",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this image?"},
+                    {"type": "image_url", "image_url": {"url": image, "detail": "low"}},
+                ],
+            }
+        ],
+    )
+    assert reply.choices[0].message.content == "answer from codex"
+    sent = fakes.calls("codex")[0].body["messages"][0]["content"]
+    assert sent[1] == {"type": "image_url", "image_url": {"url": image, "detail": "low"}}
+
+
+def test_fields_not_carried_are_refused_by_name(door: SwitchyardProcess) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk(door, max_retries=0).chat.completions.create(
+            model="switchyard/primary", messages=QUESTION, n=2
+        )
+    assert refused.value.param == "n"

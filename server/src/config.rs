@@ -310,6 +310,32 @@ pub struct MainModelConfig {
     /// Fallbacks of the primary caller, and the tail of every task's last resort.
     #[serde(default)]
     pub fallback_providers: Vec<TargetConfig>,
+    /// Context window of the primary caller's models, in tokens, reported by
+    /// `GET /v1/models` so agents know when to compress.
+    #[serde(default)]
+    pub context_window: Option<u32>,
+    /// Longest answer of the primary caller's models, in tokens, reported likewise.
+    #[serde(default)]
+    pub max_output_tokens: Option<u32>,
+}
+
+/// What `GET /v1/models` reports of a caller's models.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModelWindow {
+    /// Context window, in tokens.
+    pub context_window: Option<u32>,
+    /// Longest answer, in tokens.
+    pub max_output_tokens: Option<u32>,
+}
+
+impl MainModelConfig {
+    /// The primary caller's window.
+    pub fn window(&self) -> ModelWindow {
+        ModelWindow {
+            context_window: self.context_window,
+            max_output_tokens: self.max_output_tokens,
+        }
+    }
 }
 
 /// An auxiliary task.
@@ -331,6 +357,22 @@ pub struct AuxConfig {
     /// Whether the main model and its fallbacks are tried last.
     #[serde(default = "defaults::yes")]
     pub last_resort: bool,
+    /// Context window of the task's models, in tokens; defaults to the main model's.
+    #[serde(default)]
+    pub context_window: Option<u32>,
+    /// Longest answer of the task's models, in tokens; defaults to the main model's.
+    #[serde(default)]
+    pub max_output_tokens: Option<u32>,
+}
+
+impl AuxConfig {
+    /// The task's window, the main model's where the task sets none.
+    pub fn window(&self, main: ModelWindow) -> ModelWindow {
+        ModelWindow {
+            context_window: self.context_window.or(main.context_window),
+            max_output_tokens: self.max_output_tokens.or(main.max_output_tokens),
+        }
+    }
 }
 
 /// Policy tunables (see the README's policy table).

@@ -4,6 +4,7 @@
 //! candidate builder, policy run and executor loop; `simulate` drives that same
 //! loop against a scripted upstream; `trail` reads a recorded trail. No proto types.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
 use crate::classify::Classification;
-use crate::config::{Config, Limits};
+use crate::config::{Config, Limits, ModelWindow};
 use crate::credentials::CredentialPool;
 use crate::domain::{
     Caller, CandidateSummary, ChatAnswer, ChatRequest, CredentialId, ErrorClass, FailureReason,
@@ -135,6 +136,9 @@ pub struct Switchyard {
     metrics: Metrics,
     refresher: Refresher,
     capture_content: bool,
+    /// What `GET /v1/models` reports: the primary caller's window, then each
+    /// configured task's (a built-in task not configured has the primary's).
+    windows: (ModelWindow, BTreeMap<String, ModelWindow>),
 }
 
 // === impl Switchyard ===
@@ -161,6 +165,24 @@ impl Switchyard {
             metrics,
             refresher,
             capture_content: config.telemetry.capture_content,
+            windows: {
+                let main = config.model.window();
+                let tasks = config
+                    .auxiliary
+                    .iter()
+                    .map(|(name, task)| (name.clone(), task.window(main)))
+                    .collect();
+                (main, tasks)
+            },
+        }
+    }
+
+    /// The context window and output limit of a caller's models, as configured.
+    pub fn window(&self, caller: &Caller) -> ModelWindow {
+        let (main, tasks) = &self.windows;
+        match caller {
+            Caller::Primary => *main,
+            Caller::Aux(task) => tasks.get(task).copied().unwrap_or(*main),
         }
     }
 

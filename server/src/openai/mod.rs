@@ -27,7 +27,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+
 use tracing::Instrument as _;
 
 use crate::auth::Authenticator;
@@ -37,7 +37,7 @@ use crate::validate::{self, Violations};
 
 use types::{
     ChatCompletion, ChatCompletionRequest, Chunk, ChunkChoice, Delta, ErrorBody, ErrorDetail,
-    Served,
+    Model, ModelList, Served,
 };
 
 /// Model id of the primary caller.
@@ -213,31 +213,45 @@ fn call_error(e: CallError) -> Response {
 
 // === models ===
 
-fn model_ids(service: &Switchyard) -> Vec<String> {
-    std::iter::once(PRIMARY_MODEL.to_owned())
+/// Every caller, with its model id.
+fn callers(service: &Switchyard) -> Vec<(String, Caller)> {
+    std::iter::once((PRIMARY_MODEL.to_owned(), Caller::Primary))
         .chain(
             service
                 .tasks()
                 .into_iter()
-                .map(|t| format!("{AUX_MODEL_PREFIX}{t}")),
+                .map(|t| (format!("{AUX_MODEL_PREFIX}{t}"), Caller::Aux(t))),
         )
         .collect()
 }
 
-fn model_json(id: &str, created: u64) -> Value {
-    json!({"id": id, "object": "model", "created": created, "owned_by": "switchyard"})
+fn model(service: &Switchyard, id: String, caller: &Caller, created: u64) -> Model {
+    let window = service.window(caller);
+    Model {
+        id,
+        object: "model",
+        created,
+        owned_by: "switchyard",
+        context_window: window.context_window,
+        max_output_tokens: window.max_output_tokens,
+    }
 }
 
-/// `GET /v1/models`: one model per caller.
+/// `GET /v1/models`: one model per caller, with its context window and output
+/// limit where configured.
 async fn list_models(State(state): State<DoorState>, headers: HeaderMap) -> Response {
     if let Err(response) = authenticate(&state, &headers) {
         return response;
     }
-    let data: Vec<Value> = model_ids(&state.service)
-        .iter()
-        .map(|id| model_json(id, state.started))
+    let data = callers(&state.service)
+        .into_iter()
+        .map(|(id, caller)| model(&state.service, id, &caller, state.started))
         .collect();
-    axum::Json(json!({"object": "list", "data": data})).into_response()
+    axum::Json(ModelList {
+        object: "list",
+        data,
+    })
+    .into_response()
 }
 
 /// `GET /v1/models/{id}`.
@@ -249,10 +263,11 @@ async fn get_model(
     if let Err(response) = authenticate(&state, &headers) {
         return response;
     }
-    if model_ids(&state.service).contains(&id) {
-        axum::Json(model_json(&id, state.started)).into_response()
-    } else {
-        unknown_model(&id)
+    match callers(&state.service).into_iter().find(|(m, _)| *m == id) {
+        Some((id, caller)) => {
+            axum::Json(model(&state.service, id, &caller, state.started)).into_response()
+        }
+        None => unknown_model(&id),
     }
 }
 

@@ -463,3 +463,33 @@ pub struct ErrorDetail<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub switchyard: Option<Served<'a>>,
 }
+
+// === Models ===
+
+/// `GET /v1/models`.
+#[derive(Debug, Serialize)]
+pub struct ModelList {
+    /// `list`.
+    pub object: &'static str,
+    /// One model per caller.
+    pub data: Vec<Model>,
+}
+
+/// One caller as a model.
+#[derive(Debug, Serialize)]
+pub struct Model {
+    /// `switchyard/primary` or `switchyard/aux/<task>`.
+    pub id: String,
+    /// `model`.
+    pub object: &'static str,
+    /// Unix seconds of the server's start.
+    pub created: u64,
+    /// `switchyard`.
+    pub owned_by: &'static str,
+    /// Context window in tokens (`model.context_window`, or the task's), when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u32>,
+    /// Longest answer in tokens (`model.max_output_tokens`, or the task's), when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
+}

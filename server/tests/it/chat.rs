@@ -300,3 +300,57 @@ async fn malformed_chats_are_refused_naming_the_field_before_any_provider() {
     assert_eq!(fakes.counts(), [0, 0, 0, 0, 0]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn models_report_each_callers_context_window_and_output_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchyard.db");
+    seed_keys(&db, &[]).await;
+    let fakes = Fakes::start().await;
+    let vision = "  vision:\n    provider: aux\n    model: v-model\n    context_window: 128000\n";
+    let config = fakes.config_env(
+        &db,
+        vision,
+        &[
+            ("SWITCHYARD__OPENAI_LISTEN", "127.0.0.1:0"),
+            ("SWITCHYARD__MODEL__CONTEXT_WINDOW", "200000"),
+            ("SWITCHYARD__MODEL__MAX_OUTPUT_TOKENS", "8192"),
+        ],
+    );
+    let app = TestApp::spawn(config).await;
+    let base = app.openai.clone().unwrap();
+    let list: Value = reqwest::get(format!("{base}/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let find = |id: &str| {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let primary = find("switchyard/primary");
+    assert_eq!(
+        (&primary["context_window"], &primary["max_output_tokens"]),
+        (&json!(200000), &json!(8192))
+    );
+    // The task's own window, and the main model's output limit it did not set.
+    let vision = find("switchyard/aux/vision");
+    assert_eq!(
+        (&vision["context_window"], &vision["max_output_tokens"]),
+        (&json!(128000), &json!(8192))
+    );
+    let one: Value = reqwest::get(format!("{base}/models/switchyard/aux/vision"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["context_window"], 128000);
+    app.stop().await;
+}

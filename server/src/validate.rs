@@ -286,4 +286,69 @@ mod tests {
         // Multi-byte characters are cut on a char boundary.
         assert!(echo(&"é".repeat(100)).starts_with(&"é".repeat(MAX_ECHO_CHARS)));
     }
+
+    fn draft(messages: Vec<Message>) -> Draft {
+        Draft {
+            messages,
+            ..Draft::default()
+        }
+    }
+
+    fn image(data: &str) -> Message {
+        Message {
+            role: Role::User,
+            parts: vec![crate::domain::Part::Image(crate::domain::Image {
+                source: ImageSource::Base64 {
+                    media_type: "image/png".into(),
+                    data: data.into(),
+                },
+                detail: None,
+            })],
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
+    #[test]
+    fn inline_images_are_held_to_max_image_bytes() {
+        let limits = Limits {
+            max_image_bytes: 6,
+            ..Limits::default()
+        };
+        // 6 bytes pass, 9 do not.
+        assert!(chat_request(&limits, draft(vec![image("AAAAAAAA")]), Vec::new()).is_ok());
+        let v = chat_request(&limits, draft(vec![image("AAAAAAAAAAAA")]), Vec::new()).unwrap_err();
+        assert_eq!(v[0].0, "messages.content.image_url");
+        assert!(v[0].1.contains("limits.max_image_bytes"), "{v:?}");
+        let v = chat_request(&limits, draft(vec![image("AA AA")]), Vec::new()).unwrap_err();
+        assert!(v[0].1.contains("not base64"), "{v:?}");
+    }
+
+    #[test]
+    fn tools_need_valid_unique_names_and_roles_their_own_fields() {
+        let tool = |name: &str| crate::domain::Tool {
+            name: name.into(),
+            description: None,
+            parameters: None,
+            strict: None,
+        };
+        let mut d = draft(vec![Message::text(Role::User, "hi")]);
+        d.options.tools = vec![tool("ok_name"), tool("ok_name"), tool("bad name")].into();
+        d.options.tool_choice = Some(ToolChoice::Function("missing".into()));
+        let v = chat_request(&Limits::default(), d, Vec::new()).unwrap_err();
+        let fields: Vec<_> = v.iter().map(|(f, _)| *f).collect();
+        assert_eq!(
+            fields,
+            vec!["tools.function.name", "tools.function.name", "tool_choice"]
+        );
+        let mut user_with_calls = Message::text(Role::User, "hi");
+        user_with_calls.tool_calls.push(crate::domain::ToolCall {
+            id: "c".into(),
+            name: "f".into(),
+            arguments: "{}".into(),
+        });
+        let v =
+            chat_request(&Limits::default(), draft(vec![user_with_calls]), Vec::new()).unwrap_err();
+        assert_eq!(v[0].0, "messages.tool_calls");
+    }
 }

@@ -73,7 +73,8 @@ pub fn chat_request(
         max_tokens,
         mut options,
     } = draft;
-    if messages.is_empty() {
+    // Messages dropped for a bad role were sent: that violation says enough.
+    if messages.is_empty() && !violations.iter().any(|(f, _)| *f == "messages.role") {
         violations.push(("messages", "at least one message is required".into()));
     }
     if messages.len() > limits.max_messages {

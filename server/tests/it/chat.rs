@@ -354,3 +354,28 @@ async fn models_report_each_callers_context_window_and_output_limit() {
     assert_eq!(one["context_window"], 128000);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_candidate_whose_format_cannot_carry_tools_is_passed_over_unsent() {
+    // `main` speaks Anthropic, whose translation does not carry tools yet: the
+    // request is not sent there half-translated; `main-fb` (OpenAI) serves it.
+    let (fakes, app, base, _dir) = setup().await;
+    fakes.main_fb.push([FakeReply::tool_calls(&CALLS)]);
+    let mut turn = first_turn(false);
+    turn["model"] = json!("switchyard/primary");
+    let r = reqwest::Client::new()
+        .post(format!("{base}/chat/completions"))
+        .json(&turn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
+    let attempts = body["switchyard"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts[0]["provider"], "main");
+    assert_eq!(attempts[0]["error_class"], "invalid_request");
+    assert_eq!(attempts[0]["action"], "next_candidate");
+    assert_eq!(fakes.counts(), [0, 1, 0, 0, 0]);
+    app.stop().await;
+}

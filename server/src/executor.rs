@@ -209,6 +209,8 @@ pub struct HttpUpstream<'a, D = Whole> {
     body: Option<(usize, Bytes)>,
     /// Span of the attempt in flight, closed once the policy recorded its step.
     span: Option<tracing::Span>,
+    /// End of the request's budget: the longest wait for a refresh.
+    deadline: Option<tokio::time::Instant>,
     delivery: std::marker::PhantomData<D>,
 }
 
@@ -238,8 +240,16 @@ impl<'a, D: Delivery> HttpUpstream<'a, D> {
             capture_content,
             body: None,
             span: None,
+            deadline: None,
             delivery: std::marker::PhantomData,
         }
+    }
+
+    /// Bounds the waits for refreshes by the end of the request's budget. The
+    /// refresh itself runs on without the request.
+    pub fn until(mut self, deadline: tokio::time::Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// The client span of one attempt, with the OpenTelemetry GenAI attributes.
@@ -407,7 +417,7 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
         };
         let outcome = self
             .refresher
-            .refresh(&credential, seen)
+            .refresh_until(&credential, seen, self.deadline)
             .instrument(span.clone())
             .await;
         span.record(
@@ -416,6 +426,7 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
                 RefreshOutcome::Refreshed => "refreshed",
                 RefreshOutcome::Terminal(_) => "terminal",
                 RefreshOutcome::Transient(_) => "transient",
+                RefreshOutcome::StillRunning(_) => "still_running",
             },
         );
         if matches!(outcome, RefreshOutcome::Refreshed) {

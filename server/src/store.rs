@@ -16,6 +16,10 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection};
 
 use crate::crypto::{CryptoError, MasterKey};
+mod journal;
+
+pub use journal::JournalEntry;
+
 use crate::domain::{
     Action, Caller, CandidateSummary, CredentialId, ErrorClass, FailureReason, Material, Millis,
     OAuthTokens, Step, Trail,

@@ -221,6 +221,9 @@ pub enum RefreshOutcome {
     Terminal(String),
     /// The refresh failed in a way that may pass (token endpoint down).
     Transient(String),
+    /// The request's budget ran out while the refresh was still running. The
+    /// refresh goes on without the request; its result serves later requests.
+    StillRunning(String),
 }
 
 /// A change of credential state the executor must apply and persist.
@@ -515,6 +518,15 @@ impl Run {
                 let why = format!("refresh failed ({detail}), credential cooling down");
                 self.push_step(ErrorClass::Auth, 0, action, why, duration_ms, used);
                 self.apply(action);
+            }
+            RefreshOutcome::StillRunning(detail) => {
+                // Not the credential's fault: no cooldown, no rotation. The request
+                // has no time left for another attempt.
+                let why = format!(
+                    "time budget exhausted: {detail}; it goes on without this request"
+                );
+                self.push_step(ErrorClass::Auth, 0, Action::GiveUp, why, duration_ms, used);
+                self.phase = Phase::Done(Finish::Failed(FailureReason::DeadlineExhausted));
             }
         }
         effects

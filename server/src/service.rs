@@ -219,7 +219,9 @@ impl Switchyard {
         deadline: Option<Duration>,
     ) -> Result<Completion, CallError> {
         let (mut run, meta) = self.prepare(caller, &request, deadline)?;
-        let mut upstream = self.upstream::<Whole>(&request, &meta.caller).until(meta.end);
+        let mut upstream = self
+            .upstream::<Whole>(&request, &meta.caller)
+            .until(meta.end);
         let driven = drive(&mut run, &mut upstream).await;
         let failure = failure_of(driven.finish);
         let request_id = meta.request_id.clone();

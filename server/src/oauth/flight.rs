@@ -73,7 +73,11 @@ impl Refresher {
 
     /// Refreshes `credential` and waits for the end, unless another refresh ended
     /// since the caller saw `seen_generation`: then that result is reused.
-    pub async fn refresh(&self, credential: &Arc<Credential>, seen_generation: u64) -> RefreshOutcome {
+    pub async fn refresh(
+        &self,
+        credential: &Arc<Credential>,
+        seen_generation: u64,
+    ) -> RefreshOutcome {
         self.refresh_until(credential, seen_generation, None).await
     }
 
@@ -195,7 +199,10 @@ impl Refresher {
             result = call(&self.http, self.timeout, client, refresh_token).await;
         }
         match result {
-            Ok(grant) => self.commit(credential, &current, refresh_token, grant).await,
+            Ok(grant) => {
+                self.commit(credential, &current, refresh_token, grant)
+                    .await
+            }
             Err(CallFailure::Refused(why)) => {
                 let why = match (cause, lost_answer) {
                     (Cause::Interrupted, _) => format!(

@@ -522,9 +522,8 @@ impl Run {
             RefreshOutcome::StillRunning(detail) => {
                 // Not the credential's fault: no cooldown, no rotation. The request
                 // has no time left for another attempt.
-                let why = format!(
-                    "time budget exhausted: {detail}; it goes on without this request"
-                );
+                let why =
+                    format!("time budget exhausted: {detail}; it goes on without this request");
                 self.push_step(ErrorClass::Auth, 0, Action::GiveUp, why, duration_ms, used);
                 self.phase = Phase::Done(Finish::Failed(FailureReason::DeadlineExhausted));
             }

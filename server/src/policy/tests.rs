@@ -306,7 +306,10 @@ fn a_refresh_still_running_at_the_deadline_gives_up_with_its_step_and_no_effect(
         900,
         &RefreshOutcome::StillRunning("the refresh was still running after 900 ms".into()),
     );
-    assert!(effects.is_empty(), "the credential is not blamed: {effects:?}");
+    assert!(
+        effects.is_empty(),
+        "the credential is not blamed: {effects:?}"
+    );
     assert_eq!(
         run.next(NOW),
         Next::Done(Finish::Failed(FailureReason::DeadlineExhausted))

@@ -4,6 +4,7 @@
 mod credentials;
 mod openai;
 mod operations;
+mod refresh;
 mod streaming;
 mod support;
 mod validation;

@@ -71,6 +71,8 @@ pub struct Credential {
     pub provider: Arc<str>,
     /// Order within the provider's pool (lower first).
     pub priority: i64,
+    /// Which stored row of this id it was loaded from: health changes name it.
+    pub incarnation: i64,
     /// Refresh settings of an OAuth credential.
     pub oauth: Option<OAuthClient>,
     tokens: RwLock<Tokens>,
@@ -131,6 +133,7 @@ impl Credential {
             id: c.id,
             provider: c.provider.as_str().into(),
             priority: c.priority,
+            incarnation: c.incarnation,
             oauth,
             tokens: RwLock::new(Tokens {
                 bearer: Arc::new(bearer),
@@ -377,6 +380,7 @@ impl CredentialPool {
                 (c.persisted_uses.swap(uses, Ordering::Relaxed) != uses).then(|| {
                     HealthChange::Usage {
                         id: c.id.clone(),
+                        incarnation: c.incarnation,
                         uses,
                     }
                 })
@@ -399,6 +403,7 @@ impl CredentialPool {
                 h.cooldown_until = Some(until);
                 Some(HealthChange::Cooldown {
                     id: credential_id.clone(),
+                    incarnation: c.incarnation,
                     until,
                     class: *class,
                     at: now,
@@ -412,6 +417,7 @@ impl CredentialPool {
                 c.health.write().unwrap_or_else(|e| e.into_inner()).dead = true;
                 Some(HealthChange::Dead {
                     id: credential_id.clone(),
+                    incarnation: c.incarnation,
                     reason: reason.clone(),
                     at: now,
                 })

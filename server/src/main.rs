@@ -402,6 +402,7 @@ async fn credentials(
                 RefreshOutcome::Terminal(why) => {
                     let dead = switchyard::store::HealthChange::Dead {
                         id: credential.id.clone(),
+                        incarnation: credential.incarnation,
                         reason: format!("refresh refused: {why}"),
                         at: wall_ms(),
                     };

@@ -31,7 +31,7 @@ use crate::policy::RefreshOutcome;
 use crate::store::{RotatedTokens, Store, StoreError};
 
 /// First and longest pause between two tries to persist a pair held in memory.
-const PERSIST_RETRY: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(5));
+const PERSIST_RETRY: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(2));
 
 /// Why a flight runs: a request (or an operator) asked, or a refresh interrupted
 /// by a restart is being finished.
@@ -258,7 +258,13 @@ impl Refresher {
         credential.set_outcome_unknown(false);
         match self
             .store
-            .commit_rotation(&credential.id, spent.stored, &rotated, now)
+            .commit_rotation(
+                &credential.id,
+                credential.incarnation,
+                spent.stored,
+                &rotated,
+                now,
+            )
             .await
         {
             Ok(generation) => {
@@ -285,7 +291,7 @@ impl Refresher {
         let reason = format!("refresh refused: {why}");
         if let Err(e) = self
             .store
-            .commit_refusal(&credential.id, &reason, wall_ms())
+            .commit_refusal(&credential.id, credential.incarnation, &reason, wall_ms())
             .await
         {
             tracing::warn!(credential = %credential.id, error = %e, "dead mark not stored");
@@ -338,7 +344,13 @@ async fn persist(store: Store, credential: Arc<Credential>) {
             expires_at: tokens.expires_at,
         };
         match store
-            .commit_rotation(&credential.id, tokens.stored, &rotated, wall_ms())
+            .commit_rotation(
+                &credential.id,
+                credential.incarnation,
+                tokens.stored,
+                &rotated,
+                wall_ms(),
+            )
             .await
         {
             Ok(generation) => {

@@ -94,11 +94,13 @@ impl Store {
     }
 
     /// Stores the pair a refresh returned and ends its journal row, in one
-    /// transaction, if nobody rotated the credential since `generation`. The row
-    /// holds the old pair or the new pair, never a mix. Returns the new generation.
+    /// transaction, if nobody rotated the credential since `generation` nor replaced
+    /// its row (`incarnation`). The row holds the old pair or the new pair, never a
+    /// mix. Returns the new generation.
     pub async fn commit_rotation(
         &self,
         id: &str,
+        incarnation: i64,
         generation: u64,
         tokens: &RotatedTokens,
         now: Millis,
@@ -108,7 +110,7 @@ impl Store {
             "UPDATE credentials
              SET secret = ?, refresh_token = ?, expires_at = ?, generation = generation + 1,
                  updated_at = ?
-             WHERE id = ? AND kind = 'oauth' AND generation = ?",
+             WHERE id = ? AND kind = 'oauth' AND generation = ? AND incarnation = ?",
         )
         .bind(self.seal(id, "secret", &tokens.access_token))
         .bind(self.seal(id, "refresh_token", &tokens.refresh_token))
@@ -116,6 +118,7 @@ impl Store {
         .bind(now as i64)
         .bind(id)
         .bind(generation as i64)
+        .bind(incarnation)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
@@ -129,16 +132,19 @@ impl Store {
         Ok(generation + 1)
     }
 
-    /// Marks `id` dead for `reason` and ends its journal row, in one transaction.
+    /// Marks `id` (the row `incarnation`) dead for `reason` and ends its journal
+    /// row, in one transaction.
     pub async fn commit_refusal(
         &self,
         id: &CredentialId,
+        incarnation: i64,
         reason: &str,
         now: Millis,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let dead = HealthChange::Dead {
             id: id.clone(),
+            incarnation,
             reason: reason.to_owned(),
             at: now,
         };
@@ -187,6 +193,7 @@ mod tests {
     async fn a_rotation_ends_its_journal_row_in_the_same_transaction() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_oauth(dir.path()).await;
+        let inc = store.credential("o1").await.unwrap().unwrap().incarnation;
         store.journal_begin("o1", 0, "fp", 5).await.unwrap();
         store.journal_outcome_unknown("o1").await.unwrap();
         let rows = store.journal().await.unwrap();
@@ -198,12 +205,24 @@ mod tests {
             refresh_token: "r1".to_owned().into(),
             expires_at: None,
         };
-        assert_eq!(store.commit_rotation("o1", 0, &tokens, 6).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .commit_rotation("o1", inc, 0, &tokens, 6)
+                .await
+                .unwrap(),
+            1
+        );
         assert!(store.journal().await.unwrap().is_empty());
         // A stale generation changes nothing, and keeps a newer journal row.
         store.journal_begin("o1", 1, "fp2", 7).await.unwrap();
         assert!(matches!(
-            store.commit_rotation("o1", 0, &tokens, 8).await,
+            store.commit_rotation("o1", inc, 0, &tokens, 8).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store
+                .commit_rotation("o1", inc.wrapping_add(1), 1, &tokens, 8)
+                .await,
             Err(StoreError::Conflict(_))
         ));
         assert_eq!(store.journal().await.unwrap().len(), 1);
@@ -216,8 +235,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_oauth(dir.path()).await;
         store.journal_begin("o1", 0, "fp", 5).await.unwrap();
+        let incarnation = store.credential("o1").await.unwrap().unwrap().incarnation;
         store
-            .commit_refusal(&"o1".into(), "refused", 6)
+            .commit_refusal(&"o1".into(), incarnation, "refused", 6)
             .await
             .unwrap();
         assert!(store.journal().await.unwrap().is_empty());

@@ -143,34 +143,27 @@ async fn callers_whose_deadlines_pass_during_a_slow_rotation_never_cancel_it() {
     let app = TestApp::spawn(fakes.config_env(&db, "", &short_budget(&[]))).await;
     let started = Instant::now();
 
-    // One more caller, bounded by its gRPC deadline rather than the configured
-    // budget: the same answer, with the trail, before its own timer fires.
+    // A caller bounded by its gRPC deadline rather than the configured budget
+    // (alone, so that the answer is not late on a loaded machine): DEADLINE_EXHAUSTED
+    // with the trail, before its own timer fires.
     let mut client = app.client.clone();
-    let with_deadline = tokio::spawn(async move {
-        client
-            .complete(primary_with_deadline(
-                "deadline",
-                Duration::from_millis(600),
-            ))
-            .await
-    });
-    hundred_callers_give_up(&app.client).await;
-    let status = with_deadline
+    let status = client
+        .complete(primary_with_deadline(
+            "deadline",
+            Duration::from_millis(600),
+        ))
         .await
-        .unwrap()
         .expect_err("the deadline passes first");
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     let (info, detail) = failure_details(&status);
     assert_eq!(info.reason, "DEADLINE_EXHAUSTED");
+    let last = detail.attempts.last().unwrap();
     assert!(
-        detail
-            .attempts
-            .last()
-            .unwrap()
-            .reason
-            .contains("refresh was still running"),
-        "{detail:?}"
+        last.reason.contains("refresh was still running"),
+        "{last:?}"
     );
+    // 100 more join the same refresh, and give up too.
+    hundred_callers_give_up(&app.client).await;
     assert_eq!(endpoint.call_count(), 1, "one refresh for 101 callers");
 
     // The refresh ends without any caller, and its pair is committed.
@@ -302,8 +295,8 @@ fn kill_iterations() -> usize {
 #[derive(Debug)]
 struct KillRun {
     kill_after_ms: u64,
-    /// The kill fell between the endpoint's receipt of the call and the end of
-    /// its answer (plus slack for the commit).
+    /// The kill fell after the call left the server (it reached the endpoint) and
+    /// before the end of its answer (plus slack for the commit).
     in_flight: bool,
     lost: bool,
 }
@@ -342,9 +335,13 @@ async fn kill_once(rotation: Rotation, kill_after: Duration, answer_in: Duration
     let _ = call.await;
     drop(server);
 
-    let in_flight = endpoint.arrivals().first().is_some_and(|arrived| {
-        killed_at >= *arrived && killed_at <= *arrived + answer_in + Duration::from_millis(250)
-    });
+    // A call that reached the endpoint left the server before the kill (the fake,
+    // on this loaded runtime, may note its arrival a little after the kill); the
+    // answer is committed shortly after the endpoint sends it.
+    let in_flight = endpoint
+        .arrivals()
+        .first()
+        .is_some_and(|arrived| killed_at <= *arrived + answer_in + Duration::from_millis(250));
     endpoint.set_delay(Duration::ZERO);
     let server = start_server(&config).await;
     let answer = server

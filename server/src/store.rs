@@ -368,37 +368,6 @@ impl Store {
         Ok(())
     }
 
-    /// Persists the tokens of a refresh, if nobody rotated the credential since
-    /// `generation`. One UPDATE: the row holds the old pair or the new pair, never a
-    /// mix. Returns the new generation.
-    pub async fn save_rotation(
-        &self,
-        id: &str,
-        generation: u64,
-        tokens: &RotatedTokens,
-        now: Millis,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE credentials
-             SET secret = ?, refresh_token = ?, expires_at = ?, generation = generation + 1,
-                 updated_at = ?
-             WHERE id = ? AND kind = 'oauth' AND generation = ?",
-        )
-        .bind(self.seal(id, "secret", &tokens.access_token))
-        .bind(self.seal(id, "refresh_token", &tokens.refresh_token))
-        .bind(tokens.expires_at.map(|v| v as i64))
-        .bind(now as i64)
-        .bind(id)
-        .bind(generation as i64)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
-            Ok(generation + 1)
-        } else {
-            Err(StoreError::Conflict(id.to_owned()))
-        }
-    }
-
     /// Re-encrypts every stored secret under `new_key`, in one transaction.
     /// Returns how many credentials were re-encrypted.
     pub async fn rekey(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
@@ -944,9 +913,16 @@ mod tests {
             refresh_token: "r1".to_owned().into(),
             expires_at: Some(2_000),
         };
-        assert_eq!(store.save_rotation("o1", 0, &tokens, 2).await.unwrap(), 1);
+        let inc = store.credential("o1").await.unwrap().unwrap().incarnation;
+        assert_eq!(
+            store
+                .commit_rotation("o1", inc, 0, &tokens, 2)
+                .await
+                .unwrap(),
+            1
+        );
         assert!(matches!(
-            store.save_rotation("o1", 0, &tokens, 3).await,
+            store.commit_rotation("o1", inc, 0, &tokens, 3).await,
             Err(StoreError::Conflict(_))
         ));
         let c = store.credential("o1").await.unwrap().unwrap();

@@ -216,15 +216,17 @@ impl Refresher {
                 self.refuse(credential, &why).await;
                 RefreshOutcome::Terminal(why)
             }
-            Err(CallFailure::Failed(why)) => {
-                // Nothing was spent: the stored pair stays good. An interrupted
-                // refresh keeps its journal row, to be finished at the next start.
-                if cause == Cause::Asked {
-                    credential.set_outcome_unknown(false);
-                    if let Err(e) = self.store.journal_clear(id).await {
-                        tracing::warn!(credential = %id, error = %e, "refresh journal row not cleared");
-                    }
+            Err(CallFailure::Failed(why)) if cause == Cause::Asked && lost_answer.is_none() => {
+                // Nothing was spent: the stored pair stays good.
+                credential.set_outcome_unknown(false);
+                if let Err(e) = self.store.journal_clear(id).await {
+                    tracing::warn!(credential = %id, error = %e, "refresh journal row not cleared");
                 }
+                RefreshOutcome::Transient(why)
+            }
+            Err(CallFailure::Failed(why)) => {
+                // An earlier answer may have been lost (a timeout before this retry,
+                // or a restart): the journal row stays, to be finished later.
                 RefreshOutcome::Transient(why)
             }
             Err(CallFailure::Unknown(why)) => {

@@ -621,7 +621,12 @@ async fn a_pair_the_store_refuses_is_used_from_memory_and_stored_when_it_can() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(unpersisted_gauge(&metrics).await.ends_with(" 0"));
-    assert_eq!(stored_state(&db).await, ("ro-refresh-1".into(), 1, None));
+    assert_eq!(
+        stored_state(&db).await,
+        ("ro-refresh-1".into(), 1, None),
+        "{}",
+        captured.text()
+    );
     let _ = stop.send(());
     served.await.unwrap().unwrap();
 }

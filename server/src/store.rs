@@ -17,6 +17,7 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::crypto::{CryptoError, MasterKey};
 mod journal;
+mod tx;
 
 pub use journal::JournalEntry;
 
@@ -496,13 +497,15 @@ impl Store {
         changes: &[HealthChange],
         trails: &[Arc<Trail>],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for change in changes {
-            write_health(&mut tx, change).await?;
+        let mut conn = self.begin_write().await?;
+        let done = async {
+            for change in changes {
+                write_health(&mut conn, change).await?;
+            }
+            write_trails(&mut conn, trails).await
         }
-        write_trails(&mut tx, trails).await?;
-        tx.commit().await?;
-        Ok(())
+        .await;
+        tx::commit(conn, done).await
     }
 
     /// Steps of a trail written by 0.1, one `attempts` row each.

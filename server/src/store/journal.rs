@@ -9,6 +9,7 @@
 
 use sqlx::Row;
 
+use super::tx::commit;
 use super::{HealthChange, RotatedTokens, Store, StoreError, write_health};
 use crate::domain::{CredentialId, Millis};
 
@@ -40,7 +41,8 @@ impl Store {
         fingerprint: &str,
         now: Millis,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let mut conn = self.begin_write().await?;
+        let done = sqlx::query(
             "INSERT OR REPLACE INTO refresh_journal
                  (credential_id, generation, token_fingerprint, started_at, outcome)
              SELECT id, ?2, ?3, ?4, NULL FROM credentials WHERE id = ?1",
@@ -49,27 +51,36 @@ impl Store {
         .bind(generation as i64)
         .bind(fingerprint)
         .bind(now as i64)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from);
+        commit(conn, done).await
     }
 
     /// Records that the token call of `id` ended without an answer after it was sent.
     pub async fn journal_outcome_unknown(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE refresh_journal SET outcome = 'unknown' WHERE credential_id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let mut conn = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE refresh_journal SET outcome = 'unknown' WHERE credential_id = ?")
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+                .map_err(StoreError::from);
+        commit(conn, done).await
     }
 
     /// Forgets the refresh of `id` (it ended without changing the credential).
     pub async fn journal_clear(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM refresh_journal WHERE credential_id = ?")
+        let mut conn = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM refresh_journal WHERE credential_id = ?")
             .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from);
+        commit(conn, done).await
     }
 
     /// Every refresh whose end was not recorded.
@@ -105,31 +116,36 @@ impl Store {
         tokens: &RotatedTokens,
         now: Millis,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE credentials
-             SET secret = ?, refresh_token = ?, expires_at = ?, generation = generation + 1,
-                 updated_at = ?
-             WHERE id = ? AND kind = 'oauth' AND generation = ? AND incarnation = ?",
-        )
-        .bind(self.seal(id, "secret", &tokens.access_token))
-        .bind(self.seal(id, "refresh_token", &tokens.refresh_token))
-        .bind(tokens.expires_at.map(|v| v as i64))
-        .bind(now as i64)
-        .bind(id)
-        .bind(generation as i64)
-        .bind(incarnation)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict(id.to_owned()));
-        }
-        sqlx::query("DELETE FROM refresh_journal WHERE credential_id = ?")
+        let secret = self.seal(id, "secret", &tokens.access_token);
+        let refresh = self.seal(id, "refresh_token", &tokens.refresh_token);
+        let mut conn = self.begin_write().await?;
+        let done = async {
+            let updated = sqlx::query(
+                "UPDATE credentials
+                 SET secret = ?, refresh_token = ?, expires_at = ?, generation = generation + 1,
+                     updated_at = ?
+                 WHERE id = ? AND kind = 'oauth' AND generation = ? AND incarnation = ?",
+            )
+            .bind(secret)
+            .bind(refresh)
+            .bind(tokens.expires_at.map(|v| v as i64))
+            .bind(now as i64)
             .bind(id)
-            .execute(&mut *tx)
+            .bind(generation as i64)
+            .bind(incarnation)
+            .execute(&mut *conn)
             .await?;
-        tx.commit().await?;
-        Ok(generation + 1)
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::Conflict(id.to_owned()));
+            }
+            sqlx::query("DELETE FROM refresh_journal WHERE credential_id = ?")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            Ok(generation + 1)
+        }
+        .await;
+        commit(conn, done).await
     }
 
     /// Marks `id` (the row `incarnation`) dead for `reason` and ends its journal
@@ -141,20 +157,23 @@ impl Store {
         reason: &str,
         now: Millis,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
         let dead = HealthChange::Dead {
             id: id.clone(),
             incarnation,
             reason: reason.to_owned(),
             at: now,
         };
-        write_health(&mut tx, &dead).await?;
-        sqlx::query("DELETE FROM refresh_journal WHERE credential_id = ?")
-            .bind(&**id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let mut conn = self.begin_write().await?;
+        let done = async {
+            write_health(&mut conn, &dead).await?;
+            sqlx::query("DELETE FROM refresh_journal WHERE credential_id = ?")
+                .bind(&**id)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
+        .await;
+        commit(conn, done).await
     }
 }
 

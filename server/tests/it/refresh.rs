@@ -621,12 +621,13 @@ async fn a_pair_the_store_refuses_is_used_from_memory_and_stored_when_it_can() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(unpersisted_gauge(&metrics).await.ends_with(" 0"));
+    // Read once the server has closed the store, as a restart would.
+    let _ = stop.send(());
+    served.await.unwrap().unwrap();
     assert_eq!(
         stored_state(&db).await,
         ("ro-refresh-1".into(), 1, None),
         "{}",
         captured.text()
     );
-    let _ = stop.send(());
-    served.await.unwrap().unwrap();
 }

@@ -4,7 +4,7 @@
 //! transaction open. A pooled connection left so would hold the write lock and
 //! swallow later writes into a transaction that is never committed: the store
 //! would not recover when the disk does. Every failure here ends with a ROLLBACK,
-//! and a connection that cannot be rolled back is closed, not returned to the pool.
+//! and the connection is closed, not returned to the pool.
 
 use sqlx::Sqlite;
 use sqlx::pool::PoolConnection;
@@ -48,9 +48,11 @@ pub(super) async fn commit<T>(
     result
 }
 
-/// Rolls back whatever transaction `conn` holds; closes it when that fails.
+/// Rolls back whatever transaction `conn` holds, then closes it rather than
+/// returning it to the pool: a connection that failed a write may also have been
+/// opened read-only (SQLite falls back to that when the file cannot be opened for
+/// writing) and would stay so. The pool opens a fresh one when needed.
 async fn abandon(mut conn: PoolConnection<Sqlite>) {
-    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-        let _ = conn.close().await;
-    }
+    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    let _ = conn.close().await;
 }

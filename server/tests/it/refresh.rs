@@ -614,10 +614,25 @@ async fn a_pair_the_store_refuses_is_used_from_memory_and_stored_when_it_can() {
         .expect("still usable");
     assert_eq!(endpoint.call_count(), 1);
 
+    // Persisting is retried, and fails, while the files stay immutable.
+    let started = Instant::now();
+    while !captured
+        .text()
+        .contains("rotated tokens still held only in memory")
+    {
+        assert!(started.elapsed() < Duration::from_secs(5), "no retry seen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(main_oauth_note(&mut admin).await, "unpersisted");
+
     drop(immutable);
     let started = Instant::now();
     while main_oauth_note(&mut admin).await == "unpersisted" {
-        assert!(started.elapsed() < Duration::from_secs(10), "never stored");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never stored: {}",
+            captured.text()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(unpersisted_gauge(&metrics).await.ends_with(" 0"));

@@ -199,8 +199,9 @@ pub struct HttpUpstream<'a, D = Whole> {
     pool: &'a CredentialPool,
     refresher: &'a Refresher,
     refresh_skew_ms: u64,
-    /// Credential and token generation of the last attempt, for single-flight refresh.
-    last_used: Option<(CredentialId, u64)>,
+    /// Credential, token generation (for single-flight refresh) and incarnation of
+    /// the last attempt.
+    last_used: Option<(CredentialId, u64, i64)>,
     recorder: &'a Recorder,
     request: &'a ChatRequest,
     caller: &'a Caller,
@@ -292,6 +293,24 @@ impl<'a, D: Delivery> HttpUpstream<'a, D> {
     }
 }
 
+impl<D> HttpUpstream<'_, D> {
+    /// Whether `effect` is aimed at a credential that PutCredential replaced since
+    /// this request used it: the verdict on the old secret is not the new one's.
+    fn replaced_since_used(&self, effect: &Effect) -> bool {
+        let id = match effect {
+            Effect::Cooldown { credential_id, .. } | Effect::MarkDead { credential_id, .. } => {
+                credential_id
+            }
+        };
+        match (&self.last_used, self.pool.get(id)) {
+            (Some((used, _, incarnation)), Some(now)) if used == id => {
+                now.incarnation != *incarnation
+            }
+            _ => false,
+        }
+    }
+}
+
 fn failure(class: ErrorClass, status: u16, detail: &str) -> Observed {
     Observed::Failure(Classification {
         class,
@@ -331,7 +350,7 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
                 None,
             );
         }
-        self.last_used = Some((credential.id.clone(), generation));
+        self.last_used = Some((credential.id.clone(), generation, credential.incarnation));
         credential.count_use();
         let body = match &self.body {
             Some((index, body)) if *index == plan.candidate_index => body.clone(),
@@ -412,7 +431,7 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
             return RefreshOutcome::Terminal("the credential was removed".into());
         };
         let seen = match &self.last_used {
-            Some((id, generation)) if id == credential_id => *generation,
+            Some((id, generation, _)) if id == credential_id => *generation,
             _ => credential.tokens().generation,
         };
         let outcome = self
@@ -456,6 +475,9 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
     async fn apply(&mut self, effects: Vec<Effect>) {
         let now = wall_ms();
         for effect in &effects {
+            if self.replaced_since_used(effect) {
+                continue;
+            }
             if let Some(change) = self.pool.apply(effect, now) {
                 self.recorder.health(change).await;
             }

@@ -646,3 +646,75 @@ async fn a_pair_the_store_refuses_is_used_from_memory_and_stored_when_it_can() {
         captured.text()
     );
 }
+
+// === a replaced credential ===
+
+#[tokio::test]
+async fn a_credential_replaced_during_a_request_is_not_blamed_for_the_old_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchyard.db");
+    seed_keys(&db, &[]).await;
+    let fakes = Fakes::start().await;
+    let yaml = standard_yaml(
+        &fakes,
+        &db,
+        &format!(
+            "auth:\n  admin_token_sha256: [\"{}\"]\n",
+            token_hash(ADMIN_TOKEN)
+        ),
+    );
+    let app = TestApp::spawn(Config::from_yaml(&yaml, "<test>", []).unwrap()).await;
+    let mut admin = CredentialServiceClient::new(app.channel.clone());
+
+    // The old key is refused for good, slowly: the operator replaces it meanwhile.
+    fakes
+        .main
+        .push([FakeReply::token_invalidated().after(Duration::from_millis(500))]);
+    let mut client = app.client.clone();
+    let call = tokio::spawn(async move {
+        client
+            .complete(primary_with_deadline("hello", Duration::from_secs(5)))
+            .await
+    });
+    while fakes.main.call_count() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut put = tonic::Request::new(pb::PutCredentialRequest {
+        id: "main-k1".into(),
+        provider: "main".into(),
+        material: Some(pb::put_credential_request::Material::ApiKey(pb::ApiKey {
+            key: "secret-of-main-k1-new".into(),
+        })),
+        ..Default::default()
+    });
+    put.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+    );
+    admin.put_credential(put).await.unwrap();
+    let answer = call.await.unwrap().unwrap().into_inner();
+    assert_eq!(
+        shape(&answer.attempts),
+        vec![
+            s("main", "main-k1", pb::Action::NextCandidate),
+            s("main-fb", "main-fb-k1", pb::Action::Succeed),
+        ]
+    );
+
+    // The new key is live: in memory, and in the store after a restart.
+    let mut client = app.client.clone();
+    let again = client
+        .complete(primary_with_deadline("again", Duration::from_secs(5)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.served_by.unwrap().credential_id, "main-k1");
+    assert_eq!(
+        fakes.main.calls().last().unwrap().credential,
+        "secret-of-main-k1-new"
+    );
+    app.stop().await;
+    let store = open_store(&db).await;
+    let stored = store.credential("main-k1").await.unwrap().unwrap();
+    assert_eq!(stored.health.dead_since, None);
+}

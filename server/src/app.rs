@@ -117,6 +117,8 @@ impl App {
             metrics.clone(),
             config.oauth.timeout,
         );
+        // Refreshes a crash interrupted are finished before anything is served.
+        crate::oauth::recover(&refresher, &pool).await;
         let service = Arc::new(Switchyard::new(
             &config,
             providers,

@@ -392,6 +392,11 @@ async fn credentials(
                 .refresh(&credential, credential.tokens().generation)
                 .await
             {
+                RefreshOutcome::Refreshed if credential.is_unpersisted() => {
+                    bail!(
+                        "refresh of {id} succeeded but the store refused the new pair: it is lost; log in again"
+                    )
+                }
                 RefreshOutcome::Refreshed => {
                     println!(
                         "refreshed {id} (rotation {})",
@@ -401,13 +406,14 @@ async fn credentials(
                 RefreshOutcome::Terminal(why) => {
                     let dead = switchyard::store::HealthChange::Dead {
                         id: credential.id.clone(),
+                        incarnation: credential.incarnation,
                         reason: format!("refresh refused: {why}"),
                         at: wall_ms(),
                     };
                     store.write_batch(&[dead], &[]).await?;
                     bail!("refresh of {id} refused ({why}): the credential is now dead");
                 }
-                RefreshOutcome::Transient(why) => {
+                RefreshOutcome::Transient(why) | RefreshOutcome::StillRunning(why) => {
                     bail!("refresh of {id} failed ({why}); try again")
                 }
             }

@@ -108,8 +108,18 @@ impl Metrics {
         })
     }
 
-    /// Registers the gauge of credentials by provider and state (live, cooling, dead).
+    /// Registers the gauge of credentials by provider and state (live, cooling, dead),
+    /// and the gauge of credentials whose rotated tokens are held only in memory.
     pub fn observe_credentials(&self, pool: Arc<CredentialPool>) {
+        let unpersisted = pool.clone();
+        self.provider
+            .meter("switchyard")
+            .u64_observable_gauge("switchyard.credentials.unpersisted")
+            .with_description(
+                "Credentials whose rotated tokens the store refused: held only in memory",
+            )
+            .with_callback(move |gauge| gauge.observe(unpersisted.unpersisted().len() as u64, &[]))
+            .build();
         self.provider
             .meter("switchyard")
             .u64_observable_gauge("switchyard.credentials")

@@ -218,7 +218,9 @@ impl Switchyard {
         deadline: Option<Duration>,
     ) -> Result<Completion, CallError> {
         let (mut run, meta) = self.prepare(caller, &request, deadline)?;
-        let mut upstream = self.upstream::<Whole>(&request, &meta.caller);
+        let mut upstream = self
+            .upstream::<Whole>(&request, &meta.caller)
+            .until(meta.end);
         let driven = drive(&mut run, &mut upstream).await;
         let failure = failure_of(driven.finish);
         let request_id = meta.request_id.clone();
@@ -253,7 +255,9 @@ impl Switchyard {
         deadline: Option<Duration>,
     ) -> Result<CompletionStream, CallError> {
         let (mut run, meta) = self.prepare(caller, &request, deadline)?;
-        let mut upstream = self.upstream::<Streamed>(&request, &meta.caller);
+        let mut upstream = self
+            .upstream::<Streamed>(&request, &meta.caller)
+            .until(meta.end);
         let driven = drive(&mut run, &mut upstream).await;
         let failure = failure_of(driven.finish);
         let Some((plan, open)) = driven.answer else {

@@ -16,6 +16,11 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection};
 
 use crate::crypto::{CryptoError, MasterKey};
+mod journal;
+mod tx;
+
+pub use journal::JournalEntry;
+
 use crate::domain::{
     Action, Caller, CandidateSummary, CredentialId, ErrorClass, FailureReason, Material, Millis,
     OAuthTokens, Step, Trail,
@@ -27,7 +32,7 @@ macro_rules! select_credentials {
         concat!(
             "SELECT c.id, c.provider, c.kind, c.label, c.priority, c.secret, c.refresh_token,
                     c.expires_at, c.token_url, c.client_id, c.client_secret, c.scope,
-                    c.generation, c.created_at,
+                    c.generation, c.created_at, c.incarnation,
                     s.cooldown_until, s.cooldown_class, s.dead_since, s.dead_reason,
                     s.last_error_class, s.last_error_at, s.use_count
              FROM credentials c LEFT JOIN credential_state s ON s.credential_id = c.id ",
@@ -144,6 +149,8 @@ pub struct StoredCredential {
     pub material: Material,
     /// Increases at every change of the secret material (rotation).
     pub generation: u64,
+    /// Which row of this id: a replaced credential gets a new one.
+    pub incarnation: i64,
     /// Health.
     pub health: CredentialHealth,
     /// Attempts made with it (for `least_used` pools).
@@ -163,13 +170,17 @@ pub struct RotatedTokens {
     pub expires_at: Option<Millis>,
 }
 
-/// A change of credential health, written through by the server.
+/// A change of credential health, written through by the server. Each names the
+/// incarnation of the row it applies to: the store ignores a change aimed at a row
+/// that was replaced since.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HealthChange {
     /// Cooling down until `until`.
     Cooldown {
         /// Credential.
         id: CredentialId,
+        /// Its row ([`StoredCredential::incarnation`]).
+        incarnation: i64,
         /// Unix ms.
         until: Millis,
         /// Cause.
@@ -181,6 +192,8 @@ pub enum HealthChange {
     Dead {
         /// Credential.
         id: CredentialId,
+        /// Its row ([`StoredCredential::incarnation`]).
+        incarnation: i64,
         /// Why.
         reason: String,
         /// When.
@@ -190,6 +203,8 @@ pub enum HealthChange {
     Usage {
         /// Credential.
         id: CredentialId,
+        /// Its row ([`StoredCredential::incarnation`]).
+        incarnation: i64,
         /// Total count.
         uses: u64,
     },
@@ -320,8 +335,8 @@ impl Store {
         let result = sqlx::query(
             "INSERT INTO credentials (id, provider, kind, label, priority, secret, refresh_token,
                                       expires_at, token_url, client_id, client_secret, scope,
-                                      created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                      created_at, updated_at, incarnation)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, random())",
         )
         .bind(&c.id)
         .bind(&c.provider)
@@ -352,37 +367,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Persists the tokens of a refresh, if nobody rotated the credential since
-    /// `generation`. One UPDATE: the row holds the old pair or the new pair, never a
-    /// mix. Returns the new generation.
-    pub async fn save_rotation(
-        &self,
-        id: &str,
-        generation: u64,
-        tokens: &RotatedTokens,
-        now: Millis,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE credentials
-             SET secret = ?, refresh_token = ?, expires_at = ?, generation = generation + 1,
-                 updated_at = ?
-             WHERE id = ? AND kind = 'oauth' AND generation = ?",
-        )
-        .bind(self.seal(id, "secret", &tokens.access_token))
-        .bind(self.seal(id, "refresh_token", &tokens.refresh_token))
-        .bind(tokens.expires_at.map(|v| v as i64))
-        .bind(now as i64)
-        .bind(id)
-        .bind(generation as i64)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
-            Ok(generation + 1)
-        } else {
-            Err(StoreError::Conflict(id.to_owned()))
-        }
     }
 
     /// Re-encrypts every stored secret under `new_key`, in one transaction.
@@ -489,6 +473,7 @@ impl Store {
             priority: row.try_get("priority")?,
             material,
             generation: row.try_get::<i64, _>("generation")?.max(0) as u64,
+            incarnation: row.try_get("incarnation")?,
             use_count: row
                 .try_get::<Option<i64>, _>("use_count")?
                 .unwrap_or(0)
@@ -512,13 +497,15 @@ impl Store {
         changes: &[HealthChange],
         trails: &[Arc<Trail>],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for change in changes {
-            write_health(&mut tx, change).await?;
+        let mut conn = self.begin_write().await?;
+        let done = async {
+            for change in changes {
+                write_health(&mut conn, change).await?;
+            }
+            write_trails(&mut conn, trails).await
         }
-        write_trails(&mut tx, trails).await?;
-        tx.commit().await?;
-        Ok(())
+        .await;
+        tx::commit(conn, done).await
     }
 
     /// Steps of a trail written by 0.1, one `attempts` row each.
@@ -613,6 +600,7 @@ async fn write_health(tx: &mut SqliteConnection, change: &HealthChange) -> Resul
     match change {
         HealthChange::Cooldown {
             id,
+            incarnation,
             until,
             class,
             at,
@@ -620,7 +608,7 @@ async fn write_health(tx: &mut SqliteConnection, change: &HealthChange) -> Resul
             sqlx::query(
                 "INSERT INTO credential_state
                      (credential_id, cooldown_until, cooldown_class, last_error_class, last_error_at, updated_at)
-                 SELECT id, ?2, ?3, ?3, ?4, ?4 FROM credentials WHERE id = ?1
+                 SELECT id, ?2, ?3, ?3, ?4, ?4 FROM credentials WHERE id = ?1 AND incarnation = ?5
                  ON CONFLICT (credential_id) DO UPDATE SET
                      cooldown_until = excluded.cooldown_until, cooldown_class = excluded.cooldown_class,
                      last_error_class = excluded.last_error_class, last_error_at = excluded.last_error_at,
@@ -630,14 +618,20 @@ async fn write_health(tx: &mut SqliteConnection, change: &HealthChange) -> Resul
             .bind(*until as i64)
             .bind(class.as_str())
             .bind(*at as i64)
+            .bind(*incarnation)
             .execute(&mut *tx)
             .await?;
         }
-        HealthChange::Dead { id, reason, at } => {
+        HealthChange::Dead {
+            id,
+            incarnation,
+            reason,
+            at,
+        } => {
             sqlx::query(
                 "INSERT INTO credential_state
                      (credential_id, dead_since, dead_reason, last_error_class, last_error_at, updated_at)
-                 SELECT id, ?3, ?2, 'auth_terminal', ?3, ?3 FROM credentials WHERE id = ?1
+                 SELECT id, ?3, ?2, 'auth_terminal', ?3, ?3 FROM credentials WHERE id = ?1 AND incarnation = ?4
                  ON CONFLICT (credential_id) DO UPDATE SET
                      dead_since = COALESCE(credential_state.dead_since, excluded.dead_since),
                      dead_reason = COALESCE(credential_state.dead_reason, excluded.dead_reason),
@@ -647,17 +641,23 @@ async fn write_health(tx: &mut SqliteConnection, change: &HealthChange) -> Resul
             .bind(&**id)
             .bind(reason)
             .bind(*at as i64)
+            .bind(*incarnation)
             .execute(&mut *tx)
             .await?;
         }
-        HealthChange::Usage { id, uses } => {
+        HealthChange::Usage {
+            id,
+            incarnation,
+            uses,
+        } => {
             sqlx::query(
                 "INSERT INTO credential_state (credential_id, use_count, updated_at)
-                 SELECT id, ?2, 0 FROM credentials WHERE id = ?1
+                 SELECT id, ?2, 0 FROM credentials WHERE id = ?1 AND incarnation = ?3
                  ON CONFLICT (credential_id) DO UPDATE SET use_count = excluded.use_count",
             )
             .bind(&**id)
             .bind(*uses as i64)
+            .bind(*incarnation)
             .execute(&mut *tx)
             .await?;
         }
@@ -830,6 +830,7 @@ mod tests {
         ));
         let dead = HealthChange::Dead {
             id: "k1".into(),
+            incarnation: store.credential("k1").await.unwrap().unwrap().incarnation,
             reason: "token_invalidated".into(),
             at: 5,
         };
@@ -863,12 +864,43 @@ mod tests {
         let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
         let change = HealthChange::Cooldown {
             id: "gone".into(),
+            incarnation: 0,
             until: 9,
             class: ErrorClass::Billing,
             at: 1,
         };
         store.write_batch(&[change], &[]).await.unwrap();
         assert!(store.credentials().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dead_mark_queued_for_a_replaced_credential_spares_its_successor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+        store
+            .put_credential(&oauth("o1", "a0", "r0"), false, 1)
+            .await
+            .unwrap();
+        let old = store.credential("o1").await.unwrap().unwrap().incarnation;
+        let dead = |incarnation| HealthChange::Dead {
+            id: "o1".into(),
+            incarnation,
+            reason: "refresh refused".into(),
+            at: 5,
+        };
+        // Revived by PutCredential before the writer stored the dead mark.
+        store
+            .put_credential(&oauth("o1", "a9", "r9"), true, 2)
+            .await
+            .unwrap();
+        let new = store.credential("o1").await.unwrap().unwrap().incarnation;
+        assert_ne!(old, new);
+        store.write_batch(&[dead(old)], &[]).await.unwrap();
+        let c = store.credential("o1").await.unwrap().unwrap();
+        assert_eq!(c.health.dead_since, None, "the new row stays live");
+        store.write_batch(&[dead(new)], &[]).await.unwrap();
+        let c = store.credential("o1").await.unwrap().unwrap();
+        assert_eq!(c.health.dead_since, Some(5));
     }
 
     #[tokio::test]
@@ -884,9 +916,16 @@ mod tests {
             refresh_token: "r1".to_owned().into(),
             expires_at: Some(2_000),
         };
-        assert_eq!(store.save_rotation("o1", 0, &tokens, 2).await.unwrap(), 1);
+        let inc = store.credential("o1").await.unwrap().unwrap().incarnation;
+        assert_eq!(
+            store
+                .commit_rotation("o1", inc, 0, &tokens, 2)
+                .await
+                .unwrap(),
+            1
+        );
         assert!(matches!(
-            store.save_rotation("o1", 0, &tokens, 3).await,
+            store.commit_rotation("o1", inc, 0, &tokens, 3).await,
             Err(StoreError::Conflict(_))
         ));
         let c = store.credential("o1").await.unwrap().unwrap();

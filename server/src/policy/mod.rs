@@ -126,6 +126,9 @@ pub enum RefreshOutcome {
     Terminal(String),
     /// The refresh failed in a way that may pass (token endpoint down).
     Transient(String),
+    /// The request's budget ran out while the refresh was still running. The
+    /// refresh goes on without the request; its result serves later requests.
+    StillRunning(String),
 }
 
 /// A change of credential state the executor must apply (and persist, for

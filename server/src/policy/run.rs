@@ -250,6 +250,14 @@ impl Run {
                 self.push_step(ErrorClass::Auth, 0, action, why, duration_ms, used);
                 self.apply(action);
             }
+            RefreshOutcome::StillRunning(detail) => {
+                // Not the credential's fault: no cooldown, no rotation. The request
+                // has no time left for another attempt.
+                let why =
+                    format!("time budget exhausted: {detail}; it goes on without this request");
+                self.push_step(ErrorClass::Auth, 0, Action::GiveUp, why, duration_ms, used);
+                self.phase = Phase::Done(Finish::Failed(FailureReason::DeadlineExhausted));
+            }
         }
         effects
     }

@@ -139,7 +139,11 @@ async fn a_process_killed_during_a_rotation_keeps_a_working_token_pair() {
     store.close().await;
 
     endpoint.set_delay(Duration::ZERO);
-    let server = Server::start(&config, &[]);
+    // The start finishes the interrupted refresh against the fake endpoint, which
+    // this test's runtime serves: wait for the start beside it.
+    let server = tokio::task::spawn_blocking(move || Server::start(&config, &[]))
+        .await
+        .unwrap();
     let answer = server
         .client()
         .await

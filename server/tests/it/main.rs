@@ -6,6 +6,7 @@ mod hostile;
 mod openai;
 mod operations;
 mod outlier;
+mod refresh;
 mod secrets;
 mod soak;
 mod streaming;

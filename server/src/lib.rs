@@ -25,6 +25,7 @@ pub mod provider;
 pub mod service;
 pub mod simulate;
 pub mod sse;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

@@ -5,7 +5,7 @@
 //! does not call this module; the [`crate::writer`] task does, off the path.
 
 mod files;
-mod trails;
+pub(crate) mod trails;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -734,11 +734,11 @@ async fn write_health(tx: &mut SqliteConnection, change: &HealthChange) -> Resul
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::domain::FailureReason;
+    use crate::domain::{Action, Caller, CandidateSummary, FailureReason, Step};
 
-    fn key() -> MasterKey {
+    pub(crate) fn key() -> MasterKey {
         MasterKey::from_bytes([7; 32])
     }
 
@@ -760,7 +760,7 @@ mod tests {
         }
     }
 
-    fn trail(id: &str, at: Millis) -> Trail {
+    pub(crate) fn trail(id: &str, at: Millis) -> Trail {
         Trail {
             request_id: id.into(),
             caller: Caller::Aux("compression".into()),
@@ -818,16 +818,59 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn pruning_keeps_the_newest_trails() {
+    async fn sqlite_errors_name_the_database_file() {
         let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be: SQLite cannot open it.
+        let path = dir.path().join("is-a-dir.db");
+        std::fs::create_dir(&path).unwrap();
+        let err = Store::open(&path, key()).await.unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
         let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
-        let trails: Vec<_> = (0..5)
-            .map(|i| Arc::new(trail(&format!("r{i}"), i)))
-            .collect();
-        store.write_batch(&[], &trails).await.unwrap();
-        assert_eq!(store.prune_trails(2).await.unwrap(), 3);
-        assert!(store.trail("r4").await.unwrap().is_some());
-        assert!(store.trail("r0").await.unwrap().is_none());
+        store.close().await;
+        let err = store.trail("r1").await.unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("database {}", dir.path().join("s.db").display())),
+            "{err}"
+        );
+        let err = store.probe_write().await.unwrap_err();
+        assert!(matches!(err, StoreError::NotWritable { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_database_with_sealed_secrets_is_told_from_one_without() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        assert!(!Store::holds_sealed_secrets(&path).await.unwrap());
+        assert!(!path.exists(), "the check creates no file");
+        let store = Store::open(&path, key()).await.unwrap();
+        assert!(!Store::holds_sealed_secrets(&path).await.unwrap());
+        store
+            .put_credential(&oauth("o1", "a", "r"), false, 1)
+            .await
+            .unwrap();
+        assert!(Store::holds_sealed_secrets(&path).await.unwrap());
+        store.close().await;
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_database_and_its_wal_and_shm_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path, key()).await.unwrap();
+        store
+            .write_batch(&[], &[Arc::new(trail("r1", 1))])
+            .await
+            .unwrap();
+        for file in ["s.db", "s.db-wal", "s.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
+        }
+        store.close().await;
     }
 
     #[tokio::test]

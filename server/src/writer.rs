@@ -23,7 +23,7 @@ use crate::status::{Component, Status};
 use crate::store::{HealthChange, Prune, Store};
 
 const QUEUE: usize = 8192;
-const BATCH: usize = 512;
+const BATCH: usize = 2048;
 /// Longest wait of a trail for others to share its transaction.
 const LINGER: Duration = Duration::from_millis(50);
 /// Most trails kept in memory; fewer when the retention is smaller, so a trail

@@ -4,6 +4,7 @@
 mod credentials;
 mod openai;
 mod operations;
+mod store;
 mod streaming;
 mod support;
 mod validation;

@@ -16,6 +16,8 @@ use serde::Deserialize;
 use crate::domain::{ProviderKind, Target};
 use crate::policy::{PolicyConfig, Routing, TaskRoute};
 
+mod validate;
+
 /// The example configuration, embedded: `switchyard serve` runs on it when no
 /// config file exists.
 pub const EXAMPLE_YAML: &str = include_str!("../switchyard.example.yaml");
@@ -508,6 +510,7 @@ impl Config {
             field(path, e.into_inner().to_string())
         })?;
         config.check().map_err(|(path, m)| field(path, m))?;
+        validate::impossible_values(&config).map_err(|(path, m)| field(path, m))?;
         config.otel = OtelSettings::from_env(&env);
         config.master_key_env = env
             .iter()

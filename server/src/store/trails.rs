@@ -229,38 +229,64 @@ pub(super) async fn write_trails(
     Ok(())
 }
 
-/// Fills `requests` with `n` trails of a typical size in one statement, for tests
-/// of large retentions (a million rows in seconds, not minutes).
+/// Test helpers: large tables in one statement, and counts.
 #[cfg(test)]
-pub(crate) async fn prefill(store: &Store, n: u64) {
-    let sample = super::tests::trail("sample", 0);
-    sqlx::query(
-        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?1)
-         INSERT INTO requests
-             (id, caller_kind, task, created_at, outcome, failure_reason, candidates, steps)
-         SELECT printf('00000000-0000-7000-8000-%012d', x), 'aux', 'compression', x,
-                'failed', 'all_candidates_failed', ?2, ?3
-         FROM n",
-    )
-    .bind(n as i64)
-    .bind(serde_json::to_string(&sample.candidates).unwrap())
-    .bind(steps_json(&sample.steps))
-    .execute(&store.pool)
-    .await
-    .unwrap();
+pub(crate) mod testing {
+    use super::*;
+
+    /// Fills `requests` with `n` trails of a typical size in one statement, for tests
+    /// of large retentions (a million rows in seconds, not minutes).
+    pub(crate) async fn prefill(store: &Store, n: u64) {
+        let sample = crate::store::tests::trail("sample", 0);
+        sqlx::query(
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?1)
+             INSERT INTO requests
+                 (id, caller_kind, task, created_at, outcome, failure_reason, candidates, steps)
+             SELECT printf('00000000-0000-7000-8000-%012d', x), 'aux', 'compression', x,
+                    'failed', 'all_candidates_failed', ?2, ?3
+             FROM n",
+        )
+        .bind(n as i64)
+        .bind(serde_json::to_string(&sample.candidates).unwrap())
+        .bind(steps_json(&sample.steps))
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    }
+
+    /// How many of `ids` have a row, for tests that check no trail went missing.
+    pub(crate) async fn count_present(store: &Store, ids: &[String]) -> usize {
+        let mut found = 0;
+        for chunk in ids.chunks(500) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "SELECT count(*) FROM requests WHERE id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id.clone());
+            }
+            q.push(")");
+            let n: i64 = q.build_query_scalar().fetch_one(&store.pool).await.unwrap();
+            found += n as usize;
+        }
+        found
+    }
+
+    /// Rows in `requests`.
+    pub(crate) async fn count_all(store: &Store) -> u64 {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM requests")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap() as u64
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::testing::count_all as count;
+    use super::testing::prefill;
     use super::*;
     use crate::store::tests::{key, trail};
-
-    async fn count(store: &Store) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM requests")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap()
-    }
 
     #[tokio::test]
     async fn prune_keeps_exactly_the_newest_rows_in_bounded_steps() {
@@ -277,7 +303,7 @@ mod tests {
         assert_eq!(store.prune_trails(1_000, 1_500).await.unwrap(), 1_500);
         assert_eq!(store.prune_trails(1_000, 1_500).await.unwrap(), 1_000);
         assert_eq!(store.prune_trails(1_000, 1_500).await.unwrap(), 0);
-        assert_eq!(count(&store).await, 1_000);
+        assert_eq!(count(&store).await as i64, 1_000);
         assert!(store.trail("r03999").await.unwrap().is_none());
         assert!(store.trail("r04000").await.unwrap().is_some());
         assert!(store.trail("r04999").await.unwrap().is_some());
@@ -296,7 +322,7 @@ mod tests {
                 .unwrap(),
             300
         );
-        assert_eq!(count(&store).await, 1_000);
+        assert_eq!(count(&store).await as i64, 1_000);
         assert!(store.trail("r04299").await.unwrap().is_none());
         assert!(store.trail("r04300").await.unwrap().is_some());
     }
@@ -330,38 +356,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
         prefill(&store, 10_000).await;
-        assert_eq!(count(&store).await, 10_000);
+        assert_eq!(count(&store).await as i64, 10_000);
         assert_eq!(store.prune_trails(9_000, 600).await.unwrap(), 600);
         assert_eq!(store.prune_trails(9_000, 600).await.unwrap(), 400);
-        assert_eq!(count(&store).await, 9_000);
+        assert_eq!(count(&store).await as i64, 9_000);
         let first = "00000000-0000-7000-8000-000000001001";
         assert!(store.trail(first).await.unwrap().is_some());
     }
-}
-
-/// How many of `ids` have a row, for tests that check no trail went missing.
-#[cfg(test)]
-pub(crate) async fn count_present(store: &Store, ids: &[String]) -> usize {
-    let mut found = 0;
-    for chunk in ids.chunks(500) {
-        let mut q =
-            sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT count(*) FROM requests WHERE id IN (");
-        let mut list = q.separated(", ");
-        for id in chunk {
-            list.push_bind(id.clone());
-        }
-        q.push(")");
-        let n: i64 = q.build_query_scalar().fetch_one(&store.pool).await.unwrap();
-        found += n as usize;
-    }
-    found
-}
-
-/// Rows in `requests`.
-#[cfg(test)]
-pub(crate) async fn count_all(store: &Store) -> u64 {
-    sqlx::query_scalar::<_, i64>("SELECT count(*) FROM requests")
-        .fetch_one(&store.pool)
-        .await
-        .unwrap() as u64
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::store::tests::{key, trail};
-use crate::store::trails::{count_all, count_present, prefill};
+use crate::store::trails::testing::{count_all, count_present, prefill};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)

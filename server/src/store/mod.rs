@@ -271,6 +271,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // A write batch touches both ends of the trail b-trees (inserts at the
+            // top, the prune at the bottom): with SQLite's default 2 MiB cache its
+            // dirty pages spill to the WAL mid-transaction. 16 MiB holds them.
+            .pragma("cache_size", "-16384")
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)

@@ -684,19 +684,6 @@ impl Config {
             .unwrap_or_else(|| crate::crypto::default_key_file(&self.database.path))
     }
 
-    /// Loads the master key: `SWITCHYARD_MASTER_KEY`, else the key file (created
-    /// with a fresh key when missing).
-    pub fn master_key(
-        &self,
-    ) -> Result<(crate::crypto::MasterKey, crate::crypto::KeySource), crate::crypto::CryptoError>
-    {
-        use secrecy::ExposeSecret as _;
-        crate::crypto::MasterKey::load(
-            self.master_key_env.as_ref().map(|k| k.expose_secret()),
-            &self.master_key_file(),
-        )
-    }
-
     /// Each provider's key pool strategy.
     pub fn pool_strategies(&self) -> HashMap<Arc<str>, crate::credentials::PoolStrategy> {
         self.providers

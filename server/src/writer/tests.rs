@@ -114,3 +114,66 @@ async fn a_million_trail_retention_drops_no_trail_at_the_benchmark_rate() {
     assert_eq!(present, ids.len(), "every recorded trail is in SQLite");
     assert_eq!(rows, u64::from(RETENTION), "exactly the retention is kept");
 }
+
+#[tokio::test]
+async fn a_full_queue_keeps_the_trail_in_memory_and_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+    let (recorder, task) = Recorder::spawn(store.clone(), 100_000, Status::new());
+    // A current-thread runtime: the writer cannot run before this test yields, so
+    // the queue holds exactly QUEUE trails and the rest overflow.
+    for i in 0..QUEUE + 3 {
+        recorder.trail(trail(&format!("r{i}"), i as u64));
+    }
+    assert_eq!(
+        recorder.dropped(),
+        Dropped {
+            queue_full: 3,
+            write_failed: 0
+        }
+    );
+    let last = format!("r{}", QUEUE + 2);
+    assert!(recorder.recent(&last).is_some(), "kept in memory");
+    recorder.close();
+    task.await.unwrap();
+    assert!(store.trail("r0").await.unwrap().is_some());
+    assert!(store.trail(&last).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn losses_and_degradation_are_exported_as_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+    let status = Status::new();
+    let (recorder, task) = Recorder::spawn(store.clone(), 100, status.clone());
+    let metrics = crate::metrics::Metrics::new(None).unwrap();
+    metrics.observe_writer(recorder.clone(), status.clone());
+    let text = metrics.render();
+    let line = |name: &str, label: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains(label))
+            .unwrap_or_else(|| panic!("no {name} {label} in\n{text}"))
+            .to_owned()
+    };
+    assert!(line("switchyard_trails_dropped_total", "reason=\"queue_full\"").ends_with(" 0"));
+    assert!(line("switchyard_degraded", "component=\"store\"").ends_with(" 0"));
+    store.close().await;
+    recorder.trail(trail("r1", 1));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while recorder.dropped().write_failed < 1 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let text = metrics.render();
+    let line = |name: &str, label: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains(label))
+            .unwrap_or_else(|| panic!("no {name} {label} in\n{text}"))
+            .to_owned()
+    };
+    assert!(line("switchyard_trails_dropped_total", "reason=\"write_failed\"").ends_with(" 1"));
+    assert!(line("switchyard_degraded", "component=\"store\"").ends_with(" 1"));
+    assert!(line("switchyard_degraded", "component=\"credentials\"").ends_with(" 0"));
+    recorder.close();
+    task.await.unwrap();
+}

@@ -5,9 +5,11 @@
 //!
 //! The task also watches the store: a failed write marks [`Component::Store`]
 //! degraded in [`Status`], with the error (which names the file); a write that
-//! commits, or a write probe while idle, clears it. A trail that never reaches
-//! SQLite is counted ([`Recorder::dropped`]) and warned about, at most every few
-//! seconds, never silently.
+//! commits, or a write probe while idle, clears it. Health changes of a failed
+//! write are written again with the next one (they are upserts of the latest
+//! state, so replaying them is harmless). A trail that never reaches SQLite is
+//! counted ([`Recorder::dropped`]) and warned about, at most every few seconds,
+//! never silently; it stays in memory.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +42,8 @@ const PRUNE_STEP: u32 = 2048;
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// Shortest interval between two warnings about trails lost.
 const WARN_EVERY_MS: u64 = 10_000;
+/// Most health changes held for a retry while the store fails (the newest).
+const PENDING_MAX: usize = 4096;
 
 enum Write {
     Health(HealthChange),
@@ -110,6 +114,7 @@ impl Recorder {
                 retention,
                 status,
                 losses,
+                pending: Vec::new(),
             },
             rx,
             stop,
@@ -204,21 +209,27 @@ struct Writer {
     retention: u32,
     status: Status,
     losses: Arc<Losses>,
+    /// Health changes of failed writes, oldest first, written with the next batch.
+    pending: Vec<HealthChange>,
 }
 
 // === impl Writer ===
 
 impl Writer {
-    /// Writes one batch and prunes one step in its transaction. Returns whether a
-    /// prune backlog remains.
-    async fn write(&self, changes: &[HealthChange], trails: &[Arc<Trail>]) -> bool {
+    /// Writes one batch (after the health changes still pending) and prunes one
+    /// step in its transaction. Returns whether a prune backlog remains.
+    async fn write(&mut self, changes: Vec<HealthChange>, trails: &[Arc<Trail>]) -> bool {
         let prune = Prune {
             keep: self.retention,
             max_rows: PRUNE_STEP,
         };
+        let mut changes = changes;
+        if !self.pending.is_empty() {
+            changes.splice(0..0, std::mem::take(&mut self.pending));
+        }
         match self
             .store
-            .write_and_prune(changes, trails, Some(prune))
+            .write_and_prune(&changes, trails, Some(prune))
             .await
         {
             Ok(pruned) => {
@@ -228,13 +239,15 @@ impl Writer {
             Err(e) => {
                 // The error names the database file.
                 self.status.set_degraded(Component::Store, e.to_string());
-                if !changes.is_empty() {
+                if changes.len() > PENDING_MAX {
+                    let lost = changes.len() - PENDING_MAX;
+                    changes.drain(..lost);
                     tracing::error!(
-                        error = %e,
-                        changes = changes.len(),
-                        "credential health changes not persisted (kept in memory)"
+                        lost,
+                        "credential health changes not persisted: too many pending (the newest are kept for a retry; memory holds the state)"
                     );
                 }
+                self.pending = changes;
                 self.losses
                     .write_failed
                     .fetch_add(trails.len() as u64, Ordering::Relaxed);
@@ -258,8 +271,13 @@ impl Writer {
         }
     }
 
-    /// While degraded and idle: does a write commit again?
-    async fn probe(&self) {
+    /// While degraded and idle: does a write commit again? The pending health
+    /// changes are the probe when there are some.
+    async fn probe(&mut self) {
+        if !self.pending.is_empty() {
+            self.write(Vec::new(), &[]).await;
+            return;
+        }
         match self.store.probe_write().await {
             Ok(()) => self.status.clear(Component::Store),
             Err(e) => self.status.set_degraded(Component::Store, e.to_string()),
@@ -268,7 +286,7 @@ impl Writer {
 }
 
 async fn write_loop(
-    writer: Writer,
+    mut writer: Writer,
     mut rx: mpsc::Receiver<Write>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -330,7 +348,7 @@ async fn write_loop(
                 Write::Trail(t) => trails.push(t),
             }
         }
-        backlog = writer.write(&changes, &trails).await;
+        backlog = writer.write(changes, &trails).await;
     }
 }
 

@@ -272,6 +272,12 @@ pub(crate) mod testing {
         found
     }
 
+    /// Runs `sql` on the store: faults injected by tests (a trigger that aborts
+    /// writes, then its removal).
+    pub(crate) async fn execute(store: &Store, sql: &'static str) {
+        sqlx::query(sql).execute(&store.pool).await.unwrap();
+    }
+
     /// Rows in `requests`.
     pub(crate) async fn count_all(store: &Store) -> u64 {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM requests")

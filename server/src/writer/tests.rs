@@ -177,3 +177,69 @@ async fn losses_and_degradation_are_exported_as_metrics() {
     recorder.close();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn health_changes_of_a_failed_write_are_written_once_the_store_is_back() {
+    use crate::store::trails::testing::execute;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+    let k1 = crate::store::NewApiKey {
+        id: "k1".into(),
+        provider: "p".into(),
+        label: String::new(),
+        priority: 0,
+        secret: "sk-1".to_owned().into(),
+    };
+    store.add_api_key(&k1, 1).await.unwrap();
+    let status = Status::new();
+    let (recorder, task) = Recorder::spawn(store.clone(), 100, status.clone());
+    // A fault every connection sees: writes of trails and of health abort.
+    execute(
+        &store,
+        "CREATE TRIGGER fault BEFORE INSERT ON requests BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+    )
+    .await;
+    execute(
+        &store,
+        "CREATE TRIGGER fault_health BEFORE INSERT ON credential_state BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+    )
+    .await;
+    recorder.trail(trail("r1", 1));
+    recorder
+        .health(HealthChange::Dead {
+            id: "k1".into(),
+            reason: "token_invalidated".into(),
+            at: 5,
+        })
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !status.is_degraded() {
+        assert!(Instant::now() < deadline, "never degraded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        status
+            .reason(Component::Store)
+            .unwrap()
+            .contains("injected fault")
+    );
+    let stored = store.credential("k1").await.unwrap().unwrap();
+    assert_eq!(stored.health.dead_since, None, "not written yet");
+
+    execute(&store, "DROP TRIGGER fault").await;
+    execute(&store, "DROP TRIGGER fault_health").await;
+    // Nothing else is written: the idle retry brings the store back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status.is_degraded() {
+        assert!(Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stored = store.credential("k1").await.unwrap().unwrap();
+    assert_eq!(
+        stored.health.dead_since,
+        Some(5),
+        "the dead mark was persisted"
+    );
+    recorder.close();
+    task.await.unwrap();
+}

@@ -154,7 +154,9 @@ impl Metrics {
             .build();
         meter
             .u64_observable_gauge("switchyard.degraded")
-            .with_description("1 while the component is degraded (the store refuses writes...)")
+            .with_description(
+                "1 while the component is degraded: the store refuses writes, a credential is held only in memory",
+            )
             .with_callback(move |gauge| {
                 for component in Component::ALL {
                     let degraded = status.reason(component).is_some();

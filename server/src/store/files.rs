@@ -19,7 +19,9 @@ pub(super) fn create_private(path: &Path) -> std::io::Result<()> {
     }
     match options.open(path) {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+        // An existing file (on a read-only filesystem the error may not say
+        // "exists"): SQLite opens it, and the write probe judges it.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists || path.exists() => {
             warn_if_shared(path);
             Ok(())
         }

@@ -20,13 +20,14 @@ use crate::admin::AdminService;
 use crate::auth::Authenticator;
 use crate::config::{Config, ListenerSettings, TlsConfig};
 use crate::credentials::CredentialPool;
-use crate::crypto::{CryptoError, KeySource};
+use crate::crypto::{CryptoError, KeySource, MasterKey};
 use crate::grpc::GrpcService;
 use crate::listener::{self, ConnLimits, InFlight, Listener};
 use crate::metrics::{self, Metrics, MetricsError};
 use crate::oauth::Refresher;
 use crate::provider::Providers;
 use crate::service::Switchyard;
+use crate::status::{STORE_HEALTH_SERVICE, Status};
 use crate::store::{Store, StoreError};
 use crate::writer::Recorder;
 
@@ -67,6 +68,19 @@ pub enum AppError {
     /// Metrics could not be set up.
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    /// No master key is given, and the database holds sealed secrets: a fresh key
+    /// could not open them, so none is generated.
+    #[error(
+        "no master key: {} does not exist and SWITCHYARD_MASTER_KEY is unset, but {} holds secrets sealed under a master key; restore the key file or set SWITCHYARD_MASTER_KEY (a new key could not open them)",
+        key_file.display(),
+        database.display()
+    )]
+    MissingMasterKey {
+        /// The key file looked for.
+        key_file: std::path::PathBuf,
+        /// The database.
+        database: std::path::PathBuf,
+    },
 }
 
 /// A built service, bound and ready to run.
@@ -85,6 +99,7 @@ pub struct App {
     listeners: ListenerSettings,
     auth: Authenticator,
     tls: Option<ServerTlsConfig>,
+    status: Status,
 }
 
 // === impl App ===
@@ -98,10 +113,16 @@ impl App {
             store.credentials().await?,
             config.pool_strategies(),
         ));
-        let (recorder, writer) = Recorder::spawn(store.clone(), config.database.trail_retention);
+        let status = Status::new();
+        let (recorder, writer) = Recorder::spawn(
+            store.clone(),
+            config.database.trail_retention,
+            status.clone(),
+        );
         let providers = Providers::new(&config)?;
         let metrics = Metrics::new(config.otel.as_ref())?;
         metrics.observe_credentials(pool.clone());
+        metrics.observe_writer(recorder.clone(), status.clone());
         let listener = bind(config.listen).await?;
         let metrics_listener = match config.telemetry.metrics_listen {
             Some(addr) => Some(bind(addr).await?),
@@ -148,7 +169,13 @@ impl App {
             listeners: config.listeners.clone(),
             auth: Authenticator::new(&config.auth),
             tls: config.tls.as_ref().map(tls_config).transpose()?,
+            status,
         })
+    }
+
+    /// The degradations reported by `switchyard.v1.Store` health (shared state).
+    pub fn status(&self) -> Status {
+        self.status.clone()
     }
 
     /// The bound address of the metrics endpoint, when enabled.
@@ -225,10 +252,14 @@ impl App {
             })
         };
 
-        // Migrations ran in build(); the store answered a ping: ready.
+        // Migrations ran in build(); the store committed a write probe: ready.
         health_reporter
             .set_serving::<pb::switchyard_service_server::SwitchyardServiceServer<GrpcService>>()
             .await;
+        let store_health = tokio::spawn(report_store_health(
+            self.status.clone(),
+            health_reporter.clone(),
+        ));
         tracing::info!(addr = %self.local_addr(), "serving");
 
         // On the signal: report NOT_SERVING, stop accepting, let in-flight calls
@@ -330,6 +361,7 @@ impl App {
         if let Some(task) = openai_task {
             task.abort();
         }
+        store_health.abort();
         let _ = usage_stop.send(true);
         let _ = usage_task.await;
         let _ = metrics_stop.send(());
@@ -374,9 +406,43 @@ fn tls_config(tls: &TlsConfig) -> Result<ServerTlsConfig, AppError> {
     Ok(config)
 }
 
-/// Opens the configured store with the configured master key.
+/// Follows `status` into the gRPC health of `switchyard.v1.Store`: `NOT_SERVING`
+/// while a component is degraded. `switchyard.v1.SwitchyardService` is left alone:
+/// calls are still served (from memory) while the store fails.
+async fn report_store_health(status: Status, reporter: tonic_health::server::HealthReporter) {
+    use tonic_health::ServingStatus;
+    let mut changes = status.subscribe();
+    loop {
+        let serving = if status.is_degraded() {
+            ServingStatus::NotServing
+        } else {
+            ServingStatus::Serving
+        };
+        reporter
+            .set_service_status(STORE_HEALTH_SERVICE, serving)
+            .await;
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Opens the configured store with the configured master key. A key file is
+/// generated only for a database that holds no sealed secrets.
 pub async fn open_store(config: &Config) -> Result<Store, AppError> {
-    let (key, source) = config.master_key()?;
+    use secrecy::ExposeSecret as _;
+    let key_file = config.master_key_file();
+    let env = config.master_key_env.as_ref().map(|k| k.expose_secret());
+    let (key, source) = match MasterKey::load_existing(env, &key_file)? {
+        Some(found) => found,
+        None if Store::holds_sealed_secrets(&config.database.path).await? => {
+            return Err(AppError::MissingMasterKey {
+                key_file,
+                database: config.database.path.clone(),
+            });
+        }
+        None => MasterKey::create(&key_file)?,
+    };
     match &source {
         KeySource::Generated(path) => tracing::warn!(
             file = %path.display(),

@@ -16,6 +16,8 @@ use serde::Deserialize;
 use crate::domain::{ProviderKind, Target};
 use crate::policy::{OutlierConfig, PolicyConfig, Routing, TaskRoute};
 
+mod validate;
+
 /// The example configuration, embedded: `switchyard serve` runs on it when no
 /// config file exists.
 pub const EXAMPLE_YAML: &str = include_str!("../switchyard.example.yaml");
@@ -639,6 +641,7 @@ impl Config {
             field(path, e.into_inner().to_string())
         })?;
         config.check().map_err(|(path, m)| field(path, m))?;
+        validate::impossible_values(&config).map_err(|(path, m)| field(path, m))?;
         config.otel = OtelSettings::from_env(&env);
         config.master_key_env = env
             .iter()
@@ -866,19 +869,6 @@ impl Config {
             .master_key_file
             .clone()
             .unwrap_or_else(|| crate::crypto::default_key_file(&self.database.path))
-    }
-
-    /// Loads the master key: `SWITCHYARD_MASTER_KEY`, else the key file (created
-    /// with a fresh key when missing).
-    pub fn master_key(
-        &self,
-    ) -> Result<(crate::crypto::MasterKey, crate::crypto::KeySource), crate::crypto::CryptoError>
-    {
-        use secrecy::ExposeSecret as _;
-        crate::crypto::MasterKey::load(
-            self.master_key_env.as_ref().map(|k| k.expose_secret()),
-            &self.master_key_file(),
-        )
     }
 
     /// Each provider's key pool strategy.

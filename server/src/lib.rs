@@ -28,6 +28,7 @@ pub mod redact;
 pub mod service;
 pub mod simulate;
 pub mod sse;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

@@ -18,6 +18,8 @@ use crate::config::OtelSettings;
 use crate::credentials::CredentialPool;
 use crate::domain::{Caller, FailureReason, Step};
 use crate::executor::wall_ms;
+use crate::status::{Component, Status};
+use crate::writer::Recorder;
 
 /// A metrics setup failure.
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +137,43 @@ impl Metrics {
                             ],
                         );
                     }
+                }
+            })
+            .build();
+    }
+
+    /// Registers what the write-behind reports: `switchyard_trails_dropped_total`
+    /// (trails that never reached SQLite, by reason `queue_full` or
+    /// `write_failed`) and `switchyard_degraded` (1 while a component, such as the
+    /// store, is degraded; by component).
+    pub fn observe_writer(&self, recorder: Arc<Recorder>, status: Status) {
+        let meter = self.provider.meter("switchyard");
+        meter
+            .u64_observable_counter("switchyard.trails.dropped")
+            .with_description(
+                "Trails kept in memory only: the write queue was full or their write failed",
+            )
+            .with_callback(move |counter| {
+                let dropped = recorder.dropped();
+                counter.observe(dropped.queue_full, &[KeyValue::new("reason", "queue_full")]);
+                counter.observe(
+                    dropped.write_failed,
+                    &[KeyValue::new("reason", "write_failed")],
+                );
+            })
+            .build();
+        meter
+            .u64_observable_gauge("switchyard.degraded")
+            .with_description(
+                "1 while the component is degraded: the store refuses writes, a credential is held only in memory",
+            )
+            .with_callback(move |gauge| {
+                for component in Component::ALL {
+                    let degraded = status.reason(component).is_some();
+                    gauge.observe(
+                        u64::from(degraded),
+                        &[KeyValue::new("component", component.as_str())],
+                    );
                 }
             })
             .build();

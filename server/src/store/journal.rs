@@ -10,7 +10,7 @@
 use sqlx::Row;
 
 use super::tx::commit;
-use super::{HealthChange, RotatedTokens, Store, StoreError, write_health};
+use super::{At as _, HealthChange, RotatedTokens, Store, StoreError, write_health};
 use crate::domain::{CredentialId, Millis};
 
 /// A refresh whose end was not recorded.
@@ -54,8 +54,8 @@ impl Store {
         .execute(&mut *conn)
         .await
         .map(|_| ())
-        .map_err(StoreError::from);
-        commit(conn, done).await
+        .at(&self.path);
+        commit(conn, done, &self.path).await
     }
 
     /// Records that the token call of `id` ended without an answer after it was sent.
@@ -67,8 +67,8 @@ impl Store {
                 .execute(&mut *conn)
                 .await
                 .map(|_| ())
-                .map_err(StoreError::from);
-        commit(conn, done).await
+                .at(&self.path);
+        commit(conn, done, &self.path).await
     }
 
     /// Forgets the refresh of `id` (it ended without changing the credential).
@@ -79,8 +79,8 @@ impl Store {
             .execute(&mut *conn)
             .await
             .map(|_| ())
-            .map_err(StoreError::from);
-        commit(conn, done).await
+            .at(&self.path);
+        commit(conn, done, &self.path).await
     }
 
     /// Every refresh whose end was not recorded.
@@ -90,10 +90,11 @@ impl Store {
              FROM refresh_journal ORDER BY credential_id",
         )
         .fetch_all(&self.pool)
-        .await?;
+        .await
+        .at(&self.path)?;
         rows.iter()
             .map(|r| {
-                Ok(JournalEntry {
+                Ok::<_, sqlx::Error>(JournalEntry {
                     credential_id: r.try_get::<String, _>("credential_id")?.into(),
                     generation: r.try_get::<i64, _>("generation")?.max(0) as u64,
                     fingerprint: r.try_get("token_fingerprint")?,
@@ -101,7 +102,8 @@ impl Store {
                     outcome_unknown: r.try_get::<Option<String>, _>("outcome")?.is_some(),
                 })
             })
-            .collect()
+            .collect::<Result<_, _>>()
+            .at(&self.path)
     }
 
     /// Stores the pair a refresh returned and ends its journal row, in one
@@ -134,18 +136,20 @@ impl Store {
             .bind(generation as i64)
             .bind(incarnation)
             .execute(&mut *conn)
-            .await?;
+            .await
+            .at(&self.path)?;
             if updated.rows_affected() != 1 {
                 return Err(StoreError::Conflict(id.to_owned()));
             }
             sqlx::query("DELETE FROM refresh_journal WHERE credential_id = ?")
                 .bind(id)
                 .execute(&mut *conn)
-                .await?;
+                .await
+                .at(&self.path)?;
             Ok(generation + 1)
         }
         .await;
-        commit(conn, done).await
+        commit(conn, done, &self.path).await
     }
 
     /// Marks `id` (the row `incarnation`) dead for `reason` and ends its journal
@@ -172,8 +176,9 @@ impl Store {
                 .await?;
             Ok(())
         }
-        .await;
-        commit(conn, done).await
+        .await
+        .at(&self.path);
+        commit(conn, done, &self.path).await
     }
 }
 

@@ -6,23 +6,26 @@
 //! would not recover when the disk does. Every failure here ends with a ROLLBACK,
 //! and the connection is closed, not returned to the pool.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use sqlx::Sqlite;
 use sqlx::pool::PoolConnection;
 
-use super::{Store, StoreError};
+use super::{At as _, Store, StoreError};
 
 // === impl Store ===
 
 impl Store {
     /// A connection inside a fresh `BEGIN IMMEDIATE` transaction.
     pub(super) async fn begin_write(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.at(&self.path)?;
         match sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
             Ok(_) => Ok(conn),
             Err(e) => {
                 // Typically a transaction some earlier failure left open.
                 abandon(conn).await;
-                Err(e.into())
+                Err(e).at(&self.path)
             }
         }
     }
@@ -33,13 +36,14 @@ impl Store {
 pub(super) async fn commit<T>(
     mut conn: PoolConnection<Sqlite>,
     done: Result<T, StoreError>,
+    path: &Arc<Path>,
 ) -> Result<T, StoreError> {
     let result = match done {
         Ok(value) => sqlx::query("COMMIT")
             .execute(&mut *conn)
             .await
             .map(|_| value)
-            .map_err(StoreError::from),
+            .at(path),
         Err(e) => Err(e),
     };
     if result.is_err() {

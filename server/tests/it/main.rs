@@ -9,6 +9,7 @@ mod outlier;
 mod refresh;
 mod secrets;
 mod soak;
+mod store;
 mod streaming;
 mod support;
 mod validation;

@@ -137,7 +137,8 @@ impl App {
             store.clone(),
             metrics.clone(),
             config.oauth.timeout,
-        );
+        )
+        .with_status(status.clone());
         // Refreshes a crash interrupted are finished before anything is served.
         crate::oauth::recover(&refresher, &pool).await;
         let service = Arc::new(Switchyard::new(

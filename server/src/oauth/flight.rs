@@ -14,6 +14,7 @@
 //!    refuses is used from memory and persisted in the background.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
@@ -28,6 +29,7 @@ use crate::domain::Material;
 use crate::executor::wall_ms;
 use crate::metrics::Metrics;
 use crate::policy::RefreshOutcome;
+use crate::status::{Component, Status};
 use crate::store::{RotatedTokens, Store, StoreError};
 
 /// First and longest pause between two tries to persist a pair held in memory.
@@ -50,6 +52,10 @@ pub struct Refresher {
     store: Store,
     metrics: Metrics,
     timeout: Duration,
+    /// Where "credentials held only in memory" is reported (health, gauge, log).
+    status: Status,
+    /// How many credentials hold rotated tokens the store refused.
+    held: Arc<AtomicUsize>,
 }
 
 /// A caller's way into a refresh: already settled, or a flight to wait for.
@@ -68,7 +74,15 @@ impl Refresher {
             store,
             metrics,
             timeout,
+            status: Status::new(),
+            held: Arc::default(),
         }
+    }
+
+    /// Reports credentials held only in memory on `status` (the server's health).
+    pub fn with_status(mut self, status: Status) -> Self {
+        self.status = status;
+        self
     }
 
     /// Refreshes `credential` and waits for the end, unless another refresh ended
@@ -279,7 +293,8 @@ impl Refresher {
                 // only one that works. Use it, and keep trying to store it.
                 tracing::warn!(credential = %credential.id, error = %e, "rotated tokens held only in memory: the store refused them; persisting in the background");
                 if !credential.install_unpersisted(&rotated) {
-                    tokio::spawn(persist(self.store.clone(), credential.clone()));
+                    let held = Held::enter(&self.held, &self.status);
+                    tokio::spawn(persist(self.store.clone(), credential.clone(), held));
                 }
                 RefreshOutcome::Refreshed
             }
@@ -332,7 +347,7 @@ fn lost_flight() -> RefreshOutcome {
 
 /// Persists the tokens `credential` holds only in memory, retrying until the store
 /// takes them (or the stored row changed under it: replaced or removed).
-async fn persist(store: Store, credential: Arc<Credential>) {
+async fn persist(store: Store, credential: Arc<Credential>, _held: Held) {
     let mut pause = PERSIST_RETRY.0;
     loop {
         tokio::time::sleep(pause).await;
@@ -369,6 +384,36 @@ async fn persist(store: Store, credential: Arc<Credential>) {
                 tracing::warn!(credential = %credential.id, error = %e, "rotated tokens still held only in memory");
                 pause = (pause * 2).min(PERSIST_RETRY.1);
             }
+        }
+    }
+}
+
+/// One credential counted as held only in memory, from the store's refusal until
+/// its tokens are stored (or abandoned): the `credentials` component of the
+/// server's status is degraded while any is held.
+struct Held {
+    count: Arc<AtomicUsize>,
+    status: Status,
+}
+
+impl Held {
+    fn enter(count: &Arc<AtomicUsize>, status: &Status) -> Self {
+        let n = count.fetch_add(1, Ordering::AcqRel) + 1;
+        status.set_degraded(
+            Component::Credentials,
+            format!("{n} credential(s) hold rotated tokens only in memory: the store refused them"),
+        );
+        Self {
+            count: count.clone(),
+            status: status.clone(),
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.status.clear(Component::Credentials);
         }
     }
 }

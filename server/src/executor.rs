@@ -6,7 +6,7 @@
 //! The executor does the I/O; every decision comes from the policy.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use secrecy::SecretString;
@@ -99,12 +99,9 @@ pub async fn drive<U: Upstream>(run: &mut Run, upstream: &mut U) -> Driven<U::An
     }
 }
 
-/// Wall-clock Unix milliseconds.
-pub fn wall_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
-}
+/// Re-exported from [`crate::clock`], its home, for callers that still name it here
+/// (`main.rs`, `admin.rs`, `openai.rs`); new code imports `crate::clock::wall_ms`.
+pub use crate::clock::wall_ms;
 
 // === Delivery ===
 

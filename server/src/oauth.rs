@@ -16,9 +16,9 @@ use opentelemetry::KeyValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::clock::wall_ms;
 use crate::credentials::{Credential, OAuthClient};
 use crate::domain::{Material, Millis};
-use crate::executor::wall_ms;
 use crate::metrics::Metrics;
 use crate::policy::RefreshOutcome;
 use crate::redact::{Scrubber, check_secret};

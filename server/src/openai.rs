@@ -399,7 +399,7 @@ async fn chat_completions(
         http.response.status_code = tracing::field::Empty,
         switchyard.request_id = tracing::field::Empty,
     );
-    crate::app::continue_trace(&span, &headers);
+    crate::telemetry::continue_trace(&span, &headers);
     let response = serve_chat(state, headers, body)
         .instrument(span.clone())
         .await;

@@ -48,6 +48,12 @@ mod rules;
 use body::{ErrorInfo, MAX_DETAIL_CHARS, detail, one_line, truncate_chars};
 use rules::{Signals, class_of, implied_status};
 
+/// What the classifier reads as `class`, in words: the "from" column of the
+/// README's error-class table, rendered with the policy's rules.
+pub fn signals_of(class: ErrorClass) -> String {
+    rules::signals_of(class)
+}
+
 /// Result of classifying one upstream outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {

@@ -227,3 +227,47 @@ impl Signals {
         })
     }
 }
+
+/// What the rules read as `class`, in words (the "from" column of the README's
+/// error-class table), built from the code lists above where they are short.
+pub(super) fn signals_of(class: ErrorClass) -> String {
+    let codes = |list: &[&str]| {
+        list.iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match class {
+        ErrorClass::None => "2xx".into(),
+        ErrorClass::Auth => format!("401, or a 4xx with {}", codes(AUTH_CODES)),
+        ErrorClass::AuthTerminal => {
+            format!("400, 401 or 403 with {}", codes(TERMINAL_AUTH_CODES))
+        }
+        ErrorClass::Forbidden => format!("403, or a 4xx with {}", codes(FORBIDDEN_CODES)),
+        ErrorClass::Billing => {
+            "402, `insufficient_quota` or another billing code, a credit or quota message on a 4xx"
+                .into()
+        }
+        ErrorClass::RateLimit => format!("429, or a 4xx with {}", codes(RATE_LIMIT_CODES)),
+        ErrorClass::Overloaded => format!("503, 529, {}", codes(OVERLOADED_CODES)),
+        ErrorClass::Server => "other 5xx".into(),
+        ErrorClass::Transport => "refused, reset, DNS, TLS, timeout".into(),
+        ErrorClass::Unknown => "anything else, such as an unreadable 200".into(),
+        ErrorClass::ContextOverflow => {
+            "413, `context_length_exceeded` or another context code on a 4xx, \
+             \"maximum context length\" or another context message on a 400"
+                .into()
+        }
+        ErrorClass::ContentPolicy => format!(
+            "{} on a 4xx, a policy or safety message on a 400 or 403",
+            codes(CONTENT_CODES)
+        ),
+        ErrorClass::ModelUnavailable => format!(
+            "404, {} on a 4xx, a missing-model message on a 400",
+            codes(MODEL_CODES)
+        ),
+        ErrorClass::InvalidRequest => {
+            "other 4xx; a 3xx redirect; a response over `limits.max_response_bytes`".into()
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! ejections, cooldowns) and the refresh-before-use rule.
 
 use super::{Phase, Run};
-use crate::domain::{ErrorClass, Millis};
+use crate::domain::{ErrorClass, FailureReason, Millis};
 use crate::policy::rules::{self, Again, Decision, KeyFate, Rule, Then};
 use crate::policy::{Effect, Finish};
 
@@ -110,9 +110,7 @@ impl Run {
             Decision::ReturnToCaller(reason) => self.phase = Phase::Done(Finish::Failed(reason)),
             Decision::Succeed => self.phase = Phase::Done(Finish::Succeeded),
             Decision::StopStream => {
-                self.phase = Phase::Done(Finish::Failed(
-                    crate::domain::FailureReason::StreamInterrupted,
-                ));
+                self.phase = Phase::Done(Finish::Failed(FailureReason::StreamInterrupted));
             }
         }
     }

@@ -10,8 +10,8 @@ use secrecy::SecretString;
 use switchyard_client::pb;
 use tonic::{Code, Request, Response, Status};
 
+use crate::clock::wall_ms;
 use crate::domain::{Material, OAuthTokens};
-use crate::executor::wall_ms;
 use crate::grpc::{error_status, invalid};
 use crate::policy::RefreshOutcome;
 use crate::redact::check_secret;

@@ -14,7 +14,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::admin::AdminService;
 use crate::auth::Authenticator;
@@ -29,6 +28,7 @@ use crate::provider::Providers;
 use crate::service::Switchyard;
 use crate::status::{STORE_HEALTH_SERVICE, Status};
 use crate::store::{Store, StoreError};
+use crate::telemetry::continue_trace;
 use crate::writer::Recorder;
 
 /// A failure to start or run the service.
@@ -480,27 +480,6 @@ fn server_span(request: &http::Request<()>) -> tracing::Span {
     );
     continue_trace(&span, request.headers());
     span
-}
-
-/// Makes `span` a child of the caller's W3C `traceparent` in `headers`, if any.
-/// Without an OpenTelemetry layer installed this is a no-op.
-pub(crate) fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
-    let parent =
-        opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
-    let _ = span.set_parent(parent);
-}
-
-/// Reads trace-context headers for the propagator.
-struct HeaderExtractor<'a>(&'a http::HeaderMap);
-
-impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|k| k.as_str()).collect()
-    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -6,7 +6,7 @@
 //! The executor does the I/O; every decision comes from the policy.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use secrecy::SecretString;
@@ -14,6 +14,7 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 
 use crate::classify::{self, Classification};
+use crate::clock::wall_ms;
 use crate::credentials::CredentialPool;
 use crate::domain::{
     Caller, ChatRequest, CredentialId, ErrorClass, Millis, ProviderAnswer, ProviderKind, Step,
@@ -97,13 +98,6 @@ pub async fn drive<U: Upstream>(run: &mut Run, upstream: &mut U) -> Driven<U::An
             }
         }
     }
-}
-
-/// Wall-clock Unix milliseconds.
-pub fn wall_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 // === Delivery ===

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod classify;
+pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod crypto;

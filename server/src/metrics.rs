@@ -14,10 +14,10 @@ use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use prometheus::{Encoder, TextEncoder};
 
+use crate::clock::wall_ms;
 use crate::config::OtelSettings;
 use crate::credentials::CredentialPool;
 use crate::domain::{Caller, FailureReason, Step};
-use crate::executor::wall_ms;
 use crate::status::{Component, Status};
 use crate::writer::Recorder;
 

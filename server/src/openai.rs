@@ -71,7 +71,7 @@ pub fn router(
         auth,
         body_limit,
         body_read_timeout,
-        started: crate::executor::wall_ms() / 1000,
+        started: crate::clock::wall_ms() / 1000,
     };
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
@@ -399,7 +399,7 @@ async fn chat_completions(
         http.response.status_code = tracing::field::Empty,
         switchyard.request_id = tracing::field::Empty,
     );
-    crate::app::continue_trace(&span, &headers);
+    crate::telemetry::continue_trace(&span, &headers);
     let response = serve_chat(state, headers, body)
         .instrument(span.clone())
         .await;
@@ -521,7 +521,7 @@ async fn serve_chat(state: DoorState, headers: HeaderMap, body: Body) -> Respons
                 let body = json!({
                     "id": format!("chatcmpl-{}", c.request_id),
                     "object": "chat.completion",
-                    "created": crate::executor::wall_ms() / 1000,
+                    "created": crate::clock::wall_ms() / 1000,
                     "model": c.answer.model.as_deref().unwrap_or(&c.model),
                     "choices": [{
                         "index": 0,
@@ -685,7 +685,7 @@ fn finish_reason(provider_reason: &str) -> &str {
 /// text is an `error` event, and no `[DONE]`: OpenAI SDKs raise it.
 fn sse_response(stream: CompletionStream, caller: &Caller, include_usage: bool) -> Response {
     let id = format!("chatcmpl-{}", stream.request_id);
-    let created = crate::executor::wall_ms() / 1000;
+    let created = crate::clock::wall_ms() / 1000;
     let model = stream.model.to_string();
     let chunk = {
         let (id, model) = (id.clone(), model.clone());

@@ -11,13 +11,14 @@ use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
 use crate::classify::Classification;
+use crate::clock::wall_ms;
 use crate::config::{Config, Limits};
 use crate::credentials::CredentialPool;
 use crate::domain::{
     Caller, CandidateSummary, ChatRequest, CredentialId, ErrorClass, FailureReason, Millis,
     ProviderAnswer, Step, Trail, Usage,
 };
-use crate::executor::{Delivery, HttpUpstream, Streamed, Whole, drive, wall_ms};
+use crate::executor::{Delivery, HttpUpstream, Streamed, Whole, drive};
 use crate::metrics::Metrics;
 use crate::oauth::Refresher;
 use crate::policy::{Finish, PolicyConfig, Routing, Run, UnknownTask};

@@ -19,8 +19,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::clock::wall_ms;
 use crate::domain::Trail;
-use crate::executor::wall_ms;
 use crate::status::{Component, Status};
 use crate::store::{HealthChange, Prune, Store};
 

@@ -24,9 +24,9 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use super::{CallFailure, Grant, call, fingerprint};
+use crate::clock::wall_ms;
 use crate::credentials::Credential;
 use crate::domain::Material;
-use crate::executor::wall_ms;
 use crate::metrics::Metrics;
 use crate::policy::RefreshOutcome;
 use crate::status::{Component, Status};

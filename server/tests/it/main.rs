@@ -3,6 +3,7 @@
 
 mod credentials;
 mod hostile;
+mod layout;
 mod openai;
 mod operations;
 mod outlier;

@@ -181,10 +181,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), AppError> {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        let (reflection, reflection_v1alpha) = reflection()?;
         let api = pb::switchyard_service_server::SwitchyardServiceServer::new(GrpcService::new(
             self.service.clone(),
         ))
@@ -286,6 +283,7 @@ impl App {
             .trace_fn(server_span)
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(api)
             .add_service(admin)
             .serve_with_incoming_shutdown(
@@ -349,6 +347,30 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Server reflection, in both versions tools speak: `grpc.reflection.v1` (grpcurl,
+/// Postman) and `v1alpha` (ghz and older tools). Besides the API and health, it
+/// serves the `google.rpc` error details (`ErrorInfo`, `BadRequest`, `RetryInfo`...),
+/// so a tool can decode the details of a failed call without proto files.
+fn reflection() -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    AppError,
+> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    };
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
 }
 
 /// Time for the last answers to reach the wire once no call is in flight.

@@ -322,6 +322,90 @@ pub struct Step {
     pub duration_ms: u64,
 }
 
+/// What a trail step was. One definition of "attempt" for every count Switchyard
+/// shows: failure messages, the HTTP front door's headers and the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// A provider was contacted (whatever it answered).
+    Attempt,
+    /// A credential refresh, before use or after a refused token: the token
+    /// endpoint was contacted, not the provider.
+    Refresh,
+    /// A candidate that was not tried (a duplicate, or no usable key).
+    Skip,
+    /// The run stopped with nothing left to try, or no time left.
+    GiveUp,
+    /// A streamed answer broke off: the end of an attempt already counted.
+    StopStream,
+}
+
+impl StepKind {
+    /// snake_case name, as in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Attempt => "attempt",
+            StepKind::Refresh => "refresh",
+            StepKind::Skip => "skip",
+            StepKind::GiveUp => "give_up",
+            StepKind::StopStream => "stop_stream",
+        }
+    }
+}
+
+impl Step {
+    /// What this step was. A provider's answer always has a status, or the
+    /// `transport` class when there was none; a refresh step has neither (status
+    /// 0 and the class `none`, `auth` or `auth_terminal`).
+    pub fn kind(&self) -> StepKind {
+        match (self.action, &self.credential_id) {
+            (Action::StopStream, _) => StepKind::StopStream,
+            (Action::SkipCandidate, _) => StepKind::Skip,
+            (Action::GiveUp, None) => StepKind::GiveUp,
+            (_, None) => StepKind::Skip,
+            (_, Some(_))
+                if self.http_status == 0
+                    && matches!(
+                        self.error_class,
+                        ErrorClass::None | ErrorClass::Auth | ErrorClass::AuthTerminal
+                    ) =>
+            {
+                StepKind::Refresh
+            }
+            (_, Some(_)) => StepKind::Attempt,
+        }
+    }
+}
+
+/// Steps of a trail counted by [`StepKind`]: `attempts` are provider contacts only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepCounts {
+    /// Steps where a provider was contacted.
+    pub attempts: usize,
+    /// Credential refreshes.
+    pub refreshes: usize,
+    /// Candidates skipped.
+    pub skips: usize,
+    /// Give-up steps (0 or 1).
+    pub give_ups: usize,
+}
+
+impl StepCounts {
+    /// Counts the steps of a trail.
+    pub fn of(steps: &[Step]) -> Self {
+        let mut counts = StepCounts::default();
+        for step in steps {
+            match step.kind() {
+                StepKind::Attempt => counts.attempts += 1,
+                StepKind::Refresh => counts.refreshes += 1,
+                StepKind::Skip => counts.skips += 1,
+                StepKind::GiveUp => counts.give_ups += 1,
+                StepKind::StopStream => {}
+            }
+        }
+        counts
+    }
+}
+
 /// Why a request failed as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureReason {

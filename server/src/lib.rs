@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod check;
 pub mod classify;
 pub mod config;
 pub mod credentials;

@@ -231,6 +231,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(addr) = app.openai_addr() {
                 println!("switchyard openai api on http://{addr}/v1");
             }
+            // And the Prometheus endpoint, when enabled.
+            if let Some(addr) = app.metrics_addr() {
+                println!("switchyard metrics on http://{addr}/metrics");
+            }
             let result = app.run().await;
             guard.shutdown(Duration::from_secs(5)).await;
             Ok(result?)
@@ -254,22 +258,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig => {
             let config = load_config(&cli.config)?;
-            let routing = config.routing();
-            let mut callers = vec![switchyard::domain::Caller::Primary];
-            callers.extend(
-                routing
-                    .task_names()
-                    .into_iter()
-                    .map(switchyard::domain::Caller::Aux),
-            );
             println!("config ok");
-            for caller in callers {
-                let list = routing.candidates(&caller, None)?;
-                let names: Vec<String> = list
-                    .iter()
-                    .map(|c| format!("{}/{} ({})", c.provider, c.model, c.origin))
-                    .collect();
-                println!("{caller}: {}", names.join(" -> "));
+            for line in switchyard::check::candidate_lines(&config.routing())? {
+                println!("{line}");
             }
             Ok(())
         }

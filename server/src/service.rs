@@ -15,7 +15,7 @@ use crate::config::{Config, Limits};
 use crate::credentials::CredentialPool;
 use crate::domain::{
     Caller, CandidateSummary, ChatRequest, CredentialId, ErrorClass, FailureReason, Millis,
-    ProviderAnswer, Step, Trail, Usage,
+    ProviderAnswer, Step, StepCounts, StepKind, Trail, Usage,
 };
 use crate::executor::{Delivery, HttpUpstream, Streamed, Whole, drive, wall_ms};
 use crate::metrics::Metrics;
@@ -80,16 +80,27 @@ pub fn failure_message(request_id: &str, reason: FailureReason, steps: &[Step]) 
             s.reason
         );
     }
-    let tried = steps.iter().filter(|s| s.credential_id.is_some()).count();
+    let counts = StepCounts::of(steps);
     let last = steps
         .iter()
         .rev()
-        .find(|s| s.credential_id.is_some())
+        .find(|s| s.kind() != StepKind::Skip && s.kind() != StepKind::GiveUp)
         .map(|s| format!("; last: {} {} {}", s.provider, s.model, s.reason))
         .unwrap_or_default();
+    // Skipped candidates are named apart: "after 0 attempt(s)" alone reads as if
+    // nothing had been configured, when every candidate had, say, no usable key.
+    let skipped = match steps.iter().rev().find(|s| s.kind() == StepKind::Skip) {
+        Some(s) if counts.attempts == 0 => format!(
+            "; {} candidate(s) skipped, last: {} {} {}",
+            counts.skips, s.provider, s.model, s.reason
+        ),
+        Some(_) => format!(", {} candidate(s) skipped", counts.skips),
+        None => String::new(),
+    };
     format!(
-        "{} after {tried} attempt(s) (request {request_id}){last}",
-        reason.as_str().replace('_', " ")
+        "{} after {} attempt(s) (request {request_id}){skipped}{last}",
+        reason.as_str().replace('_', " "),
+        counts.attempts,
     )
 }
 

@@ -9,6 +9,7 @@ mod outlier;
 mod secrets;
 mod soak;
 mod streaming;
+mod tools;
 mod support;
 mod validation;
 

@@ -558,3 +558,52 @@ impl Material {
         }
     }
 }
+
+#[cfg(test)]
+mod step_kind_tests {
+    use super::*;
+
+    fn step(cred: Option<&str>, class: ErrorClass, status: u16, action: Action) -> Step {
+        Step {
+            candidate_index: 0,
+            provider: if action == Action::GiveUp { "" } else { "p" }.into(),
+            model: "m".into(),
+            credential_id: cred.map(Into::into),
+            error_class: class,
+            http_status: status,
+            action,
+            reason: String::new(),
+            duration_ms: 0,
+        }
+    }
+
+    #[test]
+    fn every_kind_of_step_is_told_apart() {
+        let k = Some("k");
+        let cases = [
+            (step(k, ErrorClass::None, 200, Action::Succeed), StepKind::Attempt),
+            (step(k, ErrorClass::Transport, 0, Action::RetrySame), StepKind::Attempt),
+            (step(k, ErrorClass::Auth, 401, Action::RefreshAndRetry), StepKind::Attempt),
+            // Refresh before use, and refreshes that failed: no provider contacted.
+            (step(k, ErrorClass::None, 0, Action::RefreshAndRetry), StepKind::Refresh),
+            (step(k, ErrorClass::AuthTerminal, 0, Action::NextCandidate), StepKind::Refresh),
+            (step(k, ErrorClass::Auth, 0, Action::RotateCredential), StepKind::Refresh),
+            (step(None, ErrorClass::None, 0, Action::SkipCandidate), StepKind::Skip),
+            (step(None, ErrorClass::None, 0, Action::GiveUp), StepKind::GiveUp),
+            (step(k, ErrorClass::Transport, 200, Action::StopStream), StepKind::StopStream),
+        ];
+        for (s, kind) in &cases {
+            assert_eq!(s.kind(), *kind, "{s:?}");
+        }
+        let steps: Vec<Step> = cases.into_iter().map(|(s, _)| s).collect();
+        assert_eq!(
+            StepCounts::of(&steps),
+            StepCounts {
+                attempts: 3,
+                refreshes: 3,
+                skips: 1,
+                give_ups: 1
+            }
+        );
+    }
+}

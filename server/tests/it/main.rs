@@ -1,6 +1,7 @@
 //! Integration tests: the real server on 127.0.0.1:0, a real SQLite file, fake
 //! providers that are real HTTP servers counting their calls, gRPC over TCP.
 
+mod attempts;
 mod credentials;
 mod hostile;
 mod openai;

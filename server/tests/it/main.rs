@@ -3,6 +3,7 @@
 
 mod attempts;
 mod credentials;
+mod drain;
 mod hostile;
 mod openai;
 mod operations;

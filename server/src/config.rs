@@ -1022,7 +1022,9 @@ model: {provider: p, model: m}
 
     #[test]
     fn an_env_override_matches_an_existing_provider_whatever_its_case() {
-        let text = MINIMAL.replace("  p:", "  MyProv:").replace("provider: p", "provider: MyProv");
+        let text = MINIMAL
+            .replace("  p:", "  MyProv:")
+            .replace("provider: p", "provider: MyProv");
         let env = [(
             "SWITCHYARD__PROVIDERS__MYPROV__TIMEOUT".to_owned(),
             "7s".to_owned(),
@@ -1046,7 +1048,10 @@ model: {provider: p, model: m}
             "7s".to_owned(),
         )];
         let err = Config::from_yaml(text, "t", env).unwrap_err().to_string();
-        assert!(err.contains("env SWITCHYARD__PROVIDERS__P__TIMEOUT"), "{err}");
+        assert!(
+            err.contains("env SWITCHYARD__PROVIDERS__P__TIMEOUT"),
+            "{err}"
+        );
         assert!(err.contains("differ only in case"), "{err}");
     }
 
@@ -1070,7 +1075,9 @@ model: {provider: p, model: m}
             "SWITCHYARD__MODEL__FALLBACK_PROVIDERS__3__MODEL".to_owned(),
             "x".to_owned(),
         )];
-        let err = Config::from_yaml(MINIMAL, "t", env).unwrap_err().to_string();
+        let err = Config::from_yaml(MINIMAL, "t", env)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("past the end"), "{err}");
     }
 

@@ -376,6 +376,44 @@ impl Step {
     }
 }
 
+/// Longest trail reason, everything included: the provider's text, notes and the
+/// policy's own words. Longer ones are cut in the middle by [`Step::cut_reason`].
+pub const MAX_REASON_CHARS: usize = 200;
+
+/// Longest tail kept whole by [`Step::cut_reason`]: the policy's decision.
+const MAX_REASON_TAIL_CHARS: usize = 100;
+
+impl Step {
+    /// Cuts the reason to [`MAX_REASON_CHARS`]. The policy appends its decision
+    /// after the last `; ` (`credential marked dead`, `cooling down for 3600 s`):
+    /// that tail is kept and the provider's text before it is shortened, with `…`
+    /// where text was cut. The provider's text was scrubbed of secrets before any
+    /// cut, so a cut never leaves part of one.
+    pub fn cut_reason(&mut self) {
+        let chars = self.reason.chars().count();
+        if chars <= MAX_REASON_CHARS {
+            return;
+        }
+        let tail: String = match self.reason.rfind("; ") {
+            Some(at) if self.reason[at..].chars().count() <= MAX_REASON_TAIL_CHARS => {
+                self.reason[at..].to_owned()
+            }
+            _ => String::new(),
+        };
+        let head_chars = MAX_REASON_CHARS - 1 - tail.chars().count();
+        let mut cut: String = self.reason.chars().take(head_chars).collect();
+        cut.push('…');
+        cut.push_str(&tail);
+        self.reason = cut;
+    }
+}
+
+/// Cuts every reason of a trail (see [`Step::cut_reason`]).
+pub fn cut_reasons(mut steps: Vec<Step>) -> Vec<Step> {
+    steps.iter_mut().for_each(Step::cut_reason);
+    steps
+}
+
 /// Steps of a trail counted by [`StepKind`]: `attempts` are provider contacts only.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepCounts {
@@ -563,6 +601,29 @@ impl Material {
 mod step_kind_tests {
     use super::*;
 
+    #[test]
+    fn a_long_reason_is_cut_to_200_characters_keeping_the_policys_words() {
+        let mut s = step(Some("k"), ErrorClass::Billing, 402, Action::NextCandidate);
+        s.reason = format!("402: {}; no retry of an out-of-credit key", "x".repeat(300));
+        s.cut_reason();
+        assert_eq!(s.reason.chars().count(), MAX_REASON_CHARS, "{}", s.reason);
+        assert!(s.reason.starts_with("402: xxx"), "{}", s.reason);
+        assert!(
+            s.reason.ends_with("x…; no retry of an out-of-credit key"),
+            "{}",
+            s.reason
+        );
+        // Without a short tail, the end is cut.
+        s.reason = "é".repeat(500);
+        s.cut_reason();
+        assert_eq!(s.reason.chars().count(), MAX_REASON_CHARS);
+        assert!(s.reason.ends_with('…'));
+        // A short reason is left alone.
+        s.reason = "answered".into();
+        s.cut_reason();
+        assert_eq!(s.reason, "answered");
+    }
+
     fn step(cred: Option<&str>, class: ErrorClass, status: u16, action: Action) -> Step {
         Step {
             candidate_index: 0,
@@ -581,16 +642,43 @@ mod step_kind_tests {
     fn every_kind_of_step_is_told_apart() {
         let k = Some("k");
         let cases = [
-            (step(k, ErrorClass::None, 200, Action::Succeed), StepKind::Attempt),
-            (step(k, ErrorClass::Transport, 0, Action::RetrySame), StepKind::Attempt),
-            (step(k, ErrorClass::Auth, 401, Action::RefreshAndRetry), StepKind::Attempt),
+            (
+                step(k, ErrorClass::None, 200, Action::Succeed),
+                StepKind::Attempt,
+            ),
+            (
+                step(k, ErrorClass::Transport, 0, Action::RetrySame),
+                StepKind::Attempt,
+            ),
+            (
+                step(k, ErrorClass::Auth, 401, Action::RefreshAndRetry),
+                StepKind::Attempt,
+            ),
             // Refresh before use, and refreshes that failed: no provider contacted.
-            (step(k, ErrorClass::None, 0, Action::RefreshAndRetry), StepKind::Refresh),
-            (step(k, ErrorClass::AuthTerminal, 0, Action::NextCandidate), StepKind::Refresh),
-            (step(k, ErrorClass::Auth, 0, Action::RotateCredential), StepKind::Refresh),
-            (step(None, ErrorClass::None, 0, Action::SkipCandidate), StepKind::Skip),
-            (step(None, ErrorClass::None, 0, Action::GiveUp), StepKind::GiveUp),
-            (step(k, ErrorClass::Transport, 200, Action::StopStream), StepKind::StopStream),
+            (
+                step(k, ErrorClass::None, 0, Action::RefreshAndRetry),
+                StepKind::Refresh,
+            ),
+            (
+                step(k, ErrorClass::AuthTerminal, 0, Action::NextCandidate),
+                StepKind::Refresh,
+            ),
+            (
+                step(k, ErrorClass::Auth, 0, Action::RotateCredential),
+                StepKind::Refresh,
+            ),
+            (
+                step(None, ErrorClass::None, 0, Action::SkipCandidate),
+                StepKind::Skip,
+            ),
+            (
+                step(None, ErrorClass::None, 0, Action::GiveUp),
+                StepKind::GiveUp,
+            ),
+            (
+                step(k, ErrorClass::Transport, 200, Action::StopStream),
+                StepKind::StopStream,
+            ),
         ];
         for (s, kind) in &cases {
             assert_eq!(s.kind(), *kind, "{s:?}");

@@ -15,7 +15,7 @@ use crate::config::{Config, Limits};
 use crate::credentials::CredentialPool;
 use crate::domain::{
     Caller, CandidateSummary, ChatRequest, CredentialId, ErrorClass, FailureReason, Millis,
-    ProviderAnswer, Step, StepCounts, StepKind, Trail, Usage,
+    ProviderAnswer, Step, StepCounts, StepKind, Trail, Usage, cut_reasons,
 };
 use crate::executor::{Delivery, HttpUpstream, Streamed, Whole, drive, wall_ms};
 use crate::metrics::Metrics;
@@ -288,7 +288,7 @@ impl Switchyard {
             provider: plan.candidate.provider,
             model: plan.candidate.model,
             credential_id: plan.credential_id,
-            steps: run.steps().to_vec(),
+            steps: cut_reasons(run.steps().to_vec()),
             events: rx,
         };
         let pump = Pump {
@@ -400,7 +400,7 @@ impl Switchyard {
                 .iter()
                 .map(CandidateSummary::from)
                 .collect(),
-            steps: run.into_steps(),
+            steps: cut_reasons(run.into_steps()),
         })
     }
 
@@ -485,7 +485,7 @@ fn conclude(
         .iter()
         .map(CandidateSummary::from)
         .collect();
-    let steps = run.into_steps();
+    let steps = cut_reasons(run.into_steps());
     metrics.record_request(&meta.caller, failure, &steps, meta.started.elapsed());
     recorder.trail(Trail {
         request_id: meta.request_id,

@@ -52,7 +52,10 @@ async fn attempts_count_provider_contacts_only_in_messages_headers_and_metrics()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
             .collect();
         let body: serde_json::Value = response.json().await.unwrap();
-        (headers, body["error"]["message"].as_str().unwrap().to_owned())
+        (
+            headers,
+            body["error"]["message"].as_str().unwrap().to_owned(),
+        )
     };
 
     // 1. Every candidate answers 401 token_invalidated: five attempts, every key dead.
@@ -91,7 +94,11 @@ async fn attempts_count_provider_contacts_only_in_messages_headers_and_metrics()
         .text()
         .await
         .unwrap();
-    assert_eq!(metric(&text, "switchyard_attempts_total", &[]), 5.0, "{text}");
+    assert_eq!(
+        metric(&text, "switchyard_attempts_total", &[]),
+        5.0,
+        "{text}"
+    );
     assert_eq!(
         metric(&text, "switchyard_attempts_total", &[r#"provider="""#]),
         0.0,
@@ -110,4 +117,27 @@ async fn attempts_count_provider_contacts_only_in_messages_headers_and_metrics()
 
     let _ = stop.send(());
     handle.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_trail_reason_is_at_most_200_characters_with_the_policys_words_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchyard.db");
+    seed_keys(&db, &[]).await;
+    let fakes = Fakes::start().await;
+    let mut app = TestApp::spawn(fakes.config(&db, "")).await;
+    let long = format!(
+        r#"{{"error":{{"code":402,"message":"Insufficient credits. {}"}}}}"#,
+        "Add more credits at the billing page. ".repeat(20)
+    );
+    fakes.aux.push([FakeReply::error(402, &long)]);
+    let answer = app.aux("compression").await.unwrap();
+    let reason = &answer.attempts[0].reason;
+    assert_eq!(reason.chars().count(), 200, "{reason}");
+    assert!(reason.starts_with("402"), "{reason}");
+    assert!(reason.contains('…'), "{reason}");
+    assert!(reason.ends_with("; cooling down for 3600 s"), "{reason}");
+    let recorded = app.explain_id(&answer.request_id).await;
+    assert_eq!(&recorded.steps[0].reason, reason);
+    app.stop().await;
 }

@@ -70,7 +70,11 @@ async fn a_probe_during_the_drain_reads_not_serving_and_new_calls_are_unavailabl
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
     assert!(refused.message().contains("shutting down"), "{refused:?}");
-    assert_eq!(fakes.main.call_count(), 1, "the refused call reached no provider");
+    assert_eq!(
+        fakes.main.call_count(),
+        1,
+        "the refused call reached no provider"
+    );
 
     let answer = in_flight
         .await

@@ -11,8 +11,8 @@ mod outlier;
 mod secrets;
 mod soak;
 mod streaming;
-mod tools;
 mod support;
+mod tools;
 mod validation;
 
 use std::time::Duration;

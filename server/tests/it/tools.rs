@@ -20,7 +20,11 @@ fn tool(name: &str) -> Option<PathBuf> {
     let cached = std::env::var_os("HOME")
         .map(|home| PathBuf::from(home).join(".cache/switchyard/bin").join(name));
     let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect::<Vec<_>>())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     cached.into_iter().chain(on_path).find(|p| p.is_file())
 }
@@ -119,9 +123,8 @@ async fn grpcurl_describes_and_decodes_error_details_through_reflection() {
     assert!(failed.contains(r#""field": "task""#), "{failed}");
 
     // And a failed completion: its switchyard.v1.FailureDetail is decoded too.
-    let bad = || {
-        switchyard::fake::FakeReply::error(400, r#"{"error":{"message":"bad parameter"}}"#)
-    };
+    let bad =
+        || switchyard::fake::FakeReply::error(400, r#"{"error":{"message":"bad parameter"}}"#);
     push_script(
         &fakes,
         &[

@@ -226,14 +226,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let app = App::build(config).await?;
             // A machine-readable first line, so scripts and tests can use port 0.
-            println!("switchyard listening on {}", app.local_addr());
+            announce(&format!("switchyard listening on {}", app.local_addr()));
             // Then, when enabled, the OpenAI-compatible front door's base URL.
             if let Some(addr) = app.openai_addr() {
-                println!("switchyard openai api on http://{addr}/v1");
+                announce(&format!("switchyard openai api on http://{addr}/v1"));
             }
             // And the Prometheus endpoint, when enabled.
             if let Some(addr) = app.metrics_addr() {
-                println!("switchyard metrics on http://{addr}/metrics");
+                announce(&format!("switchyard metrics on http://{addr}/metrics"));
             }
             let result = app.run().await;
             guard.shutdown(Duration::from_secs(5)).await;
@@ -274,6 +274,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
     }
+}
+
+/// Prints an address line on stdout. A reader that stopped reading (a script that
+/// took the first line and closed the pipe) must not stop the server: `println!`
+/// would panic on the broken pipe, so write errors are ignored.
+fn announce(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 async fn credentials(

@@ -9,6 +9,7 @@ mod openai;
 mod operations;
 mod outlier;
 mod secrets;
+mod serve_output;
 mod soak;
 mod streaming;
 mod support;

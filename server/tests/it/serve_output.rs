@@ -107,3 +107,38 @@ async fn a_closed_stdout_does_not_stop_the_server() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    let fakes = Fakes::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&fakes, dir.path(), "").await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut logged = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        logged.push_str(&line);
+        logged.push('\n');
+        if line.contains("serving") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(logged.contains(" INFO "), "{logged}");
+    assert!(
+        !logged.contains('\x1b'),
+        "escape codes in a piped log: {logged:?}"
+    );
+}

@@ -29,6 +29,7 @@ pub mod redact;
 pub mod service;
 pub mod simulate;
 pub mod sse;
+pub mod steps;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

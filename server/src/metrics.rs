@@ -16,8 +16,9 @@ use prometheus::{Encoder, TextEncoder};
 
 use crate::config::OtelSettings;
 use crate::credentials::CredentialPool;
-use crate::domain::{Caller, FailureReason, Step, StepKind};
+use crate::domain::{Caller, FailureReason, Step};
 use crate::executor::wall_ms;
+use crate::steps::StepKind;
 
 /// A metrics setup failure.
 #[derive(Debug, thiserror::Error)]

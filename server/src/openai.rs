@@ -636,7 +636,7 @@ fn trail_headers(
         put("x-switchyard-provider", provider.to_owned());
         put("x-switchyard-model", model.to_owned());
     }
-    let counts = crate::domain::StepCounts::of(steps);
+    let counts = crate::steps::StepCounts::of(steps);
     put("x-switchyard-attempts", counts.attempts.to_string());
     put("x-switchyard-skips", counts.skips.to_string());
     put("x-switchyard-fallbacks", fallbacks(steps).to_string());

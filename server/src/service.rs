@@ -15,7 +15,7 @@ use crate::config::{Config, Limits};
 use crate::credentials::CredentialPool;
 use crate::domain::{
     Caller, CandidateSummary, ChatRequest, CredentialId, ErrorClass, FailureReason, Millis,
-    ProviderAnswer, Step, StepCounts, StepKind, Trail, Usage, cut_reasons,
+    ProviderAnswer, Step, Trail, Usage,
 };
 use crate::executor::{Delivery, HttpUpstream, Streamed, Whole, drive, wall_ms};
 use crate::metrics::Metrics;
@@ -24,6 +24,7 @@ use crate::policy::{Finish, PolicyConfig, Routing, Run, UnknownTask};
 use crate::provider::{OpenStream, Providers};
 use crate::redact::Scrubber;
 use crate::simulate::{ScriptedOutcome, SimulatedUpstream};
+use crate::steps::{StepCounts, StepKind, cut_reasons};
 use crate::store::{Store, StoreError};
 use crate::writer::Recorder;
 

@@ -211,22 +211,29 @@ impl App {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), AppError> {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        let (reflection, reflection_v1alpha) = reflection()?;
         let api = pb::switchyard_service_server::SwitchyardServiceServer::new(GrpcService::new(
             self.service.clone(),
         ))
         .max_decoding_message_size(self.max_message_bytes);
-        let agents = self.auth.clone();
-        let api = InterceptedService::new(api, move |r| agents.agent(r));
-        let admins = self.auth.clone();
+        // Set on the shutdown signal. While the calls in flight drain, the gRPC
+        // listener stays open so probes read NOT_SERVING from health; new calls of
+        // the API and the admin API are refused (UNAVAILABLE) instead.
+        let (draining_tx, draining) = watch::channel(false);
+        let (agents, gate) = (self.auth.clone(), draining.clone());
+        let api = InterceptedService::new(api, move |r| {
+            refuse_while_draining(&gate)?;
+            agents.agent(r)
+        });
+        let (admins, gate) = (self.auth.clone(), draining.clone());
         let admin = InterceptedService::new(
             pb::credential_service_server::CredentialServiceServer::new(AdminService::new(
                 self.service.clone(),
             )),
-            move |r| admins.admin(r),
+            move |r| {
+                refuse_while_draining(&gate)?;
+                admins.admin(r)
+            },
         );
         if !self.auth.agents_need_a_token() {
             tracing::warn!("auth.client_token_sha256 is empty: agent calls need no token");
@@ -263,9 +270,8 @@ impl App {
         ));
         tracing::info!(addr = %self.local_addr(), "serving");
 
-        // On the signal: report NOT_SERVING, stop accepting, let in-flight calls
+        // On the signal: report NOT_SERVING, refuse new calls, let in-flight calls
         // finish; after the grace period, stop waiting for them.
-        let (draining_tx, draining) = watch::channel(false);
         let reporter = health_reporter.clone();
         let signal = async move {
             shutdown.await;
@@ -320,19 +326,18 @@ impl App {
             .trace_fn(server_span)
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(api)
             .add_service(admin)
-            .serve_with_incoming_shutdown(
-                Listener::new(self.listener, limits).into_stream(),
-                signal,
-            );
+            // No shutdown signal of its own: the listener stays open through the
+            // drain (health answers NOT_SERVING), and the drain's end drops it.
+            .serve_with_incoming(Listener::new(self.listener, limits).into_stream());
         let grace = self.shutdown_grace;
         // Every front door drains the same way: the process waits for the calls in
         // flight on all of them (counted by `in_flight`), whichever listener ends
-        // first. The gRPC server future ends at once when no gRPC connection is
-        // open; that must not cut the HTTP calls short.
+        // first.
         let drain = async {
-            drained(draining.clone()).await;
+            signal.await;
             // Idle keep-alive connections must not hold the exit: once no call
             // is in flight (and its answer had a moment to flush), stop.
             let finished = tokio::time::timeout(grace, async {
@@ -348,8 +353,8 @@ impl App {
             }
         };
         let server = async {
-            // A failure of the server ends the run at once; a clean end (after the
-            // signal) waits for the drain.
+            // A failure of the server ends the run at once; otherwise the drain's
+            // end does.
             server.await?;
             std::future::pending::<Result<(), AppError>>().await
         };
@@ -384,6 +389,41 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Server reflection, in both versions tools speak: `grpc.reflection.v1` (grpcurl,
+/// Postman) and `v1alpha` (ghz and older tools). Besides the API and health, it
+/// serves the `google.rpc` error details (`ErrorInfo`, `BadRequest`, `RetryInfo`...),
+/// so a tool can decode the details of a failed call without proto files.
+fn reflection() -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    AppError,
+> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    };
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
+}
+
+/// Refuses a call of the API or the admin API once the drain has begun. Health and
+/// reflection are not gated: a probe during the drain reads `NOT_SERVING`.
+fn refuse_while_draining(draining: &watch::Receiver<bool>) -> Result<(), tonic::Status> {
+    if *draining.borrow() {
+        return Err(tonic::Status::unavailable(
+            "switchyard is shutting down: no new calls are taken; retry on another instance",
+        ));
+    }
+    Ok(())
 }
 
 /// Time for the last answers to reach the wire once no call is in flight.

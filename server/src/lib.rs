@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod check;
 pub mod classify;
 pub mod clock;
 pub mod config;
@@ -30,6 +31,7 @@ pub mod service;
 pub mod simulate;
 pub mod sse;
 pub mod status;
+pub mod steps;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

@@ -19,6 +19,7 @@ use crate::config::OtelSettings;
 use crate::credentials::CredentialPool;
 use crate::domain::{Caller, FailureReason, Step};
 use crate::status::{Component, Status};
+use crate::steps::StepKind;
 use crate::writer::Recorder;
 
 /// A metrics setup failure.
@@ -40,6 +41,7 @@ pub struct Metrics {
     requests: Counter<u64>,
     request_duration: Histogram<f64>,
     attempts: Counter<u64>,
+    steps: Counter<u64>,
     fallbacks: Counter<u64>,
     /// Credential refreshes by outcome.
     pub refreshes: Counter<u64>,
@@ -93,7 +95,15 @@ impl Metrics {
                 .build(),
             attempts: meter
                 .u64_counter("switchyard.attempts")
-                .with_description("Steps of request trails, by provider, error class and action")
+                .with_description(
+                    "Provider contacts (attempts), by provider, error class and action",
+                )
+                .build(),
+            steps: meter
+                .u64_counter("switchyard.trail.steps")
+                .with_description(
+                    "Steps of request trails, by kind: attempt, refresh, skip, give_up, stop_stream",
+                )
                 .build(),
             fallbacks: meter
                 .u64_counter("switchyard.fallbacks")
@@ -199,12 +209,19 @@ impl Metrics {
         self.requests.add(1, &labels);
         self.request_duration.record(elapsed.as_secs_f64(), &labels);
         for step in steps {
+            let kind = step.kind();
+            self.steps.add(1, &[KeyValue::new("kind", kind.as_str())]);
             let labels = [
                 KeyValue::new("provider", step.provider.clone()),
                 KeyValue::new("error_class", step.error_class.as_str()),
                 KeyValue::new("action", step.action.as_str()),
             ];
-            self.attempts.add(1, &labels);
+            // Attempts are provider contacts only (`StepKind`): skips, give-ups and
+            // refreshes are counted by `switchyard.trail.steps`, never as attempts
+            // of a provider "".
+            if kind == StepKind::Attempt {
+                self.attempts.add(1, &labels);
+            }
             if step.action.is_fallback() {
                 self.fallbacks.add(1, &labels[1..]);
             }

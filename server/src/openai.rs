@@ -636,7 +636,9 @@ fn trail_headers(
         put("x-switchyard-provider", provider.to_owned());
         put("x-switchyard-model", model.to_owned());
     }
-    put("x-switchyard-attempts", steps.len().to_string());
+    let counts = crate::steps::StepCounts::of(steps);
+    put("x-switchyard-attempts", counts.attempts.to_string());
+    put("x-switchyard-skips", counts.skips.to_string());
     put("x-switchyard-fallbacks", fallbacks(steps).to_string());
     let mut trail = String::new();
     for (i, s) in steps.iter().enumerate() {

@@ -25,6 +25,7 @@ use crate::policy::{Finish, PolicyConfig, Routing, Run, UnknownTask};
 use crate::provider::{OpenStream, Providers};
 use crate::redact::Scrubber;
 use crate::simulate::{ScriptedOutcome, SimulatedUpstream};
+use crate::steps::{StepCounts, StepKind, cut_reasons};
 use crate::store::{Store, StoreError};
 use crate::writer::Recorder;
 
@@ -81,16 +82,27 @@ pub fn failure_message(request_id: &str, reason: FailureReason, steps: &[Step]) 
             s.reason
         );
     }
-    let tried = steps.iter().filter(|s| s.credential_id.is_some()).count();
+    let counts = StepCounts::of(steps);
     let last = steps
         .iter()
         .rev()
-        .find(|s| s.credential_id.is_some())
+        .find(|s| s.kind() != StepKind::Skip && s.kind() != StepKind::GiveUp)
         .map(|s| format!("; last: {} {} {}", s.provider, s.model, s.reason))
         .unwrap_or_default();
+    // Skipped candidates are named apart: "after 0 attempt(s)" alone reads as if
+    // nothing had been configured, when every candidate had, say, no usable key.
+    let skipped = match steps.iter().rev().find(|s| s.kind() == StepKind::Skip) {
+        Some(s) if counts.attempts == 0 => format!(
+            "; {} candidate(s) skipped, last: {} {} {}",
+            counts.skips, s.provider, s.model, s.reason
+        ),
+        Some(_) => format!(", {} candidate(s) skipped", counts.skips),
+        None => String::new(),
+    };
     format!(
-        "{} after {tried} attempt(s) (request {request_id}){last}",
-        reason.as_str().replace('_', " ")
+        "{} after {} attempt(s) (request {request_id}){skipped}{last}",
+        reason.as_str().replace('_', " "),
+        counts.attempts,
     )
 }
 
@@ -282,7 +294,7 @@ impl Switchyard {
             provider: plan.candidate.provider,
             model: plan.candidate.model,
             credential_id: plan.credential_id,
-            steps: run.steps().to_vec(),
+            steps: cut_reasons(run.steps().to_vec()),
             events: rx,
         };
         let pump = Pump {
@@ -394,7 +406,7 @@ impl Switchyard {
                 .iter()
                 .map(CandidateSummary::from)
                 .collect(),
-            steps: run.into_steps(),
+            steps: cut_reasons(run.into_steps()),
         })
     }
 
@@ -479,7 +491,7 @@ fn conclude(
         .iter()
         .map(CandidateSummary::from)
         .collect();
-    let steps = run.into_steps();
+    let steps = cut_reasons(run.into_steps());
     metrics.record_request(&meta.caller, failure, &steps, meta.started.elapsed());
     recorder.trail(Trail {
         request_id: meta.request_id,

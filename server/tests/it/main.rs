@@ -1,7 +1,9 @@
 //! Integration tests: the real server on 127.0.0.1:0, a real SQLite file, fake
 //! providers that are real HTTP servers counting their calls, gRPC over TCP.
 
+mod attempts;
 mod credentials;
+mod drain;
 mod hostile;
 mod layout;
 mod openai;
@@ -9,10 +11,12 @@ mod operations;
 mod outlier;
 mod refresh;
 mod secrets;
+mod serve_output;
 mod soak;
 mod store;
 mod streaming;
 mod support;
+mod tools;
 mod validation;
 
 use std::time::Duration;

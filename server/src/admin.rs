@@ -10,8 +10,8 @@ use secrecy::SecretString;
 use switchyard_client::pb;
 use tonic::{Code, Request, Response, Status};
 
+use crate::clock::wall_ms;
 use crate::domain::{Material, OAuthTokens};
-use crate::executor::wall_ms;
 use crate::grpc::{error_status, invalid};
 use crate::policy::RefreshOutcome;
 use crate::redact::check_secret;
@@ -45,10 +45,17 @@ impl AdminService {
 
     fn describe(&self, c: &StoredCredential) -> pb::CredentialInfo {
         let now = wall_ms();
+        let mut note = None;
         let (dead, cooldown_until, expires_at, generation) = match self.service.pool().get(&c.id) {
             Some(live) => {
                 let (dead, cooldown) = live.health();
                 let tokens = live.tokens();
+                // States the store cannot hold: they live in this process only.
+                if live.is_unpersisted() {
+                    note = Some("unpersisted");
+                } else if live.outcome_unknown() {
+                    note = Some("refresh_outcome_unknown");
+                }
                 (dead, cooldown, tokens.expires_at, tokens.generation)
             }
             None => (
@@ -87,7 +94,10 @@ impl AdminService {
             } else {
                 String::new()
             },
-            last_error_class: c.health.last_error_class.clone().unwrap_or_default(),
+            last_error_class: note.map_or_else(
+                || c.health.last_error_class.clone().unwrap_or_default(),
+                str::to_owned,
+            ),
             expires_at_unix_ms: expires_at.map_or(0, |t| t as i64),
             generation,
         }
@@ -182,7 +192,7 @@ impl pb::credential_service_server::CredentialService for AdminService {
                     .await;
                 return Err(refresh_failed(Code::FailedPrecondition, &id, &why));
             }
-            RefreshOutcome::Transient(why) => {
+            RefreshOutcome::Transient(why) | RefreshOutcome::StillRunning(why) => {
                 return Err(refresh_failed(Code::Unavailable, &id, &why));
             }
         }

@@ -14,20 +14,21 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::admin::AdminService;
 use crate::auth::Authenticator;
 use crate::config::{Config, ListenerSettings, TlsConfig};
 use crate::credentials::CredentialPool;
-use crate::crypto::{CryptoError, KeySource};
+use crate::crypto::{CryptoError, KeySource, MasterKey};
 use crate::grpc::GrpcService;
 use crate::listener::{self, ConnLimits, InFlight, Listener};
 use crate::metrics::{self, Metrics, MetricsError};
 use crate::oauth::Refresher;
 use crate::provider::Providers;
 use crate::service::Switchyard;
+use crate::status::{STORE_HEALTH_SERVICE, Status};
 use crate::store::{Store, StoreError};
+use crate::telemetry::continue_trace;
 use crate::writer::Recorder;
 
 /// A failure to start or run the service.
@@ -67,6 +68,19 @@ pub enum AppError {
     /// Metrics could not be set up.
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    /// No master key is given, and the database holds sealed secrets: a fresh key
+    /// could not open them, so none is generated.
+    #[error(
+        "no master key: {} does not exist and SWITCHYARD_MASTER_KEY is unset, but {} holds secrets sealed under a master key; restore the key file or set SWITCHYARD_MASTER_KEY (a new key could not open them)",
+        key_file.display(),
+        database.display()
+    )]
+    MissingMasterKey {
+        /// The key file looked for.
+        key_file: std::path::PathBuf,
+        /// The database.
+        database: std::path::PathBuf,
+    },
 }
 
 /// A built service, bound and ready to run.
@@ -85,6 +99,7 @@ pub struct App {
     listeners: ListenerSettings,
     auth: Authenticator,
     tls: Option<ServerTlsConfig>,
+    status: Status,
 }
 
 // === impl App ===
@@ -98,10 +113,16 @@ impl App {
             store.credentials().await?,
             config.pool_strategies(),
         ));
-        let (recorder, writer) = Recorder::spawn(store.clone(), config.database.trail_retention);
+        let status = Status::new();
+        let (recorder, writer) = Recorder::spawn(
+            store.clone(),
+            config.database.trail_retention,
+            status.clone(),
+        );
         let providers = Providers::new(&config)?;
         let metrics = Metrics::new(config.otel.as_ref())?;
         metrics.observe_credentials(pool.clone());
+        metrics.observe_writer(recorder.clone(), status.clone());
         let listener = bind(config.listen).await?;
         let metrics_listener = match config.telemetry.metrics_listen {
             Some(addr) => Some(bind(addr).await?),
@@ -116,7 +137,10 @@ impl App {
             store.clone(),
             metrics.clone(),
             config.oauth.timeout,
-        );
+        )
+        .with_status(status.clone());
+        // Refreshes a crash interrupted are finished before anything is served.
+        crate::oauth::recover(&refresher, &pool).await;
         let service = Arc::new(Switchyard::new(
             &config,
             providers,
@@ -146,7 +170,13 @@ impl App {
             listeners: config.listeners.clone(),
             auth: Authenticator::new(&config.auth),
             tls: config.tls.as_ref().map(tls_config).transpose()?,
+            status,
         })
+    }
+
+    /// The degradations reported by `switchyard.v1.Store` health (shared state).
+    pub fn status(&self) -> Status {
+        self.status.clone()
     }
 
     /// The bound address of the metrics endpoint, when enabled.
@@ -181,22 +211,29 @@ impl App {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), AppError> {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        let (reflection, reflection_v1alpha) = reflection()?;
         let api = pb::switchyard_service_server::SwitchyardServiceServer::new(GrpcService::new(
             self.service.clone(),
         ))
         .max_decoding_message_size(self.max_message_bytes);
-        let agents = self.auth.clone();
-        let api = InterceptedService::new(api, move |r| agents.agent(r));
-        let admins = self.auth.clone();
+        // Set on the shutdown signal. While the calls in flight drain, the gRPC
+        // listener stays open so probes read NOT_SERVING from health; new calls of
+        // the API and the admin API are refused (UNAVAILABLE) instead.
+        let (draining_tx, draining) = watch::channel(false);
+        let (agents, gate) = (self.auth.clone(), draining.clone());
+        let api = InterceptedService::new(api, move |r| {
+            refuse_while_draining(&gate)?;
+            agents.agent(r)
+        });
+        let (admins, gate) = (self.auth.clone(), draining.clone());
         let admin = InterceptedService::new(
             pb::credential_service_server::CredentialServiceServer::new(AdminService::new(
                 self.service.clone(),
             )),
-            move |r| admins.admin(r),
+            move |r| {
+                refuse_while_draining(&gate)?;
+                admins.admin(r)
+            },
         );
         if !self.auth.agents_need_a_token() {
             tracing::warn!("auth.client_token_sha256 is empty: agent calls need no token");
@@ -223,15 +260,18 @@ impl App {
             })
         };
 
-        // Migrations ran in build(); the store answered a ping: ready.
+        // Migrations ran in build(); the store committed a write probe: ready.
         health_reporter
             .set_serving::<pb::switchyard_service_server::SwitchyardServiceServer<GrpcService>>()
             .await;
+        let store_health = tokio::spawn(report_store_health(
+            self.status.clone(),
+            health_reporter.clone(),
+        ));
         tracing::info!(addr = %self.local_addr(), "serving");
 
-        // On the signal: report NOT_SERVING, stop accepting, let in-flight calls
+        // On the signal: report NOT_SERVING, refuse new calls, let in-flight calls
         // finish; after the grace period, stop waiting for them.
-        let (draining_tx, draining) = watch::channel(false);
         let reporter = health_reporter.clone();
         let signal = async move {
             shutdown.await;
@@ -286,19 +326,18 @@ impl App {
             .trace_fn(server_span)
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(api)
             .add_service(admin)
-            .serve_with_incoming_shutdown(
-                Listener::new(self.listener, limits).into_stream(),
-                signal,
-            );
+            // No shutdown signal of its own: the listener stays open through the
+            // drain (health answers NOT_SERVING), and the drain's end drops it.
+            .serve_with_incoming(Listener::new(self.listener, limits).into_stream());
         let grace = self.shutdown_grace;
         // Every front door drains the same way: the process waits for the calls in
         // flight on all of them (counted by `in_flight`), whichever listener ends
-        // first. The gRPC server future ends at once when no gRPC connection is
-        // open; that must not cut the HTTP calls short.
+        // first.
         let drain = async {
-            drained(draining.clone()).await;
+            signal.await;
             // Idle keep-alive connections must not hold the exit: once no call
             // is in flight (and its answer had a moment to flush), stop.
             let finished = tokio::time::timeout(grace, async {
@@ -314,8 +353,8 @@ impl App {
             }
         };
         let server = async {
-            // A failure of the server ends the run at once; a clean end (after the
-            // signal) waits for the drain.
+            // A failure of the server ends the run at once; otherwise the drain's
+            // end does.
             server.await?;
             std::future::pending::<Result<(), AppError>>().await
         };
@@ -328,6 +367,7 @@ impl App {
         if let Some(task) = openai_task {
             task.abort();
         }
+        store_health.abort();
         let _ = usage_stop.send(true);
         let _ = usage_task.await;
         let _ = metrics_stop.send(());
@@ -351,6 +391,41 @@ impl App {
     }
 }
 
+/// Server reflection, in both versions tools speak: `grpc.reflection.v1` (grpcurl,
+/// Postman) and `v1alpha` (ghz and older tools). Besides the API and health, it
+/// serves the `google.rpc` error details (`ErrorInfo`, `BadRequest`, `RetryInfo`...),
+/// so a tool can decode the details of a failed call without proto files.
+fn reflection() -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    AppError,
+> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    };
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
+}
+
+/// Refuses a call of the API or the admin API once the drain has begun. Health and
+/// reflection are not gated: a probe during the drain reads `NOT_SERVING`.
+fn refuse_while_draining(draining: &watch::Receiver<bool>) -> Result<(), tonic::Status> {
+    if *draining.borrow() {
+        return Err(tonic::Status::unavailable(
+            "switchyard is shutting down: no new calls are taken; retry on another instance",
+        ));
+    }
+    Ok(())
+}
+
 /// Time for the last answers to reach the wire once no call is in flight.
 const FLUSH_MARGIN: Duration = Duration::from_millis(100);
 
@@ -372,9 +447,43 @@ fn tls_config(tls: &TlsConfig) -> Result<ServerTlsConfig, AppError> {
     Ok(config)
 }
 
-/// Opens the configured store with the configured master key.
+/// Follows `status` into the gRPC health of `switchyard.v1.Store`: `NOT_SERVING`
+/// while a component is degraded. `switchyard.v1.SwitchyardService` is left alone:
+/// calls are still served (from memory) while the store fails.
+async fn report_store_health(status: Status, reporter: tonic_health::server::HealthReporter) {
+    use tonic_health::ServingStatus;
+    let mut changes = status.subscribe();
+    loop {
+        let serving = if status.is_degraded() {
+            ServingStatus::NotServing
+        } else {
+            ServingStatus::Serving
+        };
+        reporter
+            .set_service_status(STORE_HEALTH_SERVICE, serving)
+            .await;
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Opens the configured store with the configured master key. A key file is
+/// generated only for a database that holds no sealed secrets.
 pub async fn open_store(config: &Config) -> Result<Store, AppError> {
-    let (key, source) = config.master_key()?;
+    use secrecy::ExposeSecret as _;
+    let key_file = config.master_key_file();
+    let env = config.master_key_env.as_ref().map(|k| k.expose_secret());
+    let (key, source) = match MasterKey::load_existing(env, &key_file)? {
+        Some(found) => found,
+        None if Store::holds_sealed_secrets(&config.database.path).await? => {
+            return Err(AppError::MissingMasterKey {
+                key_file,
+                database: config.database.path.clone(),
+            });
+        }
+        None => MasterKey::create(&key_file)?,
+    };
     match &source {
         KeySource::Generated(path) => tracing::warn!(
             file = %path.display(),
@@ -411,27 +520,6 @@ fn server_span(request: &http::Request<()>) -> tracing::Span {
     );
     continue_trace(&span, request.headers());
     span
-}
-
-/// Makes `span` a child of the caller's W3C `traceparent` in `headers`, if any.
-/// Without an OpenTelemetry layer installed this is a no-op.
-pub(crate) fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
-    let parent =
-        opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
-    let _ = span.set_parent(parent);
-}
-
-/// Reads trace-context headers for the propagator.
-struct HeaderExtractor<'a>(&'a http::HeaderMap);
-
-impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|k| k.as_str()).collect()
-    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -16,6 +16,8 @@ use serde::Deserialize;
 use crate::domain::{ProviderKind, Target};
 use crate::policy::{OutlierConfig, PolicyConfig, Routing, TaskRoute};
 
+mod validate;
+
 /// The example configuration, embedded: `switchyard serve` runs on it when no
 /// config file exists.
 pub const EXAMPLE_YAML: &str = include_str!("../switchyard.example.yaml");
@@ -688,6 +690,7 @@ impl Config {
             field(path, e.into_inner().to_string())
         })?;
         config.check().map_err(|(path, m)| field(path, m))?;
+        validate::impossible_values(&config).map_err(|(path, m)| field(path, m))?;
         config.otel = OtelSettings::from_env(&env);
         config.master_key_env = env
             .iter()
@@ -917,19 +920,6 @@ impl Config {
             .unwrap_or_else(|| crate::crypto::default_key_file(&self.database.path))
     }
 
-    /// Loads the master key: `SWITCHYARD_MASTER_KEY`, else the key file (created
-    /// with a fresh key when missing).
-    pub fn master_key(
-        &self,
-    ) -> Result<(crate::crypto::MasterKey, crate::crypto::KeySource), crate::crypto::CryptoError>
-    {
-        use secrecy::ExposeSecret as _;
-        crate::crypto::MasterKey::load(
-            self.master_key_env.as_ref().map(|k| k.expose_secret()),
-            &self.master_key_file(),
-        )
-    }
-
     /// Each provider's key pool strategy.
     pub fn pool_strategies(&self) -> HashMap<Arc<str>, crate::credentials::PoolStrategy> {
         self.providers
@@ -944,26 +934,37 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// Sets `MODEL__FALLBACK_PROVIDERS__0__MODEL`-style paths inside a YAML value.
-/// Keys are lowercased; a number indexes a sequence; the value is parsed as YAML.
+/// A segment names an existing key whatever its case (a new key is lower case); a
+/// number indexes a sequence, made if absent and grown by one at its end; the value
+/// is parsed as YAML.
 fn apply_override(root: &mut serde_norway::Value, path: &str, raw: &str) -> Result<(), String> {
     use serde_norway::Value;
     let parsed: Value = serde_norway::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()));
     let mut node = root;
-    let segments: Vec<String> = path.split("__").map(|s| s.to_ascii_lowercase()).collect();
+    let segments: Vec<&str> = path.split("__").collect();
     if segments.iter().any(|s| s.is_empty()) {
         return Err("empty path segment".into());
     }
+    let mut parsed = Some(parsed);
     for (i, seg) in segments.iter().enumerate() {
         let last = i + 1 == segments.len();
+        let index = seg.parse::<usize>().ok();
+        // An absent list is made by its first index, so `..__FALLBACK_PROVIDERS__0__MODEL`
+        // works whether or not the file has the list.
+        if index.is_some() && !matches!(node, Value::Sequence(_) | Value::Mapping(_)) {
+            *node = Value::Sequence(Vec::new());
+        }
         if let Value::Sequence(items) = node {
-            let idx: usize = seg
-                .parse()
-                .map_err(|_| format!("{seg:?} is not an index of a list"))?;
-            let item = items
-                .get_mut(idx)
-                .ok_or_else(|| format!("index {idx} is past the end of the list"))?;
+            let idx = index.ok_or_else(|| format!("{seg:?} is not an index of a list"))?;
+            if idx == items.len() {
+                items.push(Value::Null);
+            }
+            let len = items.len();
+            let item = items.get_mut(idx).ok_or_else(|| {
+                format!("index {idx} is past the end of the list ({len} items; add them in order)")
+            })?;
             if last {
-                *item = parsed;
+                *item = parsed.take().unwrap_or(Value::Null);
                 return Ok(());
             }
             node = item;
@@ -973,11 +974,29 @@ fn apply_override(root: &mut serde_norway::Value, path: &str, raw: &str) -> Resu
             *node = Value::Mapping(Default::default());
         }
         let Value::Mapping(map) = node else {
-            unreachable!("made a mapping above")
+            return Err("internal: not a mapping".into());
         };
-        let key = Value::String(seg.clone());
+        // Environment names are upper case: match the keys the file already has
+        // whatever their case (a provider `OpenAI` or `a`), refuse an ambiguous
+        // match, and write a new key in lower case like every field name.
+        let matches: Vec<Value> = map
+            .keys()
+            .filter(|k| k.as_str().is_some_and(|k| k.eq_ignore_ascii_case(seg)))
+            .cloned()
+            .collect();
+        let key = match &matches[..] {
+            [] => Value::String(seg.to_ascii_lowercase()),
+            [one] => one.clone(),
+            many => {
+                let names: Vec<&str> = many.iter().filter_map(Value::as_str).collect();
+                return Err(format!(
+                    "{seg:?} matches several keys that differ only in case: {}",
+                    names.join(", ")
+                ));
+            }
+        };
         if last {
-            map.insert(key, parsed);
+            map.insert(key, parsed.take().unwrap_or(Value::Null));
             return Ok(());
         }
         node = map.entry(key).or_insert(Value::Null);
@@ -1038,6 +1057,67 @@ model: {provider: p, model: m}
             err.contains("auxiliary.vision.fallback_chain[0].provider"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_env_override_matches_an_existing_provider_whatever_its_case() {
+        let text = MINIMAL
+            .replace("  p:", "  MyProv:")
+            .replace("provider: p", "provider: MyProv");
+        let env = [(
+            "SWITCHYARD__PROVIDERS__MYPROV__TIMEOUT".to_owned(),
+            "7s".to_owned(),
+        )];
+        let c = Config::from_yaml(&text, "t", env).unwrap();
+        assert_eq!(c.providers.len(), 1, "{:?}", c.providers.keys());
+        assert_eq!(c.providers["MyProv"].timeout, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn an_env_override_matching_two_keys_by_case_is_refused() {
+        let text = "
+providers:
+  p: {kind: openai, base_url: 'http://127.0.0.1:1/v1'}
+  P: {kind: openai, base_url: 'http://127.0.0.1:2/v1'}
+model: {provider: p, model: m}
+";
+        Config::from_yaml(text, "t", []).unwrap();
+        let env = [(
+            "SWITCHYARD__PROVIDERS__P__TIMEOUT".to_owned(),
+            "7s".to_owned(),
+        )];
+        let err = Config::from_yaml(text, "t", env).unwrap_err().to_string();
+        assert!(
+            err.contains("env SWITCHYARD__PROVIDERS__P__TIMEOUT"),
+            "{err}"
+        );
+        assert!(err.contains("differ only in case"), "{err}");
+    }
+
+    #[test]
+    fn a_numeric_env_segment_makes_a_list_the_file_does_not_have() {
+        let env = [
+            (
+                "SWITCHYARD__MODEL__FALLBACK_PROVIDERS__0__PROVIDER".to_owned(),
+                "p".to_owned(),
+            ),
+            (
+                "SWITCHYARD__MODEL__FALLBACK_PROVIDERS__0__MODEL".to_owned(),
+                "x".to_owned(),
+            ),
+        ];
+        let c = Config::from_yaml(MINIMAL, "t", env).unwrap();
+        assert_eq!(c.model.fallback_providers.len(), 1);
+        assert_eq!(c.model.fallback_providers[0].model, "x");
+        // An index past the end is a clear error, not a silent gap.
+        let env = [(
+            "SWITCHYARD__MODEL__FALLBACK_PROVIDERS__3__MODEL".to_owned(),
+            "x".to_owned(),
+        )];
+        let err = Config::from_yaml(MINIMAL, "t", env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("past the end"), "{err}");
     }
 
     #[test]

@@ -6,14 +6,14 @@
 //! as it is.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::domain::{CredentialId, ErrorClass, Material, Millis};
-use crate::policy::{CredentialInfo, CredentialView, Effect};
+use crate::policy::{CredentialInfo, CredentialView, Effect, RefreshOutcome};
 use crate::store::{HealthChange, RotatedTokens, StoredCredential};
 
 /// How a provider's keys are ordered for each request.
@@ -51,9 +51,16 @@ pub struct Tokens {
     pub refresh_token: Option<SecretString>,
     /// Access token expiry, Unix ms.
     pub expires_at: Option<Millis>,
-    /// Rotation count, as stored.
+    /// Rotation count in memory: moves at every rotation, stored or not (single
+    /// flight compares it).
     pub generation: u64,
+    /// Generation of the row in the store; behind `generation` while a rotated
+    /// pair is held only in memory.
+    pub stored: u64,
 }
+
+/// The result of a refresh in flight: `None` until it ends.
+pub type Flight = tokio::sync::watch::Receiver<Option<RefreshOutcome>>;
 
 /// One credential in memory. `Debug` redacts every secret.
 #[derive(Debug)]
@@ -64,14 +71,20 @@ pub struct Credential {
     pub provider: Arc<str>,
     /// Order within the provider's pool (lower first).
     pub priority: i64,
+    /// Which stored row of this id it was loaded from: health changes name it.
+    pub incarnation: i64,
     /// Refresh settings of an OAuth credential.
     pub oauth: Option<OAuthClient>,
     tokens: RwLock<Tokens>,
     health: RwLock<Health>,
     uses: AtomicU64,
     persisted_uses: AtomicU64,
-    /// Held while refreshing: concurrent refreshes of one credential share one call.
-    pub refresh_lock: tokio::sync::Mutex<()>,
+    /// The refresh in flight, which concurrent requests join (see [`crate::oauth`]).
+    pub flight: Mutex<Option<Flight>>,
+    /// A rotated pair is held only in memory: the store refused it.
+    unpersisted: AtomicBool,
+    /// The last token call ended without an answer after it was sent.
+    outcome_unknown: AtomicBool,
 }
 
 /// A key's health. The cooldown and the dead mark are persisted; the outlier
@@ -126,12 +139,14 @@ impl Credential {
             id: c.id,
             provider: c.provider.as_str().into(),
             priority: c.priority,
+            incarnation: c.incarnation,
             oauth,
             tokens: RwLock::new(Tokens {
                 bearer: Arc::new(bearer),
                 refresh_token,
                 expires_at,
                 generation: c.generation,
+                stored: c.generation,
             }),
             health: RwLock::new(Health {
                 cooldown_until: c.health.cooldown_until,
@@ -142,7 +157,9 @@ impl Credential {
             }),
             uses: AtomicU64::new(c.use_count),
             persisted_uses: AtomicU64::new(c.use_count),
-            refresh_lock: tokio::sync::Mutex::new(()),
+            flight: Mutex::new(None),
+            unpersisted: AtomicBool::new(false),
+            outcome_unknown: AtomicBool::new(false),
         }
     }
 
@@ -185,6 +202,48 @@ impl Credential {
         t.refresh_token = Some(rotated.refresh_token.clone());
         t.expires_at = rotated.expires_at;
         t.generation = generation;
+        t.stored = generation;
+        self.unpersisted.store(false, Ordering::Relaxed);
+    }
+
+    /// Installs tokens the store could not take: they are used from memory (the
+    /// provider has invalidated the stored ones) until [`Self::persisted`].
+    /// Returns whether the credential was already held only in memory.
+    pub fn install_unpersisted(&self, rotated: &RotatedTokens) -> bool {
+        let mut t = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+        t.bearer = Arc::new(rotated.access_token.clone());
+        t.refresh_token = Some(rotated.refresh_token.clone());
+        t.expires_at = rotated.expires_at;
+        t.generation = t.generation.max(t.stored).saturating_add(1);
+        self.unpersisted.swap(true, Ordering::Relaxed)
+    }
+
+    /// The tokens held in memory were committed to the store as `generation`.
+    pub fn persisted(&self, generation: u64) {
+        let mut t = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+        t.stored = generation;
+        t.generation = t.generation.max(generation);
+        self.unpersisted.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether a rotated pair is held only in memory.
+    pub fn is_unpersisted(&self) -> bool {
+        self.unpersisted.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last token call ended without an answer after it was sent.
+    pub fn outcome_unknown(&self) -> bool {
+        self.outcome_unknown.load(Ordering::Relaxed)
+    }
+
+    /// Records whether the last token call's outcome is unknown.
+    pub fn set_outcome_unknown(&self, unknown: bool) {
+        self.outcome_unknown.store(unknown, Ordering::Relaxed);
+    }
+
+    /// Marks it dead in memory (the caller persists the reason).
+    pub fn mark_dead(&self) {
+        self.health.write().unwrap_or_else(|e| e.into_inner()).dead = true;
     }
 
     fn info(&self) -> CredentialInfo {
@@ -359,6 +418,19 @@ impl CredentialPool {
             .collect()
     }
 
+    /// Credentials whose rotated tokens are held only in memory: the store refused
+    /// them and they are being persisted in the background.
+    pub fn unpersisted(&self) -> Vec<CredentialId> {
+        let mut ids: Vec<_> = read(&self.inner)
+            .by_id
+            .values()
+            .filter(|c| c.is_unpersisted())
+            .map(|c| c.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// Use counts that changed since the last call, to persist.
     pub fn usage_changes(&self) -> Vec<HealthChange> {
         read(&self.inner)
@@ -369,6 +441,7 @@ impl CredentialPool {
                 (c.persisted_uses.swap(uses, Ordering::Relaxed) != uses).then(|| {
                     HealthChange::Usage {
                         id: c.id.clone(),
+                        incarnation: c.incarnation,
                         uses,
                     }
                 })
@@ -394,6 +467,7 @@ impl CredentialPool {
                 let until = c.health().1?;
                 Some(HealthChange::Cooldown {
                     id: id.clone(),
+                    incarnation: c.incarnation,
                     until,
                     class: *class,
                     at: now,
@@ -401,6 +475,7 @@ impl CredentialPool {
             }
             Effect::MarkDead { reason, .. } => Some(HealthChange::Dead {
                 id: id.clone(),
+                incarnation: c.incarnation,
                 reason: reason.clone(),
                 at: now,
             }),

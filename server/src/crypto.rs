@@ -102,28 +102,54 @@ impl MasterKey {
     }
 
     /// Loads the key: `env_value` (from `SWITCHYARD_MASTER_KEY`) wins; else the key
-    /// file; a missing key file is created (mode 0600) with a fresh key.
+    /// file; a missing key file is created (mode 0600) with a fresh key. A caller
+    /// that opens a database must use [`MasterKey::load_existing`] and create a key
+    /// only for a database without sealed secrets.
     pub fn load(env_value: Option<&str>, file: &Path) -> Result<(Self, KeySource), CryptoError> {
-        if let Some(text) = env_value.filter(|t| !t.trim().is_empty()) {
-            return Ok((Self::from_base64(text)?, KeySource::Env));
+        match Self::load_existing(env_value, file)? {
+            Some(found) => Ok(found),
+            None => Self::create(file),
+        }
+    }
+
+    /// Loads the key from `env_value` (from `SWITCHYARD_MASTER_KEY`), else from the
+    /// key file; `None` when neither is there. A set but empty variable is an
+    /// error, never "unset": it means a misconfigured deployment, and falling back
+    /// to a key file would seal new secrets under a key nobody meant to use.
+    pub fn load_existing(
+        env_value: Option<&str>,
+        file: &Path,
+    ) -> Result<Option<(Self, KeySource)>, CryptoError> {
+        if let Some(text) = env_value {
+            if text.trim().is_empty() {
+                return Err(CryptoError::BadKey(format!(
+                    "{MASTER_KEY_ENV} is set but empty: give the base64 key, or unset it to use the key file"
+                )));
+            }
+            return Ok(Some((Self::from_base64(text)?, KeySource::Env)));
         }
         match std::fs::read_to_string(file) {
-            Ok(text) => Ok((Self::from_base64(&text)?, KeySource::File(file.to_owned()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let text = Self::generate_base64();
-                write_private(file, text.expose_secret()).map_err(|e| {
-                    CryptoError::BadKey(format!("cannot create {}: {e}", file.display()))
-                })?;
-                Ok((
-                    Self::from_base64(text.expose_secret())?,
-                    KeySource::Generated(file.to_owned()),
-                ))
-            }
+            Ok(text) => Ok(Some((
+                Self::from_base64(&text)?,
+                KeySource::File(file.to_owned()),
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(CryptoError::BadKey(format!(
                 "cannot read {}: {e}",
                 file.display()
             ))),
         }
+    }
+
+    /// Creates `file` (mode 0600, never over an existing one) with a fresh key.
+    pub fn create(file: &Path) -> Result<(Self, KeySource), CryptoError> {
+        let text = Self::generate_base64();
+        write_private(file, text.expose_secret())
+            .map_err(|e| CryptoError::BadKey(format!("cannot create {}: {e}", file.display())))?;
+        Ok((
+            Self::from_base64(text.expose_secret())?,
+            KeySource::Generated(file.to_owned()),
+        ))
     }
 
     /// Hex id of the key (not secret).
@@ -282,6 +308,21 @@ mod tests {
         assert_eq!(s3, KeySource::Env);
         assert_ne!(k3.id_hex(), k1.id_hex());
         assert!(MasterKey::from_base64("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn an_empty_master_key_variable_is_refused_and_creates_no_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("master.key");
+        for empty in ["", "  \n"] {
+            let err = MasterKey::load(Some(empty), &file).unwrap_err().to_string();
+            assert!(
+                err.contains("SWITCHYARD_MASTER_KEY is set but empty"),
+                "{err}"
+            );
+        }
+        assert!(!file.exists());
+        assert!(MasterKey::load_existing(None, &file).unwrap().is_none());
     }
 
     #[test]

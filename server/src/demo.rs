@@ -13,8 +13,8 @@ use switchyard_client::pb;
 use switchyard_client::trail;
 
 use crate::app::App;
+use crate::clock::wall_ms;
 use crate::config::Config;
-use crate::executor::wall_ms;
 use crate::fake::{FakeProvider, FakeReply};
 use crate::store::NewApiKey;
 

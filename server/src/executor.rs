@@ -6,7 +6,7 @@
 //! The executor does the I/O; every decision comes from the policy.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use secrecy::SecretString;
@@ -14,6 +14,7 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 
 use crate::classify::{self, Classification};
+use crate::clock::wall_ms;
 use crate::credentials::CredentialPool;
 use crate::domain::{
     Caller, ChatAnswer, ChatRequest, CredentialId, ErrorClass, Millis, ProviderKind, Step,
@@ -97,13 +98,6 @@ pub async fn drive<U: Upstream>(run: &mut Run, upstream: &mut U) -> Driven<U::An
             }
         }
     }
-}
-
-/// Wall-clock Unix milliseconds.
-pub fn wall_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 // === Delivery ===
@@ -204,8 +198,9 @@ pub struct HttpUpstream<'a, D = Whole> {
     providers: &'a Providers,
     pool: &'a CredentialPool,
     refresher: &'a Refresher,
-    /// Credential and token generation of the last attempt, for single-flight refresh.
-    last_used: Option<(CredentialId, u64)>,
+    /// Credential, token generation (for single-flight refresh) and incarnation of
+    /// the last attempt.
+    last_used: Option<(CredentialId, u64, i64)>,
     /// The secret presented on the last attempt: a committed stream's later error
     /// events are scrubbed of it even if the credential was refreshed meanwhile.
     presented: Option<Arc<SecretString>>,
@@ -217,6 +212,8 @@ pub struct HttpUpstream<'a, D = Whole> {
     body: Option<(usize, Bytes)>,
     /// Span of the attempt in flight, closed once the policy recorded its step.
     span: Option<tracing::Span>,
+    /// End of the request's budget: the longest wait for a refresh.
+    deadline: Option<tokio::time::Instant>,
     delivery: std::marker::PhantomData<D>,
 }
 
@@ -245,6 +242,7 @@ impl<'a, D: Delivery> HttpUpstream<'a, D> {
             capture_content,
             body: None,
             span: None,
+            deadline: None,
             delivery: std::marker::PhantomData,
         }
     }
@@ -252,6 +250,13 @@ impl<'a, D: Delivery> HttpUpstream<'a, D> {
     /// The secret presented on the last attempt made.
     pub fn presented(&self) -> Option<Arc<SecretString>> {
         self.presented.clone()
+    }
+
+    /// Bounds the waits for refreshes by the end of the request's budget. The
+    /// refresh itself runs on without the request.
+    pub fn until(mut self, deadline: tokio::time::Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// The client span of one attempt, with the OpenTelemetry GenAI attributes.
@@ -303,6 +308,26 @@ fn secrets_of(pool: &CredentialPool, provider: &str, presented: &SecretString) -
     Scrubber::new(&secrets)
 }
 
+impl<D> HttpUpstream<'_, D> {
+    /// Whether `effect` is aimed at a credential that PutCredential replaced since
+    /// this request used it: the verdict on the old secret is not the new one's.
+    fn replaced_since_used(&self, effect: &Effect) -> bool {
+        let id = match effect {
+            Effect::Cooldown { credential_id, .. }
+            | Effect::MarkDead { credential_id, .. }
+            | Effect::Failed { credential_id, .. }
+            | Effect::Eject { credential_id, .. }
+            | Effect::Recovered { credential_id } => credential_id,
+        };
+        match (&self.last_used, self.pool.get(id)) {
+            (Some((used, _, incarnation)), Some(now)) if used == id => {
+                now.incarnation != *incarnation
+            }
+            _ => false,
+        }
+    }
+}
+
 fn failure(class: ErrorClass, status: u16, detail: &str) -> Observed {
     Observed::Failure(Classification {
         class,
@@ -331,7 +356,7 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
         // An expiring access token was refreshed before this attempt: the policy
         // decides that (`refresh_before_use`), so simulations show it too.
         let (bearer, generation, _) = credential.bearer();
-        self.last_used = Some((credential.id.clone(), generation));
+        self.last_used = Some((credential.id.clone(), generation, credential.incarnation));
         credential.count_use();
         let body = match &self.body {
             Some((index, body)) if *index == plan.candidate_index => body.clone(),
@@ -448,12 +473,12 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
             return RefreshOutcome::Terminal("the credential was removed".into());
         };
         let seen = match &self.last_used {
-            Some((id, generation)) if id == credential_id => *generation,
+            Some((id, generation, _)) if id == credential_id => *generation,
             _ => credential.tokens().generation,
         };
         let outcome = self
             .refresher
-            .refresh(&credential, seen)
+            .refresh_until(&credential, seen, self.deadline)
             .instrument(span.clone())
             .await;
         span.record(
@@ -462,6 +487,7 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
                 RefreshOutcome::Refreshed => "refreshed",
                 RefreshOutcome::Terminal(_) => "terminal",
                 RefreshOutcome::Transient(_) => "transient",
+                RefreshOutcome::StillRunning(_) => "still_running",
             },
         );
         if matches!(outcome, RefreshOutcome::Refreshed) {
@@ -491,6 +517,9 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
     async fn apply(&mut self, effects: Vec<Effect>) {
         let now = wall_ms();
         for effect in &effects {
+            if self.replaced_since_used(effect) {
+                continue;
+            }
             if let Some(change) = self.pool.apply(effect, now) {
                 self.recorder.health(change).await;
             }

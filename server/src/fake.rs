@@ -834,11 +834,11 @@ fn completion_body(path: &str, model: &str, content: &str, name: &str) -> String
 
 // === FakeTokenEndpoint ===
 
-/// A fake OAuth token endpoint (RFC 6749 refresh grant) that rotates refresh
-/// tokens the way strict providers do: each refresh issues a new access token and a
-/// new refresh token; the presented refresh token stays valid only until the new
-/// one is used (so a client that crashed before storing the new pair can retry
-/// with the old one), and is refused for good after that.
+/// A fake OAuth token endpoint (RFC 6749 refresh grant). Each refresh issues a new
+/// access token and a new refresh token; what happens to the superseded refresh
+/// token depends on the [`Rotation`] mode. The rotation is decided and committed
+/// when the request arrives, before the (optionally delayed) answer: a client that
+/// dies while the answer is on its way has lost the new pair, as with a real one.
 #[derive(Debug)]
 pub struct FakeTokenEndpoint {
     addr: SocketAddr,
@@ -846,14 +846,31 @@ pub struct FakeTokenEndpoint {
     task: JoinHandle<()>,
 }
 
+/// What a token endpoint does with a refresh token once a newer one is issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rotation {
+    /// Honoured (and rotated again) until the newer one is presented.
+    #[default]
+    UntilNextUse,
+    /// Refused with `invalid_grant` as soon as a newer one is issued.
+    Strict,
+    /// Honoured for this long after it was superseded, answering with the same
+    /// new pair (providers with a reuse window do this); refused after.
+    Grace(Duration),
+}
+
 #[derive(Debug)]
 struct TokenState {
     prefix: String,
+    rotation: Rotation,
     issued: u64,
     access: String,
-    /// Refresh tokens honoured now: the last one used, and the newest issued.
-    honoured: Vec<String>,
+    /// The newest refresh token issued.
+    current: String,
+    /// The one it superseded, when it was superseded, and the pair that replaced it.
+    superseded: Option<(String, tokio::time::Instant, String)>,
     presented: Vec<String>,
+    arrivals: Vec<tokio::time::Instant>,
     delay: Duration,
     failure: Option<(u16, String)>,
 }
@@ -866,10 +883,13 @@ impl FakeTokenEndpoint {
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(TokenState {
             prefix: prefix.to_owned(),
+            rotation: Rotation::default(),
             issued: 0,
             access: format!("{prefix}-access-0"),
-            honoured: vec![format!("{prefix}-refresh-0")],
+            current: format!("{prefix}-refresh-0"),
+            superseded: None,
             presented: Vec::new(),
+            arrivals: Vec::new(),
             delay: Duration::ZERO,
             failure: None,
         }));
@@ -908,6 +928,21 @@ impl FakeTokenEndpoint {
         lock(&self.state).presented.len()
     }
 
+    /// When each call arrived, in order.
+    pub fn arrivals(&self) -> Vec<tokio::time::Instant> {
+        lock(&self.state).arrivals.clone()
+    }
+
+    /// How superseded refresh tokens are treated from now on.
+    pub fn set_rotation(&self, rotation: Rotation) {
+        lock(&self.state).rotation = rotation;
+    }
+
+    /// The newest refresh token issued.
+    pub fn current_refresh(&self) -> String {
+        lock(&self.state).current.clone()
+    }
+
     /// Answers after `delay` from now on.
     pub fn set_delay(&self, delay: Duration) {
         lock(&self.state).delay = delay;
@@ -938,31 +973,46 @@ async fn token(State(state): State<Arc<Mutex<TokenState>>>, body: Bytes) -> Resp
     // the answer is on its way has lost the new pair, as with a real endpoint.
     let (status, body, delay) = {
         let mut s = lock(&state);
+        let now = tokio::time::Instant::now();
         s.presented.push(presented.clone());
+        s.arrivals.push(now);
         let delay = s.delay;
+        let pair = |s: &TokenState| {
+            serde_json::json!({
+                "access_token": s.access,
+                "refresh_token": s.current,
+                "token_type": "Bearer",
+                "expires_in": 3600
+            })
+            .to_string()
+        };
+        let superseded = s.superseded.as_ref().filter(|(old, ..)| *old == presented);
+        let rotate = presented == s.current
+            || (s.rotation == Rotation::UntilNextUse && superseded.is_some());
+        let replay = match (s.rotation, superseded) {
+            (Rotation::Grace(window), Some((_, at, current))) => {
+                now.duration_since(*at) <= window && *current == s.current
+            }
+            _ => false,
+        };
         if let Some((status, body)) = s.failure.clone() {
             (status, body, delay)
-        } else if get("grant_type") != "refresh_token" || !s.honoured.contains(&presented) {
+        } else if get("grant_type") != "refresh_token" || !(rotate || replay) {
             (
                 400,
                 r#"{"error":"invalid_grant","error_description":"refresh token is invalid or was rotated"}"#.to_owned(),
                 delay,
             )
+        } else if replay {
+            // Within the reuse window: the same answer as the first time.
+            (200, pair(&s), delay)
         } else {
             s.issued += 1;
             let n = s.issued;
             s.access = format!("{}-access-{n}", s.prefix);
-            let refresh = format!("{}-refresh-{n}", s.prefix);
-            // The presented token stays honoured until the new one is used.
-            s.honoured = vec![presented, refresh.clone()];
-            let body = serde_json::json!({
-                "access_token": s.access,
-                "refresh_token": refresh,
-                "token_type": "Bearer",
-                "expires_in": 3600
-            })
-            .to_string();
-            (200, body, delay)
+            s.current = format!("{}-refresh-{n}", s.prefix);
+            s.superseded = Some((presented, now, s.current.clone()));
+            (200, pair(&s), delay)
         }
     };
     if !delay.is_zero() {

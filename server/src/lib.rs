@@ -8,7 +8,9 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod check;
 pub mod classify;
+pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod crypto;
@@ -28,6 +30,8 @@ pub mod redact;
 pub mod service;
 pub mod simulate;
 pub mod sse;
+pub mod status;
+pub mod steps;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

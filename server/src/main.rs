@@ -8,9 +8,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 use switchyard::app::App;
+use switchyard::clock::wall_ms;
 use switchyard::config::Config;
 use switchyard::domain::{Material, OAuthTokens};
-use switchyard::executor::wall_ms;
 use switchyard::redact::check_secret;
 use switchyard::store::{NewApiKey, NewCredential, Store};
 use switchyard::telemetry;
@@ -226,10 +226,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let app = App::build(config).await?;
             // A machine-readable first line, so scripts and tests can use port 0.
-            println!("switchyard listening on {}", app.local_addr());
+            announce(&format!("switchyard listening on {}", app.local_addr()));
             // Then, when enabled, the OpenAI-compatible front door's base URL.
             if let Some(addr) = app.openai_addr() {
-                println!("switchyard openai api on http://{addr}/v1");
+                announce(&format!("switchyard openai api on http://{addr}/v1"));
+            }
+            // And the Prometheus endpoint, when enabled.
+            if let Some(addr) = app.metrics_addr() {
+                announce(&format!("switchyard metrics on http://{addr}/metrics"));
             }
             let result = app.run().await;
             guard.shutdown(Duration::from_secs(5)).await;
@@ -254,22 +258,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig => {
             let config = load_config(&cli.config)?;
-            let routing = config.routing();
-            let mut callers = vec![switchyard::domain::Caller::Primary];
-            callers.extend(
-                routing
-                    .task_names()
-                    .into_iter()
-                    .map(switchyard::domain::Caller::Aux),
-            );
             println!("config ok");
-            for caller in callers {
-                let list = routing.candidates(&caller, None)?;
-                let names: Vec<String> = list
-                    .iter()
-                    .map(|c| format!("{}/{} ({})", c.provider, c.model, c.origin))
-                    .collect();
-                println!("{caller}: {}", names.join(" -> "));
+            for line in switchyard::check::candidate_lines(&config.routing())? {
+                println!("{line}");
             }
             Ok(())
         }
@@ -283,6 +274,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
     }
+}
+
+/// Prints an address line on stdout. A reader that stopped reading (a script that
+/// took the first line and closed the pipe) must not stop the server: `println!`
+/// would panic on the broken pipe, so write errors are ignored.
+fn announce(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 async fn credentials(
@@ -392,6 +392,11 @@ async fn credentials(
                 .refresh(&credential, credential.tokens().generation)
                 .await
             {
+                RefreshOutcome::Refreshed if credential.is_unpersisted() => {
+                    bail!(
+                        "refresh of {id} succeeded but the store refused the new pair: it is lost; log in again"
+                    )
+                }
                 RefreshOutcome::Refreshed => {
                     println!(
                         "refreshed {id} (rotation {})",
@@ -401,13 +406,14 @@ async fn credentials(
                 RefreshOutcome::Terminal(why) => {
                     let dead = switchyard::store::HealthChange::Dead {
                         id: credential.id.clone(),
+                        incarnation: credential.incarnation,
                         reason: format!("refresh refused: {why}"),
                         at: wall_ms(),
                     };
                     store.write_batch(&[dead], &[]).await?;
                     bail!("refresh of {id} refused ({why}): the credential is now dead");
                 }
-                RefreshOutcome::Transient(why) => {
+                RefreshOutcome::Transient(why) | RefreshOutcome::StillRunning(why) => {
                     bail!("refresh of {id} failed ({why}); try again")
                 }
             }

@@ -14,10 +14,13 @@ use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use prometheus::{Encoder, TextEncoder};
 
+use crate::clock::wall_ms;
 use crate::config::OtelSettings;
 use crate::credentials::CredentialPool;
 use crate::domain::{Caller, FailureReason, Step};
-use crate::executor::wall_ms;
+use crate::status::{Component, Status};
+use crate::steps::StepKind;
+use crate::writer::Recorder;
 
 /// A metrics setup failure.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,7 @@ pub struct Metrics {
     requests: Counter<u64>,
     request_duration: Histogram<f64>,
     attempts: Counter<u64>,
+    steps: Counter<u64>,
     fallbacks: Counter<u64>,
     /// Credential refreshes by outcome.
     pub refreshes: Counter<u64>,
@@ -91,7 +95,15 @@ impl Metrics {
                 .build(),
             attempts: meter
                 .u64_counter("switchyard.attempts")
-                .with_description("Steps of request trails, by provider, error class and action")
+                .with_description(
+                    "Provider contacts (attempts), by provider, error class and action",
+                )
+                .build(),
+            steps: meter
+                .u64_counter("switchyard.trail.steps")
+                .with_description(
+                    "Steps of request trails, by kind: attempt, refresh, skip, give_up, stop_stream",
+                )
                 .build(),
             fallbacks: meter
                 .u64_counter("switchyard.fallbacks")
@@ -108,8 +120,18 @@ impl Metrics {
         })
     }
 
-    /// Registers the gauge of credentials by provider and state (live, cooling, dead).
+    /// Registers the gauge of credentials by provider and state (live, cooling, dead),
+    /// and the gauge of credentials whose rotated tokens are held only in memory.
     pub fn observe_credentials(&self, pool: Arc<CredentialPool>) {
+        let unpersisted = pool.clone();
+        self.provider
+            .meter("switchyard")
+            .u64_observable_gauge("switchyard.credentials.unpersisted")
+            .with_description(
+                "Credentials whose rotated tokens the store refused: held only in memory",
+            )
+            .with_callback(move |gauge| gauge.observe(unpersisted.unpersisted().len() as u64, &[]))
+            .build();
         self.provider
             .meter("switchyard")
             .u64_observable_gauge("switchyard.credentials")
@@ -125,6 +147,43 @@ impl Metrics {
                             ],
                         );
                     }
+                }
+            })
+            .build();
+    }
+
+    /// Registers what the write-behind reports: `switchyard_trails_dropped_total`
+    /// (trails that never reached SQLite, by reason `queue_full` or
+    /// `write_failed`) and `switchyard_degraded` (1 while a component, such as the
+    /// store, is degraded; by component).
+    pub fn observe_writer(&self, recorder: Arc<Recorder>, status: Status) {
+        let meter = self.provider.meter("switchyard");
+        meter
+            .u64_observable_counter("switchyard.trails.dropped")
+            .with_description(
+                "Trails kept in memory only: the write queue was full or their write failed",
+            )
+            .with_callback(move |counter| {
+                let dropped = recorder.dropped();
+                counter.observe(dropped.queue_full, &[KeyValue::new("reason", "queue_full")]);
+                counter.observe(
+                    dropped.write_failed,
+                    &[KeyValue::new("reason", "write_failed")],
+                );
+            })
+            .build();
+        meter
+            .u64_observable_gauge("switchyard.degraded")
+            .with_description(
+                "1 while the component is degraded: the store refuses writes, a credential is held only in memory",
+            )
+            .with_callback(move |gauge| {
+                for component in Component::ALL {
+                    let degraded = status.reason(component).is_some();
+                    gauge.observe(
+                        u64::from(degraded),
+                        &[KeyValue::new("component", component.as_str())],
+                    );
                 }
             })
             .build();
@@ -150,12 +209,19 @@ impl Metrics {
         self.requests.add(1, &labels);
         self.request_duration.record(elapsed.as_secs_f64(), &labels);
         for step in steps {
+            let kind = step.kind();
+            self.steps.add(1, &[KeyValue::new("kind", kind.as_str())]);
             let labels = [
                 KeyValue::new("provider", step.provider.clone()),
                 KeyValue::new("error_class", step.error_class.as_str()),
                 KeyValue::new("action", step.action.as_str()),
             ];
-            self.attempts.add(1, &labels);
+            // Attempts are provider contacts only (`StepKind`): skips, give-ups and
+            // refreshes are counted by `switchyard.trail.steps`, never as attempts
+            // of a provider "".
+            if kind == StepKind::Attempt {
+                self.attempts.add(1, &labels);
+            }
             if step.action.is_fallback() {
                 self.fallbacks.add(1, &labels[1..]);
             }

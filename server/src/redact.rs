@@ -7,7 +7,7 @@
 //!   JSON-escaped, percent-encoded, and base64 / base64url at any byte offset
 //!   (so the secret is also found inside a longer base64 blob, such as a `Basic`
 //!   credential). It runs before any truncation, so a cut never leaves half a
-//!   secret. The pattern heuristic of [`crate::classify`] stays as a second net.
+//!   secret. The pattern heuristic ([`pattern`]) stays as a second net.
 //! - [`check_secret`]: what an API key, access or refresh token or client secret
 //!   may contain (printable ASCII without whitespace, at least
 //!   [`MIN_SECRET_CHARS`] characters), checked at every entry point (admin API,
@@ -22,6 +22,8 @@ use std::fmt;
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use secrecy::{ExposeSecret, SecretString};
+
+pub mod pattern;
 
 /// What replaces a secret.
 pub const REDACTED: &str = "[redacted]";

@@ -12,19 +12,21 @@ use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
 use crate::classify::Classification;
+use crate::clock::wall_ms;
 use crate::config::{Config, Limits, ModelWindow};
 use crate::credentials::CredentialPool;
 use crate::domain::{
     Caller, CandidateSummary, ChatAnswer, ChatRequest, CredentialId, ErrorClass, FailureReason,
     FinishReason, Millis, Step, StreamEvent, ToolCallDelta, Trail, Usage,
 };
-use crate::executor::{Delivery, HttpUpstream, Streamed, Whole, drive, wall_ms};
+use crate::executor::{Delivery, HttpUpstream, Streamed, Whole, drive};
 use crate::metrics::Metrics;
 use crate::oauth::Refresher;
 use crate::policy::{Finish, PolicyConfig, Routing, Run, UnknownTask};
 use crate::provider::{OpenStream, Providers};
 use crate::redact::Scrubber;
 use crate::simulate::{ScriptedOutcome, SimulatedUpstream};
+use crate::steps::{StepCounts, StepKind, cut_reasons};
 use crate::store::{Store, StoreError};
 use crate::writer::Recorder;
 
@@ -81,16 +83,27 @@ pub fn failure_message(request_id: &str, reason: FailureReason, steps: &[Step]) 
             s.reason
         );
     }
-    let tried = steps.iter().filter(|s| s.credential_id.is_some()).count();
+    let counts = StepCounts::of(steps);
     let last = steps
         .iter()
         .rev()
-        .find(|s| s.credential_id.is_some())
+        .find(|s| s.kind() != StepKind::Skip && s.kind() != StepKind::GiveUp)
         .map(|s| format!("; last: {} {} {}", s.provider, s.model, s.reason))
         .unwrap_or_default();
+    // Skipped candidates are named apart: "after 0 attempt(s)" alone reads as if
+    // nothing had been configured, when every candidate had, say, no usable key.
+    let skipped = match steps.iter().rev().find(|s| s.kind() == StepKind::Skip) {
+        Some(s) if counts.attempts == 0 => format!(
+            "; {} candidate(s) skipped, last: {} {} {}",
+            counts.skips, s.provider, s.model, s.reason
+        ),
+        Some(_) => format!(", {} candidate(s) skipped", counts.skips),
+        None => String::new(),
+    };
     format!(
-        "{} after {tried} attempt(s) (request {request_id}){last}",
-        reason.as_str().replace('_', " ")
+        "{} after {} attempt(s) (request {request_id}){skipped}{last}",
+        reason.as_str().replace('_', " "),
+        counts.attempts,
     )
 }
 
@@ -240,7 +253,9 @@ impl Switchyard {
         deadline: Option<Duration>,
     ) -> Result<Completion, CallError> {
         let (mut run, meta) = self.prepare(caller, &request, deadline)?;
-        let mut upstream = self.upstream::<Whole>(&request, &meta.caller);
+        let mut upstream = self
+            .upstream::<Whole>(&request, &meta.caller)
+            .until(meta.end);
         let driven = drive(&mut run, &mut upstream).await;
         let failure = failure_of(driven.finish);
         let request_id = meta.request_id.clone();
@@ -275,7 +290,9 @@ impl Switchyard {
         deadline: Option<Duration>,
     ) -> Result<CompletionStream, CallError> {
         let (mut run, meta) = self.prepare(caller, &request, deadline)?;
-        let mut upstream = self.upstream::<Streamed>(&request, &meta.caller);
+        let mut upstream = self
+            .upstream::<Streamed>(&request, &meta.caller)
+            .until(meta.end);
         let driven = drive(&mut run, &mut upstream).await;
         let failure = failure_of(driven.finish);
         let Some((plan, open)) = driven.answer else {
@@ -299,7 +316,7 @@ impl Switchyard {
             provider: plan.candidate.provider,
             model: plan.candidate.model,
             credential_id: plan.credential_id,
-            steps: run.steps().to_vec(),
+            steps: cut_reasons(run.steps().to_vec()),
             events: rx,
         };
         let pump = Pump {
@@ -411,7 +428,7 @@ impl Switchyard {
                 .iter()
                 .map(CandidateSummary::from)
                 .collect(),
-            steps: run.into_steps(),
+            steps: cut_reasons(run.into_steps()),
         })
     }
 
@@ -499,7 +516,7 @@ fn conclude(
         .iter()
         .map(CandidateSummary::from)
         .collect();
-    let steps = run.into_steps();
+    let steps = cut_reasons(run.into_steps());
     metrics.record_request(&meta.caller, failure, &steps, meta.started.elapsed());
     recorder.trail(Trail {
         request_id: meta.request_id,

@@ -5,6 +5,10 @@
 //! One [`init`] returns a guard to flush on shutdown. Only `main` calls it: tests
 //! build `App` without touching global state. Exports run in the background batch
 //! processor, so an unreachable collector drops spans instead of slowing requests.
+//!
+//! [`continue_trace`] joins a server span to the caller's W3C trace context; both
+//! front doors (gRPC in `app.rs`, HTTP in `openai.rs`) use it, so neither imports
+//! the other.
 
 use std::time::Duration;
 
@@ -12,6 +16,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing::Level;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -46,7 +51,11 @@ pub fn init(
 ) -> Result<TelemetryGuard, TelemetryError> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,opentelemetry_sdk=warn,opentelemetry=warn"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour codes only for a person at a terminal: a log file or a collector
+    // reading a pipe would keep them as noise.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let fmt = match format {
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt.json().boxed(),
@@ -115,5 +124,28 @@ impl TelemetryGuard {
             Ok(Err(e)) => tracing::warn!(error = %e, "trace exporter shutdown task"),
             Err(_) => tracing::warn!("trace exporter did not flush in time; spans dropped"),
         }
+    }
+}
+
+// === Trace continuation ===
+
+/// Makes `span` a child of the caller's W3C `traceparent` in `headers`, if any.
+/// Without an OpenTelemetry layer installed this is a no-op.
+pub(crate) fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    let _ = span.set_parent(parent);
+}
+
+/// Reads trace-context headers for the propagator.
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
     }
 }

@@ -21,7 +21,7 @@ import (
 	pb "github.com/switchyard-dev/switchyard/client/go/switchyardv1"
 )
 
-// tokenEndpoint is an OAuth token endpoint: refresh token "good" gets a new
+// tokenEndpoint is an OAuth token endpoint: refresh token "good-refresh-token" gets a new
 // access token, any other is refused with 400 invalid_grant.
 type tokenEndpoint struct {
 	url  string
@@ -38,7 +38,7 @@ func startTokenEndpoint(t *testing.T) *tokenEndpoint {
 		te.seen = append(te.seen, refresh)
 		te.mu.Unlock()
 		w.Header().Set("content-type", "application/json")
-		if refresh == "good" {
+		if refresh == "good-refresh-token" {
 			_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "fresh-access", "expires_in": 3600})
 			return
 		}
@@ -134,7 +134,7 @@ func TestAdmin(t *testing.T) {
 
 	t.Run("RefreshCredential calls the token endpoint", func(t *testing.T) {
 		put, err := admin.PutOAuth(ctx, "codex-oauth", "codex", &pb.OAuthTokens{
-			AccessToken: "old-access", RefreshToken: "good", TokenUrl: oauth.url, ClientId: "switchyard-test",
+			AccessToken: "old-access", RefreshToken: "good-refresh-token", TokenUrl: oauth.url, ClientId: "switchyard-test",
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -143,7 +143,7 @@ func TestAdmin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(oauth.refreshTokens(), []string{"good"}) {
+		if !slices.Equal(oauth.refreshTokens(), []string{"good-refresh-token"}) {
 			t.Errorf("token endpoint saw %v", oauth.refreshTokens())
 		}
 		if info.GetState() != pb.CredentialState_CREDENTIAL_STATE_LIVE || info.GetGeneration() <= put.GetGeneration() || info.GetExpiresAtUnixMs() == 0 {
@@ -153,7 +153,7 @@ func TestAdmin(t *testing.T) {
 
 	t.Run("a refused refresh is ErrRefreshFailed and the credential dies", func(t *testing.T) {
 		if _, err := admin.PutOAuth(ctx, "codex-refused", "codex", &pb.OAuthTokens{
-			AccessToken: "old-access", RefreshToken: "revoked", TokenUrl: oauth.url, ClientId: "switchyard-test",
+			AccessToken: "old-access", RefreshToken: "revoked-refresh-token", TokenUrl: oauth.url, ClientId: "switchyard-test",
 		}); err != nil {
 			t.Fatal(err)
 		}

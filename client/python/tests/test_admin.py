@@ -30,7 +30,7 @@ from switchyard_client import (
 
 
 class TokenEndpoint:
-    """An OAuth token endpoint: refresh token ``good`` gets a new access token, any
+    """An OAuth token endpoint: refresh token ``good-refresh-token`` gets a new access token, any
     other is refused with 400 ``invalid_grant``. Records the refresh tokens it saw."""
 
     def __init__(self) -> None:
@@ -45,7 +45,7 @@ class TokenEndpoint:
                 form = parse_qs(self.rfile.read(int(self.headers["content-length"])).decode())
                 refresh = form.get("refresh_token", [""])[0]
                 endpoint.refresh_tokens.append(refresh)
-                if refresh == "good":
+                if refresh == "good-refresh-token":
                     status, body = 200, {"access_token": "fresh-access", "expires_in": 3600}
                 else:
                     status, body = 400, {"error": "invalid_grant"}
@@ -112,13 +112,13 @@ def test_refresh_credential_calls_the_token_endpoint(admin, token_endpoint):
         "codex-oauth",
         "codex",
         access_token="old-access",
-        refresh_token="good",
+        refresh_token="good-refresh-token",
         token_url=token_endpoint.url,
         client_id="switchyard-test",
     )
     assert put.kind == pb.CREDENTIAL_KIND_OAUTH
     info = admin.refresh_credential("codex-oauth")
-    assert token_endpoint.refresh_tokens == ["good"]
+    assert token_endpoint.refresh_tokens == ["good-refresh-token"]
     assert info.state == pb.CREDENTIAL_STATE_LIVE
     assert info.generation > put.generation
     assert info.expires_at_unix_ms > 0
@@ -129,7 +129,7 @@ def test_refresh_refused_is_refresh_failed_and_the_credential_dies(admin, token_
         "codex-refused",
         "codex",
         access_token="old-access",
-        refresh_token="revoked",
+        refresh_token="revoked-refresh-token",
         token_url=token_endpoint.url,
         client_id="switchyard-test",
     )
@@ -175,7 +175,7 @@ def test_the_asyncio_admin_client(server, token_endpoint):
                 "async-oauth",
                 "codex",
                 access_token="old-access",
-                refresh_token="good",
+                refresh_token="good-refresh-token",
                 token_url=token_endpoint.url,
                 client_id="switchyard-test",
             )
@@ -190,4 +190,4 @@ def test_the_asyncio_admin_client(server, token_endpoint):
                 await admin.list_credentials(token=CLIENT_TOKEN)
 
     asyncio.run(main())
-    assert token_endpoint.refresh_tokens == ["good"]
+    assert token_endpoint.refresh_tokens == ["good-refresh-token"]

@@ -34,7 +34,7 @@ async function rejection(promise: Promise<unknown>): Promise<SwitchyardError> {
 }
 
 /**
- * An OAuth token endpoint: refresh token `good` gets a new access token,
+ * An OAuth token endpoint: refresh token `good-refresh-token` gets a new access token,
  * any other is refused with 400 `invalid_grant`. Counts its calls.
  */
 async function tokenEndpoint(): Promise<{ url: string; calls: string[]; server: Server }> {
@@ -46,7 +46,7 @@ async function tokenEndpoint(): Promise<{ url: string; calls: string[]; server: 
       const refresh = new URLSearchParams(body).get("refresh_token") ?? "";
       calls.push(refresh);
       res.setHeader("content-type", "application/json");
-      if (refresh === "good") {
+      if (refresh === "good-refresh-token") {
         res.end(JSON.stringify({ access_token: "fresh-access", expires_in: 3600, token_type: "Bearer" }));
       } else {
         res.statusCode = 400;
@@ -119,14 +119,14 @@ describe("admin API (AdminClient with auth.admin_token_sha256)", () => {
   test("refreshCredential of an OAuth credential calls the token endpoint", async () => {
     const put = await admin.putOAuth("codex-oauth", "codex", {
       accessToken: "old-access",
-      refreshToken: "good",
+      refreshToken: "good-refresh-token",
       tokenUrl: oauth.url,
       clientId: "switchyard-test",
     });
     assert.equal(put.kind, CredentialKind.OAUTH);
     const before = oauth.calls.length;
     const info = await admin.refreshCredential("codex-oauth");
-    assert.deepEqual(oauth.calls.slice(before), ["good"]);
+    assert.deepEqual(oauth.calls.slice(before), ["good-refresh-token"]);
     assert.equal(info.state, CredentialState.LIVE);
     assert.ok(info.generation > put.generation, `generation ${put.generation} -> ${info.generation}`);
     assert.ok(info.expiresAtUnixMs > 0n);
@@ -135,7 +135,7 @@ describe("admin API (AdminClient with auth.admin_token_sha256)", () => {
   test("refreshCredential refused by the token endpoint: RefreshFailedError, credential dead", async () => {
     await admin.putOAuth("codex-refused", "codex", {
       accessToken: "old-access",
-      refreshToken: "revoked",
+      refreshToken: "revoked-refresh-token",
       tokenUrl: oauth.url,
       clientId: "switchyard-test",
     });

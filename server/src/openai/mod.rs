@@ -83,7 +83,7 @@ pub fn router(
         auth,
         body_limit,
         body_read_timeout,
-        started: crate::executor::wall_ms() / 1000,
+        started: crate::clock::wall_ms() / 1000,
     };
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
@@ -378,7 +378,7 @@ async fn chat_completions(
         http.response.status_code = tracing::field::Empty,
         switchyard.request_id = tracing::field::Empty,
     );
-    crate::app::continue_trace(&span, &headers);
+    crate::telemetry::continue_trace(&span, &headers);
     let response = serve_chat(state, headers, body)
         .instrument(span.clone())
         .await;
@@ -467,7 +467,7 @@ async fn serve_chat(state: DoorState, headers: HeaderMap, body: Body) -> Respons
                 let body = ChatCompletion {
                     id: &id,
                     object: "chat.completion",
-                    created: crate::executor::wall_ms() / 1000,
+                    created: crate::clock::wall_ms() / 1000,
                     model: c.answer.model.as_deref().unwrap_or(&c.model),
                     choices: [convert::choice(&c.answer)],
                     usage: convert::usage(c.answer.usage),
@@ -588,7 +588,9 @@ fn trail_headers(
         put("x-switchyard-provider", provider.to_owned());
         put("x-switchyard-model", model.to_owned());
     }
-    put("x-switchyard-attempts", steps.len().to_string());
+    let counts = crate::steps::StepCounts::of(steps);
+    put("x-switchyard-attempts", counts.attempts.to_string());
+    put("x-switchyard-skips", counts.skips.to_string());
     put(
         "x-switchyard-fallbacks",
         convert::fallbacks(steps).to_string(),
@@ -630,7 +632,7 @@ fn trail_headers(
 /// SDKs raise it.
 fn sse_response(stream: CompletionStream, caller: &Caller, include_usage: bool) -> Response {
     let id: Arc<str> = format!("chatcmpl-{}", stream.request_id).into();
-    let created = crate::executor::wall_ms() / 1000;
+    let created = crate::clock::wall_ms() / 1000;
     let model: Arc<str> = stream.model.clone();
     let first = Chunk {
         id: &id,

@@ -6,10 +6,11 @@
 //! and effects go out as values. The executor (real calls) and `ExplainFallback`
 //! (simulations) drive the very same [`Run`]. Nothing in here branches on the kind
 //! of caller once the candidate list is built.
-
 //!
-//! Seams: [`routing`] builds candidate lists, [`run`] is the state machine,
-//! [`outlier`] holds the key-health rules (consecutive failures, ejections, caps).
+//! Seams: [`routing`] builds candidate lists, [`rules`] is the table from error
+//! class to decision (the README's table is rendered from it), [`run`] is the
+//! state machine that interprets it, [`outlier`] holds the key-health rules
+//! (consecutive failures, ejections, caps).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,10 +20,12 @@ use crate::domain::{Candidate, CredentialId, ErrorClass, FailureReason, Millis};
 
 mod outlier;
 mod routing;
+mod rules;
 mod run;
 
 pub use outlier::OutlierConfig;
 pub use routing::{BUILTIN_TASKS, Routing, TaskRoute, UnknownTask};
+pub use rules::error_class_table;
 pub use run::Run;
 
 // === Configuration ===
@@ -126,6 +129,9 @@ pub enum RefreshOutcome {
     Terminal(String),
     /// The refresh failed in a way that may pass (token endpoint down).
     Transient(String),
+    /// The request's budget ran out while the refresh was still running. The
+    /// refresh goes on without the request; its result serves later requests.
+    StillRunning(String),
 }
 
 /// A change of credential state the executor must apply (and persist, for

@@ -4,12 +4,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::rules::AFTER_FIRST_TOKEN;
 use super::{
     AttemptPlan, CredentialInfo, CredentialView, Effect, Finish, Next, Observed, PolicyConfig,
     RefreshOutcome,
 };
 use crate::classify::Classification;
 use crate::domain::{Action, Candidate, CredentialId, ErrorClass, FailureReason, Millis, Step};
+
+mod decide;
 
 // === impl Run ===
 
@@ -209,10 +212,11 @@ impl Run {
             Observed::Failure(c) => (c.class, c.http_status, c.retry_after_ms, c.detail.as_str()),
         };
         let used = Some(self.current_slot().info.id.clone());
-        let (action, why) = self.decide(now, class, retry_after, &mut effects);
+        let (decision, why) = self.decide(now, class, retry_after, &mut effects);
         let why = self.noted(format!("{detail}; {why}"));
+        let action = decision.action();
         self.push_step(class, http_status, action, why, duration_ms, used);
-        self.apply(action);
+        self.apply(decision);
         effects
     }
 
@@ -237,18 +241,28 @@ impl Run {
                     credential_id: id,
                     reason: format!("refresh refused: {detail}"),
                 });
-                let action = self.rotate_or_next(now);
+                let decision = self.rotate_or_next(now);
                 let why = format!("refresh refused ({detail}), credential marked dead");
+                let action = decision.action();
                 self.push_step(ErrorClass::AuthTerminal, 0, action, why, duration_ms, used);
-                self.apply(action);
+                self.apply(decision);
             }
             RefreshOutcome::Transient(detail) => {
                 let wait = self.cfg.capped(self.cfg.auth_cooldown_ms);
                 self.cool_down(now.saturating_add(wait), ErrorClass::Auth, &mut effects);
-                let action = self.rotate_or_next(now);
+                let decision = self.rotate_or_next(now);
                 let why = format!("refresh failed ({detail}), credential cooling down");
+                let action = decision.action();
                 self.push_step(ErrorClass::Auth, 0, action, why, duration_ms, used);
-                self.apply(action);
+                self.apply(decision);
+            }
+            RefreshOutcome::StillRunning(detail) => {
+                // Not the credential's fault: no cooldown, no rotation. The request
+                // has no time left for another attempt.
+                let why =
+                    format!("time budget exhausted: {detail}; it goes on without this request");
+                self.push_step(ErrorClass::Auth, 0, Action::GiveUp, why, duration_ms, used);
+                self.phase = Phase::Done(Finish::Failed(FailureReason::DeadlineExhausted));
             }
         }
         effects
@@ -265,206 +279,19 @@ impl Run {
             return;
         }
         let used = Some(self.current_slot().info.id.clone());
+        // The rule after a first token has no key fate and no clock: no effects.
+        let (decision, why) =
+            self.decide_by(AFTER_FIRST_TOKEN, 0, failure.class, None, &mut Vec::new());
+        let why = format!("{}; {why}", failure.detail);
         self.push_step(
             failure.class,
             failure.http_status,
-            Action::StopStream,
-            format!(
-                "{}; the answer had started streaming, so no other candidate may continue it",
-                failure.detail
-            ),
+            decision.action(),
+            why,
             duration_ms,
             used,
         );
-        self.apply(Action::StopStream);
-    }
-
-    // --- decisions ---
-
-    /// The rule table. One function for every caller: it never looks at who calls.
-    fn decide(
-        &mut self,
-        now: Millis,
-        class: ErrorClass,
-        retry_after: Option<u64>,
-        effects: &mut Vec<Effect>,
-    ) -> (Action, String) {
-        let cfg = self.cfg;
-        match class {
-            ErrorClass::None => (Action::Succeed, "answered".into()),
-            ErrorClass::Auth | ErrorClass::AuthTerminal
-                if self.current_slot().info.refreshable && !self.current_slot().refreshed =>
-            {
-                (
-                    Action::RefreshAndRetry,
-                    "refreshing the credential once, then retrying".into(),
-                )
-            }
-            ErrorClass::Auth => {
-                let (_, why) = self.count_failure(now, class, effects);
-                // Not again in this request, ejected or not.
-                self.slot_mut().excluded = true;
-                (self.rotate_or_next(now), why)
-            }
-            ErrorClass::AuthTerminal => {
-                let id = self.current_slot().info.id.clone();
-                self.slot_mut().info.dead = true;
-                effects.push(Effect::MarkDead {
-                    credential_id: id,
-                    reason: "provider invalidated the credential".into(),
-                });
-                (self.rotate_or_next(now), "credential marked dead".into())
-            }
-            ErrorClass::Forbidden => {
-                self.slot_mut().excluded = true;
-                (
-                    self.rotate_or_next(now),
-                    "key refused for this request".into(),
-                )
-            }
-            ErrorClass::Billing => {
-                let wait = cfg.capped(retry_after.unwrap_or(cfg.billing_cooldown_ms));
-                self.cool_down(now.saturating_add(wait), class, effects);
-                (
-                    self.rotate_or_next(now),
-                    format!(
-                        "no retry of an out-of-credit key; cooling down for {} s",
-                        wait / 1000
-                    ),
-                )
-            }
-            ErrorClass::RateLimit => match retry_after {
-                Some(wait)
-                    if !self.rate_limit_retried
-                        && wait <= cfg.rate_limit_max_wait_ms
-                        && self.fits(now, wait) =>
-                {
-                    self.rate_limit_retried = true;
-                    self.delay_ms = wait;
-                    (
-                        Action::RetrySame,
-                        format!("retrying once after Retry-After {wait} ms"),
-                    )
-                }
-                _ => {
-                    if retry_after.is_some_and(|w| {
-                        !self.rate_limit_retried && w <= cfg.rate_limit_max_wait_ms
-                    }) {
-                        // A retry that would have been made with more time left.
-                        self.starved = true;
-                    }
-                    let why = match retry_after {
-                        // The provider said how long: believe it (capped), at once.
-                        Some(wait) => {
-                            let ms = self.eject(now, class, Some(wait), effects);
-                            format!("key ejected for {ms} ms as the provider asked")
-                        }
-                        None => self.count_failure(now, class, effects).1,
-                    };
-                    self.slot_mut().excluded = true;
-                    (self.rotate_or_next(now), why)
-                }
-            },
-            ErrorClass::Overloaded
-            | ErrorClass::Server
-            | ErrorClass::Transport
-            | ErrorClass::Unknown => {
-                let (ejected, counted) = self.count_failure(now, class, effects);
-                let backoff = self.backoff(self.retries);
-                if ejected {
-                    // This key is out; another key or candidate goes on.
-                    (self.rotate_or_next(now), counted)
-                } else if self.retries < cfg.max_retries && self.fits(now, backoff) {
-                    self.retries += 1;
-                    self.delay_ms = backoff;
-                    (
-                        Action::RetrySame,
-                        format!(
-                            "retry {}/{} after {backoff} ms backoff",
-                            self.retries, cfg.max_retries
-                        ),
-                    )
-                } else if self.retries < cfg.max_retries {
-                    self.starved = true;
-                    (
-                        Action::NextCandidate,
-                        "no budget left for a backoff retry".into(),
-                    )
-                } else {
-                    (
-                        Action::NextCandidate,
-                        format!("{} retries spent", cfg.max_retries),
-                    )
-                }
-            }
-            ErrorClass::ContextOverflow => (
-                Action::ReturnToCaller,
-                "the caller must shrink the request; no other candidate is tried".into(),
-            ),
-            ErrorClass::ContentPolicy => (
-                Action::ReturnToCaller,
-                "the caller must change the request; no other candidate is tried".into(),
-            ),
-            ErrorClass::ModelUnavailable | ErrorClass::InvalidRequest => (
-                Action::NextCandidate,
-                "this candidate cannot serve the request".into(),
-            ),
-        }
-    }
-
-    fn apply(&mut self, action: Action) {
-        match action {
-            Action::RetrySame => self.phase = Phase::Attempt,
-            Action::RefreshAndRetry => self.phase = Phase::Refresh,
-            Action::RotateCredential => {
-                // rotate_or_next already moved `slot` to the next live key.
-                self.retries = 0;
-                self.rate_limit_retried = false;
-                self.delay_ms = 0;
-                self.phase = Phase::Attempt;
-            }
-            Action::NextCandidate => {
-                self.delay_ms = 0;
-                self.phase = Phase::Select;
-            }
-            Action::ReturnToCaller => {
-                let reason = match self.steps.last().map(|s| s.error_class) {
-                    Some(ErrorClass::ContentPolicy) => FailureReason::ContentPolicy,
-                    _ => FailureReason::ContextOverflow,
-                };
-                self.phase = Phase::Done(Finish::Failed(reason));
-            }
-            Action::Succeed => self.phase = Phase::Done(Finish::Succeeded),
-            Action::StopStream => {
-                self.phase = Phase::Done(Finish::Failed(FailureReason::StreamInterrupted));
-            }
-            Action::GiveUp | Action::SkipCandidate => self.phase = Phase::Select,
-        }
-    }
-
-    /// Moves to the next usable key of the current provider if there is one.
-    fn rotate_or_next(&mut self, now: Millis) -> Action {
-        let provider = self.candidates[self.current].provider.clone();
-        let pool = &self.pools[&provider];
-        let current = self.slot;
-        match pool
-            .iter()
-            .enumerate()
-            .position(|(i, s)| i != current && s.usable(now))
-        {
-            Some(i) => {
-                self.slot = i;
-                Action::RotateCredential
-            }
-            None => Action::NextCandidate,
-        }
-    }
-
-    /// Whether waiting `wait` ms still leaves room for an attempt.
-    fn fits(&self, now: Millis, wait: u64) -> bool {
-        now.saturating_add(wait)
-            .saturating_add(self.cfg.min_attempt_ms)
-            <= self.deadline
+        self.apply(decision);
     }
 
     /// Jittered exponential backoff: `base * 2^n`, capped, times a factor in [0.5, 1).
@@ -477,104 +304,6 @@ impl Run {
         let r = splitmix64(self.seed ^ (self.steps.len() as u64).wrapping_mul(0x9E37_79B9));
         let frac = (r >> 11) as f64 / (1u64 << 53) as f64;
         (exp as f64 * (0.5 + 0.5 * frac)) as u64
-    }
-
-    /// Counts a failure of the current key against its class's threshold and
-    /// ejects the key when the threshold is reached. Returns whether it did, and
-    /// the trail's reason.
-    fn count_failure(
-        &mut self,
-        now: Millis,
-        class: ErrorClass,
-        effects: &mut Vec<Effect>,
-    ) -> (bool, String) {
-        let Some(threshold) = self.cfg.outlier.threshold(class) else {
-            return (false, String::new());
-        };
-        let failures = self.current_slot().info.next_failure_count(class);
-        if failures >= threshold {
-            let ms = self.eject(now, class, None, effects);
-            let nth = self.current_slot().info.ejections;
-            let why = format!(
-                "{failures} failures in a row: key ejected for {} (ejection {nth})",
-                human_ms(ms)
-            );
-            return (true, why);
-        }
-        let slot = self.slot_mut();
-        let effect = Effect::Failed {
-            credential_id: slot.info.id.clone(),
-            class,
-        };
-        slot.info.apply(&effect);
-        effects.push(effect);
-        let why = format!("failure {failures}/{threshold} in a row; the key stays in rotation");
-        (false, why)
-    }
-
-    /// Takes the current key out of rotation: for `wait` (a provider's word,
-    /// capped), else for `base * 2^(ejections-1)` (capped). Returns the length.
-    fn eject(
-        &mut self,
-        now: Millis,
-        class: ErrorClass,
-        wait: Option<u64>,
-        effects: &mut Vec<Effect>,
-    ) -> u64 {
-        let cfg = self.cfg;
-        let slot = self.slot_mut();
-        let nth = slot.info.ejections.saturating_add(1);
-        let ms = match wait {
-            Some(wait) => cfg.capped(wait),
-            None => cfg.ejection_ms(class, nth),
-        };
-        let effect = Effect::Eject {
-            credential_id: slot.info.id.clone(),
-            until: now.saturating_add(ms),
-            class,
-            ejections: nth,
-        };
-        slot.info.apply(&effect);
-        effects.push(effect);
-        ms
-    }
-
-    /// A success of the current key resets its failure count and decays its
-    /// ejection count, when it has any (the happy path emits nothing).
-    fn recovered(&mut self, effects: &mut Vec<Effect>) {
-        let slot = self.slot_mut();
-        if slot.info.failures > 0 || slot.info.ejections > 0 {
-            let effect = Effect::Recovered {
-                credential_id: slot.info.id.clone(),
-            };
-            slot.info.apply(&effect);
-            effects.push(effect);
-        }
-    }
-
-    /// Why the current credential must be refreshed before the attempt starting
-    /// at `start`, if it must: refreshable, not refreshed yet by this request,
-    /// and its access token expires within the skew.
-    fn refresh_before_use(&self, start: Millis) -> Option<String> {
-        let slot = self.current_slot();
-        let expires = slot.info.expires_at?;
-        if !slot.info.refreshable
-            || slot.refreshed
-            || expires > start.saturating_add(self.cfg.refresh_skew_ms)
-        {
-            return None;
-        }
-        Some(if expires > start {
-            format!(
-                "access token expires in {} s; refreshing before use",
-                (expires - start) / 1000
-            )
-        } else {
-            format!(
-                "access token expired {} s ago; refreshing before use",
-                (start - expires) / 1000
-            )
-        })
     }
 
     /// Prefixes `why` with the pending trail note, if any.
@@ -607,16 +336,6 @@ impl Run {
             }
         }
         best.map(|(_, index, slot)| (index, slot))
-    }
-
-    fn cool_down(&mut self, until: Millis, class: ErrorClass, effects: &mut Vec<Effect>) {
-        let slot = self.slot_mut();
-        slot.info.cooldown_until = Some(until);
-        effects.push(Effect::Cooldown {
-            credential_id: slot.info.id.clone(),
-            until,
-            class,
-        });
     }
 
     /// Picks the next candidate with a usable key, recording skips.
@@ -775,15 +494,6 @@ fn describe_empty_pool(pool: &[Slot], now: Millis) -> String {
         parts.push(format!("{refused} refused earlier in this request"));
     }
     format!("no live credential ({})", parts.join(", "))
-}
-
-/// `1500 ms`, or `30 s` for whole seconds.
-fn human_ms(ms: u64) -> String {
-    if ms >= 1000 && ms.is_multiple_of(1000) {
-        format!("{} s", ms / 1000)
-    } else {
-        format!("{ms} ms")
-    }
 }
 
 /// A tiny, well-known mixing function: jitter without a clock or an RNG.

@@ -287,6 +287,39 @@ fn failed_terminal_refresh_marks_dead_and_moves_on() {
 }
 
 #[test]
+fn a_refresh_still_running_at_the_deadline_gives_up_with_its_step_and_no_effect() {
+    let mut c = creds();
+    let mut k1 = key("k1");
+    k1.refreshable = true;
+    c.insert("aux-p".into(), vec![k1]);
+    let mut run = run_for(&compression(), &c);
+    let Next::Attempt(_) = run.next(NOW) else {
+        panic!()
+    };
+    run.record(NOW, 1, &fail(ErrorClass::Auth, 401));
+    let Next::Refresh { .. } = run.next(NOW) else {
+        panic!()
+    };
+    let effects = run.record_refresh(
+        NOW,
+        900,
+        &RefreshOutcome::StillRunning("the refresh was still running after 900 ms".into()),
+    );
+    assert!(
+        effects.is_empty(),
+        "the credential is not blamed: {effects:?}"
+    );
+    assert_eq!(
+        run.next(NOW),
+        Next::Done(Finish::Failed(FailureReason::DeadlineExhausted))
+    );
+    let last = run.steps().last().unwrap();
+    assert_eq!(last.action, Action::GiveUp);
+    assert_eq!(last.credential_id.as_deref(), Some("k1"));
+    assert!(last.reason.contains("still running"), "{}", last.reason);
+}
+
+#[test]
 fn billing_skips_the_key_without_retrying_it_and_cools_it_down() {
     let mut run = run_for(&Caller::Primary, &creds());
     let Next::Attempt(_) = run.next(NOW) else {

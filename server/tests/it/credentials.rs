@@ -139,7 +139,11 @@ async fn a_process_killed_during_a_rotation_keeps_a_working_token_pair() {
     store.close().await;
 
     endpoint.set_delay(Duration::ZERO);
-    let server = Server::start(&config, &[]);
+    // The start finishes the interrupted refresh against the fake endpoint, which
+    // this test's runtime serves: wait for the start beside it.
+    let server = tokio::task::spawn_blocking(move || Server::start(&config, &[]))
+        .await
+        .unwrap();
     let answer = server
         .client()
         .await
@@ -731,7 +735,7 @@ async fn an_access_token_about_to_expire_is_refreshed_before_it_is_sent() {
         material: Material::OAuth(switchyard::domain::OAuthTokens {
             access_token: secrecy::SecretString::from("exp-access-old".to_owned()),
             refresh_token: secrecy::SecretString::from("exp-refresh-0".to_owned()),
-            expires_at: Some(switchyard::executor::wall_ms() + 10_000),
+            expires_at: Some(switchyard::clock::wall_ms() + 10_000),
             token_url: endpoint.url(),
             client_id: "switchyard-test".into(),
             client_secret: None,

@@ -1,16 +1,23 @@
 //! Integration tests: the real server on 127.0.0.1:0, a real SQLite file, fake
 //! providers that are real HTTP servers counting their calls, gRPC over TCP.
 
+mod attempts;
 mod chat;
 mod credentials;
+mod drain;
 mod hostile;
+mod layout;
 mod openai;
 mod operations;
 mod outlier;
+mod refresh;
 mod secrets;
+mod serve_output;
 mod soak;
+mod store;
 mod streaming;
 mod support;
+mod tools;
 mod validation;
 
 use std::time::Duration;

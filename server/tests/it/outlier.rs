@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
+use switchyard::clock::wall_ms;
 use switchyard::crypto::{MasterKey, default_key_file};
 use switchyard::domain::Material;
-use switchyard::executor::wall_ms;
 use switchyard::fake::{FakeReply, FakeTokenEndpoint};
 use switchyard::store::Store;
 use switchyard_client::pb;

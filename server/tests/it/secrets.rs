@@ -902,7 +902,9 @@ async fn a_token_endpoint_issuing_an_unsendable_token_is_refused_and_nothing_is_
             .contains("token endpoint issued a token that must not contain a line break"),
         "{refresh:?}"
     );
-    assert_eq!(endpoint.call_count(), 1);
+    // The endpoint may have spent the old refresh token when it answered, so the
+    // outcome counts as unknown and the grant is asked once more (refresh journal).
+    assert_eq!(endpoint.call_count(), 2);
     app.stop().await;
 
     // The stored pair is still the old one: the bad token was never stored.

@@ -15,7 +15,7 @@ use super::{Harness, sha256_hex, user};
 const ADMIN_TOKEN: &str = "admin-token-of-the-rust-client-tests";
 const AGENT_TOKEN: &str = "agent-token-of-the-rust-client-tests";
 
-/// An OAuth token endpoint: refresh token `good` gets a new access token, any other
+/// An OAuth token endpoint: refresh token `good-refresh-token` gets a new access token, any other
 /// is refused with 400 `invalid_grant`. Records the refresh tokens it saw.
 #[derive(Clone)]
 struct TokenEndpoint {
@@ -31,7 +31,7 @@ async fn grant(State(seen): State<Arc<Mutex<Vec<String>>>>, body: Bytes) -> impl
         .unwrap_or_default()
         .to_owned();
     seen.lock().unwrap().push(refresh.clone());
-    let (status, json) = if refresh == "good" {
+    let (status, json) = if refresh == "good-refresh-token" {
         (
             StatusCode::OK,
             r#"{"access_token":"fresh-access","expires_in":3600}"#,
@@ -184,7 +184,7 @@ async fn refresh_credential_refreshes_refuses_and_reports() {
         .put_oauth(
             "codex-oauth",
             "codex",
-            oauth("good", &endpoint.url),
+            oauth("good-refresh-token", &endpoint.url),
             CallOptions::new(),
         )
         .await
@@ -194,7 +194,7 @@ async fn refresh_credential_refreshes_refuses_and_reports() {
         .refresh_credential("codex-oauth", CallOptions::new())
         .await
         .expect("refresh");
-    assert_eq!(endpoint.seen(), ["good"]);
+    assert_eq!(endpoint.seen(), ["good-refresh-token"]);
     assert_eq!(info.state(), pb::CredentialState::Live);
     assert!(info.generation > put.generation, "{put:?} -> {info:?}");
     assert!(info.expires_at_unix_ms > 0);
@@ -204,7 +204,7 @@ async fn refresh_credential_refreshes_refuses_and_reports() {
         .put_oauth(
             "codex-refused",
             "codex",
-            oauth("revoked", &endpoint.url),
+            oauth("revoked-refresh-token", &endpoint.url),
             CallOptions::new(),
         )
         .await

@@ -4,8 +4,10 @@
 //! domain types only: never proto types, never the policy. The request hot path
 //! does not call this module; the [`crate::writer`] task does, off the path.
 
+mod files;
+pub(crate) mod trails;
+
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,10 +18,12 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection};
 
 use crate::crypto::{CryptoError, MasterKey};
-use crate::domain::{
-    Action, Caller, CandidateSummary, CredentialId, ErrorClass, FailureReason, Material, Millis,
-    OAuthTokens, Step, Trail,
-};
+mod journal;
+mod tx;
+
+pub use journal::JournalEntry;
+
+use crate::domain::{CredentialId, ErrorClass, Material, Millis, OAuthTokens, Trail};
 
 /// The credential columns `decode` reads, joined with their health, then `$tail`.
 macro_rules! select_credentials {
@@ -27,7 +31,7 @@ macro_rules! select_credentials {
         concat!(
             "SELECT c.id, c.provider, c.kind, c.label, c.priority, c.secret, c.refresh_token,
                     c.expires_at, c.token_url, c.client_id, c.client_secret, c.scope,
-                    c.generation, c.created_at,
+                    c.generation, c.created_at, c.incarnation,
                     s.cooldown_until, s.cooldown_class, s.dead_since, s.dead_reason,
                     s.last_error_class, s.last_error_at, s.use_count
              FROM credentials c LEFT JOIN credential_state s ON s.credential_id = c.id ",
@@ -39,15 +43,42 @@ macro_rules! select_credentials {
 /// The embedded migrations of `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
-/// A store failure.
+/// A store failure. Failures of SQLite name the database file.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// SQLite or sqlx failed.
-    #[error("database error: {0}")]
-    Sqlx(#[from] sqlx::Error),
+    #[error("database {}: {source}", path.display())]
+    Sqlx {
+        /// The database file.
+        path: Arc<Path>,
+        /// Cause.
+        source: sqlx::Error,
+    },
     /// A migration failed.
-    #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database {}: migration failed: {source}", path.display())]
+    Migrate {
+        /// The database file.
+        path: Arc<Path>,
+        /// Cause.
+        source: sqlx::migrate::MigrateError,
+    },
+    /// The database file could not be created.
+    #[error("database {}: cannot create the file: {source}", path.display())]
+    Create {
+        /// The database file.
+        path: Arc<Path>,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The database opens but refuses writes: a read-only file, directory or
+    /// filesystem, or a full disk.
+    #[error("database {} is not writable: {source}", path.display())]
+    NotWritable {
+        /// The database file.
+        path: Arc<Path>,
+        /// Cause.
+        source: sqlx::Error,
+    },
     /// A credential id is taken.
     #[error("credential {0:?} already exists")]
     Duplicate(String),
@@ -144,6 +175,8 @@ pub struct StoredCredential {
     pub material: Material,
     /// Increases at every change of the secret material (rotation).
     pub generation: u64,
+    /// Which row of this id: a replaced credential gets a new one.
+    pub incarnation: i64,
     /// Health.
     pub health: CredentialHealth,
     /// Attempts made with it (for `least_used` pools).
@@ -163,13 +196,17 @@ pub struct RotatedTokens {
     pub expires_at: Option<Millis>,
 }
 
-/// A change of credential health, written through by the server.
+/// A change of credential health, written through by the server. Each names the
+/// incarnation of the row it applies to: the store ignores a change aimed at a row
+/// that was replaced since.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HealthChange {
     /// Cooling down until `until`.
     Cooldown {
         /// Credential.
         id: CredentialId,
+        /// Its row ([`StoredCredential::incarnation`]).
+        incarnation: i64,
         /// Unix ms.
         until: Millis,
         /// Cause.
@@ -181,6 +218,8 @@ pub enum HealthChange {
     Dead {
         /// Credential.
         id: CredentialId,
+        /// Its row ([`StoredCredential::incarnation`]).
+        incarnation: i64,
         /// Why.
         reason: String,
         /// When.
@@ -190,9 +229,20 @@ pub enum HealthChange {
     Usage {
         /// Credential.
         id: CredentialId,
+        /// Its row ([`StoredCredential::incarnation`]).
+        incarnation: i64,
         /// Total count.
         uses: u64,
     },
+}
+
+/// How many trails to keep, and how many at most to delete in one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prune {
+    /// Trails kept: the newest ones.
+    pub keep: u32,
+    /// Most trails deleted by one step.
+    pub max_rows: u32,
 }
 
 /// Handle to the SQLite file. Cheap to clone.
@@ -200,31 +250,112 @@ pub enum HealthChange {
 pub struct Store {
     pool: SqlitePool,
     key: MasterKey,
+    path: Arc<Path>,
+}
+
+/// Names the database file in a sqlx error.
+trait At<T> {
+    fn at(self, path: &Arc<Path>) -> Result<T, StoreError>;
+}
+
+impl<T> At<T> for Result<T, sqlx::Error> {
+    fn at(self, path: &Arc<Path>) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Sqlx {
+            path: path.clone(),
+            source,
+        })
+    }
 }
 
 // === impl Store ===
 
 impl Store {
-    /// Opens (creating it if needed) the SQLite file in WAL mode, runs the
-    /// migrations, and seals any secret a previous version stored in the clear.
-    /// `synchronous = FULL`: a committed rotation survives a crash of the process or
-    /// of the machine.
+    /// Opens (creating it if needed, mode 0600) the SQLite file in WAL mode, runs
+    /// the migrations, proves that a write commits, and seals any secret a previous
+    /// version stored in the clear. `synchronous = FULL`: a committed rotation
+    /// survives a crash of the process or of the machine.
     pub async fn open(path: &Path, key: MasterKey) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
+        let path: Arc<Path> = Arc::from(path);
+        files::create_private(&path).map_err(|source| StoreError::Create {
+            path: path.clone(),
+            source,
+        })?;
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // A write batch touches both ends of the trail b-trees (inserts at the
+            // top, the prune at the bottom): with SQLite's default 2 MiB cache its
+            // dirty pages spill to the WAL mid-transaction. 16 MiB holds them.
+            .pragma("cache_size", "-16384")
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await?;
-        let store = Self { pool, key };
+            .await
+            .at(&path)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: path.clone(),
+                source,
+            })?;
+        let store = Self { pool, key, path };
+        // Migrations of an up-to-date file only read: a read-only file would pass
+        // them and fail every write later, silently. Refuse it now.
+        store.probe_write().await?;
         store.seal_legacy_secrets().await?;
         Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Commits a one-row write: the store accepts writes now. Fails with
+    /// [`StoreError::NotWritable`] when it does not.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR REPLACE INTO store_probe (id, written_at) VALUES (1, unixepoch())")
+            .execute(&self.pool)
+            .await
+            .map_err(|source| StoreError::NotWritable {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Whether the database at `path` holds secrets sealed under some master key.
+    /// Read only, with no key: a missing file, or one without credentials, holds
+    /// none. A fresh master key could not open sealed secrets, so the caller must
+    /// not generate one for such a file.
+    pub async fn holds_sealed_secrets(path: &Path) -> Result<bool, StoreError> {
+        let at: Arc<Path> = Arc::from(path);
+        if !path.exists() {
+            return Ok(false);
+        }
+        let options = SqliteConnectOptions::new().filename(path).read_only(true);
+        let mut conn = sqlx::ConnectOptions::connect(&options).await.at(&at)?;
+        let has_table: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'credentials'",
+        )
+        .fetch_optional(&mut conn)
+        .await
+        .at(&at)?;
+        let mut sealed = false;
+        if has_table.is_some() {
+            let secrets: Vec<Vec<u8>> = sqlx::query_scalar("SELECT secret FROM credentials")
+                .fetch_all(&mut conn)
+                .await
+                .at(&at)?;
+            sealed = secrets.iter().any(|s| MasterKey::is_sealed(s));
+        }
+        let _ = sqlx::Connection::close(conn).await;
+        Ok(sealed)
     }
 
     /// Id of the master key in use (not secret).
@@ -236,20 +367,22 @@ impl Store {
     async fn seal_legacy_secrets(&self) -> Result<(), StoreError> {
         let rows = sqlx::query("SELECT id, secret FROM credentials")
             .fetch_all(&self.pool)
-            .await?;
-        let mut tx = self.pool.begin().await?;
+            .await
+            .at(&self.path)?;
+        let mut tx = self.pool.begin().await.at(&self.path)?;
         for row in &rows {
-            let id: String = row.try_get("id")?;
-            let secret: Vec<u8> = row.try_get("secret")?;
+            let id: String = row.try_get("id").at(&self.path)?;
+            let secret: Vec<u8> = row.try_get("secret").at(&self.path)?;
             if !MasterKey::is_sealed(&secret) {
                 sqlx::query("UPDATE credentials SET secret = ? WHERE id = ?")
                     .bind(self.key.seal(&secret, &format!("{id}/secret")))
                     .bind(&id)
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .at(&self.path)?;
             }
         }
-        tx.commit().await?;
+        tx.commit().await.at(&self.path)?;
         Ok(())
     }
 
@@ -278,7 +411,10 @@ impl Store {
 
     /// Answers a trivial query: the store is usable.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .at(&self.path)?;
         Ok(())
     }
 
@@ -310,18 +446,19 @@ impl Store {
                 Some(t),
             ),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.at(&self.path)?;
         if replace {
             sqlx::query("DELETE FROM credentials WHERE id = ?")
                 .bind(&c.id)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .at(&self.path)?;
         }
         let result = sqlx::query(
             "INSERT INTO credentials (id, provider, kind, label, priority, secret, refresh_token,
                                       expires_at, token_url, client_id, client_secret, scope,
-                                      created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                      created_at, updated_at, incarnation)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, random())",
         )
         .bind(&c.id)
         .bind(&c.provider)
@@ -348,55 +485,30 @@ impl Store {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 return Err(StoreError::Duplicate(c.id.clone()));
             }
-            Err(e) => return Err(e.into()),
+            Err(source) => {
+                return Err(StoreError::Sqlx {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
         }
-        tx.commit().await?;
+        tx.commit().await.at(&self.path)?;
         Ok(())
-    }
-
-    /// Persists the tokens of a refresh, if nobody rotated the credential since
-    /// `generation`. One UPDATE: the row holds the old pair or the new pair, never a
-    /// mix. Returns the new generation.
-    pub async fn save_rotation(
-        &self,
-        id: &str,
-        generation: u64,
-        tokens: &RotatedTokens,
-        now: Millis,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE credentials
-             SET secret = ?, refresh_token = ?, expires_at = ?, generation = generation + 1,
-                 updated_at = ?
-             WHERE id = ? AND kind = 'oauth' AND generation = ?",
-        )
-        .bind(self.seal(id, "secret", &tokens.access_token))
-        .bind(self.seal(id, "refresh_token", &tokens.refresh_token))
-        .bind(tokens.expires_at.map(|v| v as i64))
-        .bind(now as i64)
-        .bind(id)
-        .bind(generation as i64)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
-            Ok(generation + 1)
-        } else {
-            Err(StoreError::Conflict(id.to_owned()))
-        }
     }
 
     /// Re-encrypts every stored secret under `new_key`, in one transaction.
     /// Returns how many credentials were re-encrypted.
     pub async fn rekey(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.at(&self.path)?;
         let rows = sqlx::query("SELECT id, secret, refresh_token, client_secret FROM credentials")
             .fetch_all(&mut *tx)
-            .await?;
+            .await
+            .at(&self.path)?;
         for row in &rows {
-            let id: String = row.try_get("id")?;
+            let id: String = row.try_get("id").at(&self.path)?;
             let mut sealed = Vec::new();
             for column in ["secret", "refresh_token", "client_secret"] {
-                let value: Option<Vec<u8>> = row.try_get(column)?;
+                let value: Option<Vec<u8>> = row.try_get(column).at(&self.path)?;
                 sealed.push(match value {
                     None => None,
                     Some(v) => {
@@ -416,9 +528,9 @@ impl Store {
             .bind(&sealed[2])
             .bind(&id)
             .execute(&mut *tx)
-            .await?;
+            .await.at(&self.path)?;
         }
-        tx.commit().await?;
+        tx.commit().await.at(&self.path)?;
         Ok(rows.len())
     }
 
@@ -427,7 +539,8 @@ impl Store {
         let done = sqlx::query("DELETE FROM credentials WHERE id = ?")
             .bind(id)
             .execute(&self.pool)
-            .await?;
+            .await
+            .at(&self.path)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -435,7 +548,8 @@ impl Store {
     pub async fn credentials(&self) -> Result<Vec<StoredCredential>, StoreError> {
         let rows = sqlx::query(select_credentials!("ORDER BY c.provider, c.priority, c.id"))
             .fetch_all(&self.pool)
-            .await?;
+            .await
+            .at(&self.path)?;
         rows.iter().map(|row| self.decode(row)).collect()
     }
 
@@ -444,63 +558,72 @@ impl Store {
         let row = sqlx::query(select_credentials!("WHERE c.id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
-            .await?;
+            .await
+            .at(&self.path)?;
         row.as_ref().map(|row| self.decode(row)).transpose()
     }
 
     fn decode(&self, row: &sqlx::sqlite::SqliteRow) -> Result<StoredCredential, StoreError> {
-        let id: String = row.try_get("id")?;
+        let id: String = row.try_get("id").at(&self.path)?;
         let ms = |name: &str| -> Result<Option<Millis>, sqlx::Error> {
             Ok(row
                 .try_get::<Option<i64>, _>(name)?
                 .map(|v| v.max(0) as Millis))
         };
-        let secret = self.open_secret(&id, "secret", &row.try_get::<Vec<u8>, _>("secret")?)?;
-        let kind: String = row.try_get("kind")?;
+        let secret = self.open_secret(
+            &id,
+            "secret",
+            &row.try_get::<Vec<u8>, _>("secret").at(&self.path)?,
+        )?;
+        let kind: String = row.try_get("kind").at(&self.path)?;
         let material = match kind.as_str() {
             "api_key" => Material::ApiKey(secret),
             "oauth" => {
-                let refresh: Option<Vec<u8>> = row.try_get("refresh_token")?;
+                let refresh: Option<Vec<u8>> = row.try_get("refresh_token").at(&self.path)?;
                 let refresh = refresh.ok_or_else(|| {
                     StoreError::Corrupt(format!("{id}: oauth without a refresh token"))
                 })?;
-                let client_secret: Option<Vec<u8>> = row.try_get("client_secret")?;
+                let client_secret: Option<Vec<u8>> = row.try_get("client_secret").at(&self.path)?;
                 Material::OAuth(OAuthTokens {
                     access_token: secret,
                     refresh_token: self.open_secret(&id, "refresh_token", &refresh)?,
-                    expires_at: ms("expires_at")?,
+                    expires_at: ms("expires_at").at(&self.path)?,
                     token_url: row
-                        .try_get::<Option<String>, _>("token_url")?
+                        .try_get::<Option<String>, _>("token_url")
+                        .at(&self.path)?
                         .unwrap_or_default(),
                     client_id: row
-                        .try_get::<Option<String>, _>("client_id")?
+                        .try_get::<Option<String>, _>("client_id")
+                        .at(&self.path)?
                         .unwrap_or_default(),
                     client_secret: client_secret
                         .map(|v| self.open_secret(&id, "client_secret", &v))
                         .transpose()?,
-                    scope: row.try_get("scope")?,
+                    scope: row.try_get("scope").at(&self.path)?,
                 })
             }
             other => return Err(StoreError::Corrupt(format!("{id}: kind {other:?}"))),
         };
         Ok(StoredCredential {
-            provider: row.try_get("provider")?,
-            label: row.try_get("label")?,
-            priority: row.try_get("priority")?,
+            provider: row.try_get("provider").at(&self.path)?,
+            label: row.try_get("label").at(&self.path)?,
+            priority: row.try_get("priority").at(&self.path)?,
             material,
-            generation: row.try_get::<i64, _>("generation")?.max(0) as u64,
+            generation: row.try_get::<i64, _>("generation").at(&self.path)?.max(0) as u64,
+            incarnation: row.try_get("incarnation").at(&self.path)?,
             use_count: row
-                .try_get::<Option<i64>, _>("use_count")?
+                .try_get::<Option<i64>, _>("use_count")
+                .at(&self.path)?
                 .unwrap_or(0)
                 .max(0) as u64,
-            created_at: row.try_get::<i64, _>("created_at")?.max(0) as Millis,
+            created_at: row.try_get::<i64, _>("created_at").at(&self.path)?.max(0) as Millis,
             health: CredentialHealth {
-                cooldown_until: ms("cooldown_until")?,
-                cooldown_class: row.try_get("cooldown_class")?,
-                dead_since: ms("dead_since")?,
-                dead_reason: row.try_get("dead_reason")?,
-                last_error_class: row.try_get("last_error_class")?,
-                last_error_at: ms("last_error_at")?,
+                cooldown_until: ms("cooldown_until").at(&self.path)?,
+                cooldown_class: row.try_get("cooldown_class").at(&self.path)?,
+                dead_since: ms("dead_since").at(&self.path)?,
+                dead_reason: row.try_get("dead_reason").at(&self.path)?,
+                last_error_class: row.try_get("last_error_class").at(&self.path)?,
+                last_error_at: ms("last_error_at").at(&self.path)?,
             },
             id: id.into(),
         })
@@ -512,107 +635,42 @@ impl Store {
         changes: &[HealthChange],
         trails: &[Arc<Trail>],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for change in changes {
-            write_health(&mut tx, change).await?;
-        }
-        write_trails(&mut tx, trails).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_and_prune(changes, trails, None)
+            .await
+            .map(|_| ())
     }
 
-    /// Steps of a trail written by 0.1, one `attempts` row each.
-    async fn legacy_steps(&self, request_id: &str) -> Result<Vec<Step>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT candidate_index, provider, model, credential_id, error_class, http_status,
-                    action, reason, duration_ms
-             FROM attempts WHERE request_id = ? ORDER BY seq",
-        )
-        .bind(request_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let class: String = r.try_get("error_class")?;
-                let action: String = r.try_get("action")?;
-                Ok(Step {
-                    candidate_index: r.try_get::<i64, _>("candidate_index")? as u32,
-                    provider: r.try_get::<String, _>("provider")?.into(),
-                    model: r.try_get::<String, _>("model")?.into(),
-                    credential_id: r
-                        .try_get::<Option<String>, _>("credential_id")?
-                        .map(Into::into),
-                    error_class: ErrorClass::parse(&class)
-                        .ok_or_else(|| StoreError::Corrupt(format!("error class {class:?}")))?,
-                    http_status: r.try_get::<i64, _>("http_status")? as u16,
-                    action: Action::parse(&action)
-                        .ok_or_else(|| StoreError::Corrupt(format!("action {action:?}")))?,
-                    reason: r.try_get("reason")?,
-                    duration_ms: r.try_get::<i64, _>("duration_ms")?.max(0) as u64,
-                })
+    /// Writes a batch of health changes and trails, then prunes at most
+    /// `prune.max_rows` trails beyond the newest `prune.keep`, in one transaction
+    /// (one commit, one fsync). Returns how many trails were pruned.
+    pub async fn write_and_prune(
+        &self,
+        changes: &[HealthChange],
+        trails: &[Arc<Trail>],
+        prune: Option<Prune>,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.begin_write().await?;
+        let done = async {
+            for change in changes {
+                write_health(&mut conn, change).await?;
+            }
+            trails::write_trails(&mut conn, trails).await?;
+            Ok(match prune {
+                Some(p) => trails::prune(&mut conn, p.keep, p.max_rows).await?,
+                None => 0,
             })
-            .collect()
-    }
-
-    /// Deletes the oldest trails beyond the newest `keep`. Returns how many went.
-    pub async fn prune_trails(&self, keep: u32) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM requests WHERE id IN (
-                 SELECT id FROM requests ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?)",
-        )
-        .bind(i64::from(keep))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    /// The recorded trail of a request.
-    pub async fn trail(&self, request_id: &str) -> Result<Option<Trail>, StoreError> {
-        let Some(row) = sqlx::query(
-            "SELECT caller_kind, task, created_at, failure_reason, candidates, steps FROM requests WHERE id = ?",
-        )
-        .bind(request_id)
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let caller = match (
-            row.try_get::<String, _>("caller_kind")?.as_str(),
-            row.try_get::<Option<String>, _>("task")?,
-        ) {
-            ("aux", Some(task)) => Caller::Aux(task),
-            _ => Caller::Primary,
-        };
-        let failure = match row.try_get::<Option<String>, _>("failure_reason")? {
-            None => None,
-            Some(s) => Some(
-                FailureReason::parse(&s)
-                    .ok_or_else(|| StoreError::Corrupt(format!("failure reason {s:?}")))?,
-            ),
-        };
-        let candidates: Vec<CandidateSummary> =
-            serde_json::from_str(&row.try_get::<String, _>("candidates")?)
-                .map_err(|e| StoreError::Corrupt(format!("candidates: {e}")))?;
-        let steps = match row.try_get::<Option<String>, _>("steps")? {
-            Some(json) => steps_from_json(&json)?,
-            None => self.legacy_steps(request_id).await?,
-        };
-        Ok(Some(Trail {
-            request_id: request_id.to_owned(),
-            caller,
-            created_at: row.try_get::<i64, _>("created_at")?.max(0) as Millis,
-            failure,
-            candidates,
-            steps,
-        }))
+        }
+        .await
+        .at(&self.path);
+        tx::commit(conn, done, &self.path).await
     }
 }
 
-async fn write_health(tx: &mut SqliteConnection, change: &HealthChange) -> Result<(), StoreError> {
+async fn write_health(tx: &mut SqliteConnection, change: &HealthChange) -> Result<(), sqlx::Error> {
     match change {
         HealthChange::Cooldown {
             id,
+            incarnation,
             until,
             class,
             at,
@@ -620,7 +678,7 @@ async fn write_health(tx: &mut SqliteConnection, change: &HealthChange) -> Resul
             sqlx::query(
                 "INSERT INTO credential_state
                      (credential_id, cooldown_until, cooldown_class, last_error_class, last_error_at, updated_at)
-                 SELECT id, ?2, ?3, ?3, ?4, ?4 FROM credentials WHERE id = ?1
+                 SELECT id, ?2, ?3, ?3, ?4, ?4 FROM credentials WHERE id = ?1 AND incarnation = ?5
                  ON CONFLICT (credential_id) DO UPDATE SET
                      cooldown_until = excluded.cooldown_until, cooldown_class = excluded.cooldown_class,
                      last_error_class = excluded.last_error_class, last_error_at = excluded.last_error_at,
@@ -630,14 +688,20 @@ async fn write_health(tx: &mut SqliteConnection, change: &HealthChange) -> Resul
             .bind(*until as i64)
             .bind(class.as_str())
             .bind(*at as i64)
+            .bind(*incarnation)
             .execute(&mut *tx)
             .await?;
         }
-        HealthChange::Dead { id, reason, at } => {
+        HealthChange::Dead {
+            id,
+            incarnation,
+            reason,
+            at,
+        } => {
             sqlx::query(
                 "INSERT INTO credential_state
                      (credential_id, dead_since, dead_reason, last_error_class, last_error_at, updated_at)
-                 SELECT id, ?3, ?2, 'auth_terminal', ?3, ?3 FROM credentials WHERE id = ?1
+                 SELECT id, ?3, ?2, 'auth_terminal', ?3, ?3 FROM credentials WHERE id = ?1 AND incarnation = ?4
                  ON CONFLICT (credential_id) DO UPDATE SET
                      dead_since = COALESCE(credential_state.dead_since, excluded.dead_since),
                      dead_reason = COALESCE(credential_state.dead_reason, excluded.dead_reason),
@@ -647,125 +711,36 @@ async fn write_health(tx: &mut SqliteConnection, change: &HealthChange) -> Resul
             .bind(&**id)
             .bind(reason)
             .bind(*at as i64)
+            .bind(*incarnation)
             .execute(&mut *tx)
             .await?;
         }
-        HealthChange::Usage { id, uses } => {
+        HealthChange::Usage {
+            id,
+            incarnation,
+            uses,
+        } => {
             sqlx::query(
                 "INSERT INTO credential_state (credential_id, use_count, updated_at)
-                 SELECT id, ?2, 0 FROM credentials WHERE id = ?1
+                 SELECT id, ?2, 0 FROM credentials WHERE id = ?1 AND incarnation = ?3
                  ON CONFLICT (credential_id) DO UPDATE SET use_count = excluded.use_count",
             )
             .bind(&**id)
             .bind(*uses as i64)
+            .bind(*incarnation)
             .execute(&mut *tx)
             .await?;
         }
-    }
-    Ok(())
-}
-
-/// A step as stored in `requests.steps` (JSON).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StepRow<'a> {
-    #[serde(rename = "i")]
-    candidate_index: u32,
-    #[serde(rename = "p", borrow)]
-    provider: std::borrow::Cow<'a, str>,
-    #[serde(rename = "m", borrow)]
-    model: std::borrow::Cow<'a, str>,
-    #[serde(rename = "k", borrow, default, skip_serializing_if = "Option::is_none")]
-    credential_id: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "c")]
-    error_class: &'a str,
-    #[serde(rename = "s")]
-    http_status: u16,
-    #[serde(rename = "a")]
-    action: &'a str,
-    #[serde(rename = "r", borrow)]
-    reason: std::borrow::Cow<'a, str>,
-    #[serde(rename = "d")]
-    duration_ms: u64,
-}
-
-fn steps_json(steps: &[Step]) -> String {
-    let rows: Vec<StepRow<'_>> = steps
-        .iter()
-        .map(|s| StepRow {
-            candidate_index: s.candidate_index,
-            provider: (&*s.provider).into(),
-            model: (&*s.model).into(),
-            credential_id: s.credential_id.as_deref().map(Into::into),
-            error_class: s.error_class.as_str(),
-            http_status: s.http_status,
-            action: s.action.as_str(),
-            reason: s.reason.as_str().into(),
-            duration_ms: s.duration_ms,
-        })
-        .collect();
-    // Plain strings and numbers: serialisation cannot fail.
-    serde_json::to_string(&rows).unwrap_or_default()
-}
-
-fn steps_from_json(text: &str) -> Result<Vec<Step>, StoreError> {
-    let rows: Vec<StepRow<'_>> =
-        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("steps: {e}")))?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Step {
-                candidate_index: r.candidate_index,
-                provider: r.provider.as_ref().into(),
-                model: r.model.as_ref().into(),
-                credential_id: r.credential_id.map(|c| c.as_ref().into()),
-                error_class: ErrorClass::parse(r.error_class).ok_or_else(|| {
-                    StoreError::Corrupt(format!("error class {:?}", r.error_class))
-                })?,
-                http_status: r.http_status,
-                action: Action::parse(r.action)
-                    .ok_or_else(|| StoreError::Corrupt(format!("action {:?}", r.action)))?,
-                reason: r.reason.into_owned(),
-                duration_ms: r.duration_ms,
-            })
-        })
-        .collect()
-}
-
-/// Rows per multi-row INSERT (8 bound values each, far under SQLite's limit).
-const TRAIL_ROWS_PER_INSERT: usize = 256;
-
-/// Inserts trails, one row each, in multi-row statements: one round trip to the
-/// SQLite thread per few hundred requests.
-async fn write_trails(tx: &mut SqliteConnection, trails: &[Arc<Trail>]) -> Result<(), StoreError> {
-    for chunk in trails.chunks(TRAIL_ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT OR IGNORE INTO requests
-                 (id, caller_kind, task, created_at, outcome, failure_reason, candidates, steps) ",
-        );
-        insert.push_values(chunk, |mut row, trail| {
-            row.push_bind(trail.request_id.clone())
-                .push_bind(trail.caller.kind())
-                .push_bind(trail.caller.task().map(str::to_owned))
-                .push_bind(trail.created_at as i64)
-                .push_bind(if trail.failure.is_some() {
-                    "failed"
-                } else {
-                    "succeeded"
-                })
-                .push_bind(trail.failure.map(FailureReason::as_str))
-                .push_bind(serde_json::to_string(&trail.candidates).unwrap_or_default())
-                .push_bind(steps_json(&trail.steps));
-        });
-        insert.build().execute(&mut *tx).await?;
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::domain::FailureReason;
+    use crate::domain::{Action, Caller, CandidateSummary, FailureReason, Step};
 
-    fn key() -> MasterKey {
+    pub(crate) fn key() -> MasterKey {
         MasterKey::from_bytes([7; 32])
     }
 
@@ -787,7 +762,7 @@ mod tests {
         }
     }
 
-    fn trail(id: &str, at: Millis) -> Trail {
+    pub(crate) fn trail(id: &str, at: Millis) -> Trail {
         Trail {
             request_id: id.into(),
             caller: Caller::Aux("compression".into()),
@@ -830,6 +805,7 @@ mod tests {
         ));
         let dead = HealthChange::Dead {
             id: "k1".into(),
+            incarnation: store.credential("k1").await.unwrap().unwrap().incarnation,
             reason: "token_invalidated".into(),
             at: 5,
         };
@@ -845,16 +821,59 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn pruning_keeps_the_newest_trails() {
+    async fn sqlite_errors_name_the_database_file() {
         let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be: SQLite cannot open it.
+        let path = dir.path().join("is-a-dir.db");
+        std::fs::create_dir(&path).unwrap();
+        let err = Store::open(&path, key()).await.unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
         let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
-        let trails: Vec<_> = (0..5)
-            .map(|i| Arc::new(trail(&format!("r{i}"), i)))
-            .collect();
-        store.write_batch(&[], &trails).await.unwrap();
-        assert_eq!(store.prune_trails(2).await.unwrap(), 3);
-        assert!(store.trail("r4").await.unwrap().is_some());
-        assert!(store.trail("r0").await.unwrap().is_none());
+        store.close().await;
+        let err = store.trail("r1").await.unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("database {}", dir.path().join("s.db").display())),
+            "{err}"
+        );
+        let err = store.probe_write().await.unwrap_err();
+        assert!(matches!(err, StoreError::NotWritable { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_database_with_sealed_secrets_is_told_from_one_without() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        assert!(!Store::holds_sealed_secrets(&path).await.unwrap());
+        assert!(!path.exists(), "the check creates no file");
+        let store = Store::open(&path, key()).await.unwrap();
+        assert!(!Store::holds_sealed_secrets(&path).await.unwrap());
+        store
+            .put_credential(&oauth("o1", "a", "r"), false, 1)
+            .await
+            .unwrap();
+        assert!(Store::holds_sealed_secrets(&path).await.unwrap());
+        store.close().await;
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_database_and_its_wal_and_shm_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path, key()).await.unwrap();
+        store
+            .write_batch(&[], &[Arc::new(trail("r1", 1))])
+            .await
+            .unwrap();
+        for file in ["s.db", "s.db-wal", "s.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
+        }
+        store.close().await;
     }
 
     #[tokio::test]
@@ -863,12 +882,43 @@ mod tests {
         let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
         let change = HealthChange::Cooldown {
             id: "gone".into(),
+            incarnation: 0,
             until: 9,
             class: ErrorClass::Billing,
             at: 1,
         };
         store.write_batch(&[change], &[]).await.unwrap();
         assert!(store.credentials().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dead_mark_queued_for_a_replaced_credential_spares_its_successor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+        store
+            .put_credential(&oauth("o1", "a0", "r0"), false, 1)
+            .await
+            .unwrap();
+        let old = store.credential("o1").await.unwrap().unwrap().incarnation;
+        let dead = |incarnation| HealthChange::Dead {
+            id: "o1".into(),
+            incarnation,
+            reason: "refresh refused".into(),
+            at: 5,
+        };
+        // Revived by PutCredential before the writer stored the dead mark.
+        store
+            .put_credential(&oauth("o1", "a9", "r9"), true, 2)
+            .await
+            .unwrap();
+        let new = store.credential("o1").await.unwrap().unwrap().incarnation;
+        assert_ne!(old, new);
+        store.write_batch(&[dead(old)], &[]).await.unwrap();
+        let c = store.credential("o1").await.unwrap().unwrap();
+        assert_eq!(c.health.dead_since, None, "the new row stays live");
+        store.write_batch(&[dead(new)], &[]).await.unwrap();
+        let c = store.credential("o1").await.unwrap().unwrap();
+        assert_eq!(c.health.dead_since, Some(5));
     }
 
     #[tokio::test]
@@ -884,9 +934,16 @@ mod tests {
             refresh_token: "r1".to_owned().into(),
             expires_at: Some(2_000),
         };
-        assert_eq!(store.save_rotation("o1", 0, &tokens, 2).await.unwrap(), 1);
+        let inc = store.credential("o1").await.unwrap().unwrap().incarnation;
+        assert_eq!(
+            store
+                .commit_rotation("o1", inc, 0, &tokens, 2)
+                .await
+                .unwrap(),
+            1
+        );
         assert!(matches!(
-            store.save_rotation("o1", 0, &tokens, 3).await,
+            store.commit_rotation("o1", inc, 0, &tokens, 3).await,
             Err(StoreError::Conflict(_))
         ));
         let c = store.credential("o1").await.unwrap().unwrap();

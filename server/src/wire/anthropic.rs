@@ -35,8 +35,15 @@
 //! budget, no `temperature` and no forced tool: `max_tokens` absent becomes the
 //! budget plus [`DEFAULT_MAX_TOKENS`]; a given `max_tokens` at or below the budget
 //! lowers the budget to `max_tokens - 1`, and below 1024 is [`Untranslatable`];
-//! `temperature` is not sent (thinking fixes it at 1); a `required` or named
-//! `tool_choice`, or a structured output, is [`Untranslatable`].
+//! `temperature` is not sent (thinking fixes it at 1), nor a `top_p` below 0.95
+//! (the least thinking accepts); a `required` or named `tool_choice`, or a
+//! structured output, is [`Untranslatable`].
+//!
+//! In the middle of a tool loop (the last turn holds tool results) no `thinking`
+//! is sent: the API then wants the assistant turn that made the calls to open with
+//! its signed thinking block, which the domain does not carry (the calls may even
+//! come from another provider). The loop's next answer is made without thinking
+//! rather than refused; the turn after a new user message thinks again.
 //!
 //! # Structured output
 //! The API has no JSON mode. `json_schema` becomes one tool named
@@ -70,6 +77,9 @@ pub const STRUCTURED_OUTPUT_TOOL: &str = "switchyard_structured_output";
 
 /// The smallest thinking budget the API accepts.
 const MIN_THINKING_BUDGET: u32 = 1024;
+
+/// The smallest `top_p` the API accepts with thinking.
+const MIN_THINKING_TOP_P: f64 = 0.95;
 
 /// The thinking budget of a reasoning effort; `None` for no thinking.
 pub fn thinking_budget(effort: ReasoningEffort) -> Option<u32> {
@@ -221,20 +231,20 @@ struct Metadata<'a> {
     user_id: &'a str,
 }
 
-/// Tool inputs and schemas that are constants.
+/// The tool input of a call without arguments.
 fn empty_object() -> &'static RawValue {
-    // A literal known to be valid JSON.
-    serde_json::from_str::<&RawValue>("{}").unwrap_or_else(|_| unreachable_raw())
+    raw_literal("{}")
 }
 
+/// The input schema of a tool without parameters, and of `json_object` answers.
 fn any_object_schema() -> &'static RawValue {
-    serde_json::from_str::<&RawValue>(r#"{"type":"object"}"#).unwrap_or_else(|_| unreachable_raw())
+    raw_literal(r#"{"type":"object"}"#)
 }
 
-/// Not reached: the literals above are valid JSON. Returns `null` rather than panic.
-fn unreachable_raw() -> &'static RawValue {
-    // `RawValue::NULL` is a constant `null`.
-    RawValue::NULL
+/// A JSON literal of this module as a raw value. Every literal passed is valid
+/// JSON, so the `null` fallback is never used; it stands in for a panic.
+fn raw_literal(json: &'static str) -> &'static RawValue {
+    serde_json::from_str::<&RawValue>(json).unwrap_or(RawValue::NULL)
 }
 
 /// Builds the Messages API body for `request` sent to `model` (streamed when
@@ -342,7 +352,14 @@ pub fn request_body(
 
     let mut max_tokens = options.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
     let mut temperature = options.temperature;
-    let thinking = match options.reasoning_effort.and_then(thinking_budget) {
+    let mid_tool_loop = turns.last().is_some_and(|t| {
+        t.content
+            .iter()
+            .any(|b| matches!(b, Block::ToolResult { .. }))
+    });
+    let mut top_p = options.top_p;
+    let effort = options.reasoning_effort.filter(|_| !mid_tool_loop);
+    let thinking = match effort.and_then(thinking_budget) {
         None => None,
         Some(budget) => {
             if tool_choice
@@ -363,6 +380,7 @@ pub fn request_body(
                 return Err(Untranslatable::ThinkingBudget);
             }
             temperature = None;
+            top_p = top_p.filter(|p| *p >= MIN_THINKING_TOP_P);
             Some(Thinking {
                 kind: "enabled",
                 budget_tokens: budget,
@@ -376,7 +394,7 @@ pub fn request_body(
         messages: turns,
         max_tokens,
         temperature,
-        top_p: options.top_p,
+        top_p,
         stop_sequences: &options.stop,
         tools,
         tool_choice,

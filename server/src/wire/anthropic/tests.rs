@@ -303,6 +303,41 @@ fn reasoning_effort_becomes_a_thinking_budget_below_max_tokens() {
 }
 
 #[test]
+fn thinking_keeps_only_a_top_p_it_accepts() {
+    for (top_p, sent) in [(0.5, Value::Null), (0.95, json!(0.95)), (1.0, json!(1.0))] {
+        let got = body(&with(ChatOptions {
+            reasoning_effort: Some(ReasoningEffort::Low),
+            top_p: Some(top_p),
+            ..ChatOptions::default()
+        }));
+        assert_eq!(got["top_p"], sent, "{top_p}");
+    }
+}
+
+#[test]
+fn no_thinking_is_sent_in_the_middle_of_a_tool_loop() {
+    let mut messages = vec![
+        Message::text(Role::User, "weather?"),
+        Message::assistant_calls(None, vec![call("toolu_1", "f", "{}")]),
+        Message::tool_result("toolu_1", "sunny"),
+    ];
+    let effort = |messages: Vec<Message>| {
+        let mut request = ChatRequest::new(messages);
+        request.options.tools = tools();
+        request.options.reasoning_effort = Some(ReasoningEffort::Medium);
+        body(&request)
+    };
+    let got = effort(messages.clone());
+    assert!(got.get("thinking").is_none(), "{got}");
+    assert_eq!(got["max_tokens"], 4096);
+    // A new user message opens a new turn, which thinks again.
+    messages.push(Message::assistant_calls(Some("Sunny.".into()), Vec::new()));
+    messages.push(Message::text(Role::User, "and tomorrow?"));
+    let got = effort(messages);
+    assert_eq!(got["thinking"]["budget_tokens"], 4096);
+}
+
+#[test]
 fn json_object_is_a_forced_tool_of_any_object() {
     let got = body(&with(ChatOptions {
         response_format: Some(ResponseFormat::JsonObject),

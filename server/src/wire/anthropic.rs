@@ -10,7 +10,7 @@
 //! # How each part of the domain request is carried
 //! | domain | Anthropic |
 //! |---|---|
-//! | `system` and `developer` messages | top-level `system` (their texts joined by a blank line, in order); an image in one is [`Untranslatable`] |
+//! | `system` and `developer` messages | top-level `system`: each message's text, joined by a blank line, in order (empty ones left out); an image in one is [`Untranslatable`] |
 //! | `user` message | `user` turn of `text` and `image` blocks |
 //! | image, https URL / base64 data | `image` block with a `url` / `base64` source; `detail` has no equivalent and is not sent |
 //! | `assistant` message | `assistant` turn: `text` blocks, then one `tool_use` block per call (id kept) |
@@ -273,14 +273,18 @@ pub fn request_body(
         inputs.push(parsed);
     }
 
-    let mut system: Vec<&str> = Vec::new();
+    let mut system: Vec<String> = Vec::new();
     let mut turns: Vec<Turn<'_>> = Vec::new();
     for (i, m) in request.messages.iter().enumerate() {
         if m.role.is_instruction() {
             if !m.is_text_only() {
                 return Err(Untranslatable::InstructionImage(i));
             }
-            system.extend(m.parts.iter().filter_map(Part::as_text));
+            // A message's parts make one text, as everywhere in the domain.
+            let text = m.text_content();
+            if !text.is_empty() {
+                system.push(text);
+            }
             continue;
         }
         let (role, blocks) = turn_blocks(i, m, &inputs[i])?;
@@ -619,7 +623,7 @@ pub enum StreamError {
     /// An event whose data is not the JSON its type needs.
     #[error("malformed Anthropic {0} event")]
     InvalidEvent(String),
-    /// A tool-input piece for a content block never opened as a tool call.
+    /// A tool-input piece for a content block never opened, or opened as text.
     #[error("input_json_delta for content block {0}, which is not a tool_use block")]
     UnknownBlock(u64),
 }
@@ -803,7 +807,9 @@ impl StreamParser {
                                     out.push(StreamEvent::Text(piece));
                                 }
                             }
-                            Some((_, OpenBlock::Text | OpenBlock::Ignored)) | None => {
+                            // Input of a block not carried (a server tool's).
+                            Some((_, OpenBlock::Ignored)) => {}
+                            Some((_, OpenBlock::Text)) | None => {
                                 return Err(StreamError::UnknownBlock(index));
                             }
                         }

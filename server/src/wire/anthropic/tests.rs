@@ -470,6 +470,26 @@ fn empty_arguments_become_an_empty_object_and_empty_texts_are_left_out() {
     );
 }
 
+#[test]
+fn each_instruction_message_is_one_paragraph_of_system() {
+    let mut two_parts = Message::text(Role::System, "Be ");
+    two_parts.parts.push(Part::text("brief."));
+    let request = ChatRequest::new(vec![
+        two_parts,
+        Message::text(Role::User, "hi"),
+        Message::text(Role::Developer, ""),
+        Message::text(Role::Developer, "No emoji."),
+        Message::text(Role::User, "again"),
+    ]);
+    let got = body(&request);
+    assert_eq!(got["system"], "Be brief.\n\nNo emoji.");
+    // The user turns around the instruction merge into one.
+    assert_eq!(
+        got["messages"],
+        json!([{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "again"}]}])
+    );
+}
+
 // === Whole answers ===
 
 #[test]
@@ -679,6 +699,17 @@ fn an_error_event_keeps_its_payload_for_the_classifier() {
 }
 
 #[test]
+fn blocks_not_carried_say_nothing() {
+    let raw = concat!(
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"server_tool_use\",\"id\":\"srvtoolu_1\",\"name\":\"web_search\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: some_future_event\ndata: {\"type\":\"some_future_event\"}\n\n",
+    );
+    assert_eq!(parse_in_pieces(raw.as_bytes(), 9).unwrap(), Vec::new());
+}
+
+#[test]
 fn a_broken_stream_is_an_error_not_a_panic() {
     let cases = [
         "event: content_block_delta\ndata: {not json\n\n",
@@ -831,10 +862,10 @@ fn role_name(role: Role) -> &'static str {
 }
 
 fn expected_items(messages: &[Message]) -> (Option<String>, Vec<Item>) {
-    let system: Vec<&str> = messages
+    let system: Vec<String> = messages
         .iter()
         .filter(|m| m.role.is_instruction())
-        .flat_map(|m| m.parts.iter().filter_map(Part::as_text))
+        .map(Message::text_content)
         .collect();
     let part_items = |role, parts: &[Part]| -> Vec<Item> {
         parts

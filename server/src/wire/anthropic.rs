@@ -61,8 +61,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::domain::chat::{
-    ChatAnswer, ChatRequest, FinishReason, Image, ImageSource, Message, Part, ReasoningEffort,
-    ResponseFormat, Role, StreamEvent, ToolCall, ToolCallDelta, ToolChoice, Usage, UsageDelta,
+    ChatAnswer, ChatOptions, ChatRequest, FinishReason, Image, ImageSource, Message, Part,
+    ReasoningEffort, ResponseFormat, Role, StreamEvent, ToolCall, ToolCallDelta, ToolChoice, Usage,
+    UsageDelta,
 };
 use crate::sse::{Malformed, SseDecoder, SseEvent};
 
@@ -297,11 +298,39 @@ pub fn request_body(
         }
     }
 
-    let structured = match &options.response_format {
-        Some(ResponseFormat::JsonSchema(f)) => Some((f.description.as_deref(), f.schema.raw())),
-        Some(ResponseFormat::JsonObject) => Some((None, any_object_schema())),
-        Some(ResponseFormat::Text) | None => None,
+    let (tools, tool_choice) = tools_and_choice(options)?;
+    let mid_tool_loop = turns.last().is_some_and(|t| {
+        t.content
+            .iter()
+            .any(|b| matches!(b, Block::ToolResult { .. }))
+    });
+    let effort = options.reasoning_effort.filter(|_| !mid_tool_loop);
+    let sampling = sampling(options, effort, tool_choice.as_ref())?;
+
+    let body = Request {
+        model,
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        messages: turns,
+        max_tokens: sampling.max_tokens,
+        temperature: sampling.temperature,
+        top_p: sampling.top_p,
+        stop_sequences: &options.stop,
+        tools,
+        tool_choice,
+        thinking: sampling.thinking,
+        metadata: options.user.as_deref().map(|user_id| Metadata { user_id }),
+        stream,
     };
+    serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(|e| Untranslatable::Serialize(e.to_string()))
+}
+
+/// The tool definitions and tool choice: the caller's, or the one forced tool of
+/// a structured output.
+fn tools_and_choice(
+    options: &ChatOptions,
+) -> Result<(Vec<ToolDef<'_>>, Option<ToolChoiceBody<'_>>), Untranslatable> {
     if options
         .tools
         .iter()
@@ -309,7 +338,28 @@ pub fn request_body(
     {
         return Err(Untranslatable::ReservedToolName);
     }
-    let mut tools: Vec<ToolDef<'_>> = options
+    let structured = match &options.response_format {
+        Some(ResponseFormat::JsonSchema(f)) => Some((f.description.as_deref(), f.schema.raw())),
+        Some(ResponseFormat::JsonObject) => Some((None, any_object_schema())),
+        Some(ResponseFormat::Text) | None => None,
+    };
+    if let Some((description, schema)) = structured {
+        if !options.tools.is_empty() {
+            return Err(Untranslatable::StructuredOutputWithTools);
+        }
+        let tool = ToolDef {
+            name: STRUCTURED_OUTPUT_TOOL,
+            description: Some(description.unwrap_or("Give the answer as this tool's input.")),
+            input_schema: schema,
+        };
+        let choice = ToolChoiceBody {
+            kind: "tool",
+            name: Some(STRUCTURED_OUTPUT_TOOL),
+            disable_parallel_tool_use: false,
+        };
+        return Ok((vec![tool], Some(choice)));
+    }
+    let tools: Vec<ToolDef<'_>> = options
         .tools
         .iter()
         .map(|t| ToolDef {
@@ -321,94 +371,70 @@ pub fn request_body(
                 .map_or(any_object_schema(), |p| p.raw()),
         })
         .collect();
-    let no_parallel = options.parallel_tool_calls == Some(false);
-    let mut tool_choice = if tools.is_empty() {
-        None
-    } else {
-        let (kind, name) = match &options.tool_choice {
-            None | Some(ToolChoice::Auto) => ("auto", None),
-            Some(ToolChoice::None) => ("none", None),
-            Some(ToolChoice::Required) => ("any", None),
-            Some(ToolChoice::Function(name)) => ("tool", Some(name.as_str())),
-        };
-        (options.tool_choice.is_some() || no_parallel).then_some(ToolChoiceBody {
-            kind,
-            name,
-            // `none` takes no such flag, and forbids every call anyway.
-            disable_parallel_tool_use: no_parallel && kind != "none",
-        })
-    };
-    if let Some((description, schema)) = structured {
-        if !tools.is_empty() {
-            return Err(Untranslatable::StructuredOutputWithTools);
-        }
-        tools.push(ToolDef {
-            name: STRUCTURED_OUTPUT_TOOL,
-            description: Some(description.unwrap_or("Give the answer as this tool's input.")),
-            input_schema: schema,
-        });
-        tool_choice = Some(ToolChoiceBody {
-            kind: "tool",
-            name: Some(STRUCTURED_OUTPUT_TOOL),
-            disable_parallel_tool_use: false,
-        });
+    // The API refuses a tool choice without tools.
+    if tools.is_empty() {
+        return Ok((tools, None));
     }
-
-    let mut max_tokens = options.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-    let mut temperature = options.temperature;
-    let mid_tool_loop = turns.last().is_some_and(|t| {
-        t.content
-            .iter()
-            .any(|b| matches!(b, Block::ToolResult { .. }))
+    let no_parallel = options.parallel_tool_calls == Some(false);
+    let (kind, name) = match &options.tool_choice {
+        None | Some(ToolChoice::Auto) => ("auto", None),
+        Some(ToolChoice::None) => ("none", None),
+        Some(ToolChoice::Required) => ("any", None),
+        Some(ToolChoice::Function(name)) => ("tool", Some(name.as_str())),
+    };
+    let choice = (options.tool_choice.is_some() || no_parallel).then_some(ToolChoiceBody {
+        kind,
+        name,
+        // `none` takes no such flag, and forbids every call anyway.
+        disable_parallel_tool_use: no_parallel && kind != "none",
     });
-    let mut top_p = options.top_p;
-    let effort = options.reasoning_effort.filter(|_| !mid_tool_loop);
-    let thinking = match effort.and_then(thinking_budget) {
-        None => None,
-        Some(budget) => {
-            if tool_choice
-                .as_ref()
-                .is_some_and(|c| matches!(c.kind, "any" | "tool"))
-            {
-                return Err(Untranslatable::ThinkingWithForcedTool);
-            }
-            let budget = match options.max_tokens {
-                None => {
-                    max_tokens = budget.saturating_add(DEFAULT_MAX_TOKENS);
-                    budget
-                }
-                Some(max) if max > budget => budget,
-                Some(max) => max.saturating_sub(1),
-            };
-            if budget < MIN_THINKING_BUDGET {
-                return Err(Untranslatable::ThinkingBudget);
-            }
-            temperature = None;
-            top_p = top_p.filter(|p| *p >= MIN_THINKING_TOP_P);
-            Some(Thinking {
-                kind: "enabled",
-                budget_tokens: budget,
-            })
-        }
-    };
+    Ok((tools, choice))
+}
 
-    let body = Request {
-        model,
-        system: (!system.is_empty()).then(|| system.join("\n\n")),
-        messages: turns,
-        max_tokens,
-        temperature,
-        top_p,
-        stop_sequences: &options.stop,
-        tools,
-        tool_choice,
-        thinking,
-        metadata: options.user.as_deref().map(|user_id| Metadata { user_id }),
-        stream,
+/// `max_tokens`, sampling and thinking, which depend on each other.
+struct Sampling {
+    max_tokens: u32,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    thinking: Option<Thinking>,
+}
+
+/// The sampling settings of `options` with thinking for `effort` (see the module
+/// doc for the rules thinking imposes).
+fn sampling(
+    options: &ChatOptions,
+    effort: Option<ReasoningEffort>,
+    tool_choice: Option<&ToolChoiceBody<'_>>,
+) -> Result<Sampling, Untranslatable> {
+    let plain = Sampling {
+        max_tokens: options.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        temperature: options.temperature,
+        top_p: options.top_p,
+        thinking: None,
     };
-    serde_json::to_vec(&body)
-        .map(Bytes::from)
-        .map_err(|e| Untranslatable::Serialize(e.to_string()))
+    let Some(budget) = effort.and_then(thinking_budget) else {
+        return Ok(plain);
+    };
+    if tool_choice.is_some_and(|c| matches!(c.kind, "any" | "tool")) {
+        return Err(Untranslatable::ThinkingWithForcedTool);
+    }
+    let (max_tokens, budget) = match options.max_tokens {
+        None => (budget.saturating_add(DEFAULT_MAX_TOKENS), budget),
+        Some(max) if max > budget => (max, budget),
+        Some(max) => (max, max.saturating_sub(1)),
+    };
+    if budget < MIN_THINKING_BUDGET {
+        return Err(Untranslatable::ThinkingBudget);
+    }
+    Ok(Sampling {
+        max_tokens,
+        temperature: None,
+        top_p: options.top_p.filter(|p| *p >= MIN_THINKING_TOP_P),
+        thinking: Some(Thinking {
+            kind: "enabled",
+            budget_tokens: budget,
+        }),
+    })
 }
 
 /// The `tool_use` input of tool-call arguments: one JSON object kept as written,

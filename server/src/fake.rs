@@ -17,14 +17,6 @@ use axum::routing::post;
 use futures::StreamExt as _;
 use tokio::task::JoinHandle;
 
-mod tool_calls;
-
-pub use tool_calls::{FakeToolCall, FakeToolCalls};
-
-/// Calls whose request body [`ReceivedCall::body`] keeps; later calls record an
-/// empty body, so a soak or a benchmark does not hold every body it sent.
-pub const MAX_RECORDED_BODIES: usize = 1024;
-
 /// Body of a scripted answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FakeBody {
@@ -40,9 +32,6 @@ pub enum FakeBody {
     /// events), whatever the request asked. A [`FakeBody::Completion`] is streamed
     /// too when the request asks for `stream: true`.
     Stream(FakeStream),
-    /// Tool calls after an optional text, in the endpoint's shape: whole, or
-    /// streamed (arguments in several pieces) when the request asks for `stream: true`.
-    ToolCalls(FakeToolCalls),
 }
 
 /// A scripted event stream: text pieces, then an ending.
@@ -198,18 +187,6 @@ impl FakeReply {
         }
     }
 
-    /// A 200 answer of `calls` after `text` (none when empty), whole or streamed
-    /// as the request asks.
-    pub fn tool_calls(text: &str, calls: Vec<FakeToolCall>) -> Self {
-        Self {
-            body: FakeBody::ToolCalls(FakeToolCalls {
-                text: text.to_owned(),
-                calls,
-            }),
-            ..Self::ok("")
-        }
-    }
-
     /// Ends the stream with `end` instead of normally (streams only).
     pub fn ending(mut self, end: StreamEnd) -> Self {
         if let FakeBody::Stream(s) = &mut self.body {
@@ -254,15 +231,6 @@ pub struct ReceivedCall {
     pub model: String,
     /// The credential presented (bearer token or x-api-key).
     pub credential: String,
-    /// The request body as received (empty after [`MAX_RECORDED_BODIES`] calls).
-    pub body: Bytes,
-}
-
-impl ReceivedCall {
-    /// The request body as JSON (`null` when it is not JSON).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_default()
-    }
 }
 
 /// Decides whether a presented credential is accepted.
@@ -469,16 +437,10 @@ async fn handle(
         .map(|(_, refusal)| refusal.clone());
     let nth = {
         let mut calls = lock(&shared.calls);
-        let body = if calls.len() < MAX_RECORDED_BODIES {
-            body.clone()
-        } else {
-            Bytes::new()
-        };
         calls.push(ReceivedCall {
             path: path.clone(),
             model: model.clone(),
             credential: credential.clone(),
-            body,
         });
         calls.len() as u64
     };
@@ -518,30 +480,8 @@ async fn handle(
     }
     let wants_stream = request.get("stream").and_then(serde_json::Value::as_bool) == Some(true);
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let anthropic = path.ends_with("/messages");
     let stream = match reply.body {
         FakeBody::Stream(stream) => Some(stream),
-        FakeBody::ToolCalls(answer) if wants_stream => {
-            let events = answer.events(anthropic, &model, &shared.name);
-            let body = axum::body::Body::from_stream(event_stream(
-                events,
-                Duration::ZERO,
-                StreamEnd::Complete,
-            ));
-            let response = (status, [("content-type", "text/event-stream")], body).into_response();
-            return with_headers(response, reply.headers);
-        }
-        FakeBody::ToolCalls(answer) => {
-            return with_headers(
-                (
-                    status,
-                    [("content-type", "application/json")],
-                    answer.body(anthropic, &model, &shared.name),
-                )
-                    .into_response(),
-                reply.headers,
-            );
-        }
         FakeBody::Completion(text) if wants_stream => Some(FakeStream {
             pieces: split_words(&text),
             gap: Duration::ZERO,
@@ -577,7 +517,7 @@ async fn handle(
         gap: Duration::ZERO,
         end: StreamEnd::Complete,
     });
-    let events = sse_events(anthropic, &model, &shared.name, &stream);
+    let events = sse_events(path.ends_with("/messages"), &model, &shared.name, &stream);
     let body = axum::body::Body::from_stream(event_stream(events, stream.gap, stream.end));
     let response = (status, [("content-type", "text/event-stream")], body).into_response();
     with_headers(response, reply.headers)

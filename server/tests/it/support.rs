@@ -246,9 +246,9 @@ pub fn user(text: &str) -> pb::Message {
 pub fn simulated(reply: &FakeReply) -> pb::SimulatedOutcome {
     let body = match &reply.body {
         switchyard::fake::FakeBody::Raw(b) | switchyard::fake::FakeBody::Echo(b) => b.clone(),
-        switchyard::fake::FakeBody::Completion(_)
-        | switchyard::fake::FakeBody::Stream(_)
-        | switchyard::fake::FakeBody::ToolCalls(_) => String::new(),
+        switchyard::fake::FakeBody::Completion(_) | switchyard::fake::FakeBody::Stream(_) => {
+            String::new()
+        }
     };
     pb::SimulatedOutcome {
         outcome: Some(pb::simulated_outcome::Outcome::Http(pb::HttpOutcome {

@@ -35,4 +35,5 @@ pub mod steps;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
+pub mod wire;
 pub mod writer;

@@ -186,7 +186,8 @@ pub fn classify_stream_error_scrubbed(
     }
 }
 
-/// The HTTP status an in-stream error type stands for (Anthropic's error types).
+/// The HTTP status an in-stream error type or code stands for (Anthropic's error
+/// types, OpenAI Responses codes).
 fn implied_status(kind: &str) -> Option<u16> {
     Some(match kind.trim().to_ascii_lowercase().as_str() {
         "invalid_request_error" => 400,
@@ -198,6 +199,11 @@ fn implied_status(kind: &str) -> Option<u16> {
         "rate_limit_error" => 429,
         "api_error" => 500,
         "overloaded_error" => 529,
+        // OpenAI Responses `error` / `response.failed` codes (Codex included).
+        "token_invalidated" | "token_revoked" | "invalid_token" | "invalid_api_key" => 401,
+        "context_length_exceeded" | "invalid_prompt" | "invalid_image" => 400,
+        "rate_limit_exceeded" => 429,
+        "server_error" => 500,
         _ => return None,
     })
 }
@@ -447,8 +453,12 @@ impl ErrorInfo {
         Some(info)
     }
 
-    /// Reads the top level: `error` (object or OAuth string), `detail` (Codex), fallbacks.
+    /// Reads the top level: `error` (object or OAuth string), `detail` (Codex),
+    /// `response.error` (a Responses `response.failed` event), fallbacks.
     fn read_top(&mut self, map: &Map<String, Value>) {
+        if let Some(Value::Object(error)) = map.get("response").and_then(|r| r.get("error")) {
+            self.read_error(error);
+        }
         match map.get("error") {
             Some(Value::Object(error)) => self.read_error(error),
             Some(Value::String(error)) if is_identifier(error) => {

@@ -31,4 +31,5 @@ pub mod sse;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
+pub mod wire;
 pub mod writer;

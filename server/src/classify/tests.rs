@@ -1323,7 +1323,12 @@ fn responses_error_events_and_failed_responses_are_classified_by_their_code() {
 #[test]
 fn a_codex_401_token_invalidated_body_is_terminal() {
     // The Responses endpoint of a ChatGPT/Codex account refuses a revoked token so.
-    let c = classify_http(401, &HeaderMap::new(), OPENAI_TOKEN_INVALIDATED.as_bytes(), 0);
+    let c = classify_http(
+        401,
+        &HeaderMap::new(),
+        OPENAI_TOKEN_INVALIDATED.as_bytes(),
+        0,
+    );
     assert_eq!(c.class, ErrorClass::AuthTerminal);
     let detail = br#"{"detail":{"code":"token_invalidated","message":"Your authentication token has been invalidated"}}"#;
     assert_eq!(

@@ -110,7 +110,10 @@ impl WireUsage {
         Usage {
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
-            cached_input_tokens: self.input_tokens_details.as_ref().map_or(0, |d| d.cached_tokens),
+            cached_input_tokens: self
+                .input_tokens_details
+                .as_ref()
+                .map_or(0, |d| d.cached_tokens),
             reasoning_tokens: self
                 .output_tokens_details
                 .as_ref()
@@ -153,12 +156,10 @@ pub(super) fn outcome(
         "completed" if refused => Outcome::Finished(FinishReason::ContentFilter),
         "completed" if has_calls => Outcome::Finished(FinishReason::ToolCalls),
         "completed" => Outcome::Finished(FinishReason::Stop),
-        "incomplete" => Outcome::Finished(
-            match incomplete.and_then(|i| i.reason.as_deref()) {
-                Some("content_filter") => FinishReason::ContentFilter,
-                _ => FinishReason::Length,
-            },
-        ),
+        "incomplete" => Outcome::Finished(match incomplete.and_then(|i| i.reason.as_deref()) {
+            Some("content_filter") => FinishReason::ContentFilter,
+            _ => FinishReason::Length,
+        }),
         "failed" => Outcome::Failed,
         other => Outcome::Unfinished(other.to_owned()),
     }
@@ -178,7 +179,11 @@ pub fn parse_answer(body: &[u8]) -> Result<ChatAnswer, ParseError> {
     }
     let mut answer = ChatAnswer {
         model: wire.model,
-        usage: wire.usage.as_ref().map(WireUsage::usage).unwrap_or_default(),
+        usage: wire
+            .usage
+            .as_ref()
+            .map(WireUsage::usage)
+            .unwrap_or_default(),
         ..ChatAnswer::default()
     };
     let mut refused = false;

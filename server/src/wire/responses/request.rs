@@ -89,9 +89,16 @@ enum Item<'a> {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Content<'a> {
-    InputText { text: &'a str },
-    InputImage { image_url: String, detail: &'static str },
-    OutputText { text: &'a str },
+    InputText {
+        text: &'a str,
+    },
+    InputImage {
+        image_url: String,
+        detail: &'static str,
+    },
+    OutputText {
+        text: &'a str,
+    },
 }
 
 #[derive(Serialize)]
@@ -226,9 +233,9 @@ pub fn request_body(
         tool_choice,
         parallel_tool_calls: options.parallel_tool_calls,
         text,
-        reasoning: options.reasoning_effort.map(|e| Reasoning {
-            effort: e.as_str(),
-        }),
+        reasoning: options
+            .reasoning_effort
+            .map(|e| Reasoning { effort: e.as_str() }),
         max_output_tokens: options.max_tokens,
         temperature: options.temperature,
         top_p: options.top_p,

@@ -124,8 +124,9 @@ impl StreamParser {
                 text(data, out)
             }
             "response.output_item.added" | "response.output_item.done" => self.item(data, out),
-            "response.function_call_arguments.delta"
-            | "response.function_call_arguments.done" => self.arguments(data, out),
+            "response.function_call_arguments.delta" | "response.function_call_arguments.done" => {
+                self.arguments(data, out)
+            }
             "response.completed" | "response.incomplete" => self.end(data, out),
             "response.failed" | "error" => Err(()),
             _ => Ok(()),
@@ -237,11 +238,12 @@ impl StreamParser {
     /// extends them (a `.done` repeating the deltas sends nothing).
     fn rest(&mut self, index: usize, whole: &str, out: &mut Vec<StreamEvent>) {
         let call = &mut self.calls[index];
-        if let Some(rest) = whole.strip_prefix(call.arguments.as_str()) {
-            if !rest.is_empty() {
-                call.arguments.push_str(rest);
-                out.push(arguments_delta(index, rest.to_owned()));
-            }
+        if let Some(rest) = whole.strip_prefix(call.arguments.as_str())
+            && !rest.is_empty()
+        {
+            let rest = rest.to_owned();
+            call.arguments.push_str(&rest);
+            out.push(arguments_delta(index, rest));
         }
     }
 }

@@ -193,8 +193,7 @@ fn only_a_leading_one_part_system_message_becomes_instructions() {
         Message::text(Role::User, "hi"),
         Message::text(Role::System, "late"),
     ]);
-    let body: Value =
-        serde_json::from_slice(&request_body("m", &request, false).unwrap()).unwrap();
+    let body: Value = serde_json::from_slice(&request_body("m", &request, false).unwrap()).unwrap();
     assert!(body.get("instructions").is_none());
     let roles: Vec<&str> = body["input"]
         .as_array()
@@ -429,8 +428,12 @@ impl Draw {
                 data: "AAEC/w==".into(),
             }
         };
-        let detail = [None, Some(ImageDetail::Auto), Some(ImageDetail::Low), Some(ImageDetail::High)]
-            [self.below(4) as usize];
+        let detail = [
+            None,
+            Some(ImageDetail::Auto),
+            Some(ImageDetail::Low),
+            Some(ImageDetail::High),
+        ][self.below(4) as usize];
         Part::Image(Image { source, detail })
     }
 

@@ -157,7 +157,10 @@ struct Reasoning {
 /// A leading `system` message of one text part becomes `instructions`; every other
 /// message is an `input` item in order (later `system`/`developer` messages keep
 /// their role). Assistant tool calls become `function_call` items and tool
-/// messages `function_call_output` items, by the same `call_id`. A tool without
+/// messages `function_call_output` items, by the same `call_id` (a tool result of
+/// several text parts is sent as their joined text, its `output` being one string).
+/// Images go in `input_image` parts (an https URL or a data URL), `detail: auto`
+/// when the caller did not say. A tool without
 /// `strict` is sent `strict: false`, the chat-completions default (the Responses
 /// API would otherwise default to strict). Always `store: false`.
 pub fn request_body(
@@ -177,6 +180,15 @@ pub fn request_body(
             "seed",
             "the Responses API has no sampling seed",
         ));
+    }
+    // serde_json would write a non-finite float as `null`: the provider's default, silently.
+    for (field, value) in [
+        ("temperature", options.temperature),
+        ("top_p", options.top_p),
+    ] {
+        if value.is_some_and(|v| !v.is_finite()) {
+            return Err(Untranslatable::new(field, "not a finite number"));
+        }
     }
     let messages: &[Message] = &request.messages;
     let (instructions, rest) = match messages.split_first() {
@@ -246,8 +258,8 @@ pub fn request_body(
     };
     serde_json::to_vec(&body)
         .map(Bytes::from)
-        // Only a non-finite float can fail here; name the field it comes from.
-        .map_err(|_| Untranslatable::new("temperature/top_p", "not a finite number"))
+        // Cannot fail (string map keys, no custom serialiser); an error, never a panic.
+        .map_err(|_| Untranslatable::new("body", "could not be serialised"))
 }
 
 /// Appends the input items of `messages[i]`.

@@ -176,6 +176,23 @@ fn fields_with_no_responses_equivalent_are_refused_by_name() {
         "messages[1].content"
     );
 
+    let mut user_calls = Message::text(Role::User, "hi");
+    user_calls.tool_calls.push(ToolCall {
+        id: "c".into(),
+        name: "f".into(),
+        arguments: "{}".into(),
+    });
+    assert_eq!(
+        request_body("m", &ChatRequest::new(vec![user_calls]), false)
+            .unwrap_err()
+            .field,
+        "messages[0].tool_calls"
+    );
+
+    let mut nan = ChatRequest::new(vec![Message::text(Role::User, "hi")]);
+    nan.options.top_p = Some(f64::NAN);
+    assert_eq!(request_body("m", &nan, false).unwrap_err().field, "top_p");
+
     let mut no_id = Message::tool_result("c", "x");
     no_id.tool_call_id = None;
     assert_eq!(
@@ -183,6 +200,31 @@ fn fields_with_no_responses_equivalent_are_refused_by_name() {
             .unwrap_err()
             .field,
         "messages[0].tool_call_id"
+    );
+}
+
+#[test]
+fn a_tool_result_of_several_text_parts_is_sent_as_their_text() {
+    let mut result = Message::tool_result("c", "4");
+    result.parts.push(Part::text("2"));
+    let request = ChatRequest::new(vec![
+        Message::assistant_calls(
+            None,
+            vec![ToolCall {
+                id: "c".into(),
+                name: "f".into(),
+                arguments: "{}".into(),
+            }],
+        ),
+        result,
+    ]);
+    let body: Value = serde_json::from_slice(&request_body("m", &request, false).unwrap()).unwrap();
+    assert_eq!(
+        body["input"],
+        json!([
+            {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c", "output": "42"},
+        ])
     );
 }
 

@@ -18,6 +18,7 @@ pub mod demo;
 pub mod domain;
 pub mod executor;
 pub mod fake;
+pub mod fake_responses;
 pub mod grpc;
 pub mod grpc_errors;
 pub mod listener;

@@ -41,8 +41,12 @@ impl ErrorInfo {
         Some(info)
     }
 
-    /// Reads the top level: `error` (object or OAuth string), `detail` (Codex), fallbacks.
+    /// Reads the top level: `error` (object or OAuth string), `detail` (Codex),
+    /// `response.error` (a Responses `response.failed` event), fallbacks.
     fn read_top(&mut self, map: &Map<String, Value>) {
+        if let Some(Value::Object(error)) = map.get("response").and_then(|r| r.get("error")) {
+            self.read_error(error);
+        }
         match map.get("error") {
             Some(Value::Object(error)) => self.read_error(error),
             Some(Value::String(error)) if is_identifier(error) => {

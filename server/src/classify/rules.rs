@@ -19,6 +19,11 @@ pub(super) fn implied_status(kind: &str) -> Option<u16> {
         "rate_limit_error" => 429,
         "api_error" => 500,
         "overloaded_error" => 529,
+        // OpenAI Responses `error` / `response.failed` codes (Codex included).
+        "token_invalidated" | "token_revoked" | "invalid_token" | "invalid_api_key" => 401,
+        "context_length_exceeded" | "invalid_prompt" | "invalid_image" => 400,
+        "rate_limit_exceeded" => 429,
+        "server_error" => 500,
         _ => return None,
     })
 }

@@ -240,3 +240,58 @@ fn redirects_are_invalid_requests_naming_the_location_without_its_query() {
     );
     assert_eq!(c.class, ErrorClass::InvalidRequest);
 }
+
+#[test]
+fn responses_error_events_and_failed_responses_are_classified_by_their_code() {
+    let cases: [(&str, ErrorClass); 6] = [
+        // A refused Codex token mid-stream: as terminal as the same code on a 401.
+        (
+            r#"{"type":"error","code":"token_invalidated","message":"Your authentication token has been invalidated. Please try signing in again.","param":null}"#,
+            ErrorClass::AuthTerminal,
+        ),
+        (
+            r#"{"type":"error","code":"invalid_api_key","message":"Incorrect API key provided","param":null}"#,
+            ErrorClass::Auth,
+        ),
+        (
+            r#"{"type":"error","code":"rate_limit_exceeded","message":"Rate limit reached","param":null}"#,
+            ErrorClass::RateLimit,
+        ),
+        (
+            r#"{"type":"response.failed","response":{"status":"failed","error":{"code":"server_error","message":"The server had an error"}}}"#,
+            ErrorClass::Server,
+        ),
+        (
+            r#"{"type":"response.failed","response":{"status":"failed","error":{"code":"context_length_exceeded","message":"Your input exceeds the context window"}}}"#,
+            ErrorClass::ContextOverflow,
+        ),
+        (
+            r#"{"type":"response.failed","response":{"status":"failed","error":{"code":"insufficient_quota","message":"You exceeded your current quota"}}}"#,
+            ErrorClass::Billing,
+        ),
+    ];
+    for (payload, want) in cases {
+        let c = classify_stream_error(200, payload.as_bytes());
+        assert_eq!(c.class, want, "{payload}");
+        assert_eq!(c.http_status, 200);
+    }
+    let c = classify_stream_error(200, cases[0].0.as_bytes());
+    assert!(c.detail.contains("token_invalidated"), "{}", c.detail);
+}
+
+#[test]
+fn a_codex_401_token_invalidated_body_is_terminal() {
+    // The Responses endpoint of a ChatGPT/Codex account refuses a revoked token so.
+    let c = classify_http(
+        401,
+        &HeaderMap::new(),
+        OPENAI_TOKEN_INVALIDATED.as_bytes(),
+        0,
+    );
+    assert_eq!(c.class, ErrorClass::AuthTerminal);
+    let detail = br#"{"detail":{"code":"token_invalidated","message":"Your authentication token has been invalidated"}}"#;
+    assert_eq!(
+        classify_http(401, &HeaderMap::new(), detail, 0).class,
+        ErrorClass::AuthTerminal
+    );
+}

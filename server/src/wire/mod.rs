@@ -3,3 +3,4 @@
 //! streamed. No I/O, no clock; the HTTP calls live in [`crate::provider`].
 
 pub mod anthropic;
+pub mod responses;

@@ -22,6 +22,7 @@ pub mod fake_responses;
 pub mod grpc;
 pub mod grpc_errors;
 pub mod listener;
+pub mod manage;
 pub mod metrics;
 pub mod oauth;
 pub mod openai;

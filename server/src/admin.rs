@@ -14,7 +14,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::domain::{CredentialState, Material, OAuthTokens};
 use crate::grpc::{error_status, invalid};
-use crate::manage::{CredentialManager, CredentialStatus, ManageError};
+use crate::manage::{CredentialKind, CredentialManager, CredentialStatus, ManageError};
 use crate::redact::check_secret;
 use crate::service::Switchyard;
 use crate::store::NewCredential;
@@ -49,8 +49,8 @@ fn info(c: CredentialStatus) -> pb::CredentialInfo {
         id: c.id.to_string(),
         provider: c.provider,
         kind: match c.kind {
-            "oauth" => pb::CredentialKind::Oauth,
-            _ => pb::CredentialKind::ApiKey,
+            CredentialKind::ApiKey => pb::CredentialKind::ApiKey,
+            CredentialKind::OAuth => pb::CredentialKind::Oauth,
         } as i32,
         label: c.label,
         priority: c.priority,

@@ -424,7 +424,7 @@ async fn credentials(
                     "{:<24} {:<16} {:<8} {:<8} {:<10} {}",
                     c.id,
                     c.provider,
-                    c.kind,
+                    c.kind.as_str(),
                     c.priority,
                     state,
                     c.dead_reason.or(c.last_error_class).unwrap_or_default()

@@ -67,6 +67,25 @@ impl Note {
     }
 }
 
+/// What a credential's secret material is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A static API key.
+    ApiKey,
+    /// An OAuth token set.
+    OAuth,
+}
+
+impl CredentialKind {
+    /// The name shown by the CLI (`api_key`, `oauth`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::ApiKey => "api_key",
+            CredentialKind::OAuth => "oauth",
+        }
+    }
+}
+
 /// What may be shown of a credential: never a secret.
 #[derive(Debug, Clone)]
 pub struct CredentialStatus {
@@ -74,8 +93,8 @@ pub struct CredentialStatus {
     pub id: CredentialId,
     /// Provider name.
     pub provider: String,
-    /// `api_key` or `oauth`.
-    pub kind: &'static str,
+    /// API key or OAuth.
+    pub kind: CredentialKind,
     /// Free text.
     pub label: String,
     /// Order within the pool.
@@ -296,7 +315,10 @@ fn describe(c: &StoredCredential, live: Option<&Credential>, now: Millis) -> Cre
     CredentialStatus {
         id: c.id.clone(),
         provider: c.provider.clone(),
-        kind: c.material.kind(),
+        kind: match c.material {
+            Material::ApiKey(_) => CredentialKind::ApiKey,
+            Material::OAuth(_) => CredentialKind::OAuth,
+        },
         label: c.label.clone(),
         priority: c.priority,
         state: CredentialState::at(dead, cooldown_until, now),
@@ -306,5 +328,75 @@ fn describe(c: &StoredCredential, live: Option<&Credential>, now: Millis) -> Cre
         note,
         expires_at,
         generation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::store::CredentialHealth;
+
+    fn stored(health: CredentialHealth) -> StoredCredential {
+        StoredCredential {
+            id: "k1".into(),
+            provider: "openai".into(),
+            label: String::new(),
+            priority: 0,
+            material: Material::ApiKey(SecretString::from("sk-test-1234")),
+            generation: 3,
+            incarnation: 1,
+            health,
+            use_count: 0,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_dead_mark_wins_over_a_cooldown_and_an_ended_cooldown_is_live() {
+        assert_eq!(
+            CredentialState::at(true, Some(200), 100),
+            CredentialState::Dead
+        );
+        assert_eq!(
+            CredentialState::at(false, Some(200), 100),
+            CredentialState::Cooling
+        );
+        assert_eq!(
+            CredentialState::at(false, Some(100), 100),
+            CredentialState::Live
+        );
+        assert_eq!(CredentialState::at(false, None, 100), CredentialState::Live);
+    }
+
+    #[test]
+    fn offline_status_reads_the_stored_health_and_hides_an_ended_cooldown() {
+        let cooling = stored(CredentialHealth {
+            cooldown_until: Some(200),
+            last_error_class: Some("rate_limit".into()),
+            ..Default::default()
+        });
+        let s = describe(&cooling, None, 100);
+        assert_eq!(s.state, CredentialState::Cooling);
+        assert_eq!(s.cooldown_until, Some(200));
+        assert_eq!(s.kind, CredentialKind::ApiKey);
+        assert_eq!(s.generation, 3);
+        let s = describe(&cooling, None, 300);
+        assert_eq!(s.state, CredentialState::Live);
+        assert_eq!(s.cooldown_until, None);
+        assert_eq!(s.last_error_class.as_deref(), Some("rate_limit"));
+    }
+
+    #[test]
+    fn the_in_memory_copy_wins_over_the_stored_health() {
+        let row = stored(CredentialHealth::default());
+        let pool = CredentialPool::new(vec![row.clone()], Default::default());
+        let live = pool.get("k1").expect("loaded");
+        live.mark_dead();
+        let s = describe(&row, Some(&live), 100);
+        assert_eq!(s.state, CredentialState::Dead);
+        assert_eq!(s.note, None);
+        assert_eq!(describe(&row, None, 100).state, CredentialState::Live);
     }
 }

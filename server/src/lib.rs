@@ -3,6 +3,8 @@
 //!
 //! Dependencies point one way: `grpc` (proto <-> domain) -> `service` -> `executor`
 //! -> `policy` (pure) and `provider` / `credentials` / `writer` -> `store`.
+//! `admin` (gRPC) and the CLI -> `manage` (the credential use cases, once) ->
+//! `credentials` / `oauth` / `store`.
 //! `main.rs` is a thin CLI over [`app::App`].
 
 pub mod admin;

@@ -1,8 +1,10 @@
 //! The admin front door: `switchyard.v1.CredentialService`.
 //!
-//! Puts, lists, deletes and refreshes provider credentials of the running server:
-//! the store first (sealed), then the in-memory pool, so the next request sees the
-//! change. Secrets go in and never come out: answers carry `CredentialInfo` only.
+//! Puts, lists, deletes and refreshes provider credentials of the running server
+//! through [`crate::manage`] (the store first, sealed, then the in-memory pool, so
+//! the next request sees the change): this module only checks the input and maps
+//! the answer and its errors. Secrets go in and never come out: answers carry
+//! `CredentialInfo` only.
 
 use std::sync::Arc;
 
@@ -10,97 +12,62 @@ use secrecy::SecretString;
 use switchyard_client::pb;
 use tonic::{Code, Request, Response, Status};
 
-use crate::clock::wall_ms;
-use crate::domain::{Material, OAuthTokens};
+use crate::domain::{CredentialState, Material, OAuthTokens};
 use crate::grpc::{error_status, invalid};
-use crate::policy::RefreshOutcome;
+use crate::manage::{CredentialKind, CredentialManager, CredentialStatus, ManageError};
 use crate::redact::check_secret;
 use crate::service::Switchyard;
-use crate::store::{NewCredential, StoreError, StoredCredential};
+use crate::store::NewCredential;
 use crate::validate::Violations;
 
-/// The tonic service over the shared [`Switchyard`].
+/// The tonic service over the credential use cases of the running server.
 #[derive(Debug, Clone)]
 pub struct AdminService {
     service: Arc<Switchyard>,
+    credentials: Arc<CredentialManager>,
 }
 
 impl AdminService {
-    /// Wraps the service.
-    pub fn new(service: Arc<Switchyard>) -> Self {
-        Self { service }
-    }
-
-    /// The stored credential `id`, with its in-memory health when loaded.
-    async fn info(&self, id: &str) -> Result<pb::CredentialInfo, Status> {
-        let stored = self
-            .service
-            .store()
-            .credential(id)
-            .await
-            .map_err(store_status)?
-            .ok_or_else(|| not_found(id))?;
-        Ok(self.describe(&stored))
-    }
-
-    fn describe(&self, c: &StoredCredential) -> pb::CredentialInfo {
-        let now = wall_ms();
-        let mut note = None;
-        let (dead, cooldown_until, expires_at, generation) = match self.service.pool().get(&c.id) {
-            Some(live) => {
-                let (dead, cooldown) = live.health();
-                let tokens = live.tokens();
-                // States the store cannot hold: they live in this process only.
-                if live.is_unpersisted() {
-                    note = Some("unpersisted");
-                } else if live.outcome_unknown() {
-                    note = Some("refresh_outcome_unknown");
-                }
-                (dead, cooldown, tokens.expires_at, tokens.generation)
-            }
-            None => (
-                c.health.dead_since.is_some(),
-                c.health.cooldown_until,
-                match &c.material {
-                    Material::OAuth(t) => t.expires_at,
-                    Material::ApiKey(_) => None,
-                },
-                c.generation,
-            ),
-        };
-        let state = if dead {
-            pb::CredentialState::Dead
-        } else if cooldown_until.is_some_and(|t| t > now) {
-            pb::CredentialState::Cooling
-        } else {
-            pb::CredentialState::Live
-        };
-        pb::CredentialInfo {
-            id: c.id.to_string(),
-            provider: c.provider.clone(),
-            kind: match c.material {
-                Material::ApiKey(_) => pb::CredentialKind::ApiKey,
-                Material::OAuth(_) => pb::CredentialKind::Oauth,
-            } as i32,
-            label: c.label.clone(),
-            priority: c.priority,
-            state: state as i32,
-            cooldown_until_unix_ms: cooldown_until.filter(|t| *t > now).map_or(0, |t| t as i64),
-            dead_reason: if dead {
-                c.health
-                    .dead_reason
-                    .clone()
-                    .unwrap_or_else(|| "marked dead by the policy".into())
-            } else {
-                String::new()
-            },
-            last_error_class: note.map_or_else(
-                || c.health.last_error_class.clone().unwrap_or_default(),
-                str::to_owned,
-            ),
-            expires_at_unix_ms: expires_at.map_or(0, |t| t as i64),
-            generation,
+    /// Wraps the service (for the providers it knows) and the credential use cases.
+    pub fn new(service: Arc<Switchyard>, credentials: Arc<CredentialManager>) -> Self {
+        Self {
+            service,
+            credentials,
         }
+    }
+}
+
+/// The answer's view of a credential's status.
+fn info(c: CredentialStatus) -> pb::CredentialInfo {
+    let dead = c.state == CredentialState::Dead;
+    let state = match c.state {
+        CredentialState::Live => pb::CredentialState::Live,
+        CredentialState::Cooling => pb::CredentialState::Cooling,
+        CredentialState::Dead => pb::CredentialState::Dead,
+    };
+    pb::CredentialInfo {
+        id: c.id.to_string(),
+        provider: c.provider,
+        kind: match c.kind {
+            CredentialKind::ApiKey => pb::CredentialKind::ApiKey,
+            CredentialKind::OAuth => pb::CredentialKind::Oauth,
+        } as i32,
+        label: c.label,
+        priority: c.priority,
+        state: state as i32,
+        cooldown_until_unix_ms: c.cooldown_until.map_or(0, |t| t as i64),
+        dead_reason: if dead {
+            c.dead_reason
+                .unwrap_or_else(|| "marked dead by the policy".into())
+        } else {
+            String::new()
+        },
+        last_error_class: c.note.map_or_else(
+            || c.last_error_class.unwrap_or_default(),
+            |n| n.as_str().to_owned(),
+        ),
+        expires_at_unix_ms: c.expires_at.map_or(0, |t| t as i64),
+        generation: c.generation,
     }
 }
 
@@ -113,20 +80,9 @@ impl pb::credential_service_server::CredentialService for AdminService {
         request: Request<pb::PutCredentialRequest>,
     ) -> Result<Response<pb::PutCredentialResponse>, Status> {
         let new = self.new_credential(request.into_inner())?;
-        let store = self.service.store();
-        store
-            .put_credential(&new, true, wall_ms())
-            .await
-            .map_err(store_status)?;
-        let stored = store
-            .credential(&new.id)
-            .await
-            .map_err(store_status)?
-            .ok_or_else(|| not_found(&new.id))?;
-        self.service.pool().upsert(stored.clone());
-        tracing::info!(credential = %new.id, provider = %new.provider, kind = new.material.kind(), "credential stored");
+        let stored = self.credentials.put(&new, true).await.map_err(status)?;
         Ok(Response::new(pb::PutCredentialResponse {
-            credential: Some(self.describe(&stored)),
+            credential: Some(info(stored)),
         }))
     }
 
@@ -136,17 +92,12 @@ impl pb::credential_service_server::CredentialService for AdminService {
     ) -> Result<Response<pb::ListCredentialsResponse>, Status> {
         let provider = request.into_inner().provider;
         let all = self
-            .service
-            .store()
-            .credentials()
+            .credentials
+            .list((!provider.is_empty()).then_some(provider.as_str()))
             .await
-            .map_err(store_status)?;
+            .map_err(status)?;
         Ok(Response::new(pb::ListCredentialsResponse {
-            credentials: all
-                .iter()
-                .filter(|c| provider.is_empty() || c.provider == provider)
-                .map(|c| self.describe(c))
-                .collect(),
+            credentials: all.into_iter().map(info).collect(),
         }))
     }
 
@@ -155,17 +106,7 @@ impl pb::credential_service_server::CredentialService for AdminService {
         request: Request<pb::DeleteCredentialRequest>,
     ) -> Result<Response<pb::DeleteCredentialResponse>, Status> {
         let id = request.into_inner().id;
-        let existed = self
-            .service
-            .store()
-            .remove_credential(&id)
-            .await
-            .map_err(store_status)?;
-        self.service.pool().remove(&id);
-        if !existed {
-            return Err(not_found(&id));
-        }
-        tracing::info!(credential = %id, "credential deleted");
+        self.credentials.delete(&id).await.map_err(status)?;
         Ok(Response::new(pb::DeleteCredentialResponse {}))
     }
 
@@ -174,30 +115,9 @@ impl pb::credential_service_server::CredentialService for AdminService {
         request: Request<pb::RefreshCredentialRequest>,
     ) -> Result<Response<pb::RefreshCredentialResponse>, Status> {
         let id = request.into_inner().id;
-        let credential = self.service.pool().get(&id).ok_or_else(|| not_found(&id))?;
-        if !credential.refreshable() {
-            return Err(error_status(
-                Code::FailedPrecondition,
-                pb::ErrorReason::NotRefreshable,
-                format!("credential {id:?} is a static key"),
-                [("credential_id".to_owned(), id)],
-            ));
-        }
-        let seen = credential.tokens().generation;
-        match self.service.refresher().refresh(&credential, seen).await {
-            RefreshOutcome::Refreshed => {}
-            RefreshOutcome::Terminal(why) => {
-                self.service
-                    .mark_dead(&credential.id, format!("refresh refused: {why}"))
-                    .await;
-                return Err(refresh_failed(Code::FailedPrecondition, &id, &why));
-            }
-            RefreshOutcome::Transient(why) | RefreshOutcome::StillRunning(why) => {
-                return Err(refresh_failed(Code::Unavailable, &id, &why));
-            }
-        }
+        let refreshed = self.credentials.refresh(&id).await.map_err(status)?;
         Ok(Response::new(pb::RefreshCredentialResponse {
-            credential: Some(self.info(&id).await?),
+            credential: Some(info(refreshed)),
         }))
     }
 }
@@ -279,15 +199,39 @@ fn check_field(violations: &mut Violations, field: &'static str, secret: &str) {
     }
 }
 
-fn not_found(id: &str) -> Status {
-    // The id is the caller's input, of any length: echoed capped.
-    let id = crate::validate::echo(id);
-    error_status(
-        Code::NotFound,
-        pb::ErrorReason::CredentialNotFound,
-        format!("no credential {id:?}"),
-        [("credential_id".to_owned(), id)],
-    )
+/// The one mapping of a credential use case's failure to a status.
+fn status(e: ManageError) -> Status {
+    match e {
+        ManageError::NotFound(id) => {
+            // The id is the caller's input, of any length: echoed capped.
+            let id = crate::validate::echo(&id);
+            error_status(
+                Code::NotFound,
+                pb::ErrorReason::CredentialNotFound,
+                format!("no credential {id:?}"),
+                [("credential_id".to_owned(), id)],
+            )
+        }
+        ManageError::NotRefreshable(id) => error_status(
+            Code::FailedPrecondition,
+            pb::ErrorReason::NotRefreshable,
+            format!("credential {id:?} is a static key"),
+            [("credential_id".to_owned(), id)],
+        ),
+        ManageError::RefreshRefused { id, why } => {
+            refresh_failed(Code::FailedPrecondition, &id, &why)
+        }
+        ManageError::RefreshFailed { id, why } => refresh_failed(Code::Unavailable, &id, &why),
+        ManageError::Store(e) => {
+            tracing::error!(error = %e, "admin: store failure");
+            error_status(
+                Code::Internal,
+                pb::ErrorReason::Internal,
+                "store failure".into(),
+                [],
+            )
+        }
+    }
 }
 
 fn refresh_failed(code: Code, id: &str, why: &str) -> Status {
@@ -296,15 +240,5 @@ fn refresh_failed(code: Code, id: &str, why: &str) -> Status {
         pb::ErrorReason::RefreshFailed,
         format!("refresh of {id:?} failed: {why}"),
         [("credential_id".to_owned(), id.to_owned())],
-    )
-}
-
-fn store_status(e: StoreError) -> Status {
-    tracing::error!(error = %e, "admin: store failure");
-    error_status(
-        Code::Internal,
-        pb::ErrorReason::Internal,
-        "store failure".into(),
-        [],
     )
 }

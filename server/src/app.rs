@@ -22,6 +22,7 @@ use crate::credentials::CredentialPool;
 use crate::crypto::{CryptoError, KeySource, MasterKey};
 use crate::grpc::GrpcService;
 use crate::listener::{self, ConnLimits, InFlight, Listener};
+use crate::manage::{CredentialManager, Running};
 use crate::metrics::{self, Metrics, MetricsError};
 use crate::oauth::Refresher;
 use crate::provider::Providers;
@@ -91,6 +92,10 @@ pub struct App {
     recorder: Arc<Recorder>,
     writer: JoinHandle<()>,
     service: Arc<Switchyard>,
+    /// The credential use cases the admin API serves.
+    credentials: Arc<CredentialManager>,
+    /// The in-memory pool, whose use counts are persisted in the background.
+    pool: Arc<CredentialPool>,
     max_message_bytes: usize,
     metrics: Metrics,
     metrics_listener: Option<TcpListener>,
@@ -141,10 +146,18 @@ impl App {
         .with_status(status.clone());
         // Refreshes a crash interrupted are finished before anything is served.
         crate::oauth::recover(&refresher, &pool).await;
+        let credentials = Arc::new(CredentialManager::running(
+            store.clone(),
+            refresher.clone(),
+            Running {
+                pool: pool.clone(),
+                recorder: recorder.clone(),
+            },
+        ));
         let service = Arc::new(Switchyard::new(
             &config,
             providers,
-            pool,
+            pool.clone(),
             recorder.clone(),
             store.clone(),
             metrics.clone(),
@@ -162,6 +175,8 @@ impl App {
             recorder,
             writer,
             service,
+            credentials,
+            pool,
             max_message_bytes,
             metrics,
             metrics_listener,
@@ -229,6 +244,7 @@ impl App {
         let admin = InterceptedService::new(
             pb::credential_service_server::CredentialServiceServer::new(AdminService::new(
                 self.service.clone(),
+                self.credentials.clone(),
             )),
             move |r| {
                 refuse_while_draining(&gate)?;
@@ -242,7 +258,7 @@ impl App {
         // Use counts of `least_used` pools, persisted every few seconds.
         let (usage_stop, mut usage_stopped) = watch::channel(false);
         let usage_task = {
-            let (pool, recorder) = (self.service.pool().clone(), self.recorder.clone());
+            let (pool, recorder) = (self.pool.clone(), self.recorder.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(10));
                 loop {

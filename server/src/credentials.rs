@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::{CredentialId, ErrorClass, Material, Millis};
+use crate::domain::{CredentialId, CredentialState, ErrorClass, Material, Millis};
 use crate::policy::{CredentialInfo, CredentialView, Effect, RefreshOutcome};
 use crate::store::{HealthChange, RotatedTokens, StoredCredential};
 
@@ -404,13 +404,11 @@ impl CredentialPool {
             .map(|(provider, creds)| {
                 let (mut live, mut cooling, mut dead) = (0, 0, 0);
                 for c in creds {
-                    let info = c.info();
-                    if info.dead {
-                        dead += 1;
-                    } else if info.cooldown_until.is_some_and(|t| t > now) {
-                        cooling += 1;
-                    } else {
-                        live += 1;
+                    let (is_dead, cooldown_until) = c.health();
+                    match CredentialState::at(is_dead, cooldown_until, now) {
+                        CredentialState::Live => live += 1,
+                        CredentialState::Cooling => cooling += 1,
+                        CredentialState::Dead => dead += 1,
                     }
                 }
                 (provider.clone(), live, cooling, dead)

@@ -3,6 +3,8 @@
 //!
 //! Dependencies point one way: `grpc` (proto <-> domain) -> `service` -> `executor`
 //! -> `policy` (pure) and `provider` / `credentials` / `writer` -> `store`.
+//! `admin` (gRPC) and the CLI -> `manage` (the credential use cases, once) ->
+//! `credentials` / `oauth` / `store`.
 //! `main.rs` is a thin CLI over [`app::App`].
 
 pub mod admin;
@@ -22,6 +24,7 @@ pub mod fake_responses;
 pub mod grpc;
 pub mod grpc_errors;
 pub mod listener;
+pub mod manage;
 pub mod metrics;
 pub mod oauth;
 pub mod openai;

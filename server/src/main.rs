@@ -10,9 +10,12 @@ use secrecy::{ExposeSecret, SecretString};
 use switchyard::app::App;
 use switchyard::clock::wall_ms;
 use switchyard::config::Config;
+use switchyard::domain::CredentialState;
 use switchyard::domain::{Material, OAuthTokens};
+use switchyard::manage::{CredentialManager, Note};
+use switchyard::oauth::Refresher;
 use switchyard::redact::check_secret;
-use switchyard::store::{NewApiKey, NewCredential, Store};
+use switchyard::store::{NewApiKey, NewCredential};
 use switchyard::telemetry;
 
 // A request allocates many small, short-lived buffers on several threads:
@@ -269,7 +272,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let path = db.unwrap_or(config.database.path.clone());
             config.database.path = path;
             let store = switchyard::app::open_store(&config).await?;
-            let result = credentials(&config, &store, *action).await;
+            // Offline: the use cases over the store alone (no pool, no recorder).
+            let refresher = Refresher::new(
+                reqwest::Client::new(),
+                store.clone(),
+                switchyard::metrics::Metrics::new(None)?,
+                config.oauth.timeout,
+            );
+            let manager = CredentialManager::offline(store.clone(), refresher);
+            let result = credentials(&config, &manager, *action).await;
             store.close().await;
             result
         }
@@ -287,7 +298,7 @@ fn announce(line: &str) {
 
 async fn credentials(
     config: &Config,
-    store: &Store,
+    manager: &CredentialManager,
     action: CredentialsCommand,
 ) -> anyhow::Result<()> {
     match action {
@@ -322,7 +333,7 @@ async fn credentials(
                 priority,
                 secret: SecretString::from(secret),
             };
-            store.add_api_key(&key, wall_ms()).await?;
+            manager.put(&NewCredential::from(&key), false).await?;
             println!("added {id}");
         }
         CredentialsCommand::AddOauth {
@@ -367,65 +378,26 @@ async fn credentials(
                     scope,
                 }),
             };
-            store.put_credential(&credential, false, wall_ms()).await?;
+            manager.put(&credential, false).await?;
             println!("added {id}");
         }
         CredentialsCommand::Refresh { id } => {
-            use switchyard::policy::RefreshOutcome;
-            let stored = store
-                .credential(&id)
-                .await?
-                .with_context(|| format!("no credential {id:?}"))?;
-            let pool =
-                switchyard::credentials::CredentialPool::new(vec![stored], Default::default());
-            let credential = pool.get(&id).context("credential loaded")?;
-            if !credential.refreshable() {
-                bail!("{id:?} is a static key: nothing to refresh");
+            let refreshed = manager.refresh(&id).await?;
+            if refreshed.note == Some(Note::Unpersisted) {
+                bail!(
+                    "refresh of {id} succeeded but the store refused the new pair: it is lost; log in again"
+                )
             }
-            let refresher = switchyard::oauth::Refresher::new(
-                reqwest::Client::new(),
-                store.clone(),
-                switchyard::metrics::Metrics::new(None)?,
-                config.oauth.timeout,
-            );
-            match refresher
-                .refresh(&credential, credential.tokens().generation)
-                .await
-            {
-                RefreshOutcome::Refreshed if credential.is_unpersisted() => {
-                    bail!(
-                        "refresh of {id} succeeded but the store refused the new pair: it is lost; log in again"
-                    )
-                }
-                RefreshOutcome::Refreshed => {
-                    println!(
-                        "refreshed {id} (rotation {})",
-                        credential.tokens().generation
-                    )
-                }
-                RefreshOutcome::Terminal(why) => {
-                    let dead = switchyard::store::HealthChange::Dead {
-                        id: credential.id.clone(),
-                        incarnation: credential.incarnation,
-                        reason: format!("refresh refused: {why}"),
-                        at: wall_ms(),
-                    };
-                    store.write_batch(&[dead], &[]).await?;
-                    bail!("refresh of {id} refused ({why}): the credential is now dead");
-                }
-                RefreshOutcome::Transient(why) | RefreshOutcome::StillRunning(why) => {
-                    bail!("refresh of {id} failed ({why}); try again")
-                }
-            }
+            println!("refreshed {id} (rotation {})", refreshed.generation)
         }
         CredentialsCommand::Rekey { new_key_env } => {
             let text = std::env::var(&new_key_env)
                 .with_context(|| format!("environment variable {new_key_env} is not set"))?;
             let new_key = switchyard::crypto::MasterKey::from_base64(&text)?;
-            let n = store.rekey(&new_key).await?;
+            let n = manager.rekey(&new_key).await?;
             println!(
                 "re-encrypted {n} credential(s) from key {} to key {}",
-                store.key_id(),
+                manager.key_id(),
                 new_key.id_hex()
             );
             println!(
@@ -439,32 +411,29 @@ async fn credentials(
                 "ID", "PROVIDER", "KIND", "PRIO", "STATE"
             );
             let now = wall_ms();
-            for c in store.credentials().await? {
-                let state = match (&c.health.dead_since, c.health.cooldown_until) {
-                    (Some(_), _) => "dead".to_owned(),
-                    (None, Some(t)) if t > now => format!("cooling {}s", (t - now) / 1000),
-                    _ => "live".to_owned(),
+            for c in manager.list(None).await? {
+                let state = match c.state {
+                    CredentialState::Dead => "dead".to_owned(),
+                    CredentialState::Cooling => format!(
+                        "cooling {}s",
+                        c.cooldown_until.unwrap_or(now).saturating_sub(now) / 1000
+                    ),
+                    CredentialState::Live => "live".to_owned(),
                 };
                 println!(
                     "{:<24} {:<16} {:<8} {:<8} {:<10} {}",
                     c.id,
                     c.provider,
-                    c.material.kind(),
+                    c.kind.as_str(),
                     c.priority,
                     state,
-                    c.health
-                        .dead_reason
-                        .or(c.health.last_error_class)
-                        .unwrap_or_default()
+                    c.dead_reason.or(c.last_error_class).unwrap_or_default()
                 );
             }
         }
         CredentialsCommand::Remove { id } => {
-            if store.remove_credential(&id).await? {
-                println!("removed {id}");
-            } else {
-                bail!("no credential {id:?}");
-            }
+            manager.delete(&id).await?;
+            println!("removed {id}");
         }
     }
     Ok(())

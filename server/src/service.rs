@@ -199,35 +199,9 @@ impl Switchyard {
         }
     }
 
-    /// Marks a credential dead, in memory and in the store.
-    pub async fn mark_dead(&self, id: &CredentialId, reason: String) {
-        let effect = crate::policy::Effect::MarkDead {
-            credential_id: id.clone(),
-            reason,
-        };
-        if let Some(change) = self.pool.apply(&effect, wall_ms()) {
-            self.recorder.health(change).await;
-        }
-    }
-
     /// Whether `provider` is in the config.
     pub fn knows_provider(&self, provider: &str) -> bool {
         self.routing.base_urls.contains_key(provider)
-    }
-
-    /// The credential pool (admin API).
-    pub fn pool(&self) -> &Arc<CredentialPool> {
-        &self.pool
-    }
-
-    /// The refresher (admin API).
-    pub fn refresher(&self) -> &Refresher {
-        &self.refresher
-    }
-
-    /// The store (admin API).
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// Request limits, for validation at the front doors.

@@ -430,3 +430,28 @@ impl Material {
         }
     }
 }
+
+/// Where a credential stands at a moment: the one live / cooling / dead rule that
+/// the admin API, the CLI's `list` and the metrics census all read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialState {
+    /// Usable now.
+    Live,
+    /// In a cooldown that has not ended yet.
+    Cooling,
+    /// Marked dead (a dead mark wins over a cooldown).
+    Dead,
+}
+
+impl CredentialState {
+    /// The state of a credential that is `dead` or cools down until `cooldown_until`, at `now`.
+    pub fn at(dead: bool, cooldown_until: Option<Millis>, now: Millis) -> Self {
+        if dead {
+            Self::Dead
+        } else if cooldown_until.is_some_and(|t| t > now) {
+            Self::Cooling
+        } else {
+            Self::Live
+        }
+    }
+}

@@ -375,3 +375,74 @@ async fn a_streamed_json_schema_request_is_served_by_a_responses_candidate_after
     assert_responses_format(&calls[0].body, true);
     app.stop().await;
 }
+
+fn plain(extra: Value) -> Value {
+    let mut r = json!({
+        "model": "switchyard/primary",
+        "messages": [{"role": "user", "content": "hi"}],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        r[k] = v.clone();
+    }
+    r
+}
+
+/// The attempts of a call every candidate failed, as `(provider, error_class)`.
+async fn failed_attempts(base: &str, request: Value) -> Vec<(String, String)> {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/chat/completions"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "all_candidates_failed", "{body}");
+    body["error"]["switchyard"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["provider"].as_str().unwrap().to_owned(),
+                a["error_class"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_refused_responses_token_is_auth_terminal_as_a_status_or_a_failed_answer() {
+    let failed_answer = r#"{"id":"resp_1","object":"response","status":"failed","output":[],"error":{"code":"token_invalidated","message":"Your authentication token has been invalidated."}}"#;
+    for reply in [
+        ResponsesReply::token_invalidated(),
+        ResponsesReply::Status {
+            status: 200,
+            body: failed_answer.to_owned(),
+        },
+    ] {
+        let (fakes, app, base, _dir) = setup().await;
+        fakes.responses.push([reply.clone()]);
+        let attempts = failed_attempts(&base, plain(json!({}))).await;
+        assert!(
+            attempts.contains(&("main-fb".into(), "auth_terminal".into())),
+            "{reply:?}: {attempts:?}"
+        );
+        assert_eq!(fakes.responses.calls().len(), 1);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_field_the_responses_format_cannot_carry_is_not_sent_there() {
+    let (fakes, app, base, _dir) = setup().await;
+    let attempts = failed_attempts(&base, plain(json!({"stop": ["END"]}))).await;
+    assert!(
+        attempts.contains(&("main-fb".into(), "invalid_request".into())),
+        "{attempts:?}"
+    );
+    assert_eq!(fakes.responses.calls().len(), 0);
+    // The OpenAI candidate received the stop sequence.
+    assert_eq!(fakes.main.calls()[0].body["stop"], json!(["END"]));
+    app.stop().await;
+}

@@ -446,3 +446,55 @@ async fn a_field_the_responses_format_cannot_carry_is_not_sent_there() {
     assert_eq!(fakes.main.calls()[0].body["stop"], json!(["END"]));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_tool_loop_reaches_a_responses_candidate_as_function_call_items_by_call_id() {
+    let (fakes, app, base, _dir) = setup().await;
+    fakes.responses.push([ResponsesReply::calls(&CALLS)]);
+    let mut request = turn(false, &tool_history());
+    request["model"] = json!("switchyard/primary");
+    let r = reqwest::Client::new()
+        .post(format!("{base}/chat/completions"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["switchyard"]["provider"], "main-fb", "{body}");
+    assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(body["choices"][0]["message"]["tool_calls"], openai_calls());
+    let sent = &fakes.responses.calls()[0].body;
+    assert_eq!(sent["instructions"], "Use the tools.", "{sent}");
+    let items = sent["input"].as_array().unwrap();
+    let of = |kind: &str| -> Vec<&Value> { items.iter().filter(|i| i["type"] == kind).collect() };
+    let calls = of("function_call");
+    assert_eq!(calls.len(), 2, "{sent}");
+    for (item, (id, name, arguments)) in calls.iter().zip(CALLS) {
+        assert_eq!(
+            (&item["call_id"], &item["name"], &item["arguments"]),
+            (&json!(id), &json!(name), &json!(arguments)),
+            "{sent}"
+        );
+    }
+    let outputs = of("function_call_output");
+    assert_eq!(
+        outputs
+            .iter()
+            .map(|o| (o["call_id"].clone(), o["output"].clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            (json!("call_w"), json!("18C")),
+            (json!("call_t"), json!("14:05"))
+        ],
+        "{sent}"
+    );
+    assert_eq!(
+        sent["tools"][0],
+        json!({"type": "function", "name": "get_weather", "description": "Weather of a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "strict": false}),
+        "{sent}"
+    );
+    app.stop().await;
+}

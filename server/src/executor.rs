@@ -265,7 +265,7 @@ impl<'a, D: Delivery> HttpUpstream<'a, D> {
         let c = &plan.candidate;
         let system = match self.providers.kind(&c.provider) {
             Some(ProviderKind::Anthropic) => "anthropic",
-            Some(ProviderKind::Openai) | None => "openai",
+            Some(ProviderKind::Openai | ProviderKind::OpenaiResponses) | None => "openai",
         };
         let span = tracing::info_span!(
             "gen_ai.attempt",
@@ -361,21 +361,21 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
         let body = match &self.body {
             Some((index, body)) if *index == plan.candidate_index => body.clone(),
             _ => {
-                let Some(body) = self.providers.body(
+                let body = match self.providers.body(
                     &candidate.provider,
                     &candidate.model,
                     self.request,
                     D::STREAM,
-                ) else {
-                    return (
-                        failure(
-                            ErrorClass::InvalidRequest,
-                            0,
-                            "unknown provider, or a request its wire format cannot carry \
-                             (not sent)",
-                        ),
-                        None,
-                    );
+                ) {
+                    Ok(body) => body,
+                    // The same classification whatever the format: the policy
+                    // passes this candidate over and the next one may carry it.
+                    Err(why) => {
+                        return (
+                            failure(ErrorClass::InvalidRequest, 0, &format!("{why} (not sent)")),
+                            None,
+                        );
+                    }
                 };
                 self.body = Some((plan.candidate_index, body.clone()));
                 body

@@ -63,6 +63,9 @@ pub enum ProviderKind {
     Openai,
     /// Anthropic's Messages API, `POST {base_url}/v1/messages`.
     Anthropic,
+    /// OpenAI's Responses API, `POST {base_url}/responses` (ChatGPT/Codex accounts).
+    #[serde(rename = "openai_responses")]
+    OpenaiResponses,
 }
 
 /// A provider and a model: one entry of a fallback list, as configured.

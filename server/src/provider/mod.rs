@@ -1,13 +1,12 @@
 //! HTTP calls to providers over one pooled reqwest client, and the dispatch to each
-//! provider wire format's translation (one sibling module per format:
-//! [`openai_chat`], [`anthropic`]).
+//! provider wire format's translation: [`openai_chat`] here, the Anthropic
+//! Messages and OpenAI Responses formats in [`crate::wire`].
 //!
 //! Turns a [`ChatRequest`] into a provider request and the answer into either a
 //! [`ChatAnswer`] (whole) or an [`OpenStream`] of [`StreamEvent`]s, or the raw
 //! failure (status, headers, body) for [`crate::classify`]. Knows nothing of the
 //! policy, the store or gRPC. Secrets leave this module only as HTTP headers.
 
-pub mod anthropic;
 pub mod openai_chat;
 
 use std::collections::HashMap;
@@ -23,6 +22,28 @@ use crate::domain::{
     ChatAnswer, ChatRequest, FinishReason, ProviderKind, StreamEvent, TransportError, Usage,
 };
 use crate::sse::{SseDecoder, SseEvent};
+use crate::wire::{anthropic, responses};
+
+/// The `anthropic-version` header sent to `kind: anthropic` providers.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Why a request was not sent to a candidate. Names the provider or the field,
+/// never message content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotSent {
+    /// The provider is not in the config.
+    #[error("unknown provider")]
+    UnknownProvider,
+    /// The request body could not be serialised.
+    #[error("the request could not be serialised")]
+    Serialise,
+    /// The provider's wire format cannot carry a field or part of the request.
+    #[error(transparent)]
+    Anthropic(#[from] anthropic::Untranslatable),
+    /// The provider's wire format cannot carry a field or part of the request.
+    #[error(transparent)]
+    Responses(#[from] responses::Untranslatable),
+}
 
 /// One provider endpoint, resolved from the config.
 #[derive(Debug, Clone)]
@@ -175,6 +196,7 @@ impl Providers {
                 let path = match p.kind {
                     ProviderKind::Openai => "/chat/completions",
                     ProviderKind::Anthropic => "/v1/messages",
+                    ProviderKind::OpenaiResponses => responses::PATH,
                 };
                 // Checked by Config::check.
                 let url = reqwest::Url::parse(&format!("{base}{path}"))
@@ -220,20 +242,26 @@ impl Providers {
 
     /// Serialises the provider request body once per candidate; retries reuse it.
     /// With `stream`, asks for an event stream (with usage where the format needs
-    /// asking). `None` for an unknown provider, or a request its format cannot carry.
+    /// asking). [`NotSent`] for an unknown provider, or a request its format
+    /// cannot carry (naming the field).
     pub fn body(
         &self,
         provider: &str,
         model: &str,
         request: &ChatRequest,
         stream: bool,
-    ) -> Option<Bytes> {
-        let endpoint = self.endpoints.get(provider)?;
-        let body = match endpoint.kind {
-            ProviderKind::Openai => openai_chat::body(model, request, stream),
-            ProviderKind::Anthropic => anthropic::body(model, request, stream),
-        };
-        body.map(Bytes::from)
+    ) -> Result<Bytes, NotSent> {
+        let endpoint = self
+            .endpoints
+            .get(provider)
+            .ok_or(NotSent::UnknownProvider)?;
+        match endpoint.kind {
+            ProviderKind::Openai => openai_chat::body(model, request, stream)
+                .map(Bytes::from)
+                .ok_or(NotSent::Serialise),
+            ProviderKind::Anthropic => Ok(anthropic::request_body(model, request, stream)?),
+            ProviderKind::OpenaiResponses => Ok(responses::request_body(model, request, stream)?),
+        }
     }
 
     fn post(&self, endpoint: &Endpoint, secret: &SecretString) -> reqwest::RequestBuilder {
@@ -242,10 +270,12 @@ impl Providers {
             .post(endpoint.url.clone())
             .header(http::header::CONTENT_TYPE, "application/json");
         match endpoint.kind {
-            ProviderKind::Openai => builder.bearer_auth(secret.expose_secret()),
+            ProviderKind::Openai | ProviderKind::OpenaiResponses => {
+                builder.bearer_auth(secret.expose_secret())
+            }
             ProviderKind::Anthropic => builder
                 .header("x-api-key", secret.expose_secret())
-                .header("anthropic-version", anthropic::VERSION),
+                .header("anthropic-version", ANTHROPIC_VERSION),
         }
     }
 
@@ -281,7 +311,21 @@ impl Providers {
         }
         let answer = match endpoint.kind {
             ProviderKind::Openai => openai_chat::parse_answer(&body),
-            ProviderKind::Anthropic => anthropic::parse_answer(&body),
+            ProviderKind::Anthropic => anthropic::parse_answer(&body).ok(),
+            ProviderKind::OpenaiResponses => match responses::parse_answer(&body) {
+                Ok(answer) => Some(answer),
+                // A 2xx saying the response failed: classified like an error
+                // event, so a refused Codex token is still `auth_terminal`.
+                Err(responses::ParseError::Failed { payload }) => {
+                    return CallOutcome::Stream {
+                        status,
+                        failure: StreamFailure::ErrorEvent(Bytes::from(payload)),
+                    };
+                }
+                Err(responses::ParseError::Malformed(_) | responses::ParseError::Unfinished(_)) => {
+                    None
+                }
+            },
         };
         match answer {
             Some(answer) => CallOutcome::Answer { status, answer },
@@ -340,6 +384,7 @@ impl Providers {
         let mut stream = OpenStream {
             response,
             kind: endpoint.kind,
+            parser: EventParser::new(endpoint.kind),
             status,
             decoder: SseDecoder::default(),
             raw: VecDeque::new(),
@@ -380,6 +425,8 @@ impl Providers {
 pub struct OpenStream {
     response: reqwest::Response,
     kind: ProviderKind,
+    /// One per stream: the Anthropic and Responses parsers keep state across events.
+    parser: EventParser,
     status: u16,
     decoder: SseDecoder,
     raw: VecDeque<SseEvent>,
@@ -447,10 +494,7 @@ impl OpenStream {
                 if let Some(d) = idle {
                     deadline = Some(tokio::time::Instant::now() + d);
                 }
-                match self.kind {
-                    ProviderKind::Openai => openai_chat::interpret(&event, &mut self.parsed),
-                    ProviderKind::Anthropic => anthropic::interpret(&event, &mut self.parsed),
-                }
+                self.parser.push(&event, &mut self.parsed)?;
                 for e in self.parsed.drain(..) {
                     match e {
                         StreamEvent::Text(_) | StreamEvent::ToolCall(_) if e.is_content() => {
@@ -500,6 +544,44 @@ impl OpenStream {
                 Err(e) => return Err(StreamFailure::Transport(transport_error(&e))),
             }
         }
+    }
+}
+
+/// The interpreter of one stream's events, by wire format.
+#[derive(Debug)]
+enum EventParser {
+    Openai,
+    Anthropic(anthropic::StreamParser),
+    Responses(responses::StreamParser),
+}
+
+impl EventParser {
+    fn new(kind: ProviderKind) -> Self {
+        match kind {
+            ProviderKind::Openai => Self::Openai,
+            ProviderKind::Anthropic => Self::Anthropic(anthropic::StreamParser::default()),
+            ProviderKind::OpenaiResponses => Self::Responses(responses::StreamParser::new()),
+        }
+    }
+
+    /// Appends the stream events of one SSE event to `out`.
+    fn push(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), StreamFailure> {
+        match self {
+            Self::Openai => openai_chat::interpret(event, out),
+            Self::Anthropic(parser) => parser.push(event, out).map_err(|e| {
+                StreamFailure::Malformed(match e {
+                    anthropic::StreamError::Malformed(m) => m.0,
+                    anthropic::StreamError::InvalidEvent(_) => {
+                        "an Anthropic event without the fields its type needs"
+                    }
+                    anthropic::StreamError::UnknownBlock(_) => {
+                        "an Anthropic input_json_delta for a block that is not a tool_use"
+                    }
+                })
+            })?,
+            Self::Responses(parser) => parser.interpret(event, out),
+        }
+        Ok(())
     }
 }
 

@@ -356,13 +356,14 @@ async fn models_report_each_callers_context_window_and_output_limit() {
 }
 
 #[tokio::test]
-async fn a_candidate_whose_format_cannot_carry_tools_is_passed_over_unsent() {
-    // `main` speaks Anthropic, whose translation does not carry tools yet: the
-    // request is not sent there half-translated; `main-fb` (OpenAI) serves it.
+async fn a_candidate_whose_format_cannot_carry_a_field_is_passed_over_unsent() {
+    // `main` speaks Anthropic, whose Messages API has no `seed`: the request is
+    // not sent there half-translated; `main-fb` (OpenAI) serves it.
     let (fakes, app, base, _dir) = setup().await;
     fakes.main_fb.push([FakeReply::tool_calls(&CALLS)]);
     let mut turn = first_turn(false);
     turn["model"] = json!("switchyard/primary");
+    turn["seed"] = json!(7);
     let r = reqwest::Client::new()
         .post(format!("{base}/chat/completions"))
         .json(&turn)

@@ -19,6 +19,7 @@ mod streaming;
 mod support;
 mod tools;
 mod validation;
+mod wire;
 
 use std::time::Duration;
 

@@ -32,6 +32,8 @@ struct Endpoint {
     timeout: Duration,
     first_token_timeout: Duration,
     idle_timeout: Duration,
+    /// `auth: none`: no key header at all (a local server without auth).
+    keyless: bool,
 }
 
 /// What one upstream call returned. `A` is the answer: a whole
@@ -185,6 +187,7 @@ impl Providers {
                     timeout: p.timeout,
                     first_token_timeout: p.first_token_timeout,
                     idle_timeout: p.stream_idle_timeout,
+                    keyless: p.auth == crate::config::ProviderAuth::None,
                 };
                 (Arc::from(name.as_str()), endpoint)
             })
@@ -241,9 +244,13 @@ impl Providers {
             .http
             .post(endpoint.url.clone())
             .header(http::header::CONTENT_TYPE, "application/json");
-        match endpoint.kind {
-            ProviderKind::Openai => builder.bearer_auth(secret.expose_secret()),
-            ProviderKind::Anthropic => builder
+        match (endpoint.kind, endpoint.keyless) {
+            (ProviderKind::Openai, true) => builder,
+            (ProviderKind::Openai, false) => builder.bearer_auth(secret.expose_secret()),
+            (ProviderKind::Anthropic, true) => {
+                builder.header("anthropic-version", anthropic::VERSION)
+            }
+            (ProviderKind::Anthropic, false) => builder
                 .header("x-api-key", secret.expose_secret())
                 .header("anthropic-version", anthropic::VERSION),
         }

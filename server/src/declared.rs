@@ -281,3 +281,123 @@ pub fn keyed_providers(stored: &[StoredCredential]) -> BTreeSet<String> {
 pub fn read_key_file(path: &Path) -> std::io::Result<String> {
     std::fs::read_to_string(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = "
+providers:
+  a:
+    kind: openai
+    base_url: 'http://127.0.0.1:1/v1'
+    api_key_env: A_KEY
+    keys: [ {file: /run/keys/a.key, priority: 2}, {env: A_SPARE, priority: 1} ]
+  b: {kind: openai, base_url: 'http://127.0.0.1:2/v1', api_key_env: B_KEY}
+  local: {kind: openai, base_url: 'http://127.0.0.1:3/v1', auth: none}
+model: {provider: a, model: m, fallback_providers: [{provider: b, model: n}]}
+auxiliary:
+  title: {provider: b, model: n}
+";
+
+    fn config() -> Config {
+        Config::from_yaml(YAML, "t", []).unwrap()
+    }
+
+    fn resolved(env: &[(&str, &str)]) -> Resolved {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        resolve(
+            &config(),
+            |var| env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone()),
+            |path| {
+                if path == Path::new("/run/keys/a.key") {
+                    Ok("key-from-the-file\n".to_owned())
+                } else {
+                    Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+                }
+            },
+        )
+    }
+
+    fn ids(r: &Resolved) -> Vec<(String, i64, String)> {
+        r.keys
+            .iter()
+            .map(|k| {
+                let c = &k.credential;
+                (c.id.clone(), c.priority, c.label.clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_source_gives_a_key_with_an_id_derived_from_it() {
+        let r = resolved(&[("A_KEY", "key-of-a-0001"), ("A_SPARE", "key-of-a-0002")]);
+        assert_eq!(
+            ids(&r),
+            [
+                ("a-env-A_KEY".into(), 0, "config: env A_KEY".into()),
+                (
+                    "a-file-run-keys-a-key".into(),
+                    2,
+                    "config: file /run/keys/a.key".into()
+                ),
+                ("a-env-A_SPARE".into(), 1, "config: env A_SPARE".into()),
+                ("local-none".into(), 0, "config: auth none".into()),
+            ]
+        );
+        let Material::ApiKey(file_key) = &r.keys[1].credential.material else {
+            panic!("an api key")
+        };
+        assert_eq!(file_key.expose_secret(), "key-from-the-file", "trimmed");
+        assert_eq!(
+            r.warnings,
+            ["provider b: environment variable B_KEY is not set: no key from it"]
+        );
+    }
+
+    #[test]
+    fn a_malformed_secret_is_a_warning_and_no_key() {
+        let r = resolved(&[("A_KEY", "has space in it"), ("A_SPARE", "short")]);
+        assert_eq!(r.keys.len(), 2, "the file and the synthetic credential");
+        assert!(r.warnings[0].starts_with("provider a: the key from env A_KEY "));
+        assert!(r.warnings[1].starts_with("provider a: the key from env A_SPARE "));
+        assert!(
+            !r.warnings.iter().any(|w| w.contains("has space")),
+            "never the value: {:?}",
+            r.warnings
+        );
+    }
+
+    #[test]
+    fn a_caller_with_no_keyed_candidate_is_named_and_the_variable_to_set_is_said() {
+        let c = config();
+        let r = resolved(&[]);
+        let (lines, keyless) = missing(&c.routing(), &r.sources, |p| p == "local");
+        assert!(
+            lines.contains(&"provider b has no usable key: set B_KEY".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(
+                &"provider a has no usable key: set A_KEY or write the key to /run/keys/a.key or set A_SPARE"
+                    .to_owned()
+            ),
+            "{lines:?}"
+        );
+        assert!(keyless.contains(&"primary".to_owned()), "{keyless:?}");
+        assert!(keyless.contains(&"aux:title".to_owned()), "{keyless:?}");
+
+        // With b keyed, the primary caller still has a candidate: only a warning.
+        let (lines, keyless) = missing(&c.routing(), &r.sources, |p| p == "b");
+        assert!(!keyless.contains(&"primary".to_owned()), "{keyless:?}");
+        assert!(
+            lines.contains(
+                &"caller primary: candidates without a key are skipped: #0 a/m".to_owned()
+            ),
+            "{lines:?}"
+        );
+    }
+}

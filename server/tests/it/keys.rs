@@ -225,22 +225,51 @@ async fn a_changed_key_replaces_the_stored_one_and_an_undeclared_one_is_removed(
     assert_eq!(list.lines().count(), 2, "header and one key: {list}");
 }
 
+/// An OpenAI-compatible upstream that records the headers of every request (the
+/// shared fake reports a missing and an empty key alike).
+async fn header_recorder() -> (String, Arc<Mutex<Vec<axum::http::HeaderMap>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(headers);
+                axum::Json(serde_json::json!({
+                    "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-test",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
 #[tokio::test]
 async fn auth_none_reaches_the_provider_without_a_key_header() {
     let fake = FakeProvider::start("openai", FakeReply::ok("hi"))
         .await
         .unwrap();
+    let (url, seen) = header_recorder().await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &fake, ", auth: none");
+    let yaml = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&fake.openai_base_url(), &url);
+    std::fs::write(&config, yaml).unwrap();
     let server = Serving::start(&config, None);
     let answer = server.complete().await.unwrap();
     assert_eq!(answer.attempts.last().unwrap().credential_id, "openai-none");
-    let calls = fake.calls();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(
-        calls[0].credential, "",
-        "neither Authorization nor x-api-key was sent"
-    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].get("authorization").is_none(), "{:?}", seen[0]);
+    assert!(seen[0].get("x-api-key").is_none(), "{:?}", seen[0]);
     assert!(
         !server.logs().contains("no usable key"),
         "{}",
@@ -309,4 +338,38 @@ async fn a_malformed_declaration_is_refused_naming_its_field() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(field), "{extra}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn check_config_counts_a_key_added_with_the_cli() {
+    let fake = FakeProvider::start("openai", FakeReply::ok("hi"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &fake, ", api_key_env: OPENAI_API_KEY");
+    let added = switchyard(&config, None)
+        .args([
+            "credentials",
+            "add",
+            "--provider",
+            "openai",
+            "--id",
+            "openai-1",
+        ])
+        .args(["--api-key-env", "CLI_KEY"])
+        .env("CLI_KEY", "sk-added-by-cli-0004")
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let out = switchyard(&config, None)
+        .args(["check-config", "--strict"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!stdout.contains("no usable key"), "{stdout}");
+    assert!(
+        stdout.contains("environment variable OPENAI_API_KEY is not set"),
+        "the unset variable is still said: {stdout}"
+    );
 }

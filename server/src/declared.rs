@@ -170,7 +170,10 @@ pub async fn sync(
         wanted.insert(c.id.clone());
         match stored.get(&c.id) {
             Some(old) if !from_config(old) => report.conflicts.push(c.id.clone()),
-            Some(old) if same(old, c) => {}
+            // A restart does not revive a dead key whose value is the same (the
+            // provider refused it); the keyless credential of `auth: none` has no
+            // value to change, so its dead mark is not carried over a restart.
+            Some(old) if same(old, c) && !(keyless(c) && old.health.dead_since.is_some()) => {}
             Some(_) => {
                 store.put_credential(c, true, now).await?;
                 report.replaced.push(c.id.clone());
@@ -187,6 +190,10 @@ pub async fn sync(
         }
     }
     Ok(report)
+}
+
+fn keyless(c: &NewCredential) -> bool {
+    matches!(&c.material, Material::ApiKey(k) if k.expose_secret().is_empty())
 }
 
 fn same(old: &StoredCredential, new: &NewCredential) -> bool {
@@ -369,6 +376,85 @@ auxiliary:
             "never the value: {:?}",
             r.warnings
         );
+    }
+
+    fn stored_ids(stored: &[StoredCredential]) -> Vec<(String, String)> {
+        stored
+            .iter()
+            .map(|c| (c.id.to_string(), c.label.clone()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_store_follows_the_declared_keys_and_leaves_the_cli_ones_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = crate::crypto::MasterKey::from_bytes([7; 32]);
+        let store = Store::open(&dir.path().join("s.db"), key).await.unwrap();
+        let cli = crate::store::NewApiKey {
+            id: "b-env-B_KEY".into(),
+            provider: "b".into(),
+            label: "added by hand".into(),
+            priority: 0,
+            secret: SecretString::from("cli-key-0001".to_owned()),
+        };
+        store.add_api_key(&cli, 1).await.unwrap();
+
+        let first = resolved(&[("A_KEY", "key-of-a-0001"), ("B_KEY", "key-of-b-0001")]);
+        let report = sync(&store, &first, 2).await.unwrap();
+        assert_eq!(report.added.len(), 3, "{report:?}");
+        assert_eq!(report.conflicts, ["b-env-B_KEY"], "the CLI's row is kept");
+
+        // Same values: nothing moves. A dead `auth: none` credential is revived.
+        let dead = crate::store::HealthChange::Dead {
+            id: "local-none".into(),
+            incarnation: store
+                .credential("local-none")
+                .await
+                .unwrap()
+                .unwrap()
+                .incarnation,
+            reason: "401".into(),
+            at: 3,
+        };
+        store.write_batch(&[dead], &[]).await.unwrap();
+        let report = sync(&store, &first, 4).await.unwrap();
+        assert_eq!(report.replaced, ["local-none"], "{report:?}");
+        assert!(
+            report.added.is_empty() && report.removed.is_empty(),
+            "{report:?}"
+        );
+
+        // A changed value replaces; an unset variable removes its key.
+        let second = resolved(&[("A_KEY", "key-of-a-0002")]);
+        let report = sync(&store, &second, 5).await.unwrap();
+        assert_eq!(report.replaced, ["a-env-A_KEY"], "{report:?}");
+        assert!(report.removed.is_empty(), "{report:?}");
+        let stored = store.credentials().await.unwrap();
+        let Material::ApiKey(a) = &stored
+            .iter()
+            .find(|c| &*c.id == "a-env-A_KEY")
+            .unwrap()
+            .material
+        else {
+            panic!("an api key")
+        };
+        assert_eq!(a.expose_secret(), "key-of-a-0002");
+
+        let third = resolved(&[]);
+        let report = sync(&store, &third, 6).await.unwrap();
+        assert_eq!(report.removed, ["a-env-A_KEY"], "{report:?}");
+        assert_eq!(
+            stored_ids(&store.credentials().await.unwrap()),
+            [
+                (
+                    "a-file-run-keys-a-key".to_owned(),
+                    "config: file /run/keys/a.key".to_owned()
+                ),
+                ("b-env-B_KEY".to_owned(), "added by hand".to_owned()),
+                ("local-none".to_owned(), "config: auth none".to_owned()),
+            ]
+        );
+        store.close().await;
     }
 
     #[test]

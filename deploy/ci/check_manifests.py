@@ -13,7 +13,8 @@ Schema validity is kubernetes-validate's job; this checks what a schema cannot:
     - native gRPC startup, liveness and readiness probes on the gRPC port; readiness
       on switchyard.v1.SwitchyardService
     - terminationGracePeriodSeconds above the config's shutdown_grace
-    - its ConfigMap is in the stream and agrees with the pod (ports, paths)
+    - its ConfigMap is in the stream and agrees with the pod (ports, paths, the key
+      variables its providers declare)
     - Services, PodDisruptionBudget and NetworkPolicy select the pod
     - no TLS listener in the config (native gRPC probes are plaintext); the master
       key from a Secret (--fail-closed: master key and agent token hashes required)
@@ -231,6 +232,15 @@ def check_gateway(r: Report, docs: list[dict], dockerfile: str | None, fail_clos
     metrics_port = ports.get("metrics")
     r.check(metrics_listen.rsplit(":", 1)[-1] == str(metrics_port),
             "config telemetry.metrics_listen on the metrics port", metrics_listen)
+    declared = sorted(
+        {p["api_key_env"] for p in (config.get("providers") or {}).values()
+         if isinstance(p, dict) and p.get("api_key_env")}
+        | {k["env"] for p in (config.get("providers") or {}).values() if isinstance(p, dict)
+           for k in p.get("keys") or [] if isinstance(k, dict) and k.get("env")})
+    pod_env = {e["name"] for e in c.get("env", [])}
+    r.check(all(v in pod_env for v in declared),
+            "every key variable the config declares (api_key_env, keys[].env) is set in the pod",
+            ", ".join(v for v in declared if v not in pod_env))
     ann = dig(pod, "metadata", "annotations", default={})
     r.check(ann.get("prometheus.io/scrape") == "true"
             and ann.get("prometheus.io/port") == str(metrics_port)

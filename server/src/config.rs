@@ -16,7 +16,10 @@ use serde::Deserialize;
 use crate::domain::{ProviderKind, Target};
 use crate::policy::{OutlierConfig, PolicyConfig, Routing, TaskRoute};
 
+mod keys;
 mod validate;
+
+pub use keys::{DeclaredKey, KeyConfig, KeySource, ProviderAuth};
 
 /// The example configuration, embedded: `switchyard serve` runs on it when no
 /// config file exists.
@@ -286,6 +289,18 @@ pub struct ProviderConfig {
     /// Order of the provider's keys: `fill_first` (default), `round_robin`, `least_used`.
     #[serde(default)]
     pub pool_strategy: crate::credentials::PoolStrategy,
+    /// Environment variable holding a key (priority 0), read at start.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// File holding a key (priority 0), read at start.
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
+    /// Further keys, each `{env: VAR}` or `{file: PATH}` with a `priority`.
+    #[serde(default)]
+    pub keys: Vec<KeyConfig>,
+    /// `key` (default) or `none`: calls to a provider without auth carry no key.
+    #[serde(default)]
+    pub auth: ProviderAuth,
 }
 
 /// A provider and a model.
@@ -719,6 +734,7 @@ impl Config {
 
     fn check(&self) -> Result<(), (String, String)> {
         for (name, p) in &self.providers {
+            keys::check_keys(name, p)?;
             let url = reqwest::Url::parse(&p.base_url)
                 .map_err(|e| (format!("providers.{name}.base_url"), e.to_string()))?;
             if !matches!(url.scheme(), "http" | "https") {

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod crypto;
+pub mod declared;
 pub mod demo;
 pub mod domain;
 pub mod executor;

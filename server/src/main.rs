@@ -63,8 +63,13 @@ enum Command {
         #[command(subcommand)]
         action: Box<CredentialsCommand>,
     },
-    /// Check the config and print the candidate list of every caller.
-    CheckConfig,
+    /// Check the config, print the candidate list of every caller, and warn about
+    /// candidates without a usable key.
+    CheckConfig {
+        /// A caller none of whose candidates has a key is an error (exit 1).
+        #[arg(long)]
+        strict: bool,
+    },
     /// Make secrets: caller tokens (printed with the hash the config takes) and
     /// master keys.
     Token {
@@ -259,11 +264,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::CheckConfig => {
+        Command::CheckConfig { strict } => {
             let config = load_config(&cli.config)?;
             println!("config ok");
             for line in switchyard::check::candidate_lines(&config.routing())? {
                 println!("{line}");
+            }
+            let keyless = check_keys(&config).await?;
+            if strict && !keyless.is_empty() {
+                bail!(
+                    "--strict: no candidate has a key for {}",
+                    keyless.join(", ")
+                );
             }
             Ok(())
         }
@@ -285,6 +297,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
     }
+}
+
+/// Prints a warning for each candidate without a usable key (declared keys read
+/// from this process's environment and files, plus the keys in the database when
+/// it holds any), and returns the callers none of whose candidates has one.
+async fn check_keys(config: &Config) -> anyhow::Result<Vec<String>> {
+    use switchyard::declared;
+    let resolved = declared::resolve(
+        config,
+        |var| std::env::var(var).ok(),
+        declared::read_key_file,
+    );
+    for warning in &resolved.warnings {
+        println!("warning: {warning}");
+    }
+    let mut keyed: std::collections::BTreeSet<String> = resolved
+        .keys
+        .iter()
+        .map(|k| k.credential.provider.clone())
+        .collect();
+    // Keys added with the CLI live in the database; it is read only when it
+    // exists and holds some (opening an empty one would create a master key).
+    let path = &config.database.path;
+    if path.exists() && switchyard::store::Store::holds_sealed_secrets(path).await? {
+        let store = switchyard::app::open_store(config).await?;
+        let stored = store.credentials().await;
+        store.close().await;
+        let stored: Vec<_> = stored?
+            .into_iter()
+            .filter(|c| !declared::from_config(c))
+            .collect();
+        keyed.extend(declared::keyed_providers(&stored));
+    }
+    let (lines, keyless) =
+        declared::missing(&config.routing(), &resolved.sources, |p| keyed.contains(p));
+    for line in lines {
+        println!("warning: {line}");
+    }
+    Ok(keyless)
 }
 
 /// Prints an address line on stdout. A reader that stopped reading (a script that
@@ -407,8 +458,8 @@ async fn credentials(
         }
         CredentialsCommand::List => {
             println!(
-                "{:<24} {:<16} {:<8} {:<8} {:<10} last error",
-                "ID", "PROVIDER", "KIND", "PRIO", "STATE"
+                "{:<24} {:<16} {:<8} {:<8} {:<10} {:<28} last error",
+                "ID", "PROVIDER", "KIND", "PRIO", "STATE", "LABEL (config: SOURCE)"
             );
             let now = wall_ms();
             for c in manager.list(None).await? {
@@ -421,12 +472,13 @@ async fn credentials(
                     CredentialState::Live => "live".to_owned(),
                 };
                 println!(
-                    "{:<24} {:<16} {:<8} {:<8} {:<10} {}",
+                    "{:<24} {:<16} {:<8} {:<8} {:<10} {:<28} {}",
                     c.id,
                     c.provider,
                     c.kind.as_str(),
                     c.priority,
                     state,
+                    c.label,
                     c.dead_reason.or(c.last_error_class).unwrap_or_default()
                 );
             }

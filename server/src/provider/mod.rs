@@ -53,6 +53,8 @@ struct Endpoint {
     timeout: Duration,
     first_token_timeout: Duration,
     idle_timeout: Duration,
+    /// `auth: none`: no key header at all (a local server without auth).
+    keyless: bool,
 }
 
 /// What one upstream call returned. `A` is the answer: a whole
@@ -207,6 +209,7 @@ impl Providers {
                     timeout: p.timeout,
                     first_token_timeout: p.first_token_timeout,
                     idle_timeout: p.stream_idle_timeout,
+                    keyless: p.auth == crate::config::ProviderAuth::None,
                 };
                 (Arc::from(name.as_str()), endpoint)
             })
@@ -269,11 +272,15 @@ impl Providers {
             .http
             .post(endpoint.url.clone())
             .header(http::header::CONTENT_TYPE, "application/json");
-        match endpoint.kind {
-            ProviderKind::Openai | ProviderKind::OpenaiResponses => {
+        match (endpoint.kind, endpoint.keyless) {
+            (ProviderKind::Openai | ProviderKind::OpenaiResponses, true) => builder,
+            (ProviderKind::Openai | ProviderKind::OpenaiResponses, false) => {
                 builder.bearer_auth(secret.expose_secret())
             }
-            ProviderKind::Anthropic => builder
+            (ProviderKind::Anthropic, true) => {
+                builder.header("anthropic-version", ANTHROPIC_VERSION)
+            }
+            (ProviderKind::Anthropic, false) => builder
                 .header("x-api-key", secret.expose_secret())
                 .header("anthropic-version", ANTHROPIC_VERSION),
         }

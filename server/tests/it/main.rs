@@ -6,6 +6,7 @@ mod chat;
 mod credentials;
 mod drain;
 mod hostile;
+mod keys;
 mod layout;
 mod openai;
 mod operations;

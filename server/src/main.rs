@@ -233,6 +233,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.database.path = db;
             }
             let app = App::build(config).await?;
+            // Installed before the address is printed: a SIGTERM sent as soon as a
+            // script reads it must start the drain, not kill the process.
+            let signal = switchyard::app::shutdown_signal();
             // A machine-readable first line, so scripts and tests can use port 0.
             announce(&format!("switchyard listening on {}", app.local_addr()));
             // Then, when enabled, the OpenAI-compatible front door's base URL.
@@ -243,7 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(addr) = app.metrics_addr() {
                 announce(&format!("switchyard metrics on http://{addr}/metrics"));
             }
-            let result = app.run().await;
+            let result = app.run_until(signal).await;
             guard.shutdown(Duration::from_secs(5)).await;
             Ok(result?)
         }

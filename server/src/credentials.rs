@@ -450,13 +450,7 @@ impl CredentialPool {
     /// Applies a policy effect in memory and returns the change to persist.
     /// Ejections persist as cooldowns; failure counts are not persisted.
     pub fn apply(&self, effect: &Effect, now: Millis) -> Option<HealthChange> {
-        let id = match effect {
-            Effect::Cooldown { credential_id, .. }
-            | Effect::MarkDead { credential_id, .. }
-            | Effect::Failed { credential_id, .. }
-            | Effect::Eject { credential_id, .. }
-            | Effect::Recovered { credential_id } => credential_id,
-        };
+        let id = effect.credential_id();
         let c = self.get(id)?;
         c.apply(effect);
         match effect {

@@ -312,13 +312,7 @@ impl<D> HttpUpstream<'_, D> {
     /// Whether `effect` is aimed at a credential that PutCredential replaced since
     /// this request used it: the verdict on the old secret is not the new one's.
     fn replaced_since_used(&self, effect: &Effect) -> bool {
-        let id = match effect {
-            Effect::Cooldown { credential_id, .. }
-            | Effect::MarkDead { credential_id, .. }
-            | Effect::Failed { credential_id, .. }
-            | Effect::Eject { credential_id, .. }
-            | Effect::Recovered { credential_id } => credential_id,
-        };
+        let id = effect.credential_id();
         match (&self.last_used, self.pool.get(id)) {
             (Some((used, _, incarnation)), Some(now)) if used == id => {
                 now.incarnation != *incarnation

@@ -28,7 +28,6 @@ pub use flight::Refresher;
 pub use recover::recover;
 
 use crate::credentials::OAuthClient;
-use crate::domain::Millis;
 use crate::redact::{Scrubber, check_secret};
 
 /// OAuth error codes after which a refresh token can never work again.
@@ -149,9 +148,4 @@ pub fn fingerprint(token: &SecretString) -> String {
     let mut hash = crate::crypto::token_hash(token.expose_secret());
     hash.truncate(16);
     hash
-}
-
-/// Whether an OAuth access token should be refreshed before use.
-pub fn expires_soon(expires_at: Option<Millis>, now: Millis, skew_ms: u64) -> bool {
-    expires_at.is_some_and(|t| t <= now.saturating_add(skew_ms))
 }

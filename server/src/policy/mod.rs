@@ -182,6 +182,19 @@ pub enum Effect {
     },
 }
 
+impl Effect {
+    /// The credential the effect applies to.
+    pub fn credential_id(&self) -> &CredentialId {
+        match self {
+            Effect::Cooldown { credential_id, .. }
+            | Effect::MarkDead { credential_id, .. }
+            | Effect::Failed { credential_id, .. }
+            | Effect::Eject { credential_id, .. }
+            | Effect::Recovered { credential_id } => credential_id,
+        }
+    }
+}
+
 /// What the driver must do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read when the script runs, not when it is compiled: a target dir shared by
+    // several clones (CI caches one) reuses the compiled script across them.
+    let proto_root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let proto = proto_root.join("switchyard/v1/switchyard.proto");
     println!("cargo:rerun-if-changed={}", proto.display());
 

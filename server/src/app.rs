@@ -316,12 +316,15 @@ impl App {
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(%addr, "serving the OpenAI-compatible HTTP front door");
             }
-            let router = crate::openai::router(
-                self.service.clone(),
-                self.auth.clone(),
-                self.listeners.body_read_timeout,
-            )
-            .layer(in_flight.clone());
+            // Every HTTP door's routes, on one state; only chat completions
+            // has a fallback (the 404 of an unknown path).
+            let router = crate::openai::routes()
+                .with_state(crate::door::DoorState::new(
+                    self.service.clone(),
+                    self.auth.clone(),
+                    self.listeners.body_read_timeout,
+                ))
+                .layer(in_flight.clone());
             tokio::spawn(listener::serve_http(
                 Listener::new(listener, limits),
                 router,

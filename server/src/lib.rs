@@ -19,6 +19,7 @@ pub mod crypto;
 pub mod declared;
 pub mod demo;
 pub mod domain;
+pub mod door;
 pub mod executor;
 pub mod fake;
 pub mod fake_responses;

@@ -129,6 +129,11 @@ impl StepCounts {
     }
 }
 
+/// Steps that moved away from a failing credential or candidate.
+pub fn fallbacks(steps: &[Step]) -> usize {
+    steps.iter().filter(|s| s.action.is_fallback()).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

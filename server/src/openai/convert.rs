@@ -413,10 +413,7 @@ pub fn attempts(steps: &[Step]) -> Vec<Attempt<'_>> {
         .collect()
 }
 
-/// Steps that moved away from a failing credential or candidate.
-pub fn fallbacks(steps: &[Step]) -> usize {
-    steps.iter().filter(|s| s.action.is_fallback()).count()
-}
+pub use crate::steps::fallbacks;
 
 /// The trail alone (the finish chunk, errors).
 pub fn trail<'a>(request_id: &'a str, steps: &'a [Step]) -> Served<'a> {

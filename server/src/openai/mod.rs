@@ -19,19 +19,21 @@ pub mod convert;
 pub mod types;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use tracing::Instrument as _;
 
-use crate::auth::Authenticator;
 use crate::domain::{Caller, Step};
+use crate::door::request::{authenticate, read_request, task_header};
+use crate::door::{
+    DoorState, NoCaller, Rejection, client_timeout, close, resolve_caller, trail_headers,
+};
 use crate::service::{CallError, CompletionStream, StreamItem, Switchyard, failure_message};
 use crate::validate::{self, Violations};
 
@@ -40,51 +42,14 @@ use types::{
     Model, ModelList, Served,
 };
 
-/// Model id of the primary caller.
-pub const PRIMARY_MODEL: &str = "switchyard/primary";
-/// Prefix of an auxiliary task's model id.
-pub const AUX_MODEL_PREFIX: &str = "switchyard/aux/";
-/// Header naming the auxiliary task.
-pub const TASK_HEADER: &str = "x-switchyard-task";
-/// Longest `x-switchyard-trail` header; longer trails are cut (the body has them whole).
-const MAX_TRAIL_HEADER: usize = 4096;
+pub use crate::door::{AUX_MODEL_PREFIX, PRIMARY_MODEL, TASK_HEADER};
 
 /// Longest error text of a body that does not parse, in chars (serde's messages
 /// quote the offending value).
 const MAX_PARSE_ERROR_CHARS: usize = 200;
 
-#[derive(Debug, Clone)]
-struct DoorState {
-    service: Arc<Switchyard>,
-    auth: Authenticator,
-    /// Largest body read, in bytes.
-    body_limit: usize,
-    /// Longest time to receive a body.
-    body_read_timeout: Duration,
-    /// Unix seconds of the start, the `created` of the models listed.
-    started: u64,
-}
-
-/// The router of the front door. Bodies are read only after the bearer token
-/// and the declared `Content-Length` are checked, within `body_read_timeout`.
-pub fn router(
-    service: Arc<Switchyard>,
-    auth: Authenticator,
-    body_read_timeout: Duration,
-) -> Router {
-    // Room for requests over the content limit, so they get a clear 400.
-    let body_limit = service
-        .limits()
-        .max_request_bytes
-        .saturating_mul(4)
-        .saturating_add(1 << 20);
-    let state = DoorState {
-        service,
-        auth,
-        body_limit,
-        body_read_timeout,
-        started: crate::clock::wall_ms() / 1000,
-    };
+/// The chat completions and models routes, on the doors' shared state.
+pub fn routes() -> Router<DoorState> {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(list_models))
@@ -99,7 +64,6 @@ pub fn router(
                     .into(),
             )
         })
-        .with_state(state)
 }
 
 // === errors ===
@@ -240,8 +204,8 @@ fn model(service: &Switchyard, id: String, caller: &Caller, created: u64) -> Mod
 /// `GET /v1/models`: one model per caller, with its context window and output
 /// limit where configured.
 async fn list_models(State(state): State<DoorState>, headers: HeaderMap) -> Response {
-    if let Err(response) = authenticate(&state, &headers) {
-        return response;
+    if let Err(r) = authenticate(&state, &headers) {
+        return rejected(r);
     }
     let data = callers(&state.service)
         .into_iter()
@@ -260,8 +224,8 @@ async fn get_model(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = authenticate(&state, &headers) {
-        return response;
+    if let Err(r) = authenticate(&state, &headers) {
+        return rejected(r);
     }
     match callers(&state.service).into_iter().find(|(m, _)| *m == id) {
         Some((id, caller)) => {
@@ -271,95 +235,18 @@ async fn get_model(
     }
 }
 
-/// Checks the agent's bearer token; the error is the 401 answer.
-#[allow(clippy::result_large_err)]
-fn authenticate(state: &DoorState, headers: &HeaderMap) -> Result<(), Response> {
-    let authorization = headers
-        .get(http::header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or(""));
-    state.auth.check_agent(authorization).map_err(|why| {
-        error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "invalid_api_key",
-            None,
-            format!("{why}: send `Authorization: Bearer <a Switchyard agent token>`"),
-        )
-    })
-}
-
-/// Marks an answer sent before the body was read whole: the connection closes
-/// after it, rather than reading the rest of an unwanted body.
-fn close(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
-fn too_large(limit: usize) -> Response {
-    error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "invalid_request_error",
-        "request_too_large",
-        None,
-        format!("the body is over the limit of {limit} bytes"),
-    )
-}
-
-/// Reads a body of at most `limit` bytes within `timeout`; the error is the answer.
-#[allow(clippy::result_large_err)]
-async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, Response> {
-    use http_body_util::BodyExt as _;
-    let limited = http_body_util::Limited::new(body, limit);
-    match tokio::time::timeout(timeout, limited.collect()).await {
-        Err(_) => Err(error(
-            StatusCode::REQUEST_TIMEOUT,
-            "invalid_request_error",
-            "request_timeout",
-            None,
-            format!("the body did not arrive within {} ms", timeout.as_millis()),
-        )),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
-        Ok(Err(e)) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "invalid_body",
-            None,
-            format!("the body could not be read: {e}"),
-        )),
-    }
+/// A refusal before the body was parsed, in OpenAI's shape.
+fn rejected(r: Rejection) -> Response {
+    let (status, code) = match &r {
+        Rejection::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
+        Rejection::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
+        Rejection::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+        Rejection::Unreadable(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
+    };
+    error(status, "invalid_request_error", code, None, r.to_string())
 }
 
 // === requests ===
-
-/// Why a request names no caller.
-#[derive(Debug, PartialEq, Eq)]
-enum NoCaller {
-    /// Neither a Switchyard model nor a task header.
-    UnknownModel,
-    /// The model and the header name different callers.
-    Conflict,
-}
-
-/// The caller a request names, and its model override.
-fn resolve_caller(model: &str, header: Option<&str>) -> Result<(Caller, Option<String>), NoCaller> {
-    let named = if model == PRIMARY_MODEL {
-        Some(Caller::Primary)
-    } else {
-        model
-            .strip_prefix(AUX_MODEL_PREFIX)
-            .map(|task| Caller::Aux(task.to_owned()))
-    };
-    match (named, header) {
-        (Some(caller), None) => Ok((caller, None)),
-        (Some(Caller::Aux(task)), Some(h)) if task == h => Ok((Caller::Aux(task), None)),
-        (Some(_), Some(_)) => Err(NoCaller::Conflict),
-        (None, Some(task)) => Ok((Caller::Aux(task.to_owned()), Some(model.to_owned()))),
-        (None, None) => Err(NoCaller::UnknownModel),
-    }
-}
 
 async fn chat_completions(
     State(state): State<DoorState>,
@@ -389,19 +276,9 @@ async fn chat_completions(
 async fn serve_chat(state: DoorState, headers: HeaderMap, body: Body) -> Response {
     // The token and the declared size are checked before a byte of the body is
     // read: a client without a token, or announcing too much, holds no memory.
-    if let Err(response) = authenticate(&state, &headers) {
-        return close(response);
-    }
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > state.body_limit as u64) {
-        return close(too_large(state.body_limit));
-    }
-    let body = match read_body(body, state.body_limit, state.body_read_timeout).await {
+    let body = match read_request(&state, &headers, body).await {
         Ok(b) => b,
-        Err(response) => return close(response),
+        Err(r) => return close(rejected(r)),
     };
     let mut de = serde_json::Deserializer::from_slice(&body);
     let request: ChatCompletionRequest = match serde_path_to_error::deserialize(&mut de) {
@@ -424,8 +301,7 @@ async fn serve_chat(state: DoorState, headers: HeaderMap, body: Body) -> Respons
         }
     };
     drop(body);
-    let task_header = headers.get(TASK_HEADER).map(|v| v.to_str().unwrap_or(""));
-    let (caller, model_override) = match resolve_caller(&request.model, task_header) {
+    let (caller, model_override) = match resolve_caller(&request.model, task_header(&headers)) {
         Ok(c) => c,
         Err(NoCaller::UnknownModel) => return unknown_model(&request.model),
         Err(NoCaller::Conflict) => {
@@ -494,29 +370,6 @@ async fn serve_chat(state: DoorState, headers: HeaderMap, body: Body) -> Respons
     }
 }
 
-/// The caller's own timeout: `x-switchyard-timeout-ms`, or the seconds OpenAI
-/// SDKs send as `x-stainless-timeout` or `x-stainless-read-timeout` (the shorter
-/// when both come).
-fn client_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(ms) = get("x-switchyard-timeout-ms").and_then(|v| v.trim().parse::<u64>().ok()) {
-        return Some(Duration::from_millis(ms));
-    }
-    let seconds = |name: &str| {
-        get(name)
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
-    };
-    match (
-        seconds("x-stainless-timeout"),
-        seconds("x-stainless-read-timeout"),
-    ) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// Top-level request fields, to name the one a parse error is in.
 const TOP_LEVEL_FIELDS: [&str; 17] = [
     "model",
@@ -557,72 +410,6 @@ fn served<'a>(
         fallbacks: Some(convert::fallbacks(steps)),
         attempts: convert::attempts(steps),
     }
-}
-
-/// `x-switchyard-*` headers: request id, who answered, and the trail, one step per
-/// `;`-separated entry: `index provider model error_class http_status action`.
-fn trail_headers(
-    headers: &mut HeaderMap,
-    request_id: &str,
-    served: Option<(&Caller, &str, &str)>,
-    steps: &[Step],
-) {
-    let mut put = |name: &'static str, value: String| {
-        let clean: String = value
-            .chars()
-            .map(|c| {
-                if c.is_ascii_graphic() || c == ' ' {
-                    c
-                } else {
-                    '?'
-                }
-            })
-            .collect();
-        if let Ok(v) = HeaderValue::from_str(&clean) {
-            headers.insert(HeaderName::from_static(name), v);
-        }
-    };
-    put("x-switchyard-request-id", request_id.to_owned());
-    if let Some((caller, provider, model)) = served {
-        put("x-switchyard-caller", caller.to_string());
-        put("x-switchyard-provider", provider.to_owned());
-        put("x-switchyard-model", model.to_owned());
-    }
-    let counts = crate::steps::StepCounts::of(steps);
-    put("x-switchyard-attempts", counts.attempts.to_string());
-    put("x-switchyard-skips", counts.skips.to_string());
-    put(
-        "x-switchyard-fallbacks",
-        convert::fallbacks(steps).to_string(),
-    );
-    let mut trail = String::new();
-    for (i, s) in steps.iter().enumerate() {
-        let or_dash = |v: &str| {
-            if v.is_empty() {
-                "-".to_owned()
-            } else {
-                v.to_owned()
-            }
-        };
-        let entry = format!(
-            "{} {} {} {} {} {}",
-            s.candidate_index,
-            or_dash(&s.provider),
-            or_dash(&s.model),
-            s.error_class.as_str(),
-            s.http_status,
-            s.action.as_str()
-        );
-        if trail.len() + entry.len() + 2 > MAX_TRAIL_HEADER {
-            trail.push_str(&format!("; ... {} more", steps.len() - i));
-            break;
-        }
-        if !trail.is_empty() {
-            trail.push_str("; ");
-        }
-        trail.push_str(&entry);
-    }
-    put("x-switchyard-trail", trail);
 }
 
 /// The stream committed to its candidate, as OpenAI `chat.completion.chunk` events:
@@ -782,6 +569,8 @@ fn event<T: serde::Serialize>(value: &T) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -854,7 +643,11 @@ mod tests {
         let mut h = HeaderMap::new();
         trail_headers(&mut h, "id", None, &steps);
         let trail = h["x-switchyard-trail"].to_str().unwrap();
-        assert!(trail.len() <= MAX_TRAIL_HEADER + 32, "{}", trail.len());
+        assert!(
+            trail.len() <= crate::door::MAX_TRAIL_HEADER + 32,
+            "{}",
+            trail.len()
+        );
         assert!(trail.starts_with("0 p? "), "{trail}");
         assert!(trail.ends_with("more"), "{trail}");
         assert_eq!(h["x-switchyard-attempts"], "100");

@@ -7,6 +7,15 @@
 //!
 //! `cargo bench -p switchyard --bench chat_body -- [ITERATIONS]`
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a benchmark: a failure should stop it loudly, and what it prints is its output"
+)]
+
 use std::time::{Duration, Instant};
 
 use serde_json::json;

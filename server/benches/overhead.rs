@@ -8,6 +8,15 @@
 //! of their latency distributions is what the gateway adds (gRPC hop, validation,
 //! policy run, provider call through the pooled client, trail recording).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a benchmark: a failure should stop it loudly, and what it prints is its output"
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,15 @@
 //!
 //! `cargo bench -p switchyard --bench scrub -- [ITERATIONS]`
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a benchmark: a failure should stop it loudly, and what it prints is its output"
+)]
+
 use std::time::Instant;
 
 use secrecy::SecretString;

@@ -207,6 +207,10 @@ impl App {
     }
 
     /// The bound address (useful with port 0).
+    #[expect(
+        clippy::expect_used,
+        reason = "a bound TCP listener always has a local address"
+    )]
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()

@@ -5,6 +5,11 @@
 //! `compression` task whose explicit provider answers 401 `token_invalidated`.
 //! Prints the trail, the recorded `ExplainFallback` answer and a simulation.
 
+#![allow(
+    clippy::print_stdout,
+    reason = "the demo is a CLI command: what it prints is its output"
+)]
+
 use std::time::Duration;
 
 use anyhow::Context;

@@ -17,11 +17,14 @@ pub mod config;
 pub mod credentials;
 pub mod crypto;
 pub mod declared;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod domain;
 pub mod door;
 pub mod executor;
+#[cfg(feature = "demo")]
 pub mod fake;
+#[cfg(feature = "demo")]
 pub mod fake_responses;
 pub mod grpc;
 pub mod grpc_errors;

@@ -1,5 +1,11 @@
 //! The `switchyard` binary: flags, config, logging, then the library does the work.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the CLI: what its commands print is their output; the library never prints"
+)]
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -78,6 +84,7 @@ enum Command {
     },
     /// Run the real server on a temporary database with local fake providers and show
     /// an auxiliary task whose explicit provider answers 401 token_invalidated.
+    #[cfg(feature = "demo")]
     Demo {
         /// Address of the demo server.
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -218,6 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         telemetry::init(format, None)?;
     }
     match cli.command {
+        #[cfg(feature = "demo")]
         Command::Demo {
             listen,
             keep_running,

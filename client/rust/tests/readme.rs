@@ -7,6 +7,15 @@
 //! the ```text block under it. `cargo test -p switchyard-client` builds the examples;
 //! a `--test readme` run alone uses them as last built.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a test: a failure should stop it loudly, and what it prints is its output"
+)]
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

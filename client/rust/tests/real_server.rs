@@ -7,6 +7,15 @@
 //! (`cargo test --workspace` builds it; `cargo build -p switchyard` otherwise). A
 //! missing binary fails the tests.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a test: a failure should stop it loudly, and what it prints is its output"
+)]
+
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

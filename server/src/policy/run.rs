@@ -464,6 +464,10 @@ impl Run {
         &self.pools[&self.candidates[self.current].provider][self.slot]
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "the run builds a pool for every candidate's provider"
+    )]
     fn slot_mut(&mut self) -> &mut Slot {
         let provider = self.candidates[self.current].provider.clone();
         &mut self

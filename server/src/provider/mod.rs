@@ -178,6 +178,10 @@ pub struct Providers {
 
 impl Providers {
     /// Builds the HTTP client and resolves every provider's endpoint.
+    #[expect(
+        clippy::expect_used,
+        reason = "`Config::check` refused any base_url that does not parse"
+    )]
     pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))

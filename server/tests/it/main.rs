@@ -1,6 +1,15 @@
 //! Integration tests: the real server on 127.0.0.1:0, a real SQLite file, fake
 //! providers that are real HTTP servers counting their calls, gRPC over TCP.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a test: a failure should stop it loudly, and what it prints is its output"
+)]
+
 mod attempts;
 mod chat;
 mod credentials;

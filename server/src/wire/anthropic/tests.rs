@@ -5,9 +5,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::domain::chat::{
-    AnswerBuilder, ChatOptions, ImageDetail, JsonObject, JsonSchemaFormat, ResponseFormat, Tool,
-};
+use crate::domain::chat::*;
 
 fn schema(text: &str) -> JsonObject {
     JsonObject::parse(text.to_owned()).unwrap()

@@ -9,6 +9,8 @@
 //! app merges the doors' routes onto one [`DoorState`].
 
 pub mod request;
+#[cfg(test)]
+mod tests;
 mod trail;
 
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 //! violations become `InvalidArgument` with `BadRequest`), call one service
 //! function, convert the result. The four chat RPCs share one body each for whole
 //! and streamed answers ([`service`]); proto <-> domain lives in [`convert`] and
-//! [`simulation`], failures -> statuses in [`status`], the streamed events in
-//! [`stream`]. Depends on `service` and `domain`, never on the executor or the store.
+//! [`simulation`] and [`trail`], failures -> statuses in [`status`], the streamed
+//! events in [`stream`]. Depends on `service` and `domain`, never on the executor or the store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,7 @@ mod service;
 mod simulation;
 mod status;
 mod stream;
+mod trail;
 
 pub use status::{ERROR_DOMAIN, reason_name};
 pub(crate) use status::{error_status, invalid};

@@ -10,10 +10,11 @@ use tonic::{Request, Response, Status};
 use crate::domain::{Caller, ChatRequest};
 use crate::service::Completion;
 
-use super::convert::{ChatCall, chat_request, completion_parts, explain_response};
+use super::convert::{ChatCall, Reply, chat_request, reply};
 use super::simulation::simulation_spec;
 use super::status::{call_status, explain_status, invalid};
 use super::stream::{Event, EventStream, event_stream};
+use super::trail::explain_response;
 use super::{GrpcService, grpc_timeout};
 
 // === the four chat RPCs as one ===
@@ -162,6 +163,7 @@ impl ChatRpc for pb::CompleteRequest {
             model: self.model,
             max_tokens: self.max_tokens,
             temperature: self.temperature,
+            options: self.options,
         }
     }
 }
@@ -174,6 +176,7 @@ impl ChatRpc for pb::AuxCompleteRequest {
             model: self.model,
             max_tokens: self.max_tokens,
             temperature: self.temperature,
+            options: self.options,
         }
     }
 }
@@ -186,6 +189,7 @@ impl ChatRpc for pb::CompleteStreamRequest {
             model: self.model,
             max_tokens: self.max_tokens,
             temperature: self.temperature,
+            options: self.options,
         }
     }
 }
@@ -198,32 +202,53 @@ impl ChatRpc for pb::AuxCompleteStreamRequest {
             model: self.model,
             max_tokens: self.max_tokens,
             temperature: self.temperature,
+            options: self.options,
         }
     }
 }
 
 impl WholeReply for pb::CompleteResponse {
     fn reply(c: Completion) -> Self {
-        let (usage, served_by, attempts) = completion_parts(&c);
-        Self {
-            request_id: c.request_id,
-            content: c.answer.content,
+        let Reply {
+            request_id,
+            content,
             usage,
             served_by,
             attempts,
+            tool_calls,
+            finish_reason,
+        } = reply(c);
+        Self {
+            request_id,
+            content,
+            usage,
+            served_by,
+            attempts,
+            tool_calls,
+            finish_reason,
         }
     }
 }
 
 impl WholeReply for pb::AuxCompleteResponse {
     fn reply(c: Completion) -> Self {
-        let (usage, served_by, attempts) = completion_parts(&c);
-        Self {
-            request_id: c.request_id,
-            content: c.answer.content,
+        let Reply {
+            request_id,
+            content,
             usage,
             served_by,
             attempts,
+            tool_calls,
+            finish_reason,
+        } = reply(c);
+        Self {
+            request_id,
+            content,
+            usage,
+            served_by,
+            attempts,
+            tool_calls,
+            finish_reason,
         }
     }
 }
@@ -236,6 +261,7 @@ impl StreamReply for pb::CompleteStreamResponse {
                 Event::Started(s) => E::Started(s),
                 Event::Delta(d) => E::Delta(d),
                 Event::Finished(f) => E::Finished(f),
+                Event::ToolCall(d) => E::ToolCallDelta(d),
             }),
         }
     }
@@ -249,6 +275,7 @@ impl StreamReply for pb::AuxCompleteStreamResponse {
                 Event::Started(s) => E::Started(s),
                 Event::Delta(d) => E::Delta(d),
                 Event::Finished(f) => E::Finished(f),
+                Event::ToolCall(d) => E::ToolCallDelta(d),
             }),
         }
     }

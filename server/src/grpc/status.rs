@@ -12,7 +12,7 @@ use crate::domain::{FailureReason, Step};
 use crate::service::{CallError, ExplainError, failure_message};
 use crate::validate::{self, Violations};
 
-use super::convert::{attempts, failure_reason};
+use super::trail::{attempts, failure_reason};
 
 /// `ErrorInfo.domain` of every error of the service.
 pub const ERROR_DOMAIN: &str = "switchyard.dev";

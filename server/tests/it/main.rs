@@ -5,6 +5,7 @@ mod attempts;
 mod chat;
 mod credentials;
 mod drain;
+mod grpc_chat;
 mod hostile;
 mod keys;
 mod layout;

@@ -234,8 +234,20 @@ async fn malformed_chats_are_refused_by_proto_field_before_any_provider() {
     let db = dir.path().join("switchyard.db");
     seed_keys(&db, &[]).await;
     let fakes = Fakes::start().await;
-    let mut app = TestApp::spawn(fakes.config(&db, "")).await;
+    let limits = [("SWITCHYARD__LIMITS__MAX_IMAGE_BYTES", "64")];
+    let mut app = TestApp::spawn(fakes.config_env(&db, "", &limits)).await;
     let cases: Vec<(&str, pb::CompleteRequest, &str)> = vec![
+        (
+            "an inline image over limits.max_image_bytes",
+            pb::CompleteRequest {
+                messages: vec![pb::Message::user_parts([pb::ContentPart::image_data(
+                    "image/png",
+                    vec![7u8; 65],
+                )])],
+                ..Default::default()
+            },
+            "messages.parts.image",
+        ),
         (
             "a tool result answering no call",
             pb::CompleteRequest {

@@ -149,10 +149,7 @@ auxiliary:
             let r = grpc
                 .aux_complete(pb::AuxCompleteRequest {
                     task: "compression".into(),
-                    messages: vec![pb::Message {
-                        role: pb::Role::User as i32,
-                        content: "Summarise the conversation so far.".into(),
-                    }],
+                    messages: vec![pb::Message::user("Summarise the conversation so far.")],
                     ..Default::default()
                 })
                 .await

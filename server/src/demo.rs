@@ -116,10 +116,7 @@ policy: {{ backoff_base: 10ms, backoff_max: 50ms }}
 
     let request = pb::AuxCompleteRequest {
         task: "compression".into(),
-        messages: vec![pb::Message {
-            role: pb::Role::User as i32,
-            content: "Summarise the conversation so far.".into(),
-        }],
+        messages: vec![pb::Message::user("Summarise the conversation so far.")],
         ..Default::default()
     };
     let answer = client.aux_complete(request).await?.into_inner();
@@ -158,10 +155,7 @@ policy: {{ backoff_base: 10ms, backoff_max: 50ms }}
     let again = client
         .aux_complete(pb::AuxCompleteRequest {
             task: "compression".into(),
-            messages: vec![pb::Message {
-                role: pb::Role::User as i32,
-                content: "And again.".into(),
-            }],
+            messages: vec![pb::Message::user("And again.")],
             ..Default::default()
         })
         .await?

@@ -74,6 +74,7 @@ type callOptions struct {
 	model       *string
 	maxTokens   *int32
 	temperature *float64
+	chat        *pb.ChatOptions // tools, tool choice, response format...; nil when none is set
 	token       string
 	label       string // AdminClient puts
 	priority    int64  // AdminClient puts
@@ -94,6 +95,71 @@ func WithMaxTokens(n int32) Option {
 // WithTemperature sets the sampling temperature, in [0, 2].
 func WithTemperature(t float64) Option {
 	return func(o *callOptions) { o.temperature = &t }
+}
+
+// options returns the call's chat options, created on first use.
+func (o *callOptions) options() *pb.ChatOptions {
+	if o.chat == nil {
+		o.chat = &pb.ChatOptions{}
+	}
+	return o.chat
+}
+
+// WithTools offers the model functions to call (see Function).
+func WithTools(tools ...*pb.Tool) Option {
+	return func(o *callOptions) { o.options().Tools = append(o.options().Tools, tools...) }
+}
+
+// WithToolChoice says which tool the model may or must call: ToolChoiceAuto,
+// ToolChoiceNone, ToolChoiceRequired or ToolChoiceFunction(name).
+func WithToolChoice(choice *pb.ToolChoice) Option {
+	return func(o *callOptions) { o.options().ToolChoice = choice }
+}
+
+// WithParallelToolCalls allows or forbids several tool calls in one answer.
+func WithParallelToolCalls(parallel bool) Option {
+	return func(o *callOptions) { o.options().ParallelToolCalls = &parallel }
+}
+
+// WithResponseFormat asks for structured output (see JSONSchema, JSONObject).
+func WithResponseFormat(format *pb.ResponseFormat) Option {
+	return func(o *callOptions) { o.options().ResponseFormat = format }
+}
+
+// WithStop adds stop sequences.
+func WithStop(sequences ...string) Option {
+	return func(o *callOptions) { o.options().Stop = append(o.options().Stop, sequences...) }
+}
+
+// WithTopP sets nucleus sampling, in (0, 1].
+func WithTopP(p float64) Option {
+	return func(o *callOptions) { o.options().TopP = &p }
+}
+
+// WithSeed sets the sampling seed, where the provider accepts one.
+func WithSeed(seed int64) Option {
+	return func(o *callOptions) { o.options().Seed = &seed }
+}
+
+// WithReasoningEffort sets how hard a reasoning model thinks.
+func WithReasoningEffort(effort pb.ReasoningEffort) Option {
+	return func(o *callOptions) { o.options().ReasoningEffort = effort }
+}
+
+// WithMetadata adds an opaque key-value pair passed through where the provider
+// accepts it.
+func WithMetadata(key, value string) Option {
+	return func(o *callOptions) {
+		if o.options().Metadata == nil {
+			o.options().Metadata = map[string]string{}
+		}
+		o.options().Metadata[key] = value
+	}
+}
+
+// WithUser sets the opaque end-user id passed through where the provider accepts it.
+func WithUser(user string) Option {
+	return func(o *callOptions) { o.options().User = &user }
 }
 
 // WithBearerToken sends `authorization: Bearer <token>` with the call. It
@@ -166,6 +232,7 @@ func (c *Client) Complete(ctx context.Context, messages []*pb.Message, opts ...O
 		Model:       o.model,
 		MaxTokens:   o.maxTokens,
 		Temperature: o.temperature,
+		Options:     o.chat,
 	})
 	if err != nil {
 		return nil, FromError(err)
@@ -185,6 +252,7 @@ func (c *Client) AuxComplete(ctx context.Context, task string, messages []*pb.Me
 		Model:       o.model,
 		MaxTokens:   o.maxTokens,
 		Temperature: o.temperature,
+		Options:     o.chat,
 	})
 	if err != nil {
 		return nil, FromError(err)
@@ -244,6 +312,83 @@ func User(content string) *pb.Message {
 // Assistant returns an assistant (model) message.
 func Assistant(content string) *pb.Message {
 	return &pb.Message{Role: pb.Role_ROLE_ASSISTANT, Content: content}
+}
+
+// Developer returns a developer message (instructions, OpenAI's successor of system).
+func Developer(content string) *pb.Message {
+	return &pb.Message{Role: pb.Role_ROLE_DEVELOPER, Content: content}
+}
+
+// UserParts returns a user message of ordered parts: TextPart, ImageURL, ImageData.
+func UserParts(parts ...*pb.ContentPart) *pb.Message {
+	return &pb.Message{Role: pb.Role_ROLE_USER, Parts: parts}
+}
+
+// AssistantToolCalls returns the assistant turn that made calls: send it back
+// before their results.
+func AssistantToolCalls(calls []*pb.ToolCall) *pb.Message {
+	return &pb.Message{Role: pb.Role_ROLE_ASSISTANT, ToolCalls: calls}
+}
+
+// ToolResult returns the result of the tool call toolCallID.
+func ToolResult(toolCallID, content string) *pb.Message {
+	return &pb.Message{Role: pb.Role_ROLE_TOOL, Content: content, ToolCallId: &toolCallID}
+}
+
+// TextPart is a text content part.
+func TextPart(text string) *pb.ContentPart {
+	return &pb.ContentPart{Part: &pb.ContentPart_Text{Text: text}}
+}
+
+// ImageURL is an image part the provider fetches from an https URL.
+func ImageURL(url string) *pb.ContentPart {
+	return &pb.ContentPart{Part: &pb.ContentPart_Image{Image: &pb.Image{Source: &pb.Image_Url{Url: url}}}}
+}
+
+// ImageData is an inline image part: its bytes and media type ("image/png"...).
+func ImageData(mediaType string, data []byte) *pb.ContentPart {
+	source := &pb.Image_Data{Data: &pb.ImageData{MediaType: mediaType, Data: data}}
+	return &pb.ContentPart{Part: &pb.ContentPart_Image{Image: &pb.Image{Source: source}}}
+}
+
+// Function is a tool the model may call; parameters is the JSON Schema of its
+// arguments, as JSON text of an object, forwarded verbatim.
+func Function(name, description, parameters string) *pb.Tool {
+	return &pb.Tool{Name: name, Description: &description, Parameters: parameters}
+}
+
+// ToolChoiceAuto lets the model decide.
+func ToolChoiceAuto() *pb.ToolChoice { return toolMode(pb.ToolChoiceMode_TOOL_CHOICE_MODE_AUTO) }
+
+// ToolChoiceNone forbids tool calls.
+func ToolChoiceNone() *pb.ToolChoice { return toolMode(pb.ToolChoiceMode_TOOL_CHOICE_MODE_NONE) }
+
+// ToolChoiceRequired asks for at least one tool call.
+func ToolChoiceRequired() *pb.ToolChoice {
+	return toolMode(pb.ToolChoiceMode_TOOL_CHOICE_MODE_REQUIRED)
+}
+
+// ToolChoiceFunction asks for a call of the named function.
+func ToolChoiceFunction(name string) *pb.ToolChoice {
+	return &pb.ToolChoice{Choice: &pb.ToolChoice_Function{Function: name}}
+}
+
+func toolMode(mode pb.ToolChoiceMode) *pb.ToolChoice {
+	return &pb.ToolChoice{Choice: &pb.ToolChoice_Mode{Mode: mode}}
+}
+
+// JSONObject asks for any JSON object.
+func JSONObject() *pb.ResponseFormat {
+	return &pb.ResponseFormat{Kind: pb.ResponseFormatKind_RESPONSE_FORMAT_KIND_JSON_OBJECT}
+}
+
+// JSONSchema asks for JSON following schema (JSON text of an object), strictly.
+func JSONSchema(name, schema string) *pb.ResponseFormat {
+	strict := true
+	return &pb.ResponseFormat{
+		Kind:       pb.ResponseFormatKind_RESPONSE_FORMAT_KIND_JSON_SCHEMA,
+		JsonSchema: &pb.JsonSchemaFormat{Name: name, Schema: schema, Strict: &strict},
+	}
 }
 
 // PrimaryCaller selects the primary caller in a Simulation.

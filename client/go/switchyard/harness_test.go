@@ -64,6 +64,7 @@ type reply struct {
 	pieceDelay time.Duration // before each piece after the first
 	end        streamEnd
 	errorEvent string // the data of the error event of streamErrorEvent
+	sse        string // a whole event stream, sent as it is
 }
 
 // streamEnd is how a fake stream ends after its pieces.
@@ -92,6 +93,7 @@ type call struct {
 	Temperature   *float64
 	Stream        bool
 	IncludeUsage  bool
+	Body          map[string]any // the whole request body
 }
 
 // fakeProviders answers POST /{provider}/v1/chat/completions from per-provider
@@ -163,7 +165,15 @@ func (f *fakeProviders) serve(w http.ResponseWriter, r *http.Request) {
 			IncludeUsage bool `json:"include_usage"`
 		} `json:"stream_options"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+	raw, err := io.ReadAll(r.Body)
+	var whole map[string]any
+	if err == nil {
+		err = json.Unmarshal(raw, &body)
+	}
+	if err == nil {
+		err = json.Unmarshal(raw, &whole)
+	}
+	if err != nil {
 		http.Error(w, `{"error":{"message":"unreadable body"}}`, http.StatusBadRequest)
 		return
 	}
@@ -177,6 +187,7 @@ func (f *fakeProviders) serve(w http.ResponseWriter, r *http.Request) {
 		Temperature:   body.Temperature,
 		Stream:        body.Stream,
 		IncludeUsage:  body.StreamOptions.IncludeUsage,
+		Body:          whole,
 	})
 	f.order = append(f.order, provider)
 	rp := reply{status: http.StatusOK}
@@ -191,6 +202,11 @@ func (f *fakeProviders) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+	if rp.sse != "" {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write([]byte(rp.sse))
+		return
 	}
 	if rp.status == http.StatusOK && body.Stream {
 		if rp.pieces == nil {

@@ -29,6 +29,11 @@ import (
 //		// an *Error; errors.Is(err, ErrStreamInterrupted) when the answer broke off
 //	}
 //
+// With tools, Next also stops at each piece of a tool call: ToolCallDelta then
+// returns it (and Text is empty). The first piece of each call has its id and
+// name, the next ones add to its arguments; ToolCalls holds the calls
+// assembled once the stream has finished.
+//
 // The answer is complete only when Err is nil after Next has returned false;
 // Finished then holds the usage, the finish reason and the whole trail. Once
 // text has been sent no other candidate may continue the answer, so a
@@ -46,6 +51,7 @@ type Stream struct {
 	started  *pb.StreamStarted
 	finished *pb.StreamFinished
 	text     string
+	toolCall *pb.ToolCallDelta
 	content  strings.Builder
 	err      error
 	done     bool
@@ -66,6 +72,7 @@ func (c *Client) CompleteStream(ctx context.Context, messages []*pb.Message, opt
 		Model:       o.model,
 		MaxTokens:   o.maxTokens,
 		Temperature: o.temperature,
+		Options:     o.chat,
 	}
 	return openStream(o.context(ctx), func(ctx context.Context) (grpc.ServerStreamingClient[pb.CompleteStreamResponse], error) {
 		return c.rpc.CompleteStream(ctx, req)
@@ -82,13 +89,15 @@ func (c *Client) AuxCompleteStream(ctx context.Context, task string, messages []
 		Model:       o.model,
 		MaxTokens:   o.maxTokens,
 		Temperature: o.temperature,
+		Options:     o.chat,
 	}
 	return openStream(o.context(ctx), func(ctx context.Context) (grpc.ServerStreamingClient[pb.AuxCompleteStreamResponse], error) {
 		return c.rpc.AuxCompleteStream(ctx, req)
 	}, auxCompleteStreamEvent)
 }
 
-// Next waits for the next piece of text and reports whether there is one.
+// Next waits for the next piece, of text or of a tool call, and reports
+// whether there is one.
 // It returns false at the end of the stream: then Err is nil and Finished is
 // set when the answer is complete, and Err says why otherwise.
 func (s *Stream) Next() bool {
@@ -112,10 +121,15 @@ func (s *Stream) Next() bool {
 			s.end(FromError(err))
 			return false
 		}
+		s.toolCall = nil
 		switch ev.kind {
 		case eventDelta:
 			s.text = ev.delta
 			s.content.WriteString(ev.delta)
+			return true
+		case eventToolCall:
+			s.text = ""
+			s.toolCall = ev.toolCall
 			return true
 		case eventFinished:
 			s.finished = ev.finished
@@ -133,6 +147,18 @@ func (s *Stream) Next() bool {
 // returned true.
 func (s *Stream) Text() string {
 	return s.text
+}
+
+// ToolCallDelta returns the piece of a tool call read by the last call to
+// Next that returned true, or nil when that piece was text.
+func (s *Stream) ToolCallDelta() *pb.ToolCallDelta {
+	return s.toolCall
+}
+
+// ToolCalls returns the tool calls of the answer, assembled, once the stream
+// has finished (nil before).
+func (s *Stream) ToolCalls() []*pb.ToolCall {
+	return s.finished.GetToolCalls()
 }
 
 // Content returns all the text received so far: the whole answer once the
@@ -185,6 +211,7 @@ func (s *Stream) Finished() *pb.StreamFinished {
 func (s *Stream) end(err error) {
 	s.done = true
 	s.text = ""
+	s.toolCall = nil
 	s.err = err
 	s.cancel()
 }
@@ -195,6 +222,7 @@ const (
 	eventUnknown eventKind = iota
 	eventStarted
 	eventDelta
+	eventToolCall
 	eventFinished
 )
 
@@ -203,6 +231,7 @@ type streamEvent struct {
 	kind     eventKind
 	started  *pb.StreamStarted
 	delta    string
+	toolCall *pb.ToolCallDelta
 	finished *pb.StreamFinished
 }
 
@@ -212,6 +241,8 @@ func completeStreamEvent(r *pb.CompleteStreamResponse) streamEvent {
 		return streamEvent{kind: eventStarted, started: e.Started}
 	case *pb.CompleteStreamResponse_Delta:
 		return streamEvent{kind: eventDelta, delta: e.Delta}
+	case *pb.CompleteStreamResponse_ToolCallDelta:
+		return streamEvent{kind: eventToolCall, toolCall: e.ToolCallDelta}
 	case *pb.CompleteStreamResponse_Finished:
 		return streamEvent{kind: eventFinished, finished: e.Finished}
 	}
@@ -224,6 +255,8 @@ func auxCompleteStreamEvent(r *pb.AuxCompleteStreamResponse) streamEvent {
 		return streamEvent{kind: eventStarted, started: e.Started}
 	case *pb.AuxCompleteStreamResponse_Delta:
 		return streamEvent{kind: eventDelta, delta: e.Delta}
+	case *pb.AuxCompleteStreamResponse_ToolCallDelta:
+		return streamEvent{kind: eventToolCall, toolCall: e.ToolCallDelta}
 	case *pb.AuxCompleteStreamResponse_Finished:
 		return streamEvent{kind: eventFinished, finished: e.Finished}
 	}

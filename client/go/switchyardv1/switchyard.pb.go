@@ -33,6 +33,10 @@ const (
 	Role_ROLE_USER Role = 2
 	// The model.
 	Role_ROLE_ASSISTANT Role = 3
+	// Developer instructions (OpenAI's successor of system for reasoning models).
+	Role_ROLE_DEVELOPER Role = 4
+	// The result of one tool call; the message names the call by `tool_call_id`.
+	Role_ROLE_TOOL Role = 5
 )
 
 // Enum value maps for Role.
@@ -42,12 +46,16 @@ var (
 		1: "ROLE_SYSTEM",
 		2: "ROLE_USER",
 		3: "ROLE_ASSISTANT",
+		4: "ROLE_DEVELOPER",
+		5: "ROLE_TOOL",
 	}
 	Role_value = map[string]int32{
 		"ROLE_UNSPECIFIED": 0,
 		"ROLE_SYSTEM":      1,
 		"ROLE_USER":        2,
 		"ROLE_ASSISTANT":   3,
+		"ROLE_DEVELOPER":   4,
+		"ROLE_TOOL":        5,
 	}
 )
 
@@ -76,6 +84,238 @@ func (x Role) Number() protoreflect.EnumNumber {
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{0}
+}
+
+// ImageDetail is how closely the model looks at an image (OpenAI's `detail`).
+type ImageDetail int32
+
+const (
+	// The provider decides.
+	ImageDetail_IMAGE_DETAIL_UNSPECIFIED ImageDetail = 0
+	// The provider decides, said explicitly.
+	ImageDetail_IMAGE_DETAIL_AUTO ImageDetail = 1
+	// A low-resolution pass.
+	ImageDetail_IMAGE_DETAIL_LOW ImageDetail = 2
+	// A high-resolution pass.
+	ImageDetail_IMAGE_DETAIL_HIGH ImageDetail = 3
+)
+
+// Enum value maps for ImageDetail.
+var (
+	ImageDetail_name = map[int32]string{
+		0: "IMAGE_DETAIL_UNSPECIFIED",
+		1: "IMAGE_DETAIL_AUTO",
+		2: "IMAGE_DETAIL_LOW",
+		3: "IMAGE_DETAIL_HIGH",
+	}
+	ImageDetail_value = map[string]int32{
+		"IMAGE_DETAIL_UNSPECIFIED": 0,
+		"IMAGE_DETAIL_AUTO":        1,
+		"IMAGE_DETAIL_LOW":         2,
+		"IMAGE_DETAIL_HIGH":        3,
+	}
+)
+
+func (x ImageDetail) Enum() *ImageDetail {
+	p := new(ImageDetail)
+	*p = x
+	return p
+}
+
+func (x ImageDetail) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ImageDetail) Descriptor() protoreflect.EnumDescriptor {
+	return file_switchyard_v1_switchyard_proto_enumTypes[1].Descriptor()
+}
+
+func (ImageDetail) Type() protoreflect.EnumType {
+	return &file_switchyard_v1_switchyard_proto_enumTypes[1]
+}
+
+func (x ImageDetail) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ImageDetail.Descriptor instead.
+func (ImageDetail) EnumDescriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{1}
+}
+
+// ToolChoiceMode is a tool choice other than one named function.
+type ToolChoiceMode int32
+
+const (
+	// Not set: rejected when `mode` is the choice.
+	ToolChoiceMode_TOOL_CHOICE_MODE_UNSPECIFIED ToolChoiceMode = 0
+	// The model decides (the default when tools are given).
+	ToolChoiceMode_TOOL_CHOICE_MODE_AUTO ToolChoiceMode = 1
+	// No tool call.
+	ToolChoiceMode_TOOL_CHOICE_MODE_NONE ToolChoiceMode = 2
+	// At least one tool call.
+	ToolChoiceMode_TOOL_CHOICE_MODE_REQUIRED ToolChoiceMode = 3
+)
+
+// Enum value maps for ToolChoiceMode.
+var (
+	ToolChoiceMode_name = map[int32]string{
+		0: "TOOL_CHOICE_MODE_UNSPECIFIED",
+		1: "TOOL_CHOICE_MODE_AUTO",
+		2: "TOOL_CHOICE_MODE_NONE",
+		3: "TOOL_CHOICE_MODE_REQUIRED",
+	}
+	ToolChoiceMode_value = map[string]int32{
+		"TOOL_CHOICE_MODE_UNSPECIFIED": 0,
+		"TOOL_CHOICE_MODE_AUTO":        1,
+		"TOOL_CHOICE_MODE_NONE":        2,
+		"TOOL_CHOICE_MODE_REQUIRED":    3,
+	}
+)
+
+func (x ToolChoiceMode) Enum() *ToolChoiceMode {
+	p := new(ToolChoiceMode)
+	*p = x
+	return p
+}
+
+func (x ToolChoiceMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ToolChoiceMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_switchyard_v1_switchyard_proto_enumTypes[2].Descriptor()
+}
+
+func (ToolChoiceMode) Type() protoreflect.EnumType {
+	return &file_switchyard_v1_switchyard_proto_enumTypes[2]
+}
+
+func (x ToolChoiceMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ToolChoiceMode.Descriptor instead.
+func (ToolChoiceMode) EnumDescriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{2}
+}
+
+// ResponseFormatKind is the shape of the answer's text.
+type ResponseFormatKind int32
+
+const (
+	// Not set: rejected as invalid.
+	ResponseFormatKind_RESPONSE_FORMAT_KIND_UNSPECIFIED ResponseFormatKind = 0
+	// Free text (the default).
+	ResponseFormatKind_RESPONSE_FORMAT_KIND_TEXT ResponseFormatKind = 1
+	// Any JSON object.
+	ResponseFormatKind_RESPONSE_FORMAT_KIND_JSON_OBJECT ResponseFormatKind = 2
+	// JSON following `json_schema`.
+	ResponseFormatKind_RESPONSE_FORMAT_KIND_JSON_SCHEMA ResponseFormatKind = 3
+)
+
+// Enum value maps for ResponseFormatKind.
+var (
+	ResponseFormatKind_name = map[int32]string{
+		0: "RESPONSE_FORMAT_KIND_UNSPECIFIED",
+		1: "RESPONSE_FORMAT_KIND_TEXT",
+		2: "RESPONSE_FORMAT_KIND_JSON_OBJECT",
+		3: "RESPONSE_FORMAT_KIND_JSON_SCHEMA",
+	}
+	ResponseFormatKind_value = map[string]int32{
+		"RESPONSE_FORMAT_KIND_UNSPECIFIED": 0,
+		"RESPONSE_FORMAT_KIND_TEXT":        1,
+		"RESPONSE_FORMAT_KIND_JSON_OBJECT": 2,
+		"RESPONSE_FORMAT_KIND_JSON_SCHEMA": 3,
+	}
+)
+
+func (x ResponseFormatKind) Enum() *ResponseFormatKind {
+	p := new(ResponseFormatKind)
+	*p = x
+	return p
+}
+
+func (x ResponseFormatKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ResponseFormatKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_switchyard_v1_switchyard_proto_enumTypes[3].Descriptor()
+}
+
+func (ResponseFormatKind) Type() protoreflect.EnumType {
+	return &file_switchyard_v1_switchyard_proto_enumTypes[3]
+}
+
+func (x ResponseFormatKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ResponseFormatKind.Descriptor instead.
+func (ResponseFormatKind) EnumDescriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{3}
+}
+
+// ReasoningEffort is how hard a reasoning model thinks.
+type ReasoningEffort int32
+
+const (
+	// Not set: the provider's default.
+	ReasoningEffort_REASONING_EFFORT_UNSPECIFIED ReasoningEffort = 0
+	// The least reasoning.
+	ReasoningEffort_REASONING_EFFORT_MINIMAL ReasoningEffort = 1
+	// Low.
+	ReasoningEffort_REASONING_EFFORT_LOW ReasoningEffort = 2
+	// Medium.
+	ReasoningEffort_REASONING_EFFORT_MEDIUM ReasoningEffort = 3
+	// High.
+	ReasoningEffort_REASONING_EFFORT_HIGH ReasoningEffort = 4
+)
+
+// Enum value maps for ReasoningEffort.
+var (
+	ReasoningEffort_name = map[int32]string{
+		0: "REASONING_EFFORT_UNSPECIFIED",
+		1: "REASONING_EFFORT_MINIMAL",
+		2: "REASONING_EFFORT_LOW",
+		3: "REASONING_EFFORT_MEDIUM",
+		4: "REASONING_EFFORT_HIGH",
+	}
+	ReasoningEffort_value = map[string]int32{
+		"REASONING_EFFORT_UNSPECIFIED": 0,
+		"REASONING_EFFORT_MINIMAL":     1,
+		"REASONING_EFFORT_LOW":         2,
+		"REASONING_EFFORT_MEDIUM":      3,
+		"REASONING_EFFORT_HIGH":        4,
+	}
+)
+
+func (x ReasoningEffort) Enum() *ReasoningEffort {
+	p := new(ReasoningEffort)
+	*p = x
+	return p
+}
+
+func (x ReasoningEffort) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReasoningEffort) Descriptor() protoreflect.EnumDescriptor {
+	return file_switchyard_v1_switchyard_proto_enumTypes[4].Descriptor()
+}
+
+func (ReasoningEffort) Type() protoreflect.EnumType {
+	return &file_switchyard_v1_switchyard_proto_enumTypes[4]
+}
+
+func (x ReasoningEffort) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReasoningEffort.Descriptor instead.
+func (ReasoningEffort) EnumDescriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{4}
 }
 
 // ErrorClass is the classification of one upstream outcome.
@@ -164,11 +404,11 @@ func (x ErrorClass) String() string {
 }
 
 func (ErrorClass) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchyard_v1_switchyard_proto_enumTypes[1].Descriptor()
+	return file_switchyard_v1_switchyard_proto_enumTypes[5].Descriptor()
 }
 
 func (ErrorClass) Type() protoreflect.EnumType {
-	return &file_switchyard_v1_switchyard_proto_enumTypes[1]
+	return &file_switchyard_v1_switchyard_proto_enumTypes[5]
 }
 
 func (x ErrorClass) Number() protoreflect.EnumNumber {
@@ -177,7 +417,7 @@ func (x ErrorClass) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorClass.Descriptor instead.
 func (ErrorClass) EnumDescriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{1}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{5}
 }
 
 // Action is what the policy did after a step.
@@ -246,11 +486,11 @@ func (x Action) String() string {
 }
 
 func (Action) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchyard_v1_switchyard_proto_enumTypes[2].Descriptor()
+	return file_switchyard_v1_switchyard_proto_enumTypes[6].Descriptor()
 }
 
 func (Action) Type() protoreflect.EnumType {
-	return &file_switchyard_v1_switchyard_proto_enumTypes[2]
+	return &file_switchyard_v1_switchyard_proto_enumTypes[6]
 }
 
 func (x Action) Number() protoreflect.EnumNumber {
@@ -259,7 +499,7 @@ func (x Action) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Action.Descriptor instead.
 func (Action) EnumDescriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{2}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{6}
 }
 
 // ErrorReason lists every `google.rpc.ErrorInfo.reason` the service returns.
@@ -349,11 +589,11 @@ func (x ErrorReason) String() string {
 }
 
 func (ErrorReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchyard_v1_switchyard_proto_enumTypes[3].Descriptor()
+	return file_switchyard_v1_switchyard_proto_enumTypes[7].Descriptor()
 }
 
 func (ErrorReason) Type() protoreflect.EnumType {
-	return &file_switchyard_v1_switchyard_proto_enumTypes[3]
+	return &file_switchyard_v1_switchyard_proto_enumTypes[7]
 }
 
 func (x ErrorReason) Number() protoreflect.EnumNumber {
@@ -362,7 +602,7 @@ func (x ErrorReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorReason.Descriptor instead.
 func (ErrorReason) EnumDescriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{3}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{7}
 }
 
 // TransportFailure is an upstream failure without an HTTP answer.
@@ -414,11 +654,11 @@ func (x TransportFailure) String() string {
 }
 
 func (TransportFailure) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchyard_v1_switchyard_proto_enumTypes[4].Descriptor()
+	return file_switchyard_v1_switchyard_proto_enumTypes[8].Descriptor()
 }
 
 func (TransportFailure) Type() protoreflect.EnumType {
-	return &file_switchyard_v1_switchyard_proto_enumTypes[4]
+	return &file_switchyard_v1_switchyard_proto_enumTypes[8]
 }
 
 func (x TransportFailure) Number() protoreflect.EnumNumber {
@@ -427,7 +667,7 @@ func (x TransportFailure) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TransportFailure.Descriptor instead.
 func (TransportFailure) EnumDescriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{4}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{8}
 }
 
 // Outcome is how a request ended.
@@ -467,11 +707,11 @@ func (x Outcome) String() string {
 }
 
 func (Outcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchyard_v1_switchyard_proto_enumTypes[5].Descriptor()
+	return file_switchyard_v1_switchyard_proto_enumTypes[9].Descriptor()
 }
 
 func (Outcome) Type() protoreflect.EnumType {
-	return &file_switchyard_v1_switchyard_proto_enumTypes[5]
+	return &file_switchyard_v1_switchyard_proto_enumTypes[9]
 }
 
 func (x Outcome) Number() protoreflect.EnumNumber {
@@ -480,7 +720,7 @@ func (x Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Outcome.Descriptor instead.
 func (Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{5}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{9}
 }
 
 // CredentialKind is the kind of secret material.
@@ -520,11 +760,11 @@ func (x CredentialKind) String() string {
 }
 
 func (CredentialKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchyard_v1_switchyard_proto_enumTypes[6].Descriptor()
+	return file_switchyard_v1_switchyard_proto_enumTypes[10].Descriptor()
 }
 
 func (CredentialKind) Type() protoreflect.EnumType {
-	return &file_switchyard_v1_switchyard_proto_enumTypes[6]
+	return &file_switchyard_v1_switchyard_proto_enumTypes[10]
 }
 
 func (x CredentialKind) Number() protoreflect.EnumNumber {
@@ -533,7 +773,7 @@ func (x CredentialKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CredentialKind.Descriptor instead.
 func (CredentialKind) EnumDescriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{6}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{10}
 }
 
 // CredentialState is the health of a credential.
@@ -577,11 +817,11 @@ func (x CredentialState) String() string {
 }
 
 func (CredentialState) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchyard_v1_switchyard_proto_enumTypes[7].Descriptor()
+	return file_switchyard_v1_switchyard_proto_enumTypes[11].Descriptor()
 }
 
 func (CredentialState) Type() protoreflect.EnumType {
-	return &file_switchyard_v1_switchyard_proto_enumTypes[7]
+	return &file_switchyard_v1_switchyard_proto_enumTypes[11]
 }
 
 func (x CredentialState) Number() protoreflect.EnumNumber {
@@ -590,7 +830,7 @@ func (x CredentialState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CredentialState.Descriptor instead.
 func (CredentialState) EnumDescriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{7}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{11}
 }
 
 // Message is one chat message.
@@ -598,8 +838,16 @@ type Message struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Who wrote the message.
 	Role Role `protobuf:"varint,1,opt,name=role,proto3,enum=switchyard.v1.Role" json:"role,omitempty"`
-	// The text of the message.
-	Content       string `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	// The text of the message, as one text part. Set `content` or `parts`, not both.
+	Content string `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	// The content as ordered parts: text and images (images in user and tool
+	// messages only).
+	Parts []*ContentPart `protobuf:"bytes,3,rep,name=parts,proto3" json:"parts,omitempty"`
+	// The tool calls an assistant message made, in order.
+	ToolCalls []*ToolCall `protobuf:"bytes,4,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
+	// The tool call a tool message answers: the id of a call of an earlier
+	// assistant message. Required on tool messages, refused on others.
+	ToolCallId    *string `protobuf:"bytes,5,opt,name=tool_call_id,json=toolCallId,proto3,oneof" json:"tool_call_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -648,6 +896,823 @@ func (x *Message) GetContent() string {
 	return ""
 }
 
+func (x *Message) GetParts() []*ContentPart {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+func (x *Message) GetToolCalls() []*ToolCall {
+	if x != nil {
+		return x.ToolCalls
+	}
+	return nil
+}
+
+func (x *Message) GetToolCallId() string {
+	if x != nil && x.ToolCallId != nil {
+		return *x.ToolCallId
+	}
+	return ""
+}
+
+// ContentPart is one ordered piece of a message's content.
+type ContentPart struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The piece.
+	//
+	// Types that are valid to be assigned to Part:
+	//
+	//	*ContentPart_Text
+	//	*ContentPart_Image
+	Part          isContentPart_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContentPart) Reset() {
+	*x = ContentPart{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContentPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContentPart) ProtoMessage() {}
+
+func (x *ContentPart) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContentPart.ProtoReflect.Descriptor instead.
+func (*ContentPart) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ContentPart) GetPart() isContentPart_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *ContentPart) GetText() string {
+	if x != nil {
+		if x, ok := x.Part.(*ContentPart_Text); ok {
+			return x.Text
+		}
+	}
+	return ""
+}
+
+func (x *ContentPart) GetImage() *Image {
+	if x != nil {
+		if x, ok := x.Part.(*ContentPart_Image); ok {
+			return x.Image
+		}
+	}
+	return nil
+}
+
+type isContentPart_Part interface {
+	isContentPart_Part()
+}
+
+type ContentPart_Text struct {
+	// Text.
+	Text string `protobuf:"bytes,1,opt,name=text,proto3,oneof"`
+}
+
+type ContentPart_Image struct {
+	// An image.
+	Image *Image `protobuf:"bytes,2,opt,name=image,proto3,oneof"`
+}
+
+func (*ContentPart_Text) isContentPart_Part() {}
+
+func (*ContentPart_Image) isContentPart_Part() {}
+
+// Image is an image part: an https URL the provider fetches, or inline bytes.
+type Image struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where the image comes from.
+	//
+	// Types that are valid to be assigned to Source:
+	//
+	//	*Image_Url
+	//	*Image_Data
+	Source isImage_Source `protobuf_oneof:"source"`
+	// How closely the model should look; unspecified lets the provider decide.
+	Detail        ImageDetail `protobuf:"varint,3,opt,name=detail,proto3,enum=switchyard.v1.ImageDetail" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Image) Reset() {
+	*x = Image{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Image) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Image) ProtoMessage() {}
+
+func (x *Image) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Image.ProtoReflect.Descriptor instead.
+func (*Image) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Image) GetSource() isImage_Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *Image) GetUrl() string {
+	if x != nil {
+		if x, ok := x.Source.(*Image_Url); ok {
+			return x.Url
+		}
+	}
+	return ""
+}
+
+func (x *Image) GetData() *ImageData {
+	if x != nil {
+		if x, ok := x.Source.(*Image_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+func (x *Image) GetDetail() ImageDetail {
+	if x != nil {
+		return x.Detail
+	}
+	return ImageDetail_IMAGE_DETAIL_UNSPECIFIED
+}
+
+type isImage_Source interface {
+	isImage_Source()
+}
+
+type Image_Url struct {
+	// An `https://` URL (a `data:<media type>;base64,...` URL is also read).
+	Url string `protobuf:"bytes,1,opt,name=url,proto3,oneof"`
+}
+
+type Image_Data struct {
+	// The image's bytes with their media type.
+	Data *ImageData `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
+}
+
+func (*Image_Url) isImage_Source() {}
+
+func (*Image_Data) isImage_Source() {}
+
+// ImageData is an inline image. Over `limits.max_image_bytes` it is refused.
+type ImageData struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The media type: `image/png`, `image/jpeg`, `image/gif`, `image/webp`.
+	MediaType string `protobuf:"bytes,1,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	// The raw bytes (base64 in the JSON mapping of proto, not twice).
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageData) Reset() {
+	*x = ImageData{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageData) ProtoMessage() {}
+
+func (x *ImageData) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageData.ProtoReflect.Descriptor instead.
+func (*ImageData) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ImageData) GetMediaType() string {
+	if x != nil {
+		return x.MediaType
+	}
+	return ""
+}
+
+func (x *ImageData) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// ToolCall is one function call the model made.
+type ToolCall struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The call's id; the tool message answering it names it in `tool_call_id`.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The function's name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The arguments as JSON text (an object), exactly as the model wrote them.
+	Arguments     string `protobuf:"bytes,3,opt,name=arguments,proto3" json:"arguments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolCall) Reset() {
+	*x = ToolCall{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolCall) ProtoMessage() {}
+
+func (x *ToolCall) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
+func (*ToolCall) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ToolCall) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ToolCall) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ToolCall) GetArguments() string {
+	if x != nil {
+		return x.Arguments
+	}
+	return ""
+}
+
+// ToolCallDelta is one piece of a streamed tool call. The first piece of a call
+// carries its id and name; later pieces of the same index add to its arguments.
+type ToolCallDelta struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Position of the call in the answer (0, 1, ...), the same for all its pieces.
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The call's id, on its first piece.
+	Id *string `protobuf:"bytes,2,opt,name=id,proto3,oneof" json:"id,omitempty"`
+	// The function's name, on its first piece.
+	Name *string `protobuf:"bytes,3,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// The next piece of the arguments' JSON text (may be empty).
+	Arguments     string `protobuf:"bytes,4,opt,name=arguments,proto3" json:"arguments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolCallDelta) Reset() {
+	*x = ToolCallDelta{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolCallDelta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolCallDelta) ProtoMessage() {}
+
+func (x *ToolCallDelta) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolCallDelta.ProtoReflect.Descriptor instead.
+func (*ToolCallDelta) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ToolCallDelta) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ToolCallDelta) GetId() string {
+	if x != nil && x.Id != nil {
+		return *x.Id
+	}
+	return ""
+}
+
+func (x *ToolCallDelta) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *ToolCallDelta) GetArguments() string {
+	if x != nil {
+		return x.Arguments
+	}
+	return ""
+}
+
+// Tool is a function the model may call.
+type Tool struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The function's name: 1 to 64 letters, digits, `_` or `-`, unique in the request.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What it does, for the model.
+	Description *string `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
+	// The JSON Schema of its arguments, as JSON text of an object; empty for none.
+	// A JSON string rather than a google.protobuf.Struct: a Struct turns every
+	// number into a double (`"maxItems": 3` would reach the provider as 3.0) and
+	// loses key order; the text is forwarded verbatim.
+	Parameters string `protobuf:"bytes,3,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	// Whether the provider must follow the schema exactly, when set.
+	Strict        *bool `protobuf:"varint,4,opt,name=strict,proto3,oneof" json:"strict,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Tool) Reset() {
+	*x = Tool{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tool) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tool) ProtoMessage() {}
+
+func (x *Tool) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tool.ProtoReflect.Descriptor instead.
+func (*Tool) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Tool) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Tool) GetDescription() string {
+	if x != nil && x.Description != nil {
+		return *x.Description
+	}
+	return ""
+}
+
+func (x *Tool) GetParameters() string {
+	if x != nil {
+		return x.Parameters
+	}
+	return ""
+}
+
+func (x *Tool) GetStrict() bool {
+	if x != nil && x.Strict != nil {
+		return *x.Strict
+	}
+	return false
+}
+
+// ToolChoice says which tool the model may or must call.
+type ToolChoice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The choice.
+	//
+	// Types that are valid to be assigned to Choice:
+	//
+	//	*ToolChoice_Mode
+	//	*ToolChoice_Function
+	Choice        isToolChoice_Choice `protobuf_oneof:"choice"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ToolChoice) Reset() {
+	*x = ToolChoice{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ToolChoice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ToolChoice) ProtoMessage() {}
+
+func (x *ToolChoice) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ToolChoice.ProtoReflect.Descriptor instead.
+func (*ToolChoice) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ToolChoice) GetChoice() isToolChoice_Choice {
+	if x != nil {
+		return x.Choice
+	}
+	return nil
+}
+
+func (x *ToolChoice) GetMode() ToolChoiceMode {
+	if x != nil {
+		if x, ok := x.Choice.(*ToolChoice_Mode); ok {
+			return x.Mode
+		}
+	}
+	return ToolChoiceMode_TOOL_CHOICE_MODE_UNSPECIFIED
+}
+
+func (x *ToolChoice) GetFunction() string {
+	if x != nil {
+		if x, ok := x.Choice.(*ToolChoice_Function); ok {
+			return x.Function
+		}
+	}
+	return ""
+}
+
+type isToolChoice_Choice interface {
+	isToolChoice_Choice()
+}
+
+type ToolChoice_Mode struct {
+	// auto, none or required.
+	Mode ToolChoiceMode `protobuf:"varint,1,opt,name=mode,proto3,enum=switchyard.v1.ToolChoiceMode,oneof"`
+}
+
+type ToolChoice_Function struct {
+	// This function, by name (one of the request's tools).
+	Function string `protobuf:"bytes,2,opt,name=function,proto3,oneof"`
+}
+
+func (*ToolChoice_Mode) isToolChoice_Choice() {}
+
+func (*ToolChoice_Function) isToolChoice_Choice() {}
+
+// ResponseFormat asks for structured output.
+type ResponseFormat struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The shape.
+	Kind ResponseFormatKind `protobuf:"varint,1,opt,name=kind,proto3,enum=switchyard.v1.ResponseFormatKind" json:"kind,omitempty"`
+	// The schema; required with RESPONSE_FORMAT_KIND_JSON_SCHEMA, refused otherwise.
+	JsonSchema    *JsonSchemaFormat `protobuf:"bytes,2,opt,name=json_schema,json=jsonSchema,proto3" json:"json_schema,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResponseFormat) Reset() {
+	*x = ResponseFormat{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResponseFormat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResponseFormat) ProtoMessage() {}
+
+func (x *ResponseFormat) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResponseFormat.ProtoReflect.Descriptor instead.
+func (*ResponseFormat) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ResponseFormat) GetKind() ResponseFormatKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ResponseFormatKind_RESPONSE_FORMAT_KIND_UNSPECIFIED
+}
+
+func (x *ResponseFormat) GetJsonSchema() *JsonSchemaFormat {
+	if x != nil {
+		return x.JsonSchema
+	}
+	return nil
+}
+
+// JsonSchemaFormat is a JSON Schema the answer must follow.
+type JsonSchemaFormat struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name of the schema.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What the schema is for.
+	Description *string `protobuf:"bytes,2,opt,name=description,proto3,oneof" json:"description,omitempty"`
+	// The schema, as JSON text of an object (see Tool.parameters for why text).
+	Schema string `protobuf:"bytes,3,opt,name=schema,proto3" json:"schema,omitempty"`
+	// Strict adherence, when set.
+	Strict        *bool `protobuf:"varint,4,opt,name=strict,proto3,oneof" json:"strict,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JsonSchemaFormat) Reset() {
+	*x = JsonSchemaFormat{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JsonSchemaFormat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JsonSchemaFormat) ProtoMessage() {}
+
+func (x *JsonSchemaFormat) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JsonSchemaFormat.ProtoReflect.Descriptor instead.
+func (*JsonSchemaFormat) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *JsonSchemaFormat) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *JsonSchemaFormat) GetDescription() string {
+	if x != nil && x.Description != nil {
+		return *x.Description
+	}
+	return ""
+}
+
+func (x *JsonSchemaFormat) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *JsonSchemaFormat) GetStrict() bool {
+	if x != nil && x.Strict != nil {
+		return *x.Strict
+	}
+	return false
+}
+
+// ChatOptions are the options of a chat request beyond `max_tokens` and
+// `temperature`, the same for the four chat RPCs. Every candidate receives them in
+// its own wire format; none is dropped silently.
+type ChatOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Functions the model may call.
+	Tools []*Tool `protobuf:"bytes,1,rep,name=tools,proto3" json:"tools,omitempty"`
+	// Which tool the model may or must call.
+	ToolChoice *ToolChoice `protobuf:"bytes,2,opt,name=tool_choice,json=toolChoice,proto3" json:"tool_choice,omitempty"`
+	// Whether the model may make several tool calls in one answer.
+	ParallelToolCalls *bool `protobuf:"varint,3,opt,name=parallel_tool_calls,json=parallelToolCalls,proto3,oneof" json:"parallel_tool_calls,omitempty"`
+	// Structured output.
+	ResponseFormat *ResponseFormat `protobuf:"bytes,4,opt,name=response_format,json=responseFormat,proto3" json:"response_format,omitempty"`
+	// Stop sequences; none may be empty.
+	Stop []string `protobuf:"bytes,5,rep,name=stop,proto3" json:"stop,omitempty"`
+	// Nucleus sampling in (0, 1].
+	TopP *float64 `protobuf:"fixed64,6,opt,name=top_p,json=topP,proto3,oneof" json:"top_p,omitempty"`
+	// Sampling seed, where the provider accepts one.
+	Seed *int64 `protobuf:"varint,7,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
+	// Reasoning effort, for reasoning models.
+	ReasoningEffort ReasoningEffort `protobuf:"varint,8,opt,name=reasoning_effort,json=reasoningEffort,proto3,enum=switchyard.v1.ReasoningEffort" json:"reasoning_effort,omitempty"`
+	// Opaque key-value pairs passed through where the provider accepts them.
+	Metadata map[string]string `protobuf:"bytes,9,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// An opaque end-user id passed through where the provider accepts it.
+	User          *string `protobuf:"bytes,10,opt,name=user,proto3,oneof" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChatOptions) Reset() {
+	*x = ChatOptions{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChatOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChatOptions) ProtoMessage() {}
+
+func (x *ChatOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChatOptions.ProtoReflect.Descriptor instead.
+func (*ChatOptions) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ChatOptions) GetTools() []*Tool {
+	if x != nil {
+		return x.Tools
+	}
+	return nil
+}
+
+func (x *ChatOptions) GetToolChoice() *ToolChoice {
+	if x != nil {
+		return x.ToolChoice
+	}
+	return nil
+}
+
+func (x *ChatOptions) GetParallelToolCalls() bool {
+	if x != nil && x.ParallelToolCalls != nil {
+		return *x.ParallelToolCalls
+	}
+	return false
+}
+
+func (x *ChatOptions) GetResponseFormat() *ResponseFormat {
+	if x != nil {
+		return x.ResponseFormat
+	}
+	return nil
+}
+
+func (x *ChatOptions) GetStop() []string {
+	if x != nil {
+		return x.Stop
+	}
+	return nil
+}
+
+func (x *ChatOptions) GetTopP() float64 {
+	if x != nil && x.TopP != nil {
+		return *x.TopP
+	}
+	return 0
+}
+
+func (x *ChatOptions) GetSeed() int64 {
+	if x != nil && x.Seed != nil {
+		return *x.Seed
+	}
+	return 0
+}
+
+func (x *ChatOptions) GetReasoningEffort() ReasoningEffort {
+	if x != nil {
+		return x.ReasoningEffort
+	}
+	return ReasoningEffort_REASONING_EFFORT_UNSPECIFIED
+}
+
+func (x *ChatOptions) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *ChatOptions) GetUser() string {
+	if x != nil && x.User != nil {
+		return *x.User
+	}
+	return ""
+}
+
 // CompleteRequest is the primary turn of an agent's conversation.
 type CompleteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -658,14 +1723,16 @@ type CompleteRequest struct {
 	// Upper bound on generated tokens; must be positive when set.
 	MaxTokens *int32 `protobuf:"varint,3,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
 	// Sampling temperature in [0, 2].
-	Temperature   *float64 `protobuf:"fixed64,4,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
+	Temperature *float64 `protobuf:"fixed64,4,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
+	// Tools, tool choice, structured output, sampling and pass-through options.
+	Options       *ChatOptions `protobuf:"bytes,5,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CompleteRequest) Reset() {
 	*x = CompleteRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[1]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +1744,7 @@ func (x *CompleteRequest) String() string {
 func (*CompleteRequest) ProtoMessage() {}
 
 func (x *CompleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[1]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +1757,7 @@ func (x *CompleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteRequest.ProtoReflect.Descriptor instead.
 func (*CompleteRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{1}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CompleteRequest) GetMessages() []*Message {
@@ -721,6 +1788,13 @@ func (x *CompleteRequest) GetTemperature() float64 {
 	return 0
 }
 
+func (x *CompleteRequest) GetOptions() *ChatOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
 // CompleteResponse is the answer to a primary turn.
 type CompleteResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -733,14 +1807,19 @@ type CompleteResponse struct {
 	// Which provider, model and credential served the request.
 	ServedBy *ServedBy `protobuf:"bytes,4,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
 	// Every step taken, in order, including retries, rotations and skips.
-	Attempts      []*Attempt `protobuf:"bytes,5,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	Attempts []*Attempt `protobuf:"bytes,5,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	// The tool calls of the answer, in order (empty when it is text alone).
+	ToolCalls []*ToolCall `protobuf:"bytes,6,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
+	// Why generation stopped, normalised: `stop`, `length`, `tool_calls` or
+	// `content_filter`.
+	FinishReason  string `protobuf:"bytes,7,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CompleteResponse) Reset() {
 	*x = CompleteResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[2]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +1831,7 @@ func (x *CompleteResponse) String() string {
 func (*CompleteResponse) ProtoMessage() {}
 
 func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[2]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +1844,7 @@ func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteResponse.ProtoReflect.Descriptor instead.
 func (*CompleteResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{2}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CompleteResponse) GetRequestId() string {
@@ -803,6 +1882,20 @@ func (x *CompleteResponse) GetAttempts() []*Attempt {
 	return nil
 }
 
+func (x *CompleteResponse) GetToolCalls() []*ToolCall {
+	if x != nil {
+		return x.ToolCalls
+	}
+	return nil
+}
+
+func (x *CompleteResponse) GetFinishReason() string {
+	if x != nil {
+		return x.FinishReason
+	}
+	return ""
+}
+
 // AuxCompleteRequest is an auxiliary task's call.
 type AuxCompleteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -816,14 +1909,16 @@ type AuxCompleteRequest struct {
 	// Upper bound on generated tokens; must be positive when set.
 	MaxTokens *int32 `protobuf:"varint,4,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
 	// Sampling temperature in [0, 2].
-	Temperature   *float64 `protobuf:"fixed64,5,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
+	Temperature *float64 `protobuf:"fixed64,5,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
+	// Tools, tool choice, structured output, sampling and pass-through options.
+	Options       *ChatOptions `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuxCompleteRequest) Reset() {
 	*x = AuxCompleteRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[3]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +1930,7 @@ func (x *AuxCompleteRequest) String() string {
 func (*AuxCompleteRequest) ProtoMessage() {}
 
 func (x *AuxCompleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[3]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +1943,7 @@ func (x *AuxCompleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuxCompleteRequest.ProtoReflect.Descriptor instead.
 func (*AuxCompleteRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{3}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AuxCompleteRequest) GetTask() string {
@@ -886,6 +1981,13 @@ func (x *AuxCompleteRequest) GetTemperature() float64 {
 	return 0
 }
 
+func (x *AuxCompleteRequest) GetOptions() *ChatOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
 // AuxCompleteResponse is the answer to an auxiliary task.
 type AuxCompleteResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -898,14 +2000,19 @@ type AuxCompleteResponse struct {
 	// Which provider, model and credential served the request.
 	ServedBy *ServedBy `protobuf:"bytes,4,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
 	// Every step taken, in order, including retries, rotations and skips.
-	Attempts      []*Attempt `protobuf:"bytes,5,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	Attempts []*Attempt `protobuf:"bytes,5,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	// The tool calls of the answer, in order (empty when it is text alone).
+	ToolCalls []*ToolCall `protobuf:"bytes,6,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
+	// Why generation stopped, normalised: `stop`, `length`, `tool_calls` or
+	// `content_filter`.
+	FinishReason  string `protobuf:"bytes,7,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuxCompleteResponse) Reset() {
 	*x = AuxCompleteResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[4]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +2024,7 @@ func (x *AuxCompleteResponse) String() string {
 func (*AuxCompleteResponse) ProtoMessage() {}
 
 func (x *AuxCompleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[4]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +2037,7 @@ func (x *AuxCompleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuxCompleteResponse.ProtoReflect.Descriptor instead.
 func (*AuxCompleteResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{4}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AuxCompleteResponse) GetRequestId() string {
@@ -968,6 +2075,20 @@ func (x *AuxCompleteResponse) GetAttempts() []*Attempt {
 	return nil
 }
 
+func (x *AuxCompleteResponse) GetToolCalls() []*ToolCall {
+	if x != nil {
+		return x.ToolCalls
+	}
+	return nil
+}
+
+func (x *AuxCompleteResponse) GetFinishReason() string {
+	if x != nil {
+		return x.FinishReason
+	}
+	return ""
+}
+
 // CompleteStreamRequest is a streamed primary turn; the fields are those of CompleteRequest.
 type CompleteStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -978,14 +2099,16 @@ type CompleteStreamRequest struct {
 	// Upper bound on generated tokens; must be positive when set.
 	MaxTokens *int32 `protobuf:"varint,3,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
 	// Sampling temperature in [0, 2].
-	Temperature   *float64 `protobuf:"fixed64,4,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
+	Temperature *float64 `protobuf:"fixed64,4,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
+	// Tools, tool choice, structured output, sampling and pass-through options.
+	Options       *ChatOptions `protobuf:"bytes,5,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CompleteStreamRequest) Reset() {
 	*x = CompleteStreamRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[5]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +2120,7 @@ func (x *CompleteStreamRequest) String() string {
 func (*CompleteStreamRequest) ProtoMessage() {}
 
 func (x *CompleteStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[5]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +2133,7 @@ func (x *CompleteStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteStreamRequest.ProtoReflect.Descriptor instead.
 func (*CompleteStreamRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{5}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CompleteStreamRequest) GetMessages() []*Message {
@@ -1041,6 +2164,13 @@ func (x *CompleteStreamRequest) GetTemperature() float64 {
 	return 0
 }
 
+func (x *CompleteStreamRequest) GetOptions() *ChatOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
 // CompleteStreamResponse is one event of a streamed primary turn.
 type CompleteStreamResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1051,6 +2181,7 @@ type CompleteStreamResponse struct {
 	//	*CompleteStreamResponse_Started
 	//	*CompleteStreamResponse_Delta
 	//	*CompleteStreamResponse_Finished
+	//	*CompleteStreamResponse_ToolCallDelta
 	Event         isCompleteStreamResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1058,7 +2189,7 @@ type CompleteStreamResponse struct {
 
 func (x *CompleteStreamResponse) Reset() {
 	*x = CompleteStreamResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[6]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +2201,7 @@ func (x *CompleteStreamResponse) String() string {
 func (*CompleteStreamResponse) ProtoMessage() {}
 
 func (x *CompleteStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[6]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +2214,7 @@ func (x *CompleteStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteStreamResponse.ProtoReflect.Descriptor instead.
 func (*CompleteStreamResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{6}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CompleteStreamResponse) GetEvent() isCompleteStreamResponse_Event {
@@ -1120,6 +2251,15 @@ func (x *CompleteStreamResponse) GetFinished() *StreamFinished {
 	return nil
 }
 
+func (x *CompleteStreamResponse) GetToolCallDelta() *ToolCallDelta {
+	if x != nil {
+		if x, ok := x.Event.(*CompleteStreamResponse_ToolCallDelta); ok {
+			return x.ToolCallDelta
+		}
+	}
+	return nil
+}
+
 type isCompleteStreamResponse_Event interface {
 	isCompleteStreamResponse_Event()
 }
@@ -1139,11 +2279,18 @@ type CompleteStreamResponse_Finished struct {
 	Finished *StreamFinished `protobuf:"bytes,3,opt,name=finished,proto3,oneof"`
 }
 
+type CompleteStreamResponse_ToolCallDelta struct {
+	// A piece of a tool call, in order; pieces of several calls may interleave.
+	ToolCallDelta *ToolCallDelta `protobuf:"bytes,4,opt,name=tool_call_delta,json=toolCallDelta,proto3,oneof"`
+}
+
 func (*CompleteStreamResponse_Started) isCompleteStreamResponse_Event() {}
 
 func (*CompleteStreamResponse_Delta) isCompleteStreamResponse_Event() {}
 
 func (*CompleteStreamResponse_Finished) isCompleteStreamResponse_Event() {}
+
+func (*CompleteStreamResponse_ToolCallDelta) isCompleteStreamResponse_Event() {}
 
 // AuxCompleteStreamRequest is a streamed auxiliary task; the fields are those of
 // AuxCompleteRequest.
@@ -1159,14 +2306,16 @@ type AuxCompleteStreamRequest struct {
 	// Upper bound on generated tokens; must be positive when set.
 	MaxTokens *int32 `protobuf:"varint,4,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
 	// Sampling temperature in [0, 2].
-	Temperature   *float64 `protobuf:"fixed64,5,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
+	Temperature *float64 `protobuf:"fixed64,5,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
+	// Tools, tool choice, structured output, sampling and pass-through options.
+	Options       *ChatOptions `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuxCompleteStreamRequest) Reset() {
 	*x = AuxCompleteStreamRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[7]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +2327,7 @@ func (x *AuxCompleteStreamRequest) String() string {
 func (*AuxCompleteStreamRequest) ProtoMessage() {}
 
 func (x *AuxCompleteStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[7]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +2340,7 @@ func (x *AuxCompleteStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuxCompleteStreamRequest.ProtoReflect.Descriptor instead.
 func (*AuxCompleteStreamRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{7}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AuxCompleteStreamRequest) GetTask() string {
@@ -1229,6 +2378,13 @@ func (x *AuxCompleteStreamRequest) GetTemperature() float64 {
 	return 0
 }
 
+func (x *AuxCompleteStreamRequest) GetOptions() *ChatOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
 // AuxCompleteStreamResponse is one event of a streamed auxiliary task.
 type AuxCompleteStreamResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1239,6 +2395,7 @@ type AuxCompleteStreamResponse struct {
 	//	*AuxCompleteStreamResponse_Started
 	//	*AuxCompleteStreamResponse_Delta
 	//	*AuxCompleteStreamResponse_Finished
+	//	*AuxCompleteStreamResponse_ToolCallDelta
 	Event         isAuxCompleteStreamResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1246,7 +2403,7 @@ type AuxCompleteStreamResponse struct {
 
 func (x *AuxCompleteStreamResponse) Reset() {
 	*x = AuxCompleteStreamResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[8]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1258,7 +2415,7 @@ func (x *AuxCompleteStreamResponse) String() string {
 func (*AuxCompleteStreamResponse) ProtoMessage() {}
 
 func (x *AuxCompleteStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[8]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +2428,7 @@ func (x *AuxCompleteStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuxCompleteStreamResponse.ProtoReflect.Descriptor instead.
 func (*AuxCompleteStreamResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{8}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AuxCompleteStreamResponse) GetEvent() isAuxCompleteStreamResponse_Event {
@@ -1308,6 +2465,15 @@ func (x *AuxCompleteStreamResponse) GetFinished() *StreamFinished {
 	return nil
 }
 
+func (x *AuxCompleteStreamResponse) GetToolCallDelta() *ToolCallDelta {
+	if x != nil {
+		if x, ok := x.Event.(*AuxCompleteStreamResponse_ToolCallDelta); ok {
+			return x.ToolCallDelta
+		}
+	}
+	return nil
+}
+
 type isAuxCompleteStreamResponse_Event interface {
 	isAuxCompleteStreamResponse_Event()
 }
@@ -1327,11 +2493,18 @@ type AuxCompleteStreamResponse_Finished struct {
 	Finished *StreamFinished `protobuf:"bytes,3,opt,name=finished,proto3,oneof"`
 }
 
+type AuxCompleteStreamResponse_ToolCallDelta struct {
+	// A piece of a tool call, in order; pieces of several calls may interleave.
+	ToolCallDelta *ToolCallDelta `protobuf:"bytes,4,opt,name=tool_call_delta,json=toolCallDelta,proto3,oneof"`
+}
+
 func (*AuxCompleteStreamResponse_Started) isAuxCompleteStreamResponse_Event() {}
 
 func (*AuxCompleteStreamResponse_Delta) isAuxCompleteStreamResponse_Event() {}
 
 func (*AuxCompleteStreamResponse_Finished) isAuxCompleteStreamResponse_Event() {}
+
+func (*AuxCompleteStreamResponse_ToolCallDelta) isAuxCompleteStreamResponse_Event() {}
 
 // StreamStarted opens a stream once a candidate has produced its first content
 // token: from here on, no other candidate will be tried for this request.
@@ -1350,7 +2523,7 @@ type StreamStarted struct {
 
 func (x *StreamStarted) Reset() {
 	*x = StreamStarted{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[9]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +2535,7 @@ func (x *StreamStarted) String() string {
 func (*StreamStarted) ProtoMessage() {}
 
 func (x *StreamStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[9]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +2548,7 @@ func (x *StreamStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStarted.ProtoReflect.Descriptor instead.
 func (*StreamStarted) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{9}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StreamStarted) GetRequestId() string {
@@ -1404,17 +2577,20 @@ type StreamFinished struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Token usage reported by the provider, when it reports it on streams.
 	Usage *Usage `protobuf:"bytes,1,opt,name=usage,proto3" json:"usage,omitempty"`
-	// Why generation stopped, as the provider said it (`stop`, `length`, `end_turn`...).
+	// Why generation stopped, normalised: `stop`, `length`, `tool_calls` or
+	// `content_filter`.
 	FinishReason string `protobuf:"bytes,2,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
 	// Every step of the request, in order.
-	Attempts      []*Attempt `protobuf:"bytes,3,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	Attempts []*Attempt `protobuf:"bytes,3,rep,name=attempts,proto3" json:"attempts,omitempty"`
+	// The tool calls the deltas made, assembled (ids, names, whole arguments).
+	ToolCalls     []*ToolCall `protobuf:"bytes,4,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamFinished) Reset() {
 	*x = StreamFinished{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[10]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +2602,7 @@ func (x *StreamFinished) String() string {
 func (*StreamFinished) ProtoMessage() {}
 
 func (x *StreamFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[10]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +2615,7 @@ func (x *StreamFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamFinished.ProtoReflect.Descriptor instead.
 func (*StreamFinished) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{10}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StreamFinished) GetUsage() *Usage {
@@ -1463,20 +2639,31 @@ func (x *StreamFinished) GetAttempts() []*Attempt {
 	return nil
 }
 
+func (x *StreamFinished) GetToolCalls() []*ToolCall {
+	if x != nil {
+		return x.ToolCalls
+	}
+	return nil
+}
+
 // Usage counts tokens.
 type Usage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Tokens in the prompt.
 	InputTokens uint32 `protobuf:"varint,1,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
-	// Tokens generated.
-	OutputTokens  uint32 `protobuf:"varint,2,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Tokens generated, reasoning included.
+	OutputTokens uint32 `protobuf:"varint,2,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
+	// Of the input tokens, those read from the provider's prompt cache.
+	CachedInputTokens uint32 `protobuf:"varint,3,opt,name=cached_input_tokens,json=cachedInputTokens,proto3" json:"cached_input_tokens,omitempty"`
+	// Of the output tokens, those spent reasoning.
+	ReasoningTokens uint32 `protobuf:"varint,4,opt,name=reasoning_tokens,json=reasoningTokens,proto3" json:"reasoning_tokens,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[11]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +2675,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[11]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +2688,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{11}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Usage) GetInputTokens() uint32 {
@@ -1514,6 +2701,20 @@ func (x *Usage) GetInputTokens() uint32 {
 func (x *Usage) GetOutputTokens() uint32 {
 	if x != nil {
 		return x.OutputTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCachedInputTokens() uint32 {
+	if x != nil {
+		return x.CachedInputTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetReasoningTokens() uint32 {
+	if x != nil {
+		return x.ReasoningTokens
 	}
 	return 0
 }
@@ -1533,7 +2734,7 @@ type ServedBy struct {
 
 func (x *ServedBy) Reset() {
 	*x = ServedBy{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[12]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +2746,7 @@ func (x *ServedBy) String() string {
 func (*ServedBy) ProtoMessage() {}
 
 func (x *ServedBy) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[12]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +2759,7 @@ func (x *ServedBy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServedBy.ProtoReflect.Descriptor instead.
 func (*ServedBy) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{12}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ServedBy) GetProvider() string {
@@ -1609,7 +2810,7 @@ type Attempt struct {
 
 func (x *Attempt) Reset() {
 	*x = Attempt{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[13]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +2822,7 @@ func (x *Attempt) String() string {
 func (*Attempt) ProtoMessage() {}
 
 func (x *Attempt) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[13]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +2835,7 @@ func (x *Attempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
 func (*Attempt) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{13}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Attempt) GetCandidateIndex() uint32 {
@@ -1713,7 +2914,7 @@ type FailureDetail struct {
 
 func (x *FailureDetail) Reset() {
 	*x = FailureDetail{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[14]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +2926,7 @@ func (x *FailureDetail) String() string {
 func (*FailureDetail) ProtoMessage() {}
 
 func (x *FailureDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[14]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +2939,7 @@ func (x *FailureDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailureDetail.ProtoReflect.Descriptor instead.
 func (*FailureDetail) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{14}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FailureDetail) GetRequestId() string {
@@ -1764,7 +2965,7 @@ type PrimaryCaller struct {
 
 func (x *PrimaryCaller) Reset() {
 	*x = PrimaryCaller{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[15]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +2977,7 @@ func (x *PrimaryCaller) String() string {
 func (*PrimaryCaller) ProtoMessage() {}
 
 func (x *PrimaryCaller) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[15]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +2990,7 @@ func (x *PrimaryCaller) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrimaryCaller.ProtoReflect.Descriptor instead.
 func (*PrimaryCaller) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{15}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{25}
 }
 
 // Caller is the primary caller or an auxiliary task.
@@ -1808,7 +3009,7 @@ type Caller struct {
 
 func (x *Caller) Reset() {
 	*x = Caller{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[16]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1820,7 +3021,7 @@ func (x *Caller) String() string {
 func (*Caller) ProtoMessage() {}
 
 func (x *Caller) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[16]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1833,7 +3034,7 @@ func (x *Caller) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Caller.ProtoReflect.Descriptor instead.
 func (*Caller) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{16}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Caller) GetKind() isCaller_Kind {
@@ -1894,7 +3095,7 @@ type HttpOutcome struct {
 
 func (x *HttpOutcome) Reset() {
 	*x = HttpOutcome{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[17]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +3107,7 @@ func (x *HttpOutcome) String() string {
 func (*HttpOutcome) ProtoMessage() {}
 
 func (x *HttpOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[17]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +3120,7 @@ func (x *HttpOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HttpOutcome.ProtoReflect.Descriptor instead.
 func (*HttpOutcome) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{17}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HttpOutcome) GetStatus() uint32 {
@@ -1961,7 +3162,7 @@ type SimulatedOutcome struct {
 
 func (x *SimulatedOutcome) Reset() {
 	*x = SimulatedOutcome{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[18]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +3174,7 @@ func (x *SimulatedOutcome) String() string {
 func (*SimulatedOutcome) ProtoMessage() {}
 
 func (x *SimulatedOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[18]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +3187,7 @@ func (x *SimulatedOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SimulatedOutcome.ProtoReflect.Descriptor instead.
 func (*SimulatedOutcome) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{18}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SimulatedOutcome) GetOutcome() isSimulatedOutcome_Outcome {
@@ -2059,7 +3260,7 @@ type Simulation struct {
 
 func (x *Simulation) Reset() {
 	*x = Simulation{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +3272,7 @@ func (x *Simulation) String() string {
 func (*Simulation) ProtoMessage() {}
 
 func (x *Simulation) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +3285,7 @@ func (x *Simulation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Simulation.ProtoReflect.Descriptor instead.
 func (*Simulation) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{19}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Simulation) GetCaller() *Caller {
@@ -2138,7 +3339,7 @@ type ExplainFallbackRequest struct {
 
 func (x *ExplainFallbackRequest) Reset() {
 	*x = ExplainFallbackRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2150,7 +3351,7 @@ func (x *ExplainFallbackRequest) String() string {
 func (*ExplainFallbackRequest) ProtoMessage() {}
 
 func (x *ExplainFallbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2163,7 +3364,7 @@ func (x *ExplainFallbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainFallbackRequest.ProtoReflect.Descriptor instead.
 func (*ExplainFallbackRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{20}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ExplainFallbackRequest) GetQuery() isExplainFallbackRequest_Query {
@@ -2224,7 +3425,7 @@ type Candidate struct {
 
 func (x *Candidate) Reset() {
 	*x = Candidate{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2236,7 +3437,7 @@ func (x *Candidate) String() string {
 func (*Candidate) ProtoMessage() {}
 
 func (x *Candidate) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2249,7 +3450,7 @@ func (x *Candidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Candidate.ProtoReflect.Descriptor instead.
 func (*Candidate) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{21}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Candidate) GetProvider() string {
@@ -2296,7 +3497,7 @@ type ExplainFallbackResponse struct {
 
 func (x *ExplainFallbackResponse) Reset() {
 	*x = ExplainFallbackResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2308,7 +3509,7 @@ func (x *ExplainFallbackResponse) String() string {
 func (*ExplainFallbackResponse) ProtoMessage() {}
 
 func (x *ExplainFallbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2321,7 +3522,7 @@ func (x *ExplainFallbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainFallbackResponse.ProtoReflect.Descriptor instead.
 func (*ExplainFallbackResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{22}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExplainFallbackResponse) GetRequestId() string {
@@ -2384,7 +3585,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2396,7 +3597,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2409,7 +3610,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{23}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ApiKey) GetKey() string {
@@ -2442,7 +3643,7 @@ type OAuthTokens struct {
 
 func (x *OAuthTokens) Reset() {
 	*x = OAuthTokens{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +3655,7 @@ func (x *OAuthTokens) String() string {
 func (*OAuthTokens) ProtoMessage() {}
 
 func (x *OAuthTokens) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +3668,7 @@ func (x *OAuthTokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthTokens.ProtoReflect.Descriptor instead.
 func (*OAuthTokens) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{24}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *OAuthTokens) GetAccessToken() string {
@@ -2543,7 +3744,7 @@ type PutCredentialRequest struct {
 
 func (x *PutCredentialRequest) Reset() {
 	*x = PutCredentialRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2555,7 +3756,7 @@ func (x *PutCredentialRequest) String() string {
 func (*PutCredentialRequest) ProtoMessage() {}
 
 func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2568,7 +3769,7 @@ func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCredentialRequest.ProtoReflect.Descriptor instead.
 func (*PutCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{25}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PutCredentialRequest) GetId() string {
@@ -2653,7 +3854,7 @@ type PutCredentialResponse struct {
 
 func (x *PutCredentialResponse) Reset() {
 	*x = PutCredentialResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2665,7 +3866,7 @@ func (x *PutCredentialResponse) String() string {
 func (*PutCredentialResponse) ProtoMessage() {}
 
 func (x *PutCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2678,7 +3879,7 @@ func (x *PutCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCredentialResponse.ProtoReflect.Descriptor instead.
 func (*PutCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{26}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PutCredentialResponse) GetCredential() *CredentialInfo {
@@ -2699,7 +3900,7 @@ type ListCredentialsRequest struct {
 
 func (x *ListCredentialsRequest) Reset() {
 	*x = ListCredentialsRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2711,7 +3912,7 @@ func (x *ListCredentialsRequest) String() string {
 func (*ListCredentialsRequest) ProtoMessage() {}
 
 func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2724,7 +3925,7 @@ func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{27}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListCredentialsRequest) GetProvider() string {
@@ -2745,7 +3946,7 @@ type ListCredentialsResponse struct {
 
 func (x *ListCredentialsResponse) Reset() {
 	*x = ListCredentialsResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[28]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +3958,7 @@ func (x *ListCredentialsResponse) String() string {
 func (*ListCredentialsResponse) ProtoMessage() {}
 
 func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[28]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +3971,7 @@ func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{28}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListCredentialsResponse) GetCredentials() []*CredentialInfo {
@@ -2791,7 +3992,7 @@ type DeleteCredentialRequest struct {
 
 func (x *DeleteCredentialRequest) Reset() {
 	*x = DeleteCredentialRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2803,7 +4004,7 @@ func (x *DeleteCredentialRequest) String() string {
 func (*DeleteCredentialRequest) ProtoMessage() {}
 
 func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2816,7 +4017,7 @@ func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{29}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeleteCredentialRequest) GetId() string {
@@ -2835,7 +4036,7 @@ type DeleteCredentialResponse struct {
 
 func (x *DeleteCredentialResponse) Reset() {
 	*x = DeleteCredentialResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2847,7 +4048,7 @@ func (x *DeleteCredentialResponse) String() string {
 func (*DeleteCredentialResponse) ProtoMessage() {}
 
 func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2860,7 +4061,7 @@ func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{30}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{40}
 }
 
 // RefreshCredentialRequest refreshes an OAuth credential now.
@@ -2874,7 +4075,7 @@ type RefreshCredentialRequest struct {
 
 func (x *RefreshCredentialRequest) Reset() {
 	*x = RefreshCredentialRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2886,7 +4087,7 @@ func (x *RefreshCredentialRequest) String() string {
 func (*RefreshCredentialRequest) ProtoMessage() {}
 
 func (x *RefreshCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2899,7 +4100,7 @@ func (x *RefreshCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshCredentialRequest.ProtoReflect.Descriptor instead.
 func (*RefreshCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{31}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RefreshCredentialRequest) GetId() string {
@@ -2920,7 +4121,7 @@ type RefreshCredentialResponse struct {
 
 func (x *RefreshCredentialResponse) Reset() {
 	*x = RefreshCredentialResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2932,7 +4133,7 @@ func (x *RefreshCredentialResponse) String() string {
 func (*RefreshCredentialResponse) ProtoMessage() {}
 
 func (x *RefreshCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2945,7 +4146,7 @@ func (x *RefreshCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshCredentialResponse.ProtoReflect.Descriptor instead.
 func (*RefreshCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{32}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RefreshCredentialResponse) GetCredential() *CredentialInfo {
@@ -2986,7 +4187,7 @@ type CredentialInfo struct {
 
 func (x *CredentialInfo) Reset() {
 	*x = CredentialInfo{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2998,7 +4199,7 @@ func (x *CredentialInfo) String() string {
 func (*CredentialInfo) ProtoMessage() {}
 
 func (x *CredentialInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3011,7 +4212,7 @@ func (x *CredentialInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CredentialInfo.ProtoReflect.Descriptor instead.
 func (*CredentialInfo) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{33}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CredentialInfo) GetId() string {
@@ -3095,84 +4296,175 @@ var File_switchyard_v1_switchyard_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\n" +
-	"\x1eswitchyard/v1/switchyard.proto\x12\rswitchyard.v1\"L\n" +
+	"\x1eswitchyard/v1/switchyard.proto\x12\rswitchyard.v1\"\xee\x01\n" +
 	"\aMessage\x12'\n" +
 	"\x04role\x18\x01 \x01(\x0e2\x13.switchyard.v1.RoleR\x04role\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\tR\acontent\"\xd4\x01\n" +
+	"\acontent\x18\x02 \x01(\tR\acontent\x120\n" +
+	"\x05parts\x18\x03 \x03(\v2\x1a.switchyard.v1.ContentPartR\x05parts\x126\n" +
+	"\n" +
+	"tool_calls\x18\x04 \x03(\v2\x17.switchyard.v1.ToolCallR\ttoolCalls\x12%\n" +
+	"\ftool_call_id\x18\x05 \x01(\tH\x00R\n" +
+	"toolCallId\x88\x01\x01B\x0f\n" +
+	"\r_tool_call_id\"Y\n" +
+	"\vContentPart\x12\x14\n" +
+	"\x04text\x18\x01 \x01(\tH\x00R\x04text\x12,\n" +
+	"\x05image\x18\x02 \x01(\v2\x14.switchyard.v1.ImageH\x00R\x05imageB\x06\n" +
+	"\x04part\"\x89\x01\n" +
+	"\x05Image\x12\x12\n" +
+	"\x03url\x18\x01 \x01(\tH\x00R\x03url\x12.\n" +
+	"\x04data\x18\x02 \x01(\v2\x18.switchyard.v1.ImageDataH\x00R\x04data\x122\n" +
+	"\x06detail\x18\x03 \x01(\x0e2\x1a.switchyard.v1.ImageDetailR\x06detailB\b\n" +
+	"\x06source\">\n" +
+	"\tImageData\x12\x1d\n" +
+	"\n" +
+	"media_type\x18\x01 \x01(\tR\tmediaType\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"L\n" +
+	"\bToolCall\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
+	"\targuments\x18\x03 \x01(\tR\targuments\"\x81\x01\n" +
+	"\rToolCallDelta\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x13\n" +
+	"\x02id\x18\x02 \x01(\tH\x00R\x02id\x88\x01\x01\x12\x17\n" +
+	"\x04name\x18\x03 \x01(\tH\x01R\x04name\x88\x01\x01\x12\x1c\n" +
+	"\targuments\x18\x04 \x01(\tR\targumentsB\x05\n" +
+	"\x03_idB\a\n" +
+	"\x05_name\"\x99\x01\n" +
+	"\x04Tool\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\x1e\n" +
+	"\n" +
+	"parameters\x18\x03 \x01(\tR\n" +
+	"parameters\x12\x1b\n" +
+	"\x06strict\x18\x04 \x01(\bH\x01R\x06strict\x88\x01\x01B\x0e\n" +
+	"\f_descriptionB\t\n" +
+	"\a_strict\"i\n" +
+	"\n" +
+	"ToolChoice\x123\n" +
+	"\x04mode\x18\x01 \x01(\x0e2\x1d.switchyard.v1.ToolChoiceModeH\x00R\x04mode\x12\x1c\n" +
+	"\bfunction\x18\x02 \x01(\tH\x00R\bfunctionB\b\n" +
+	"\x06choice\"\x89\x01\n" +
+	"\x0eResponseFormat\x125\n" +
+	"\x04kind\x18\x01 \x01(\x0e2!.switchyard.v1.ResponseFormatKindR\x04kind\x12@\n" +
+	"\vjson_schema\x18\x02 \x01(\v2\x1f.switchyard.v1.JsonSchemaFormatR\n" +
+	"jsonSchema\"\x9d\x01\n" +
+	"\x10JsonSchemaFormat\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
+	"\vdescription\x18\x02 \x01(\tH\x00R\vdescription\x88\x01\x01\x12\x16\n" +
+	"\x06schema\x18\x03 \x01(\tR\x06schema\x12\x1b\n" +
+	"\x06strict\x18\x04 \x01(\bH\x01R\x06strict\x88\x01\x01B\x0e\n" +
+	"\f_descriptionB\t\n" +
+	"\a_strict\"\xd3\x04\n" +
+	"\vChatOptions\x12)\n" +
+	"\x05tools\x18\x01 \x03(\v2\x13.switchyard.v1.ToolR\x05tools\x12:\n" +
+	"\vtool_choice\x18\x02 \x01(\v2\x19.switchyard.v1.ToolChoiceR\n" +
+	"toolChoice\x123\n" +
+	"\x13parallel_tool_calls\x18\x03 \x01(\bH\x00R\x11parallelToolCalls\x88\x01\x01\x12F\n" +
+	"\x0fresponse_format\x18\x04 \x01(\v2\x1d.switchyard.v1.ResponseFormatR\x0eresponseFormat\x12\x12\n" +
+	"\x04stop\x18\x05 \x03(\tR\x04stop\x12\x18\n" +
+	"\x05top_p\x18\x06 \x01(\x01H\x01R\x04topP\x88\x01\x01\x12\x17\n" +
+	"\x04seed\x18\a \x01(\x03H\x02R\x04seed\x88\x01\x01\x12I\n" +
+	"\x10reasoning_effort\x18\b \x01(\x0e2\x1e.switchyard.v1.ReasoningEffortR\x0freasoningEffort\x12D\n" +
+	"\bmetadata\x18\t \x03(\v2(.switchyard.v1.ChatOptions.MetadataEntryR\bmetadata\x12\x17\n" +
+	"\x04user\x18\n" +
+	" \x01(\tH\x03R\x04user\x88\x01\x01\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x16\n" +
+	"\x14_parallel_tool_callsB\b\n" +
+	"\x06_top_pB\a\n" +
+	"\x05_seedB\a\n" +
+	"\x05_user\"\x8a\x02\n" +
 	"\x0fCompleteRequest\x122\n" +
 	"\bmessages\x18\x01 \x03(\v2\x16.switchyard.v1.MessageR\bmessages\x12\x19\n" +
 	"\x05model\x18\x02 \x01(\tH\x00R\x05model\x88\x01\x01\x12\"\n" +
 	"\n" +
 	"max_tokens\x18\x03 \x01(\x05H\x01R\tmaxTokens\x88\x01\x01\x12%\n" +
-	"\vtemperature\x18\x04 \x01(\x01H\x02R\vtemperature\x88\x01\x01B\b\n" +
+	"\vtemperature\x18\x04 \x01(\x01H\x02R\vtemperature\x88\x01\x01\x124\n" +
+	"\aoptions\x18\x05 \x01(\v2\x1a.switchyard.v1.ChatOptionsR\aoptionsB\b\n" +
 	"\x06_modelB\r\n" +
 	"\v_max_tokensB\x0e\n" +
-	"\f_temperature\"\xe1\x01\n" +
+	"\f_temperature\"\xbe\x02\n" +
 	"\x10CompleteResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\tR\acontent\x12*\n" +
 	"\x05usage\x18\x03 \x01(\v2\x14.switchyard.v1.UsageR\x05usage\x124\n" +
 	"\tserved_by\x18\x04 \x01(\v2\x17.switchyard.v1.ServedByR\bservedBy\x122\n" +
-	"\battempts\x18\x05 \x03(\v2\x16.switchyard.v1.AttemptR\battempts\"\xeb\x01\n" +
+	"\battempts\x18\x05 \x03(\v2\x16.switchyard.v1.AttemptR\battempts\x126\n" +
+	"\n" +
+	"tool_calls\x18\x06 \x03(\v2\x17.switchyard.v1.ToolCallR\ttoolCalls\x12#\n" +
+	"\rfinish_reason\x18\a \x01(\tR\ffinishReason\"\xa1\x02\n" +
 	"\x12AuxCompleteRequest\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\tR\x04task\x122\n" +
 	"\bmessages\x18\x02 \x03(\v2\x16.switchyard.v1.MessageR\bmessages\x12\x19\n" +
 	"\x05model\x18\x03 \x01(\tH\x00R\x05model\x88\x01\x01\x12\"\n" +
 	"\n" +
 	"max_tokens\x18\x04 \x01(\x05H\x01R\tmaxTokens\x88\x01\x01\x12%\n" +
-	"\vtemperature\x18\x05 \x01(\x01H\x02R\vtemperature\x88\x01\x01B\b\n" +
+	"\vtemperature\x18\x05 \x01(\x01H\x02R\vtemperature\x88\x01\x01\x124\n" +
+	"\aoptions\x18\x06 \x01(\v2\x1a.switchyard.v1.ChatOptionsR\aoptionsB\b\n" +
 	"\x06_modelB\r\n" +
 	"\v_max_tokensB\x0e\n" +
-	"\f_temperature\"\xe4\x01\n" +
+	"\f_temperature\"\xc1\x02\n" +
 	"\x13AuxCompleteResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\tR\acontent\x12*\n" +
 	"\x05usage\x18\x03 \x01(\v2\x14.switchyard.v1.UsageR\x05usage\x124\n" +
 	"\tserved_by\x18\x04 \x01(\v2\x17.switchyard.v1.ServedByR\bservedBy\x122\n" +
-	"\battempts\x18\x05 \x03(\v2\x16.switchyard.v1.AttemptR\battempts\"\xda\x01\n" +
+	"\battempts\x18\x05 \x03(\v2\x16.switchyard.v1.AttemptR\battempts\x126\n" +
+	"\n" +
+	"tool_calls\x18\x06 \x03(\v2\x17.switchyard.v1.ToolCallR\ttoolCalls\x12#\n" +
+	"\rfinish_reason\x18\a \x01(\tR\ffinishReason\"\x90\x02\n" +
 	"\x15CompleteStreamRequest\x122\n" +
 	"\bmessages\x18\x01 \x03(\v2\x16.switchyard.v1.MessageR\bmessages\x12\x19\n" +
 	"\x05model\x18\x02 \x01(\tH\x00R\x05model\x88\x01\x01\x12\"\n" +
 	"\n" +
 	"max_tokens\x18\x03 \x01(\x05H\x01R\tmaxTokens\x88\x01\x01\x12%\n" +
-	"\vtemperature\x18\x04 \x01(\x01H\x02R\vtemperature\x88\x01\x01B\b\n" +
+	"\vtemperature\x18\x04 \x01(\x01H\x02R\vtemperature\x88\x01\x01\x124\n" +
+	"\aoptions\x18\x05 \x01(\v2\x1a.switchyard.v1.ChatOptionsR\aoptionsB\b\n" +
 	"\x06_modelB\r\n" +
 	"\v_max_tokensB\x0e\n" +
-	"\f_temperature\"\xb0\x01\n" +
+	"\f_temperature\"\xf8\x01\n" +
 	"\x16CompleteStreamResponse\x128\n" +
 	"\astarted\x18\x01 \x01(\v2\x1c.switchyard.v1.StreamStartedH\x00R\astarted\x12\x16\n" +
 	"\x05delta\x18\x02 \x01(\tH\x00R\x05delta\x12;\n" +
-	"\bfinished\x18\x03 \x01(\v2\x1d.switchyard.v1.StreamFinishedH\x00R\bfinishedB\a\n" +
-	"\x05event\"\xf1\x01\n" +
+	"\bfinished\x18\x03 \x01(\v2\x1d.switchyard.v1.StreamFinishedH\x00R\bfinished\x12F\n" +
+	"\x0ftool_call_delta\x18\x04 \x01(\v2\x1c.switchyard.v1.ToolCallDeltaH\x00R\rtoolCallDeltaB\a\n" +
+	"\x05event\"\xa7\x02\n" +
 	"\x18AuxCompleteStreamRequest\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\tR\x04task\x122\n" +
 	"\bmessages\x18\x02 \x03(\v2\x16.switchyard.v1.MessageR\bmessages\x12\x19\n" +
 	"\x05model\x18\x03 \x01(\tH\x00R\x05model\x88\x01\x01\x12\"\n" +
 	"\n" +
 	"max_tokens\x18\x04 \x01(\x05H\x01R\tmaxTokens\x88\x01\x01\x12%\n" +
-	"\vtemperature\x18\x05 \x01(\x01H\x02R\vtemperature\x88\x01\x01B\b\n" +
+	"\vtemperature\x18\x05 \x01(\x01H\x02R\vtemperature\x88\x01\x01\x124\n" +
+	"\aoptions\x18\x06 \x01(\v2\x1a.switchyard.v1.ChatOptionsR\aoptionsB\b\n" +
 	"\x06_modelB\r\n" +
 	"\v_max_tokensB\x0e\n" +
-	"\f_temperature\"\xb3\x01\n" +
+	"\f_temperature\"\xfb\x01\n" +
 	"\x19AuxCompleteStreamResponse\x128\n" +
 	"\astarted\x18\x01 \x01(\v2\x1c.switchyard.v1.StreamStartedH\x00R\astarted\x12\x16\n" +
 	"\x05delta\x18\x02 \x01(\tH\x00R\x05delta\x12;\n" +
-	"\bfinished\x18\x03 \x01(\v2\x1d.switchyard.v1.StreamFinishedH\x00R\bfinishedB\a\n" +
+	"\bfinished\x18\x03 \x01(\v2\x1d.switchyard.v1.StreamFinishedH\x00R\bfinished\x12F\n" +
+	"\x0ftool_call_delta\x18\x04 \x01(\v2\x1c.switchyard.v1.ToolCallDeltaH\x00R\rtoolCallDeltaB\a\n" +
 	"\x05event\"\x98\x01\n" +
 	"\rStreamStarted\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x124\n" +
 	"\tserved_by\x18\x02 \x01(\v2\x17.switchyard.v1.ServedByR\bservedBy\x122\n" +
-	"\battempts\x18\x03 \x03(\v2\x16.switchyard.v1.AttemptR\battempts\"\x95\x01\n" +
+	"\battempts\x18\x03 \x03(\v2\x16.switchyard.v1.AttemptR\battempts\"\xcd\x01\n" +
 	"\x0eStreamFinished\x12*\n" +
 	"\x05usage\x18\x01 \x01(\v2\x14.switchyard.v1.UsageR\x05usage\x12#\n" +
 	"\rfinish_reason\x18\x02 \x01(\tR\ffinishReason\x122\n" +
-	"\battempts\x18\x03 \x03(\v2\x16.switchyard.v1.AttemptR\battempts\"O\n" +
+	"\battempts\x18\x03 \x03(\v2\x16.switchyard.v1.AttemptR\battempts\x126\n" +
+	"\n" +
+	"tool_calls\x18\x04 \x03(\v2\x17.switchyard.v1.ToolCallR\ttoolCalls\"\xaa\x01\n" +
 	"\x05Usage\x12!\n" +
 	"\finput_tokens\x18\x01 \x01(\rR\vinputTokens\x12#\n" +
-	"\routput_tokens\x18\x02 \x01(\rR\foutputTokens\"a\n" +
+	"\routput_tokens\x18\x02 \x01(\rR\foutputTokens\x12.\n" +
+	"\x13cached_input_tokens\x18\x03 \x01(\rR\x11cachedInputTokens\x12)\n" +
+	"\x10reasoning_tokens\x18\x04 \x01(\rR\x0freasoningTokens\"a\n" +
 	"\bServedBy\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12#\n" +
@@ -3293,12 +4585,35 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	" \x01(\x03R\x0fexpiresAtUnixMs\x12\x1e\n" +
 	"\n" +
 	"generation\x18\v \x01(\x04R\n" +
-	"generation*P\n" +
+	"generation*s\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_SYSTEM\x10\x01\x12\r\n" +
 	"\tROLE_USER\x10\x02\x12\x12\n" +
-	"\x0eROLE_ASSISTANT\x10\x03*\xb2\x03\n" +
+	"\x0eROLE_ASSISTANT\x10\x03\x12\x12\n" +
+	"\x0eROLE_DEVELOPER\x10\x04\x12\r\n" +
+	"\tROLE_TOOL\x10\x05*o\n" +
+	"\vImageDetail\x12\x1c\n" +
+	"\x18IMAGE_DETAIL_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11IMAGE_DETAIL_AUTO\x10\x01\x12\x14\n" +
+	"\x10IMAGE_DETAIL_LOW\x10\x02\x12\x15\n" +
+	"\x11IMAGE_DETAIL_HIGH\x10\x03*\x87\x01\n" +
+	"\x0eToolChoiceMode\x12 \n" +
+	"\x1cTOOL_CHOICE_MODE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15TOOL_CHOICE_MODE_AUTO\x10\x01\x12\x19\n" +
+	"\x15TOOL_CHOICE_MODE_NONE\x10\x02\x12\x1d\n" +
+	"\x19TOOL_CHOICE_MODE_REQUIRED\x10\x03*\xa5\x01\n" +
+	"\x12ResponseFormatKind\x12$\n" +
+	" RESPONSE_FORMAT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19RESPONSE_FORMAT_KIND_TEXT\x10\x01\x12$\n" +
+	" RESPONSE_FORMAT_KIND_JSON_OBJECT\x10\x02\x12$\n" +
+	" RESPONSE_FORMAT_KIND_JSON_SCHEMA\x10\x03*\xa3\x01\n" +
+	"\x0fReasoningEffort\x12 \n" +
+	"\x1cREASONING_EFFORT_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18REASONING_EFFORT_MINIMAL\x10\x01\x12\x18\n" +
+	"\x14REASONING_EFFORT_LOW\x10\x02\x12\x1b\n" +
+	"\x17REASONING_EFFORT_MEDIUM\x10\x03\x12\x19\n" +
+	"\x15REASONING_EFFORT_HIGH\x10\x04*\xb2\x03\n" +
 	"\n" +
 	"ErrorClass\x12\x1b\n" +
 	"\x17ERROR_CLASS_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -3389,118 +4704,155 @@ func file_switchyard_v1_switchyard_proto_rawDescGZIP() []byte {
 	return file_switchyard_v1_switchyard_proto_rawDescData
 }
 
-var file_switchyard_v1_switchyard_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_switchyard_v1_switchyard_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_switchyard_v1_switchyard_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
+var file_switchyard_v1_switchyard_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_switchyard_v1_switchyard_proto_goTypes = []any{
 	(Role)(0),                         // 0: switchyard.v1.Role
-	(ErrorClass)(0),                   // 1: switchyard.v1.ErrorClass
-	(Action)(0),                       // 2: switchyard.v1.Action
-	(ErrorReason)(0),                  // 3: switchyard.v1.ErrorReason
-	(TransportFailure)(0),             // 4: switchyard.v1.TransportFailure
-	(Outcome)(0),                      // 5: switchyard.v1.Outcome
-	(CredentialKind)(0),               // 6: switchyard.v1.CredentialKind
-	(CredentialState)(0),              // 7: switchyard.v1.CredentialState
-	(*Message)(nil),                   // 8: switchyard.v1.Message
-	(*CompleteRequest)(nil),           // 9: switchyard.v1.CompleteRequest
-	(*CompleteResponse)(nil),          // 10: switchyard.v1.CompleteResponse
-	(*AuxCompleteRequest)(nil),        // 11: switchyard.v1.AuxCompleteRequest
-	(*AuxCompleteResponse)(nil),       // 12: switchyard.v1.AuxCompleteResponse
-	(*CompleteStreamRequest)(nil),     // 13: switchyard.v1.CompleteStreamRequest
-	(*CompleteStreamResponse)(nil),    // 14: switchyard.v1.CompleteStreamResponse
-	(*AuxCompleteStreamRequest)(nil),  // 15: switchyard.v1.AuxCompleteStreamRequest
-	(*AuxCompleteStreamResponse)(nil), // 16: switchyard.v1.AuxCompleteStreamResponse
-	(*StreamStarted)(nil),             // 17: switchyard.v1.StreamStarted
-	(*StreamFinished)(nil),            // 18: switchyard.v1.StreamFinished
-	(*Usage)(nil),                     // 19: switchyard.v1.Usage
-	(*ServedBy)(nil),                  // 20: switchyard.v1.ServedBy
-	(*Attempt)(nil),                   // 21: switchyard.v1.Attempt
-	(*FailureDetail)(nil),             // 22: switchyard.v1.FailureDetail
-	(*PrimaryCaller)(nil),             // 23: switchyard.v1.PrimaryCaller
-	(*Caller)(nil),                    // 24: switchyard.v1.Caller
-	(*HttpOutcome)(nil),               // 25: switchyard.v1.HttpOutcome
-	(*SimulatedOutcome)(nil),          // 26: switchyard.v1.SimulatedOutcome
-	(*Simulation)(nil),                // 27: switchyard.v1.Simulation
-	(*ExplainFallbackRequest)(nil),    // 28: switchyard.v1.ExplainFallbackRequest
-	(*Candidate)(nil),                 // 29: switchyard.v1.Candidate
-	(*ExplainFallbackResponse)(nil),   // 30: switchyard.v1.ExplainFallbackResponse
-	(*ApiKey)(nil),                    // 31: switchyard.v1.ApiKey
-	(*OAuthTokens)(nil),               // 32: switchyard.v1.OAuthTokens
-	(*PutCredentialRequest)(nil),      // 33: switchyard.v1.PutCredentialRequest
-	(*PutCredentialResponse)(nil),     // 34: switchyard.v1.PutCredentialResponse
-	(*ListCredentialsRequest)(nil),    // 35: switchyard.v1.ListCredentialsRequest
-	(*ListCredentialsResponse)(nil),   // 36: switchyard.v1.ListCredentialsResponse
-	(*DeleteCredentialRequest)(nil),   // 37: switchyard.v1.DeleteCredentialRequest
-	(*DeleteCredentialResponse)(nil),  // 38: switchyard.v1.DeleteCredentialResponse
-	(*RefreshCredentialRequest)(nil),  // 39: switchyard.v1.RefreshCredentialRequest
-	(*RefreshCredentialResponse)(nil), // 40: switchyard.v1.RefreshCredentialResponse
-	(*CredentialInfo)(nil),            // 41: switchyard.v1.CredentialInfo
-	nil,                               // 42: switchyard.v1.HttpOutcome.HeadersEntry
+	(ImageDetail)(0),                  // 1: switchyard.v1.ImageDetail
+	(ToolChoiceMode)(0),               // 2: switchyard.v1.ToolChoiceMode
+	(ResponseFormatKind)(0),           // 3: switchyard.v1.ResponseFormatKind
+	(ReasoningEffort)(0),              // 4: switchyard.v1.ReasoningEffort
+	(ErrorClass)(0),                   // 5: switchyard.v1.ErrorClass
+	(Action)(0),                       // 6: switchyard.v1.Action
+	(ErrorReason)(0),                  // 7: switchyard.v1.ErrorReason
+	(TransportFailure)(0),             // 8: switchyard.v1.TransportFailure
+	(Outcome)(0),                      // 9: switchyard.v1.Outcome
+	(CredentialKind)(0),               // 10: switchyard.v1.CredentialKind
+	(CredentialState)(0),              // 11: switchyard.v1.CredentialState
+	(*Message)(nil),                   // 12: switchyard.v1.Message
+	(*ContentPart)(nil),               // 13: switchyard.v1.ContentPart
+	(*Image)(nil),                     // 14: switchyard.v1.Image
+	(*ImageData)(nil),                 // 15: switchyard.v1.ImageData
+	(*ToolCall)(nil),                  // 16: switchyard.v1.ToolCall
+	(*ToolCallDelta)(nil),             // 17: switchyard.v1.ToolCallDelta
+	(*Tool)(nil),                      // 18: switchyard.v1.Tool
+	(*ToolChoice)(nil),                // 19: switchyard.v1.ToolChoice
+	(*ResponseFormat)(nil),            // 20: switchyard.v1.ResponseFormat
+	(*JsonSchemaFormat)(nil),          // 21: switchyard.v1.JsonSchemaFormat
+	(*ChatOptions)(nil),               // 22: switchyard.v1.ChatOptions
+	(*CompleteRequest)(nil),           // 23: switchyard.v1.CompleteRequest
+	(*CompleteResponse)(nil),          // 24: switchyard.v1.CompleteResponse
+	(*AuxCompleteRequest)(nil),        // 25: switchyard.v1.AuxCompleteRequest
+	(*AuxCompleteResponse)(nil),       // 26: switchyard.v1.AuxCompleteResponse
+	(*CompleteStreamRequest)(nil),     // 27: switchyard.v1.CompleteStreamRequest
+	(*CompleteStreamResponse)(nil),    // 28: switchyard.v1.CompleteStreamResponse
+	(*AuxCompleteStreamRequest)(nil),  // 29: switchyard.v1.AuxCompleteStreamRequest
+	(*AuxCompleteStreamResponse)(nil), // 30: switchyard.v1.AuxCompleteStreamResponse
+	(*StreamStarted)(nil),             // 31: switchyard.v1.StreamStarted
+	(*StreamFinished)(nil),            // 32: switchyard.v1.StreamFinished
+	(*Usage)(nil),                     // 33: switchyard.v1.Usage
+	(*ServedBy)(nil),                  // 34: switchyard.v1.ServedBy
+	(*Attempt)(nil),                   // 35: switchyard.v1.Attempt
+	(*FailureDetail)(nil),             // 36: switchyard.v1.FailureDetail
+	(*PrimaryCaller)(nil),             // 37: switchyard.v1.PrimaryCaller
+	(*Caller)(nil),                    // 38: switchyard.v1.Caller
+	(*HttpOutcome)(nil),               // 39: switchyard.v1.HttpOutcome
+	(*SimulatedOutcome)(nil),          // 40: switchyard.v1.SimulatedOutcome
+	(*Simulation)(nil),                // 41: switchyard.v1.Simulation
+	(*ExplainFallbackRequest)(nil),    // 42: switchyard.v1.ExplainFallbackRequest
+	(*Candidate)(nil),                 // 43: switchyard.v1.Candidate
+	(*ExplainFallbackResponse)(nil),   // 44: switchyard.v1.ExplainFallbackResponse
+	(*ApiKey)(nil),                    // 45: switchyard.v1.ApiKey
+	(*OAuthTokens)(nil),               // 46: switchyard.v1.OAuthTokens
+	(*PutCredentialRequest)(nil),      // 47: switchyard.v1.PutCredentialRequest
+	(*PutCredentialResponse)(nil),     // 48: switchyard.v1.PutCredentialResponse
+	(*ListCredentialsRequest)(nil),    // 49: switchyard.v1.ListCredentialsRequest
+	(*ListCredentialsResponse)(nil),   // 50: switchyard.v1.ListCredentialsResponse
+	(*DeleteCredentialRequest)(nil),   // 51: switchyard.v1.DeleteCredentialRequest
+	(*DeleteCredentialResponse)(nil),  // 52: switchyard.v1.DeleteCredentialResponse
+	(*RefreshCredentialRequest)(nil),  // 53: switchyard.v1.RefreshCredentialRequest
+	(*RefreshCredentialResponse)(nil), // 54: switchyard.v1.RefreshCredentialResponse
+	(*CredentialInfo)(nil),            // 55: switchyard.v1.CredentialInfo
+	nil,                               // 56: switchyard.v1.ChatOptions.MetadataEntry
+	nil,                               // 57: switchyard.v1.HttpOutcome.HeadersEntry
 }
 var file_switchyard_v1_switchyard_proto_depIdxs = []int32{
 	0,  // 0: switchyard.v1.Message.role:type_name -> switchyard.v1.Role
-	8,  // 1: switchyard.v1.CompleteRequest.messages:type_name -> switchyard.v1.Message
-	19, // 2: switchyard.v1.CompleteResponse.usage:type_name -> switchyard.v1.Usage
-	20, // 3: switchyard.v1.CompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
-	21, // 4: switchyard.v1.CompleteResponse.attempts:type_name -> switchyard.v1.Attempt
-	8,  // 5: switchyard.v1.AuxCompleteRequest.messages:type_name -> switchyard.v1.Message
-	19, // 6: switchyard.v1.AuxCompleteResponse.usage:type_name -> switchyard.v1.Usage
-	20, // 7: switchyard.v1.AuxCompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
-	21, // 8: switchyard.v1.AuxCompleteResponse.attempts:type_name -> switchyard.v1.Attempt
-	8,  // 9: switchyard.v1.CompleteStreamRequest.messages:type_name -> switchyard.v1.Message
-	17, // 10: switchyard.v1.CompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
-	18, // 11: switchyard.v1.CompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
-	8,  // 12: switchyard.v1.AuxCompleteStreamRequest.messages:type_name -> switchyard.v1.Message
-	17, // 13: switchyard.v1.AuxCompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
-	18, // 14: switchyard.v1.AuxCompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
-	20, // 15: switchyard.v1.StreamStarted.served_by:type_name -> switchyard.v1.ServedBy
-	21, // 16: switchyard.v1.StreamStarted.attempts:type_name -> switchyard.v1.Attempt
-	19, // 17: switchyard.v1.StreamFinished.usage:type_name -> switchyard.v1.Usage
-	21, // 18: switchyard.v1.StreamFinished.attempts:type_name -> switchyard.v1.Attempt
-	1,  // 19: switchyard.v1.Attempt.error_class:type_name -> switchyard.v1.ErrorClass
-	2,  // 20: switchyard.v1.Attempt.action:type_name -> switchyard.v1.Action
-	21, // 21: switchyard.v1.FailureDetail.attempts:type_name -> switchyard.v1.Attempt
-	23, // 22: switchyard.v1.Caller.primary:type_name -> switchyard.v1.PrimaryCaller
-	42, // 23: switchyard.v1.HttpOutcome.headers:type_name -> switchyard.v1.HttpOutcome.HeadersEntry
-	25, // 24: switchyard.v1.SimulatedOutcome.http:type_name -> switchyard.v1.HttpOutcome
-	4,  // 25: switchyard.v1.SimulatedOutcome.transport:type_name -> switchyard.v1.TransportFailure
-	24, // 26: switchyard.v1.Simulation.caller:type_name -> switchyard.v1.Caller
-	26, // 27: switchyard.v1.Simulation.outcomes:type_name -> switchyard.v1.SimulatedOutcome
-	27, // 28: switchyard.v1.ExplainFallbackRequest.simulation:type_name -> switchyard.v1.Simulation
-	24, // 29: switchyard.v1.ExplainFallbackResponse.caller:type_name -> switchyard.v1.Caller
-	29, // 30: switchyard.v1.ExplainFallbackResponse.candidates:type_name -> switchyard.v1.Candidate
-	21, // 31: switchyard.v1.ExplainFallbackResponse.steps:type_name -> switchyard.v1.Attempt
-	5,  // 32: switchyard.v1.ExplainFallbackResponse.outcome:type_name -> switchyard.v1.Outcome
-	3,  // 33: switchyard.v1.ExplainFallbackResponse.error_reason:type_name -> switchyard.v1.ErrorReason
-	31, // 34: switchyard.v1.PutCredentialRequest.api_key:type_name -> switchyard.v1.ApiKey
-	32, // 35: switchyard.v1.PutCredentialRequest.oauth:type_name -> switchyard.v1.OAuthTokens
-	41, // 36: switchyard.v1.PutCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
-	41, // 37: switchyard.v1.ListCredentialsResponse.credentials:type_name -> switchyard.v1.CredentialInfo
-	41, // 38: switchyard.v1.RefreshCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
-	6,  // 39: switchyard.v1.CredentialInfo.kind:type_name -> switchyard.v1.CredentialKind
-	7,  // 40: switchyard.v1.CredentialInfo.state:type_name -> switchyard.v1.CredentialState
-	9,  // 41: switchyard.v1.SwitchyardService.Complete:input_type -> switchyard.v1.CompleteRequest
-	11, // 42: switchyard.v1.SwitchyardService.AuxComplete:input_type -> switchyard.v1.AuxCompleteRequest
-	28, // 43: switchyard.v1.SwitchyardService.ExplainFallback:input_type -> switchyard.v1.ExplainFallbackRequest
-	13, // 44: switchyard.v1.SwitchyardService.CompleteStream:input_type -> switchyard.v1.CompleteStreamRequest
-	15, // 45: switchyard.v1.SwitchyardService.AuxCompleteStream:input_type -> switchyard.v1.AuxCompleteStreamRequest
-	33, // 46: switchyard.v1.CredentialService.PutCredential:input_type -> switchyard.v1.PutCredentialRequest
-	35, // 47: switchyard.v1.CredentialService.ListCredentials:input_type -> switchyard.v1.ListCredentialsRequest
-	37, // 48: switchyard.v1.CredentialService.DeleteCredential:input_type -> switchyard.v1.DeleteCredentialRequest
-	39, // 49: switchyard.v1.CredentialService.RefreshCredential:input_type -> switchyard.v1.RefreshCredentialRequest
-	10, // 50: switchyard.v1.SwitchyardService.Complete:output_type -> switchyard.v1.CompleteResponse
-	12, // 51: switchyard.v1.SwitchyardService.AuxComplete:output_type -> switchyard.v1.AuxCompleteResponse
-	30, // 52: switchyard.v1.SwitchyardService.ExplainFallback:output_type -> switchyard.v1.ExplainFallbackResponse
-	14, // 53: switchyard.v1.SwitchyardService.CompleteStream:output_type -> switchyard.v1.CompleteStreamResponse
-	16, // 54: switchyard.v1.SwitchyardService.AuxCompleteStream:output_type -> switchyard.v1.AuxCompleteStreamResponse
-	34, // 55: switchyard.v1.CredentialService.PutCredential:output_type -> switchyard.v1.PutCredentialResponse
-	36, // 56: switchyard.v1.CredentialService.ListCredentials:output_type -> switchyard.v1.ListCredentialsResponse
-	38, // 57: switchyard.v1.CredentialService.DeleteCredential:output_type -> switchyard.v1.DeleteCredentialResponse
-	40, // 58: switchyard.v1.CredentialService.RefreshCredential:output_type -> switchyard.v1.RefreshCredentialResponse
-	50, // [50:59] is the sub-list for method output_type
-	41, // [41:50] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	13, // 1: switchyard.v1.Message.parts:type_name -> switchyard.v1.ContentPart
+	16, // 2: switchyard.v1.Message.tool_calls:type_name -> switchyard.v1.ToolCall
+	14, // 3: switchyard.v1.ContentPart.image:type_name -> switchyard.v1.Image
+	15, // 4: switchyard.v1.Image.data:type_name -> switchyard.v1.ImageData
+	1,  // 5: switchyard.v1.Image.detail:type_name -> switchyard.v1.ImageDetail
+	2,  // 6: switchyard.v1.ToolChoice.mode:type_name -> switchyard.v1.ToolChoiceMode
+	3,  // 7: switchyard.v1.ResponseFormat.kind:type_name -> switchyard.v1.ResponseFormatKind
+	21, // 8: switchyard.v1.ResponseFormat.json_schema:type_name -> switchyard.v1.JsonSchemaFormat
+	18, // 9: switchyard.v1.ChatOptions.tools:type_name -> switchyard.v1.Tool
+	19, // 10: switchyard.v1.ChatOptions.tool_choice:type_name -> switchyard.v1.ToolChoice
+	20, // 11: switchyard.v1.ChatOptions.response_format:type_name -> switchyard.v1.ResponseFormat
+	4,  // 12: switchyard.v1.ChatOptions.reasoning_effort:type_name -> switchyard.v1.ReasoningEffort
+	56, // 13: switchyard.v1.ChatOptions.metadata:type_name -> switchyard.v1.ChatOptions.MetadataEntry
+	12, // 14: switchyard.v1.CompleteRequest.messages:type_name -> switchyard.v1.Message
+	22, // 15: switchyard.v1.CompleteRequest.options:type_name -> switchyard.v1.ChatOptions
+	33, // 16: switchyard.v1.CompleteResponse.usage:type_name -> switchyard.v1.Usage
+	34, // 17: switchyard.v1.CompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
+	35, // 18: switchyard.v1.CompleteResponse.attempts:type_name -> switchyard.v1.Attempt
+	16, // 19: switchyard.v1.CompleteResponse.tool_calls:type_name -> switchyard.v1.ToolCall
+	12, // 20: switchyard.v1.AuxCompleteRequest.messages:type_name -> switchyard.v1.Message
+	22, // 21: switchyard.v1.AuxCompleteRequest.options:type_name -> switchyard.v1.ChatOptions
+	33, // 22: switchyard.v1.AuxCompleteResponse.usage:type_name -> switchyard.v1.Usage
+	34, // 23: switchyard.v1.AuxCompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
+	35, // 24: switchyard.v1.AuxCompleteResponse.attempts:type_name -> switchyard.v1.Attempt
+	16, // 25: switchyard.v1.AuxCompleteResponse.tool_calls:type_name -> switchyard.v1.ToolCall
+	12, // 26: switchyard.v1.CompleteStreamRequest.messages:type_name -> switchyard.v1.Message
+	22, // 27: switchyard.v1.CompleteStreamRequest.options:type_name -> switchyard.v1.ChatOptions
+	31, // 28: switchyard.v1.CompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
+	32, // 29: switchyard.v1.CompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
+	17, // 30: switchyard.v1.CompleteStreamResponse.tool_call_delta:type_name -> switchyard.v1.ToolCallDelta
+	12, // 31: switchyard.v1.AuxCompleteStreamRequest.messages:type_name -> switchyard.v1.Message
+	22, // 32: switchyard.v1.AuxCompleteStreamRequest.options:type_name -> switchyard.v1.ChatOptions
+	31, // 33: switchyard.v1.AuxCompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
+	32, // 34: switchyard.v1.AuxCompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
+	17, // 35: switchyard.v1.AuxCompleteStreamResponse.tool_call_delta:type_name -> switchyard.v1.ToolCallDelta
+	34, // 36: switchyard.v1.StreamStarted.served_by:type_name -> switchyard.v1.ServedBy
+	35, // 37: switchyard.v1.StreamStarted.attempts:type_name -> switchyard.v1.Attempt
+	33, // 38: switchyard.v1.StreamFinished.usage:type_name -> switchyard.v1.Usage
+	35, // 39: switchyard.v1.StreamFinished.attempts:type_name -> switchyard.v1.Attempt
+	16, // 40: switchyard.v1.StreamFinished.tool_calls:type_name -> switchyard.v1.ToolCall
+	5,  // 41: switchyard.v1.Attempt.error_class:type_name -> switchyard.v1.ErrorClass
+	6,  // 42: switchyard.v1.Attempt.action:type_name -> switchyard.v1.Action
+	35, // 43: switchyard.v1.FailureDetail.attempts:type_name -> switchyard.v1.Attempt
+	37, // 44: switchyard.v1.Caller.primary:type_name -> switchyard.v1.PrimaryCaller
+	57, // 45: switchyard.v1.HttpOutcome.headers:type_name -> switchyard.v1.HttpOutcome.HeadersEntry
+	39, // 46: switchyard.v1.SimulatedOutcome.http:type_name -> switchyard.v1.HttpOutcome
+	8,  // 47: switchyard.v1.SimulatedOutcome.transport:type_name -> switchyard.v1.TransportFailure
+	38, // 48: switchyard.v1.Simulation.caller:type_name -> switchyard.v1.Caller
+	40, // 49: switchyard.v1.Simulation.outcomes:type_name -> switchyard.v1.SimulatedOutcome
+	41, // 50: switchyard.v1.ExplainFallbackRequest.simulation:type_name -> switchyard.v1.Simulation
+	38, // 51: switchyard.v1.ExplainFallbackResponse.caller:type_name -> switchyard.v1.Caller
+	43, // 52: switchyard.v1.ExplainFallbackResponse.candidates:type_name -> switchyard.v1.Candidate
+	35, // 53: switchyard.v1.ExplainFallbackResponse.steps:type_name -> switchyard.v1.Attempt
+	9,  // 54: switchyard.v1.ExplainFallbackResponse.outcome:type_name -> switchyard.v1.Outcome
+	7,  // 55: switchyard.v1.ExplainFallbackResponse.error_reason:type_name -> switchyard.v1.ErrorReason
+	45, // 56: switchyard.v1.PutCredentialRequest.api_key:type_name -> switchyard.v1.ApiKey
+	46, // 57: switchyard.v1.PutCredentialRequest.oauth:type_name -> switchyard.v1.OAuthTokens
+	55, // 58: switchyard.v1.PutCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
+	55, // 59: switchyard.v1.ListCredentialsResponse.credentials:type_name -> switchyard.v1.CredentialInfo
+	55, // 60: switchyard.v1.RefreshCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
+	10, // 61: switchyard.v1.CredentialInfo.kind:type_name -> switchyard.v1.CredentialKind
+	11, // 62: switchyard.v1.CredentialInfo.state:type_name -> switchyard.v1.CredentialState
+	23, // 63: switchyard.v1.SwitchyardService.Complete:input_type -> switchyard.v1.CompleteRequest
+	25, // 64: switchyard.v1.SwitchyardService.AuxComplete:input_type -> switchyard.v1.AuxCompleteRequest
+	42, // 65: switchyard.v1.SwitchyardService.ExplainFallback:input_type -> switchyard.v1.ExplainFallbackRequest
+	27, // 66: switchyard.v1.SwitchyardService.CompleteStream:input_type -> switchyard.v1.CompleteStreamRequest
+	29, // 67: switchyard.v1.SwitchyardService.AuxCompleteStream:input_type -> switchyard.v1.AuxCompleteStreamRequest
+	47, // 68: switchyard.v1.CredentialService.PutCredential:input_type -> switchyard.v1.PutCredentialRequest
+	49, // 69: switchyard.v1.CredentialService.ListCredentials:input_type -> switchyard.v1.ListCredentialsRequest
+	51, // 70: switchyard.v1.CredentialService.DeleteCredential:input_type -> switchyard.v1.DeleteCredentialRequest
+	53, // 71: switchyard.v1.CredentialService.RefreshCredential:input_type -> switchyard.v1.RefreshCredentialRequest
+	24, // 72: switchyard.v1.SwitchyardService.Complete:output_type -> switchyard.v1.CompleteResponse
+	26, // 73: switchyard.v1.SwitchyardService.AuxComplete:output_type -> switchyard.v1.AuxCompleteResponse
+	44, // 74: switchyard.v1.SwitchyardService.ExplainFallback:output_type -> switchyard.v1.ExplainFallbackResponse
+	28, // 75: switchyard.v1.SwitchyardService.CompleteStream:output_type -> switchyard.v1.CompleteStreamResponse
+	30, // 76: switchyard.v1.SwitchyardService.AuxCompleteStream:output_type -> switchyard.v1.AuxCompleteStreamResponse
+	48, // 77: switchyard.v1.CredentialService.PutCredential:output_type -> switchyard.v1.PutCredentialResponse
+	50, // 78: switchyard.v1.CredentialService.ListCredentials:output_type -> switchyard.v1.ListCredentialsResponse
+	52, // 79: switchyard.v1.CredentialService.DeleteCredential:output_type -> switchyard.v1.DeleteCredentialResponse
+	54, // 80: switchyard.v1.CredentialService.RefreshCredential:output_type -> switchyard.v1.RefreshCredentialResponse
+	72, // [72:81] is the sub-list for method output_type
+	63, // [63:72] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_switchyard_proto_init() }
@@ -3508,34 +4860,53 @@ func file_switchyard_v1_switchyard_proto_init() {
 	if File_switchyard_v1_switchyard_proto != nil {
 		return
 	}
-	file_switchyard_v1_switchyard_proto_msgTypes[1].OneofWrappers = []any{}
-	file_switchyard_v1_switchyard_proto_msgTypes[3].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[0].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[1].OneofWrappers = []any{
+		(*ContentPart_Text)(nil),
+		(*ContentPart_Image)(nil),
+	}
+	file_switchyard_v1_switchyard_proto_msgTypes[2].OneofWrappers = []any{
+		(*Image_Url)(nil),
+		(*Image_Data)(nil),
+	}
 	file_switchyard_v1_switchyard_proto_msgTypes[5].OneofWrappers = []any{}
-	file_switchyard_v1_switchyard_proto_msgTypes[6].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[6].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[7].OneofWrappers = []any{
+		(*ToolChoice_Mode)(nil),
+		(*ToolChoice_Function)(nil),
+	}
+	file_switchyard_v1_switchyard_proto_msgTypes[9].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[10].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[11].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[13].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[15].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[16].OneofWrappers = []any{
 		(*CompleteStreamResponse_Started)(nil),
 		(*CompleteStreamResponse_Delta)(nil),
 		(*CompleteStreamResponse_Finished)(nil),
+		(*CompleteStreamResponse_ToolCallDelta)(nil),
 	}
-	file_switchyard_v1_switchyard_proto_msgTypes[7].OneofWrappers = []any{}
-	file_switchyard_v1_switchyard_proto_msgTypes[8].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[17].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[18].OneofWrappers = []any{
 		(*AuxCompleteStreamResponse_Started)(nil),
 		(*AuxCompleteStreamResponse_Delta)(nil),
 		(*AuxCompleteStreamResponse_Finished)(nil),
+		(*AuxCompleteStreamResponse_ToolCallDelta)(nil),
 	}
-	file_switchyard_v1_switchyard_proto_msgTypes[16].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[26].OneofWrappers = []any{
 		(*Caller_Primary)(nil),
 		(*Caller_Task)(nil),
 	}
-	file_switchyard_v1_switchyard_proto_msgTypes[18].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[28].OneofWrappers = []any{
 		(*SimulatedOutcome_Http)(nil),
 		(*SimulatedOutcome_Transport)(nil),
 	}
-	file_switchyard_v1_switchyard_proto_msgTypes[19].OneofWrappers = []any{}
-	file_switchyard_v1_switchyard_proto_msgTypes[20].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[29].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[30].OneofWrappers = []any{
 		(*ExplainFallbackRequest_RequestId)(nil),
 		(*ExplainFallbackRequest_Simulation)(nil),
 	}
-	file_switchyard_v1_switchyard_proto_msgTypes[25].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[35].OneofWrappers = []any{
 		(*PutCredentialRequest_ApiKey)(nil),
 		(*PutCredentialRequest_Oauth)(nil),
 	}
@@ -3544,8 +4915,8 @@ func file_switchyard_v1_switchyard_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_switchyard_proto_rawDesc), len(file_switchyard_v1_switchyard_proto_rawDesc)),
-			NumEnums:      8,
-			NumMessages:   35,
+			NumEnums:      12,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -213,7 +213,7 @@ def test_unknown_task_and_unknown_request_id_are_typed(client):
     with pytest.raises(ValueError):
         client.explain_fallback()
     with pytest.raises(ValueError):
-        client.complete([{"role": "tool", "content": "x"}])
+        client.complete([{"role": "critic", "content": "x"}])
 
 
 def test_client_deadline_raises_deadline_exceeded(client, fakes):

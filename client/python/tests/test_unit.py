@@ -67,8 +67,9 @@ def test_messages_from_dicts_or_generated_messages(given, role):
 @pytest.mark.parametrize(
     "given, error",
     [
-        ({"role": "tool", "content": "x"}, ValueError),
+        ({"role": "critic", "content": "x"}, ValueError),
         ({"role": "user", "content": "x", "name": "n"}, ValueError),
+        ({"role": "user", "content": [{"type": "audio"}]}, ValueError),
         ({"role": "user", "content": 3}, TypeError),
         ({"role": None, "content": "x"}, TypeError),
         ("hello", TypeError),
@@ -387,7 +388,7 @@ def test_stream_requests_set_optional_fields_only_when_given():
     assert full.HasField("max_tokens") and full.max_tokens == 0
     assert full.HasField("temperature") and full.model == "m"
     with pytest.raises(ValueError):
-        build.complete_stream_request([{"role": "tool", "content": "x"}], None, None, None)
+        build.complete_stream_request([{"role": "critic", "content": "x"}], None, None, None)
 
 
 def started_event(request_id: str = "r-s", provider: str = "p") -> pb.StreamStarted:
@@ -639,3 +640,47 @@ def test_the_async_stream_reads_events_and_maps_failures(streaming):
     assert (aux.content, aux.provider, aux.request_id) == ("par", "codex", "r-7")
     assert slow.content == "Hello"
     assert servicer.metadata[0]["authorization"] == "Bearer t"
+
+
+def test_chat_options_are_sent_only_when_given():
+    assert build.chat_options() is None
+    assert not build.complete_request(USER, None, None, None).HasField("options")
+    options = build.chat_options(
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        tool_choice={"name": "f"},
+        response_format={"type": "json_object"},
+        stop="END",
+        top_p=0.5,
+        metadata={"k": "v"},
+    )
+    assert options is not None
+    assert options.tools[0].name == "f" and options.tools[0].parameters == '{"type":"object"}'
+    assert options.tool_choice.function == "f"
+    assert options.response_format.kind == pb.RESPONSE_FORMAT_KIND_JSON_OBJECT
+    assert list(options.stop) == ["END"] and options.top_p == 0.5
+    assert dict(options.metadata) == {"k": "v"}
+    assert build.chat_options(tool_choice="required").tool_choice.mode == (
+        pb.TOOL_CHOICE_MODE_REQUIRED
+    )
+    with pytest.raises(ValueError):
+        build.chat_options(tool_choice="sometimes")
+
+
+def test_tool_turns_from_dicts_keep_their_calls_and_ids():
+    call = pb.ToolCall(id="c1", name="f", arguments="{}")
+    assistant = message({"role": "assistant", "tool_calls": [call]})
+    assert assistant.role == pb.ROLE_ASSISTANT and list(assistant.tool_calls) == [call]
+    openai_shape = message(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": call_fn()}],
+        }
+    )
+    assert list(openai_shape.tool_calls) == [call]
+    result = message({"role": "tool", "tool_call_id": "c1", "content": "done"})
+    assert (result.role, result.tool_call_id, result.content) == (pb.ROLE_TOOL, "c1", "done")
+
+
+def call_fn():
+    return {"name": "f", "arguments": "{}"}

@@ -119,6 +119,7 @@ impl Client {
             model: opts.model.clone(),
             max_tokens: opts.max_tokens,
             temperature: opts.temperature,
+            options: opts.chat_options(),
         };
         self.call(
             request,
@@ -142,6 +143,7 @@ impl Client {
             model: opts.model.clone(),
             max_tokens: opts.max_tokens,
             temperature: opts.temperature,
+            options: opts.chat_options(),
         };
         self.call(request, &opts, |mut rpc, r| async move {
             rpc.aux_complete(r).await
@@ -165,6 +167,7 @@ impl Client {
             model: opts.model.clone(),
             max_tokens: opts.max_tokens,
             temperature: opts.temperature,
+            options: opts.chat_options(),
         };
         let deadline = self.deadline(&opts);
         let streaming = self
@@ -189,6 +192,7 @@ impl Client {
             model: opts.model.clone(),
             max_tokens: opts.max_tokens,
             temperature: opts.temperature,
+            options: opts.chat_options(),
         };
         let deadline = self.deadline(&opts);
         let streaming = self
@@ -345,14 +349,16 @@ enum Deadline {
 /// Optional fields and settings of one call, builder style:
 /// `CallOptions::new().max_tokens(256).timeout(Duration::from_secs(30))`.
 ///
-/// `model`, `max_tokens` and `temperature` apply to `complete` and `aux_complete`
-/// (`model` also to `simulate_with`); the bearer token and the deadline apply to
-/// every call. Unset fields are not sent (proto3 `optional`).
+/// `model`, `max_tokens`, `temperature` and the chat options (tools, tool choice,
+/// structured output, sampling: [`CallOptions::tool`], [`CallOptions::json_schema`]...)
+/// apply to the four chat calls (`model` also to `simulate_with`); the bearer token
+/// and the deadline apply to every call. Unset fields are not sent (proto3 `optional`).
 #[derive(Clone, Default)]
 pub struct CallOptions {
     model: Option<String>,
     max_tokens: Option<i32>,
     temperature: Option<f64>,
+    chat: pb::ChatOptions,
     pub(crate) token: Option<String>,
     deadline: Option<Deadline>,
 }
@@ -363,6 +369,7 @@ impl fmt::Debug for CallOptions {
             .field("model", &self.model)
             .field("max_tokens", &self.max_tokens)
             .field("temperature", &self.temperature)
+            .field("chat", &self.chat)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("deadline", &self.deadline)
             .finish()
@@ -393,6 +400,85 @@ impl CallOptions {
     pub fn temperature(mut self, temperature: f64) -> Self {
         self.temperature = Some(temperature);
         self
+    }
+
+    /// Offers the model a function to call ([`Tool::function`](pb::Tool::function));
+    /// call it once per tool.
+    pub fn tool(mut self, tool: pb::Tool) -> Self {
+        self.chat.tools.push(tool);
+        self
+    }
+
+    /// Offers the model several functions.
+    pub fn tools(mut self, tools: impl IntoIterator<Item = pb::Tool>) -> Self {
+        self.chat.tools.extend(tools);
+        self
+    }
+
+    /// Says which tool the model may or must call: [`ToolChoice::auto`](pb::ToolChoice::auto),
+    /// `none`, `required` or [`ToolChoice::function`](pb::ToolChoice::function).
+    pub fn tool_choice(mut self, choice: pb::ToolChoice) -> Self {
+        self.chat.tool_choice = Some(choice);
+        self
+    }
+
+    /// Allows or forbids several tool calls in one answer.
+    pub fn parallel_tool_calls(mut self, parallel: bool) -> Self {
+        self.chat.parallel_tool_calls = Some(parallel);
+        self
+    }
+
+    /// Asks for structured output ([`ResponseFormat::json_object`](pb::ResponseFormat::json_object),
+    /// [`ResponseFormat::json_schema`](pb::ResponseFormat::json_schema)).
+    pub fn response_format(mut self, format: pb::ResponseFormat) -> Self {
+        self.chat.response_format = Some(format);
+        self
+    }
+
+    /// Asks for JSON following `schema` (JSON text of an object), strictly.
+    pub fn json_schema(self, name: impl Into<String>, schema: impl Into<String>) -> Self {
+        self.response_format(pb::ResponseFormat::json_schema(name, schema))
+    }
+
+    /// Adds a stop sequence.
+    pub fn stop(mut self, sequence: impl Into<String>) -> Self {
+        self.chat.stop.push(sequence.into());
+        self
+    }
+
+    /// Sets nucleus sampling, in (0, 1].
+    pub fn top_p(mut self, top_p: f64) -> Self {
+        self.chat.top_p = Some(top_p);
+        self
+    }
+
+    /// Sets the sampling seed, where the provider accepts one.
+    pub fn seed(mut self, seed: i64) -> Self {
+        self.chat.seed = Some(seed);
+        self
+    }
+
+    /// Sets how hard a reasoning model thinks.
+    pub fn reasoning_effort(mut self, effort: pb::ReasoningEffort) -> Self {
+        self.chat.reasoning_effort = effort as i32;
+        self
+    }
+
+    /// Adds an opaque key-value pair passed through where the provider accepts it.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.chat.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the opaque end-user id passed through where the provider accepts it.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.chat.user = Some(user.into());
+        self
+    }
+
+    /// The chat options to send; none when nothing is set, as before they existed.
+    fn chat_options(&self) -> Option<pb::ChatOptions> {
+        (self.chat != pb::ChatOptions::default()).then(|| self.chat.clone())
     }
 
     /// Sends `authorization: Bearer <token>` with this call instead of the client's

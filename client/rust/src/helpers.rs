@@ -1,4 +1,5 @@
-//! Constructors of the generated messages: chat messages, callers and simulations.
+//! Constructors of the generated messages: chat messages (text, images, tool calls
+//! and results), tools, tool choices, response formats, callers and simulations.
 //!
 //! They are inherent methods of the `pb` types, so `Message::user("hi")` and
 //! `Simulation::task("compression").with_outcome(SimulatedOutcome::http(401, body))`
@@ -13,6 +14,46 @@ impl pb::Message {
         Self {
             role: role as i32,
             content: content.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A message of `role` whose content is ordered parts (text and images).
+    pub fn with_parts(role: pb::Role, parts: impl IntoIterator<Item = pb::ContentPart>) -> Self {
+        Self {
+            role: role as i32,
+            parts: parts.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// A developer message (instructions, OpenAI's successor of `system`).
+    pub fn developer(content: impl Into<String>) -> Self {
+        Self::new(pb::Role::Developer, content)
+    }
+
+    /// A user message of text and images:
+    /// `Message::user_parts([ContentPart::text("what is this?"), ContentPart::image_url(url)])`.
+    pub fn user_parts(parts: impl IntoIterator<Item = pb::ContentPart>) -> Self {
+        Self::with_parts(pb::Role::User, parts)
+    }
+
+    /// The assistant turn that made `calls`: send it back before their results.
+    pub fn assistant_tool_calls(calls: impl IntoIterator<Item = pb::ToolCall>) -> Self {
+        Self {
+            role: pb::Role::Assistant as i32,
+            tool_calls: calls.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// The result of the tool call `tool_call_id`.
+    pub fn tool_result(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            role: pb::Role::Tool as i32,
+            content: content.into(),
+            tool_call_id: Some(tool_call_id.into()),
+            ..Self::default()
         }
     }
 
@@ -29,6 +70,107 @@ impl pb::Message {
     /// An assistant (model) message.
     pub fn assistant(content: impl Into<String>) -> Self {
         Self::new(pb::Role::Assistant, content)
+    }
+}
+
+impl pb::ContentPart {
+    /// A text part.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            part: Some(pb::content_part::Part::Text(text.into())),
+        }
+    }
+
+    /// An image the provider fetches from an `https://` URL.
+    pub fn image_url(url: impl Into<String>) -> Self {
+        Self::image(pb::image::Source::Url(url.into()))
+    }
+
+    /// An inline image: its bytes and media type (`image/png`, `image/jpeg`...).
+    pub fn image_data(media_type: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
+        Self::image(pb::image::Source::Data(pb::ImageData {
+            media_type: media_type.into(),
+            data: data.into(),
+        }))
+    }
+
+    fn image(source: pb::image::Source) -> Self {
+        Self {
+            part: Some(pb::content_part::Part::Image(pb::Image {
+                source: Some(source),
+                detail: pb::ImageDetail::Unspecified as i32,
+            })),
+        }
+    }
+}
+
+impl pb::Tool {
+    /// A function the model may call; `parameters` is the JSON Schema of its
+    /// arguments, as JSON text of an object.
+    pub fn function(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        parameters: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            description: Some(description.into()),
+            parameters: parameters.into(),
+            strict: None,
+        }
+    }
+}
+
+impl pb::ToolChoice {
+    /// The model decides.
+    pub fn auto() -> Self {
+        Self::mode(pb::ToolChoiceMode::Auto)
+    }
+
+    /// No tool call.
+    pub fn none() -> Self {
+        Self::mode(pb::ToolChoiceMode::None)
+    }
+
+    /// At least one tool call.
+    pub fn required() -> Self {
+        Self::mode(pb::ToolChoiceMode::Required)
+    }
+
+    /// A call of this function.
+    pub fn function(name: impl Into<String>) -> Self {
+        Self {
+            choice: Some(pb::tool_choice::Choice::Function(name.into())),
+        }
+    }
+
+    fn mode(mode: pb::ToolChoiceMode) -> Self {
+        Self {
+            choice: Some(pb::tool_choice::Choice::Mode(mode as i32)),
+        }
+    }
+}
+
+impl pb::ResponseFormat {
+    /// Any JSON object.
+    pub fn json_object() -> Self {
+        Self {
+            kind: pb::ResponseFormatKind::JsonObject as i32,
+            json_schema: None,
+        }
+    }
+
+    /// JSON following `schema` (JSON text of an object), strictly.
+    pub fn json_schema(name: impl Into<String>, schema: impl Into<String>) -> Self {
+        Self {
+            kind: pb::ResponseFormatKind::JsonSchema as i32,
+            json_schema: Some(pb::JsonSchemaFormat {
+                name: name.into(),
+                description: None,
+                schema: schema.into(),
+                strict: Some(true),
+            }),
+        }
     }
 }
 
@@ -148,6 +290,32 @@ mod tests {
         assert_eq!(pb::Message::user("u").role(), pb::Role::User);
         let a = pb::Message::assistant("a");
         assert_eq!((a.role(), a.content.as_str()), (pb::Role::Assistant, "a"));
+    }
+
+    #[test]
+    fn tool_turns_carry_their_calls_and_ids() {
+        let call = pb::ToolCall {
+            id: "call_1".into(),
+            name: "weather".into(),
+            arguments: "{}".into(),
+        };
+        let a = pb::Message::assistant_tool_calls([call.clone()]);
+        assert_eq!(
+            (a.role(), a.tool_calls.clone()),
+            (pb::Role::Assistant, vec![call])
+        );
+        let t = pb::Message::tool_result("call_1", "sunny");
+        assert_eq!((t.role(), t.tool_call_id()), (pb::Role::Tool, "call_1"));
+        let u = pb::Message::user_parts([
+            pb::ContentPart::text("what is this?"),
+            pb::ContentPart::image_data("image/png", vec![1, 2]),
+        ]);
+        assert_eq!(u.parts.len(), 2);
+        assert!(u.content.is_empty());
+        assert_eq!(
+            pb::ToolChoice::function("weather").choice,
+            Some(pb::tool_choice::Choice::Function("weather".into()))
+        );
     }
 
     #[test]

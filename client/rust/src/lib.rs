@@ -37,8 +37,11 @@ mod stream;
 pub use admin::AdminClient;
 pub use client::{CallOptions, Client};
 pub use error::{ERROR_DOMAIN, Error, Failure, FieldViolation, error_reason_of};
-pub use pb::{Message, Role, SimulatedOutcome, Simulation, TransportFailure};
-pub use stream::CompletionStream;
+pub use pb::{
+    ContentPart, Message, ReasoningEffort, ResponseFormat, Role, SimulatedOutcome, Simulation,
+    Tool, ToolCall, ToolCallDelta, ToolChoice, TransportFailure,
+};
+pub use stream::{CompletionStream, StreamPiece};
 
 /// The Rust code of `README.md`, compiled as doctests.
 #[cfg(doctest)]

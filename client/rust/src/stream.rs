@@ -1,8 +1,10 @@
 //! [`CompletionStream`]: the answer of `complete_stream` and `aux_complete_stream`,
-//! read as a [`futures::Stream`] of text pieces or with
-//! [`CompletionStream::next_text`].
+//! read as a [`futures::Stream`] of text pieces, with
+//! [`CompletionStream::next_text`], or text and tool-call pieces alike with
+//! [`CompletionStream::next_piece`].
 //!
-//! It owns the event order of either streaming RPC (`started`, `delta`s, `finished`)
+//! It owns the event order of either streaming RPC (`started`, `delta`s and
+//! `tool_call_delta`s, `finished`)
 //! and the call's deadline while reading; the call itself is made by the client.
 
 use std::fmt;
@@ -26,6 +28,7 @@ pub(crate) enum Events {
 enum Event {
     Started(pb::StreamStarted),
     Delta(String),
+    ToolCall(pb::ToolCallDelta),
     Finished(pb::StreamFinished),
     /// A message without an event: the server broke the protocol.
     Empty,
@@ -40,6 +43,7 @@ impl Events {
                 m.map(|m| match m.event {
                     Some(P::Started(s)) => Event::Started(s),
                     Some(P::Delta(d)) => Event::Delta(d),
+                    Some(P::ToolCallDelta(d)) => Event::ToolCall(d),
                     Some(P::Finished(f)) => Event::Finished(f),
                     None => Event::Empty,
                 })
@@ -48,12 +52,24 @@ impl Events {
                 m.map(|m| match m.event {
                     Some(A::Started(s)) => Event::Started(s),
                     Some(A::Delta(d)) => Event::Delta(d),
+                    Some(A::ToolCallDelta(d)) => Event::ToolCall(d),
                     Some(A::Finished(f)) => Event::Finished(f),
                     None => Event::Empty,
                 })
             }),
         })
     }
+}
+
+/// One piece of a streamed answer, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamPiece {
+    /// A piece of text.
+    Text(String),
+    /// A piece of a tool call: the first piece of each `index` carries its id and
+    /// name, later ones add to its arguments. [`CompletionStream::finished`] holds
+    /// the calls assembled.
+    ToolCall(pb::ToolCallDelta),
 }
 
 /// The call's deadline while reading: its timer, and the instant it fires.
@@ -177,41 +193,63 @@ impl CompletionStream {
         self.finished.as_ref()
     }
 
-    /// The next piece of text; `Ok(None)` once the answer is complete.
+    /// The next piece of text; `Ok(None)` once the answer is complete. Tool-call
+    /// pieces are skipped (read them with [`CompletionStream::next_piece`], or
+    /// whole in [`CompletionStream::finished`]).
     pub async fn next_text(&mut self) -> Result<Option<String>, Error> {
         poll_fn(|cx| Pin::new(&mut *self).poll_next(cx))
             .await
             .transpose()
     }
 
+    /// The next piece, text or tool call; `Ok(None)` once the answer is complete.
+    pub async fn next_piece(&mut self) -> Result<Option<StreamPiece>, Error> {
+        poll_fn(|cx| self.poll_piece(cx)).await.transpose()
+    }
+
+    /// The next piece; `None` once the answer is complete or after the one error
+    /// that ends it.
+    fn poll_piece(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<StreamPiece, Error>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match ready!(self.source.poll_event(cx)) {
+            Ok(Some(Event::Delta(text))) => Poll::Ready(Some(Ok(StreamPiece::Text(text)))),
+            Ok(Some(Event::ToolCall(d))) => Poll::Ready(Some(Ok(StreamPiece::ToolCall(d)))),
+            Ok(Some(Event::Finished(f))) => {
+                self.done = true;
+                self.finished = Some(f);
+                Poll::Ready(None)
+            }
+            Ok(Some(Event::Started(_))) => self.fail(Error::protocol("a second started event")),
+            Ok(Some(Event::Empty)) => self.fail(Error::protocol("an event without content")),
+            Ok(None) => self.fail(Error::protocol("the stream ended without a finished event")),
+            Err(e) => self.fail(e),
+        }
+    }
+
     /// Ends the stream with `error`: nothing is read after a failure.
-    fn fail(&mut self, error: Error) -> Poll<Option<Result<String, Error>>> {
+    fn fail<T>(&mut self, error: Error) -> Poll<Option<Result<T, Error>>> {
         self.done = true;
         Poll::Ready(Some(Err(error)))
     }
 }
 
-/// Text pieces in order; `None` once the answer is complete ([`CompletionStream::finished`]
-/// is set then), or after the one error that ends it.
+/// Text pieces in order (tool-call pieces are skipped); `None` once the answer is
+/// complete ([`CompletionStream::finished`] is set then, with the tool calls
+/// assembled), or after the one error that ends it.
 impl Stream for CompletionStream {
     type Item = Result<String, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(None);
-        }
-        match ready!(this.source.poll_event(cx)) {
-            Ok(Some(Event::Delta(text))) => Poll::Ready(Some(Ok(text))),
-            Ok(Some(Event::Finished(f))) => {
-                this.done = true;
-                this.finished = Some(f);
-                Poll::Ready(None)
-            }
-            Ok(Some(Event::Started(_))) => this.fail(Error::protocol("a second started event")),
-            Ok(Some(Event::Empty)) => this.fail(Error::protocol("an event without content")),
-            Ok(None) => this.fail(Error::protocol("the stream ended without a finished event")),
-            Err(e) => this.fail(e),
+        loop {
+            return Poll::Ready(match ready!(this.poll_piece(cx)) {
+                Some(Ok(StreamPiece::ToolCall(_))) => continue,
+                Some(Ok(StreamPiece::Text(text))) => Some(Ok(text)),
+                Some(Err(e)) => Some(Err(e)),
+                None => None,
+            });
         }
     }
 }

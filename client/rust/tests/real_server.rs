@@ -35,6 +35,8 @@ use tonic::Code;
 
 #[path = "real_server/admin.rs"]
 mod admin;
+#[path = "real_server/chat.rs"]
+mod chat;
 
 /// The providers of the test config: the main agent model, the explicit provider
 /// of the `compression` task, and its fallback chain.
@@ -232,6 +234,10 @@ async fn fake_provider(
             .unwrap_or(Reply::ok_after(Duration::ZERO))
     };
     tokio::time::sleep(reply.delay).await;
+    if reply.body.starts_with("data: ") {
+        // A scripted event stream, sent as it is.
+        return ([(header::CONTENT_TYPE, "text/event-stream")], reply.body).into_response();
+    }
     if request["stream"] == true && reply.status == 200 && reply.body.is_empty() {
         let (pieces, drop) = reply.stream.unwrap_or_else(|| {
             (

@@ -5,9 +5,6 @@ import {
   type AuxCompleteResponse,
   type CompleteResponse,
   type ExplainFallbackResponse,
-  type Message,
-  MessageSchema,
-  Role,
   type SimulatedOutcomeSchema,
   SimulationSchema,
   SwitchyardService,
@@ -21,23 +18,27 @@ import {
   type ConnectionOptions,
 } from "./call.js";
 import { type CompletionStream, openCompletionStream, type StreamResponse } from "./stream.js";
+import { type ChatOptionsInput, type Messages, toChatOptions, toMessages } from "./chat.js";
 
-/** Who wrote a chat message. */
-export type ChatRole = "system" | "user" | "assistant";
-
-/** One chat message; `role` is a name or the generated `Role` enum. */
-export interface ChatMessage {
-  role: ChatRole | Role;
-  content: string;
-}
-
-/** The messages of a call: a list, or one string as a single user message. */
-export type Messages = string | readonly ChatMessage[];
+export type {
+  ChatMessage,
+  ChatOptionsInput,
+  ChatRole,
+  ContentPartInput,
+  Messages,
+  ResponseFormatInput,
+  ToolCallInput,
+  ToolChoiceInput,
+  ToolInput,
+} from "./chat.js";
 
 export type { CallOptions } from "./call.js";
 
-/** Options of `complete`, `auxComplete`, `completeStream` and `auxCompleteStream`. */
-export interface CompletionOptions extends CallOptions {
+/**
+ * Options of `complete`, `auxComplete`, `completeStream` and `auxCompleteStream`:
+ * the chat options (tools, tool choice, structured output, sampling) and these.
+ */
+export interface CompletionOptions extends CallOptions, ChatOptionsInput {
   /** Overrides the model of the first candidate. */
   model?: string;
   /** Upper bound on generated tokens; must be positive. */
@@ -78,23 +79,15 @@ export type ExplainQuery = { requestId: string } | { simulation: SimulationInput
 /** Options of `new SwitchyardClient()`. */
 export type SwitchyardClientOptions = ConnectionOptions;
 
-const roles: Record<ChatRole, Role> = {
-  system: Role.SYSTEM,
-  user: Role.USER,
-  assistant: Role.ASSISTANT,
-};
-
-function toMessages(messages: Messages): Message[] {
-  const list: readonly ChatMessage[] =
-    typeof messages === "string" ? [{ role: "user", content: messages }] : messages;
-  return list.map((m) =>
-    create(MessageSchema, {
-      // An unknown role name is sent as ROLE_UNSPECIFIED, which the server rejects
-      // with a field violation, rather than guessed here.
-      role: typeof m.role === "number" ? m.role : (roles[m.role] ?? Role.UNSPECIFIED),
-      content: m.content,
-    }),
-  );
+/** The fields every chat request shares. */
+function chatFields(messages: Messages, opts: CompletionOptions) {
+  return {
+    messages: toMessages(messages),
+    model: opts.model,
+    maxTokens: opts.maxTokens,
+    temperature: opts.temperature,
+    options: toChatOptions(opts),
+  };
 }
 
 function toSimulation(s: SimulationInput): MessageInitShape<typeof SimulationSchema> {
@@ -151,12 +144,7 @@ export class SwitchyardClient {
   async complete(messages: Messages, opts: CompletionOptions = {}): Promise<CompleteResponse> {
     return this.call(opts, (o) =>
       this.raw.complete(
-        {
-          messages: toMessages(messages),
-          model: opts.model,
-          maxTokens: opts.maxTokens,
-          temperature: opts.temperature,
-        },
+        chatFields(messages, opts),
         o,
       ),
     );
@@ -166,13 +154,7 @@ export class SwitchyardClient {
   async auxComplete(task: string, messages: Messages, opts: CompletionOptions = {}): Promise<AuxCompleteResponse> {
     return this.call(opts, (o) =>
       this.raw.auxComplete(
-        {
-          task,
-          messages: toMessages(messages),
-          model: opts.model,
-          maxTokens: opts.maxTokens,
-          temperature: opts.temperature,
-        },
+        { task, ...chatFields(messages, opts) },
         o,
       ),
     );
@@ -191,12 +173,7 @@ export class SwitchyardClient {
   async completeStream(messages: Messages, opts: CompletionOptions = {}): Promise<CompletionStream> {
     return this.stream(opts, (o) =>
       this.raw.completeStream(
-        {
-          messages: toMessages(messages),
-          model: opts.model,
-          maxTokens: opts.maxTokens,
-          temperature: opts.temperature,
-        },
+        chatFields(messages, opts),
         o,
       ),
     );
@@ -206,13 +183,7 @@ export class SwitchyardClient {
   async auxCompleteStream(task: string, messages: Messages, opts: CompletionOptions = {}): Promise<CompletionStream> {
     return this.stream(opts, (o) =>
       this.raw.auxCompleteStream(
-        {
-          task,
-          messages: toMessages(messages),
-          model: opts.model,
-          maxTokens: opts.maxTokens,
-          temperature: opts.temperature,
-        },
+        { task, ...chatFields(messages, opts) },
         o,
       ),
     );

@@ -6,6 +6,8 @@ import type {
   ServedBy,
   StreamFinished,
   StreamStarted,
+  ToolCall,
+  ToolCallDelta,
 } from "./gen/switchyard/v1/switchyard_pb.js";
 import { errorFromConnect } from "./errors.js";
 
@@ -21,7 +23,10 @@ function protocolError(what: string): ConnectError {
  * A streamed answer of `completeStream` or `auxCompleteStream`, once a provider has
  * produced its first token: from here on no other candidate is tried.
  *
- * Iterate it (once) for the text pieces, in order. The iteration ends after the
+ * Iterate it (once) for the text pieces, in order, or iterate `pieces()` for the
+ * text and the tool-call pieces alike (`ToolCallDelta`: the first piece of each
+ * call has its id and name, the next ones add to its arguments; `toolCalls` holds
+ * the calls assembled once it has finished). The iteration ends after the
  * server's `finished` event (then `finished` holds the usage, the finish reason
  * and the whole trail), or throws a `SwitchyardError`: a `StreamInterruptedError`
  * when the provider failed after text was sent. Leaving the loop early (`break`,
@@ -36,7 +41,7 @@ export class CompletionStream implements AsyncIterable<string> {
   readonly started: StreamStarted;
   private readonly events: AsyncIterator<StreamResponse>;
   private readonly abort: AbortController;
-  private readonly pieces: string[] = [];
+  private readonly texts: string[] = [];
   private finishedEvent: StreamFinished | undefined;
   private iterated = false;
 
@@ -74,9 +79,14 @@ export class CompletionStream implements AsyncIterable<string> {
     return this.finishedEvent;
   }
 
+  /** The tool calls of the answer, assembled, once the stream has finished (empty before). */
+  get toolCalls(): ToolCall[] {
+    return this.finishedEvent?.toolCalls ?? [];
+  }
+
   /** The text received so far: every piece the iteration has yielded, joined. */
   get content(): string {
-    return this.pieces.join("");
+    return this.texts.join("");
   }
 
   /**
@@ -98,6 +108,13 @@ export class CompletionStream implements AsyncIterable<string> {
 
   /** The text pieces, in order; a stream can be iterated once. */
   async *[Symbol.asyncIterator](): AsyncGenerator<string, void, undefined> {
+    for await (const piece of this.pieces()) {
+      if (typeof piece === "string") yield piece;
+    }
+  }
+
+  /** The text and tool-call pieces, in order; a stream can be iterated once. */
+  async *pieces(): AsyncGenerator<string | ToolCallDelta, void, undefined> {
     if (this.iterated) {
       throw new TypeError("a CompletionStream can be iterated only once");
     }
@@ -120,7 +137,13 @@ export class CompletionStream implements AsyncIterable<string> {
             if (this.finishedEvent !== undefined) {
               throw errorFromConnect(protocolError("text after the finished event"));
             }
-            this.pieces.push(event.value);
+            this.texts.push(event.value);
+            yield event.value;
+            break;
+          case "toolCallDelta":
+            if (this.finishedEvent !== undefined) {
+              throw errorFromConnect(protocolError("a tool call after the finished event"));
+            }
             yield event.value;
             break;
           case "finished":

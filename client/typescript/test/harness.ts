@@ -70,6 +70,8 @@ export interface Reply {
   stream?: StreamScript;
   /** Answer (send the headers) after this many milliseconds. */
   delayMs?: number;
+  /** A whole event stream, sent as it is (`text/event-stream`). */
+  sse?: string;
 }
 
 /** How a streamed success goes: a role chunk, the pieces, then the end. */
@@ -101,6 +103,7 @@ export interface Call {
     temperature?: number;
     stream?: boolean;
     stream_options?: { include_usage?: boolean };
+    [field: string]: unknown;
   };
   /**
    * Whether the response ended before the fake finished writing it: the caller
@@ -197,6 +200,10 @@ export class FakeProviders {
       });
       const send = () => {
         if (res.destroyed) {
+          return;
+        }
+        if (reply.sse !== undefined) {
+          res.writeHead(reply.status, { "content-type": "text/event-stream" }).end(reply.sse);
           return;
         }
         if (body.stream === true && reply.body === undefined && reply.status >= 200 && reply.status < 300) {

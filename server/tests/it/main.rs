@@ -14,6 +14,7 @@ mod attempts;
 mod chat;
 mod credentials;
 mod drain;
+mod grpc_chat;
 mod hostile;
 mod keys;
 mod layout;

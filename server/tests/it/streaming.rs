@@ -43,6 +43,7 @@ async fn read_aux(app: &mut TestApp, task: &str) -> Result<Received, tonic::Stat
         E::Started(s) => Ev::Started(s),
         E::Delta(d) => Ev::Delta(d),
         E::Finished(f) => Ev::Finished(f),
+        E::ToolCallDelta(d) => panic!("no tool was offered, got {d:?}"),
     })
     .await)
 }
@@ -61,6 +62,7 @@ async fn read_primary(app: &mut TestApp) -> Result<Received, tonic::Status> {
         E::Started(s) => Ev::Started(s),
         E::Delta(d) => Ev::Delta(d),
         E::Finished(f) => Ev::Finished(f),
+        E::ToolCallDelta(d) => panic!("no tool was offered, got {d:?}"),
     })
     .await)
 }

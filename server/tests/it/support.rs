@@ -236,10 +236,7 @@ impl TestApp {
 }
 
 pub fn user(text: &str) -> pb::Message {
-    pb::Message {
-        role: pb::Role::User as i32,
-        content: text.into(),
-    }
+    pb::Message::user(text)
 }
 
 /// The simulated twin of a scripted fake reply.

@@ -96,10 +96,12 @@ async fn malformed_requests_get_field_violations_and_never_reach_a_provider() {
                 messages: vec![pb::Message {
                     role: 0,
                     content: "no role".into(),
+                    ..Default::default()
                 }],
                 temperature: Some(f64::NAN),
                 max_tokens: Some(0),
                 model: Some(String::new()),
+                options: None,
             },
             vec!["messages.role", "model", "max_tokens", "temperature"],
             "INVALID_ARGUMENT",

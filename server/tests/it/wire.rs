@@ -15,15 +15,15 @@ const TOKEN_INVALIDATED: &str = r#"{"error":{"message":"Your authentication toke
 const OVERLOADED: &str =
     r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
 
-/// Providers of three formats: the primary `main` (OpenAI, overloaded) falls to
+/// Providers of three formats (also used by `grpc_chat`): the primary `main` (OpenAI, overloaded) falls to
 /// `main-fb` (Responses); the `compression` task's `aux` (OpenAI) to `chain-a`
 /// (Anthropic).
-struct Formats {
-    main: FakeProvider,
-    responses: FakeResponses,
-    aux: FakeProvider,
-    anthropic: FakeProvider,
-    spare: FakeProvider,
+pub(crate) struct Formats {
+    pub main: FakeProvider,
+    pub responses: FakeResponses,
+    pub aux: FakeProvider,
+    pub anthropic: FakeProvider,
+    pub spare: FakeProvider,
 }
 
 impl Formats {
@@ -86,7 +86,7 @@ policy: {{ backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }}
     }
 }
 
-async fn setup() -> (Formats, TestApp, String, tempfile::TempDir) {
+pub(crate) async fn setup() -> (Formats, TestApp, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("switchyard.db");
     seed_keys(&db, &[]).await;
@@ -104,7 +104,7 @@ fn tools() -> Value {
     ])
 }
 
-const CALLS: [(&str, &str, &str); 2] = [
+pub(crate) const CALLS: [(&str, &str, &str); 2] = [
     ("call_w", "get_weather", r#"{"city":"Paris"}"#),
     ("call_t", "get_time", r#"{"tz":"Europe/Paris"}"#),
 ];
@@ -139,7 +139,7 @@ fn tool_history() -> Vec<Value> {
 }
 
 /// The Anthropic tool definitions the two OpenAI tools become.
-fn anthropic_tools() -> Value {
+pub(crate) fn anthropic_tools() -> Value {
     json!([
         {"name": "get_weather", "description": "Weather of a city",
             "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
@@ -147,7 +147,7 @@ fn anthropic_tools() -> Value {
     ])
 }
 
-fn assert_anthropic_tool_results(sent: &Value) {
+pub(crate) fn assert_anthropic_tool_results(sent: &Value) {
     assert_eq!(sent["system"], "Use the tools.", "{sent}");
     assert_eq!(sent["tools"], anthropic_tools(), "{sent}");
     let messages = sent["messages"].as_array().unwrap();

@@ -20,7 +20,16 @@ streaming calls. Failures raise `SwitchyardError` subclasses. `AdminClient` (and
 
 from switchyard.v1 import switchyard_pb2 as pb
 
-from ._requests import MessageLike, http_outcome, message, simulation, transport_outcome
+from ._requests import (
+    ChatKwargs,
+    MessageLike,
+    http_outcome,
+    image,
+    message,
+    simulation,
+    tool,
+    transport_outcome,
+)
 from .admin import AdminClient, AsyncAdminClient
 from .aio import AsyncSwitchyardClient
 from .client import SwitchyardClient
@@ -59,6 +68,7 @@ __all__ = [
     "AsyncAdminClient",
     "AsyncCompletionStream",
     "AsyncSwitchyardClient",
+    "ChatKwargs",
     "CompletionStream",
     "ContentPolicy",
     "ContextOverflow",
@@ -84,8 +94,10 @@ __all__ = [
     "format_trail",
     "from_rpc_error",
     "http_outcome",
+    "image",
     "message",
     "pb",
     "simulation",
+    "tool",
     "transport_outcome",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 import grpc.aio
@@ -13,9 +13,12 @@ from switchyard.v1 import switchyard_pb2 as pb
 from switchyard.v1 import switchyard_pb2_grpc as pb_grpc
 
 from . import _requests as build
-from ._requests import MessageLike
+from ._requests import ChatKwargs, MessageLike
 from .errors import from_rpc_error
 from .stream import AsyncCompletionStream
+
+if TYPE_CHECKING:  # typing.Unpack is 3.11+; only type checkers read it
+    from typing_extensions import Unpack
 
 __all__ = ["AsyncSwitchyardClient"]
 
@@ -80,9 +83,12 @@ class AsyncSwitchyardClient:
         temperature: float | None = None,
         timeout: float | None = None,
         token: str | None = None,
+        **chat: Unpack[ChatKwargs],
     ) -> pb.CompleteResponse:
         """Answers the primary turn of the conversation."""
-        request = build.complete_request(messages, model, max_tokens, temperature)
+        request = build.complete_request(
+            messages, model, max_tokens, temperature, build.chat_options(**chat)
+        )
         return cast(
             pb.CompleteResponse, await self._call(self._stub.Complete, request, timeout, token)
         )
@@ -97,9 +103,12 @@ class AsyncSwitchyardClient:
         temperature: float | None = None,
         timeout: float | None = None,
         token: str | None = None,
+        **chat: Unpack[ChatKwargs],
     ) -> pb.AuxCompleteResponse:
         """Answers an auxiliary task (compression, vision, title_generation...)."""
-        request = build.aux_complete_request(task, messages, model, max_tokens, temperature)
+        request = build.aux_complete_request(
+            task, messages, model, max_tokens, temperature, build.chat_options(**chat)
+        )
         return cast(
             pb.AuxCompleteResponse,
             await self._call(self._stub.AuxComplete, request, timeout, token),
@@ -126,12 +135,15 @@ class AsyncSwitchyardClient:
         temperature: float | None = None,
         timeout: float | None = None,
         token: str | None = None,
+        **chat: Unpack[ChatKwargs],
     ) -> AsyncCompletionStream:
         """Streams the answer to the primary turn (not a coroutine: the call starts
         at once). ``async with``, ``await`` or ``async for`` on the returned stream
         waits for the first text, or raises the same errors as `complete`; a failure
         after text raises `StreamInterrupted`. `timeout` bounds the whole stream."""
-        request = build.complete_stream_request(messages, model, max_tokens, temperature)
+        request = build.complete_stream_request(
+            messages, model, max_tokens, temperature, build.chat_options(**chat)
+        )
         return self._stream(self._stub.CompleteStream, request, timeout, token)
 
     def aux_complete_stream(
@@ -144,9 +156,12 @@ class AsyncSwitchyardClient:
         temperature: float | None = None,
         timeout: float | None = None,
         token: str | None = None,
+        **chat: Unpack[ChatKwargs],
     ) -> AsyncCompletionStream:
         """Streams the answer to an auxiliary task; see `complete_stream`."""
-        request = build.aux_complete_stream_request(task, messages, model, max_tokens, temperature)
+        request = build.aux_complete_stream_request(
+            task, messages, model, max_tokens, temperature, build.chat_options(**chat)
+        )
         return self._stream(self._stub.AuxCompleteStream, request, timeout, token)
 
     async def explain_fallback(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 
@@ -12,9 +12,12 @@ from switchyard.v1 import switchyard_pb2 as pb
 from switchyard.v1 import switchyard_pb2_grpc as pb_grpc
 
 from . import _requests as build
-from ._requests import MessageLike
+from ._requests import ChatKwargs, MessageLike
 from .errors import from_rpc_error
 from .stream import CompletionStream
+
+if TYPE_CHECKING:  # typing.Unpack is 3.11+; only type checkers read it
+    from typing_extensions import Unpack
 
 __all__ = ["SwitchyardClient"]
 
@@ -86,9 +89,12 @@ class SwitchyardClient:
         temperature: float | None = None,
         timeout: float | None = None,
         token: str | None = None,
+        **chat: Unpack[ChatKwargs],
     ) -> pb.CompleteResponse:
         """Answers the primary turn of the conversation."""
-        request = build.complete_request(messages, model, max_tokens, temperature)
+        request = build.complete_request(
+            messages, model, max_tokens, temperature, build.chat_options(**chat)
+        )
         return cast(pb.CompleteResponse, self._call(self._stub.Complete, request, timeout, token))
 
     def aux_complete(
@@ -101,9 +107,12 @@ class SwitchyardClient:
         temperature: float | None = None,
         timeout: float | None = None,
         token: str | None = None,
+        **chat: Unpack[ChatKwargs],
     ) -> pb.AuxCompleteResponse:
         """Answers an auxiliary task (compression, vision, title_generation...)."""
-        request = build.aux_complete_request(task, messages, model, max_tokens, temperature)
+        request = build.aux_complete_request(
+            task, messages, model, max_tokens, temperature, build.chat_options(**chat)
+        )
         return cast(
             pb.AuxCompleteResponse, self._call(self._stub.AuxComplete, request, timeout, token)
         )
@@ -129,6 +138,7 @@ class SwitchyardClient:
         temperature: float | None = None,
         timeout: float | None = None,
         token: str | None = None,
+        **chat: Unpack[ChatKwargs],
     ) -> CompletionStream:
         """Streams the answer to the primary turn.
 
@@ -136,7 +146,9 @@ class SwitchyardClient:
         exactly as `complete` does), or raises the same errors as `complete`. Iterate
         the returned `CompletionStream` for the text pieces; a failure after text
         raises `StreamInterrupted`. `timeout` bounds the whole stream."""
-        request = build.complete_stream_request(messages, model, max_tokens, temperature)
+        request = build.complete_stream_request(
+            messages, model, max_tokens, temperature, build.chat_options(**chat)
+        )
         return self._stream(self._stub.CompleteStream, request, timeout, token)
 
     def aux_complete_stream(
@@ -149,9 +161,12 @@ class SwitchyardClient:
         temperature: float | None = None,
         timeout: float | None = None,
         token: str | None = None,
+        **chat: Unpack[ChatKwargs],
     ) -> CompletionStream:
         """Streams the answer to an auxiliary task; see `complete_stream`."""
-        request = build.aux_complete_stream_request(task, messages, model, max_tokens, temperature)
+        request = build.aux_complete_stream_request(
+            task, messages, model, max_tokens, temperature, build.chat_options(**chat)
+        )
         return self._stream(self._stub.AuxCompleteStream, request, timeout, token)
 
     def explain_fallback(

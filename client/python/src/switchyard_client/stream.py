@@ -1,17 +1,19 @@
 """Streamed answers of `CompleteStream` and `AuxCompleteStream`.
 
 A stream's events are `started` (the answering candidate and the trail so far), then
-`delta` text pieces in order, then `finished` (usage, finish reason, whole trail). The
+`delta` text pieces and `tool_call_delta` tool-call pieces in order, then `finished`
+(usage, finish reason, the tool calls assembled, whole trail). The
 server fails over only before the first text; a failure after it ends the stream with
 `StreamInterrupted`. `CompletionStream` (blocking) and `AsyncCompletionStream`
-(asyncio) iterate over the text pieces and keep the rest; `_Events` is the order of
+(asyncio) iterate over the text pieces (`pieces()` also yields the tool-call
+pieces) and keep the rest; `_Events` is the order of
 the events, shared by both.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
 import grpc
@@ -37,14 +39,15 @@ class _Events:
         self.started: pb.StreamStarted | None = None
         self.finished: pb.StreamFinished | None = None
         self.pieces: list[str] = []
+        self.tool_call_deltas: list[pb.ToolCallDelta] = []
 
     @property
     def content(self) -> str:
         return "".join(self.pieces)
 
-    def accept(self, event: Any) -> str | None:
-        """Records `event`; returns its text when it is a non-empty delta. Raises a
-        `SwitchyardError` when the event is out of order."""
+    def accept(self, event: Any) -> str | pb.ToolCallDelta | None:
+        """Records `event`; returns its text when it is a non-empty delta, or its
+        tool-call piece. Raises a `SwitchyardError` when the event is out of order."""
         kind = event.WhichOneof("event")
         if self.finished is not None and kind is not None:
             raise self._protocol(f"a {kind} event after finished")
@@ -63,6 +66,10 @@ class _Events:
                 return None
             self.pieces.append(text)
             return text
+        if kind == "tool_call_delta":
+            delta: pb.ToolCallDelta = event.tool_call_delta
+            self.tool_call_deltas.append(delta)
+            return delta
         if kind == "finished":
             self.finished = event.finished
             return None
@@ -148,6 +155,19 @@ class _StreamState:
         return self._error
 
     @property
+    def tool_call_deltas(self) -> list[pb.ToolCallDelta]:
+        """The tool-call pieces received so far, in order."""
+        return list(self._events.tool_call_deltas)
+
+    @property
+    def tool_calls(self) -> list[pb.ToolCall]:
+        """The tool calls of the answer, assembled, once the stream has finished
+        (empty before)."""
+        if self._events.finished is None:
+            return []
+        return list(self._events.finished.tool_calls)
+
+    @property
     def content(self) -> str:
         """The text received so far, all pieces joined (the whole answer once
         `finished`; incomplete after an error)."""
@@ -176,7 +196,7 @@ class _StreamState:
         self._error = self._events.failed(error)
         return self._error
 
-    def _accept(self, event: Any) -> str | None:
+    def _accept(self, event: Any) -> str | pb.ToolCallDelta | None:
         try:
             text = self._events.accept(event)
         except SwitchyardError as error:
@@ -256,15 +276,27 @@ class CompletionStream(_StreamState):
         return self
 
     def __next__(self) -> str:
+        for piece in self._pieces():
+            if isinstance(piece, str):
+                return piece
+        raise StopIteration
+
+    def pieces(self) -> Iterator[str | pb.ToolCallDelta]:
+        """The text pieces and the tool-call pieces (`ToolCallDelta`: the first of
+        each call has its id and name, the next ones add to its arguments), in order;
+        `tool_calls` holds the calls assembled once it ends."""
+        return self._pieces()
+
+    def _pieces(self) -> Iterator[str | pb.ToolCallDelta]:
         while True:
             event = self._read()
             if event is None:
-                raise StopIteration
-            text = self._accept(event)
-            if text is not None:
-                return text
+                return
+            piece = self._accept(event)
+            if piece is not None:
+                yield piece
             if self._done:
-                raise StopIteration
+                return
 
     def close(self) -> None:
         """Cancels the call if it is still running; idempotent."""
@@ -341,17 +373,24 @@ class AsyncCompletionStream(_StreamState):
         return self
 
     async def __anext__(self) -> str:
+        async for piece in self.pieces():
+            if isinstance(piece, str):
+                return piece
+        raise StopAsyncIteration
+
+    async def pieces(self) -> AsyncIterator[str | pb.ToolCallDelta]:
+        """The text and tool-call pieces, in order; see `CompletionStream.pieces`."""
         if self._events.started is None and not self._done:
             await self.start()
         while True:
             event = await self._read()
             if event is None:
-                raise StopAsyncIteration
-            text = self._accept(event)
-            if text is not None:
-                return text
+                return
+            piece = self._accept(event)
+            if piece is not None:
+                yield piece
             if self._done:
-                raise StopAsyncIteration
+                return
 
     async def close(self) -> None:
         """Cancels the call if it is still running; idempotent."""

@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/switchyard.proto.
  */
 export const file_switchyard_v1_switchyard: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zd2l0Y2h5YXJkL3YxL3N3aXRjaHlhcmQucHJvdG8SDXN3aXRjaHlhcmQudjEiPQoHTWVzc2FnZRIhCgRyb2xlGAEgASgOMhMuc3dpdGNoeWFyZC52MS5Sb2xlEg8KB2NvbnRlbnQYAiABKAkiqwEKD0NvbXBsZXRlUmVxdWVzdBIoCghtZXNzYWdlcxgBIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgCIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYAyABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgEIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUisgEKEENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IrwBChJBdXhDb21wbGV0ZVJlcXVlc3QSDAoEdGFzaxgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgDIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYBCABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUitQEKE0F1eENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IrEBChVDb21wbGV0ZVN0cmVhbVJlcXVlc3QSKAoIbWVzc2FnZXMYASADKAsyFi5zd2l0Y2h5YXJkLnYxLk1lc3NhZ2USEgoFbW9kZWwYAiABKAlIAIgBARIXCgptYXhfdG9rZW5zGAMgASgFSAGIAQESGAoLdGVtcGVyYXR1cmUYBCABKAFIAogBAUIICgZfbW9kZWxCDQoLX21heF90b2tlbnNCDgoMX3RlbXBlcmF0dXJlIpYBChZDb21wbGV0ZVN0cmVhbVJlc3BvbnNlEi8KB3N0YXJ0ZWQYASABKAsyHC5zd2l0Y2h5YXJkLnYxLlN0cmVhbVN0YXJ0ZWRIABIPCgVkZWx0YRgCIAEoCUgAEjEKCGZpbmlzaGVkGAMgASgLMh0uc3dpdGNoeWFyZC52MS5TdHJlYW1GaW5pc2hlZEgAQgcKBWV2ZW50IsIBChhBdXhDb21wbGV0ZVN0cmVhbVJlcXVlc3QSDAoEdGFzaxgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgDIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYBCABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUimQEKGUF1eENvbXBsZXRlU3RyZWFtUmVzcG9uc2USLwoHc3RhcnRlZBgBIAEoCzIcLnN3aXRjaHlhcmQudjEuU3RyZWFtU3RhcnRlZEgAEg8KBWRlbHRhGAIgASgJSAASMQoIZmluaXNoZWQYAyABKAsyHS5zd2l0Y2h5YXJkLnYxLlN0cmVhbUZpbmlzaGVkSABCBwoFZXZlbnQieQoNU3RyZWFtU3RhcnRlZBISCgpyZXF1ZXN0X2lkGAEgASgJEioKCXNlcnZlZF9ieRgCIAEoCzIXLnN3aXRjaHlhcmQudjEuU2VydmVkQnkSKAoIYXR0ZW1wdHMYAyADKAsyFi5zd2l0Y2h5YXJkLnYxLkF0dGVtcHQidgoOU3RyZWFtRmluaXNoZWQSIwoFdXNhZ2UYASABKAsyFC5zd2l0Y2h5YXJkLnYxLlVzYWdlEhUKDWZpbmlzaF9yZWFzb24YAiABKAkSKAoIYXR0ZW1wdHMYAyADKAsyFi5zd2l0Y2h5YXJkLnYxLkF0dGVtcHQiNAoFVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgNEhUKDW91dHB1dF90b2tlbnMYAiABKA0iQgoIU2VydmVkQnkSEAoIcHJvdmlkZXIYASABKAkSDQoFbW9kZWwYAiABKAkSFQoNY3JlZGVudGlhbF9pZBgDIAEoCSLrAQoHQXR0ZW1wdBIXCg9jYW5kaWRhdGVfaW5kZXgYASABKA0SEAoIcHJvdmlkZXIYAiABKAkSDQoFbW9kZWwYAyABKAkSFQoNY3JlZGVudGlhbF9pZBgEIAEoCRIuCgtlcnJvcl9jbGFzcxgFIAEoDjIZLnN3aXRjaHlhcmQudjEuRXJyb3JDbGFzcxITCgtodHRwX3N0YXR1cxgGIAEoDRIlCgZhY3Rpb24YByABKA4yFS5zd2l0Y2h5YXJkLnYxLkFjdGlvbhIOCgZyZWFzb24YCCABKAkSEwoLZHVyYXRpb25fbXMYCSABKAQiTQoNRmFpbHVyZURldGFpbBISCgpyZXF1ZXN0X2lkGAEgASgJEigKCGF0dGVtcHRzGAIgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0Ig8KDVByaW1hcnlDYWxsZXIiUQoGQ2FsbGVyEi8KB3ByaW1hcnkYASABKAsyHC5zd2l0Y2h5YXJkLnYxLlByaW1hcnlDYWxsZXJIABIOCgR0YXNrGAIgASgJSABCBgoEa2luZCKVAQoLSHR0cE91dGNvbWUSDgoGc3RhdHVzGAEgASgNEgwKBGJvZHkYAiABKAkSOAoHaGVhZGVycxgDIAMoCzInLnN3aXRjaHlhcmQudjEuSHR0cE91dGNvbWUuSGVhZGVyc0VudHJ5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpQBChBTaW11bGF0ZWRPdXRjb21lEioKBGh0dHAYASABKAsyGi5zd2l0Y2h5YXJkLnYxLkh0dHBPdXRjb21lSAASNAoJdHJhbnNwb3J0GAIgASgOMh8uc3dpdGNoeWFyZC52MS5UcmFuc3BvcnRGYWlsdXJlSAASEwoLZHVyYXRpb25fbXMYAyABKARCCQoHb3V0Y29tZSK8AQoKU2ltdWxhdGlvbhIlCgZjYWxsZXIYASABKAsyFS5zd2l0Y2h5YXJkLnYxLkNhbGxlchIxCghvdXRjb21lcxgCIAMoCzIfLnN3aXRjaHlhcmQudjEuU2ltdWxhdGVkT3V0Y29tZRIRCglidWRnZXRfbXMYAyABKAQSIwobYXNzdW1lX2FsbF9jcmVkZW50aWFsc19saXZlGAQgASgIEhIKBW1vZGVsGAUgASgJSACIAQFCCAoGX21vZGVsImgKFkV4cGxhaW5GYWxsYmFja1JlcXVlc3QSFAoKcmVxdWVzdF9pZBgBIAEoCUgAEi8KCnNpbXVsYXRpb24YAiABKAsyGS5zd2l0Y2h5YXJkLnYxLlNpbXVsYXRpb25IAEIHCgVxdWVyeSI8CglDYW5kaWRhdGUSEAoIcHJvdmlkZXIYASABKAkSDQoFbW9kZWwYAiABKAkSDgoGb3JpZ2luGAMgASgJIpcCChdFeHBsYWluRmFsbGJhY2tSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgJEiUKBmNhbGxlchgCIAEoCzIVLnN3aXRjaHlhcmQudjEuQ2FsbGVyEhEKCXNpbXVsYXRlZBgDIAEoCBIsCgpjYW5kaWRhdGVzGAQgAygLMhguc3dpdGNoeWFyZC52MS5DYW5kaWRhdGUSJQoFc3RlcHMYBSADKAsyFi5zd2l0Y2h5YXJkLnYxLkF0dGVtcHQSJwoHb3V0Y29tZRgGIAEoDjIWLnN3aXRjaHlhcmQudjEuT3V0Y29tZRIwCgxlcnJvcl9yZWFzb24YByABKA4yGi5zd2l0Y2h5YXJkLnYxLkVycm9yUmVhc29uIhUKBkFwaUtleRILCgNrZXkYASABKAkiogEKC09BdXRoVG9rZW5zEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJEhoKEmV4cGlyZXNfYXRfdW5peF9tcxgDIAEoAxIRCgl0b2tlbl91cmwYBCABKAkSEQoJY2xpZW50X2lkGAUgASgJEhUKDWNsaWVudF9zZWNyZXQYBiABKAkSDQoFc2NvcGUYByABKAkiuAEKFFB1dENyZWRlbnRpYWxSZXF1ZXN0EgoKAmlkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEg0KBWxhYmVsGAMgASgJEhAKCHByaW9yaXR5GAQgASgDEigKB2FwaV9rZXkYBSABKAsyFS5zd2l0Y2h5YXJkLnYxLkFwaUtleUgAEisKBW9hdXRoGAYgASgLMhouc3dpdGNoeWFyZC52MS5PQXV0aFRva2Vuc0gAQgoKCG1hdGVyaWFsIkoKFVB1dENyZWRlbnRpYWxSZXNwb25zZRIxCgpjcmVkZW50aWFsGAEgASgLMh0uc3dpdGNoeWFyZC52MS5DcmVkZW50aWFsSW5mbyIqChZMaXN0Q3JlZGVudGlhbHNSZXF1ZXN0EhAKCHByb3ZpZGVyGAEgASgJIk0KF0xpc3RDcmVkZW50aWFsc1Jlc3BvbnNlEjIKC2NyZWRlbnRpYWxzGAEgAygLMh0uc3dpdGNoeWFyZC52MS5DcmVkZW50aWFsSW5mbyIlChdEZWxldGVDcmVkZW50aWFsUmVxdWVzdBIKCgJpZBgBIAEoCSIaChhEZWxldGVDcmVkZW50aWFsUmVzcG9uc2UiJgoYUmVmcmVzaENyZWRlbnRpYWxSZXF1ZXN0EgoKAmlkGAEgASgJIk4KGVJlZnJlc2hDcmVkZW50aWFsUmVzcG9uc2USMQoKY3JlZGVudGlhbBgBIAEoCzIdLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbEluZm8iqgIKDkNyZWRlbnRpYWxJbmZvEgoKAmlkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEisKBGtpbmQYAyABKA4yHS5zd2l0Y2h5YXJkLnYxLkNyZWRlbnRpYWxLaW5kEg0KBWxhYmVsGAQgASgJEhAKCHByaW9yaXR5GAUgASgDEi0KBXN0YXRlGAYgASgOMh4uc3dpdGNoeWFyZC52MS5DcmVkZW50aWFsU3RhdGUSHgoWY29vbGRvd25fdW50aWxfdW5peF9tcxgHIAEoAxITCgtkZWFkX3JlYXNvbhgIIAEoCRIYChBsYXN0X2Vycm9yX2NsYXNzGAkgASgJEhoKEmV4cGlyZXNfYXRfdW5peF9tcxgKIAEoAxISCgpnZW5lcmF0aW9uGAsgASgEKlAKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfU1lTVEVNEAESDQoJUk9MRV9VU0VSEAISEgoOUk9MRV9BU1NJU1RBTlQQAyqyAwoKRXJyb3JDbGFzcxIbChdFUlJPUl9DTEFTU19VTlNQRUNJRklFRBAAEhQKEEVSUk9SX0NMQVNTX05PTkUQARIUChBFUlJPUl9DTEFTU19BVVRIEAISHQoZRVJST1JfQ0xBU1NfQVVUSF9URVJNSU5BTBADEhkKFUVSUk9SX0NMQVNTX0ZPUkJJRERFThAEEhcKE0VSUk9SX0NMQVNTX0JJTExJTkcQBRIaChZFUlJPUl9DTEFTU19SQVRFX0xJTUlUEAYSGgoWRVJST1JfQ0xBU1NfT1ZFUkxPQURFRBAHEhYKEkVSUk9SX0NMQVNTX1NFUlZFUhAIEhkKFUVSUk9SX0NMQVNTX1RSQU5TUE9SVBAJEiAKHEVSUk9SX0NMQVNTX0NPTlRFWFRfT1ZFUkZMT1cQChIhCh1FUlJPUl9DTEFTU19NT0RFTF9VTkFWQUlMQUJMRRALEh4KGkVSUk9SX0NMQVNTX0NPTlRFTlRfUE9MSUNZEAwSHwobRVJST1JfQ0xBU1NfSU5WQUxJRF9SRVFVRVNUEA0SFwoTRVJST1JfQ0xBU1NfVU5LTk9XThAOKoYCCgZBY3Rpb24SFgoSQUNUSU9OX1VOU1BFQ0lGSUVEEAASEgoOQUNUSU9OX1NVQ0NFRUQQARIVChFBQ1RJT05fUkVUUllfU0FNRRACEhwKGEFDVElPTl9SRUZSRVNIX0FORF9SRVRSWRADEhwKGEFDVElPTl9ST1RBVEVfQ1JFREVOVElBTBAEEhkKFUFDVElPTl9ORVhUX0NBTkRJREFURRAFEhsKF0FDVElPTl9SRVRVUk5fVE9fQ0FMTEVSEAYSEgoOQUNUSU9OX0dJVkVfVVAQBxIZChVBQ1RJT05fU0tJUF9DQU5ESURBVEUQCBIWChJBQ1RJT05fU1RPUF9TVFJFQU0QCSqSBAoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiRVJST1JfUkVBU09OX0FMTF9DQU5ESURBVEVTX0ZBSUxFRBABEiEKHUVSUk9SX1JFQVNPTl9DT05URVhUX09WRVJGTE9XEAISHwobRVJST1JfUkVBU09OX0NPTlRFTlRfUE9MSUNZEAMSIwofRVJST1JfUkVBU09OX0RFQURMSU5FX0VYSEFVU1RFRBAEEh0KGUVSUk9SX1JFQVNPTl9VTktOT1dOX1RBU0sQBRIhCh1FUlJPUl9SRUFTT05fSU5WQUxJRF9BUkdVTUVOVBAGEiIKHkVSUk9SX1JFQVNPTl9SRVFVRVNUX05PVF9GT1VORBAHEhkKFUVSUk9SX1JFQVNPTl9JTlRFUk5BTBAIEiAKHEVSUk9SX1JFQVNPTl9VTkFVVEhFTlRJQ0FURUQQCRIiCh5FUlJPUl9SRUFTT05fUEVSTUlTU0lPTl9ERU5JRUQQChIlCiFFUlJPUl9SRUFTT05fQ1JFREVOVElBTF9OT1RfRk9VTkQQCxIgChxFUlJPUl9SRUFTT05fTk9UX1JFRlJFU0hBQkxFEAwSHwobRVJST1JfUkVBU09OX1JFRlJFU0hfRkFJTEVEEA0SIwofRVJST1JfUkVBU09OX1NUUkVBTV9JTlRFUlJVUFRFRBAOKtwBChBUcmFuc3BvcnRGYWlsdXJlEiEKHVRSQU5TUE9SVF9GQUlMVVJFX1VOU1BFQ0lGSUVEEAASKAokVFJBTlNQT1JUX0ZBSUxVUkVfQ09OTkVDVElPTl9SRUZVU0VEEAESJgoiVFJBTlNQT1JUX0ZBSUxVUkVfQ09OTkVDVElPTl9SRVNFVBACEh0KGVRSQU5TUE9SVF9GQUlMVVJFX1RJTUVPVVQQAxIZChVUUkFOU1BPUlRfRkFJTFVSRV9ETlMQBBIZChVUUkFOU1BPUlRfRkFJTFVSRV9UTFMQBSpNCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABIVChFPVVRDT01FX1NVQ0NFRURFRBABEhIKDk9VVENPTUVfRkFJTEVEEAIqaQoOQ3JlZGVudGlhbEtpbmQSHwobQ1JFREVOVElBTF9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXQ1JFREVOVElBTF9LSU5EX0FQSV9LRVkQARIZChVDUkVERU5USUFMX0tJTkRfT0FVVEgQAiqHAQoPQ3JlZGVudGlhbFN0YXRlEiAKHENSRURFTlRJQUxfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVDUkVERU5USUFMX1NUQVRFX0xJVkUQARIcChhDUkVERU5USUFMX1NUQVRFX0NPT0xJTkcQAhIZChVDUkVERU5USUFMX1NUQVRFX0RFQUQQAzLjAwoRU3dpdGNoeWFyZFNlcnZpY2USSwoIQ29tcGxldGUSHi5zd2l0Y2h5YXJkLnYxLkNvbXBsZXRlUmVxdWVzdBofLnN3aXRjaHlhcmQudjEuQ29tcGxldGVSZXNwb25zZRJUCgtBdXhDb21wbGV0ZRIhLnN3aXRjaHlhcmQudjEuQXV4Q29tcGxldGVSZXF1ZXN0GiIuc3dpdGNoeWFyZC52MS5BdXhDb21wbGV0ZVJlc3BvbnNlEmAKD0V4cGxhaW5GYWxsYmFjaxIlLnN3aXRjaHlhcmQudjEuRXhwbGFpbkZhbGxiYWNrUmVxdWVzdBomLnN3aXRjaHlhcmQudjEuRXhwbGFpbkZhbGxiYWNrUmVzcG9uc2USXwoOQ29tcGxldGVTdHJlYW0SJC5zd2l0Y2h5YXJkLnYxLkNvbXBsZXRlU3RyZWFtUmVxdWVzdBolLnN3aXRjaHlhcmQudjEuQ29tcGxldGVTdHJlYW1SZXNwb25zZTABEmgKEUF1eENvbXBsZXRlU3RyZWFtEicuc3dpdGNoeWFyZC52MS5BdXhDb21wbGV0ZVN0cmVhbVJlcXVlc3QaKC5zd2l0Y2h5YXJkLnYxLkF1eENvbXBsZXRlU3RyZWFtUmVzcG9uc2UwATKeAwoRQ3JlZGVudGlhbFNlcnZpY2USWgoNUHV0Q3JlZGVudGlhbBIjLnN3aXRjaHlhcmQudjEuUHV0Q3JlZGVudGlhbFJlcXVlc3QaJC5zd2l0Y2h5YXJkLnYxLlB1dENyZWRlbnRpYWxSZXNwb25zZRJgCg9MaXN0Q3JlZGVudGlhbHMSJS5zd2l0Y2h5YXJkLnYxLkxpc3RDcmVkZW50aWFsc1JlcXVlc3QaJi5zd2l0Y2h5YXJkLnYxLkxpc3RDcmVkZW50aWFsc1Jlc3BvbnNlEmMKEERlbGV0ZUNyZWRlbnRpYWwSJi5zd2l0Y2h5YXJkLnYxLkRlbGV0ZUNyZWRlbnRpYWxSZXF1ZXN0Gicuc3dpdGNoeWFyZC52MS5EZWxldGVDcmVkZW50aWFsUmVzcG9uc2USZgoRUmVmcmVzaENyZWRlbnRpYWwSJy5zd2l0Y2h5YXJkLnYxLlJlZnJlc2hDcmVkZW50aWFsUmVxdWVzdBooLnN3aXRjaHlhcmQudjEuUmVmcmVzaENyZWRlbnRpYWxSZXNwb25zZUJKWkhnaXRodWIuY29tL3N3aXRjaHlhcmQtZGV2L3N3aXRjaHlhcmQvY2xpZW50L2dvL3N3aXRjaHlhcmR2MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw");
+  fileDesc("Ch5zd2l0Y2h5YXJkL3YxL3N3aXRjaHlhcmQucHJvdG8SDXN3aXRjaHlhcmQudjEiwQEKB01lc3NhZ2USIQoEcm9sZRgBIAEoDjITLnN3aXRjaHlhcmQudjEuUm9sZRIPCgdjb250ZW50GAIgASgJEikKBXBhcnRzGAMgAygLMhouc3dpdGNoeWFyZC52MS5Db250ZW50UGFydBIrCgp0b29sX2NhbGxzGAQgAygLMhcuc3dpdGNoeWFyZC52MS5Ub29sQ2FsbBIZCgx0b29sX2NhbGxfaWQYBSABKAlIAIgBAUIPCg1fdG9vbF9jYWxsX2lkIkwKC0NvbnRlbnRQYXJ0Eg4KBHRleHQYASABKAlIABIlCgVpbWFnZRgCIAEoCzIULnN3aXRjaHlhcmQudjEuSW1hZ2VIAEIGCgRwYXJ0InYKBUltYWdlEg0KA3VybBgBIAEoCUgAEigKBGRhdGEYAiABKAsyGC5zd2l0Y2h5YXJkLnYxLkltYWdlRGF0YUgAEioKBmRldGFpbBgDIAEoDjIaLnN3aXRjaHlhcmQudjEuSW1hZ2VEZXRhaWxCCAoGc291cmNlIi0KCUltYWdlRGF0YRISCgptZWRpYV90eXBlGAEgASgJEgwKBGRhdGEYAiABKAwiNwoIVG9vbENhbGwSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkiZQoNVG9vbENhbGxEZWx0YRINCgVpbmRleBgBIAEoDRIPCgJpZBgCIAEoCUgAiAEBEhEKBG5hbWUYAyABKAlIAYgBARIRCglhcmd1bWVudHMYBCABKAlCBQoDX2lkQgcKBV9uYW1lInIKBFRvb2wSDAoEbmFtZRgBIAEoCRIYCgtkZXNjcmlwdGlvbhgCIAEoCUgAiAEBEhIKCnBhcmFtZXRlcnMYAyABKAkSEwoGc3RyaWN0GAQgASgISAGIAQFCDgoMX2Rlc2NyaXB0aW9uQgkKB19zdHJpY3QiWQoKVG9vbENob2ljZRItCgRtb2RlGAEgASgOMh0uc3dpdGNoeWFyZC52MS5Ub29sQ2hvaWNlTW9kZUgAEhIKCGZ1bmN0aW9uGAIgASgJSABCCAoGY2hvaWNlIncKDlJlc3BvbnNlRm9ybWF0Ei8KBGtpbmQYASABKA4yIS5zd2l0Y2h5YXJkLnYxLlJlc3BvbnNlRm9ybWF0S2luZBI0Cgtqc29uX3NjaGVtYRgCIAEoCzIfLnN3aXRjaHlhcmQudjEuSnNvblNjaGVtYUZvcm1hdCJ6ChBKc29uU2NoZW1hRm9ybWF0EgwKBG5hbWUYASABKAkSGAoLZGVzY3JpcHRpb24YAiABKAlIAIgBARIOCgZzY2hlbWEYAyABKAkSEwoGc3RyaWN0GAQgASgISAGIAQFCDgoMX2Rlc2NyaXB0aW9uQgkKB19zdHJpY3Qi3gMKC0NoYXRPcHRpb25zEiIKBXRvb2xzGAEgAygLMhMuc3dpdGNoeWFyZC52MS5Ub29sEi4KC3Rvb2xfY2hvaWNlGAIgASgLMhkuc3dpdGNoeWFyZC52MS5Ub29sQ2hvaWNlEiAKE3BhcmFsbGVsX3Rvb2xfY2FsbHMYAyABKAhIAIgBARI2Cg9yZXNwb25zZV9mb3JtYXQYBCABKAsyHS5zd2l0Y2h5YXJkLnYxLlJlc3BvbnNlRm9ybWF0EgwKBHN0b3AYBSADKAkSEgoFdG9wX3AYBiABKAFIAYgBARIRCgRzZWVkGAcgASgDSAKIAQESOAoQcmVhc29uaW5nX2VmZm9ydBgIIAEoDjIeLnN3aXRjaHlhcmQudjEuUmVhc29uaW5nRWZmb3J0EjoKCG1ldGFkYXRhGAkgAygLMiguc3dpdGNoeWFyZC52MS5DaGF0T3B0aW9ucy5NZXRhZGF0YUVudHJ5EhEKBHVzZXIYCiABKAlIA4gBARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCFgoUX3BhcmFsbGVsX3Rvb2xfY2FsbHNCCAoGX3RvcF9wQgcKBV9zZWVkQgcKBV91c2VyItgBCg9Db21wbGV0ZVJlcXVlc3QSKAoIbWVzc2FnZXMYASADKAsyFi5zd2l0Y2h5YXJkLnYxLk1lc3NhZ2USEgoFbW9kZWwYAiABKAlIAIgBARIXCgptYXhfdG9rZW5zGAMgASgFSAGIAQESGAoLdGVtcGVyYXR1cmUYBCABKAFIAogBARIrCgdvcHRpb25zGAUgASgLMhouc3dpdGNoeWFyZC52MS5DaGF0T3B0aW9uc0IICgZfbW9kZWxCDQoLX21heF90b2tlbnNCDgoMX3RlbXBlcmF0dXJlIvYBChBDb21wbGV0ZVJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSDwoHY29udGVudBgCIAEoCRIjCgV1c2FnZRgDIAEoCzIULnN3aXRjaHlhcmQudjEuVXNhZ2USKgoJc2VydmVkX2J5GAQgASgLMhcuc3dpdGNoeWFyZC52MS5TZXJ2ZWRCeRIoCghhdHRlbXB0cxgFIAMoCzIWLnN3aXRjaHlhcmQudjEuQXR0ZW1wdBIrCgp0b29sX2NhbGxzGAYgAygLMhcuc3dpdGNoeWFyZC52MS5Ub29sQ2FsbBIVCg1maW5pc2hfcmVhc29uGAcgASgJIukBChJBdXhDb21wbGV0ZVJlcXVlc3QSDAoEdGFzaxgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgDIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYBCABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAUgCiAEBEisKB29wdGlvbnMYBiABKAsyGi5zd2l0Y2h5YXJkLnYxLkNoYXRPcHRpb25zQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUi+QEKE0F1eENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0EisKCnRvb2xfY2FsbHMYBiADKAsyFy5zd2l0Y2h5YXJkLnYxLlRvb2xDYWxsEhUKDWZpbmlzaF9yZWFzb24YByABKAki3gEKFUNvbXBsZXRlU3RyZWFtUmVxdWVzdBIoCghtZXNzYWdlcxgBIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgCIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYAyABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgEIAEoAUgCiAEBEisKB29wdGlvbnMYBSABKAsyGi5zd2l0Y2h5YXJkLnYxLkNoYXRPcHRpb25zQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUizwEKFkNvbXBsZXRlU3RyZWFtUmVzcG9uc2USLwoHc3RhcnRlZBgBIAEoCzIcLnN3aXRjaHlhcmQudjEuU3RyZWFtU3RhcnRlZEgAEg8KBWRlbHRhGAIgASgJSAASMQoIZmluaXNoZWQYAyABKAsyHS5zd2l0Y2h5YXJkLnYxLlN0cmVhbUZpbmlzaGVkSAASNwoPdG9vbF9jYWxsX2RlbHRhGAQgASgLMhwuc3dpdGNoeWFyZC52MS5Ub29sQ2FsbERlbHRhSABCBwoFZXZlbnQi7wEKGEF1eENvbXBsZXRlU3RyZWFtUmVxdWVzdBIMCgR0YXNrGAEgASgJEigKCG1lc3NhZ2VzGAIgAygLMhYuc3dpdGNoeWFyZC52MS5NZXNzYWdlEhIKBW1vZGVsGAMgASgJSACIAQESFwoKbWF4X3Rva2VucxgEIAEoBUgBiAEBEhgKC3RlbXBlcmF0dXJlGAUgASgBSAKIAQESKwoHb3B0aW9ucxgGIAEoCzIaLnN3aXRjaHlhcmQudjEuQ2hhdE9wdGlvbnNCCAoGX21vZGVsQg0KC19tYXhfdG9rZW5zQg4KDF90ZW1wZXJhdHVyZSLSAQoZQXV4Q29tcGxldGVTdHJlYW1SZXNwb25zZRIvCgdzdGFydGVkGAEgASgLMhwuc3dpdGNoeWFyZC52MS5TdHJlYW1TdGFydGVkSAASDwoFZGVsdGEYAiABKAlIABIxCghmaW5pc2hlZBgDIAEoCzIdLnN3aXRjaHlhcmQudjEuU3RyZWFtRmluaXNoZWRIABI3Cg90b29sX2NhbGxfZGVsdGEYBCABKAsyHC5zd2l0Y2h5YXJkLnYxLlRvb2xDYWxsRGVsdGFIAEIHCgVldmVudCJ5Cg1TdHJlYW1TdGFydGVkEhIKCnJlcXVlc3RfaWQYASABKAkSKgoJc2VydmVkX2J5GAIgASgLMhcuc3dpdGNoeWFyZC52MS5TZXJ2ZWRCeRIoCghhdHRlbXB0cxgDIAMoCzIWLnN3aXRjaHlhcmQudjEuQXR0ZW1wdCKjAQoOU3RyZWFtRmluaXNoZWQSIwoFdXNhZ2UYASABKAsyFC5zd2l0Y2h5YXJkLnYxLlVzYWdlEhUKDWZpbmlzaF9yZWFzb24YAiABKAkSKAoIYXR0ZW1wdHMYAyADKAsyFi5zd2l0Y2h5YXJkLnYxLkF0dGVtcHQSKwoKdG9vbF9jYWxscxgEIAMoCzIXLnN3aXRjaHlhcmQudjEuVG9vbENhbGwiawoFVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgNEhUKDW91dHB1dF90b2tlbnMYAiABKA0SGwoTY2FjaGVkX2lucHV0X3Rva2VucxgDIAEoDRIYChByZWFzb25pbmdfdG9rZW5zGAQgASgNIkIKCFNlcnZlZEJ5EhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEhUKDWNyZWRlbnRpYWxfaWQYAyABKAki6wEKB0F0dGVtcHQSFwoPY2FuZGlkYXRlX2luZGV4GAEgASgNEhAKCHByb3ZpZGVyGAIgASgJEg0KBW1vZGVsGAMgASgJEhUKDWNyZWRlbnRpYWxfaWQYBCABKAkSLgoLZXJyb3JfY2xhc3MYBSABKA4yGS5zd2l0Y2h5YXJkLnYxLkVycm9yQ2xhc3MSEwoLaHR0cF9zdGF0dXMYBiABKA0SJQoGYWN0aW9uGAcgASgOMhUuc3dpdGNoeWFyZC52MS5BY3Rpb24SDgoGcmVhc29uGAggASgJEhMKC2R1cmF0aW9uX21zGAkgASgEIk0KDUZhaWx1cmVEZXRhaWwSEgoKcmVxdWVzdF9pZBgBIAEoCRIoCghhdHRlbXB0cxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuQXR0ZW1wdCIPCg1QcmltYXJ5Q2FsbGVyIlEKBkNhbGxlchIvCgdwcmltYXJ5GAEgASgLMhwuc3dpdGNoeWFyZC52MS5QcmltYXJ5Q2FsbGVySAASDgoEdGFzaxgCIAEoCUgAQgYKBGtpbmQilQEKC0h0dHBPdXRjb21lEg4KBnN0YXR1cxgBIAEoDRIMCgRib2R5GAIgASgJEjgKB2hlYWRlcnMYAyADKAsyJy5zd2l0Y2h5YXJkLnYxLkh0dHBPdXRjb21lLkhlYWRlcnNFbnRyeRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKUAQoQU2ltdWxhdGVkT3V0Y29tZRIqCgRodHRwGAEgASgLMhouc3dpdGNoeWFyZC52MS5IdHRwT3V0Y29tZUgAEjQKCXRyYW5zcG9ydBgCIAEoDjIfLnN3aXRjaHlhcmQudjEuVHJhbnNwb3J0RmFpbHVyZUgAEhMKC2R1cmF0aW9uX21zGAMgASgEQgkKB291dGNvbWUivAEKClNpbXVsYXRpb24SJQoGY2FsbGVyGAEgASgLMhUuc3dpdGNoeWFyZC52MS5DYWxsZXISMQoIb3V0Y29tZXMYAiADKAsyHy5zd2l0Y2h5YXJkLnYxLlNpbXVsYXRlZE91dGNvbWUSEQoJYnVkZ2V0X21zGAMgASgEEiMKG2Fzc3VtZV9hbGxfY3JlZGVudGlhbHNfbGl2ZRgEIAEoCBISCgVtb2RlbBgFIAEoCUgAiAEBQggKBl9tb2RlbCJoChZFeHBsYWluRmFsbGJhY2tSZXF1ZXN0EhQKCnJlcXVlc3RfaWQYASABKAlIABIvCgpzaW11bGF0aW9uGAIgASgLMhkuc3dpdGNoeWFyZC52MS5TaW11bGF0aW9uSABCBwoFcXVlcnkiPAoJQ2FuZGlkYXRlEhAKCHByb3ZpZGVyGAEgASgJEg0KBW1vZGVsGAIgASgJEg4KBm9yaWdpbhgDIAEoCSKXAgoXRXhwbGFpbkZhbGxiYWNrUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIlCgZjYWxsZXIYAiABKAsyFS5zd2l0Y2h5YXJkLnYxLkNhbGxlchIRCglzaW11bGF0ZWQYAyABKAgSLAoKY2FuZGlkYXRlcxgEIAMoCzIYLnN3aXRjaHlhcmQudjEuQ2FuZGlkYXRlEiUKBXN0ZXBzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0EicKB291dGNvbWUYBiABKA4yFi5zd2l0Y2h5YXJkLnYxLk91dGNvbWUSMAoMZXJyb3JfcmVhc29uGAcgASgOMhouc3dpdGNoeWFyZC52MS5FcnJvclJlYXNvbiIVCgZBcGlLZXkSCwoDa2V5GAEgASgJIqIBCgtPQXV0aFRva2VucxIUCgxhY2Nlc3NfdG9rZW4YASABKAkSFQoNcmVmcmVzaF90b2tlbhgCIAEoCRIaChJleHBpcmVzX2F0X3VuaXhfbXMYAyABKAMSEQoJdG9rZW5fdXJsGAQgASgJEhEKCWNsaWVudF9pZBgFIAEoCRIVCg1jbGllbnRfc2VjcmV0GAYgASgJEg0KBXNjb3BlGAcgASgJIrgBChRQdXRDcmVkZW50aWFsUmVxdWVzdBIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVsYWJlbBgDIAEoCRIQCghwcmlvcml0eRgEIAEoAxIoCgdhcGlfa2V5GAUgASgLMhUuc3dpdGNoeWFyZC52MS5BcGlLZXlIABIrCgVvYXV0aBgGIAEoCzIaLnN3aXRjaHlhcmQudjEuT0F1dGhUb2tlbnNIAEIKCghtYXRlcmlhbCJKChVQdXRDcmVkZW50aWFsUmVzcG9uc2USMQoKY3JlZGVudGlhbBgBIAEoCzIdLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbEluZm8iKgoWTGlzdENyZWRlbnRpYWxzUmVxdWVzdBIQCghwcm92aWRlchgBIAEoCSJNChdMaXN0Q3JlZGVudGlhbHNSZXNwb25zZRIyCgtjcmVkZW50aWFscxgBIAMoCzIdLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbEluZm8iJQoXRGVsZXRlQ3JlZGVudGlhbFJlcXVlc3QSCgoCaWQYASABKAkiGgoYRGVsZXRlQ3JlZGVudGlhbFJlc3BvbnNlIiYKGFJlZnJlc2hDcmVkZW50aWFsUmVxdWVzdBIKCgJpZBgBIAEoCSJOChlSZWZyZXNoQ3JlZGVudGlhbFJlc3BvbnNlEjEKCmNyZWRlbnRpYWwYASABKAsyHS5zd2l0Y2h5YXJkLnYxLkNyZWRlbnRpYWxJbmZvIqoCCg5DcmVkZW50aWFsSW5mbxIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIrCgRraW5kGAMgASgOMh0uc3dpdGNoeWFyZC52MS5DcmVkZW50aWFsS2luZBINCgVsYWJlbBgEIAEoCRIQCghwcmlvcml0eRgFIAEoAxItCgVzdGF0ZRgGIAEoDjIeLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbFN0YXRlEh4KFmNvb2xkb3duX3VudGlsX3VuaXhfbXMYByABKAMSEwoLZGVhZF9yZWFzb24YCCABKAkSGAoQbGFzdF9lcnJvcl9jbGFzcxgJIAEoCRIaChJleHBpcmVzX2F0X3VuaXhfbXMYCiABKAMSEgoKZ2VuZXJhdGlvbhgLIAEoBCpzCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1NZU1RFTRABEg0KCVJPTEVfVVNFUhACEhIKDlJPTEVfQVNTSVNUQU5UEAMSEgoOUk9MRV9ERVZFTE9QRVIQBBINCglST0xFX1RPT0wQBSpvCgtJbWFnZURldGFpbBIcChhJTUFHRV9ERVRBSUxfVU5TUEVDSUZJRUQQABIVChFJTUFHRV9ERVRBSUxfQVVUTxABEhQKEElNQUdFX0RFVEFJTF9MT1cQAhIVChFJTUFHRV9ERVRBSUxfSElHSBADKocBCg5Ub29sQ2hvaWNlTW9kZRIgChxUT09MX0NIT0lDRV9NT0RFX1VOU1BFQ0lGSUVEEAASGQoVVE9PTF9DSE9JQ0VfTU9ERV9BVVRPEAESGQoVVE9PTF9DSE9JQ0VfTU9ERV9OT05FEAISHQoZVE9PTF9DSE9JQ0VfTU9ERV9SRVFVSVJFRBADKqUBChJSZXNwb25zZUZvcm1hdEtpbmQSJAogUkVTUE9OU0VfRk9STUFUX0tJTkRfVU5TUEVDSUZJRUQQABIdChlSRVNQT05TRV9GT1JNQVRfS0lORF9URVhUEAESJAogUkVTUE9OU0VfRk9STUFUX0tJTkRfSlNPTl9PQkpFQ1QQAhIkCiBSRVNQT05TRV9GT1JNQVRfS0lORF9KU09OX1NDSEVNQRADKqMBCg9SZWFzb25pbmdFZmZvcnQSIAocUkVBU09OSU5HX0VGRk9SVF9VTlNQRUNJRklFRBAAEhwKGFJFQVNPTklOR19FRkZPUlRfTUlOSU1BTBABEhgKFFJFQVNPTklOR19FRkZPUlRfTE9XEAISGwoXUkVBU09OSU5HX0VGRk9SVF9NRURJVU0QAxIZChVSRUFTT05JTkdfRUZGT1JUX0hJR0gQBCqyAwoKRXJyb3JDbGFzcxIbChdFUlJPUl9DTEFTU19VTlNQRUNJRklFRBAAEhQKEEVSUk9SX0NMQVNTX05PTkUQARIUChBFUlJPUl9DTEFTU19BVVRIEAISHQoZRVJST1JfQ0xBU1NfQVVUSF9URVJNSU5BTBADEhkKFUVSUk9SX0NMQVNTX0ZPUkJJRERFThAEEhcKE0VSUk9SX0NMQVNTX0JJTExJTkcQBRIaChZFUlJPUl9DTEFTU19SQVRFX0xJTUlUEAYSGgoWRVJST1JfQ0xBU1NfT1ZFUkxPQURFRBAHEhYKEkVSUk9SX0NMQVNTX1NFUlZFUhAIEhkKFUVSUk9SX0NMQVNTX1RSQU5TUE9SVBAJEiAKHEVSUk9SX0NMQVNTX0NPTlRFWFRfT1ZFUkZMT1cQChIhCh1FUlJPUl9DTEFTU19NT0RFTF9VTkFWQUlMQUJMRRALEh4KGkVSUk9SX0NMQVNTX0NPTlRFTlRfUE9MSUNZEAwSHwobRVJST1JfQ0xBU1NfSU5WQUxJRF9SRVFVRVNUEA0SFwoTRVJST1JfQ0xBU1NfVU5LTk9XThAOKoYCCgZBY3Rpb24SFgoSQUNUSU9OX1VOU1BFQ0lGSUVEEAASEgoOQUNUSU9OX1NVQ0NFRUQQARIVChFBQ1RJT05fUkVUUllfU0FNRRACEhwKGEFDVElPTl9SRUZSRVNIX0FORF9SRVRSWRADEhwKGEFDVElPTl9ST1RBVEVfQ1JFREVOVElBTBAEEhkKFUFDVElPTl9ORVhUX0NBTkRJREFURRAFEhsKF0FDVElPTl9SRVRVUk5fVE9fQ0FMTEVSEAYSEgoOQUNUSU9OX0dJVkVfVVAQBxIZChVBQ1RJT05fU0tJUF9DQU5ESURBVEUQCBIWChJBQ1RJT05fU1RPUF9TVFJFQU0QCSqSBAoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiRVJST1JfUkVBU09OX0FMTF9DQU5ESURBVEVTX0ZBSUxFRBABEiEKHUVSUk9SX1JFQVNPTl9DT05URVhUX09WRVJGTE9XEAISHwobRVJST1JfUkVBU09OX0NPTlRFTlRfUE9MSUNZEAMSIwofRVJST1JfUkVBU09OX0RFQURMSU5FX0VYSEFVU1RFRBAEEh0KGUVSUk9SX1JFQVNPTl9VTktOT1dOX1RBU0sQBRIhCh1FUlJPUl9SRUFTT05fSU5WQUxJRF9BUkdVTUVOVBAGEiIKHkVSUk9SX1JFQVNPTl9SRVFVRVNUX05PVF9GT1VORBAHEhkKFUVSUk9SX1JFQVNPTl9JTlRFUk5BTBAIEiAKHEVSUk9SX1JFQVNPTl9VTkFVVEhFTlRJQ0FURUQQCRIiCh5FUlJPUl9SRUFTT05fUEVSTUlTU0lPTl9ERU5JRUQQChIlCiFFUlJPUl9SRUFTT05fQ1JFREVOVElBTF9OT1RfRk9VTkQQCxIgChxFUlJPUl9SRUFTT05fTk9UX1JFRlJFU0hBQkxFEAwSHwobRVJST1JfUkVBU09OX1JFRlJFU0hfRkFJTEVEEA0SIwofRVJST1JfUkVBU09OX1NUUkVBTV9JTlRFUlJVUFRFRBAOKtwBChBUcmFuc3BvcnRGYWlsdXJlEiEKHVRSQU5TUE9SVF9GQUlMVVJFX1VOU1BFQ0lGSUVEEAASKAokVFJBTlNQT1JUX0ZBSUxVUkVfQ09OTkVDVElPTl9SRUZVU0VEEAESJgoiVFJBTlNQT1JUX0ZBSUxVUkVfQ09OTkVDVElPTl9SRVNFVBACEh0KGVRSQU5TUE9SVF9GQUlMVVJFX1RJTUVPVVQQAxIZChVUUkFOU1BPUlRfRkFJTFVSRV9ETlMQBBIZChVUUkFOU1BPUlRfRkFJTFVSRV9UTFMQBSpNCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABIVChFPVVRDT01FX1NVQ0NFRURFRBABEhIKDk9VVENPTUVfRkFJTEVEEAIqaQoOQ3JlZGVudGlhbEtpbmQSHwobQ1JFREVOVElBTF9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXQ1JFREVOVElBTF9LSU5EX0FQSV9LRVkQARIZChVDUkVERU5USUFMX0tJTkRfT0FVVEgQAiqHAQoPQ3JlZGVudGlhbFN0YXRlEiAKHENSRURFTlRJQUxfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVDUkVERU5USUFMX1NUQVRFX0xJVkUQARIcChhDUkVERU5USUFMX1NUQVRFX0NPT0xJTkcQAhIZChVDUkVERU5USUFMX1NUQVRFX0RFQUQQAzLjAwoRU3dpdGNoeWFyZFNlcnZpY2USSwoIQ29tcGxldGUSHi5zd2l0Y2h5YXJkLnYxLkNvbXBsZXRlUmVxdWVzdBofLnN3aXRjaHlhcmQudjEuQ29tcGxldGVSZXNwb25zZRJUCgtBdXhDb21wbGV0ZRIhLnN3aXRjaHlhcmQudjEuQXV4Q29tcGxldGVSZXF1ZXN0GiIuc3dpdGNoeWFyZC52MS5BdXhDb21wbGV0ZVJlc3BvbnNlEmAKD0V4cGxhaW5GYWxsYmFjaxIlLnN3aXRjaHlhcmQudjEuRXhwbGFpbkZhbGxiYWNrUmVxdWVzdBomLnN3aXRjaHlhcmQudjEuRXhwbGFpbkZhbGxiYWNrUmVzcG9uc2USXwoOQ29tcGxldGVTdHJlYW0SJC5zd2l0Y2h5YXJkLnYxLkNvbXBsZXRlU3RyZWFtUmVxdWVzdBolLnN3aXRjaHlhcmQudjEuQ29tcGxldGVTdHJlYW1SZXNwb25zZTABEmgKEUF1eENvbXBsZXRlU3RyZWFtEicuc3dpdGNoeWFyZC52MS5BdXhDb21wbGV0ZVN0cmVhbVJlcXVlc3QaKC5zd2l0Y2h5YXJkLnYxLkF1eENvbXBsZXRlU3RyZWFtUmVzcG9uc2UwATKeAwoRQ3JlZGVudGlhbFNlcnZpY2USWgoNUHV0Q3JlZGVudGlhbBIjLnN3aXRjaHlhcmQudjEuUHV0Q3JlZGVudGlhbFJlcXVlc3QaJC5zd2l0Y2h5YXJkLnYxLlB1dENyZWRlbnRpYWxSZXNwb25zZRJgCg9MaXN0Q3JlZGVudGlhbHMSJS5zd2l0Y2h5YXJkLnYxLkxpc3RDcmVkZW50aWFsc1JlcXVlc3QaJi5zd2l0Y2h5YXJkLnYxLkxpc3RDcmVkZW50aWFsc1Jlc3BvbnNlEmMKEERlbGV0ZUNyZWRlbnRpYWwSJi5zd2l0Y2h5YXJkLnYxLkRlbGV0ZUNyZWRlbnRpYWxSZXF1ZXN0Gicuc3dpdGNoeWFyZC52MS5EZWxldGVDcmVkZW50aWFsUmVzcG9uc2USZgoRUmVmcmVzaENyZWRlbnRpYWwSJy5zd2l0Y2h5YXJkLnYxLlJlZnJlc2hDcmVkZW50aWFsUmVxdWVzdBooLnN3aXRjaHlhcmQudjEuUmVmcmVzaENyZWRlbnRpYWxSZXNwb25zZUJKWkhnaXRodWIuY29tL3N3aXRjaHlhcmQtZGV2L3N3aXRjaHlhcmQvY2xpZW50L2dvL3N3aXRjaHlhcmR2MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw");
 
 /**
  * Message is one chat message.
@@ -26,11 +26,34 @@ export type Message = Message$1<"switchyard.v1.Message"> & {
   role: Role;
 
   /**
-   * The text of the message.
+   * The text of the message, as one text part. Set `content` or `parts`, not both.
    *
    * @generated from field: string content = 2;
    */
   content: string;
+
+  /**
+   * The content as ordered parts: text and images (images in user and tool
+   * messages only).
+   *
+   * @generated from field: repeated switchyard.v1.ContentPart parts = 3;
+   */
+  parts: ContentPart[];
+
+  /**
+   * The tool calls an assistant message made, in order.
+   *
+   * @generated from field: repeated switchyard.v1.ToolCall tool_calls = 4;
+   */
+  toolCalls: ToolCall[];
+
+  /**
+   * The tool call a tool message answers: the id of a call of an earlier
+   * assistant message. Required on tool messages, refused on others.
+   *
+   * @generated from field: optional string tool_call_id = 5;
+   */
+  toolCallId?: string | undefined;
 };
 
 /**
@@ -39,6 +62,431 @@ export type Message = Message$1<"switchyard.v1.Message"> & {
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
   messageDesc(file_switchyard_v1_switchyard, 0);
+
+/**
+ * ContentPart is one ordered piece of a message's content.
+ *
+ * @generated from message switchyard.v1.ContentPart
+ */
+export type ContentPart = Message$1<"switchyard.v1.ContentPart"> & {
+  /**
+   * The piece.
+   *
+   * @generated from oneof switchyard.v1.ContentPart.part
+   */
+  part: {
+    /**
+     * Text.
+     *
+     * @generated from field: string text = 1;
+     */
+    value: string;
+    case: "text";
+  } | {
+    /**
+     * An image.
+     *
+     * @generated from field: switchyard.v1.Image image = 2;
+     */
+    value: Image;
+    case: "image";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message switchyard.v1.ContentPart.
+ * Use `create(ContentPartSchema)` to create a new message.
+ */
+export const ContentPartSchema: GenMessage<ContentPart> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 1);
+
+/**
+ * Image is an image part: an https URL the provider fetches, or inline bytes.
+ *
+ * @generated from message switchyard.v1.Image
+ */
+export type Image = Message$1<"switchyard.v1.Image"> & {
+  /**
+   * Where the image comes from.
+   *
+   * @generated from oneof switchyard.v1.Image.source
+   */
+  source: {
+    /**
+     * An `https://` URL (a `data:<media type>;base64,...` URL is also read).
+     *
+     * @generated from field: string url = 1;
+     */
+    value: string;
+    case: "url";
+  } | {
+    /**
+     * The image's bytes with their media type.
+     *
+     * @generated from field: switchyard.v1.ImageData data = 2;
+     */
+    value: ImageData;
+    case: "data";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * How closely the model should look; unspecified lets the provider decide.
+   *
+   * @generated from field: switchyard.v1.ImageDetail detail = 3;
+   */
+  detail: ImageDetail;
+};
+
+/**
+ * Describes the message switchyard.v1.Image.
+ * Use `create(ImageSchema)` to create a new message.
+ */
+export const ImageSchema: GenMessage<Image> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 2);
+
+/**
+ * ImageData is an inline image. Over `limits.max_image_bytes` it is refused.
+ *
+ * @generated from message switchyard.v1.ImageData
+ */
+export type ImageData = Message$1<"switchyard.v1.ImageData"> & {
+  /**
+   * The media type: `image/png`, `image/jpeg`, `image/gif`, `image/webp`.
+   *
+   * @generated from field: string media_type = 1;
+   */
+  mediaType: string;
+
+  /**
+   * The raw bytes (base64 in the JSON mapping of proto, not twice).
+   *
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message switchyard.v1.ImageData.
+ * Use `create(ImageDataSchema)` to create a new message.
+ */
+export const ImageDataSchema: GenMessage<ImageData> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 3);
+
+/**
+ * ToolCall is one function call the model made.
+ *
+ * @generated from message switchyard.v1.ToolCall
+ */
+export type ToolCall = Message$1<"switchyard.v1.ToolCall"> & {
+  /**
+   * The call's id; the tool message answering it names it in `tool_call_id`.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The function's name.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The arguments as JSON text (an object), exactly as the model wrote them.
+   *
+   * @generated from field: string arguments = 3;
+   */
+  arguments: string;
+};
+
+/**
+ * Describes the message switchyard.v1.ToolCall.
+ * Use `create(ToolCallSchema)` to create a new message.
+ */
+export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 4);
+
+/**
+ * ToolCallDelta is one piece of a streamed tool call. The first piece of a call
+ * carries its id and name; later pieces of the same index add to its arguments.
+ *
+ * @generated from message switchyard.v1.ToolCallDelta
+ */
+export type ToolCallDelta = Message$1<"switchyard.v1.ToolCallDelta"> & {
+  /**
+   * Position of the call in the answer (0, 1, ...), the same for all its pieces.
+   *
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * The call's id, on its first piece.
+   *
+   * @generated from field: optional string id = 2;
+   */
+  id?: string | undefined;
+
+  /**
+   * The function's name, on its first piece.
+   *
+   * @generated from field: optional string name = 3;
+   */
+  name?: string | undefined;
+
+  /**
+   * The next piece of the arguments' JSON text (may be empty).
+   *
+   * @generated from field: string arguments = 4;
+   */
+  arguments: string;
+};
+
+/**
+ * Describes the message switchyard.v1.ToolCallDelta.
+ * Use `create(ToolCallDeltaSchema)` to create a new message.
+ */
+export const ToolCallDeltaSchema: GenMessage<ToolCallDelta> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 5);
+
+/**
+ * Tool is a function the model may call.
+ *
+ * @generated from message switchyard.v1.Tool
+ */
+export type Tool = Message$1<"switchyard.v1.Tool"> & {
+  /**
+   * The function's name: 1 to 64 letters, digits, `_` or `-`, unique in the request.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What it does, for the model.
+   *
+   * @generated from field: optional string description = 2;
+   */
+  description?: string | undefined;
+
+  /**
+   * The JSON Schema of its arguments, as JSON text of an object; empty for none.
+   * A JSON string rather than a google.protobuf.Struct: a Struct turns every
+   * number into a double (`"maxItems": 3` would reach the provider as 3.0) and
+   * loses key order; the text is forwarded verbatim.
+   *
+   * @generated from field: string parameters = 3;
+   */
+  parameters: string;
+
+  /**
+   * Whether the provider must follow the schema exactly, when set.
+   *
+   * @generated from field: optional bool strict = 4;
+   */
+  strict?: boolean | undefined;
+};
+
+/**
+ * Describes the message switchyard.v1.Tool.
+ * Use `create(ToolSchema)` to create a new message.
+ */
+export const ToolSchema: GenMessage<Tool> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 6);
+
+/**
+ * ToolChoice says which tool the model may or must call.
+ *
+ * @generated from message switchyard.v1.ToolChoice
+ */
+export type ToolChoice = Message$1<"switchyard.v1.ToolChoice"> & {
+  /**
+   * The choice.
+   *
+   * @generated from oneof switchyard.v1.ToolChoice.choice
+   */
+  choice: {
+    /**
+     * auto, none or required.
+     *
+     * @generated from field: switchyard.v1.ToolChoiceMode mode = 1;
+     */
+    value: ToolChoiceMode;
+    case: "mode";
+  } | {
+    /**
+     * This function, by name (one of the request's tools).
+     *
+     * @generated from field: string function = 2;
+     */
+    value: string;
+    case: "function";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message switchyard.v1.ToolChoice.
+ * Use `create(ToolChoiceSchema)` to create a new message.
+ */
+export const ToolChoiceSchema: GenMessage<ToolChoice> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 7);
+
+/**
+ * ResponseFormat asks for structured output.
+ *
+ * @generated from message switchyard.v1.ResponseFormat
+ */
+export type ResponseFormat = Message$1<"switchyard.v1.ResponseFormat"> & {
+  /**
+   * The shape.
+   *
+   * @generated from field: switchyard.v1.ResponseFormatKind kind = 1;
+   */
+  kind: ResponseFormatKind;
+
+  /**
+   * The schema; required with RESPONSE_FORMAT_KIND_JSON_SCHEMA, refused otherwise.
+   *
+   * @generated from field: switchyard.v1.JsonSchemaFormat json_schema = 2;
+   */
+  jsonSchema?: JsonSchemaFormat | undefined;
+};
+
+/**
+ * Describes the message switchyard.v1.ResponseFormat.
+ * Use `create(ResponseFormatSchema)` to create a new message.
+ */
+export const ResponseFormatSchema: GenMessage<ResponseFormat> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 8);
+
+/**
+ * JsonSchemaFormat is a JSON Schema the answer must follow.
+ *
+ * @generated from message switchyard.v1.JsonSchemaFormat
+ */
+export type JsonSchemaFormat = Message$1<"switchyard.v1.JsonSchemaFormat"> & {
+  /**
+   * Name of the schema.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What the schema is for.
+   *
+   * @generated from field: optional string description = 2;
+   */
+  description?: string | undefined;
+
+  /**
+   * The schema, as JSON text of an object (see Tool.parameters for why text).
+   *
+   * @generated from field: string schema = 3;
+   */
+  schema: string;
+
+  /**
+   * Strict adherence, when set.
+   *
+   * @generated from field: optional bool strict = 4;
+   */
+  strict?: boolean | undefined;
+};
+
+/**
+ * Describes the message switchyard.v1.JsonSchemaFormat.
+ * Use `create(JsonSchemaFormatSchema)` to create a new message.
+ */
+export const JsonSchemaFormatSchema: GenMessage<JsonSchemaFormat> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 9);
+
+/**
+ * ChatOptions are the options of a chat request beyond `max_tokens` and
+ * `temperature`, the same for the four chat RPCs. Every candidate receives them in
+ * its own wire format; none is dropped silently.
+ *
+ * @generated from message switchyard.v1.ChatOptions
+ */
+export type ChatOptions = Message$1<"switchyard.v1.ChatOptions"> & {
+  /**
+   * Functions the model may call.
+   *
+   * @generated from field: repeated switchyard.v1.Tool tools = 1;
+   */
+  tools: Tool[];
+
+  /**
+   * Which tool the model may or must call.
+   *
+   * @generated from field: switchyard.v1.ToolChoice tool_choice = 2;
+   */
+  toolChoice?: ToolChoice | undefined;
+
+  /**
+   * Whether the model may make several tool calls in one answer.
+   *
+   * @generated from field: optional bool parallel_tool_calls = 3;
+   */
+  parallelToolCalls?: boolean | undefined;
+
+  /**
+   * Structured output.
+   *
+   * @generated from field: switchyard.v1.ResponseFormat response_format = 4;
+   */
+  responseFormat?: ResponseFormat | undefined;
+
+  /**
+   * Stop sequences; none may be empty.
+   *
+   * @generated from field: repeated string stop = 5;
+   */
+  stop: string[];
+
+  /**
+   * Nucleus sampling in (0, 1].
+   *
+   * @generated from field: optional double top_p = 6;
+   */
+  topP?: number | undefined;
+
+  /**
+   * Sampling seed, where the provider accepts one.
+   *
+   * @generated from field: optional int64 seed = 7;
+   */
+  seed?: bigint | undefined;
+
+  /**
+   * Reasoning effort, for reasoning models.
+   *
+   * @generated from field: switchyard.v1.ReasoningEffort reasoning_effort = 8;
+   */
+  reasoningEffort: ReasoningEffort;
+
+  /**
+   * Opaque key-value pairs passed through where the provider accepts them.
+   *
+   * @generated from field: map<string, string> metadata = 9;
+   */
+  metadata: { [key: string]: string };
+
+  /**
+   * An opaque end-user id passed through where the provider accepts it.
+   *
+   * @generated from field: optional string user = 10;
+   */
+  user?: string | undefined;
+};
+
+/**
+ * Describes the message switchyard.v1.ChatOptions.
+ * Use `create(ChatOptionsSchema)` to create a new message.
+ */
+export const ChatOptionsSchema: GenMessage<ChatOptions> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 10);
 
 /**
  * CompleteRequest is the primary turn of an agent's conversation.
@@ -73,6 +521,13 @@ export type CompleteRequest = Message$1<"switchyard.v1.CompleteRequest"> & {
    * @generated from field: optional double temperature = 4;
    */
   temperature?: number | undefined;
+
+  /**
+   * Tools, tool choice, structured output, sampling and pass-through options.
+   *
+   * @generated from field: switchyard.v1.ChatOptions options = 5;
+   */
+  options?: ChatOptions | undefined;
 };
 
 /**
@@ -80,7 +535,7 @@ export type CompleteRequest = Message$1<"switchyard.v1.CompleteRequest"> & {
  * Use `create(CompleteRequestSchema)` to create a new message.
  */
 export const CompleteRequestSchema: GenMessage<CompleteRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 1);
+  messageDesc(file_switchyard_v1_switchyard, 11);
 
 /**
  * CompleteResponse is the answer to a primary turn.
@@ -122,6 +577,21 @@ export type CompleteResponse = Message$1<"switchyard.v1.CompleteResponse"> & {
    * @generated from field: repeated switchyard.v1.Attempt attempts = 5;
    */
   attempts: Attempt[];
+
+  /**
+   * The tool calls of the answer, in order (empty when it is text alone).
+   *
+   * @generated from field: repeated switchyard.v1.ToolCall tool_calls = 6;
+   */
+  toolCalls: ToolCall[];
+
+  /**
+   * Why generation stopped, normalised: `stop`, `length`, `tool_calls` or
+   * `content_filter`.
+   *
+   * @generated from field: string finish_reason = 7;
+   */
+  finishReason: string;
 };
 
 /**
@@ -129,7 +599,7 @@ export type CompleteResponse = Message$1<"switchyard.v1.CompleteResponse"> & {
  * Use `create(CompleteResponseSchema)` to create a new message.
  */
 export const CompleteResponseSchema: GenMessage<CompleteResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 2);
+  messageDesc(file_switchyard_v1_switchyard, 12);
 
 /**
  * AuxCompleteRequest is an auxiliary task's call.
@@ -172,6 +642,13 @@ export type AuxCompleteRequest = Message$1<"switchyard.v1.AuxCompleteRequest"> &
    * @generated from field: optional double temperature = 5;
    */
   temperature?: number | undefined;
+
+  /**
+   * Tools, tool choice, structured output, sampling and pass-through options.
+   *
+   * @generated from field: switchyard.v1.ChatOptions options = 6;
+   */
+  options?: ChatOptions | undefined;
 };
 
 /**
@@ -179,7 +656,7 @@ export type AuxCompleteRequest = Message$1<"switchyard.v1.AuxCompleteRequest"> &
  * Use `create(AuxCompleteRequestSchema)` to create a new message.
  */
 export const AuxCompleteRequestSchema: GenMessage<AuxCompleteRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 3);
+  messageDesc(file_switchyard_v1_switchyard, 13);
 
 /**
  * AuxCompleteResponse is the answer to an auxiliary task.
@@ -221,6 +698,21 @@ export type AuxCompleteResponse = Message$1<"switchyard.v1.AuxCompleteResponse">
    * @generated from field: repeated switchyard.v1.Attempt attempts = 5;
    */
   attempts: Attempt[];
+
+  /**
+   * The tool calls of the answer, in order (empty when it is text alone).
+   *
+   * @generated from field: repeated switchyard.v1.ToolCall tool_calls = 6;
+   */
+  toolCalls: ToolCall[];
+
+  /**
+   * Why generation stopped, normalised: `stop`, `length`, `tool_calls` or
+   * `content_filter`.
+   *
+   * @generated from field: string finish_reason = 7;
+   */
+  finishReason: string;
 };
 
 /**
@@ -228,7 +720,7 @@ export type AuxCompleteResponse = Message$1<"switchyard.v1.AuxCompleteResponse">
  * Use `create(AuxCompleteResponseSchema)` to create a new message.
  */
 export const AuxCompleteResponseSchema: GenMessage<AuxCompleteResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 4);
+  messageDesc(file_switchyard_v1_switchyard, 14);
 
 /**
  * CompleteStreamRequest is a streamed primary turn; the fields are those of CompleteRequest.
@@ -263,6 +755,13 @@ export type CompleteStreamRequest = Message$1<"switchyard.v1.CompleteStreamReque
    * @generated from field: optional double temperature = 4;
    */
   temperature?: number | undefined;
+
+  /**
+   * Tools, tool choice, structured output, sampling and pass-through options.
+   *
+   * @generated from field: switchyard.v1.ChatOptions options = 5;
+   */
+  options?: ChatOptions | undefined;
 };
 
 /**
@@ -270,7 +769,7 @@ export type CompleteStreamRequest = Message$1<"switchyard.v1.CompleteStreamReque
  * Use `create(CompleteStreamRequestSchema)` to create a new message.
  */
 export const CompleteStreamRequestSchema: GenMessage<CompleteStreamRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 5);
+  messageDesc(file_switchyard_v1_switchyard, 15);
 
 /**
  * CompleteStreamResponse is one event of a streamed primary turn.
@@ -307,6 +806,14 @@ export type CompleteStreamResponse = Message$1<"switchyard.v1.CompleteStreamResp
      */
     value: StreamFinished;
     case: "finished";
+  } | {
+    /**
+     * A piece of a tool call, in order; pieces of several calls may interleave.
+     *
+     * @generated from field: switchyard.v1.ToolCallDelta tool_call_delta = 4;
+     */
+    value: ToolCallDelta;
+    case: "toolCallDelta";
   } | { case: undefined; value?: undefined };
 };
 
@@ -315,7 +822,7 @@ export type CompleteStreamResponse = Message$1<"switchyard.v1.CompleteStreamResp
  * Use `create(CompleteStreamResponseSchema)` to create a new message.
  */
 export const CompleteStreamResponseSchema: GenMessage<CompleteStreamResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 6);
+  messageDesc(file_switchyard_v1_switchyard, 16);
 
 /**
  * AuxCompleteStreamRequest is a streamed auxiliary task; the fields are those of
@@ -359,6 +866,13 @@ export type AuxCompleteStreamRequest = Message$1<"switchyard.v1.AuxCompleteStrea
    * @generated from field: optional double temperature = 5;
    */
   temperature?: number | undefined;
+
+  /**
+   * Tools, tool choice, structured output, sampling and pass-through options.
+   *
+   * @generated from field: switchyard.v1.ChatOptions options = 6;
+   */
+  options?: ChatOptions | undefined;
 };
 
 /**
@@ -366,7 +880,7 @@ export type AuxCompleteStreamRequest = Message$1<"switchyard.v1.AuxCompleteStrea
  * Use `create(AuxCompleteStreamRequestSchema)` to create a new message.
  */
 export const AuxCompleteStreamRequestSchema: GenMessage<AuxCompleteStreamRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 7);
+  messageDesc(file_switchyard_v1_switchyard, 17);
 
 /**
  * AuxCompleteStreamResponse is one event of a streamed auxiliary task.
@@ -403,6 +917,14 @@ export type AuxCompleteStreamResponse = Message$1<"switchyard.v1.AuxCompleteStre
      */
     value: StreamFinished;
     case: "finished";
+  } | {
+    /**
+     * A piece of a tool call, in order; pieces of several calls may interleave.
+     *
+     * @generated from field: switchyard.v1.ToolCallDelta tool_call_delta = 4;
+     */
+    value: ToolCallDelta;
+    case: "toolCallDelta";
   } | { case: undefined; value?: undefined };
 };
 
@@ -411,7 +933,7 @@ export type AuxCompleteStreamResponse = Message$1<"switchyard.v1.AuxCompleteStre
  * Use `create(AuxCompleteStreamResponseSchema)` to create a new message.
  */
 export const AuxCompleteStreamResponseSchema: GenMessage<AuxCompleteStreamResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 8);
+  messageDesc(file_switchyard_v1_switchyard, 18);
 
 /**
  * StreamStarted opens a stream once a candidate has produced its first content
@@ -448,7 +970,7 @@ export type StreamStarted = Message$1<"switchyard.v1.StreamStarted"> & {
  * Use `create(StreamStartedSchema)` to create a new message.
  */
 export const StreamStartedSchema: GenMessage<StreamStarted> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 9);
+  messageDesc(file_switchyard_v1_switchyard, 19);
 
 /**
  * StreamFinished closes a complete stream.
@@ -464,7 +986,8 @@ export type StreamFinished = Message$1<"switchyard.v1.StreamFinished"> & {
   usage?: Usage | undefined;
 
   /**
-   * Why generation stopped, as the provider said it (`stop`, `length`, `end_turn`...).
+   * Why generation stopped, normalised: `stop`, `length`, `tool_calls` or
+   * `content_filter`.
    *
    * @generated from field: string finish_reason = 2;
    */
@@ -476,6 +999,13 @@ export type StreamFinished = Message$1<"switchyard.v1.StreamFinished"> & {
    * @generated from field: repeated switchyard.v1.Attempt attempts = 3;
    */
   attempts: Attempt[];
+
+  /**
+   * The tool calls the deltas made, assembled (ids, names, whole arguments).
+   *
+   * @generated from field: repeated switchyard.v1.ToolCall tool_calls = 4;
+   */
+  toolCalls: ToolCall[];
 };
 
 /**
@@ -483,7 +1013,7 @@ export type StreamFinished = Message$1<"switchyard.v1.StreamFinished"> & {
  * Use `create(StreamFinishedSchema)` to create a new message.
  */
 export const StreamFinishedSchema: GenMessage<StreamFinished> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 10);
+  messageDesc(file_switchyard_v1_switchyard, 20);
 
 /**
  * Usage counts tokens.
@@ -499,11 +1029,25 @@ export type Usage = Message$1<"switchyard.v1.Usage"> & {
   inputTokens: number;
 
   /**
-   * Tokens generated.
+   * Tokens generated, reasoning included.
    *
    * @generated from field: uint32 output_tokens = 2;
    */
   outputTokens: number;
+
+  /**
+   * Of the input tokens, those read from the provider's prompt cache.
+   *
+   * @generated from field: uint32 cached_input_tokens = 3;
+   */
+  cachedInputTokens: number;
+
+  /**
+   * Of the output tokens, those spent reasoning.
+   *
+   * @generated from field: uint32 reasoning_tokens = 4;
+   */
+  reasoningTokens: number;
 };
 
 /**
@@ -511,7 +1055,7 @@ export type Usage = Message$1<"switchyard.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 11);
+  messageDesc(file_switchyard_v1_switchyard, 21);
 
 /**
  * ServedBy names the candidate that answered.
@@ -546,7 +1090,7 @@ export type ServedBy = Message$1<"switchyard.v1.ServedBy"> & {
  * Use `create(ServedBySchema)` to create a new message.
  */
 export const ServedBySchema: GenMessage<ServedBy> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 12);
+  messageDesc(file_switchyard_v1_switchyard, 22);
 
 /**
  * Attempt is one step of a request's trail.
@@ -623,7 +1167,7 @@ export type Attempt = Message$1<"switchyard.v1.Attempt"> & {
  * Use `create(AttemptSchema)` to create a new message.
  */
 export const AttemptSchema: GenMessage<Attempt> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 13);
+  messageDesc(file_switchyard_v1_switchyard, 23);
 
 /**
  * FailureDetail travels in the status details of a failed Complete, AuxComplete or stream.
@@ -651,7 +1195,7 @@ export type FailureDetail = Message$1<"switchyard.v1.FailureDetail"> & {
  * Use `create(FailureDetailSchema)` to create a new message.
  */
 export const FailureDetailSchema: GenMessage<FailureDetail> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 14);
+  messageDesc(file_switchyard_v1_switchyard, 24);
 
 /**
  * PrimaryCaller selects the primary caller.
@@ -666,7 +1210,7 @@ export type PrimaryCaller = Message$1<"switchyard.v1.PrimaryCaller"> & {
  * Use `create(PrimaryCallerSchema)` to create a new message.
  */
 export const PrimaryCallerSchema: GenMessage<PrimaryCaller> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 15);
+  messageDesc(file_switchyard_v1_switchyard, 25);
 
 /**
  * Caller is the primary caller or an auxiliary task.
@@ -703,7 +1247,7 @@ export type Caller = Message$1<"switchyard.v1.Caller"> & {
  * Use `create(CallerSchema)` to create a new message.
  */
 export const CallerSchema: GenMessage<Caller> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 16);
+  messageDesc(file_switchyard_v1_switchyard, 26);
 
 /**
  * HttpOutcome is a simulated HTTP answer.
@@ -738,7 +1282,7 @@ export type HttpOutcome = Message$1<"switchyard.v1.HttpOutcome"> & {
  * Use `create(HttpOutcomeSchema)` to create a new message.
  */
 export const HttpOutcomeSchema: GenMessage<HttpOutcome> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 17);
+  messageDesc(file_switchyard_v1_switchyard, 27);
 
 /**
  * SimulatedOutcome is what one upstream attempt returns in a simulation.
@@ -782,7 +1326,7 @@ export type SimulatedOutcome = Message$1<"switchyard.v1.SimulatedOutcome"> & {
  * Use `create(SimulatedOutcomeSchema)` to create a new message.
  */
 export const SimulatedOutcomeSchema: GenMessage<SimulatedOutcome> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 18);
+  messageDesc(file_switchyard_v1_switchyard, 28);
 
 /**
  * Simulation asks what the policy would do.
@@ -832,7 +1376,7 @@ export type Simulation = Message$1<"switchyard.v1.Simulation"> & {
  * Use `create(SimulationSchema)` to create a new message.
  */
 export const SimulationSchema: GenMessage<Simulation> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 19);
+  messageDesc(file_switchyard_v1_switchyard, 29);
 
 /**
  * ExplainFallbackRequest asks for a recorded trail or a simulation.
@@ -869,7 +1413,7 @@ export type ExplainFallbackRequest = Message$1<"switchyard.v1.ExplainFallbackReq
  * Use `create(ExplainFallbackRequestSchema)` to create a new message.
  */
 export const ExplainFallbackRequestSchema: GenMessage<ExplainFallbackRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 20);
+  messageDesc(file_switchyard_v1_switchyard, 30);
 
 /**
  * Candidate is one entry of a caller's ordered candidate list.
@@ -904,7 +1448,7 @@ export type Candidate = Message$1<"switchyard.v1.Candidate"> & {
  * Use `create(CandidateSchema)` to create a new message.
  */
 export const CandidateSchema: GenMessage<Candidate> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 21);
+  messageDesc(file_switchyard_v1_switchyard, 31);
 
 /**
  * ExplainFallbackResponse is the trail, recorded or simulated.
@@ -967,7 +1511,7 @@ export type ExplainFallbackResponse = Message$1<"switchyard.v1.ExplainFallbackRe
  * Use `create(ExplainFallbackResponseSchema)` to create a new message.
  */
 export const ExplainFallbackResponseSchema: GenMessage<ExplainFallbackResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 22);
+  messageDesc(file_switchyard_v1_switchyard, 32);
 
 /**
  * ApiKey is a static provider key.
@@ -988,7 +1532,7 @@ export type ApiKey = Message$1<"switchyard.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 23);
+  messageDesc(file_switchyard_v1_switchyard, 33);
 
 /**
  * OAuthTokens is an OAuth token set and how to refresh it (RFC 6749 refresh grant).
@@ -1051,7 +1595,7 @@ export type OAuthTokens = Message$1<"switchyard.v1.OAuthTokens"> & {
  * Use `create(OAuthTokensSchema)` to create a new message.
  */
 export const OAuthTokensSchema: GenMessage<OAuthTokens> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 24);
+  messageDesc(file_switchyard_v1_switchyard, 34);
 
 /**
  * PutCredentialRequest stores a credential.
@@ -1116,7 +1660,7 @@ export type PutCredentialRequest = Message$1<"switchyard.v1.PutCredentialRequest
  * Use `create(PutCredentialRequestSchema)` to create a new message.
  */
 export const PutCredentialRequestSchema: GenMessage<PutCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 25);
+  messageDesc(file_switchyard_v1_switchyard, 35);
 
 /**
  * PutCredentialResponse describes the stored credential.
@@ -1137,7 +1681,7 @@ export type PutCredentialResponse = Message$1<"switchyard.v1.PutCredentialRespon
  * Use `create(PutCredentialResponseSchema)` to create a new message.
  */
 export const PutCredentialResponseSchema: GenMessage<PutCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 26);
+  messageDesc(file_switchyard_v1_switchyard, 36);
 
 /**
  * ListCredentialsRequest lists credentials.
@@ -1158,7 +1702,7 @@ export type ListCredentialsRequest = Message$1<"switchyard.v1.ListCredentialsReq
  * Use `create(ListCredentialsRequestSchema)` to create a new message.
  */
 export const ListCredentialsRequestSchema: GenMessage<ListCredentialsRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 27);
+  messageDesc(file_switchyard_v1_switchyard, 37);
 
 /**
  * ListCredentialsResponse lists credentials.
@@ -1179,7 +1723,7 @@ export type ListCredentialsResponse = Message$1<"switchyard.v1.ListCredentialsRe
  * Use `create(ListCredentialsResponseSchema)` to create a new message.
  */
 export const ListCredentialsResponseSchema: GenMessage<ListCredentialsResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 28);
+  messageDesc(file_switchyard_v1_switchyard, 38);
 
 /**
  * DeleteCredentialRequest removes a credential.
@@ -1200,7 +1744,7 @@ export type DeleteCredentialRequest = Message$1<"switchyard.v1.DeleteCredentialR
  * Use `create(DeleteCredentialRequestSchema)` to create a new message.
  */
 export const DeleteCredentialRequestSchema: GenMessage<DeleteCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 29);
+  messageDesc(file_switchyard_v1_switchyard, 39);
 
 /**
  * DeleteCredentialResponse confirms a removal.
@@ -1215,7 +1759,7 @@ export type DeleteCredentialResponse = Message$1<"switchyard.v1.DeleteCredential
  * Use `create(DeleteCredentialResponseSchema)` to create a new message.
  */
 export const DeleteCredentialResponseSchema: GenMessage<DeleteCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 30);
+  messageDesc(file_switchyard_v1_switchyard, 40);
 
 /**
  * RefreshCredentialRequest refreshes an OAuth credential now.
@@ -1236,7 +1780,7 @@ export type RefreshCredentialRequest = Message$1<"switchyard.v1.RefreshCredentia
  * Use `create(RefreshCredentialRequestSchema)` to create a new message.
  */
 export const RefreshCredentialRequestSchema: GenMessage<RefreshCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 31);
+  messageDesc(file_switchyard_v1_switchyard, 41);
 
 /**
  * RefreshCredentialResponse describes the refreshed credential.
@@ -1257,7 +1801,7 @@ export type RefreshCredentialResponse = Message$1<"switchyard.v1.RefreshCredenti
  * Use `create(RefreshCredentialResponseSchema)` to create a new message.
  */
 export const RefreshCredentialResponseSchema: GenMessage<RefreshCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 32);
+  messageDesc(file_switchyard_v1_switchyard, 42);
 
 /**
  * CredentialInfo describes a credential without its secrets.
@@ -1348,7 +1892,7 @@ export type CredentialInfo = Message$1<"switchyard.v1.CredentialInfo"> & {
  * Use `create(CredentialInfoSchema)` to create a new message.
  */
 export const CredentialInfoSchema: GenMessage<CredentialInfo> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 33);
+  messageDesc(file_switchyard_v1_switchyard, 43);
 
 /**
  * Role is the author of a chat message.
@@ -1383,6 +1927,20 @@ export enum Role {
    * @generated from enum value: ROLE_ASSISTANT = 3;
    */
   ASSISTANT = 3,
+
+  /**
+   * Developer instructions (OpenAI's successor of system for reasoning models).
+   *
+   * @generated from enum value: ROLE_DEVELOPER = 4;
+   */
+  DEVELOPER = 4,
+
+  /**
+   * The result of one tool call; the message names the call by `tool_call_id`.
+   *
+   * @generated from enum value: ROLE_TOOL = 5;
+   */
+  TOOL = 5,
 }
 
 /**
@@ -1390,6 +1948,177 @@ export enum Role {
  */
 export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
   enumDesc(file_switchyard_v1_switchyard, 0);
+
+/**
+ * ImageDetail is how closely the model looks at an image (OpenAI's `detail`).
+ *
+ * @generated from enum switchyard.v1.ImageDetail
+ */
+export enum ImageDetail {
+  /**
+   * The provider decides.
+   *
+   * @generated from enum value: IMAGE_DETAIL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The provider decides, said explicitly.
+   *
+   * @generated from enum value: IMAGE_DETAIL_AUTO = 1;
+   */
+  AUTO = 1,
+
+  /**
+   * A low-resolution pass.
+   *
+   * @generated from enum value: IMAGE_DETAIL_LOW = 2;
+   */
+  LOW = 2,
+
+  /**
+   * A high-resolution pass.
+   *
+   * @generated from enum value: IMAGE_DETAIL_HIGH = 3;
+   */
+  HIGH = 3,
+}
+
+/**
+ * Describes the enum switchyard.v1.ImageDetail.
+ */
+export const ImageDetailSchema: GenEnum<ImageDetail> = /*@__PURE__*/
+  enumDesc(file_switchyard_v1_switchyard, 1);
+
+/**
+ * ToolChoiceMode is a tool choice other than one named function.
+ *
+ * @generated from enum switchyard.v1.ToolChoiceMode
+ */
+export enum ToolChoiceMode {
+  /**
+   * Not set: rejected when `mode` is the choice.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The model decides (the default when tools are given).
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_AUTO = 1;
+   */
+  AUTO = 1,
+
+  /**
+   * No tool call.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_NONE = 2;
+   */
+  NONE = 2,
+
+  /**
+   * At least one tool call.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_REQUIRED = 3;
+   */
+  REQUIRED = 3,
+}
+
+/**
+ * Describes the enum switchyard.v1.ToolChoiceMode.
+ */
+export const ToolChoiceModeSchema: GenEnum<ToolChoiceMode> = /*@__PURE__*/
+  enumDesc(file_switchyard_v1_switchyard, 2);
+
+/**
+ * ResponseFormatKind is the shape of the answer's text.
+ *
+ * @generated from enum switchyard.v1.ResponseFormatKind
+ */
+export enum ResponseFormatKind {
+  /**
+   * Not set: rejected as invalid.
+   *
+   * @generated from enum value: RESPONSE_FORMAT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Free text (the default).
+   *
+   * @generated from enum value: RESPONSE_FORMAT_KIND_TEXT = 1;
+   */
+  TEXT = 1,
+
+  /**
+   * Any JSON object.
+   *
+   * @generated from enum value: RESPONSE_FORMAT_KIND_JSON_OBJECT = 2;
+   */
+  JSON_OBJECT = 2,
+
+  /**
+   * JSON following `json_schema`.
+   *
+   * @generated from enum value: RESPONSE_FORMAT_KIND_JSON_SCHEMA = 3;
+   */
+  JSON_SCHEMA = 3,
+}
+
+/**
+ * Describes the enum switchyard.v1.ResponseFormatKind.
+ */
+export const ResponseFormatKindSchema: GenEnum<ResponseFormatKind> = /*@__PURE__*/
+  enumDesc(file_switchyard_v1_switchyard, 3);
+
+/**
+ * ReasoningEffort is how hard a reasoning model thinks.
+ *
+ * @generated from enum switchyard.v1.ReasoningEffort
+ */
+export enum ReasoningEffort {
+  /**
+   * Not set: the provider's default.
+   *
+   * @generated from enum value: REASONING_EFFORT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The least reasoning.
+   *
+   * @generated from enum value: REASONING_EFFORT_MINIMAL = 1;
+   */
+  MINIMAL = 1,
+
+  /**
+   * Low.
+   *
+   * @generated from enum value: REASONING_EFFORT_LOW = 2;
+   */
+  LOW = 2,
+
+  /**
+   * Medium.
+   *
+   * @generated from enum value: REASONING_EFFORT_MEDIUM = 3;
+   */
+  MEDIUM = 3,
+
+  /**
+   * High.
+   *
+   * @generated from enum value: REASONING_EFFORT_HIGH = 4;
+   */
+  HIGH = 4,
+}
+
+/**
+ * Describes the enum switchyard.v1.ReasoningEffort.
+ */
+export const ReasoningEffortSchema: GenEnum<ReasoningEffort> = /*@__PURE__*/
+  enumDesc(file_switchyard_v1_switchyard, 4);
 
 /**
  * ErrorClass is the classification of one upstream outcome.
@@ -1508,7 +2237,7 @@ export enum ErrorClass {
  * Describes the enum switchyard.v1.ErrorClass.
  */
 export const ErrorClassSchema: GenEnum<ErrorClass> = /*@__PURE__*/
-  enumDesc(file_switchyard_v1_switchyard, 1);
+  enumDesc(file_switchyard_v1_switchyard, 5);
 
 /**
  * Action is what the policy did after a step.
@@ -1592,7 +2321,7 @@ export enum Action {
  * Describes the enum switchyard.v1.Action.
  */
 export const ActionSchema: GenEnum<Action> = /*@__PURE__*/
-  enumDesc(file_switchyard_v1_switchyard, 2);
+  enumDesc(file_switchyard_v1_switchyard, 6);
 
 /**
  * ErrorReason lists every `google.rpc.ErrorInfo.reason` the service returns.
@@ -1712,7 +2441,7 @@ export enum ErrorReason {
  * Describes the enum switchyard.v1.ErrorReason.
  */
 export const ErrorReasonSchema: GenEnum<ErrorReason> = /*@__PURE__*/
-  enumDesc(file_switchyard_v1_switchyard, 3);
+  enumDesc(file_switchyard_v1_switchyard, 7);
 
 /**
  * TransportFailure is an upstream failure without an HTTP answer.
@@ -1767,7 +2496,7 @@ export enum TransportFailure {
  * Describes the enum switchyard.v1.TransportFailure.
  */
 export const TransportFailureSchema: GenEnum<TransportFailure> = /*@__PURE__*/
-  enumDesc(file_switchyard_v1_switchyard, 4);
+  enumDesc(file_switchyard_v1_switchyard, 8);
 
 /**
  * Outcome is how a request ended.
@@ -1801,7 +2530,7 @@ export enum Outcome {
  * Describes the enum switchyard.v1.Outcome.
  */
 export const OutcomeSchema: GenEnum<Outcome> = /*@__PURE__*/
-  enumDesc(file_switchyard_v1_switchyard, 5);
+  enumDesc(file_switchyard_v1_switchyard, 9);
 
 /**
  * CredentialKind is the kind of secret material.
@@ -1835,7 +2564,7 @@ export enum CredentialKind {
  * Describes the enum switchyard.v1.CredentialKind.
  */
 export const CredentialKindSchema: GenEnum<CredentialKind> = /*@__PURE__*/
-  enumDesc(file_switchyard_v1_switchyard, 6);
+  enumDesc(file_switchyard_v1_switchyard, 10);
 
 /**
  * CredentialState is the health of a credential.
@@ -1876,7 +2605,7 @@ export enum CredentialState {
  * Describes the enum switchyard.v1.CredentialState.
  */
 export const CredentialStateSchema: GenEnum<CredentialState> = /*@__PURE__*/
-  enumDesc(file_switchyard_v1_switchyard, 7);
+  enumDesc(file_switchyard_v1_switchyard, 11);
 
 /**
  * SwitchyardService routes an agent's LLM calls to providers. Primary turns and

@@ -265,6 +265,40 @@ def test_chat_completions_parse_is_served_by_openai_responses_after_a_529(
     assert sent.body["input"][0]["role"] == "user"
 
 
+def test_an_openai_responses_candidate_streams_text_and_function_calls(
+    door: SwitchyardProcess, fakes: FakeProviders
+) -> None:
+    """The harness's Responses fake, streamed: text, then function calls, reach the
+    caller through the chat completions door after the first candidate's 529."""
+    fakes.script("codex", *[Reply.error(529, OVERLOADED)] * 3)
+    fakes.script("resp", Reply.stream("Hi ", "there"))
+    structured = sdk(door)
+    stream = structured.chat.completions.create(
+        model="switchyard/aux/structured",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "Hi there"
+    assert fakes.calls("resp")[-1].body["stream"] is True
+
+    fakes.script("codex", *[Reply.error(529, OVERLOADED)] * 3)
+    fakes.script("resp", Reply.tools(("call_9", "get_weather", '{"city":"Oslo"}')))
+    with structured.responses.stream(
+        model="switchyard/aux/structured",
+        input="Weather in Oslo?",
+        tools=[WEATHER],  # type: ignore[list-item]
+    ) as events:
+        final = events.get_final_response()
+    [call] = final.output
+    assert (call.type, call.call_id, call.arguments) == (
+        "function_call",
+        "call_9",
+        '{"city":"Oslo"}',
+    )
+    assert fakes.calls("resp")[-1].body["tools"][0]["name"] == "get_weather"
+
+
 def test_a_stream_broken_after_text_raises_with_the_trail(
     door: SwitchyardProcess, fakes: FakeProviders
 ) -> None:

@@ -580,3 +580,43 @@ async fn images_and_a_json_schema_format_reach_the_providers_in_their_shapes() {
     assert_eq!(responses["input"][0]["content"][1]["type"], "input_image");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_provider_echoing_its_key_never_reaches_the_caller() {
+    let (fakes, app, base, _dir) = setup().await;
+    fakes.main.push(vec![FakeReply::echo_key(500); 3]);
+    fakes.main_fb.push(vec![FakeReply::echo_key(500); 3]);
+    let r = post(
+        &base,
+        &json!({"model": "switchyard/primary", "input": "hi"}),
+    )
+    .await;
+    assert_eq!(r.status(), 503);
+    let headers = format!("{:?}", r.headers());
+    let body = r.text().await.unwrap();
+    assert!(
+        fakes.main.calls()[0]
+            .credential
+            .contains("secret-of-main-k1")
+    );
+    for secret in ["secret-of-main-k1", "secret-of-main-fb-k1"] {
+        assert!(!body.contains(secret), "{body}");
+        assert!(!headers.contains(secret), "{headers}");
+    }
+    // The same after text: the error event of a broken stream is scrubbed too.
+    fakes
+        .main
+        .push([FakeReply::stream(&["Hel", "lo"]).ending(StreamEnd::Error(
+            r#"{"error":{"message":"key {credential} overloaded","type":"server_error"}}"#.into(),
+        ))]);
+    let r = post(
+        &base,
+        &json!({"model": "switchyard/primary", "input": "hi", "stream": true}),
+    )
+    .await;
+    let body = r.text().await.unwrap();
+    assert!(body.contains("response.failed"), "{body}");
+    assert!(body.contains("key [redacted] overloaded"), "{body}");
+    assert!(!body.contains("secret-of-main-k1"), "{body}");
+    app.stop().await;
+}

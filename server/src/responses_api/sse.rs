@@ -425,3 +425,6 @@ pub fn response(stream: CompletionStream, caller: &Caller, echo: Echo) -> Respon
     response.headers_mut().extend(headers);
     response
 }
+
+#[cfg(test)]
+mod tests;

@@ -514,6 +514,16 @@ async fn server_side_state_and_uncarried_fields_are_refused_by_name() {
     assert_eq!(r.status(), 400);
     let error: Value = r.json().await.unwrap();
     assert_eq!(error["error"]["param"], "input", "{error}");
+    // The chat completions door's 404 of unknown paths lists this door too.
+    let r = reqwest::Client::new()
+        .post(format!("{base}/responses/resp_1/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let error: Value = r.json().await.unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("POST /v1/responses"), "{message}");
     assert_eq!(fakes.main.call_count(), 1);
     app.stop().await;
 }

@@ -630,3 +630,24 @@ async fn a_provider_echoing_its_key_never_reaches_the_caller() {
     assert!(!body.contains("secret-of-main-k1"), "{body}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_sdks_timeout_header_bounds_the_call() {
+    let (fakes, app, base, _dir) = setup().await;
+    let slow = std::time::Duration::from_secs(3);
+    fakes.main.push([FakeReply::ok("late").after(slow)]);
+    fakes.main_fb.push([FakeReply::ok("late").after(slow)]);
+    let started = std::time::Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/responses"))
+        .header("x-stainless-timeout", "0.4")
+        .json(&json!({"model": "switchyard/primary", "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    assert!(started.elapsed() < slow, "{:?}", started.elapsed());
+    let error: Value = r.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "deadline_exhausted", "{error}");
+    app.stop().await;
+}

@@ -36,6 +36,7 @@ pub mod openai;
 pub mod policy;
 pub mod provider;
 pub mod redact;
+pub mod responses_api;
 pub mod service;
 pub mod simulate;
 pub mod sse;

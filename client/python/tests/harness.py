@@ -1,5 +1,6 @@
-"""Test harness: OpenAI-compatible fake providers (a real HTTP server in this process)
-and the real `switchyard` binary on a temporary config and SQLite file."""
+"""Test harness: fake providers (a real HTTP server in this process) speaking OpenAI chat
+completions, the OpenAI Responses API and the Anthropic Messages API, and the real
+`switchyard` binary on a temporary config and SQLite file."""
 
 from __future__ import annotations
 
@@ -143,10 +144,12 @@ class Call:
 
 
 class FakeProviders:
-    """OpenAI-compatible fakes on one loopback HTTP server; the first path segment
-    names the provider (`/codex/v1/chat/completions`). Each answers its scripted
-    replies in order, then `answer from <name>` (streamed word by word when the request
-    asks for a stream); every call is recorded."""
+    """Fake providers on one loopback HTTP server; the first path segment names the
+    provider, the rest the API it is asked in: `/codex/v1/chat/completions` (OpenAI
+    chat), `/codex/v1/responses` (OpenAI Responses) or `/codex/v1/messages`
+    (Anthropic Messages). Each answers its scripted replies in order, then `answer
+    from <name>` (streamed word by word when the request asks for a stream), in the
+    shape of the API it was asked in; every call is recorded."""
 
     def __init__(self, names: list[str]) -> None:
         self.names = list(names)
@@ -166,7 +169,12 @@ class FakeProviders:
         return self._server.server_address[1]
 
     def base_url(self, name: str) -> str:
+        """Base URL for `kind: openai` and `kind: openai_responses`."""
         return f"http://127.0.0.1:{self.port}/{name}/v1"
+
+    def anthropic_base_url(self, name: str) -> str:
+        """Base URL for `kind: anthropic` (the provider adds `/v1/messages`)."""
+        return f"http://127.0.0.1:{self.port}/{name}"
 
     def script(self, name: str, *replies: Reply) -> None:
         with self._lock:
@@ -207,19 +215,32 @@ class FakeProviders:
                 raw = self.rfile.read(length)
                 parts = self.path.strip("/").split("/")
                 name = parts[0] if parts else ""
-                if name not in fakes._scripts or parts[1:] != ["v1", "chat", "completions"]:
+                api = {
+                    ("v1", "chat", "completions"): "chat",
+                    ("v1", "responses"): "responses",
+                    ("v1", "messages"): "messages",
+                }.get(tuple(parts[1:]))
+                if name not in fakes._scripts or api is None:
                     self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}))
                     return
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     body = {"unparsed": raw.decode("utf-8", "replace")}
-                call = Call(name, self.path, self.headers.get("authorization", ""), body)
+                # Anthropic SDKs and providers send the key as `x-api-key`.
+                credential = self.headers.get("authorization") or self.headers.get("x-api-key", "")
+                call = Call(name, self.path, credential, body)
                 with fakes._lock:
                     fakes._calls.append(call)
                 reply = fakes._next(name)
                 if reply.delay and fakes._stop.wait(reply.delay):
                     return  # shutting down
+                if api == "responses" and (reply.body is None or reply.status == 200):
+                    self._responses_api(call, reply)
+                    return
+                if api == "messages" and (reply.body is None or reply.status == 200):
+                    self._messages_api(call, reply)
+                    return
                 if reply.tool_calls is not None:
                     self._tool_calls(call, reply.tool_calls)
                     return
@@ -354,6 +375,235 @@ class FakeProviders:
                 except OSError:  # the server closed the stream
                     with fakes._lock:
                         call.disconnected = True
+
+            # === OpenAI Responses API ===
+
+            def _responses_api(self, call: Call, reply: Reply) -> None:
+                """A Responses answer: text then function calls, whole or as typed
+                events (`response.output_text.delta`, `.function_call_arguments.delta`,
+                `response.completed`); a stream ending `STREAM_ERROR` ends with
+                `response.failed`, one ending `STREAM_DROP` with nothing."""
+                if reply.pieces is not None:
+                    pieces = reply.pieces
+                else:
+                    pieces = split_words(reply.content) if reply.content else []
+                calls = reply.tool_calls or []
+                usage = {
+                    "input_tokens": 3,
+                    "output_tokens": max(len(pieces), 1),
+                    "total_tokens": 3 + max(len(pieces), 1),
+                }
+
+                def items(done: bool) -> list[dict]:
+                    out: list[dict] = []
+                    if pieces:
+                        text = "".join(pieces) if done else ""
+                        content = [{"type": "output_text", "text": text, "annotations": []}]
+                        out.append(
+                            {
+                                "type": "message",
+                                "id": "msg_fake",
+                                "role": "assistant",
+                                "status": "completed" if done else "in_progress",
+                                "content": content if done else [],
+                            }
+                        )
+                    for i, (cid, n, a) in enumerate(calls):
+                        out.append(
+                            {
+                                "type": "function_call",
+                                "id": f"fc_fake_{i}",
+                                "call_id": cid,
+                                "name": n,
+                                "arguments": a if done else "",
+                                "status": "completed" if done else "in_progress",
+                            }
+                        )
+                    return out
+
+                def response(status: str, output: list[dict]) -> dict:
+                    return {
+                        "id": "resp_fake",
+                        "object": "response",
+                        "status": status,
+                        "model": call.model,
+                        "output": output,
+                        "usage": usage if status == "completed" else None,
+                    }
+
+                if not call.stream and reply.pieces is None:
+                    self._send(200, json.dumps(response("completed", items(True))))
+                    return
+                seq = iter(range(1_000_000))
+
+                def event(kind: str, **fields: object) -> bytes:
+                    data = {"type": kind, "sequence_number": next(seq), **fields}
+                    return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+                try:
+                    self._open_stream()
+                    self._write(event("response.created", response=response("in_progress", [])))
+                    whole = items(True)
+                    started = items(False)
+                    index = 0
+                    if pieces:
+                        self._write(
+                            event("response.output_item.added", output_index=0, item=started[0])
+                        )
+                        part = {"type": "output_text", "text": "", "annotations": []}
+                        self._write(
+                            event(
+                                "response.content_part.added",
+                                item_id="msg_fake",
+                                output_index=0,
+                                content_index=0,
+                                part=part,
+                            )
+                        )
+                        for piece in pieces:
+                            if reply.gap and fakes._stop.wait(reply.gap):
+                                return
+                            self._write(
+                                event(
+                                    "response.output_text.delta",
+                                    item_id="msg_fake",
+                                    output_index=0,
+                                    content_index=0,
+                                    delta=piece,
+                                )
+                            )
+                            with fakes._lock:
+                                call.sent += 1
+                        if reply.end == STREAM_DROP:
+                            return
+                        if reply.end == STREAM_ERROR:
+                            failed = response("failed", [])
+                            failed["error"] = {"code": "server_error", "message": "Overloaded"}
+                            self._write(event("response.failed", response=failed))
+                            return
+                        self._write(
+                            event("response.output_item.done", output_index=0, item=whole[0])
+                        )
+                        index = 1
+                    for offset, (_, _, a) in enumerate(calls):
+                        item = started[index + offset]
+                        out_index = index + offset
+                        self._write(
+                            event("response.output_item.added", output_index=out_index, item=item)
+                        )
+                        for piece in (a[: len(a) // 2], a[len(a) // 2 :]):
+                            self._write(
+                                event(
+                                    "response.function_call_arguments.delta",
+                                    item_id=item["id"],
+                                    output_index=out_index,
+                                    delta=piece,
+                                )
+                            )
+                        self._write(
+                            event(
+                                "response.output_item.done",
+                                output_index=out_index,
+                                item=whole[out_index],
+                            )
+                        )
+                    self._write(event("response.completed", response=response("completed", whole)))
+                except OSError:
+                    with fakes._lock:
+                        call.disconnected = True
+
+            # === Anthropic Messages API ===
+
+            def _messages_api(self, call: Call, reply: Reply) -> None:
+                """A Messages answer: a text block then `tool_use` blocks, whole or as
+                events (`message_start`, `content_block_start/delta/stop`,
+                `message_delta`, `message_stop`); a stream ending `STREAM_ERROR` ends
+                with an `error` event, one ending `STREAM_DROP` with nothing."""
+                if reply.pieces is not None:
+                    pieces = reply.pieces
+                else:
+                    pieces = split_words(reply.content) if reply.content else []
+                calls = reply.tool_calls or []
+                stop = "tool_use" if calls else "end_turn"
+                if not call.stream and reply.pieces is None:
+                    content: list[dict] = []
+                    if pieces:
+                        content.append({"type": "text", "text": "".join(pieces)})
+                    for cid, n, a in calls:
+                        content.append(
+                            {"type": "tool_use", "id": cid, "name": n, "input": json.loads(a)}
+                        )
+                    body = {
+                        "id": "msg_fake",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": call.model,
+                        "content": content,
+                        "stop_reason": stop,
+                        "stop_sequence": None,
+                        "usage": {"input_tokens": 3, "output_tokens": 2},
+                    }
+                    self._send(200, json.dumps(body))
+                    return
+
+                def event(kind: str, **fields: object) -> bytes:
+                    data = {"type": kind, **fields}
+                    return f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
+
+                try:
+                    self._open_stream()
+                    start = {
+                        "id": "msg_fake",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": call.model,
+                        "content": [],
+                        "stop_reason": None,
+                        "usage": {"input_tokens": 3, "output_tokens": 0},
+                    }
+                    self._write(event("message_start", message=start))
+                    index = 0
+                    if pieces:
+                        block = {"type": "text", "text": ""}
+                        self._write(event("content_block_start", index=0, content_block=block))
+                        for piece in pieces:
+                            if reply.gap and fakes._stop.wait(reply.gap):
+                                return
+                            delta = {"type": "text_delta", "text": piece}
+                            self._write(event("content_block_delta", index=0, delta=delta))
+                            with fakes._lock:
+                                call.sent += 1
+                        if reply.end == STREAM_DROP:
+                            return
+                        if reply.end == STREAM_ERROR:
+                            error = {"type": "overloaded_error", "message": "Overloaded"}
+                            self._write(event("error", error=error))
+                            return
+                        self._write(event("content_block_stop", index=0))
+                        index = 1
+                    for offset, (cid, n, a) in enumerate(calls):
+                        i = index + offset
+                        block = {"type": "tool_use", "id": cid, "name": n, "input": {}}
+                        self._write(event("content_block_start", index=i, content_block=block))
+                        for piece in (a[: len(a) // 2], a[len(a) // 2 :]):
+                            delta = {"type": "input_json_delta", "partial_json": piece}
+                            self._write(event("content_block_delta", index=i, delta=delta))
+                        self._write(event("content_block_stop", index=i))
+                    usage = {"output_tokens": max(len(pieces), 1)}
+                    self._write(event("message_delta", delta={"stop_reason": stop}, usage=usage))
+                    self._write(event("message_stop"))
+                except OSError:
+                    with fakes._lock:
+                        call.disconnected = True
+
+            def _open_stream(self) -> None:
+                """Headers of an event stream delimited by the connection's close."""
+                self.close_connection = True
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("cache-control", "no-cache")
+                self.send_header("connection", "close")
+                self.end_headers()
 
             def _write(self, data: bytes) -> None:
                 self.wfile.write(data)

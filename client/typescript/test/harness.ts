@@ -277,7 +277,7 @@ export class FakeProviders {
 /** The providers of the test topology, and the credential each one gets. */
 export const PROVIDERS = ["main", "codex", "cheap"] as const;
 
-function config(fakes: FakeProviders, db: string): string {
+function config(fakes: FakeProviders, db: string, openai: boolean): string {
   return `listen: 127.0.0.1:0
 database: { path: ${JSON.stringify(db)} }
 providers:
@@ -294,7 +294,13 @@ policy: { backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }
 auth:
   client_token_sha256: [ "${tokenSha256(CLIENT_TOKEN)}" ]
   admin_token_sha256: [ "${tokenSha256(ADMIN_TOKEN)}" ]
-`;
+${openai ? "openai_listen: 127.0.0.1:0\n" : ""}`;
+}
+
+/** Options of {@link Harness.start}. */
+export interface HarnessOptions {
+  /** Also serve the OpenAI-compatible HTTP doors (`openai_listen`); see `Harness.openaiBaseUrl`. */
+  openai?: boolean;
 }
 
 /** A running `switchyard serve` and its fake providers. */
@@ -302,6 +308,8 @@ export class Harness {
   private constructor(
     readonly fakes: FakeProviders,
     readonly baseUrl: string,
+    /** Base URL of the OpenAI-compatible doors (`http://addr/v1`), when started with them. */
+    readonly openaiBaseUrl: string | undefined,
     private readonly child: ChildProcess,
     private readonly dir: string,
     private readonly stderr: string[],
@@ -313,13 +321,14 @@ export class Harness {
    * starts the server, waiting for its `switchyard listening on` line. Caller auth
    * is on: every call needs `CLIENT_TOKEN` (or `ADMIN_TOKEN`).
    */
-  static async start(): Promise<Harness> {
+  static async start(options: HarnessOptions = {}): Promise<Harness> {
+    const openai = options.openai === true;
     const bin = switchyardBin();
     const fakes = await FakeProviders.start();
     const dir = await mkdtemp(join(tmpdir(), "switchyard-ts-"));
     try {
       const file = join(dir, "switchyard.yaml");
-      await writeFile(file, config(fakes, join(dir, "switchyard.db")));
+      await writeFile(file, config(fakes, join(dir, "switchyard.db"), openai));
       for (const provider of PROVIDERS) {
         const id = `${provider}-key`;
         await promisify(execFile)(
@@ -331,21 +340,32 @@ export class Harness {
       const child = spawn(bin, ["--config", file, "serve"], { stdio: ["ignore", "pipe", "pipe"] });
       const stderr: string[] = [];
       child.stderr!.setEncoding("utf8").on("data", (s: string) => stderr.push(s));
-      const addr = await new Promise<string>((resolve, reject) => {
+      // `switchyard listening on <addr>`, then (with the doors) `switchyard openai api on <url>`.
+      const [addr, openaiUrl] = await new Promise<[string, string | undefined]>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`switchyard did not start in 20 s:\n${stderr.join("")}`)), 20_000);
         const lines = createInterface({ input: child.stdout! });
-        lines.once("line", (line) => {
-          clearTimeout(timer);
-          const m = /^switchyard listening on (\S+)$/.exec(line);
-          if (m) resolve(m[1]!);
-          else reject(new Error(`unexpected first stdout line: ${line}`));
-        });
+        let grpc: string | undefined;
+        const onLine = (line: string) => {
+          const m = grpc === undefined ? /^switchyard listening on (\S+)$/.exec(line) : /^switchyard openai api on (\S+)$/.exec(line);
+          if (!m) {
+            clearTimeout(timer);
+            lines.off("line", onLine);
+            reject(new Error(`unexpected stdout line: ${line}`));
+          } else if (grpc === undefined && openai) {
+            grpc = m[1]!;
+          } else {
+            clearTimeout(timer);
+            lines.off("line", onLine);
+            resolve(grpc === undefined ? [m[1]!, undefined] : [grpc, m[1]!]);
+          }
+        };
+        lines.on("line", onLine);
         child.once("exit", (code, signal) => {
           clearTimeout(timer);
           reject(new Error(`switchyard exited (${code ?? signal}) before listening:\n${stderr.join("")}`));
         });
       });
-      return new Harness(fakes, `http://${addr}`, child, dir, stderr);
+      return new Harness(fakes, `http://${addr}`, openaiUrl, child, dir, stderr);
     } catch (e) {
       await fakes.stop();
       await rm(dir, { recursive: true, force: true });

@@ -22,6 +22,7 @@ mod openai;
 mod operations;
 mod outlier;
 mod refresh;
+mod responses_door;
 mod secrets;
 mod serve_output;
 mod soak;

@@ -319,6 +319,7 @@ impl App {
             // Every HTTP door's routes, on one state; only chat completions
             // has a fallback (the 404 of an unknown path).
             let router = crate::openai::routes()
+                .merge(crate::messages_api::routes())
                 .with_state(crate::door::DoorState::new(
                     self.service.clone(),
                     self.auth.clone(),

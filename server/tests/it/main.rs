@@ -8,6 +8,7 @@ mod drain;
 mod hostile;
 mod keys;
 mod layout;
+mod messages_door;
 mod openai;
 mod operations;
 mod outlier;

@@ -207,7 +207,8 @@ class FakeProviders:
                 raw = self.rfile.read(length)
                 parts = self.path.strip("/").split("/")
                 name = parts[0] if parts else ""
-                if name not in fakes._scripts or parts[1:] != ["v1", "chat", "completions"]:
+                routes = (["v1", "chat", "completions"], ["v1", "responses"])
+                if name not in fakes._scripts or parts[1:] not in routes:
                     self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}))
                     return
                 try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import pytest
@@ -85,12 +86,12 @@ def door(binary: Path, fakes: FakeProviders, tmp_path: Path) -> Iterator[Switchy
     assert proc.stop() == 0, proc.log.read_text()
 
 
-def sdk(door: SwitchyardProcess, **kwargs: object) -> anthropic.Anthropic:
+def sdk(door: SwitchyardProcess, **kwargs: Any) -> anthropic.Anthropic:
     """An Anthropic client whose only change is the base URL (the agent token is
     its `api_key`, sent as `x-api-key`). The SDK's own retries stay on: the tests
     prove Switchyard turns them off."""
     base = door.openai_base_url.removesuffix("/v1")
-    return anthropic.Anthropic(base_url=base, api_key=CLIENT_TOKEN, **kwargs)  # type: ignore[arg-type]
+    return anthropic.Anthropic(base_url=base, api_key=CLIENT_TOKEN, **kwargs)
 
 
 #: (client options, model, the candidate that serves after codex's 401)

@@ -171,7 +171,10 @@ fn system_message(system: InSystem, out: &mut Vec<Message>, violations: &mut Vio
             })
             .collect(),
     };
-    if parts.iter().any(|p| p.as_text().is_some_and(|t| !t.is_empty())) {
+    if parts
+        .iter()
+        .any(|p| p.as_text().is_some_and(|t| !t.is_empty()))
+    {
         out.push(Message {
             role: Role::System,
             parts,
@@ -251,7 +254,9 @@ fn assistant_turn(blocks: Vec<InBlock>, out: &mut Vec<Message>, violations: &mut
                 message.tool_calls.push(ToolCall {
                     id: b.id.unwrap_or_default(),
                     name: b.name.unwrap_or_default(),
-                    arguments: b.input.map_or_else(|| "{}".to_owned(), |i| i.get().to_owned()),
+                    arguments: b
+                        .input
+                        .map_or_else(|| "{}".to_owned(), |i| i.get().to_owned()),
                 });
             }
             "thinking" | "redacted_thinking" => thinking += 1,
@@ -324,7 +329,12 @@ fn content_part(b: InBlock, field: &'static str, violations: &mut Violations) ->
 }
 
 fn image(source: InSource, violations: &mut Violations) -> Option<Image> {
-    let source = match (source.kind.as_str(), source.media_type, source.data, source.url) {
+    let source = match (
+        source.kind.as_str(),
+        source.media_type,
+        source.data,
+        source.url,
+    ) {
         ("base64", Some(media_type), Some(data), _) => ImageSource::Base64 { media_type, data },
         ("url", _, _, Some(url)) => match ImageSource::from_url(&url) {
             Ok(s) => s,
@@ -400,10 +410,7 @@ fn tool_choice(c: InToolChoice, violations: &mut Violations) -> (Option<ToolChoi
         (other, _) => {
             violations.push((
                 "tool_choice",
-                format!(
-                    "{:?} is not auto, any, tool or none",
-                    validate::echo(other)
-                ),
+                format!("{:?} is not auto, any, tool or none", validate::echo(other)),
             ));
             None
         }
@@ -504,8 +511,9 @@ pub fn tool_input(arguments: &str) -> Box<serde_json::value::RawValue> {
     } else {
         match serde_json::from_str::<Box<serde_json::value::RawValue>>(arguments) {
             Ok(raw) if raw.get().starts_with('{') => Ok(raw),
-            _ => serde_json::to_string(arguments)
-                .and_then(serde_json::value::RawValue::from_string),
+            _ => {
+                serde_json::to_string(arguments).and_then(serde_json::value::RawValue::from_string)
+            }
         }
     };
     // Serialising a string always gives valid JSON; `null` stands in for a panic.

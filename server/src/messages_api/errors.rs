@@ -8,8 +8,8 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::door::{AUX_MODEL_PREFIX, PRIMARY_MODEL, Rejection, trail_headers};
 use crate::domain::FailureReason;
+use crate::door::{AUX_MODEL_PREFIX, PRIMARY_MODEL, Rejection, trail_headers};
 use crate::openai::convert::trail;
 use crate::service::{CallError, failure_message};
 use crate::validate::{self, Violations};

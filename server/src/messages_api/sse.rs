@@ -204,7 +204,11 @@ mod tests {
                 let name = name.strip_prefix("event: ").unwrap().to_owned();
                 let data: serde_json::Value =
                     serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
-                assert_eq!(data["type"], name.as_str(), "the data's type is the event's");
+                assert_eq!(
+                    data["type"],
+                    name.as_str(),
+                    "the data's type is the event's"
+                );
                 (name, data)
             })
             .collect()
@@ -265,7 +269,10 @@ mod tests {
                 "message_stop",
             ]
         );
-        assert_eq!(ev[0].1["content_block"], serde_json::json!({"type": "text", "text": ""}));
+        assert_eq!(
+            ev[0].1["content_block"],
+            serde_json::json!({"type": "text", "text": ""})
+        );
         assert_eq!(ev[1].1["delta"]["text"], "Let me ");
         assert_eq!(
             ev[4].1["content_block"],

@@ -99,7 +99,9 @@ impl<'de> Deserialize<'de> for InContent {
                 .map(InContent::Blocks)
                 .map_err(D::Error::custom)
         } else {
-            Err(D::Error::custom("content must be a string or a list of blocks"))
+            Err(D::Error::custom(
+                "content must be a string or a list of blocks",
+            ))
         }
     }
 }

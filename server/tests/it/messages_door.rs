@@ -120,7 +120,9 @@ async fn an_auxiliary_401_falls_through_and_the_answer_is_an_anthropic_message()
     assert_eq!(sent["user"], "agent-7");
     assert_eq!(sent["temperature"], 0.2);
     assert_eq!(
-        sent["max_completion_tokens"].as_u64().or(sent["max_tokens"].as_u64()),
+        sent["max_completion_tokens"]
+            .as_u64()
+            .or(sent["max_tokens"].as_u64()),
         Some(256)
     );
     app.stop().await;
@@ -361,8 +363,18 @@ async fn failures_use_anthropic_error_shapes_and_status_codes() {
 
     // Refused before any provider: each names its field.
     let cases: [(Value, u16, &str, &str); 7] = [
-        (message("claude-sonnet-4-5", false), 404, "not_found_error", "claude-sonnet-4-5"),
-        (message("switchyard/aux/no-such-task", false), 404, "not_found_error", "no-such-task"),
+        (
+            message("claude-sonnet-4-5", false),
+            404,
+            "not_found_error",
+            "claude-sonnet-4-5",
+        ),
+        (
+            message("switchyard/aux/no-such-task", false),
+            404,
+            "not_found_error",
+            "no-such-task",
+        ),
         (
             json!({"model": "switchyard/primary", "messages": [{"role": "user", "content": "x"}]}),
             400,

@@ -78,7 +78,14 @@ fn a_tool_loop_becomes_the_domain_conversation() {
     assert_eq!(d.max_tokens, Some(512));
     let o = &d.options;
     assert_eq!(o.tools[0].name, "get_weather");
-    assert!(o.tools[0].parameters.as_ref().unwrap().get().contains("city"));
+    assert!(
+        o.tools[0]
+            .parameters
+            .as_ref()
+            .unwrap()
+            .get()
+            .contains("city")
+    );
     assert_eq!(o.tool_choice, Some(ToolChoice::Required));
     assert_eq!(o.parallel_tool_calls, Some(false));
     assert_eq!(o.stop, ["END"]);

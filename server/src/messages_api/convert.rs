@@ -44,8 +44,8 @@ pub const IGNORED: [(&str, &str); 2] = [
 /// Fields of blocks and tools ignored wherever they appear.
 const IGNORED_IN_BLOCKS: [&str; 1] = ["cache_control"];
 
-/// Whether a request asks for no answer limit check (`count_tokens`) or needs
-/// `max_tokens` as the API does (`messages`).
+/// What the request is read for: an answer needs `max_tokens`, as the API
+/// requires; a token count does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     /// `POST /v1/messages`: `max_tokens` is required.

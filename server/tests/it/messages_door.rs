@@ -505,3 +505,104 @@ async fn count_tokens_is_an_estimate_marked_as_such_and_calls_no_provider() {
     assert_eq!(fakes.counts(), [0, 0, 0, 0, 0]);
     app.stop().await;
 }
+
+/// Both callers' first candidate is an `openai_responses` provider that answers
+/// 401 `token_invalidated`; an `openai` candidate serves (the Python SDK test's
+/// topology, here on the in-process App).
+#[tokio::test]
+async fn a_responses_401_falls_to_an_openai_candidate_for_both_callers() {
+    use switchyard::fake::FakeProvider;
+    use switchyard::fake_responses::{FakeResponses, ResponsesReply};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchyard.db");
+    seed_keys(
+        &db,
+        &[
+            ("codex-k1", "codex"),
+            ("codex-aux-k1", "codex-aux"),
+            ("cheap-k1", "cheap"),
+        ],
+    )
+    .await;
+    let codex = FakeResponses::start(ResponsesReply::token_invalidated())
+        .await
+        .unwrap();
+    let codex_aux = FakeResponses::start(ResponsesReply::token_invalidated())
+        .await
+        .unwrap();
+    let main = FakeProvider::start("main", FakeReply::ok("answer from main"))
+        .await
+        .unwrap();
+    let cheap = FakeProvider::start("cheap", FakeReply::ok("unused"))
+        .await
+        .unwrap();
+    main.push([FakeReply::tool_calls(&[(
+        "call_1",
+        "get_weather",
+        r#"{"city":"Paris"}"#,
+    )])]);
+    cheap.push([FakeReply::stream(&["A ", "summary."])]);
+    let yaml = format!(
+        r#"
+listen: 127.0.0.1:0
+openai_listen: 127.0.0.1:0
+database: {{ path: "{db}" }}
+providers:
+  codex:     {{ kind: openai_responses, base_url: "{codex}", timeout: 5s }}
+  codex-aux: {{ kind: openai_responses, base_url: "{codex_aux}", timeout: 5s }}
+  main:      {{ kind: openai, base_url: "{main}", timeout: 5s }}
+  cheap:     {{ kind: openai, base_url: "{cheap}", timeout: 5s }}
+model:
+  provider: codex
+  model: codex-main
+  fallback_providers: [ {{ provider: main, model: main-model }} ]
+auxiliary:
+  compression:
+    provider: codex-aux
+    model: codex-mini
+    fallback_chain: [ {{ provider: cheap, model: cheap-model }} ]
+policy: {{ backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }}
+"#,
+        db = db.display(),
+        codex = codex.base_url(),
+        codex_aux = codex_aux.base_url(),
+        main = main.openai_base_url(),
+        cheap = cheap.openai_base_url(),
+    );
+    let config =
+        switchyard::config::Config::from_yaml(&yaml, "<test>", std::iter::empty()).unwrap();
+    let app = TestApp::spawn(config).await;
+    let base = app.openai.clone().unwrap();
+
+    let mut primary = message("switchyard/primary", false);
+    primary["tools"] = json!([{"name": "get_weather", "input_schema": {"type": "object"}}]);
+    let r = post(&base, &primary).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-switchyard-trail"],
+        "0 codex codex-main auth_terminal 401 next_candidate; 1 main main-model none 200 succeed"
+    );
+    let m: Value = r.json().await.unwrap();
+    assert_eq!(m["stop_reason"], "tool_use");
+    assert_eq!(
+        m["content"],
+        json!([{"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}}])
+    );
+
+    let r = post(&base, &message("switchyard/aux/compression", true)).await;
+    assert_eq!(r.status(), 200);
+    let ev = events(&r.text().await.unwrap());
+    assert_eq!(ev[0].1["message"]["switchyard"]["provider"], "cheap");
+    let text: String = ev
+        .iter()
+        .filter_map(|(_, d)| d["delta"]["text"].as_str())
+        .collect();
+    assert_eq!(text, "A summary.");
+    assert_eq!(ev.last().unwrap().0, "message_stop");
+
+    assert_eq!(codex.calls().len(), 1);
+    assert_eq!(codex_aux.calls().len(), 1);
+    assert_eq!(codex_aux.calls()[0].body["stream"], true);
+    assert_eq!((main.call_count(), cheap.call_count()), (1, 1));
+    app.stop().await;
+}

@@ -24,8 +24,8 @@ use crate::domain::{
 use crate::validate::{self, Draft, Violations};
 
 use super::types::{
-    InBlock, InContent, InMessage, InMetadata, InSource, InSystem, InThinking, InTool,
-    InToolChoice, MessagesRequest, OutBlock, OutUsage,
+    InBlock, InContent, InMessage, InMetadata, InResultBlock, InSource, InSystem, InThinking,
+    InTool, InToolChoice, MessagesRequest, OutBlock, OutUsage,
 };
 
 /// Text put before the content of a `tool_result` with `is_error: true`.
@@ -291,7 +291,7 @@ fn tool_result(b: InBlock, violations: &mut Violations) -> Message {
         Some(InContent::Blocks(blocks)) => parts.extend(
             blocks
                 .into_iter()
-                .filter_map(|b| content_part(b, "messages.content.content", violations)),
+                .filter_map(|b| part(b, "messages.content.content", violations)),
         ),
     }
     let id = b.tool_use_id.unwrap_or_default();
@@ -311,6 +311,27 @@ fn tool_result(b: InBlock, violations: &mut Violations) -> Message {
 
 /// A text or image block as a part; anything else is refused under `field`.
 fn content_part(b: InBlock, field: &'static str, violations: &mut Violations) -> Option<Part> {
+    let InBlock {
+        kind,
+        text,
+        source,
+        rest,
+        ..
+    } = b;
+    part(
+        InResultBlock {
+            kind,
+            text,
+            source,
+            rest,
+        },
+        field,
+        violations,
+    )
+}
+
+/// A text or image block as a part; anything else is refused under `field`.
+fn part(b: InResultBlock, field: &'static str, violations: &mut Violations) -> Option<Part> {
     refuse_rest(&b.rest, field, violations);
     match (b.kind.as_str(), b.text, b.source) {
         ("text", Some(text), _) => Some(Part::text(text)),

@@ -73,19 +73,22 @@ pub struct InMessage {
     pub rest: Map<String, Value>,
 }
 
-/// Content of a turn or a tool result: a string, or blocks.
+/// Content of a turn (blocks of [`InBlock`]) or of a tool result (blocks of
+/// [`InResultBlock`], which nest no further): a string, or blocks.
 #[derive(Debug)]
-pub enum InContent {
+pub enum InContent<B = InBlock> {
     /// Plain text.
     Text(String),
     /// Ordered blocks.
-    Blocks(Vec<InBlock>),
+    Blocks(Vec<B>),
 }
 
-impl<'de> Deserialize<'de> for InContent {
+impl<'de, B: serde::de::DeserializeOwned> Deserialize<'de> for InContent<B> {
     /// Kept raw, then read as a string or as blocks by its first character: an
     /// untagged enum would buffer the blocks, and a buffered tool `input` cannot
-    /// be kept as raw JSON text.
+    /// be kept as raw JSON text. Each read starts a parser with its own recursion
+    /// limit, so the block types must not nest content again (a tool result's
+    /// blocks hold no content).
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
         let raw = Box::<RawValue>::deserialize(d)?;
@@ -104,6 +107,23 @@ impl<'de> Deserialize<'de> for InContent {
             ))
         }
     }
+}
+
+/// A block of a tool result's content: `text` or `image` (others are refused).
+#[derive(Debug, Deserialize)]
+pub struct InResultBlock {
+    /// `text` or `image`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The text of a `text` block.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The source of an `image` block.
+    #[serde(default)]
+    pub source: Option<InSource>,
+    /// Other fields (`cache_control` ignored, the rest refused).
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
 }
 
 /// One content block; `type` decides which fields matter.
@@ -131,9 +151,9 @@ pub struct InBlock {
     /// The call a `tool_result` answers.
     #[serde(default)]
     pub tool_use_id: Option<String>,
-    /// The content of a `tool_result`: a string or blocks.
+    /// The content of a `tool_result`: a string or text and image blocks.
     #[serde(default)]
-    pub content: Option<InContent>,
+    pub content: Option<InContent<InResultBlock>>,
     /// A `tool_result` reporting a failed call.
     #[serde(default)]
     pub is_error: Option<bool>,

@@ -294,3 +294,27 @@ fn the_token_estimate_counts_text_images_and_tools() {
     // 8 + 4 + 2 bytes -> 4 tokens, one image, one message.
     assert_eq!(estimate_tokens(&d.messages, &d.options.tools), 4 + 1600 + 4);
 }
+
+#[test]
+fn deeply_nested_tool_results_are_refused_not_a_crash() {
+    let nested = |depth: usize| {
+        let open = r#"[{"type":"tool_result","tool_use_id":"t","content":"#.repeat(depth);
+        let close = "}]".repeat(depth);
+        format!(
+            r#"{{"model":"m","max_tokens":5,"messages":[{{"role":"user","content":{open}"leaf"{close}}}]}}"#
+        )
+    };
+    // Past serde_json's recursion limit: a parse error.
+    assert!(serde_json::from_str::<MessagesRequest>(&nested(200)).is_err());
+    // Within it: parsed, and the nested results refused by name.
+    let request: MessagesRequest = serde_json::from_str(&nested(50)).unwrap();
+    let mut v = Vec::new();
+    draft(request, Purpose::Answer, &mut v);
+    assert!(!v.is_empty());
+    assert!(
+        v.iter().all(|(f, _)| *f == "messages.content.content"),
+        "{v:?}"
+    );
+    // Far past it, in a body within the size limit: refused, not a stack overflow.
+    assert!(serde_json::from_str::<MessagesRequest>(&nested(100_000)).is_err());
+}

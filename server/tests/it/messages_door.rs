@@ -445,6 +445,22 @@ async fn failures_use_anthropic_error_shapes_and_status_codes() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(kind(&r.json().await.unwrap()), "invalid_request_error");
+    // Tool results nested 20 000 deep: a 400, and the server still answers.
+    let depth = 20_000;
+    let deep = format!(
+        r#"{{"model":"switchyard/primary","max_tokens":5,"messages":[{{"role":"user","content":{}"x"{}}}]}}"#,
+        r#"[{"type":"tool_result","tool_use_id":"t","content":"#.repeat(depth),
+        "}]".repeat(depth)
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{base}/messages"))
+        .header("content-type", "application/json")
+        .body(deep)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(kind(&r.json().await.unwrap()), "invalid_request_error");
     // An unknown path lists this door.
     let r = reqwest::Client::new()
         .post(format!("{base}/messages/batches"))

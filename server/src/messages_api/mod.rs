@@ -10,10 +10,11 @@
 //! decides anything about fallback.
 //!
 //! [`types`] holds the wire shapes, [`convert`] maps them to and from the domain
-//! chat, [`sse`] encodes a committed stream. This module holds the routes and
-//! the handlers.
+//! chat, [`sse`] encodes a committed stream, [`count`] estimates prompt tokens.
+//! This module holds the routes and the handlers.
 
 pub mod convert;
+pub mod count;
 pub mod errors;
 pub mod sse;
 pub mod types;
@@ -174,10 +175,10 @@ async fn serve_count(state: &DoorState, headers: &HeaderMap, body: Body) -> Resp
         Err(response) => return response,
     };
     let body = TokenCount {
-        input_tokens: convert::estimate_tokens(&chat.messages, &chat.options.tools),
+        input_tokens: count::estimate_tokens(&chat.messages, &chat.options.tools),
         switchyard: Estimate {
             estimate: true,
-            method: convert::ESTIMATE_METHOD,
+            method: count::ESTIMATE_METHOD,
         },
     };
     let mut response = (StatusCode::OK, axum::Json(body)).into_response();

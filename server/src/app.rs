@@ -324,6 +324,7 @@ impl App {
             // has a fallback (the 404 of an unknown path).
             let router = crate::openai::routes()
                 .merge(crate::responses_api::routes())
+                .merge(crate::messages_api::routes())
                 .with_state(crate::door::DoorState::new(
                     self.service.clone(),
                     self.auth.clone(),

@@ -83,6 +83,24 @@ impl Authenticator {
         }
     }
 
+    /// Checks an agent token sent bare, as Anthropic SDKs send `x-api-key`: the
+    /// same hashes as [`Self::check_agent`], never echoing the token.
+    pub fn check_agent_key(&self, key: &str) -> Result<(), &'static str> {
+        if self.agents.is_empty() {
+            return Ok(());
+        }
+        let key = key.trim();
+        if key.is_empty() {
+            return Err("empty `x-api-key`");
+        }
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        if contains(&self.agents, &digest) || contains(&self.admins, &digest) {
+            Ok(())
+        } else {
+            Err("unknown `x-api-key` token")
+        }
+    }
+
     /// Interceptor of `CredentialService`.
     pub fn admin(&self, request: Request<()>) -> Result<Request<()>, Status> {
         if self.admins.is_empty() {
@@ -173,6 +191,18 @@ mod tests {
                 tonic::Code::Unauthenticated
             );
         }
+    }
+
+    #[test]
+    fn a_bare_key_is_checked_against_the_same_hashes() {
+        let a = auth();
+        assert!(a.check_agent_key("agent-token").is_ok());
+        assert!(a.check_agent_key(" admin-token ").is_ok());
+        for k in ["", "wrong", "Bearer agent-token"] {
+            let why = a.check_agent_key(k).unwrap_err();
+            assert!(!why.contains("agent-token"), "{why}");
+        }
+        assert!(Authenticator::default().check_agent_key("").is_ok());
     }
 
     #[test]

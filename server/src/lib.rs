@@ -30,6 +30,7 @@ pub mod grpc;
 pub mod grpc_errors;
 pub mod listener;
 pub mod manage;
+pub mod messages_api;
 pub mod metrics;
 pub mod oauth;
 pub mod openai;

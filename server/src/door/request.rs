@@ -44,16 +44,33 @@ impl std::fmt::Display for Rejection {
     }
 }
 
-/// Checks the agent's token: `Authorization: Bearer <token>`.
+/// Header Anthropic SDKs send the key in.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Checks the agent's token: `Authorization: Bearer <token>`, or the bare token
+/// in `x-api-key` (Anthropic SDKs). Either one valid is enough: an SDK given both
+/// an `api_key` and an `auth_token` sends both.
 pub fn authenticate(state: &DoorState, headers: &HeaderMap) -> Result<(), Rejection> {
     let authorization = headers
         .get(http::header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
-    state.auth.check_agent(authorization).map_err(|why| {
-        Rejection::Unauthorized(format!(
-            "{why}: send `Authorization: Bearer <a Switchyard agent token>`"
-        ))
-    })
+    let api_key = headers
+        .get(API_KEY_HEADER)
+        .map(|v| v.to_str().unwrap_or(""));
+    let bearer = state.auth.check_agent(authorization);
+    let why = match (bearer, api_key) {
+        (Ok(()), _) => return Ok(()),
+        (Err(why), None) => why,
+        (Err(why), Some(key)) => match state.auth.check_agent_key(key) {
+            Ok(()) => return Ok(()),
+            // Without a bearer, what is wrong is the key.
+            Err(key_why) if authorization.is_none() => key_why,
+            Err(_) => why,
+        },
+    };
+    Err(Rejection::Unauthorized(format!(
+        "{why}: send `Authorization: Bearer <a Switchyard agent token>` or `x-api-key: <the token>`"
+    )))
 }
 
 /// The token, then the declared `Content-Length`, then the body read whole

@@ -57,8 +57,8 @@ pub fn routes() -> Router<DoorState> {
                 "invalid_request_error",
                 "not_found",
                 None,
-                "unknown path: this endpoint serves POST /v1/chat/completions, POST /v1/responses \
-                 and GET /v1/models"
+                "unknown path: this endpoint serves POST /v1/chat/completions, POST /v1/responses, \
+                 POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models"
                     .into(),
             )
         })

@@ -18,6 +18,7 @@ mod grpc_chat;
 mod hostile;
 mod keys;
 mod layout;
+mod messages_door;
 mod openai;
 mod operations;
 mod outlier;

@@ -1,0 +1,414 @@
+//! The Anthropic Messages wire shapes the `/v1/messages` door reads and writes,
+//! as serde structs: the request (every field the door carries, the rest kept
+//! aside to be refused or ignored by name), the whole answer, the stream events,
+//! the token count and the error body, each with Switchyard's own `switchyard`
+//! extension (who served, the trail).
+//!
+//! Shapes only: no validation, no conversion (see `convert`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+pub use crate::openai::types::{Attempt, Served};
+
+// === Request ===
+
+/// `POST /v1/messages` (and the body of `/v1/messages/count_tokens`).
+#[derive(Debug, Deserialize)]
+pub struct MessagesRequest {
+    /// `switchyard/primary`, `switchyard/aux/<task>`, or a model override.
+    pub model: String,
+    /// The conversation: `user` and `assistant` turns.
+    pub messages: Vec<InMessage>,
+    /// Upper bound on generated tokens; required by the API (not by count_tokens).
+    #[serde(default)]
+    pub max_tokens: Option<i64>,
+    /// Instructions: a string or text blocks.
+    #[serde(default)]
+    pub system: Option<InSystem>,
+    /// Answer as server-sent events.
+    #[serde(default)]
+    pub stream: bool,
+    /// Stop sequences.
+    #[serde(default)]
+    pub stop_sequences: Option<Vec<String>>,
+    /// Sampling temperature, [0, 1].
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling.
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// Tools the model may call.
+    #[serde(default)]
+    pub tools: Option<Vec<InTool>>,
+    /// Which tool the model may or must call.
+    #[serde(default)]
+    pub tool_choice: Option<InToolChoice>,
+    /// Extended thinking.
+    #[serde(default)]
+    pub thinking: Option<InThinking>,
+    /// `user_id` only.
+    #[serde(default)]
+    pub metadata: Option<InMetadata>,
+    /// Every other field (`top_k`, `service_tier`...): refused by name, or
+    /// ignored when listed as harmless.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// `system`: a string or text blocks (`cache_control` ignored), read as
+/// [`InContent`].
+pub type InSystem = InContent;
+
+/// One turn of the conversation.
+#[derive(Debug, Deserialize)]
+pub struct InMessage {
+    /// `user` or `assistant`.
+    pub role: String,
+    /// A string, or content blocks.
+    pub content: InContent,
+    /// Other fields: refused.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// Content of a turn (blocks of [`InBlock`]) or of a tool result (blocks of
+/// [`InResultBlock`], which nest no further): a string, or blocks.
+#[derive(Debug)]
+pub enum InContent<B = InBlock> {
+    /// Plain text.
+    Text(String),
+    /// Ordered blocks.
+    Blocks(Vec<B>),
+}
+
+impl<'de, B: serde::de::DeserializeOwned> Deserialize<'de> for InContent<B> {
+    /// Kept raw, then read as a string or as blocks by its first character: an
+    /// untagged enum would buffer the blocks, and a buffered tool `input` cannot
+    /// be kept as raw JSON text. Each read starts a parser with its own recursion
+    /// limit, so the block types must not nest content again (a tool result's
+    /// blocks hold no content).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let text = raw.get();
+        if text.starts_with('"') {
+            serde_json::from_str(text)
+                .map(InContent::Text)
+                .map_err(D::Error::custom)
+        } else if text.starts_with('[') {
+            serde_json::from_str(text)
+                .map(InContent::Blocks)
+                .map_err(D::Error::custom)
+        } else {
+            Err(D::Error::custom(
+                "content must be a string or a list of blocks",
+            ))
+        }
+    }
+}
+
+/// A block of a tool result's content: `text` or `image` (others are refused).
+#[derive(Debug, Deserialize)]
+pub struct InResultBlock {
+    /// `text` or `image`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The text of a `text` block.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The source of an `image` block.
+    #[serde(default)]
+    pub source: Option<InSource>,
+    /// Other fields (`cache_control` ignored, the rest refused).
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// One content block; `type` decides which fields matter.
+#[derive(Debug, Deserialize)]
+pub struct InBlock {
+    /// `text`, `image`, `tool_use`, `tool_result`, `thinking`,
+    /// `redacted_thinking` (others are refused).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The text of a `text` block.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The source of an `image` block.
+    #[serde(default)]
+    pub source: Option<InSource>,
+    /// Call id of a `tool_use` block.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Tool name of a `tool_use` block.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Arguments of a `tool_use` block, raw JSON.
+    #[serde(default)]
+    pub input: Option<Box<RawValue>>,
+    /// The call a `tool_result` answers.
+    #[serde(default)]
+    pub tool_use_id: Option<String>,
+    /// The content of a `tool_result`: a string or text and image blocks.
+    #[serde(default)]
+    pub content: Option<InContent<InResultBlock>>,
+    /// A `tool_result` reporting a failed call.
+    #[serde(default)]
+    pub is_error: Option<bool>,
+    /// Other fields (`cache_control` ignored, `citations`... refused).
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// An image `source`.
+#[derive(Debug, Deserialize)]
+pub struct InSource {
+    /// `base64` or `url` (others are refused).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `image/png`... of a base64 source.
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// Base64 data.
+    #[serde(default)]
+    pub data: Option<String>,
+    /// URL of a `url` source.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// A tool definition.
+#[derive(Debug, Deserialize)]
+pub struct InTool {
+    /// Absent or `custom` for a client tool; a server tool's versioned type
+    /// (`web_search_20250305`...) is refused.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// JSON Schema of the input, raw.
+    #[serde(default)]
+    pub input_schema: Option<Box<RawValue>>,
+    /// Strict schema adherence.
+    #[serde(default)]
+    pub strict: Option<bool>,
+    /// Other fields (`cache_control` ignored, the rest refused).
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// `tool_choice`.
+#[derive(Debug, Deserialize)]
+pub struct InToolChoice {
+    /// `auto`, `any`, `tool` or `none`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The tool of `tool`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// At most one tool call per turn.
+    #[serde(default)]
+    pub disable_parallel_tool_use: Option<bool>,
+}
+
+/// `thinking`.
+#[derive(Debug, Deserialize)]
+pub struct InThinking {
+    /// `enabled` or `disabled`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Tokens the model may think with (`enabled`).
+    #[serde(default)]
+    pub budget_tokens: Option<i64>,
+}
+
+/// `metadata`.
+#[derive(Debug, Deserialize)]
+pub struct InMetadata {
+    /// Opaque end-user id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Other keys: refused (the API has none).
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+// === Answers ===
+
+/// A whole answer, `type: message` (also the `message` of `message_start`).
+#[derive(Debug, Serialize)]
+pub struct MessageOut<'a> {
+    /// `msg_<request id>`.
+    pub id: &'a str,
+    /// `message`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `assistant`.
+    pub role: &'static str,
+    /// Model that answered.
+    pub model: &'a str,
+    /// Text and `tool_use` blocks (empty in `message_start`).
+    pub content: Vec<OutBlock<'a>>,
+    /// `end_turn`, `max_tokens`, `tool_use` or `refusal`; null in `message_start`.
+    pub stop_reason: Option<&'static str>,
+    /// Always null: providers do not say which sequence stopped them.
+    pub stop_sequence: Option<()>,
+    /// Token usage.
+    pub usage: OutUsage,
+    /// Who served, and the trail.
+    pub switchyard: Served<'a>,
+}
+
+/// A content block of an answer.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutBlock<'a> {
+    /// Text.
+    Text {
+        /// The text (empty when a stream opens the block).
+        text: &'a str,
+    },
+    /// A tool call.
+    ToolUse {
+        /// Call id.
+        id: &'a str,
+        /// Tool name.
+        name: &'a str,
+        /// Arguments: the model's JSON object verbatim (`{}` when a stream opens
+        /// the block; a JSON string when the model wrote no object).
+        input: &'a RawValue,
+    },
+}
+
+/// `usage`, Anthropic's way: `input_tokens` excludes cache reads.
+#[derive(Debug, Default, Serialize)]
+pub struct OutUsage {
+    /// Prompt tokens not read from cache.
+    pub input_tokens: u32,
+    /// Generated tokens.
+    pub output_tokens: u32,
+    /// Prompt tokens read from cache.
+    pub cache_read_input_tokens: u32,
+    /// Always 0: Switchyard writes no cache entries of its own.
+    pub cache_creation_input_tokens: u32,
+}
+
+/// One server-sent event of a streamed answer, `data` of `event: <type>`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event<'a> {
+    /// The opening: the message with no content, and who serves.
+    MessageStart {
+        /// The message so far.
+        message: MessageOut<'a>,
+    },
+    /// Keep-alive, once after the opening.
+    Ping,
+    /// A block opens.
+    ContentBlockStart {
+        /// Block index.
+        index: u32,
+        /// The empty block.
+        content_block: OutBlock<'a>,
+    },
+    /// A piece of a block.
+    ContentBlockDelta {
+        /// Block index.
+        index: u32,
+        /// The piece.
+        delta: BlockDelta<'a>,
+    },
+    /// A block closes.
+    ContentBlockStop {
+        /// Block index.
+        index: u32,
+    },
+    /// The stop reason and the usage, with the whole trail.
+    MessageDelta {
+        /// Stop reason.
+        delta: MessageDeltaBody,
+        /// Usage (input tokens too: they are known only at the end).
+        usage: OutUsage,
+        /// The whole trail.
+        switchyard: Served<'a>,
+    },
+    /// The end.
+    MessageStop,
+}
+
+/// `delta` of a `content_block_delta`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BlockDelta<'a> {
+    /// Text.
+    TextDelta {
+        /// The piece.
+        text: &'a str,
+    },
+    /// A piece of a tool call's input JSON.
+    InputJsonDelta {
+        /// The piece.
+        partial_json: &'a str,
+    },
+}
+
+/// `delta` of `message_delta`.
+#[derive(Debug, Serialize)]
+pub struct MessageDeltaBody {
+    /// Why generation stopped.
+    pub stop_reason: &'static str,
+    /// Always null.
+    pub stop_sequence: Option<()>,
+}
+
+/// `POST /v1/messages/count_tokens`: an estimate, marked as one.
+#[derive(Debug, Serialize)]
+pub struct TokenCount {
+    /// Estimated prompt tokens.
+    pub input_tokens: u32,
+    /// How the number was made.
+    pub switchyard: Estimate,
+}
+
+/// What `count_tokens` says about its number.
+#[derive(Debug, Serialize)]
+pub struct Estimate {
+    /// Always true: no tokenizer is run and no provider is asked.
+    pub estimate: bool,
+    /// The method, in words.
+    pub method: &'static str,
+}
+
+// === Errors ===
+
+/// An error answer, `{"type": "error", "error": {...}}` (also the data of a
+/// stream's `error` event).
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    /// `error`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The error.
+    pub error: ErrorDetail<'a>,
+    /// Request id, when the request ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<&'a str>,
+    /// The trail, when the request ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switchyard: Option<Served<'a>>,
+}
+
+/// The error of an error answer.
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail<'a> {
+    /// Anthropic's error type (`invalid_request_error`, `overloaded_error`...).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Human-readable.
+    pub message: &'a str,
+}

@@ -19,11 +19,12 @@ use crate::domain::{
     Action, Caller, ChatOptions, ChatRequest, ErrorClass, FailureReason, Message, Role, Step,
     Trail, TransportError,
 };
+use crate::policy::RefreshOutcome;
 use crate::service::{
     CallError, Completion, CompletionStream, ExplainError, SimulationSpec, StreamItem, Switchyard,
     failure_message,
 };
-use crate::simulate::ScriptedOutcome;
+use crate::simulate::{CredentialBasis, ScriptedOutcome, SimulatedCredential};
 use crate::validate::{self, MAX_MODEL_LEN, Violations};
 
 /// `ErrorInfo.domain` of every error of the service.
@@ -197,7 +198,7 @@ impl pb::switchyard_service_server::SwitchyardService for GrpcService {
         request: Request<pb::ExplainFallbackRequest>,
     ) -> Result<Response<pb::ExplainFallbackResponse>, Status> {
         use pb::explain_fallback_request::Query;
-        let trail = match request.into_inner().query {
+        let answer = match request.into_inner().query {
             None => {
                 return Err(invalid(vec![(
                     "query",
@@ -211,14 +212,22 @@ impl pb::switchyard_service_server::SwitchyardService for GrpcService {
                         "not a request id (a UUID returned by Complete or AuxComplete)".to_owned(),
                     )]));
                 }
-                self.service.trail(&id).await.map_err(explain_status)?
+                explain_response(self.service.trail(&id).await.map_err(explain_status)?)
             }
             Some(Query::Simulation(sim)) => {
                 let spec = simulation_spec(sim)?;
-                self.service.simulate(spec).await.map_err(explain_status)?
+                let simulated = self.service.simulate(spec).await.map_err(explain_status)?;
+                pb::ExplainFallbackResponse {
+                    credential_basis: match simulated.basis {
+                        CredentialBasis::CurrentState => pb::CredentialBasis::CurrentState,
+                        CredentialBasis::AllHealthy => pb::CredentialBasis::AllHealthy,
+                    } as i32,
+                    note: simulated.note,
+                    ..explain_response(simulated.trail)
+                }
             }
         };
-        Ok(Response::new(explain_response(trail)))
+        Ok(Response::new(answer))
     }
 }
 
@@ -405,9 +414,34 @@ fn simulation_spec(sim: pb::Simulation) -> Result<SimulationSpec, Status> {
                     duration_ms: o.duration_ms,
                 });
             }
+            Some(Outcome::Refresh(r)) => {
+                let reason = || {
+                    if r.reason.is_empty() {
+                        "simulated".to_owned()
+                    } else {
+                        validate::cap(&r.reason, crate::steps::MAX_REASON_CHARS)
+                    }
+                };
+                let outcome = match pb::RefreshResult::try_from(r.result) {
+                    Ok(pb::RefreshResult::Succeeded) => RefreshOutcome::Refreshed,
+                    Ok(pb::RefreshResult::Refused) => RefreshOutcome::Terminal(reason()),
+                    Ok(pb::RefreshResult::FailedTransiently) => RefreshOutcome::Transient(reason()),
+                    Ok(pb::RefreshResult::Unspecified) | Err(_) => {
+                        violations.push((
+                            "simulation.outcomes.refresh.result",
+                            format!("outcome {i}: set a refresh result"),
+                        ));
+                        continue;
+                    }
+                };
+                outcomes.push(ScriptedOutcome::Refresh {
+                    outcome,
+                    duration_ms: o.duration_ms,
+                });
+            }
             None => violations.push((
                 "simulation.outcomes.outcome",
-                format!("outcome {i}: set http or transport"),
+                format!("outcome {i}: set http, transport or refresh"),
             )),
         }
     }
@@ -419,6 +453,20 @@ fn simulation_spec(sim: pb::Simulation) -> Result<SimulationSpec, Status> {
             format!("must be 1 to {MAX_MODEL_LEN} characters"),
         ));
     }
+    if sim.credentials.len() > MAX_SIMULATED_OUTCOMES {
+        violations.push((
+            "simulation.credentials",
+            format!("at most {MAX_SIMULATED_OUTCOMES} credentials"),
+        ));
+    }
+    let credentials = sim
+        .credentials
+        .into_iter()
+        .map(|c| SimulatedCredential {
+            id: c.credential_id.into(),
+            expires_in_s: c.expires_in_s,
+        })
+        .collect();
     if !violations.is_empty() {
         return Err(invalid(violations));
     }
@@ -428,6 +476,7 @@ fn simulation_spec(sim: pb::Simulation) -> Result<SimulationSpec, Status> {
         budget_ms: (sim.budget_ms > 0).then_some(sim.budget_ms),
         assume_all_credentials_live: sim.assume_all_credentials_live,
         model: sim.model,
+        credentials,
     })
 }
 
@@ -551,6 +600,8 @@ fn explain_response(t: Trail) -> pb::ExplainFallbackResponse {
         error_reason: t
             .failure
             .map_or(pb::ErrorReason::Unspecified, failure_reason) as i32,
+        credential_basis: pb::CredentialBasis::Unspecified as i32,
+        note: String::new(),
     }
 }
 
@@ -657,6 +708,7 @@ fn explain_status(e: ExplainError) -> Status {
             )
         }
         ExplainError::UnknownTask(u) => call_status(CallError::UnknownTask(u)),
+        ExplainError::Credential(e) => invalid(vec![("simulation.credentials", e.to_string())]),
         ExplainError::Store(e) => {
             tracing::error!(error = %e, "explain: store failure");
             let details = ErrorDetails::with_error_info(

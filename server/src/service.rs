@@ -25,7 +25,10 @@ use crate::oauth::Refresher;
 use crate::policy::{Finish, PolicyConfig, Routing, Run, UnknownTask};
 use crate::provider::{OpenStream, Providers};
 use crate::redact::Scrubber;
-use crate::simulate::{ScriptedOutcome, SimulatedUpstream};
+use crate::simulate::{
+    CredentialBasis, CredentialError, ScriptedOutcome, SimulatedCredential, SimulatedUpstream,
+    plan_with,
+};
 use crate::steps::{StepCounts, StepKind, cut_reasons};
 use crate::store::{Store, StoreError};
 use crate::writer::Recorder;
@@ -116,6 +119,9 @@ pub enum ExplainError {
     /// The simulated task is unknown.
     #[error(transparent)]
     UnknownTask(#[from] UnknownTask),
+    /// A simulated credential the pools cannot take.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -134,6 +140,19 @@ pub struct SimulationSpec {
     pub assume_all_credentials_live: bool,
     /// Overrides the first candidate's model.
     pub model: Option<String>,
+    /// Changes to the credentials planned with.
+    pub credentials: Vec<SimulatedCredential>,
+}
+
+/// A simulation's answer.
+#[derive(Debug, Clone)]
+pub struct Simulated {
+    /// The steps the policy would take (no request id).
+    pub trail: Trail,
+    /// Which credential state it planned with.
+    pub basis: CredentialBasis,
+    /// The same in words, with the credentials not usable and any outcome unused.
+    pub note: String,
 }
 
 /// The gateway: routing, policy, providers, credentials and recording.
@@ -362,8 +381,9 @@ impl Switchyard {
     }
 
     /// Runs the policy against scripted outcomes: the same loop as [`Self::complete`],
-    /// contacting no provider and changing no credential.
-    pub async fn simulate(&self, spec: SimulationSpec) -> Result<Trail, ExplainError> {
+    /// contacting no provider and changing no credential. Plans with the current
+    /// credential state unless the spec asks for all healthy, and says which.
+    pub async fn simulate(&self, spec: SimulationSpec) -> Result<Simulated, ExplainError> {
         let candidates = self
             .routing
             .candidates(&spec.caller, spec.model.as_deref())?;
@@ -373,16 +393,12 @@ impl Switchyard {
         };
         let now = wall_ms();
         let mut view = self.pool.view(candidates.iter().map(|c| &c.provider));
-        if spec.assume_all_credentials_live {
-            for info in view.values_mut().flatten() {
-                // Live and fresh: no cooldown, no dead mark, no outlier history.
-                info.dead = false;
-                info.cooldown_until = None;
-                info.failures = 0;
-                info.failing_class = None;
-                info.ejections = 0;
-            }
-        }
+        let basis = if spec.assume_all_credentials_live {
+            CredentialBasis::AllHealthy
+        } else {
+            CredentialBasis::CurrentState
+        };
+        let mut note = plan_with(&mut view, basis, &spec.credentials, now)?;
         let mut run = Run::new(
             self.policy,
             candidates,
@@ -392,7 +408,15 @@ impl Switchyard {
         );
         let mut upstream = SimulatedUpstream::new(now, spec.outcomes);
         let driven = drive(&mut run, &mut upstream).await;
-        Ok(Trail {
+        let unused = upstream.unused();
+        if !unused.is_empty() {
+            let list: Vec<String> = unused.iter().map(usize::to_string).collect();
+            note.push_str(&format!(
+                "; outcome(s) {} not used: the policy never asked for them there",
+                list.join(", ")
+            ));
+        }
+        let trail = Trail {
             request_id: String::new(),
             caller: spec.caller,
             created_at: now,
@@ -403,7 +427,8 @@ impl Switchyard {
                 .map(CandidateSummary::from)
                 .collect(),
             steps: cut_reasons(run.into_steps()),
-        })
+        };
+        Ok(Simulated { trail, basis, note })
     }
 
     /// The recorded trail of a past request.

@@ -430,6 +430,119 @@ func (TransportFailure) EnumDescriptor() ([]byte, []int) {
 	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{4}
 }
 
+// RefreshResult is how a simulated credential refresh ends.
+type RefreshResult int32
+
+const (
+	// Not set: rejected as invalid.
+	RefreshResult_REFRESH_RESULT_UNSPECIFIED RefreshResult = 0
+	// New tokens are in place; the policy retries the credential.
+	RefreshResult_REFRESH_RESULT_SUCCEEDED RefreshResult = 1
+	// The token endpoint refused the refresh for good (`invalid_grant`): the
+	// credential is marked dead.
+	RefreshResult_REFRESH_RESULT_REFUSED RefreshResult = 2
+	// The refresh failed in a way that may pass (token endpoint down): the
+	// credential cools down.
+	RefreshResult_REFRESH_RESULT_FAILED_TRANSIENTLY RefreshResult = 3
+)
+
+// Enum value maps for RefreshResult.
+var (
+	RefreshResult_name = map[int32]string{
+		0: "REFRESH_RESULT_UNSPECIFIED",
+		1: "REFRESH_RESULT_SUCCEEDED",
+		2: "REFRESH_RESULT_REFUSED",
+		3: "REFRESH_RESULT_FAILED_TRANSIENTLY",
+	}
+	RefreshResult_value = map[string]int32{
+		"REFRESH_RESULT_UNSPECIFIED":        0,
+		"REFRESH_RESULT_SUCCEEDED":          1,
+		"REFRESH_RESULT_REFUSED":            2,
+		"REFRESH_RESULT_FAILED_TRANSIENTLY": 3,
+	}
+)
+
+func (x RefreshResult) Enum() *RefreshResult {
+	p := new(RefreshResult)
+	*p = x
+	return p
+}
+
+func (x RefreshResult) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RefreshResult) Descriptor() protoreflect.EnumDescriptor {
+	return file_switchyard_v1_switchyard_proto_enumTypes[5].Descriptor()
+}
+
+func (RefreshResult) Type() protoreflect.EnumType {
+	return &file_switchyard_v1_switchyard_proto_enumTypes[5]
+}
+
+func (x RefreshResult) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RefreshResult.Descriptor instead.
+func (RefreshResult) EnumDescriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{5}
+}
+
+// CredentialBasis says which credential state a simulation planned with.
+type CredentialBasis int32
+
+const (
+	// Not a simulation (a recorded trail).
+	CredentialBasis_CREDENTIAL_BASIS_UNSPECIFIED CredentialBasis = 0
+	// The live pools as they are now: cooldowns, dead marks and outlier counters
+	// included. The default.
+	CredentialBasis_CREDENTIAL_BASIS_CURRENT_STATE CredentialBasis = 1
+	// As if every credential were healthy (`assume_all_credentials_live`).
+	CredentialBasis_CREDENTIAL_BASIS_ALL_HEALTHY CredentialBasis = 2
+)
+
+// Enum value maps for CredentialBasis.
+var (
+	CredentialBasis_name = map[int32]string{
+		0: "CREDENTIAL_BASIS_UNSPECIFIED",
+		1: "CREDENTIAL_BASIS_CURRENT_STATE",
+		2: "CREDENTIAL_BASIS_ALL_HEALTHY",
+	}
+	CredentialBasis_value = map[string]int32{
+		"CREDENTIAL_BASIS_UNSPECIFIED":   0,
+		"CREDENTIAL_BASIS_CURRENT_STATE": 1,
+		"CREDENTIAL_BASIS_ALL_HEALTHY":   2,
+	}
+)
+
+func (x CredentialBasis) Enum() *CredentialBasis {
+	p := new(CredentialBasis)
+	*p = x
+	return p
+}
+
+func (x CredentialBasis) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CredentialBasis) Descriptor() protoreflect.EnumDescriptor {
+	return file_switchyard_v1_switchyard_proto_enumTypes[6].Descriptor()
+}
+
+func (CredentialBasis) Type() protoreflect.EnumType {
+	return &file_switchyard_v1_switchyard_proto_enumTypes[6]
+}
+
+func (x CredentialBasis) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CredentialBasis.Descriptor instead.
+func (CredentialBasis) EnumDescriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{6}
+}
+
 // Outcome is how a request ended.
 type Outcome int32
 
@@ -467,11 +580,11 @@ func (x Outcome) String() string {
 }
 
 func (Outcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchyard_v1_switchyard_proto_enumTypes[5].Descriptor()
+	return file_switchyard_v1_switchyard_proto_enumTypes[7].Descriptor()
 }
 
 func (Outcome) Type() protoreflect.EnumType {
-	return &file_switchyard_v1_switchyard_proto_enumTypes[5]
+	return &file_switchyard_v1_switchyard_proto_enumTypes[7]
 }
 
 func (x Outcome) Number() protoreflect.EnumNumber {
@@ -480,7 +593,7 @@ func (x Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Outcome.Descriptor instead.
 func (Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{5}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{7}
 }
 
 // CredentialKind is the kind of secret material.
@@ -520,11 +633,11 @@ func (x CredentialKind) String() string {
 }
 
 func (CredentialKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchyard_v1_switchyard_proto_enumTypes[6].Descriptor()
+	return file_switchyard_v1_switchyard_proto_enumTypes[8].Descriptor()
 }
 
 func (CredentialKind) Type() protoreflect.EnumType {
-	return &file_switchyard_v1_switchyard_proto_enumTypes[6]
+	return &file_switchyard_v1_switchyard_proto_enumTypes[8]
 }
 
 func (x CredentialKind) Number() protoreflect.EnumNumber {
@@ -533,7 +646,7 @@ func (x CredentialKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CredentialKind.Descriptor instead.
 func (CredentialKind) EnumDescriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{6}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{8}
 }
 
 // CredentialState is the health of a credential.
@@ -577,11 +690,11 @@ func (x CredentialState) String() string {
 }
 
 func (CredentialState) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchyard_v1_switchyard_proto_enumTypes[7].Descriptor()
+	return file_switchyard_v1_switchyard_proto_enumTypes[9].Descriptor()
 }
 
 func (CredentialState) Type() protoreflect.EnumType {
-	return &file_switchyard_v1_switchyard_proto_enumTypes[7]
+	return &file_switchyard_v1_switchyard_proto_enumTypes[9]
 }
 
 func (x CredentialState) Number() protoreflect.EnumNumber {
@@ -590,7 +703,7 @@ func (x CredentialState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CredentialState.Descriptor instead.
 func (CredentialState) EnumDescriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{7}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{9}
 }
 
 // Message is one chat message.
@@ -1952,8 +2065,9 @@ type SimulatedOutcome struct {
 	//
 	//	*SimulatedOutcome_Http
 	//	*SimulatedOutcome_Transport
+	//	*SimulatedOutcome_Refresh
 	Outcome isSimulatedOutcome_Outcome `protobuf_oneof:"outcome"`
-	// Simulated time the attempt takes, in milliseconds.
+	// Simulated time the attempt (or the refresh) takes, in milliseconds.
 	DurationMs    uint64 `protobuf:"varint,3,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2014,6 +2128,15 @@ func (x *SimulatedOutcome) GetTransport() TransportFailure {
 	return TransportFailure_TRANSPORT_FAILURE_UNSPECIFIED
 }
 
+func (x *SimulatedOutcome) GetRefresh() *SimulatedRefresh {
+	if x != nil {
+		if x, ok := x.Outcome.(*SimulatedOutcome_Refresh); ok {
+			return x.Refresh
+		}
+	}
+	return nil
+}
+
 func (x *SimulatedOutcome) GetDurationMs() uint64 {
 	if x != nil {
 		return x.DurationMs
@@ -2035,31 +2158,154 @@ type SimulatedOutcome_Transport struct {
 	Transport TransportFailure `protobuf:"varint,2,opt,name=transport,proto3,enum=switchyard.v1.TransportFailure,oneof"`
 }
 
+type SimulatedOutcome_Refresh struct {
+	// How a credential refresh asked by the policy ends. Consumed only when the
+	// policy asks for a refresh; a refresh with no such outcome next succeeds.
+	Refresh *SimulatedRefresh `protobuf:"bytes,4,opt,name=refresh,proto3,oneof"`
+}
+
 func (*SimulatedOutcome_Http) isSimulatedOutcome_Outcome() {}
 
 func (*SimulatedOutcome_Transport) isSimulatedOutcome_Outcome() {}
+
+func (*SimulatedOutcome_Refresh) isSimulatedOutcome_Outcome() {}
+
+// SimulatedRefresh is the outcome of one credential refresh in a simulation.
+type SimulatedRefresh struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How the refresh ends.
+	Result RefreshResult `protobuf:"varint,1,opt,name=result,proto3,enum=switchyard.v1.RefreshResult" json:"result,omitempty"`
+	// Why it was refused or failed, as the token endpoint would say it, e.g.
+	// `token endpoint answered 400 invalid_grant`. Ignored for a success.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimulatedRefresh) Reset() {
+	*x = SimulatedRefresh{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimulatedRefresh) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimulatedRefresh) ProtoMessage() {}
+
+func (x *SimulatedRefresh) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimulatedRefresh.ProtoReflect.Descriptor instead.
+func (*SimulatedRefresh) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SimulatedRefresh) GetResult() RefreshResult {
+	if x != nil {
+		return x.Result
+	}
+	return RefreshResult_REFRESH_RESULT_UNSPECIFIED
+}
+
+func (x *SimulatedRefresh) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SimulatedCredential changes one credential of the pools a simulation plans with.
+type SimulatedCredential struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of a credential in the pool of one of the caller's providers.
+	CredentialId string `protobuf:"bytes,1,opt,name=credential_id,json=credentialId,proto3" json:"credential_id,omitempty"`
+	// Seconds from now until the credential's access token expires (negative: it
+	// has expired). Only for a refreshable (OAuth) credential.
+	ExpiresInS    *int64 `protobuf:"varint,2,opt,name=expires_in_s,json=expiresInS,proto3,oneof" json:"expires_in_s,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimulatedCredential) Reset() {
+	*x = SimulatedCredential{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimulatedCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimulatedCredential) ProtoMessage() {}
+
+func (x *SimulatedCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimulatedCredential.ProtoReflect.Descriptor instead.
+func (*SimulatedCredential) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SimulatedCredential) GetCredentialId() string {
+	if x != nil {
+		return x.CredentialId
+	}
+	return ""
+}
+
+func (x *SimulatedCredential) GetExpiresInS() int64 {
+	if x != nil && x.ExpiresInS != nil {
+		return *x.ExpiresInS
+	}
+	return 0
+}
 
 // Simulation asks what the policy would do.
 type Simulation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The caller to simulate.
 	Caller *Caller `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
-	// Outcomes of successive attempts, in order; once they run out, attempts succeed.
-	// Credential refreshes asked by the policy succeed in a simulation.
+	// Outcomes of successive attempts and refreshes, in order; once they run out,
+	// attempts and refreshes succeed.
 	Outcomes []*SimulatedOutcome `protobuf:"bytes,2,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
 	// Time budget in milliseconds; 0 means the caller's configured timeout.
 	BudgetMs uint64 `protobuf:"varint,3,opt,name=budget_ms,json=budgetMs,proto3" json:"budget_ms,omitempty"`
-	// Plan as if every credential were live, ignoring cooldowns and dead marks.
+	// Plan as if every credential were live, ignoring cooldowns, dead marks and
+	// outlier counters. By default a simulation plans with the current state.
 	AssumeAllCredentialsLive bool `protobuf:"varint,4,opt,name=assume_all_credentials_live,json=assumeAllCredentialsLive,proto3" json:"assume_all_credentials_live,omitempty"`
 	// Overrides the model of the first candidate, as a real request may.
-	Model         *string `protobuf:"bytes,5,opt,name=model,proto3,oneof" json:"model,omitempty"`
+	Model *string `protobuf:"bytes,5,opt,name=model,proto3,oneof" json:"model,omitempty"`
+	// Changes to credentials of the pools planned with (an access token's expiry).
+	Credentials   []*SimulatedCredential `protobuf:"bytes,6,rep,name=credentials,proto3" json:"credentials,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Simulation) Reset() {
 	*x = Simulation{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2317,7 @@ func (x *Simulation) String() string {
 func (*Simulation) ProtoMessage() {}
 
 func (x *Simulation) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[19]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2330,7 @@ func (x *Simulation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Simulation.ProtoReflect.Descriptor instead.
 func (*Simulation) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{19}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Simulation) GetCaller() *Caller {
@@ -2122,6 +2368,13 @@ func (x *Simulation) GetModel() string {
 	return ""
 }
 
+func (x *Simulation) GetCredentials() []*SimulatedCredential {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
 // ExplainFallbackRequest asks for a recorded trail or a simulation.
 type ExplainFallbackRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2138,7 +2391,7 @@ type ExplainFallbackRequest struct {
 
 func (x *ExplainFallbackRequest) Reset() {
 	*x = ExplainFallbackRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2150,7 +2403,7 @@ func (x *ExplainFallbackRequest) String() string {
 func (*ExplainFallbackRequest) ProtoMessage() {}
 
 func (x *ExplainFallbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[20]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2163,7 +2416,7 @@ func (x *ExplainFallbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainFallbackRequest.ProtoReflect.Descriptor instead.
 func (*ExplainFallbackRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{20}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExplainFallbackRequest) GetQuery() isExplainFallbackRequest_Query {
@@ -2224,7 +2477,7 @@ type Candidate struct {
 
 func (x *Candidate) Reset() {
 	*x = Candidate{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2236,7 +2489,7 @@ func (x *Candidate) String() string {
 func (*Candidate) ProtoMessage() {}
 
 func (x *Candidate) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[21]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2249,7 +2502,7 @@ func (x *Candidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Candidate.ProtoReflect.Descriptor instead.
 func (*Candidate) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{21}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Candidate) GetProvider() string {
@@ -2289,14 +2542,19 @@ type ExplainFallbackResponse struct {
 	// How the request ended.
 	Outcome Outcome `protobuf:"varint,6,opt,name=outcome,proto3,enum=switchyard.v1.Outcome" json:"outcome,omitempty"`
 	// Why it failed, when it failed.
-	ErrorReason   ErrorReason `protobuf:"varint,7,opt,name=error_reason,json=errorReason,proto3,enum=switchyard.v1.ErrorReason" json:"error_reason,omitempty"`
+	ErrorReason ErrorReason `protobuf:"varint,7,opt,name=error_reason,json=errorReason,proto3,enum=switchyard.v1.ErrorReason" json:"error_reason,omitempty"`
+	// For a simulation: which credential state it planned with.
+	CredentialBasis CredentialBasis `protobuf:"varint,8,opt,name=credential_basis,json=credentialBasis,proto3,enum=switchyard.v1.CredentialBasis" json:"credential_basis,omitempty"`
+	// For a simulation: the same, in words, with the credentials that were not
+	// usable and any outcome the policy never asked for.
+	Note          string `protobuf:"bytes,9,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExplainFallbackResponse) Reset() {
 	*x = ExplainFallbackResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2308,7 +2566,7 @@ func (x *ExplainFallbackResponse) String() string {
 func (*ExplainFallbackResponse) ProtoMessage() {}
 
 func (x *ExplainFallbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[22]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2321,7 +2579,7 @@ func (x *ExplainFallbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainFallbackResponse.ProtoReflect.Descriptor instead.
 func (*ExplainFallbackResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{22}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExplainFallbackResponse) GetRequestId() string {
@@ -2373,6 +2631,20 @@ func (x *ExplainFallbackResponse) GetErrorReason() ErrorReason {
 	return ErrorReason_ERROR_REASON_UNSPECIFIED
 }
 
+func (x *ExplainFallbackResponse) GetCredentialBasis() CredentialBasis {
+	if x != nil {
+		return x.CredentialBasis
+	}
+	return CredentialBasis_CREDENTIAL_BASIS_UNSPECIFIED
+}
+
+func (x *ExplainFallbackResponse) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
 // ApiKey is a static provider key.
 type ApiKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2384,7 +2656,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2396,7 +2668,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[23]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2409,7 +2681,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{23}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ApiKey) GetKey() string {
@@ -2442,7 +2714,7 @@ type OAuthTokens struct {
 
 func (x *OAuthTokens) Reset() {
 	*x = OAuthTokens{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +2726,7 @@ func (x *OAuthTokens) String() string {
 func (*OAuthTokens) ProtoMessage() {}
 
 func (x *OAuthTokens) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[24]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +2739,7 @@ func (x *OAuthTokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthTokens.ProtoReflect.Descriptor instead.
 func (*OAuthTokens) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{24}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *OAuthTokens) GetAccessToken() string {
@@ -2543,7 +2815,7 @@ type PutCredentialRequest struct {
 
 func (x *PutCredentialRequest) Reset() {
 	*x = PutCredentialRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2555,7 +2827,7 @@ func (x *PutCredentialRequest) String() string {
 func (*PutCredentialRequest) ProtoMessage() {}
 
 func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[25]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2568,7 +2840,7 @@ func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCredentialRequest.ProtoReflect.Descriptor instead.
 func (*PutCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{25}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PutCredentialRequest) GetId() string {
@@ -2653,7 +2925,7 @@ type PutCredentialResponse struct {
 
 func (x *PutCredentialResponse) Reset() {
 	*x = PutCredentialResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2665,7 +2937,7 @@ func (x *PutCredentialResponse) String() string {
 func (*PutCredentialResponse) ProtoMessage() {}
 
 func (x *PutCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[26]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2678,7 +2950,7 @@ func (x *PutCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCredentialResponse.ProtoReflect.Descriptor instead.
 func (*PutCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{26}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PutCredentialResponse) GetCredential() *CredentialInfo {
@@ -2699,7 +2971,7 @@ type ListCredentialsRequest struct {
 
 func (x *ListCredentialsRequest) Reset() {
 	*x = ListCredentialsRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2711,7 +2983,7 @@ func (x *ListCredentialsRequest) String() string {
 func (*ListCredentialsRequest) ProtoMessage() {}
 
 func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[27]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2724,7 +2996,7 @@ func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{27}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListCredentialsRequest) GetProvider() string {
@@ -2745,7 +3017,7 @@ type ListCredentialsResponse struct {
 
 func (x *ListCredentialsResponse) Reset() {
 	*x = ListCredentialsResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[28]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +3029,7 @@ func (x *ListCredentialsResponse) String() string {
 func (*ListCredentialsResponse) ProtoMessage() {}
 
 func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[28]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +3042,7 @@ func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{28}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListCredentialsResponse) GetCredentials() []*CredentialInfo {
@@ -2791,7 +3063,7 @@ type DeleteCredentialRequest struct {
 
 func (x *DeleteCredentialRequest) Reset() {
 	*x = DeleteCredentialRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2803,7 +3075,7 @@ func (x *DeleteCredentialRequest) String() string {
 func (*DeleteCredentialRequest) ProtoMessage() {}
 
 func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2816,7 +3088,7 @@ func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{29}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeleteCredentialRequest) GetId() string {
@@ -2835,7 +3107,7 @@ type DeleteCredentialResponse struct {
 
 func (x *DeleteCredentialResponse) Reset() {
 	*x = DeleteCredentialResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2847,7 +3119,7 @@ func (x *DeleteCredentialResponse) String() string {
 func (*DeleteCredentialResponse) ProtoMessage() {}
 
 func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2860,7 +3132,7 @@ func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{30}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{32}
 }
 
 // RefreshCredentialRequest refreshes an OAuth credential now.
@@ -2874,7 +3146,7 @@ type RefreshCredentialRequest struct {
 
 func (x *RefreshCredentialRequest) Reset() {
 	*x = RefreshCredentialRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2886,7 +3158,7 @@ func (x *RefreshCredentialRequest) String() string {
 func (*RefreshCredentialRequest) ProtoMessage() {}
 
 func (x *RefreshCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2899,7 +3171,7 @@ func (x *RefreshCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshCredentialRequest.ProtoReflect.Descriptor instead.
 func (*RefreshCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{31}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RefreshCredentialRequest) GetId() string {
@@ -2920,7 +3192,7 @@ type RefreshCredentialResponse struct {
 
 func (x *RefreshCredentialResponse) Reset() {
 	*x = RefreshCredentialResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2932,7 +3204,7 @@ func (x *RefreshCredentialResponse) String() string {
 func (*RefreshCredentialResponse) ProtoMessage() {}
 
 func (x *RefreshCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2945,7 +3217,7 @@ func (x *RefreshCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshCredentialResponse.ProtoReflect.Descriptor instead.
 func (*RefreshCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{32}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RefreshCredentialResponse) GetCredential() *CredentialInfo {
@@ -2986,7 +3258,7 @@ type CredentialInfo struct {
 
 func (x *CredentialInfo) Reset() {
 	*x = CredentialInfo{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2998,7 +3270,7 @@ func (x *CredentialInfo) String() string {
 func (*CredentialInfo) ProtoMessage() {}
 
 func (x *CredentialInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3011,7 +3283,7 @@ func (x *CredentialInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CredentialInfo.ProtoReflect.Descriptor instead.
 func (*CredentialInfo) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{33}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CredentialInfo) GetId() string {
@@ -3205,20 +3477,30 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\aheaders\x18\x03 \x03(\v2'.switchyard.v1.HttpOutcome.HeadersEntryR\aheaders\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xee\x01\n" +
 	"\x10SimulatedOutcome\x120\n" +
 	"\x04http\x18\x01 \x01(\v2\x1a.switchyard.v1.HttpOutcomeH\x00R\x04http\x12?\n" +
-	"\ttransport\x18\x02 \x01(\x0e2\x1f.switchyard.v1.TransportFailureH\x00R\ttransport\x12\x1f\n" +
+	"\ttransport\x18\x02 \x01(\x0e2\x1f.switchyard.v1.TransportFailureH\x00R\ttransport\x12;\n" +
+	"\arefresh\x18\x04 \x01(\v2\x1f.switchyard.v1.SimulatedRefreshH\x00R\arefresh\x12\x1f\n" +
 	"\vduration_ms\x18\x03 \x01(\x04R\n" +
 	"durationMsB\t\n" +
-	"\aoutcome\"\xf9\x01\n" +
+	"\aoutcome\"`\n" +
+	"\x10SimulatedRefresh\x124\n" +
+	"\x06result\x18\x01 \x01(\x0e2\x1c.switchyard.v1.RefreshResultR\x06result\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"r\n" +
+	"\x13SimulatedCredential\x12#\n" +
+	"\rcredential_id\x18\x01 \x01(\tR\fcredentialId\x12%\n" +
+	"\fexpires_in_s\x18\x02 \x01(\x03H\x00R\n" +
+	"expiresInS\x88\x01\x01B\x0f\n" +
+	"\r_expires_in_s\"\xbf\x02\n" +
 	"\n" +
 	"Simulation\x12-\n" +
 	"\x06caller\x18\x01 \x01(\v2\x15.switchyard.v1.CallerR\x06caller\x12;\n" +
 	"\boutcomes\x18\x02 \x03(\v2\x1f.switchyard.v1.SimulatedOutcomeR\boutcomes\x12\x1b\n" +
 	"\tbudget_ms\x18\x03 \x01(\x04R\bbudgetMs\x12=\n" +
 	"\x1bassume_all_credentials_live\x18\x04 \x01(\bR\x18assumeAllCredentialsLive\x12\x19\n" +
-	"\x05model\x18\x05 \x01(\tH\x00R\x05model\x88\x01\x01B\b\n" +
+	"\x05model\x18\x05 \x01(\tH\x00R\x05model\x88\x01\x01\x12D\n" +
+	"\vcredentials\x18\x06 \x03(\v2\".switchyard.v1.SimulatedCredentialR\vcredentialsB\b\n" +
 	"\x06_model\"\x7f\n" +
 	"\x16ExplainFallbackRequest\x12\x1f\n" +
 	"\n" +
@@ -3230,7 +3512,7 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\tCandidate\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x16\n" +
-	"\x06origin\x18\x03 \x01(\tR\x06origin\"\xde\x02\n" +
+	"\x06origin\x18\x03 \x01(\tR\x06origin\"\xbd\x03\n" +
 	"\x17ExplainFallbackResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12-\n" +
@@ -3241,7 +3523,9 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"candidates\x12,\n" +
 	"\x05steps\x18\x05 \x03(\v2\x16.switchyard.v1.AttemptR\x05steps\x120\n" +
 	"\aoutcome\x18\x06 \x01(\x0e2\x16.switchyard.v1.OutcomeR\aoutcome\x12=\n" +
-	"\ferror_reason\x18\a \x01(\x0e2\x1a.switchyard.v1.ErrorReasonR\verrorReason\"\x1a\n" +
+	"\ferror_reason\x18\a \x01(\x0e2\x1a.switchyard.v1.ErrorReasonR\verrorReason\x12I\n" +
+	"\x10credential_basis\x18\b \x01(\x0e2\x1e.switchyard.v1.CredentialBasisR\x0fcredentialBasis\x12\x12\n" +
+	"\x04note\x18\t \x01(\tR\x04note\"\x1a\n" +
 	"\x06ApiKey\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\"\xf7\x01\n" +
 	"\vOAuthTokens\x12!\n" +
@@ -3351,7 +3635,16 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\"TRANSPORT_FAILURE_CONNECTION_RESET\x10\x02\x12\x1d\n" +
 	"\x19TRANSPORT_FAILURE_TIMEOUT\x10\x03\x12\x19\n" +
 	"\x15TRANSPORT_FAILURE_DNS\x10\x04\x12\x19\n" +
-	"\x15TRANSPORT_FAILURE_TLS\x10\x05*M\n" +
+	"\x15TRANSPORT_FAILURE_TLS\x10\x05*\x90\x01\n" +
+	"\rRefreshResult\x12\x1e\n" +
+	"\x1aREFRESH_RESULT_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18REFRESH_RESULT_SUCCEEDED\x10\x01\x12\x1a\n" +
+	"\x16REFRESH_RESULT_REFUSED\x10\x02\x12%\n" +
+	"!REFRESH_RESULT_FAILED_TRANSIENTLY\x10\x03*y\n" +
+	"\x0fCredentialBasis\x12 \n" +
+	"\x1cCREDENTIAL_BASIS_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eCREDENTIAL_BASIS_CURRENT_STATE\x10\x01\x12 \n" +
+	"\x1cCREDENTIAL_BASIS_ALL_HEALTHY\x10\x02*M\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11OUTCOME_SUCCEEDED\x10\x01\x12\x12\n" +
@@ -3389,118 +3682,126 @@ func file_switchyard_v1_switchyard_proto_rawDescGZIP() []byte {
 	return file_switchyard_v1_switchyard_proto_rawDescData
 }
 
-var file_switchyard_v1_switchyard_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_switchyard_v1_switchyard_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_switchyard_v1_switchyard_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_switchyard_v1_switchyard_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_switchyard_v1_switchyard_proto_goTypes = []any{
 	(Role)(0),                         // 0: switchyard.v1.Role
 	(ErrorClass)(0),                   // 1: switchyard.v1.ErrorClass
 	(Action)(0),                       // 2: switchyard.v1.Action
 	(ErrorReason)(0),                  // 3: switchyard.v1.ErrorReason
 	(TransportFailure)(0),             // 4: switchyard.v1.TransportFailure
-	(Outcome)(0),                      // 5: switchyard.v1.Outcome
-	(CredentialKind)(0),               // 6: switchyard.v1.CredentialKind
-	(CredentialState)(0),              // 7: switchyard.v1.CredentialState
-	(*Message)(nil),                   // 8: switchyard.v1.Message
-	(*CompleteRequest)(nil),           // 9: switchyard.v1.CompleteRequest
-	(*CompleteResponse)(nil),          // 10: switchyard.v1.CompleteResponse
-	(*AuxCompleteRequest)(nil),        // 11: switchyard.v1.AuxCompleteRequest
-	(*AuxCompleteResponse)(nil),       // 12: switchyard.v1.AuxCompleteResponse
-	(*CompleteStreamRequest)(nil),     // 13: switchyard.v1.CompleteStreamRequest
-	(*CompleteStreamResponse)(nil),    // 14: switchyard.v1.CompleteStreamResponse
-	(*AuxCompleteStreamRequest)(nil),  // 15: switchyard.v1.AuxCompleteStreamRequest
-	(*AuxCompleteStreamResponse)(nil), // 16: switchyard.v1.AuxCompleteStreamResponse
-	(*StreamStarted)(nil),             // 17: switchyard.v1.StreamStarted
-	(*StreamFinished)(nil),            // 18: switchyard.v1.StreamFinished
-	(*Usage)(nil),                     // 19: switchyard.v1.Usage
-	(*ServedBy)(nil),                  // 20: switchyard.v1.ServedBy
-	(*Attempt)(nil),                   // 21: switchyard.v1.Attempt
-	(*FailureDetail)(nil),             // 22: switchyard.v1.FailureDetail
-	(*PrimaryCaller)(nil),             // 23: switchyard.v1.PrimaryCaller
-	(*Caller)(nil),                    // 24: switchyard.v1.Caller
-	(*HttpOutcome)(nil),               // 25: switchyard.v1.HttpOutcome
-	(*SimulatedOutcome)(nil),          // 26: switchyard.v1.SimulatedOutcome
-	(*Simulation)(nil),                // 27: switchyard.v1.Simulation
-	(*ExplainFallbackRequest)(nil),    // 28: switchyard.v1.ExplainFallbackRequest
-	(*Candidate)(nil),                 // 29: switchyard.v1.Candidate
-	(*ExplainFallbackResponse)(nil),   // 30: switchyard.v1.ExplainFallbackResponse
-	(*ApiKey)(nil),                    // 31: switchyard.v1.ApiKey
-	(*OAuthTokens)(nil),               // 32: switchyard.v1.OAuthTokens
-	(*PutCredentialRequest)(nil),      // 33: switchyard.v1.PutCredentialRequest
-	(*PutCredentialResponse)(nil),     // 34: switchyard.v1.PutCredentialResponse
-	(*ListCredentialsRequest)(nil),    // 35: switchyard.v1.ListCredentialsRequest
-	(*ListCredentialsResponse)(nil),   // 36: switchyard.v1.ListCredentialsResponse
-	(*DeleteCredentialRequest)(nil),   // 37: switchyard.v1.DeleteCredentialRequest
-	(*DeleteCredentialResponse)(nil),  // 38: switchyard.v1.DeleteCredentialResponse
-	(*RefreshCredentialRequest)(nil),  // 39: switchyard.v1.RefreshCredentialRequest
-	(*RefreshCredentialResponse)(nil), // 40: switchyard.v1.RefreshCredentialResponse
-	(*CredentialInfo)(nil),            // 41: switchyard.v1.CredentialInfo
-	nil,                               // 42: switchyard.v1.HttpOutcome.HeadersEntry
+	(RefreshResult)(0),                // 5: switchyard.v1.RefreshResult
+	(CredentialBasis)(0),              // 6: switchyard.v1.CredentialBasis
+	(Outcome)(0),                      // 7: switchyard.v1.Outcome
+	(CredentialKind)(0),               // 8: switchyard.v1.CredentialKind
+	(CredentialState)(0),              // 9: switchyard.v1.CredentialState
+	(*Message)(nil),                   // 10: switchyard.v1.Message
+	(*CompleteRequest)(nil),           // 11: switchyard.v1.CompleteRequest
+	(*CompleteResponse)(nil),          // 12: switchyard.v1.CompleteResponse
+	(*AuxCompleteRequest)(nil),        // 13: switchyard.v1.AuxCompleteRequest
+	(*AuxCompleteResponse)(nil),       // 14: switchyard.v1.AuxCompleteResponse
+	(*CompleteStreamRequest)(nil),     // 15: switchyard.v1.CompleteStreamRequest
+	(*CompleteStreamResponse)(nil),    // 16: switchyard.v1.CompleteStreamResponse
+	(*AuxCompleteStreamRequest)(nil),  // 17: switchyard.v1.AuxCompleteStreamRequest
+	(*AuxCompleteStreamResponse)(nil), // 18: switchyard.v1.AuxCompleteStreamResponse
+	(*StreamStarted)(nil),             // 19: switchyard.v1.StreamStarted
+	(*StreamFinished)(nil),            // 20: switchyard.v1.StreamFinished
+	(*Usage)(nil),                     // 21: switchyard.v1.Usage
+	(*ServedBy)(nil),                  // 22: switchyard.v1.ServedBy
+	(*Attempt)(nil),                   // 23: switchyard.v1.Attempt
+	(*FailureDetail)(nil),             // 24: switchyard.v1.FailureDetail
+	(*PrimaryCaller)(nil),             // 25: switchyard.v1.PrimaryCaller
+	(*Caller)(nil),                    // 26: switchyard.v1.Caller
+	(*HttpOutcome)(nil),               // 27: switchyard.v1.HttpOutcome
+	(*SimulatedOutcome)(nil),          // 28: switchyard.v1.SimulatedOutcome
+	(*SimulatedRefresh)(nil),          // 29: switchyard.v1.SimulatedRefresh
+	(*SimulatedCredential)(nil),       // 30: switchyard.v1.SimulatedCredential
+	(*Simulation)(nil),                // 31: switchyard.v1.Simulation
+	(*ExplainFallbackRequest)(nil),    // 32: switchyard.v1.ExplainFallbackRequest
+	(*Candidate)(nil),                 // 33: switchyard.v1.Candidate
+	(*ExplainFallbackResponse)(nil),   // 34: switchyard.v1.ExplainFallbackResponse
+	(*ApiKey)(nil),                    // 35: switchyard.v1.ApiKey
+	(*OAuthTokens)(nil),               // 36: switchyard.v1.OAuthTokens
+	(*PutCredentialRequest)(nil),      // 37: switchyard.v1.PutCredentialRequest
+	(*PutCredentialResponse)(nil),     // 38: switchyard.v1.PutCredentialResponse
+	(*ListCredentialsRequest)(nil),    // 39: switchyard.v1.ListCredentialsRequest
+	(*ListCredentialsResponse)(nil),   // 40: switchyard.v1.ListCredentialsResponse
+	(*DeleteCredentialRequest)(nil),   // 41: switchyard.v1.DeleteCredentialRequest
+	(*DeleteCredentialResponse)(nil),  // 42: switchyard.v1.DeleteCredentialResponse
+	(*RefreshCredentialRequest)(nil),  // 43: switchyard.v1.RefreshCredentialRequest
+	(*RefreshCredentialResponse)(nil), // 44: switchyard.v1.RefreshCredentialResponse
+	(*CredentialInfo)(nil),            // 45: switchyard.v1.CredentialInfo
+	nil,                               // 46: switchyard.v1.HttpOutcome.HeadersEntry
 }
 var file_switchyard_v1_switchyard_proto_depIdxs = []int32{
 	0,  // 0: switchyard.v1.Message.role:type_name -> switchyard.v1.Role
-	8,  // 1: switchyard.v1.CompleteRequest.messages:type_name -> switchyard.v1.Message
-	19, // 2: switchyard.v1.CompleteResponse.usage:type_name -> switchyard.v1.Usage
-	20, // 3: switchyard.v1.CompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
-	21, // 4: switchyard.v1.CompleteResponse.attempts:type_name -> switchyard.v1.Attempt
-	8,  // 5: switchyard.v1.AuxCompleteRequest.messages:type_name -> switchyard.v1.Message
-	19, // 6: switchyard.v1.AuxCompleteResponse.usage:type_name -> switchyard.v1.Usage
-	20, // 7: switchyard.v1.AuxCompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
-	21, // 8: switchyard.v1.AuxCompleteResponse.attempts:type_name -> switchyard.v1.Attempt
-	8,  // 9: switchyard.v1.CompleteStreamRequest.messages:type_name -> switchyard.v1.Message
-	17, // 10: switchyard.v1.CompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
-	18, // 11: switchyard.v1.CompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
-	8,  // 12: switchyard.v1.AuxCompleteStreamRequest.messages:type_name -> switchyard.v1.Message
-	17, // 13: switchyard.v1.AuxCompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
-	18, // 14: switchyard.v1.AuxCompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
-	20, // 15: switchyard.v1.StreamStarted.served_by:type_name -> switchyard.v1.ServedBy
-	21, // 16: switchyard.v1.StreamStarted.attempts:type_name -> switchyard.v1.Attempt
-	19, // 17: switchyard.v1.StreamFinished.usage:type_name -> switchyard.v1.Usage
-	21, // 18: switchyard.v1.StreamFinished.attempts:type_name -> switchyard.v1.Attempt
+	10, // 1: switchyard.v1.CompleteRequest.messages:type_name -> switchyard.v1.Message
+	21, // 2: switchyard.v1.CompleteResponse.usage:type_name -> switchyard.v1.Usage
+	22, // 3: switchyard.v1.CompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
+	23, // 4: switchyard.v1.CompleteResponse.attempts:type_name -> switchyard.v1.Attempt
+	10, // 5: switchyard.v1.AuxCompleteRequest.messages:type_name -> switchyard.v1.Message
+	21, // 6: switchyard.v1.AuxCompleteResponse.usage:type_name -> switchyard.v1.Usage
+	22, // 7: switchyard.v1.AuxCompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
+	23, // 8: switchyard.v1.AuxCompleteResponse.attempts:type_name -> switchyard.v1.Attempt
+	10, // 9: switchyard.v1.CompleteStreamRequest.messages:type_name -> switchyard.v1.Message
+	19, // 10: switchyard.v1.CompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
+	20, // 11: switchyard.v1.CompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
+	10, // 12: switchyard.v1.AuxCompleteStreamRequest.messages:type_name -> switchyard.v1.Message
+	19, // 13: switchyard.v1.AuxCompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
+	20, // 14: switchyard.v1.AuxCompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
+	22, // 15: switchyard.v1.StreamStarted.served_by:type_name -> switchyard.v1.ServedBy
+	23, // 16: switchyard.v1.StreamStarted.attempts:type_name -> switchyard.v1.Attempt
+	21, // 17: switchyard.v1.StreamFinished.usage:type_name -> switchyard.v1.Usage
+	23, // 18: switchyard.v1.StreamFinished.attempts:type_name -> switchyard.v1.Attempt
 	1,  // 19: switchyard.v1.Attempt.error_class:type_name -> switchyard.v1.ErrorClass
 	2,  // 20: switchyard.v1.Attempt.action:type_name -> switchyard.v1.Action
-	21, // 21: switchyard.v1.FailureDetail.attempts:type_name -> switchyard.v1.Attempt
-	23, // 22: switchyard.v1.Caller.primary:type_name -> switchyard.v1.PrimaryCaller
-	42, // 23: switchyard.v1.HttpOutcome.headers:type_name -> switchyard.v1.HttpOutcome.HeadersEntry
-	25, // 24: switchyard.v1.SimulatedOutcome.http:type_name -> switchyard.v1.HttpOutcome
+	23, // 21: switchyard.v1.FailureDetail.attempts:type_name -> switchyard.v1.Attempt
+	25, // 22: switchyard.v1.Caller.primary:type_name -> switchyard.v1.PrimaryCaller
+	46, // 23: switchyard.v1.HttpOutcome.headers:type_name -> switchyard.v1.HttpOutcome.HeadersEntry
+	27, // 24: switchyard.v1.SimulatedOutcome.http:type_name -> switchyard.v1.HttpOutcome
 	4,  // 25: switchyard.v1.SimulatedOutcome.transport:type_name -> switchyard.v1.TransportFailure
-	24, // 26: switchyard.v1.Simulation.caller:type_name -> switchyard.v1.Caller
-	26, // 27: switchyard.v1.Simulation.outcomes:type_name -> switchyard.v1.SimulatedOutcome
-	27, // 28: switchyard.v1.ExplainFallbackRequest.simulation:type_name -> switchyard.v1.Simulation
-	24, // 29: switchyard.v1.ExplainFallbackResponse.caller:type_name -> switchyard.v1.Caller
-	29, // 30: switchyard.v1.ExplainFallbackResponse.candidates:type_name -> switchyard.v1.Candidate
-	21, // 31: switchyard.v1.ExplainFallbackResponse.steps:type_name -> switchyard.v1.Attempt
-	5,  // 32: switchyard.v1.ExplainFallbackResponse.outcome:type_name -> switchyard.v1.Outcome
-	3,  // 33: switchyard.v1.ExplainFallbackResponse.error_reason:type_name -> switchyard.v1.ErrorReason
-	31, // 34: switchyard.v1.PutCredentialRequest.api_key:type_name -> switchyard.v1.ApiKey
-	32, // 35: switchyard.v1.PutCredentialRequest.oauth:type_name -> switchyard.v1.OAuthTokens
-	41, // 36: switchyard.v1.PutCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
-	41, // 37: switchyard.v1.ListCredentialsResponse.credentials:type_name -> switchyard.v1.CredentialInfo
-	41, // 38: switchyard.v1.RefreshCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
-	6,  // 39: switchyard.v1.CredentialInfo.kind:type_name -> switchyard.v1.CredentialKind
-	7,  // 40: switchyard.v1.CredentialInfo.state:type_name -> switchyard.v1.CredentialState
-	9,  // 41: switchyard.v1.SwitchyardService.Complete:input_type -> switchyard.v1.CompleteRequest
-	11, // 42: switchyard.v1.SwitchyardService.AuxComplete:input_type -> switchyard.v1.AuxCompleteRequest
-	28, // 43: switchyard.v1.SwitchyardService.ExplainFallback:input_type -> switchyard.v1.ExplainFallbackRequest
-	13, // 44: switchyard.v1.SwitchyardService.CompleteStream:input_type -> switchyard.v1.CompleteStreamRequest
-	15, // 45: switchyard.v1.SwitchyardService.AuxCompleteStream:input_type -> switchyard.v1.AuxCompleteStreamRequest
-	33, // 46: switchyard.v1.CredentialService.PutCredential:input_type -> switchyard.v1.PutCredentialRequest
-	35, // 47: switchyard.v1.CredentialService.ListCredentials:input_type -> switchyard.v1.ListCredentialsRequest
-	37, // 48: switchyard.v1.CredentialService.DeleteCredential:input_type -> switchyard.v1.DeleteCredentialRequest
-	39, // 49: switchyard.v1.CredentialService.RefreshCredential:input_type -> switchyard.v1.RefreshCredentialRequest
-	10, // 50: switchyard.v1.SwitchyardService.Complete:output_type -> switchyard.v1.CompleteResponse
-	12, // 51: switchyard.v1.SwitchyardService.AuxComplete:output_type -> switchyard.v1.AuxCompleteResponse
-	30, // 52: switchyard.v1.SwitchyardService.ExplainFallback:output_type -> switchyard.v1.ExplainFallbackResponse
-	14, // 53: switchyard.v1.SwitchyardService.CompleteStream:output_type -> switchyard.v1.CompleteStreamResponse
-	16, // 54: switchyard.v1.SwitchyardService.AuxCompleteStream:output_type -> switchyard.v1.AuxCompleteStreamResponse
-	34, // 55: switchyard.v1.CredentialService.PutCredential:output_type -> switchyard.v1.PutCredentialResponse
-	36, // 56: switchyard.v1.CredentialService.ListCredentials:output_type -> switchyard.v1.ListCredentialsResponse
-	38, // 57: switchyard.v1.CredentialService.DeleteCredential:output_type -> switchyard.v1.DeleteCredentialResponse
-	40, // 58: switchyard.v1.CredentialService.RefreshCredential:output_type -> switchyard.v1.RefreshCredentialResponse
-	50, // [50:59] is the sub-list for method output_type
-	41, // [41:50] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	29, // 26: switchyard.v1.SimulatedOutcome.refresh:type_name -> switchyard.v1.SimulatedRefresh
+	5,  // 27: switchyard.v1.SimulatedRefresh.result:type_name -> switchyard.v1.RefreshResult
+	26, // 28: switchyard.v1.Simulation.caller:type_name -> switchyard.v1.Caller
+	28, // 29: switchyard.v1.Simulation.outcomes:type_name -> switchyard.v1.SimulatedOutcome
+	30, // 30: switchyard.v1.Simulation.credentials:type_name -> switchyard.v1.SimulatedCredential
+	31, // 31: switchyard.v1.ExplainFallbackRequest.simulation:type_name -> switchyard.v1.Simulation
+	26, // 32: switchyard.v1.ExplainFallbackResponse.caller:type_name -> switchyard.v1.Caller
+	33, // 33: switchyard.v1.ExplainFallbackResponse.candidates:type_name -> switchyard.v1.Candidate
+	23, // 34: switchyard.v1.ExplainFallbackResponse.steps:type_name -> switchyard.v1.Attempt
+	7,  // 35: switchyard.v1.ExplainFallbackResponse.outcome:type_name -> switchyard.v1.Outcome
+	3,  // 36: switchyard.v1.ExplainFallbackResponse.error_reason:type_name -> switchyard.v1.ErrorReason
+	6,  // 37: switchyard.v1.ExplainFallbackResponse.credential_basis:type_name -> switchyard.v1.CredentialBasis
+	35, // 38: switchyard.v1.PutCredentialRequest.api_key:type_name -> switchyard.v1.ApiKey
+	36, // 39: switchyard.v1.PutCredentialRequest.oauth:type_name -> switchyard.v1.OAuthTokens
+	45, // 40: switchyard.v1.PutCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
+	45, // 41: switchyard.v1.ListCredentialsResponse.credentials:type_name -> switchyard.v1.CredentialInfo
+	45, // 42: switchyard.v1.RefreshCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
+	8,  // 43: switchyard.v1.CredentialInfo.kind:type_name -> switchyard.v1.CredentialKind
+	9,  // 44: switchyard.v1.CredentialInfo.state:type_name -> switchyard.v1.CredentialState
+	11, // 45: switchyard.v1.SwitchyardService.Complete:input_type -> switchyard.v1.CompleteRequest
+	13, // 46: switchyard.v1.SwitchyardService.AuxComplete:input_type -> switchyard.v1.AuxCompleteRequest
+	32, // 47: switchyard.v1.SwitchyardService.ExplainFallback:input_type -> switchyard.v1.ExplainFallbackRequest
+	15, // 48: switchyard.v1.SwitchyardService.CompleteStream:input_type -> switchyard.v1.CompleteStreamRequest
+	17, // 49: switchyard.v1.SwitchyardService.AuxCompleteStream:input_type -> switchyard.v1.AuxCompleteStreamRequest
+	37, // 50: switchyard.v1.CredentialService.PutCredential:input_type -> switchyard.v1.PutCredentialRequest
+	39, // 51: switchyard.v1.CredentialService.ListCredentials:input_type -> switchyard.v1.ListCredentialsRequest
+	41, // 52: switchyard.v1.CredentialService.DeleteCredential:input_type -> switchyard.v1.DeleteCredentialRequest
+	43, // 53: switchyard.v1.CredentialService.RefreshCredential:input_type -> switchyard.v1.RefreshCredentialRequest
+	12, // 54: switchyard.v1.SwitchyardService.Complete:output_type -> switchyard.v1.CompleteResponse
+	14, // 55: switchyard.v1.SwitchyardService.AuxComplete:output_type -> switchyard.v1.AuxCompleteResponse
+	34, // 56: switchyard.v1.SwitchyardService.ExplainFallback:output_type -> switchyard.v1.ExplainFallbackResponse
+	16, // 57: switchyard.v1.SwitchyardService.CompleteStream:output_type -> switchyard.v1.CompleteStreamResponse
+	18, // 58: switchyard.v1.SwitchyardService.AuxCompleteStream:output_type -> switchyard.v1.AuxCompleteStreamResponse
+	38, // 59: switchyard.v1.CredentialService.PutCredential:output_type -> switchyard.v1.PutCredentialResponse
+	40, // 60: switchyard.v1.CredentialService.ListCredentials:output_type -> switchyard.v1.ListCredentialsResponse
+	42, // 61: switchyard.v1.CredentialService.DeleteCredential:output_type -> switchyard.v1.DeleteCredentialResponse
+	44, // 62: switchyard.v1.CredentialService.RefreshCredential:output_type -> switchyard.v1.RefreshCredentialResponse
+	54, // [54:63] is the sub-list for method output_type
+	45, // [45:54] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_switchyard_proto_init() }
@@ -3529,13 +3830,15 @@ func file_switchyard_v1_switchyard_proto_init() {
 	file_switchyard_v1_switchyard_proto_msgTypes[18].OneofWrappers = []any{
 		(*SimulatedOutcome_Http)(nil),
 		(*SimulatedOutcome_Transport)(nil),
+		(*SimulatedOutcome_Refresh)(nil),
 	}
-	file_switchyard_v1_switchyard_proto_msgTypes[19].OneofWrappers = []any{}
-	file_switchyard_v1_switchyard_proto_msgTypes[20].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[20].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[21].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[22].OneofWrappers = []any{
 		(*ExplainFallbackRequest_RequestId)(nil),
 		(*ExplainFallbackRequest_Simulation)(nil),
 	}
-	file_switchyard_v1_switchyard_proto_msgTypes[25].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[27].OneofWrappers = []any{
 		(*PutCredentialRequest_ApiKey)(nil),
 		(*PutCredentialRequest_Oauth)(nil),
 	}
@@ -3544,8 +3847,8 @@ func file_switchyard_v1_switchyard_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_switchyard_proto_rawDesc), len(file_switchyard_v1_switchyard_proto_rawDesc)),
-			NumEnums:      8,
-			NumMessages:   35,
+			NumEnums:      10,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -14,6 +14,7 @@ mod outlier;
 mod refresh;
 mod secrets;
 mod serve_output;
+mod simulate;
 mod soak;
 mod store;
 mod streaming;

@@ -226,6 +226,7 @@ impl TestApp {
                         budget_ms: 0,
                         assume_all_credentials_live: true,
                         model: None,
+                        credentials: Vec::new(),
                     },
                 )),
             })

@@ -10,7 +10,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/switchyard.proto.
  */
 export const file_switchyard_v1_switchyard: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zd2l0Y2h5YXJkL3YxL3N3aXRjaHlhcmQucHJvdG8SDXN3aXRjaHlhcmQudjEiPQoHTWVzc2FnZRIhCgRyb2xlGAEgASgOMhMuc3dpdGNoeWFyZC52MS5Sb2xlEg8KB2NvbnRlbnQYAiABKAkiqwEKD0NvbXBsZXRlUmVxdWVzdBIoCghtZXNzYWdlcxgBIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgCIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYAyABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgEIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUisgEKEENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IrwBChJBdXhDb21wbGV0ZVJlcXVlc3QSDAoEdGFzaxgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgDIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYBCABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUitQEKE0F1eENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IrEBChVDb21wbGV0ZVN0cmVhbVJlcXVlc3QSKAoIbWVzc2FnZXMYASADKAsyFi5zd2l0Y2h5YXJkLnYxLk1lc3NhZ2USEgoFbW9kZWwYAiABKAlIAIgBARIXCgptYXhfdG9rZW5zGAMgASgFSAGIAQESGAoLdGVtcGVyYXR1cmUYBCABKAFIAogBAUIICgZfbW9kZWxCDQoLX21heF90b2tlbnNCDgoMX3RlbXBlcmF0dXJlIpYBChZDb21wbGV0ZVN0cmVhbVJlc3BvbnNlEi8KB3N0YXJ0ZWQYASABKAsyHC5zd2l0Y2h5YXJkLnYxLlN0cmVhbVN0YXJ0ZWRIABIPCgVkZWx0YRgCIAEoCUgAEjEKCGZpbmlzaGVkGAMgASgLMh0uc3dpdGNoeWFyZC52MS5TdHJlYW1GaW5pc2hlZEgAQgcKBWV2ZW50IsIBChhBdXhDb21wbGV0ZVN0cmVhbVJlcXVlc3QSDAoEdGFzaxgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgDIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYBCABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUimQEKGUF1eENvbXBsZXRlU3RyZWFtUmVzcG9uc2USLwoHc3RhcnRlZBgBIAEoCzIcLnN3aXRjaHlhcmQudjEuU3RyZWFtU3RhcnRlZEgAEg8KBWRlbHRhGAIgASgJSAASMQoIZmluaXNoZWQYAyABKAsyHS5zd2l0Y2h5YXJkLnYxLlN0cmVhbUZpbmlzaGVkSABCBwoFZXZlbnQieQoNU3RyZWFtU3RhcnRlZBISCgpyZXF1ZXN0X2lkGAEgASgJEioKCXNlcnZlZF9ieRgCIAEoCzIXLnN3aXRjaHlhcmQudjEuU2VydmVkQnkSKAoIYXR0ZW1wdHMYAyADKAsyFi5zd2l0Y2h5YXJkLnYxLkF0dGVtcHQidgoOU3RyZWFtRmluaXNoZWQSIwoFdXNhZ2UYASABKAsyFC5zd2l0Y2h5YXJkLnYxLlVzYWdlEhUKDWZpbmlzaF9yZWFzb24YAiABKAkSKAoIYXR0ZW1wdHMYAyADKAsyFi5zd2l0Y2h5YXJkLnYxLkF0dGVtcHQiNAoFVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgNEhUKDW91dHB1dF90b2tlbnMYAiABKA0iQgoIU2VydmVkQnkSEAoIcHJvdmlkZXIYASABKAkSDQoFbW9kZWwYAiABKAkSFQoNY3JlZGVudGlhbF9pZBgDIAEoCSLrAQoHQXR0ZW1wdBIXCg9jYW5kaWRhdGVfaW5kZXgYASABKA0SEAoIcHJvdmlkZXIYAiABKAkSDQoFbW9kZWwYAyABKAkSFQoNY3JlZGVudGlhbF9pZBgEIAEoCRIuCgtlcnJvcl9jbGFzcxgFIAEoDjIZLnN3aXRjaHlhcmQudjEuRXJyb3JDbGFzcxITCgtodHRwX3N0YXR1cxgGIAEoDRIlCgZhY3Rpb24YByABKA4yFS5zd2l0Y2h5YXJkLnYxLkFjdGlvbhIOCgZyZWFzb24YCCABKAkSEwoLZHVyYXRpb25fbXMYCSABKAQiTQoNRmFpbHVyZURldGFpbBISCgpyZXF1ZXN0X2lkGAEgASgJEigKCGF0dGVtcHRzGAIgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0Ig8KDVByaW1hcnlDYWxsZXIiUQoGQ2FsbGVyEi8KB3ByaW1hcnkYASABKAsyHC5zd2l0Y2h5YXJkLnYxLlByaW1hcnlDYWxsZXJIABIOCgR0YXNrGAIgASgJSABCBgoEa2luZCKVAQoLSHR0cE91dGNvbWUSDgoGc3RhdHVzGAEgASgNEgwKBGJvZHkYAiABKAkSOAoHaGVhZGVycxgDIAMoCzInLnN3aXRjaHlhcmQudjEuSHR0cE91dGNvbWUuSGVhZGVyc0VudHJ5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIpQBChBTaW11bGF0ZWRPdXRjb21lEioKBGh0dHAYASABKAsyGi5zd2l0Y2h5YXJkLnYxLkh0dHBPdXRjb21lSAASNAoJdHJhbnNwb3J0GAIgASgOMh8uc3dpdGNoeWFyZC52MS5UcmFuc3BvcnRGYWlsdXJlSAASEwoLZHVyYXRpb25fbXMYAyABKARCCQoHb3V0Y29tZSK8AQoKU2ltdWxhdGlvbhIlCgZjYWxsZXIYASABKAsyFS5zd2l0Y2h5YXJkLnYxLkNhbGxlchIxCghvdXRjb21lcxgCIAMoCzIfLnN3aXRjaHlhcmQudjEuU2ltdWxhdGVkT3V0Y29tZRIRCglidWRnZXRfbXMYAyABKAQSIwobYXNzdW1lX2FsbF9jcmVkZW50aWFsc19saXZlGAQgASgIEhIKBW1vZGVsGAUgASgJSACIAQFCCAoGX21vZGVsImgKFkV4cGxhaW5GYWxsYmFja1JlcXVlc3QSFAoKcmVxdWVzdF9pZBgBIAEoCUgAEi8KCnNpbXVsYXRpb24YAiABKAsyGS5zd2l0Y2h5YXJkLnYxLlNpbXVsYXRpb25IAEIHCgVxdWVyeSI8CglDYW5kaWRhdGUSEAoIcHJvdmlkZXIYASABKAkSDQoFbW9kZWwYAiABKAkSDgoGb3JpZ2luGAMgASgJIpcCChdFeHBsYWluRmFsbGJhY2tSZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgJEiUKBmNhbGxlchgCIAEoCzIVLnN3aXRjaHlhcmQudjEuQ2FsbGVyEhEKCXNpbXVsYXRlZBgDIAEoCBIsCgpjYW5kaWRhdGVzGAQgAygLMhguc3dpdGNoeWFyZC52MS5DYW5kaWRhdGUSJQoFc3RlcHMYBSADKAsyFi5zd2l0Y2h5YXJkLnYxLkF0dGVtcHQSJwoHb3V0Y29tZRgGIAEoDjIWLnN3aXRjaHlhcmQudjEuT3V0Y29tZRIwCgxlcnJvcl9yZWFzb24YByABKA4yGi5zd2l0Y2h5YXJkLnYxLkVycm9yUmVhc29uIhUKBkFwaUtleRILCgNrZXkYASABKAkiogEKC09BdXRoVG9rZW5zEhQKDGFjY2Vzc190b2tlbhgBIAEoCRIVCg1yZWZyZXNoX3Rva2VuGAIgASgJEhoKEmV4cGlyZXNfYXRfdW5peF9tcxgDIAEoAxIRCgl0b2tlbl91cmwYBCABKAkSEQoJY2xpZW50X2lkGAUgASgJEhUKDWNsaWVudF9zZWNyZXQYBiABKAkSDQoFc2NvcGUYByABKAkiuAEKFFB1dENyZWRlbnRpYWxSZXF1ZXN0EgoKAmlkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEg0KBWxhYmVsGAMgASgJEhAKCHByaW9yaXR5GAQgASgDEigKB2FwaV9rZXkYBSABKAsyFS5zd2l0Y2h5YXJkLnYxLkFwaUtleUgAEisKBW9hdXRoGAYgASgLMhouc3dpdGNoeWFyZC52MS5PQXV0aFRva2Vuc0gAQgoKCG1hdGVyaWFsIkoKFVB1dENyZWRlbnRpYWxSZXNwb25zZRIxCgpjcmVkZW50aWFsGAEgASgLMh0uc3dpdGNoeWFyZC52MS5DcmVkZW50aWFsSW5mbyIqChZMaXN0Q3JlZGVudGlhbHNSZXF1ZXN0EhAKCHByb3ZpZGVyGAEgASgJIk0KF0xpc3RDcmVkZW50aWFsc1Jlc3BvbnNlEjIKC2NyZWRlbnRpYWxzGAEgAygLMh0uc3dpdGNoeWFyZC52MS5DcmVkZW50aWFsSW5mbyIlChdEZWxldGVDcmVkZW50aWFsUmVxdWVzdBIKCgJpZBgBIAEoCSIaChhEZWxldGVDcmVkZW50aWFsUmVzcG9uc2UiJgoYUmVmcmVzaENyZWRlbnRpYWxSZXF1ZXN0EgoKAmlkGAEgASgJIk4KGVJlZnJlc2hDcmVkZW50aWFsUmVzcG9uc2USMQoKY3JlZGVudGlhbBgBIAEoCzIdLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbEluZm8iqgIKDkNyZWRlbnRpYWxJbmZvEgoKAmlkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEisKBGtpbmQYAyABKA4yHS5zd2l0Y2h5YXJkLnYxLkNyZWRlbnRpYWxLaW5kEg0KBWxhYmVsGAQgASgJEhAKCHByaW9yaXR5GAUgASgDEi0KBXN0YXRlGAYgASgOMh4uc3dpdGNoeWFyZC52MS5DcmVkZW50aWFsU3RhdGUSHgoWY29vbGRvd25fdW50aWxfdW5peF9tcxgHIAEoAxITCgtkZWFkX3JlYXNvbhgIIAEoCRIYChBsYXN0X2Vycm9yX2NsYXNzGAkgASgJEhoKEmV4cGlyZXNfYXRfdW5peF9tcxgKIAEoAxISCgpnZW5lcmF0aW9uGAsgASgEKlAKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfU1lTVEVNEAESDQoJUk9MRV9VU0VSEAISEgoOUk9MRV9BU1NJU1RBTlQQAyqyAwoKRXJyb3JDbGFzcxIbChdFUlJPUl9DTEFTU19VTlNQRUNJRklFRBAAEhQKEEVSUk9SX0NMQVNTX05PTkUQARIUChBFUlJPUl9DTEFTU19BVVRIEAISHQoZRVJST1JfQ0xBU1NfQVVUSF9URVJNSU5BTBADEhkKFUVSUk9SX0NMQVNTX0ZPUkJJRERFThAEEhcKE0VSUk9SX0NMQVNTX0JJTExJTkcQBRIaChZFUlJPUl9DTEFTU19SQVRFX0xJTUlUEAYSGgoWRVJST1JfQ0xBU1NfT1ZFUkxPQURFRBAHEhYKEkVSUk9SX0NMQVNTX1NFUlZFUhAIEhkKFUVSUk9SX0NMQVNTX1RSQU5TUE9SVBAJEiAKHEVSUk9SX0NMQVNTX0NPTlRFWFRfT1ZFUkZMT1cQChIhCh1FUlJPUl9DTEFTU19NT0RFTF9VTkFWQUlMQUJMRRALEh4KGkVSUk9SX0NMQVNTX0NPTlRFTlRfUE9MSUNZEAwSHwobRVJST1JfQ0xBU1NfSU5WQUxJRF9SRVFVRVNUEA0SFwoTRVJST1JfQ0xBU1NfVU5LTk9XThAOKoYCCgZBY3Rpb24SFgoSQUNUSU9OX1VOU1BFQ0lGSUVEEAASEgoOQUNUSU9OX1NVQ0NFRUQQARIVChFBQ1RJT05fUkVUUllfU0FNRRACEhwKGEFDVElPTl9SRUZSRVNIX0FORF9SRVRSWRADEhwKGEFDVElPTl9ST1RBVEVfQ1JFREVOVElBTBAEEhkKFUFDVElPTl9ORVhUX0NBTkRJREFURRAFEhsKF0FDVElPTl9SRVRVUk5fVE9fQ0FMTEVSEAYSEgoOQUNUSU9OX0dJVkVfVVAQBxIZChVBQ1RJT05fU0tJUF9DQU5ESURBVEUQCBIWChJBQ1RJT05fU1RPUF9TVFJFQU0QCSqSBAoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiRVJST1JfUkVBU09OX0FMTF9DQU5ESURBVEVTX0ZBSUxFRBABEiEKHUVSUk9SX1JFQVNPTl9DT05URVhUX09WRVJGTE9XEAISHwobRVJST1JfUkVBU09OX0NPTlRFTlRfUE9MSUNZEAMSIwofRVJST1JfUkVBU09OX0RFQURMSU5FX0VYSEFVU1RFRBAEEh0KGUVSUk9SX1JFQVNPTl9VTktOT1dOX1RBU0sQBRIhCh1FUlJPUl9SRUFTT05fSU5WQUxJRF9BUkdVTUVOVBAGEiIKHkVSUk9SX1JFQVNPTl9SRVFVRVNUX05PVF9GT1VORBAHEhkKFUVSUk9SX1JFQVNPTl9JTlRFUk5BTBAIEiAKHEVSUk9SX1JFQVNPTl9VTkFVVEhFTlRJQ0FURUQQCRIiCh5FUlJPUl9SRUFTT05fUEVSTUlTU0lPTl9ERU5JRUQQChIlCiFFUlJPUl9SRUFTT05fQ1JFREVOVElBTF9OT1RfRk9VTkQQCxIgChxFUlJPUl9SRUFTT05fTk9UX1JFRlJFU0hBQkxFEAwSHwobRVJST1JfUkVBU09OX1JFRlJFU0hfRkFJTEVEEA0SIwofRVJST1JfUkVBU09OX1NUUkVBTV9JTlRFUlJVUFRFRBAOKtwBChBUcmFuc3BvcnRGYWlsdXJlEiEKHVRSQU5TUE9SVF9GQUlMVVJFX1VOU1BFQ0lGSUVEEAASKAokVFJBTlNQT1JUX0ZBSUxVUkVfQ09OTkVDVElPTl9SRUZVU0VEEAESJgoiVFJBTlNQT1JUX0ZBSUxVUkVfQ09OTkVDVElPTl9SRVNFVBACEh0KGVRSQU5TUE9SVF9GQUlMVVJFX1RJTUVPVVQQAxIZChVUUkFOU1BPUlRfRkFJTFVSRV9ETlMQBBIZChVUUkFOU1BPUlRfRkFJTFVSRV9UTFMQBSpNCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABIVChFPVVRDT01FX1NVQ0NFRURFRBABEhIKDk9VVENPTUVfRkFJTEVEEAIqaQoOQ3JlZGVudGlhbEtpbmQSHwobQ1JFREVOVElBTF9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXQ1JFREVOVElBTF9LSU5EX0FQSV9LRVkQARIZChVDUkVERU5USUFMX0tJTkRfT0FVVEgQAiqHAQoPQ3JlZGVudGlhbFN0YXRlEiAKHENSRURFTlRJQUxfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVDUkVERU5USUFMX1NUQVRFX0xJVkUQARIcChhDUkVERU5USUFMX1NUQVRFX0NPT0xJTkcQAhIZChVDUkVERU5USUFMX1NUQVRFX0RFQUQQAzLjAwoRU3dpdGNoeWFyZFNlcnZpY2USSwoIQ29tcGxldGUSHi5zd2l0Y2h5YXJkLnYxLkNvbXBsZXRlUmVxdWVzdBofLnN3aXRjaHlhcmQudjEuQ29tcGxldGVSZXNwb25zZRJUCgtBdXhDb21wbGV0ZRIhLnN3aXRjaHlhcmQudjEuQXV4Q29tcGxldGVSZXF1ZXN0GiIuc3dpdGNoeWFyZC52MS5BdXhDb21wbGV0ZVJlc3BvbnNlEmAKD0V4cGxhaW5GYWxsYmFjaxIlLnN3aXRjaHlhcmQudjEuRXhwbGFpbkZhbGxiYWNrUmVxdWVzdBomLnN3aXRjaHlhcmQudjEuRXhwbGFpbkZhbGxiYWNrUmVzcG9uc2USXwoOQ29tcGxldGVTdHJlYW0SJC5zd2l0Y2h5YXJkLnYxLkNvbXBsZXRlU3RyZWFtUmVxdWVzdBolLnN3aXRjaHlhcmQudjEuQ29tcGxldGVTdHJlYW1SZXNwb25zZTABEmgKEUF1eENvbXBsZXRlU3RyZWFtEicuc3dpdGNoeWFyZC52MS5BdXhDb21wbGV0ZVN0cmVhbVJlcXVlc3QaKC5zd2l0Y2h5YXJkLnYxLkF1eENvbXBsZXRlU3RyZWFtUmVzcG9uc2UwATKeAwoRQ3JlZGVudGlhbFNlcnZpY2USWgoNUHV0Q3JlZGVudGlhbBIjLnN3aXRjaHlhcmQudjEuUHV0Q3JlZGVudGlhbFJlcXVlc3QaJC5zd2l0Y2h5YXJkLnYxLlB1dENyZWRlbnRpYWxSZXNwb25zZRJgCg9MaXN0Q3JlZGVudGlhbHMSJS5zd2l0Y2h5YXJkLnYxLkxpc3RDcmVkZW50aWFsc1JlcXVlc3QaJi5zd2l0Y2h5YXJkLnYxLkxpc3RDcmVkZW50aWFsc1Jlc3BvbnNlEmMKEERlbGV0ZUNyZWRlbnRpYWwSJi5zd2l0Y2h5YXJkLnYxLkRlbGV0ZUNyZWRlbnRpYWxSZXF1ZXN0Gicuc3dpdGNoeWFyZC52MS5EZWxldGVDcmVkZW50aWFsUmVzcG9uc2USZgoRUmVmcmVzaENyZWRlbnRpYWwSJy5zd2l0Y2h5YXJkLnYxLlJlZnJlc2hDcmVkZW50aWFsUmVxdWVzdBooLnN3aXRjaHlhcmQudjEuUmVmcmVzaENyZWRlbnRpYWxSZXNwb25zZUJKWkhnaXRodWIuY29tL3N3aXRjaHlhcmQtZGV2L3N3aXRjaHlhcmQvY2xpZW50L2dvL3N3aXRjaHlhcmR2MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw");
+  fileDesc("Ch5zd2l0Y2h5YXJkL3YxL3N3aXRjaHlhcmQucHJvdG8SDXN3aXRjaHlhcmQudjEiPQoHTWVzc2FnZRIhCgRyb2xlGAEgASgOMhMuc3dpdGNoeWFyZC52MS5Sb2xlEg8KB2NvbnRlbnQYAiABKAkiqwEKD0NvbXBsZXRlUmVxdWVzdBIoCghtZXNzYWdlcxgBIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgCIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYAyABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgEIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUisgEKEENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IrwBChJBdXhDb21wbGV0ZVJlcXVlc3QSDAoEdGFzaxgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgDIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYBCABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUitQEKE0F1eENvbXBsZXRlUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEiMKBXVzYWdlGAMgASgLMhQuc3dpdGNoeWFyZC52MS5Vc2FnZRIqCglzZXJ2ZWRfYnkYBCABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlcnZlZEJ5EigKCGF0dGVtcHRzGAUgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0IrEBChVDb21wbGV0ZVN0cmVhbVJlcXVlc3QSKAoIbWVzc2FnZXMYASADKAsyFi5zd2l0Y2h5YXJkLnYxLk1lc3NhZ2USEgoFbW9kZWwYAiABKAlIAIgBARIXCgptYXhfdG9rZW5zGAMgASgFSAGIAQESGAoLdGVtcGVyYXR1cmUYBCABKAFIAogBAUIICgZfbW9kZWxCDQoLX21heF90b2tlbnNCDgoMX3RlbXBlcmF0dXJlIpYBChZDb21wbGV0ZVN0cmVhbVJlc3BvbnNlEi8KB3N0YXJ0ZWQYASABKAsyHC5zd2l0Y2h5YXJkLnYxLlN0cmVhbVN0YXJ0ZWRIABIPCgVkZWx0YRgCIAEoCUgAEjEKCGZpbmlzaGVkGAMgASgLMh0uc3dpdGNoeWFyZC52MS5TdHJlYW1GaW5pc2hlZEgAQgcKBWV2ZW50IsIBChhBdXhDb21wbGV0ZVN0cmVhbVJlcXVlc3QSDAoEdGFzaxgBIAEoCRIoCghtZXNzYWdlcxgCIAMoCzIWLnN3aXRjaHlhcmQudjEuTWVzc2FnZRISCgVtb2RlbBgDIAEoCUgAiAEBEhcKCm1heF90b2tlbnMYBCABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgFIAEoAUgCiAEBQggKBl9tb2RlbEINCgtfbWF4X3Rva2Vuc0IOCgxfdGVtcGVyYXR1cmUimQEKGUF1eENvbXBsZXRlU3RyZWFtUmVzcG9uc2USLwoHc3RhcnRlZBgBIAEoCzIcLnN3aXRjaHlhcmQudjEuU3RyZWFtU3RhcnRlZEgAEg8KBWRlbHRhGAIgASgJSAASMQoIZmluaXNoZWQYAyABKAsyHS5zd2l0Y2h5YXJkLnYxLlN0cmVhbUZpbmlzaGVkSABCBwoFZXZlbnQieQoNU3RyZWFtU3RhcnRlZBISCgpyZXF1ZXN0X2lkGAEgASgJEioKCXNlcnZlZF9ieRgCIAEoCzIXLnN3aXRjaHlhcmQudjEuU2VydmVkQnkSKAoIYXR0ZW1wdHMYAyADKAsyFi5zd2l0Y2h5YXJkLnYxLkF0dGVtcHQidgoOU3RyZWFtRmluaXNoZWQSIwoFdXNhZ2UYASABKAsyFC5zd2l0Y2h5YXJkLnYxLlVzYWdlEhUKDWZpbmlzaF9yZWFzb24YAiABKAkSKAoIYXR0ZW1wdHMYAyADKAsyFi5zd2l0Y2h5YXJkLnYxLkF0dGVtcHQiNAoFVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgNEhUKDW91dHB1dF90b2tlbnMYAiABKA0iQgoIU2VydmVkQnkSEAoIcHJvdmlkZXIYASABKAkSDQoFbW9kZWwYAiABKAkSFQoNY3JlZGVudGlhbF9pZBgDIAEoCSLrAQoHQXR0ZW1wdBIXCg9jYW5kaWRhdGVfaW5kZXgYASABKA0SEAoIcHJvdmlkZXIYAiABKAkSDQoFbW9kZWwYAyABKAkSFQoNY3JlZGVudGlhbF9pZBgEIAEoCRIuCgtlcnJvcl9jbGFzcxgFIAEoDjIZLnN3aXRjaHlhcmQudjEuRXJyb3JDbGFzcxITCgtodHRwX3N0YXR1cxgGIAEoDRIlCgZhY3Rpb24YByABKA4yFS5zd2l0Y2h5YXJkLnYxLkFjdGlvbhIOCgZyZWFzb24YCCABKAkSEwoLZHVyYXRpb25fbXMYCSABKAQiTQoNRmFpbHVyZURldGFpbBISCgpyZXF1ZXN0X2lkGAEgASgJEigKCGF0dGVtcHRzGAIgAygLMhYuc3dpdGNoeWFyZC52MS5BdHRlbXB0Ig8KDVByaW1hcnlDYWxsZXIiUQoGQ2FsbGVyEi8KB3ByaW1hcnkYASABKAsyHC5zd2l0Y2h5YXJkLnYxLlByaW1hcnlDYWxsZXJIABIOCgR0YXNrGAIgASgJSABCBgoEa2luZCKVAQoLSHR0cE91dGNvbWUSDgoGc3RhdHVzGAEgASgNEgwKBGJvZHkYAiABKAkSOAoHaGVhZGVycxgDIAMoCzInLnN3aXRjaHlhcmQudjEuSHR0cE91dGNvbWUuSGVhZGVyc0VudHJ5Gi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIsgBChBTaW11bGF0ZWRPdXRjb21lEioKBGh0dHAYASABKAsyGi5zd2l0Y2h5YXJkLnYxLkh0dHBPdXRjb21lSAASNAoJdHJhbnNwb3J0GAIgASgOMh8uc3dpdGNoeWFyZC52MS5UcmFuc3BvcnRGYWlsdXJlSAASMgoHcmVmcmVzaBgEIAEoCzIfLnN3aXRjaHlhcmQudjEuU2ltdWxhdGVkUmVmcmVzaEgAEhMKC2R1cmF0aW9uX21zGAMgASgEQgkKB291dGNvbWUiUAoQU2ltdWxhdGVkUmVmcmVzaBIsCgZyZXN1bHQYASABKA4yHC5zd2l0Y2h5YXJkLnYxLlJlZnJlc2hSZXN1bHQSDgoGcmVhc29uGAIgASgJIlgKE1NpbXVsYXRlZENyZWRlbnRpYWwSFQoNY3JlZGVudGlhbF9pZBgBIAEoCRIZCgxleHBpcmVzX2luX3MYAiABKANIAIgBAUIPCg1fZXhwaXJlc19pbl9zIvUBCgpTaW11bGF0aW9uEiUKBmNhbGxlchgBIAEoCzIVLnN3aXRjaHlhcmQudjEuQ2FsbGVyEjEKCG91dGNvbWVzGAIgAygLMh8uc3dpdGNoeWFyZC52MS5TaW11bGF0ZWRPdXRjb21lEhEKCWJ1ZGdldF9tcxgDIAEoBBIjChthc3N1bWVfYWxsX2NyZWRlbnRpYWxzX2xpdmUYBCABKAgSEgoFbW9kZWwYBSABKAlIAIgBARI3CgtjcmVkZW50aWFscxgGIAMoCzIiLnN3aXRjaHlhcmQudjEuU2ltdWxhdGVkQ3JlZGVudGlhbEIICgZfbW9kZWwiaAoWRXhwbGFpbkZhbGxiYWNrUmVxdWVzdBIUCgpyZXF1ZXN0X2lkGAEgASgJSAASLwoKc2ltdWxhdGlvbhgCIAEoCzIZLnN3aXRjaHlhcmQudjEuU2ltdWxhdGlvbkgAQgcKBXF1ZXJ5IjwKCUNhbmRpZGF0ZRIQCghwcm92aWRlchgBIAEoCRINCgVtb2RlbBgCIAEoCRIOCgZvcmlnaW4YAyABKAki3wIKF0V4cGxhaW5GYWxsYmFja1Jlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSJQoGY2FsbGVyGAIgASgLMhUuc3dpdGNoeWFyZC52MS5DYWxsZXISEQoJc2ltdWxhdGVkGAMgASgIEiwKCmNhbmRpZGF0ZXMYBCADKAsyGC5zd2l0Y2h5YXJkLnYxLkNhbmRpZGF0ZRIlCgVzdGVwcxgFIAMoCzIWLnN3aXRjaHlhcmQudjEuQXR0ZW1wdBInCgdvdXRjb21lGAYgASgOMhYuc3dpdGNoeWFyZC52MS5PdXRjb21lEjAKDGVycm9yX3JlYXNvbhgHIAEoDjIaLnN3aXRjaHlhcmQudjEuRXJyb3JSZWFzb24SOAoQY3JlZGVudGlhbF9iYXNpcxgIIAEoDjIeLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbEJhc2lzEgwKBG5vdGUYCSABKAkiFQoGQXBpS2V5EgsKA2tleRgBIAEoCSKiAQoLT0F1dGhUb2tlbnMSFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSGgoSZXhwaXJlc19hdF91bml4X21zGAMgASgDEhEKCXRva2VuX3VybBgEIAEoCRIRCgljbGllbnRfaWQYBSABKAkSFQoNY2xpZW50X3NlY3JldBgGIAEoCRINCgVzY29wZRgHIAEoCSK4AQoUUHV0Q3JlZGVudGlhbFJlcXVlc3QSCgoCaWQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSDQoFbGFiZWwYAyABKAkSEAoIcHJpb3JpdHkYBCABKAMSKAoHYXBpX2tleRgFIAEoCzIVLnN3aXRjaHlhcmQudjEuQXBpS2V5SAASKwoFb2F1dGgYBiABKAsyGi5zd2l0Y2h5YXJkLnYxLk9BdXRoVG9rZW5zSABCCgoIbWF0ZXJpYWwiSgoVUHV0Q3JlZGVudGlhbFJlc3BvbnNlEjEKCmNyZWRlbnRpYWwYASABKAsyHS5zd2l0Y2h5YXJkLnYxLkNyZWRlbnRpYWxJbmZvIioKFkxpc3RDcmVkZW50aWFsc1JlcXVlc3QSEAoIcHJvdmlkZXIYASABKAkiTQoXTGlzdENyZWRlbnRpYWxzUmVzcG9uc2USMgoLY3JlZGVudGlhbHMYASADKAsyHS5zd2l0Y2h5YXJkLnYxLkNyZWRlbnRpYWxJbmZvIiUKF0RlbGV0ZUNyZWRlbnRpYWxSZXF1ZXN0EgoKAmlkGAEgASgJIhoKGERlbGV0ZUNyZWRlbnRpYWxSZXNwb25zZSImChhSZWZyZXNoQ3JlZGVudGlhbFJlcXVlc3QSCgoCaWQYASABKAkiTgoZUmVmcmVzaENyZWRlbnRpYWxSZXNwb25zZRIxCgpjcmVkZW50aWFsGAEgASgLMh0uc3dpdGNoeWFyZC52MS5DcmVkZW50aWFsSW5mbyKqAgoOQ3JlZGVudGlhbEluZm8SCgoCaWQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSKwoEa2luZBgDIAEoDjIdLnN3aXRjaHlhcmQudjEuQ3JlZGVudGlhbEtpbmQSDQoFbGFiZWwYBCABKAkSEAoIcHJpb3JpdHkYBSABKAMSLQoFc3RhdGUYBiABKA4yHi5zd2l0Y2h5YXJkLnYxLkNyZWRlbnRpYWxTdGF0ZRIeChZjb29sZG93bl91bnRpbF91bml4X21zGAcgASgDEhMKC2RlYWRfcmVhc29uGAggASgJEhgKEGxhc3RfZXJyb3JfY2xhc3MYCSABKAkSGgoSZXhwaXJlc19hdF91bml4X21zGAogASgDEhIKCmdlbmVyYXRpb24YCyABKAQqUAoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDwoLUk9MRV9TWVNURU0QARINCglST0xFX1VTRVIQAhISCg5ST0xFX0FTU0lTVEFOVBADKrIDCgpFcnJvckNsYXNzEhsKF0VSUk9SX0NMQVNTX1VOU1BFQ0lGSUVEEAASFAoQRVJST1JfQ0xBU1NfTk9ORRABEhQKEEVSUk9SX0NMQVNTX0FVVEgQAhIdChlFUlJPUl9DTEFTU19BVVRIX1RFUk1JTkFMEAMSGQoVRVJST1JfQ0xBU1NfRk9SQklEREVOEAQSFwoTRVJST1JfQ0xBU1NfQklMTElORxAFEhoKFkVSUk9SX0NMQVNTX1JBVEVfTElNSVQQBhIaChZFUlJPUl9DTEFTU19PVkVSTE9BREVEEAcSFgoSRVJST1JfQ0xBU1NfU0VSVkVSEAgSGQoVRVJST1JfQ0xBU1NfVFJBTlNQT1JUEAkSIAocRVJST1JfQ0xBU1NfQ09OVEVYVF9PVkVSRkxPVxAKEiEKHUVSUk9SX0NMQVNTX01PREVMX1VOQVZBSUxBQkxFEAsSHgoaRVJST1JfQ0xBU1NfQ09OVEVOVF9QT0xJQ1kQDBIfChtFUlJPUl9DTEFTU19JTlZBTElEX1JFUVVFU1QQDRIXChNFUlJPUl9DTEFTU19VTktOT1dOEA4qhgIKBkFjdGlvbhIWChJBQ1RJT05fVU5TUEVDSUZJRUQQABISCg5BQ1RJT05fU1VDQ0VFRBABEhUKEUFDVElPTl9SRVRSWV9TQU1FEAISHAoYQUNUSU9OX1JFRlJFU0hfQU5EX1JFVFJZEAMSHAoYQUNUSU9OX1JPVEFURV9DUkVERU5USUFMEAQSGQoVQUNUSU9OX05FWFRfQ0FORElEQVRFEAUSGwoXQUNUSU9OX1JFVFVSTl9UT19DQUxMRVIQBhISCg5BQ1RJT05fR0lWRV9VUBAHEhkKFUFDVElPTl9TS0lQX0NBTkRJREFURRAIEhYKEkFDVElPTl9TVE9QX1NUUkVBTRAJKpIECgtFcnJvclJlYXNvbhIcChhFUlJPUl9SRUFTT05fVU5TUEVDSUZJRUQQABImCiJFUlJPUl9SRUFTT05fQUxMX0NBTkRJREFURVNfRkFJTEVEEAESIQodRVJST1JfUkVBU09OX0NPTlRFWFRfT1ZFUkZMT1cQAhIfChtFUlJPUl9SRUFTT05fQ09OVEVOVF9QT0xJQ1kQAxIjCh9FUlJPUl9SRUFTT05fREVBRExJTkVfRVhIQVVTVEVEEAQSHQoZRVJST1JfUkVBU09OX1VOS05PV05fVEFTSxAFEiEKHUVSUk9SX1JFQVNPTl9JTlZBTElEX0FSR1VNRU5UEAYSIgoeRVJST1JfUkVBU09OX1JFUVVFU1RfTk9UX0ZPVU5EEAcSGQoVRVJST1JfUkVBU09OX0lOVEVSTkFMEAgSIAocRVJST1JfUkVBU09OX1VOQVVUSEVOVElDQVRFRBAJEiIKHkVSUk9SX1JFQVNPTl9QRVJNSVNTSU9OX0RFTklFRBAKEiUKIUVSUk9SX1JFQVNPTl9DUkVERU5USUFMX05PVF9GT1VORBALEiAKHEVSUk9SX1JFQVNPTl9OT1RfUkVGUkVTSEFCTEUQDBIfChtFUlJPUl9SRUFTT05fUkVGUkVTSF9GQUlMRUQQDRIjCh9FUlJPUl9SRUFTT05fU1RSRUFNX0lOVEVSUlVQVEVEEA4q3AEKEFRyYW5zcG9ydEZhaWx1cmUSIQodVFJBTlNQT1JUX0ZBSUxVUkVfVU5TUEVDSUZJRUQQABIoCiRUUkFOU1BPUlRfRkFJTFVSRV9DT05ORUNUSU9OX1JFRlVTRUQQARImCiJUUkFOU1BPUlRfRkFJTFVSRV9DT05ORUNUSU9OX1JFU0VUEAISHQoZVFJBTlNQT1JUX0ZBSUxVUkVfVElNRU9VVBADEhkKFVRSQU5TUE9SVF9GQUlMVVJFX0ROUxAEEhkKFVRSQU5TUE9SVF9GQUlMVVJFX1RMUxAFKpABCg1SZWZyZXNoUmVzdWx0Eh4KGlJFRlJFU0hfUkVTVUxUX1VOU1BFQ0lGSUVEEAASHAoYUkVGUkVTSF9SRVNVTFRfU1VDQ0VFREVEEAESGgoWUkVGUkVTSF9SRVNVTFRfUkVGVVNFRBACEiUKIVJFRlJFU0hfUkVTVUxUX0ZBSUxFRF9UUkFOU0lFTlRMWRADKnkKD0NyZWRlbnRpYWxCYXNpcxIgChxDUkVERU5USUFMX0JBU0lTX1VOU1BFQ0lGSUVEEAASIgoeQ1JFREVOVElBTF9CQVNJU19DVVJSRU5UX1NUQVRFEAESIAocQ1JFREVOVElBTF9CQVNJU19BTExfSEVBTFRIWRACKk0KB091dGNvbWUSFwoTT1VUQ09NRV9VTlNQRUNJRklFRBAAEhUKEU9VVENPTUVfU1VDQ0VFREVEEAESEgoOT1VUQ09NRV9GQUlMRUQQAippCg5DcmVkZW50aWFsS2luZBIfChtDUkVERU5USUFMX0tJTkRfVU5TUEVDSUZJRUQQABIbChdDUkVERU5USUFMX0tJTkRfQVBJX0tFWRABEhkKFUNSRURFTlRJQUxfS0lORF9PQVVUSBACKocBCg9DcmVkZW50aWFsU3RhdGUSIAocQ1JFREVOVElBTF9TVEFURV9VTlNQRUNJRklFRBAAEhkKFUNSRURFTlRJQUxfU1RBVEVfTElWRRABEhwKGENSRURFTlRJQUxfU1RBVEVfQ09PTElORxACEhkKFUNSRURFTlRJQUxfU1RBVEVfREVBRBADMuMDChFTd2l0Y2h5YXJkU2VydmljZRJLCghDb21wbGV0ZRIeLnN3aXRjaHlhcmQudjEuQ29tcGxldGVSZXF1ZXN0Gh8uc3dpdGNoeWFyZC52MS5Db21wbGV0ZVJlc3BvbnNlElQKC0F1eENvbXBsZXRlEiEuc3dpdGNoeWFyZC52MS5BdXhDb21wbGV0ZVJlcXVlc3QaIi5zd2l0Y2h5YXJkLnYxLkF1eENvbXBsZXRlUmVzcG9uc2USYAoPRXhwbGFpbkZhbGxiYWNrEiUuc3dpdGNoeWFyZC52MS5FeHBsYWluRmFsbGJhY2tSZXF1ZXN0GiYuc3dpdGNoeWFyZC52MS5FeHBsYWluRmFsbGJhY2tSZXNwb25zZRJfCg5Db21wbGV0ZVN0cmVhbRIkLnN3aXRjaHlhcmQudjEuQ29tcGxldGVTdHJlYW1SZXF1ZXN0GiUuc3dpdGNoeWFyZC52MS5Db21wbGV0ZVN0cmVhbVJlc3BvbnNlMAESaAoRQXV4Q29tcGxldGVTdHJlYW0SJy5zd2l0Y2h5YXJkLnYxLkF1eENvbXBsZXRlU3RyZWFtUmVxdWVzdBooLnN3aXRjaHlhcmQudjEuQXV4Q29tcGxldGVTdHJlYW1SZXNwb25zZTABMp4DChFDcmVkZW50aWFsU2VydmljZRJaCg1QdXRDcmVkZW50aWFsEiMuc3dpdGNoeWFyZC52MS5QdXRDcmVkZW50aWFsUmVxdWVzdBokLnN3aXRjaHlhcmQudjEuUHV0Q3JlZGVudGlhbFJlc3BvbnNlEmAKD0xpc3RDcmVkZW50aWFscxIlLnN3aXRjaHlhcmQudjEuTGlzdENyZWRlbnRpYWxzUmVxdWVzdBomLnN3aXRjaHlhcmQudjEuTGlzdENyZWRlbnRpYWxzUmVzcG9uc2USYwoQRGVsZXRlQ3JlZGVudGlhbBImLnN3aXRjaHlhcmQudjEuRGVsZXRlQ3JlZGVudGlhbFJlcXVlc3QaJy5zd2l0Y2h5YXJkLnYxLkRlbGV0ZUNyZWRlbnRpYWxSZXNwb25zZRJmChFSZWZyZXNoQ3JlZGVudGlhbBInLnN3aXRjaHlhcmQudjEuUmVmcmVzaENyZWRlbnRpYWxSZXF1ZXN0Giguc3dpdGNoeWFyZC52MS5SZWZyZXNoQ3JlZGVudGlhbFJlc3BvbnNlQkpaSGdpdGh1Yi5jb20vc3dpdGNoeWFyZC1kZXYvc3dpdGNoeWFyZC9jbGllbnQvZ28vc3dpdGNoeWFyZHYxO3N3aXRjaHlhcmR2MWIGcHJvdG8z");
 
 /**
  * Message is one chat message.
@@ -767,10 +767,19 @@ export type SimulatedOutcome = Message$1<"switchyard.v1.SimulatedOutcome"> & {
      */
     value: TransportFailure;
     case: "transport";
+  } | {
+    /**
+     * How a credential refresh asked by the policy ends. Consumed only when the
+     * policy asks for a refresh; a refresh with no such outcome next succeeds.
+     *
+     * @generated from field: switchyard.v1.SimulatedRefresh refresh = 4;
+     */
+    value: SimulatedRefresh;
+    case: "refresh";
   } | { case: undefined; value?: undefined };
 
   /**
-   * Simulated time the attempt takes, in milliseconds.
+   * Simulated time the attempt (or the refresh) takes, in milliseconds.
    *
    * @generated from field: uint64 duration_ms = 3;
    */
@@ -783,6 +792,64 @@ export type SimulatedOutcome = Message$1<"switchyard.v1.SimulatedOutcome"> & {
  */
 export const SimulatedOutcomeSchema: GenMessage<SimulatedOutcome> = /*@__PURE__*/
   messageDesc(file_switchyard_v1_switchyard, 18);
+
+/**
+ * SimulatedRefresh is the outcome of one credential refresh in a simulation.
+ *
+ * @generated from message switchyard.v1.SimulatedRefresh
+ */
+export type SimulatedRefresh = Message$1<"switchyard.v1.SimulatedRefresh"> & {
+  /**
+   * How the refresh ends.
+   *
+   * @generated from field: switchyard.v1.RefreshResult result = 1;
+   */
+  result: RefreshResult;
+
+  /**
+   * Why it was refused or failed, as the token endpoint would say it, e.g.
+   * `token endpoint answered 400 invalid_grant`. Ignored for a success.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message switchyard.v1.SimulatedRefresh.
+ * Use `create(SimulatedRefreshSchema)` to create a new message.
+ */
+export const SimulatedRefreshSchema: GenMessage<SimulatedRefresh> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 19);
+
+/**
+ * SimulatedCredential changes one credential of the pools a simulation plans with.
+ *
+ * @generated from message switchyard.v1.SimulatedCredential
+ */
+export type SimulatedCredential = Message$1<"switchyard.v1.SimulatedCredential"> & {
+  /**
+   * Id of a credential in the pool of one of the caller's providers.
+   *
+   * @generated from field: string credential_id = 1;
+   */
+  credentialId: string;
+
+  /**
+   * Seconds from now until the credential's access token expires (negative: it
+   * has expired). Only for a refreshable (OAuth) credential.
+   *
+   * @generated from field: optional int64 expires_in_s = 2;
+   */
+  expiresInS?: bigint | undefined;
+};
+
+/**
+ * Describes the message switchyard.v1.SimulatedCredential.
+ * Use `create(SimulatedCredentialSchema)` to create a new message.
+ */
+export const SimulatedCredentialSchema: GenMessage<SimulatedCredential> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_switchyard, 20);
 
 /**
  * Simulation asks what the policy would do.
@@ -798,8 +865,8 @@ export type Simulation = Message$1<"switchyard.v1.Simulation"> & {
   caller?: Caller | undefined;
 
   /**
-   * Outcomes of successive attempts, in order; once they run out, attempts succeed.
-   * Credential refreshes asked by the policy succeed in a simulation.
+   * Outcomes of successive attempts and refreshes, in order; once they run out,
+   * attempts and refreshes succeed.
    *
    * @generated from field: repeated switchyard.v1.SimulatedOutcome outcomes = 2;
    */
@@ -813,7 +880,8 @@ export type Simulation = Message$1<"switchyard.v1.Simulation"> & {
   budgetMs: bigint;
 
   /**
-   * Plan as if every credential were live, ignoring cooldowns and dead marks.
+   * Plan as if every credential were live, ignoring cooldowns, dead marks and
+   * outlier counters. By default a simulation plans with the current state.
    *
    * @generated from field: bool assume_all_credentials_live = 4;
    */
@@ -825,6 +893,13 @@ export type Simulation = Message$1<"switchyard.v1.Simulation"> & {
    * @generated from field: optional string model = 5;
    */
   model?: string | undefined;
+
+  /**
+   * Changes to credentials of the pools planned with (an access token's expiry).
+   *
+   * @generated from field: repeated switchyard.v1.SimulatedCredential credentials = 6;
+   */
+  credentials: SimulatedCredential[];
 };
 
 /**
@@ -832,7 +907,7 @@ export type Simulation = Message$1<"switchyard.v1.Simulation"> & {
  * Use `create(SimulationSchema)` to create a new message.
  */
 export const SimulationSchema: GenMessage<Simulation> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 19);
+  messageDesc(file_switchyard_v1_switchyard, 21);
 
 /**
  * ExplainFallbackRequest asks for a recorded trail or a simulation.
@@ -869,7 +944,7 @@ export type ExplainFallbackRequest = Message$1<"switchyard.v1.ExplainFallbackReq
  * Use `create(ExplainFallbackRequestSchema)` to create a new message.
  */
 export const ExplainFallbackRequestSchema: GenMessage<ExplainFallbackRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 20);
+  messageDesc(file_switchyard_v1_switchyard, 22);
 
 /**
  * Candidate is one entry of a caller's ordered candidate list.
@@ -904,7 +979,7 @@ export type Candidate = Message$1<"switchyard.v1.Candidate"> & {
  * Use `create(CandidateSchema)` to create a new message.
  */
 export const CandidateSchema: GenMessage<Candidate> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 21);
+  messageDesc(file_switchyard_v1_switchyard, 23);
 
 /**
  * ExplainFallbackResponse is the trail, recorded or simulated.
@@ -960,6 +1035,21 @@ export type ExplainFallbackResponse = Message$1<"switchyard.v1.ExplainFallbackRe
    * @generated from field: switchyard.v1.ErrorReason error_reason = 7;
    */
   errorReason: ErrorReason;
+
+  /**
+   * For a simulation: which credential state it planned with.
+   *
+   * @generated from field: switchyard.v1.CredentialBasis credential_basis = 8;
+   */
+  credentialBasis: CredentialBasis;
+
+  /**
+   * For a simulation: the same, in words, with the credentials that were not
+   * usable and any outcome the policy never asked for.
+   *
+   * @generated from field: string note = 9;
+   */
+  note: string;
 };
 
 /**
@@ -967,7 +1057,7 @@ export type ExplainFallbackResponse = Message$1<"switchyard.v1.ExplainFallbackRe
  * Use `create(ExplainFallbackResponseSchema)` to create a new message.
  */
 export const ExplainFallbackResponseSchema: GenMessage<ExplainFallbackResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 22);
+  messageDesc(file_switchyard_v1_switchyard, 24);
 
 /**
  * ApiKey is a static provider key.
@@ -988,7 +1078,7 @@ export type ApiKey = Message$1<"switchyard.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 23);
+  messageDesc(file_switchyard_v1_switchyard, 25);
 
 /**
  * OAuthTokens is an OAuth token set and how to refresh it (RFC 6749 refresh grant).
@@ -1051,7 +1141,7 @@ export type OAuthTokens = Message$1<"switchyard.v1.OAuthTokens"> & {
  * Use `create(OAuthTokensSchema)` to create a new message.
  */
 export const OAuthTokensSchema: GenMessage<OAuthTokens> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 24);
+  messageDesc(file_switchyard_v1_switchyard, 26);
 
 /**
  * PutCredentialRequest stores a credential.
@@ -1116,7 +1206,7 @@ export type PutCredentialRequest = Message$1<"switchyard.v1.PutCredentialRequest
  * Use `create(PutCredentialRequestSchema)` to create a new message.
  */
 export const PutCredentialRequestSchema: GenMessage<PutCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 25);
+  messageDesc(file_switchyard_v1_switchyard, 27);
 
 /**
  * PutCredentialResponse describes the stored credential.
@@ -1137,7 +1227,7 @@ export type PutCredentialResponse = Message$1<"switchyard.v1.PutCredentialRespon
  * Use `create(PutCredentialResponseSchema)` to create a new message.
  */
 export const PutCredentialResponseSchema: GenMessage<PutCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 26);
+  messageDesc(file_switchyard_v1_switchyard, 28);
 
 /**
  * ListCredentialsRequest lists credentials.
@@ -1158,7 +1248,7 @@ export type ListCredentialsRequest = Message$1<"switchyard.v1.ListCredentialsReq
  * Use `create(ListCredentialsRequestSchema)` to create a new message.
  */
 export const ListCredentialsRequestSchema: GenMessage<ListCredentialsRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 27);
+  messageDesc(file_switchyard_v1_switchyard, 29);
 
 /**
  * ListCredentialsResponse lists credentials.
@@ -1179,7 +1269,7 @@ export type ListCredentialsResponse = Message$1<"switchyard.v1.ListCredentialsRe
  * Use `create(ListCredentialsResponseSchema)` to create a new message.
  */
 export const ListCredentialsResponseSchema: GenMessage<ListCredentialsResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 28);
+  messageDesc(file_switchyard_v1_switchyard, 30);
 
 /**
  * DeleteCredentialRequest removes a credential.
@@ -1200,7 +1290,7 @@ export type DeleteCredentialRequest = Message$1<"switchyard.v1.DeleteCredentialR
  * Use `create(DeleteCredentialRequestSchema)` to create a new message.
  */
 export const DeleteCredentialRequestSchema: GenMessage<DeleteCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 29);
+  messageDesc(file_switchyard_v1_switchyard, 31);
 
 /**
  * DeleteCredentialResponse confirms a removal.
@@ -1215,7 +1305,7 @@ export type DeleteCredentialResponse = Message$1<"switchyard.v1.DeleteCredential
  * Use `create(DeleteCredentialResponseSchema)` to create a new message.
  */
 export const DeleteCredentialResponseSchema: GenMessage<DeleteCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 30);
+  messageDesc(file_switchyard_v1_switchyard, 32);
 
 /**
  * RefreshCredentialRequest refreshes an OAuth credential now.
@@ -1236,7 +1326,7 @@ export type RefreshCredentialRequest = Message$1<"switchyard.v1.RefreshCredentia
  * Use `create(RefreshCredentialRequestSchema)` to create a new message.
  */
 export const RefreshCredentialRequestSchema: GenMessage<RefreshCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 31);
+  messageDesc(file_switchyard_v1_switchyard, 33);
 
 /**
  * RefreshCredentialResponse describes the refreshed credential.
@@ -1257,7 +1347,7 @@ export type RefreshCredentialResponse = Message$1<"switchyard.v1.RefreshCredenti
  * Use `create(RefreshCredentialResponseSchema)` to create a new message.
  */
 export const RefreshCredentialResponseSchema: GenMessage<RefreshCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 32);
+  messageDesc(file_switchyard_v1_switchyard, 34);
 
 /**
  * CredentialInfo describes a credential without its secrets.
@@ -1348,7 +1438,7 @@ export type CredentialInfo = Message$1<"switchyard.v1.CredentialInfo"> & {
  * Use `create(CredentialInfoSchema)` to create a new message.
  */
 export const CredentialInfoSchema: GenMessage<CredentialInfo> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_switchyard, 33);
+  messageDesc(file_switchyard_v1_switchyard, 35);
 
 /**
  * Role is the author of a chat message.
@@ -1770,6 +1860,84 @@ export const TransportFailureSchema: GenEnum<TransportFailure> = /*@__PURE__*/
   enumDesc(file_switchyard_v1_switchyard, 4);
 
 /**
+ * RefreshResult is how a simulated credential refresh ends.
+ *
+ * @generated from enum switchyard.v1.RefreshResult
+ */
+export enum RefreshResult {
+  /**
+   * Not set: rejected as invalid.
+   *
+   * @generated from enum value: REFRESH_RESULT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * New tokens are in place; the policy retries the credential.
+   *
+   * @generated from enum value: REFRESH_RESULT_SUCCEEDED = 1;
+   */
+  SUCCEEDED = 1,
+
+  /**
+   * The token endpoint refused the refresh for good (`invalid_grant`): the
+   * credential is marked dead.
+   *
+   * @generated from enum value: REFRESH_RESULT_REFUSED = 2;
+   */
+  REFUSED = 2,
+
+  /**
+   * The refresh failed in a way that may pass (token endpoint down): the
+   * credential cools down.
+   *
+   * @generated from enum value: REFRESH_RESULT_FAILED_TRANSIENTLY = 3;
+   */
+  FAILED_TRANSIENTLY = 3,
+}
+
+/**
+ * Describes the enum switchyard.v1.RefreshResult.
+ */
+export const RefreshResultSchema: GenEnum<RefreshResult> = /*@__PURE__*/
+  enumDesc(file_switchyard_v1_switchyard, 5);
+
+/**
+ * CredentialBasis says which credential state a simulation planned with.
+ *
+ * @generated from enum switchyard.v1.CredentialBasis
+ */
+export enum CredentialBasis {
+  /**
+   * Not a simulation (a recorded trail).
+   *
+   * @generated from enum value: CREDENTIAL_BASIS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The live pools as they are now: cooldowns, dead marks and outlier counters
+   * included. The default.
+   *
+   * @generated from enum value: CREDENTIAL_BASIS_CURRENT_STATE = 1;
+   */
+  CURRENT_STATE = 1,
+
+  /**
+   * As if every credential were healthy (`assume_all_credentials_live`).
+   *
+   * @generated from enum value: CREDENTIAL_BASIS_ALL_HEALTHY = 2;
+   */
+  ALL_HEALTHY = 2,
+}
+
+/**
+ * Describes the enum switchyard.v1.CredentialBasis.
+ */
+export const CredentialBasisSchema: GenEnum<CredentialBasis> = /*@__PURE__*/
+  enumDesc(file_switchyard_v1_switchyard, 6);
+
+/**
  * Outcome is how a request ended.
  *
  * @generated from enum switchyard.v1.Outcome
@@ -1801,7 +1969,7 @@ export enum Outcome {
  * Describes the enum switchyard.v1.Outcome.
  */
 export const OutcomeSchema: GenEnum<Outcome> = /*@__PURE__*/
-  enumDesc(file_switchyard_v1_switchyard, 5);
+  enumDesc(file_switchyard_v1_switchyard, 7);
 
 /**
  * CredentialKind is the kind of secret material.
@@ -1835,7 +2003,7 @@ export enum CredentialKind {
  * Describes the enum switchyard.v1.CredentialKind.
  */
 export const CredentialKindSchema: GenEnum<CredentialKind> = /*@__PURE__*/
-  enumDesc(file_switchyard_v1_switchyard, 6);
+  enumDesc(file_switchyard_v1_switchyard, 8);
 
 /**
  * CredentialState is the health of a credential.
@@ -1876,7 +2044,7 @@ export enum CredentialState {
  * Describes the enum switchyard.v1.CredentialState.
  */
 export const CredentialStateSchema: GenEnum<CredentialState> = /*@__PURE__*/
-  enumDesc(file_switchyard_v1_switchyard, 7);
+  enumDesc(file_switchyard_v1_switchyard, 9);
 
 /**
  * SwitchyardService routes an agent's LLM calls to providers. Primary turns and

@@ -26,6 +26,8 @@ use crate::manage::{CredentialManager, Running};
 use crate::metrics::{self, Metrics, MetricsError};
 use crate::oauth::Refresher;
 use crate::provider::Providers;
+use crate::reload::watch::Triggers;
+use crate::reload::{ConfigSource, Reloader};
 use crate::service::Switchyard;
 use crate::status::{STORE_HEALTH_SERVICE, Status};
 use crate::store::{Store, StoreError};
@@ -105,6 +107,9 @@ pub struct App {
     auth: Authenticator,
     tls: Option<ServerTlsConfig>,
     status: Status,
+    /// Reloads of the config and the store's credentials, with the config the
+    /// process started with (which files to watch); `None`: no reloads.
+    reload: Option<(Arc<Reloader>, Config)>,
 }
 
 // === impl App ===
@@ -152,7 +157,7 @@ impl App {
                 recorder: recorder.clone(),
             },
         ));
-        let service = Arc::new(Switchyard::new(
+        let service: Arc<Switchyard> = Arc::new(Switchyard::new(
             &config,
             providers,
             pool.clone(),
@@ -161,6 +166,11 @@ impl App {
             metrics.clone(),
             refresher,
         ));
+        let live = service.clone();
+        metrics.observe_config(move || {
+            let generation = live.live().generation.clone();
+            (generation.number, generation.hash)
+        });
         // Room for requests over the content limit, so they get a clear InvalidArgument.
         let max_message_bytes = config
             .limits
@@ -184,7 +194,38 @@ impl App {
             auth: Authenticator::new(&config.auth),
             tls: config.tls.as_ref().map(tls_config).transpose()?,
             status,
+            reload: None,
         })
+    }
+
+    /// [`App::build`] for a config read from `source` (whose text hashed to
+    /// `hash`), reloaded while it runs: on SIGHUP, when its file or a declared
+    /// key file changes, and when the store's credentials change.
+    pub async fn build_reloading(
+        config: Config,
+        hash: String,
+        source: ConfigSource,
+    ) -> Result<Self, AppError> {
+        let started = config.clone();
+        let mut app = Self::build(config).await?;
+        let reloader = Arc::new(Reloader::new(
+            source,
+            started.clone(),
+            hash,
+            app.service.clone(),
+            app.store.clone(),
+            app.pool.clone(),
+        ));
+        let generation = reloader.generation();
+        tracing::info!(
+            generation = generation.number,
+            hash = %generation.hash,
+            "config generation {} live (sha256 {})",
+            generation.number,
+            generation.hash
+        );
+        app.reload = Some((reloader, started));
+        Ok(app)
     }
 
     /// The degradations reported by `switchyard.v1.Store` health (shared state).
@@ -273,6 +314,11 @@ impl App {
                 }
             })
         };
+
+        let triggers = self
+            .reload
+            .as_ref()
+            .map(|(reloader, started)| Triggers::start(reloader.clone(), started));
 
         // Migrations ran in build(); the store committed a write probe: ready.
         health_reporter
@@ -382,6 +428,9 @@ impl App {
             task.abort();
         }
         store_health.abort();
+        if let Some(triggers) = triggers {
+            triggers.stop();
+        }
         let _ = usage_stop.send(true);
         let _ = usage_task.await;
         let _ = metrics_stop.send(());
@@ -484,10 +533,10 @@ async fn report_store_health(status: Status, reporter: tonic_health::server::Hea
 
 /// Reads the keys the config declares, syncs them into the store, warns about
 /// what has no usable key, and returns every stored credential.
-async fn sync_declared_keys(
+pub(crate) async fn sync_declared_keys(
     config: &Config,
     store: &Store,
-) -> Result<Vec<crate::store::StoredCredential>, AppError> {
+) -> Result<Vec<crate::store::StoredCredential>, StoreError> {
     use crate::declared;
     let resolved = declared::resolve(
         config,

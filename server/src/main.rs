@@ -202,14 +202,19 @@ impl From<LogFormat> for telemetry::LogFormat {
 }
 
 fn load_config(path: &PathBuf) -> anyhow::Result<Config> {
+    Ok(Config::load(config_file(path), std::env::vars())?)
+}
+
+/// The config file to read: `path`, or none (the embedded example) when it is the
+/// default and does not exist.
+fn config_file(path: &PathBuf) -> Option<&std::path::Path> {
     let explicit = path != &PathBuf::from("switchyard.yaml");
-    let file = if explicit || path.exists() {
+    if explicit || path.exists() {
         Some(path.as_path())
     } else {
         eprintln!("no ./switchyard.yaml: using the embedded example config");
         None
-    };
-    Ok(Config::load(file, std::env::vars())?)
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -224,15 +229,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             openai_listen,
         } => switchyard::demo::run(listen, openai_listen, keep_running).await,
         Command::Serve { listen, db } => {
-            let mut config = load_config(&cli.config)?;
+            // The same source, overrides included, is read again at each reload.
+            let source = switchyard::reload::ConfigSource {
+                path: config_file(&cli.config).map(std::path::Path::to_path_buf),
+                listen,
+                database: db,
+            };
+            let (config, hash) = source.load()?;
             let guard = telemetry::init(format, config.otel.as_ref())?;
-            if let Some(listen) = listen {
-                config.listen = listen;
-            }
-            if let Some(db) = db {
-                config.database.path = db;
-            }
-            let app = App::build(config).await?;
+            let app = App::build_reloading(config, hash, source).await?;
             // Installed before the address is printed: a SIGTERM sent as soon as a
             // script reads it must start the drain, not kill the process.
             let signal = switchyard::app::shutdown_signal();

@@ -190,6 +190,12 @@ impl Providers {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        Ok(Self::with_http(config, http))
+    }
+
+    /// The providers of `config` over an existing HTTP client: a reloaded config
+    /// keeps the pooled connections.
+    pub fn with_http(config: &Config, http: reqwest::Client) -> Self {
         let endpoints = config
             .providers
             .iter()
@@ -214,11 +220,11 @@ impl Providers {
                 (Arc::from(name.as_str()), endpoint)
             })
             .collect();
-        Ok(Self {
+        Self {
             http,
             endpoints: Arc::new(endpoints),
             max_response_bytes: config.limits.max_response_bytes,
-        })
+        }
     }
 
     /// The pooled HTTP client, shared with the OAuth refresher.

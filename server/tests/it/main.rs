@@ -12,6 +12,7 @@ mod openai;
 mod operations;
 mod outlier;
 mod refresh;
+mod reload;
 mod secrets;
 mod serve_output;
 mod simulate;

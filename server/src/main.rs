@@ -54,8 +54,8 @@ enum Command {
         #[arg(long)]
         db: Option<PathBuf>,
     },
-    /// Manage provider credentials in the SQLite file (offline; a running server
-    /// loads them at start).
+    /// Manage provider credentials in the SQLite file (a server running on the
+    /// same file picks changes up within about a second).
     Credentials {
         /// Overrides `database.path` from the config.
         #[arg(long, global = true)]

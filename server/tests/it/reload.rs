@@ -343,3 +343,69 @@ async fn credentials_added_and_removed_with_the_cli_reach_a_running_server() {
             .all(|c| c.credential == "secret-of-main-k1")
     );
 }
+
+/// A key declared from a file of a Kubernetes Secret volume: the kubelet writes
+/// the new version beside the old and swaps the `..data` symlink. The swap alone
+/// reloads the key; the next calls present the new one.
+#[tokio::test]
+async fn a_swapped_secret_volume_reloads_its_declared_key() {
+    use std::os::unix::fs::symlink;
+    let fakes = Fakes::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchyard.db");
+    seed_keys(&db, &[]).await;
+    let secret = dir.path().join("secret");
+    std::fs::create_dir_all(secret.join("..v1")).unwrap();
+    std::fs::write(secret.join("..v1/main-key"), "sk-secret-volume-v1-0001\n").unwrap();
+    symlink("..v1", secret.join("..data")).unwrap();
+    symlink("..data/main-key", secret.join("main-key")).unwrap();
+    let port = free_port();
+    let text = yaml(&fakes, &db, port, false, "").replacen(
+        "main: { kind: anthropic, base_url: ",
+        &format!(
+            "main: {{ kind: anthropic, api_key_file: \"{}\", base_url: ",
+            secret.join("main-key").display()
+        ),
+        1,
+    );
+    assert!(text.contains("api_key_file"), "{text}");
+    let config = dir.path().join("switchyard.yaml");
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start(&config, &[]);
+    let mut client = server.client().await;
+    let call = async |client: &mut switchyard_client::SwitchyardServiceClient<_>| {
+        client
+            .complete(pb::CompleteRequest {
+                messages: vec![user("hello")],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    };
+    call(&mut client).await;
+    assert_eq!(
+        fakes.main.calls().last().unwrap().credential,
+        "sk-secret-volume-v1-0001"
+    );
+
+    // The kubelet's update: a new version directory, then an atomic swap.
+    std::fs::create_dir_all(secret.join("..v2")).unwrap();
+    std::fs::write(secret.join("..v2/main-key"), "sk-secret-volume-v2-0002\n").unwrap();
+    symlink("..v2", secret.join("..data_tmp")).unwrap();
+    std::fs::rename(secret.join("..data_tmp"), secret.join("..data")).unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "the new key is presented",
+        async || {
+            call(&mut client).await;
+            fakes.main.calls().last().unwrap().credential == "sk-secret-volume-v2-0002"
+        },
+    )
+    .await;
+    let logs = server.logs();
+    assert!(logs.contains(r#""trigger":"file change""#), "{logs}");
+    assert!(
+        !logs.contains("sk-secret-volume"),
+        "a key reached the logs: {logs}"
+    );
+}

@@ -119,7 +119,7 @@ impl App {
     pub async fn build(config: Config) -> Result<Self, AppError> {
         let store = open_store(&config).await?;
         store.ping().await?;
-        let stored = sync_declared_keys(&config, &store).await?;
+        let stored = crate::declared::load(&config, &store).await?;
         let pool = Arc::new(CredentialPool::new(stored, config.pool_strategies()));
         let status = Status::new();
         let (recorder, writer) = Recorder::spawn(
@@ -529,45 +529,6 @@ async fn report_store_health(status: Status, reporter: tonic_health::server::Hea
             return;
         }
     }
-}
-
-/// Reads the keys the config declares, syncs them into the store, warns about
-/// what has no usable key, and returns every stored credential.
-pub(crate) async fn sync_declared_keys(
-    config: &Config,
-    store: &Store,
-) -> Result<Vec<crate::store::StoredCredential>, StoreError> {
-    use crate::declared;
-    let resolved = declared::resolve(
-        config,
-        |var| std::env::var(var).ok(),
-        declared::read_key_file,
-    );
-    for warning in &resolved.warnings {
-        tracing::warn!("{warning}");
-    }
-    let report = declared::sync(store, &resolved, crate::clock::wall_ms()).await?;
-    if report != declared::SyncReport::default() {
-        tracing::info!(
-            added = ?report.added,
-            replaced = ?report.replaced,
-            removed = ?report.removed,
-            "declared keys synced into the store"
-        );
-    }
-    for id in &report.conflicts {
-        tracing::warn!(
-            id = %id,
-            "a credential added by the CLI holds the id of a declared key: the declared key is not used"
-        );
-    }
-    let stored = store.credentials().await?;
-    let keyed = declared::keyed_providers(&stored);
-    let (lines, _) = declared::missing(&config.routing(), &resolved.sources, |p| keyed.contains(p));
-    for line in lines {
-        tracing::warn!("{line}");
-    }
-    Ok(stored)
 }
 
 /// Opens the configured store with the configured master key. A key file is

@@ -205,7 +205,7 @@ impl Reloader {
         let (config, hash) = self.source.load()?;
         // The sync moves the store's change count: the next poll of the store
         // finds the pool already in line, and changes nothing.
-        let stored = crate::app::sync_declared_keys(&config, &self.store).await?;
+        let stored = crate::declared::load(&config, &self.store).await?;
         let credentials = self.pool.sync(stored);
         if hash == state.generation.hash && credentials.is_empty() {
             return Ok(Reloaded::Unchanged);

@@ -216,14 +216,6 @@ impl App {
             app.store.clone(),
             app.pool.clone(),
         ));
-        let generation = reloader.generation();
-        tracing::info!(
-            generation = generation.number,
-            hash = %generation.hash,
-            "config generation {} live (sha256 {})",
-            generation.number,
-            generation.hash
-        );
         app.reload = Some((reloader, started));
         Ok(app)
     }

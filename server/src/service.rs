@@ -26,10 +26,8 @@ use crate::oauth::Refresher;
 use crate::policy::{Finish, Run, UnknownTask};
 use crate::provider::{OpenStream, Providers};
 use crate::redact::Scrubber;
-use crate::simulate::{
-    CredentialBasis, CredentialError, ScriptedOutcome, SimulatedCredential, SimulatedUpstream,
-    plan_with,
-};
+use crate::simulate::{CredentialBasis, CredentialError, SimulatedUpstream, plan_with};
+pub use crate::simulate::{Simulated, SimulationSpec};
 use crate::steps::{StepCounts, StepKind, cut_reasons};
 use crate::store::{Store, StoreError};
 use crate::writer::Recorder;
@@ -126,34 +124,6 @@ pub enum ExplainError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// What to simulate.
-#[derive(Debug, Clone)]
-pub struct SimulationSpec {
-    /// The caller.
-    pub caller: Caller,
-    /// Outcomes of successive attempts.
-    pub outcomes: Vec<ScriptedOutcome>,
-    /// Budget; `None` for the caller's configured timeout.
-    pub budget_ms: Option<u64>,
-    /// Ignore cooldowns and dead marks.
-    pub assume_all_credentials_live: bool,
-    /// Overrides the first candidate's model.
-    pub model: Option<String>,
-    /// Changes to the credentials planned with.
-    pub credentials: Vec<SimulatedCredential>,
-}
-
-/// A simulation's answer.
-#[derive(Debug, Clone)]
-pub struct Simulated {
-    /// The steps the policy would take (no request id).
-    pub trail: Trail,
-    /// Which credential state it planned with.
-    pub basis: CredentialBasis,
-    /// The same in words, with the credentials not usable and any outcome unused.
-    pub note: String,
 }
 
 /// The gateway: routing, policy, providers, credentials and recording.

@@ -9,9 +9,39 @@
 use std::collections::VecDeque;
 
 use crate::classify;
-use crate::domain::{CredentialId, Millis, TransportError};
+use crate::domain::{Caller, CredentialId, Millis, Trail, TransportError};
 use crate::executor::Upstream;
 use crate::policy::{AttemptPlan, CredentialView, Effect, Observed, RefreshOutcome};
+
+// === What to simulate, and the answer ===
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimulationSpec {
+    /// The caller.
+    pub caller: Caller,
+    /// Outcomes of successive attempts.
+    pub outcomes: Vec<ScriptedOutcome>,
+    /// Budget; `None` for the caller's configured timeout.
+    pub budget_ms: Option<u64>,
+    /// Ignore cooldowns and dead marks.
+    pub assume_all_credentials_live: bool,
+    /// Overrides the first candidate's model.
+    pub model: Option<String>,
+    /// Changes to the credentials planned with.
+    pub credentials: Vec<SimulatedCredential>,
+}
+
+/// A simulation's answer.
+#[derive(Debug, Clone)]
+pub struct Simulated {
+    /// The steps the policy would take (no request id).
+    pub trail: Trail,
+    /// Which credential state it planned with.
+    pub basis: CredentialBasis,
+    /// The same in words, with the credentials not usable and any outcome unused.
+    pub note: String,
+}
 
 // === The credentials a simulation plans with ===
 

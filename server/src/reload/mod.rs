@@ -121,6 +121,12 @@ impl Reloader {
         pool: Arc<CredentialPool>,
     ) -> Self {
         let generation = Generation { number: 1, hash };
+        tracing::info!(
+            generation = 1,
+            hash = %generation.hash,
+            "config generation 1 live (sha256 {})",
+            generation.hash
+        );
         let live = service.live();
         // Generation 1 takes its hash, unknown when the service was built.
         service.replace_live(Live::new(

@@ -314,6 +314,71 @@ mod tests {
         }
     }
 
+    fn view() -> CredentialView {
+        use crate::policy::CredentialInfo;
+        let oauth = CredentialInfo {
+            refreshable: true,
+            dead: true,
+            ..CredentialInfo::new("p-oauth".into())
+        };
+        let cooling = CredentialInfo {
+            cooldown_until: Some(31_000),
+            ..CredentialInfo::new("p-key".into())
+        };
+        CredentialView::from([("p".into(), vec![oauth, cooling])])
+    }
+
+    #[test]
+    fn the_current_state_is_planned_with_and_said() {
+        let mut v = view();
+        let note = plan_with(&mut v, CredentialBasis::CurrentState, &[], 1_000).unwrap();
+        assert!(v["p"][0].dead, "the dead mark stays");
+        assert_eq!(
+            note,
+            "planned with the current credential state (not usable now: p-key cooling down \
+             for 30 s, p-oauth dead); set assume_all_credentials_live to plan as if every \
+             credential were healthy"
+        );
+    }
+
+    #[test]
+    fn all_healthy_clears_the_state_and_still_says_what_it_is() {
+        let mut v = view();
+        let note = plan_with(&mut v, CredentialBasis::AllHealthy, &[], 1_000).unwrap();
+        assert!(!v["p"][0].dead && v["p"][1].cooldown_until.is_none());
+        assert!(note.starts_with("planned as if every credential were healthy"));
+        assert!(note.ends_with("not usable now: p-key cooling down for 30 s, p-oauth dead"));
+    }
+
+    #[test]
+    fn an_expiry_applies_to_an_oauth_credential_only() {
+        let change = |id: &str, s| SimulatedCredential {
+            id: id.into(),
+            expires_in_s: Some(s),
+        };
+        let mut v = view();
+        plan_with(
+            &mut v,
+            CredentialBasis::CurrentState,
+            &[change("p-oauth", -5)],
+            10_000,
+        )
+        .unwrap();
+        assert_eq!(v["p"][0].expires_at, Some(5_000));
+        let static_key = plan_with(
+            &mut v,
+            CredentialBasis::CurrentState,
+            &[change("p-key", 10)],
+            0,
+        );
+        assert_eq!(
+            static_key,
+            Err(CredentialError::NotRefreshable("p-key".into()))
+        );
+        let unknown = plan_with(&mut v, CredentialBasis::CurrentState, &[change("x", 10)], 0);
+        assert_eq!(unknown, Err(CredentialError::Unknown("x".into())));
+    }
+
     #[tokio::test]
     async fn a_refresh_takes_the_next_refresh_result_and_its_time() {
         let mut up = SimulatedUpstream::new(0, vec![refused()]);

@@ -126,7 +126,7 @@ async fn sighup_after_an_edit_reroutes_the_next_call_while_a_call_in_flight_fini
     // the old one (chain-a next).
     fakes
         .aux
-        .push([FakeReply::error(402, BILLING).after(Duration::from_millis(1500))]);
+        .push([FakeReply::error(402, BILLING).after(Duration::from_millis(2500))]);
     let in_flight = {
         let mut client = client.clone();
         tokio::spawn(async move { compress(&mut client).await })
@@ -144,6 +144,10 @@ async fn sighup_after_an_edit_reroutes_the_next_call_while_a_call_in_flight_fini
         generation(port).await.0 == 2
     })
     .await;
+    assert!(
+        !in_flight.is_finished(),
+        "the reload must land while the call is in flight"
+    );
     assert!(
         server.logs().contains("config generation 2 live"),
         "{}",

@@ -26,6 +26,8 @@ use crate::manage::{CredentialManager, Running};
 use crate::metrics::{self, Metrics, MetricsError};
 use crate::oauth::Refresher;
 use crate::provider::Providers;
+use crate::reload::watch::Triggers;
+use crate::reload::{ConfigSource, Reloader};
 use crate::service::Switchyard;
 use crate::status::{STORE_HEALTH_SERVICE, Status};
 use crate::store::{Store, StoreError};
@@ -105,6 +107,9 @@ pub struct App {
     auth: Authenticator,
     tls: Option<ServerTlsConfig>,
     status: Status,
+    /// Reloads of the config and the store's credentials, with the config the
+    /// process started with (which files to watch); `None`: no reloads.
+    reload: Option<(Arc<Reloader>, Config)>,
 }
 
 // === impl App ===
@@ -114,7 +119,7 @@ impl App {
     pub async fn build(config: Config) -> Result<Self, AppError> {
         let store = open_store(&config).await?;
         store.ping().await?;
-        let stored = sync_declared_keys(&config, &store).await?;
+        let stored = crate::declared::load(&config, &store).await?;
         let pool = Arc::new(CredentialPool::new(stored, config.pool_strategies()));
         let status = Status::new();
         let (recorder, writer) = Recorder::spawn(
@@ -152,7 +157,7 @@ impl App {
                 recorder: recorder.clone(),
             },
         ));
-        let service = Arc::new(Switchyard::new(
+        let service: Arc<Switchyard> = Arc::new(Switchyard::new(
             &config,
             providers,
             pool.clone(),
@@ -161,6 +166,11 @@ impl App {
             metrics.clone(),
             refresher,
         ));
+        let live = service.clone();
+        metrics.observe_config(move || {
+            let generation = live.live().generation.clone();
+            (generation.number, generation.hash)
+        });
         // Room for requests over the content limit, so they get a clear InvalidArgument.
         let max_message_bytes = config
             .limits
@@ -184,7 +194,30 @@ impl App {
             auth: Authenticator::new(&config.auth),
             tls: config.tls.as_ref().map(tls_config).transpose()?,
             status,
+            reload: None,
         })
+    }
+
+    /// [`App::build`] for a config read from `source` (whose text hashed to
+    /// `hash`), reloaded while it runs: on SIGHUP, when its file or a declared
+    /// key file changes, and when the store's credentials change.
+    pub async fn build_reloading(
+        config: Config,
+        hash: String,
+        source: ConfigSource,
+    ) -> Result<Self, AppError> {
+        let started = config.clone();
+        let mut app = Self::build(config).await?;
+        let reloader = Arc::new(Reloader::new(
+            source,
+            started.clone(),
+            hash,
+            app.service.clone(),
+            app.store.clone(),
+            app.pool.clone(),
+        ));
+        app.reload = Some((reloader, started));
+        Ok(app)
     }
 
     /// The degradations reported by `switchyard.v1.Store` health (shared state).
@@ -277,6 +310,11 @@ impl App {
                 }
             })
         };
+
+        let triggers = self
+            .reload
+            .as_ref()
+            .map(|(reloader, started)| Triggers::start(reloader.clone(), started));
 
         // Migrations ran in build(); the store committed a write probe: ready.
         health_reporter
@@ -391,6 +429,9 @@ impl App {
             task.abort();
         }
         store_health.abort();
+        if let Some(triggers) = triggers {
+            triggers.stop();
+        }
         let _ = usage_stop.send(true);
         let _ = usage_task.await;
         let _ = metrics_stop.send(());
@@ -489,45 +530,6 @@ async fn report_store_health(status: Status, reporter: tonic_health::server::Hea
             return;
         }
     }
-}
-
-/// Reads the keys the config declares, syncs them into the store, warns about
-/// what has no usable key, and returns every stored credential.
-async fn sync_declared_keys(
-    config: &Config,
-    store: &Store,
-) -> Result<Vec<crate::store::StoredCredential>, AppError> {
-    use crate::declared;
-    let resolved = declared::resolve(
-        config,
-        |var| std::env::var(var).ok(),
-        declared::read_key_file,
-    );
-    for warning in &resolved.warnings {
-        tracing::warn!("{warning}");
-    }
-    let report = declared::sync(store, &resolved, crate::clock::wall_ms()).await?;
-    if report != declared::SyncReport::default() {
-        tracing::info!(
-            added = ?report.added,
-            replaced = ?report.replaced,
-            removed = ?report.removed,
-            "declared keys synced into the store"
-        );
-    }
-    for id in &report.conflicts {
-        tracing::warn!(
-            id = %id,
-            "a credential added by the CLI holds the id of a declared key: the declared key is not used"
-        );
-    }
-    let stored = store.credentials().await?;
-    let keyed = declared::keyed_providers(&stored);
-    let (lines, _) = declared::missing(&config.routing(), &resolved.sources, |p| keyed.contains(p));
-    for line in lines {
-        tracing::warn!("{line}");
-    }
-    Ok(stored)
 }
 
 /// Opens the configured store with the configured master key. A key file is

@@ -105,6 +105,24 @@ struct Inner {
     by_id: HashMap<CredentialId, Arc<Credential>>,
 }
 
+/// What [`CredentialPool::sync`] changed, by credential id.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PoolChanges {
+    /// New in the pool.
+    pub added: Vec<String>,
+    /// Reloaded from the store.
+    pub replaced: Vec<String>,
+    /// Gone from the store, so from the pool.
+    pub removed: Vec<String>,
+}
+
+impl PoolChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.replaced.is_empty() && self.removed.is_empty()
+    }
+}
+
 /// Every provider's pool.
 #[derive(Debug, Default)]
 pub struct CredentialPool {
@@ -324,6 +342,50 @@ impl CredentialPool {
             .or_default();
         list.push(credential);
         list.sort_by(|a, b| (a.priority, &a.id).cmp(&(b.priority, &b.id)));
+    }
+
+    /// Brings the pool in line with `stored` (every credential in the store): a
+    /// credential new to the pool is added, one missing from the store removed,
+    /// one whose stored row differs (replaced, moved, reprioritised, or rotated by
+    /// another process) reloaded. The others keep their state in memory (outlier
+    /// counts, a refresh in flight).
+    pub fn sync(&self, stored: Vec<StoredCredential>) -> PoolChanges {
+        let mut changes = PoolChanges::default();
+        let keep: std::collections::HashSet<CredentialId> =
+            stored.iter().map(|s| s.id.clone()).collect();
+        for s in stored {
+            match self.get(&s.id) {
+                None => {
+                    changes.added.push(s.id.to_string());
+                    self.upsert(s);
+                }
+                Some(c) => {
+                    let differs = c.incarnation != s.incarnation
+                        || *c.provider != *s.provider
+                        || c.priority != s.priority
+                        || s.generation > c.tokens().generation;
+                    if differs {
+                        changes.replaced.push(s.id.to_string());
+                        self.upsert(s);
+                    }
+                }
+            }
+        }
+        let gone: Vec<CredentialId> = read(&self.inner)
+            .by_id
+            .keys()
+            .filter(|id| !keep.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            if self.remove(&id) {
+                changes.removed.push(id.to_string());
+            }
+        }
+        changes.added.sort();
+        changes.replaced.sort();
+        changes.removed.sort();
+        changes
     }
 
     /// Removes a credential. Returns whether it existed.

@@ -184,13 +184,17 @@ policy: {{ backoff_base: 10ms, backoff_max: 50ms }}
                 budget_ms: 0,
                 assume_all_credentials_live: true,
                 model: None,
+                credentials: Vec::new(),
             })),
         })
         .await?
         .into_inner();
     println!("ExplainFallback(simulation: primary caller, main answers 529 three times):");
     print!("{}", trail::format(&simulated.steps));
-    println!("(the same policy code as a real call; no provider was contacted)");
+    println!(
+        "({}; the same policy code as a real call; no provider was contacted)",
+        simulated.note
+    );
 
     if keep_running {
         println!();

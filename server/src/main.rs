@@ -60,8 +60,8 @@ enum Command {
         #[arg(long)]
         db: Option<PathBuf>,
     },
-    /// Manage provider credentials in the SQLite file (offline; a running server
-    /// loads them at start).
+    /// Manage provider credentials in the SQLite file (a server running on the
+    /// same file picks changes up within about a second).
     Credentials {
         /// Overrides `database.path` from the config.
         #[arg(long, global = true)]
@@ -209,14 +209,19 @@ impl From<LogFormat> for telemetry::LogFormat {
 }
 
 fn load_config(path: &PathBuf) -> anyhow::Result<Config> {
+    Ok(Config::load(config_file(path), std::env::vars())?)
+}
+
+/// The config file to read: `path`, or none (the embedded example) when it is the
+/// default and does not exist.
+fn config_file(path: &PathBuf) -> Option<&std::path::Path> {
     let explicit = path != &PathBuf::from("switchyard.yaml");
-    let file = if explicit || path.exists() {
+    if explicit || path.exists() {
         Some(path.as_path())
     } else {
         eprintln!("no ./switchyard.yaml: using the embedded example config");
         None
-    };
-    Ok(Config::load(file, std::env::vars())?)
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -232,15 +237,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             openai_listen,
         } => switchyard::demo::run(listen, openai_listen, keep_running).await,
         Command::Serve { listen, db } => {
-            let mut config = load_config(&cli.config)?;
+            // The same source, overrides included, is read again at each reload.
+            let source = switchyard::reload::ConfigSource {
+                path: config_file(&cli.config).map(std::path::Path::to_path_buf),
+                listen,
+                database: db,
+            };
+            let (config, hash) = source.load()?;
             let guard = telemetry::init(format, config.otel.as_ref())?;
-            if let Some(listen) = listen {
-                config.listen = listen;
-            }
-            if let Some(db) = db {
-                config.database.path = db;
-            }
-            let app = App::build(config).await?;
+            let app = App::build_reloading(config, hash, source).await?;
             // Installed before the address is printed: a SIGTERM sent as soon as a
             // script reads it must start the drain, not kill the process.
             let signal = switchyard::app::shutdown_signal();

@@ -152,6 +152,21 @@ impl Metrics {
             .build();
     }
 
+    /// Registers `switchyard_config_generation`: the number of the live config
+    /// generation (1 at start, one more per applied reload), labelled with its
+    /// `hash`. `read` returns both.
+    pub fn observe_config(&self, read: impl Fn() -> (u64, String) + Send + Sync + 'static) {
+        self.provider
+            .meter("switchyard")
+            .u64_observable_gauge("switchyard.config.generation")
+            .with_description("The live config generation, labelled with the config's hash")
+            .with_callback(move |gauge| {
+                let (generation, hash) = read();
+                gauge.observe(generation, &[KeyValue::new("hash", hash)]);
+            })
+            .build();
+    }
+
     /// Registers what the write-behind reports: `switchyard_trails_dropped_total`
     /// (trails that never reached SQLite, by reason `queue_full` or
     /// `write_failed`) and `switchyard_degraded` (1 while a component, such as the

@@ -4,10 +4,10 @@
 //! candidate builder, policy run and executor loop; `simulate` drives that same
 //! loop against a scripted upstream; `trail` reads a recorded trail. No proto types.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tracing::Instrument as _;
 
@@ -20,12 +20,14 @@ use crate::domain::{
     FinishReason, Millis, Step, StreamEvent, ToolCallDelta, Trail, Usage,
 };
 use crate::executor::{Delivery, HttpUpstream, Streamed, Whole, drive};
+use crate::live::{Generation, Live};
 use crate::metrics::Metrics;
 use crate::oauth::Refresher;
-use crate::policy::{Finish, PolicyConfig, Routing, Run, UnknownTask};
+use crate::policy::{Finish, Run, UnknownTask};
 use crate::provider::{OpenStream, Providers};
 use crate::redact::Scrubber;
-use crate::simulate::{ScriptedOutcome, SimulatedUpstream};
+use crate::simulate::{CredentialBasis, CredentialError, SimulatedUpstream, plan_with};
+pub use crate::simulate::{Simulated, SimulationSpec};
 use crate::steps::{StepCounts, StepKind, cut_reasons};
 use crate::store::{Store, StoreError};
 use crate::writer::Recorder;
@@ -116,48 +118,31 @@ pub enum ExplainError {
     /// The simulated task is unknown.
     #[error(transparent)]
     UnknownTask(#[from] UnknownTask),
+    /// A simulated credential the pools cannot take.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// What to simulate.
-#[derive(Debug, Clone)]
-pub struct SimulationSpec {
-    /// The caller.
-    pub caller: Caller,
-    /// Outcomes of successive attempts.
-    pub outcomes: Vec<ScriptedOutcome>,
-    /// Budget; `None` for the caller's configured timeout.
-    pub budget_ms: Option<u64>,
-    /// Ignore cooldowns and dead marks.
-    pub assume_all_credentials_live: bool,
-    /// Overrides the first candidate's model.
-    pub model: Option<String>,
-}
-
 /// The gateway: routing, policy, providers, credentials and recording.
 #[derive(Debug)]
 pub struct Switchyard {
-    routing: Routing,
-    policy: PolicyConfig,
+    /// The reloadable part of the config; each call holds one snapshot for its life.
+    live: ArcSwap<Live>,
     limits: Limits,
-    providers: Providers,
     pool: Arc<CredentialPool>,
     recorder: Arc<Recorder>,
     store: Store,
     metrics: Metrics,
     refresher: Refresher,
-    capture_content: bool,
-    /// What `GET /v1/models` reports: the primary caller's window, then each
-    /// configured task's (a built-in task not configured has the primary's).
-    windows: (ModelWindow, BTreeMap<String, ModelWindow>),
 }
 
 // === impl Switchyard ===
 
 impl Switchyard {
-    /// Assembles the service from its parts.
+    /// Assembles the service from its parts; `config` is generation 1.
     pub fn new(
         config: &Config,
         providers: Providers,
@@ -167,32 +152,36 @@ impl Switchyard {
         metrics: Metrics,
         refresher: Refresher,
     ) -> Self {
+        let generation = Generation {
+            number: 1,
+            hash: String::new(),
+        };
         Self {
-            routing: config.routing(),
-            policy: config.policy(),
+            live: ArcSwap::from_pointee(Live::new(config, providers, generation)),
             limits: config.limits.clone(),
-            providers,
             pool,
             recorder,
             store,
             metrics,
             refresher,
-            capture_content: config.telemetry.capture_content,
-            windows: {
-                let main = config.model.window();
-                let tasks = config
-                    .auxiliary
-                    .iter()
-                    .map(|(name, task)| (name.clone(), task.window(main)))
-                    .collect();
-                (main, tasks)
-            },
         }
+    }
+
+    /// The live snapshot: what a call starting now runs with.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// Makes `live` the snapshot of the calls that start from now on. Calls in
+    /// flight keep the one they started with.
+    pub fn replace_live(&self, live: Live) {
+        self.live.store(Arc::new(live));
     }
 
     /// The context window and output limit of a caller's models, as configured.
     pub fn window(&self, caller: &Caller) -> ModelWindow {
-        let (main, tasks) = &self.windows;
+        let live = self.live.load();
+        let (main, tasks) = &live.windows;
         match caller {
             Caller::Primary => *main,
             Caller::Aux(task) => tasks.get(task).copied().unwrap_or(*main),
@@ -201,22 +190,23 @@ impl Switchyard {
 
     /// Whether `provider` is in the config.
     pub fn knows_provider(&self, provider: &str) -> bool {
-        self.routing.base_urls.contains_key(provider)
+        self.live.load().routing.base_urls.contains_key(provider)
     }
 
-    /// Request limits, for validation at the front doors.
+    /// Request limits, for validation at the front doors. Read at start only: the
+    /// gRPC decoder's message size derives from them.
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
 
     /// Every task a caller may name: the built-in ones and the configured ones, sorted.
     pub fn tasks(&self) -> Vec<String> {
-        self.routing.task_names()
+        self.live.load().routing.task_names()
     }
 
     /// Whether the caller is known (primary, or a built-in or configured task).
     pub fn check_caller(&self, caller: &Caller) -> Result<(), UnknownTask> {
-        self.routing.budget_ms(caller).map(|_| ())
+        self.live.load().routing.budget_ms(caller).map(|_| ())
     }
 
     /// Serves one call of any caller. `deadline` is the caller's own (gRPC) deadline.
@@ -226,9 +216,10 @@ impl Switchyard {
         request: ChatRequest,
         deadline: Option<Duration>,
     ) -> Result<Completion, CallError> {
-        let (mut run, meta) = self.prepare(caller, &request, deadline)?;
+        let live = self.live();
+        let (mut run, meta) = self.prepare(&live, caller, &request, deadline)?;
         let mut upstream = self
-            .upstream::<Whole>(&request, &meta.caller)
+            .upstream::<Whole>(&live, &request, &meta.caller)
             .until(meta.end);
         let driven = drive(&mut run, &mut upstream).await;
         let failure = failure_of(driven.finish);
@@ -263,9 +254,10 @@ impl Switchyard {
         request: ChatRequest,
         deadline: Option<Duration>,
     ) -> Result<CompletionStream, CallError> {
-        let (mut run, meta) = self.prepare(caller, &request, deadline)?;
+        let live = self.live();
+        let (mut run, meta) = self.prepare(&live, caller, &request, deadline)?;
         let mut upstream = self
-            .upstream::<Streamed>(&request, &meta.caller)
+            .upstream::<Streamed>(&live, &request, &meta.caller)
             .until(meta.end);
         let driven = drive(&mut run, &mut upstream).await;
         let failure = failure_of(driven.finish);
@@ -308,29 +300,31 @@ impl Switchyard {
     /// Real attempts for one request.
     fn upstream<'a, D: Delivery>(
         &'a self,
+        live: &'a Live,
         request: &'a ChatRequest,
         caller: &'a Caller,
     ) -> HttpUpstream<'a, D> {
         HttpUpstream::new(
-            &self.providers,
+            &live.providers,
             &self.pool,
             &self.refresher,
             &self.recorder,
             request,
             caller,
-            self.capture_content,
+            live.capture_content,
         )
     }
 
     /// The policy run of a new request, and what its trail needs.
     fn prepare(
         &self,
+        live: &Live,
         caller: Caller,
         request: &ChatRequest,
         deadline: Option<Duration>,
     ) -> Result<(Run, RequestMeta), CallError> {
-        let candidates = self.routing.candidates(&caller, request.model.as_deref())?;
-        let mut budget = self.routing.budget_ms(&caller)?;
+        let candidates = live.routing.candidates(&caller, request.model.as_deref())?;
+        let mut budget = live.routing.budget_ms(&caller)?;
         if let Some(d) = deadline {
             // Answer a little before the caller's own timer fires, so it receives the
             // DEADLINE_EXHAUSTED status with its trail rather than a bare timeout.
@@ -345,7 +339,7 @@ impl Switchyard {
         let now = wall_ms();
         let view = self.pool.view(candidates.iter().map(|c| &c.provider));
         let run = Run::new(
-            self.policy,
+            live.policy,
             candidates,
             &view,
             now.saturating_add(budget),
@@ -362,29 +356,27 @@ impl Switchyard {
     }
 
     /// Runs the policy against scripted outcomes: the same loop as [`Self::complete`],
-    /// contacting no provider and changing no credential.
-    pub async fn simulate(&self, spec: SimulationSpec) -> Result<Trail, ExplainError> {
-        let candidates = self
+    /// contacting no provider and changing no credential. Plans with the current
+    /// credential state unless the spec asks for all healthy, and says which.
+    pub async fn simulate(&self, spec: SimulationSpec) -> Result<Simulated, ExplainError> {
+        let live = self.live();
+        let candidates = live
             .routing
             .candidates(&spec.caller, spec.model.as_deref())?;
         let budget = match spec.budget_ms {
             Some(b) => b,
-            None => self.routing.budget_ms(&spec.caller)?,
+            None => live.routing.budget_ms(&spec.caller)?,
         };
         let now = wall_ms();
         let mut view = self.pool.view(candidates.iter().map(|c| &c.provider));
-        if spec.assume_all_credentials_live {
-            for info in view.values_mut().flatten() {
-                // Live and fresh: no cooldown, no dead mark, no outlier history.
-                info.dead = false;
-                info.cooldown_until = None;
-                info.failures = 0;
-                info.failing_class = None;
-                info.ejections = 0;
-            }
-        }
+        let basis = if spec.assume_all_credentials_live {
+            CredentialBasis::AllHealthy
+        } else {
+            CredentialBasis::CurrentState
+        };
+        let mut note = plan_with(&mut view, basis, &spec.credentials, now)?;
         let mut run = Run::new(
-            self.policy,
+            live.policy,
             candidates,
             &view,
             now.saturating_add(budget),
@@ -392,7 +384,15 @@ impl Switchyard {
         );
         let mut upstream = SimulatedUpstream::new(now, spec.outcomes);
         let driven = drive(&mut run, &mut upstream).await;
-        Ok(Trail {
+        let unused = upstream.unused();
+        if !unused.is_empty() {
+            let list: Vec<String> = unused.iter().map(usize::to_string).collect();
+            note.push_str(&format!(
+                "; outcome(s) {} not used: the policy never asked for them there",
+                list.join(", ")
+            ));
+        }
+        let trail = Trail {
             request_id: String::new(),
             caller: spec.caller,
             created_at: now,
@@ -403,7 +403,8 @@ impl Switchyard {
                 .map(CandidateSummary::from)
                 .collect(),
             steps: cut_reasons(run.into_steps()),
-        })
+        };
+        Ok(Simulated { trail, basis, note })
     }
 
     /// The recorded trail of a past request.

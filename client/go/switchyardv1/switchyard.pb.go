@@ -670,6 +670,119 @@ func (TransportFailure) EnumDescriptor() ([]byte, []int) {
 	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{8}
 }
 
+// RefreshResult is how a simulated credential refresh ends.
+type RefreshResult int32
+
+const (
+	// Not set: rejected as invalid.
+	RefreshResult_REFRESH_RESULT_UNSPECIFIED RefreshResult = 0
+	// New tokens are in place; the policy retries the credential.
+	RefreshResult_REFRESH_RESULT_SUCCEEDED RefreshResult = 1
+	// The token endpoint refused the refresh for good (`invalid_grant`): the
+	// credential is marked dead.
+	RefreshResult_REFRESH_RESULT_REFUSED RefreshResult = 2
+	// The refresh failed in a way that may pass (token endpoint down): the
+	// credential cools down.
+	RefreshResult_REFRESH_RESULT_FAILED_TRANSIENTLY RefreshResult = 3
+)
+
+// Enum value maps for RefreshResult.
+var (
+	RefreshResult_name = map[int32]string{
+		0: "REFRESH_RESULT_UNSPECIFIED",
+		1: "REFRESH_RESULT_SUCCEEDED",
+		2: "REFRESH_RESULT_REFUSED",
+		3: "REFRESH_RESULT_FAILED_TRANSIENTLY",
+	}
+	RefreshResult_value = map[string]int32{
+		"REFRESH_RESULT_UNSPECIFIED":        0,
+		"REFRESH_RESULT_SUCCEEDED":          1,
+		"REFRESH_RESULT_REFUSED":            2,
+		"REFRESH_RESULT_FAILED_TRANSIENTLY": 3,
+	}
+)
+
+func (x RefreshResult) Enum() *RefreshResult {
+	p := new(RefreshResult)
+	*p = x
+	return p
+}
+
+func (x RefreshResult) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RefreshResult) Descriptor() protoreflect.EnumDescriptor {
+	return file_switchyard_v1_switchyard_proto_enumTypes[9].Descriptor()
+}
+
+func (RefreshResult) Type() protoreflect.EnumType {
+	return &file_switchyard_v1_switchyard_proto_enumTypes[9]
+}
+
+func (x RefreshResult) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RefreshResult.Descriptor instead.
+func (RefreshResult) EnumDescriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{9}
+}
+
+// CredentialBasis says which credential state a simulation planned with.
+type CredentialBasis int32
+
+const (
+	// Not a simulation (a recorded trail).
+	CredentialBasis_CREDENTIAL_BASIS_UNSPECIFIED CredentialBasis = 0
+	// The live pools as they are now: cooldowns, dead marks and outlier counters
+	// included. The default.
+	CredentialBasis_CREDENTIAL_BASIS_CURRENT_STATE CredentialBasis = 1
+	// As if every credential were healthy (`assume_all_credentials_live`).
+	CredentialBasis_CREDENTIAL_BASIS_ALL_HEALTHY CredentialBasis = 2
+)
+
+// Enum value maps for CredentialBasis.
+var (
+	CredentialBasis_name = map[int32]string{
+		0: "CREDENTIAL_BASIS_UNSPECIFIED",
+		1: "CREDENTIAL_BASIS_CURRENT_STATE",
+		2: "CREDENTIAL_BASIS_ALL_HEALTHY",
+	}
+	CredentialBasis_value = map[string]int32{
+		"CREDENTIAL_BASIS_UNSPECIFIED":   0,
+		"CREDENTIAL_BASIS_CURRENT_STATE": 1,
+		"CREDENTIAL_BASIS_ALL_HEALTHY":   2,
+	}
+)
+
+func (x CredentialBasis) Enum() *CredentialBasis {
+	p := new(CredentialBasis)
+	*p = x
+	return p
+}
+
+func (x CredentialBasis) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CredentialBasis) Descriptor() protoreflect.EnumDescriptor {
+	return file_switchyard_v1_switchyard_proto_enumTypes[10].Descriptor()
+}
+
+func (CredentialBasis) Type() protoreflect.EnumType {
+	return &file_switchyard_v1_switchyard_proto_enumTypes[10]
+}
+
+func (x CredentialBasis) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CredentialBasis.Descriptor instead.
+func (CredentialBasis) EnumDescriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{10}
+}
+
 // Outcome is how a request ended.
 type Outcome int32
 
@@ -707,11 +820,11 @@ func (x Outcome) String() string {
 }
 
 func (Outcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchyard_v1_switchyard_proto_enumTypes[9].Descriptor()
+	return file_switchyard_v1_switchyard_proto_enumTypes[11].Descriptor()
 }
 
 func (Outcome) Type() protoreflect.EnumType {
-	return &file_switchyard_v1_switchyard_proto_enumTypes[9]
+	return &file_switchyard_v1_switchyard_proto_enumTypes[11]
 }
 
 func (x Outcome) Number() protoreflect.EnumNumber {
@@ -720,7 +833,7 @@ func (x Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Outcome.Descriptor instead.
 func (Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{9}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{11}
 }
 
 // CredentialKind is the kind of secret material.
@@ -760,11 +873,11 @@ func (x CredentialKind) String() string {
 }
 
 func (CredentialKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchyard_v1_switchyard_proto_enumTypes[10].Descriptor()
+	return file_switchyard_v1_switchyard_proto_enumTypes[12].Descriptor()
 }
 
 func (CredentialKind) Type() protoreflect.EnumType {
-	return &file_switchyard_v1_switchyard_proto_enumTypes[10]
+	return &file_switchyard_v1_switchyard_proto_enumTypes[12]
 }
 
 func (x CredentialKind) Number() protoreflect.EnumNumber {
@@ -773,7 +886,7 @@ func (x CredentialKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CredentialKind.Descriptor instead.
 func (CredentialKind) EnumDescriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{10}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{12}
 }
 
 // CredentialState is the health of a credential.
@@ -817,11 +930,11 @@ func (x CredentialState) String() string {
 }
 
 func (CredentialState) Descriptor() protoreflect.EnumDescriptor {
-	return file_switchyard_v1_switchyard_proto_enumTypes[11].Descriptor()
+	return file_switchyard_v1_switchyard_proto_enumTypes[13].Descriptor()
 }
 
 func (CredentialState) Type() protoreflect.EnumType {
-	return &file_switchyard_v1_switchyard_proto_enumTypes[11]
+	return &file_switchyard_v1_switchyard_proto_enumTypes[13]
 }
 
 func (x CredentialState) Number() protoreflect.EnumNumber {
@@ -830,7 +943,7 @@ func (x CredentialState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CredentialState.Descriptor instead.
 func (CredentialState) EnumDescriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{11}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{13}
 }
 
 // Message is one chat message.
@@ -3153,8 +3266,9 @@ type SimulatedOutcome struct {
 	//
 	//	*SimulatedOutcome_Http
 	//	*SimulatedOutcome_Transport
+	//	*SimulatedOutcome_Refresh
 	Outcome isSimulatedOutcome_Outcome `protobuf_oneof:"outcome"`
-	// Simulated time the attempt takes, in milliseconds.
+	// Simulated time the attempt (or the refresh) takes, in milliseconds.
 	DurationMs    uint64 `protobuf:"varint,3,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3215,6 +3329,15 @@ func (x *SimulatedOutcome) GetTransport() TransportFailure {
 	return TransportFailure_TRANSPORT_FAILURE_UNSPECIFIED
 }
 
+func (x *SimulatedOutcome) GetRefresh() *SimulatedRefresh {
+	if x != nil {
+		if x, ok := x.Outcome.(*SimulatedOutcome_Refresh); ok {
+			return x.Refresh
+		}
+	}
+	return nil
+}
+
 func (x *SimulatedOutcome) GetDurationMs() uint64 {
 	if x != nil {
 		return x.DurationMs
@@ -3236,31 +3359,154 @@ type SimulatedOutcome_Transport struct {
 	Transport TransportFailure `protobuf:"varint,2,opt,name=transport,proto3,enum=switchyard.v1.TransportFailure,oneof"`
 }
 
+type SimulatedOutcome_Refresh struct {
+	// How a credential refresh asked by the policy ends. Consumed only when the
+	// policy asks for a refresh; a refresh with no such outcome next succeeds.
+	Refresh *SimulatedRefresh `protobuf:"bytes,4,opt,name=refresh,proto3,oneof"`
+}
+
 func (*SimulatedOutcome_Http) isSimulatedOutcome_Outcome() {}
 
 func (*SimulatedOutcome_Transport) isSimulatedOutcome_Outcome() {}
+
+func (*SimulatedOutcome_Refresh) isSimulatedOutcome_Outcome() {}
+
+// SimulatedRefresh is the outcome of one credential refresh in a simulation.
+type SimulatedRefresh struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How the refresh ends.
+	Result RefreshResult `protobuf:"varint,1,opt,name=result,proto3,enum=switchyard.v1.RefreshResult" json:"result,omitempty"`
+	// Why it was refused or failed, as the token endpoint would say it, e.g.
+	// `token endpoint answered 400 invalid_grant`. Ignored for a success.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimulatedRefresh) Reset() {
+	*x = SimulatedRefresh{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimulatedRefresh) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimulatedRefresh) ProtoMessage() {}
+
+func (x *SimulatedRefresh) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimulatedRefresh.ProtoReflect.Descriptor instead.
+func (*SimulatedRefresh) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SimulatedRefresh) GetResult() RefreshResult {
+	if x != nil {
+		return x.Result
+	}
+	return RefreshResult_REFRESH_RESULT_UNSPECIFIED
+}
+
+func (x *SimulatedRefresh) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SimulatedCredential changes one credential of the pools a simulation plans with.
+type SimulatedCredential struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of a credential in the pool of one of the caller's providers.
+	CredentialId string `protobuf:"bytes,1,opt,name=credential_id,json=credentialId,proto3" json:"credential_id,omitempty"`
+	// Seconds from now until the credential's access token expires (negative: it
+	// has expired). Only for a refreshable (OAuth) credential.
+	ExpiresInS    *int64 `protobuf:"varint,2,opt,name=expires_in_s,json=expiresInS,proto3,oneof" json:"expires_in_s,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimulatedCredential) Reset() {
+	*x = SimulatedCredential{}
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimulatedCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimulatedCredential) ProtoMessage() {}
+
+func (x *SimulatedCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimulatedCredential.ProtoReflect.Descriptor instead.
+func (*SimulatedCredential) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SimulatedCredential) GetCredentialId() string {
+	if x != nil {
+		return x.CredentialId
+	}
+	return ""
+}
+
+func (x *SimulatedCredential) GetExpiresInS() int64 {
+	if x != nil && x.ExpiresInS != nil {
+		return *x.ExpiresInS
+	}
+	return 0
+}
 
 // Simulation asks what the policy would do.
 type Simulation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The caller to simulate.
 	Caller *Caller `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
-	// Outcomes of successive attempts, in order; once they run out, attempts succeed.
-	// Credential refreshes asked by the policy succeed in a simulation.
+	// Outcomes of successive attempts and refreshes, in order; once they run out,
+	// attempts and refreshes succeed.
 	Outcomes []*SimulatedOutcome `protobuf:"bytes,2,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
 	// Time budget in milliseconds; 0 means the caller's configured timeout.
 	BudgetMs uint64 `protobuf:"varint,3,opt,name=budget_ms,json=budgetMs,proto3" json:"budget_ms,omitempty"`
-	// Plan as if every credential were live, ignoring cooldowns and dead marks.
+	// Plan as if every credential were live, ignoring cooldowns, dead marks and
+	// outlier counters. By default a simulation plans with the current state.
 	AssumeAllCredentialsLive bool `protobuf:"varint,4,opt,name=assume_all_credentials_live,json=assumeAllCredentialsLive,proto3" json:"assume_all_credentials_live,omitempty"`
 	// Overrides the model of the first candidate, as a real request may.
-	Model         *string `protobuf:"bytes,5,opt,name=model,proto3,oneof" json:"model,omitempty"`
+	Model *string `protobuf:"bytes,5,opt,name=model,proto3,oneof" json:"model,omitempty"`
+	// Changes to credentials of the pools planned with (an access token's expiry).
+	Credentials   []*SimulatedCredential `protobuf:"bytes,6,rep,name=credentials,proto3" json:"credentials,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Simulation) Reset() {
 	*x = Simulation{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3272,7 +3518,7 @@ func (x *Simulation) String() string {
 func (*Simulation) ProtoMessage() {}
 
 func (x *Simulation) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[29]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3285,7 +3531,7 @@ func (x *Simulation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Simulation.ProtoReflect.Descriptor instead.
 func (*Simulation) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{29}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Simulation) GetCaller() *Caller {
@@ -3323,6 +3569,13 @@ func (x *Simulation) GetModel() string {
 	return ""
 }
 
+func (x *Simulation) GetCredentials() []*SimulatedCredential {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
 // ExplainFallbackRequest asks for a recorded trail or a simulation.
 type ExplainFallbackRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3339,7 +3592,7 @@ type ExplainFallbackRequest struct {
 
 func (x *ExplainFallbackRequest) Reset() {
 	*x = ExplainFallbackRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3351,7 +3604,7 @@ func (x *ExplainFallbackRequest) String() string {
 func (*ExplainFallbackRequest) ProtoMessage() {}
 
 func (x *ExplainFallbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[30]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3364,7 +3617,7 @@ func (x *ExplainFallbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainFallbackRequest.ProtoReflect.Descriptor instead.
 func (*ExplainFallbackRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{30}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ExplainFallbackRequest) GetQuery() isExplainFallbackRequest_Query {
@@ -3425,7 +3678,7 @@ type Candidate struct {
 
 func (x *Candidate) Reset() {
 	*x = Candidate{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3437,7 +3690,7 @@ func (x *Candidate) String() string {
 func (*Candidate) ProtoMessage() {}
 
 func (x *Candidate) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[31]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3450,7 +3703,7 @@ func (x *Candidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Candidate.ProtoReflect.Descriptor instead.
 func (*Candidate) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{31}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Candidate) GetProvider() string {
@@ -3490,14 +3743,19 @@ type ExplainFallbackResponse struct {
 	// How the request ended.
 	Outcome Outcome `protobuf:"varint,6,opt,name=outcome,proto3,enum=switchyard.v1.Outcome" json:"outcome,omitempty"`
 	// Why it failed, when it failed.
-	ErrorReason   ErrorReason `protobuf:"varint,7,opt,name=error_reason,json=errorReason,proto3,enum=switchyard.v1.ErrorReason" json:"error_reason,omitempty"`
+	ErrorReason ErrorReason `protobuf:"varint,7,opt,name=error_reason,json=errorReason,proto3,enum=switchyard.v1.ErrorReason" json:"error_reason,omitempty"`
+	// For a simulation: which credential state it planned with.
+	CredentialBasis CredentialBasis `protobuf:"varint,8,opt,name=credential_basis,json=credentialBasis,proto3,enum=switchyard.v1.CredentialBasis" json:"credential_basis,omitempty"`
+	// For a simulation: the same, in words, with the credentials that were not
+	// usable and any outcome the policy never asked for.
+	Note          string `protobuf:"bytes,9,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExplainFallbackResponse) Reset() {
 	*x = ExplainFallbackResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3509,7 +3767,7 @@ func (x *ExplainFallbackResponse) String() string {
 func (*ExplainFallbackResponse) ProtoMessage() {}
 
 func (x *ExplainFallbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[32]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3522,7 +3780,7 @@ func (x *ExplainFallbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainFallbackResponse.ProtoReflect.Descriptor instead.
 func (*ExplainFallbackResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{32}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ExplainFallbackResponse) GetRequestId() string {
@@ -3574,6 +3832,20 @@ func (x *ExplainFallbackResponse) GetErrorReason() ErrorReason {
 	return ErrorReason_ERROR_REASON_UNSPECIFIED
 }
 
+func (x *ExplainFallbackResponse) GetCredentialBasis() CredentialBasis {
+	if x != nil {
+		return x.CredentialBasis
+	}
+	return CredentialBasis_CREDENTIAL_BASIS_UNSPECIFIED
+}
+
+func (x *ExplainFallbackResponse) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
 // ApiKey is a static provider key.
 type ApiKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3585,7 +3857,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3597,7 +3869,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[33]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3610,7 +3882,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{33}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ApiKey) GetKey() string {
@@ -3643,7 +3915,7 @@ type OAuthTokens struct {
 
 func (x *OAuthTokens) Reset() {
 	*x = OAuthTokens{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[34]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3655,7 +3927,7 @@ func (x *OAuthTokens) String() string {
 func (*OAuthTokens) ProtoMessage() {}
 
 func (x *OAuthTokens) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[34]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3668,7 +3940,7 @@ func (x *OAuthTokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthTokens.ProtoReflect.Descriptor instead.
 func (*OAuthTokens) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{34}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *OAuthTokens) GetAccessToken() string {
@@ -3744,7 +4016,7 @@ type PutCredentialRequest struct {
 
 func (x *PutCredentialRequest) Reset() {
 	*x = PutCredentialRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[35]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3756,7 +4028,7 @@ func (x *PutCredentialRequest) String() string {
 func (*PutCredentialRequest) ProtoMessage() {}
 
 func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[35]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3769,7 +4041,7 @@ func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCredentialRequest.ProtoReflect.Descriptor instead.
 func (*PutCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{35}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PutCredentialRequest) GetId() string {
@@ -3854,7 +4126,7 @@ type PutCredentialResponse struct {
 
 func (x *PutCredentialResponse) Reset() {
 	*x = PutCredentialResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[36]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3866,7 +4138,7 @@ func (x *PutCredentialResponse) String() string {
 func (*PutCredentialResponse) ProtoMessage() {}
 
 func (x *PutCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[36]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3879,7 +4151,7 @@ func (x *PutCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCredentialResponse.ProtoReflect.Descriptor instead.
 func (*PutCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{36}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PutCredentialResponse) GetCredential() *CredentialInfo {
@@ -3900,7 +4172,7 @@ type ListCredentialsRequest struct {
 
 func (x *ListCredentialsRequest) Reset() {
 	*x = ListCredentialsRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[37]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3912,7 +4184,7 @@ func (x *ListCredentialsRequest) String() string {
 func (*ListCredentialsRequest) ProtoMessage() {}
 
 func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[37]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3925,7 +4197,7 @@ func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{37}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListCredentialsRequest) GetProvider() string {
@@ -3946,7 +4218,7 @@ type ListCredentialsResponse struct {
 
 func (x *ListCredentialsResponse) Reset() {
 	*x = ListCredentialsResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[38]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3958,7 +4230,7 @@ func (x *ListCredentialsResponse) String() string {
 func (*ListCredentialsResponse) ProtoMessage() {}
 
 func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[38]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3971,7 +4243,7 @@ func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{38}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListCredentialsResponse) GetCredentials() []*CredentialInfo {
@@ -3992,7 +4264,7 @@ type DeleteCredentialRequest struct {
 
 func (x *DeleteCredentialRequest) Reset() {
 	*x = DeleteCredentialRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[39]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4004,7 +4276,7 @@ func (x *DeleteCredentialRequest) String() string {
 func (*DeleteCredentialRequest) ProtoMessage() {}
 
 func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[39]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4017,7 +4289,7 @@ func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{39}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeleteCredentialRequest) GetId() string {
@@ -4036,7 +4308,7 @@ type DeleteCredentialResponse struct {
 
 func (x *DeleteCredentialResponse) Reset() {
 	*x = DeleteCredentialResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[40]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4048,7 +4320,7 @@ func (x *DeleteCredentialResponse) String() string {
 func (*DeleteCredentialResponse) ProtoMessage() {}
 
 func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[40]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4061,7 +4333,7 @@ func (x *DeleteCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{40}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{42}
 }
 
 // RefreshCredentialRequest refreshes an OAuth credential now.
@@ -4075,7 +4347,7 @@ type RefreshCredentialRequest struct {
 
 func (x *RefreshCredentialRequest) Reset() {
 	*x = RefreshCredentialRequest{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[41]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4087,7 +4359,7 @@ func (x *RefreshCredentialRequest) String() string {
 func (*RefreshCredentialRequest) ProtoMessage() {}
 
 func (x *RefreshCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[41]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4100,7 +4372,7 @@ func (x *RefreshCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshCredentialRequest.ProtoReflect.Descriptor instead.
 func (*RefreshCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{41}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RefreshCredentialRequest) GetId() string {
@@ -4121,7 +4393,7 @@ type RefreshCredentialResponse struct {
 
 func (x *RefreshCredentialResponse) Reset() {
 	*x = RefreshCredentialResponse{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[42]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4133,7 +4405,7 @@ func (x *RefreshCredentialResponse) String() string {
 func (*RefreshCredentialResponse) ProtoMessage() {}
 
 func (x *RefreshCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[42]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4146,7 +4418,7 @@ func (x *RefreshCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshCredentialResponse.ProtoReflect.Descriptor instead.
 func (*RefreshCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{42}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RefreshCredentialResponse) GetCredential() *CredentialInfo {
@@ -4187,7 +4459,7 @@ type CredentialInfo struct {
 
 func (x *CredentialInfo) Reset() {
 	*x = CredentialInfo{}
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[43]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4199,7 +4471,7 @@ func (x *CredentialInfo) String() string {
 func (*CredentialInfo) ProtoMessage() {}
 
 func (x *CredentialInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_switchyard_proto_msgTypes[43]
+	mi := &file_switchyard_v1_switchyard_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4212,7 +4484,7 @@ func (x *CredentialInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CredentialInfo.ProtoReflect.Descriptor instead.
 func (*CredentialInfo) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{43}
+	return file_switchyard_v1_switchyard_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CredentialInfo) GetId() string {
@@ -4497,20 +4769,30 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\aheaders\x18\x03 \x03(\v2'.switchyard.v1.HttpOutcome.HeadersEntryR\aheaders\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xee\x01\n" +
 	"\x10SimulatedOutcome\x120\n" +
 	"\x04http\x18\x01 \x01(\v2\x1a.switchyard.v1.HttpOutcomeH\x00R\x04http\x12?\n" +
-	"\ttransport\x18\x02 \x01(\x0e2\x1f.switchyard.v1.TransportFailureH\x00R\ttransport\x12\x1f\n" +
+	"\ttransport\x18\x02 \x01(\x0e2\x1f.switchyard.v1.TransportFailureH\x00R\ttransport\x12;\n" +
+	"\arefresh\x18\x04 \x01(\v2\x1f.switchyard.v1.SimulatedRefreshH\x00R\arefresh\x12\x1f\n" +
 	"\vduration_ms\x18\x03 \x01(\x04R\n" +
 	"durationMsB\t\n" +
-	"\aoutcome\"\xf9\x01\n" +
+	"\aoutcome\"`\n" +
+	"\x10SimulatedRefresh\x124\n" +
+	"\x06result\x18\x01 \x01(\x0e2\x1c.switchyard.v1.RefreshResultR\x06result\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"r\n" +
+	"\x13SimulatedCredential\x12#\n" +
+	"\rcredential_id\x18\x01 \x01(\tR\fcredentialId\x12%\n" +
+	"\fexpires_in_s\x18\x02 \x01(\x03H\x00R\n" +
+	"expiresInS\x88\x01\x01B\x0f\n" +
+	"\r_expires_in_s\"\xbf\x02\n" +
 	"\n" +
 	"Simulation\x12-\n" +
 	"\x06caller\x18\x01 \x01(\v2\x15.switchyard.v1.CallerR\x06caller\x12;\n" +
 	"\boutcomes\x18\x02 \x03(\v2\x1f.switchyard.v1.SimulatedOutcomeR\boutcomes\x12\x1b\n" +
 	"\tbudget_ms\x18\x03 \x01(\x04R\bbudgetMs\x12=\n" +
 	"\x1bassume_all_credentials_live\x18\x04 \x01(\bR\x18assumeAllCredentialsLive\x12\x19\n" +
-	"\x05model\x18\x05 \x01(\tH\x00R\x05model\x88\x01\x01B\b\n" +
+	"\x05model\x18\x05 \x01(\tH\x00R\x05model\x88\x01\x01\x12D\n" +
+	"\vcredentials\x18\x06 \x03(\v2\".switchyard.v1.SimulatedCredentialR\vcredentialsB\b\n" +
 	"\x06_model\"\x7f\n" +
 	"\x16ExplainFallbackRequest\x12\x1f\n" +
 	"\n" +
@@ -4522,7 +4804,7 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\tCandidate\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x16\n" +
-	"\x06origin\x18\x03 \x01(\tR\x06origin\"\xde\x02\n" +
+	"\x06origin\x18\x03 \x01(\tR\x06origin\"\xbd\x03\n" +
 	"\x17ExplainFallbackResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12-\n" +
@@ -4533,7 +4815,9 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"candidates\x12,\n" +
 	"\x05steps\x18\x05 \x03(\v2\x16.switchyard.v1.AttemptR\x05steps\x120\n" +
 	"\aoutcome\x18\x06 \x01(\x0e2\x16.switchyard.v1.OutcomeR\aoutcome\x12=\n" +
-	"\ferror_reason\x18\a \x01(\x0e2\x1a.switchyard.v1.ErrorReasonR\verrorReason\"\x1a\n" +
+	"\ferror_reason\x18\a \x01(\x0e2\x1a.switchyard.v1.ErrorReasonR\verrorReason\x12I\n" +
+	"\x10credential_basis\x18\b \x01(\x0e2\x1e.switchyard.v1.CredentialBasisR\x0fcredentialBasis\x12\x12\n" +
+	"\x04note\x18\t \x01(\tR\x04note\"\x1a\n" +
 	"\x06ApiKey\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\"\xf7\x01\n" +
 	"\vOAuthTokens\x12!\n" +
@@ -4666,7 +4950,16 @@ const file_switchyard_v1_switchyard_proto_rawDesc = "" +
 	"\"TRANSPORT_FAILURE_CONNECTION_RESET\x10\x02\x12\x1d\n" +
 	"\x19TRANSPORT_FAILURE_TIMEOUT\x10\x03\x12\x19\n" +
 	"\x15TRANSPORT_FAILURE_DNS\x10\x04\x12\x19\n" +
-	"\x15TRANSPORT_FAILURE_TLS\x10\x05*M\n" +
+	"\x15TRANSPORT_FAILURE_TLS\x10\x05*\x90\x01\n" +
+	"\rRefreshResult\x12\x1e\n" +
+	"\x1aREFRESH_RESULT_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18REFRESH_RESULT_SUCCEEDED\x10\x01\x12\x1a\n" +
+	"\x16REFRESH_RESULT_REFUSED\x10\x02\x12%\n" +
+	"!REFRESH_RESULT_FAILED_TRANSIENTLY\x10\x03*y\n" +
+	"\x0fCredentialBasis\x12 \n" +
+	"\x1cCREDENTIAL_BASIS_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eCREDENTIAL_BASIS_CURRENT_STATE\x10\x01\x12 \n" +
+	"\x1cCREDENTIAL_BASIS_ALL_HEALTHY\x10\x02*M\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11OUTCOME_SUCCEEDED\x10\x01\x12\x12\n" +
@@ -4704,8 +4997,8 @@ func file_switchyard_v1_switchyard_proto_rawDescGZIP() []byte {
 	return file_switchyard_v1_switchyard_proto_rawDescData
 }
 
-var file_switchyard_v1_switchyard_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
-var file_switchyard_v1_switchyard_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_switchyard_v1_switchyard_proto_enumTypes = make([]protoimpl.EnumInfo, 14)
+var file_switchyard_v1_switchyard_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_switchyard_v1_switchyard_proto_goTypes = []any{
 	(Role)(0),                         // 0: switchyard.v1.Role
 	(ImageDetail)(0),                  // 1: switchyard.v1.ImageDetail
@@ -4716,143 +5009,151 @@ var file_switchyard_v1_switchyard_proto_goTypes = []any{
 	(Action)(0),                       // 6: switchyard.v1.Action
 	(ErrorReason)(0),                  // 7: switchyard.v1.ErrorReason
 	(TransportFailure)(0),             // 8: switchyard.v1.TransportFailure
-	(Outcome)(0),                      // 9: switchyard.v1.Outcome
-	(CredentialKind)(0),               // 10: switchyard.v1.CredentialKind
-	(CredentialState)(0),              // 11: switchyard.v1.CredentialState
-	(*Message)(nil),                   // 12: switchyard.v1.Message
-	(*ContentPart)(nil),               // 13: switchyard.v1.ContentPart
-	(*Image)(nil),                     // 14: switchyard.v1.Image
-	(*ImageData)(nil),                 // 15: switchyard.v1.ImageData
-	(*ToolCall)(nil),                  // 16: switchyard.v1.ToolCall
-	(*ToolCallDelta)(nil),             // 17: switchyard.v1.ToolCallDelta
-	(*Tool)(nil),                      // 18: switchyard.v1.Tool
-	(*ToolChoice)(nil),                // 19: switchyard.v1.ToolChoice
-	(*ResponseFormat)(nil),            // 20: switchyard.v1.ResponseFormat
-	(*JsonSchemaFormat)(nil),          // 21: switchyard.v1.JsonSchemaFormat
-	(*ChatOptions)(nil),               // 22: switchyard.v1.ChatOptions
-	(*CompleteRequest)(nil),           // 23: switchyard.v1.CompleteRequest
-	(*CompleteResponse)(nil),          // 24: switchyard.v1.CompleteResponse
-	(*AuxCompleteRequest)(nil),        // 25: switchyard.v1.AuxCompleteRequest
-	(*AuxCompleteResponse)(nil),       // 26: switchyard.v1.AuxCompleteResponse
-	(*CompleteStreamRequest)(nil),     // 27: switchyard.v1.CompleteStreamRequest
-	(*CompleteStreamResponse)(nil),    // 28: switchyard.v1.CompleteStreamResponse
-	(*AuxCompleteStreamRequest)(nil),  // 29: switchyard.v1.AuxCompleteStreamRequest
-	(*AuxCompleteStreamResponse)(nil), // 30: switchyard.v1.AuxCompleteStreamResponse
-	(*StreamStarted)(nil),             // 31: switchyard.v1.StreamStarted
-	(*StreamFinished)(nil),            // 32: switchyard.v1.StreamFinished
-	(*Usage)(nil),                     // 33: switchyard.v1.Usage
-	(*ServedBy)(nil),                  // 34: switchyard.v1.ServedBy
-	(*Attempt)(nil),                   // 35: switchyard.v1.Attempt
-	(*FailureDetail)(nil),             // 36: switchyard.v1.FailureDetail
-	(*PrimaryCaller)(nil),             // 37: switchyard.v1.PrimaryCaller
-	(*Caller)(nil),                    // 38: switchyard.v1.Caller
-	(*HttpOutcome)(nil),               // 39: switchyard.v1.HttpOutcome
-	(*SimulatedOutcome)(nil),          // 40: switchyard.v1.SimulatedOutcome
-	(*Simulation)(nil),                // 41: switchyard.v1.Simulation
-	(*ExplainFallbackRequest)(nil),    // 42: switchyard.v1.ExplainFallbackRequest
-	(*Candidate)(nil),                 // 43: switchyard.v1.Candidate
-	(*ExplainFallbackResponse)(nil),   // 44: switchyard.v1.ExplainFallbackResponse
-	(*ApiKey)(nil),                    // 45: switchyard.v1.ApiKey
-	(*OAuthTokens)(nil),               // 46: switchyard.v1.OAuthTokens
-	(*PutCredentialRequest)(nil),      // 47: switchyard.v1.PutCredentialRequest
-	(*PutCredentialResponse)(nil),     // 48: switchyard.v1.PutCredentialResponse
-	(*ListCredentialsRequest)(nil),    // 49: switchyard.v1.ListCredentialsRequest
-	(*ListCredentialsResponse)(nil),   // 50: switchyard.v1.ListCredentialsResponse
-	(*DeleteCredentialRequest)(nil),   // 51: switchyard.v1.DeleteCredentialRequest
-	(*DeleteCredentialResponse)(nil),  // 52: switchyard.v1.DeleteCredentialResponse
-	(*RefreshCredentialRequest)(nil),  // 53: switchyard.v1.RefreshCredentialRequest
-	(*RefreshCredentialResponse)(nil), // 54: switchyard.v1.RefreshCredentialResponse
-	(*CredentialInfo)(nil),            // 55: switchyard.v1.CredentialInfo
-	nil,                               // 56: switchyard.v1.ChatOptions.MetadataEntry
-	nil,                               // 57: switchyard.v1.HttpOutcome.HeadersEntry
+	(RefreshResult)(0),                // 9: switchyard.v1.RefreshResult
+	(CredentialBasis)(0),              // 10: switchyard.v1.CredentialBasis
+	(Outcome)(0),                      // 11: switchyard.v1.Outcome
+	(CredentialKind)(0),               // 12: switchyard.v1.CredentialKind
+	(CredentialState)(0),              // 13: switchyard.v1.CredentialState
+	(*Message)(nil),                   // 14: switchyard.v1.Message
+	(*ContentPart)(nil),               // 15: switchyard.v1.ContentPart
+	(*Image)(nil),                     // 16: switchyard.v1.Image
+	(*ImageData)(nil),                 // 17: switchyard.v1.ImageData
+	(*ToolCall)(nil),                  // 18: switchyard.v1.ToolCall
+	(*ToolCallDelta)(nil),             // 19: switchyard.v1.ToolCallDelta
+	(*Tool)(nil),                      // 20: switchyard.v1.Tool
+	(*ToolChoice)(nil),                // 21: switchyard.v1.ToolChoice
+	(*ResponseFormat)(nil),            // 22: switchyard.v1.ResponseFormat
+	(*JsonSchemaFormat)(nil),          // 23: switchyard.v1.JsonSchemaFormat
+	(*ChatOptions)(nil),               // 24: switchyard.v1.ChatOptions
+	(*CompleteRequest)(nil),           // 25: switchyard.v1.CompleteRequest
+	(*CompleteResponse)(nil),          // 26: switchyard.v1.CompleteResponse
+	(*AuxCompleteRequest)(nil),        // 27: switchyard.v1.AuxCompleteRequest
+	(*AuxCompleteResponse)(nil),       // 28: switchyard.v1.AuxCompleteResponse
+	(*CompleteStreamRequest)(nil),     // 29: switchyard.v1.CompleteStreamRequest
+	(*CompleteStreamResponse)(nil),    // 30: switchyard.v1.CompleteStreamResponse
+	(*AuxCompleteStreamRequest)(nil),  // 31: switchyard.v1.AuxCompleteStreamRequest
+	(*AuxCompleteStreamResponse)(nil), // 32: switchyard.v1.AuxCompleteStreamResponse
+	(*StreamStarted)(nil),             // 33: switchyard.v1.StreamStarted
+	(*StreamFinished)(nil),            // 34: switchyard.v1.StreamFinished
+	(*Usage)(nil),                     // 35: switchyard.v1.Usage
+	(*ServedBy)(nil),                  // 36: switchyard.v1.ServedBy
+	(*Attempt)(nil),                   // 37: switchyard.v1.Attempt
+	(*FailureDetail)(nil),             // 38: switchyard.v1.FailureDetail
+	(*PrimaryCaller)(nil),             // 39: switchyard.v1.PrimaryCaller
+	(*Caller)(nil),                    // 40: switchyard.v1.Caller
+	(*HttpOutcome)(nil),               // 41: switchyard.v1.HttpOutcome
+	(*SimulatedOutcome)(nil),          // 42: switchyard.v1.SimulatedOutcome
+	(*SimulatedRefresh)(nil),          // 43: switchyard.v1.SimulatedRefresh
+	(*SimulatedCredential)(nil),       // 44: switchyard.v1.SimulatedCredential
+	(*Simulation)(nil),                // 45: switchyard.v1.Simulation
+	(*ExplainFallbackRequest)(nil),    // 46: switchyard.v1.ExplainFallbackRequest
+	(*Candidate)(nil),                 // 47: switchyard.v1.Candidate
+	(*ExplainFallbackResponse)(nil),   // 48: switchyard.v1.ExplainFallbackResponse
+	(*ApiKey)(nil),                    // 49: switchyard.v1.ApiKey
+	(*OAuthTokens)(nil),               // 50: switchyard.v1.OAuthTokens
+	(*PutCredentialRequest)(nil),      // 51: switchyard.v1.PutCredentialRequest
+	(*PutCredentialResponse)(nil),     // 52: switchyard.v1.PutCredentialResponse
+	(*ListCredentialsRequest)(nil),    // 53: switchyard.v1.ListCredentialsRequest
+	(*ListCredentialsResponse)(nil),   // 54: switchyard.v1.ListCredentialsResponse
+	(*DeleteCredentialRequest)(nil),   // 55: switchyard.v1.DeleteCredentialRequest
+	(*DeleteCredentialResponse)(nil),  // 56: switchyard.v1.DeleteCredentialResponse
+	(*RefreshCredentialRequest)(nil),  // 57: switchyard.v1.RefreshCredentialRequest
+	(*RefreshCredentialResponse)(nil), // 58: switchyard.v1.RefreshCredentialResponse
+	(*CredentialInfo)(nil),            // 59: switchyard.v1.CredentialInfo
+	nil,                               // 60: switchyard.v1.ChatOptions.MetadataEntry
+	nil,                               // 61: switchyard.v1.HttpOutcome.HeadersEntry
 }
 var file_switchyard_v1_switchyard_proto_depIdxs = []int32{
 	0,  // 0: switchyard.v1.Message.role:type_name -> switchyard.v1.Role
-	13, // 1: switchyard.v1.Message.parts:type_name -> switchyard.v1.ContentPart
-	16, // 2: switchyard.v1.Message.tool_calls:type_name -> switchyard.v1.ToolCall
-	14, // 3: switchyard.v1.ContentPart.image:type_name -> switchyard.v1.Image
-	15, // 4: switchyard.v1.Image.data:type_name -> switchyard.v1.ImageData
+	15, // 1: switchyard.v1.Message.parts:type_name -> switchyard.v1.ContentPart
+	18, // 2: switchyard.v1.Message.tool_calls:type_name -> switchyard.v1.ToolCall
+	16, // 3: switchyard.v1.ContentPart.image:type_name -> switchyard.v1.Image
+	17, // 4: switchyard.v1.Image.data:type_name -> switchyard.v1.ImageData
 	1,  // 5: switchyard.v1.Image.detail:type_name -> switchyard.v1.ImageDetail
 	2,  // 6: switchyard.v1.ToolChoice.mode:type_name -> switchyard.v1.ToolChoiceMode
 	3,  // 7: switchyard.v1.ResponseFormat.kind:type_name -> switchyard.v1.ResponseFormatKind
-	21, // 8: switchyard.v1.ResponseFormat.json_schema:type_name -> switchyard.v1.JsonSchemaFormat
-	18, // 9: switchyard.v1.ChatOptions.tools:type_name -> switchyard.v1.Tool
-	19, // 10: switchyard.v1.ChatOptions.tool_choice:type_name -> switchyard.v1.ToolChoice
-	20, // 11: switchyard.v1.ChatOptions.response_format:type_name -> switchyard.v1.ResponseFormat
+	23, // 8: switchyard.v1.ResponseFormat.json_schema:type_name -> switchyard.v1.JsonSchemaFormat
+	20, // 9: switchyard.v1.ChatOptions.tools:type_name -> switchyard.v1.Tool
+	21, // 10: switchyard.v1.ChatOptions.tool_choice:type_name -> switchyard.v1.ToolChoice
+	22, // 11: switchyard.v1.ChatOptions.response_format:type_name -> switchyard.v1.ResponseFormat
 	4,  // 12: switchyard.v1.ChatOptions.reasoning_effort:type_name -> switchyard.v1.ReasoningEffort
-	56, // 13: switchyard.v1.ChatOptions.metadata:type_name -> switchyard.v1.ChatOptions.MetadataEntry
-	12, // 14: switchyard.v1.CompleteRequest.messages:type_name -> switchyard.v1.Message
-	22, // 15: switchyard.v1.CompleteRequest.options:type_name -> switchyard.v1.ChatOptions
-	33, // 16: switchyard.v1.CompleteResponse.usage:type_name -> switchyard.v1.Usage
-	34, // 17: switchyard.v1.CompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
-	35, // 18: switchyard.v1.CompleteResponse.attempts:type_name -> switchyard.v1.Attempt
-	16, // 19: switchyard.v1.CompleteResponse.tool_calls:type_name -> switchyard.v1.ToolCall
-	12, // 20: switchyard.v1.AuxCompleteRequest.messages:type_name -> switchyard.v1.Message
-	22, // 21: switchyard.v1.AuxCompleteRequest.options:type_name -> switchyard.v1.ChatOptions
-	33, // 22: switchyard.v1.AuxCompleteResponse.usage:type_name -> switchyard.v1.Usage
-	34, // 23: switchyard.v1.AuxCompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
-	35, // 24: switchyard.v1.AuxCompleteResponse.attempts:type_name -> switchyard.v1.Attempt
-	16, // 25: switchyard.v1.AuxCompleteResponse.tool_calls:type_name -> switchyard.v1.ToolCall
-	12, // 26: switchyard.v1.CompleteStreamRequest.messages:type_name -> switchyard.v1.Message
-	22, // 27: switchyard.v1.CompleteStreamRequest.options:type_name -> switchyard.v1.ChatOptions
-	31, // 28: switchyard.v1.CompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
-	32, // 29: switchyard.v1.CompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
-	17, // 30: switchyard.v1.CompleteStreamResponse.tool_call_delta:type_name -> switchyard.v1.ToolCallDelta
-	12, // 31: switchyard.v1.AuxCompleteStreamRequest.messages:type_name -> switchyard.v1.Message
-	22, // 32: switchyard.v1.AuxCompleteStreamRequest.options:type_name -> switchyard.v1.ChatOptions
-	31, // 33: switchyard.v1.AuxCompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
-	32, // 34: switchyard.v1.AuxCompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
-	17, // 35: switchyard.v1.AuxCompleteStreamResponse.tool_call_delta:type_name -> switchyard.v1.ToolCallDelta
-	34, // 36: switchyard.v1.StreamStarted.served_by:type_name -> switchyard.v1.ServedBy
-	35, // 37: switchyard.v1.StreamStarted.attempts:type_name -> switchyard.v1.Attempt
-	33, // 38: switchyard.v1.StreamFinished.usage:type_name -> switchyard.v1.Usage
-	35, // 39: switchyard.v1.StreamFinished.attempts:type_name -> switchyard.v1.Attempt
-	16, // 40: switchyard.v1.StreamFinished.tool_calls:type_name -> switchyard.v1.ToolCall
+	60, // 13: switchyard.v1.ChatOptions.metadata:type_name -> switchyard.v1.ChatOptions.MetadataEntry
+	14, // 14: switchyard.v1.CompleteRequest.messages:type_name -> switchyard.v1.Message
+	24, // 15: switchyard.v1.CompleteRequest.options:type_name -> switchyard.v1.ChatOptions
+	35, // 16: switchyard.v1.CompleteResponse.usage:type_name -> switchyard.v1.Usage
+	36, // 17: switchyard.v1.CompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
+	37, // 18: switchyard.v1.CompleteResponse.attempts:type_name -> switchyard.v1.Attempt
+	18, // 19: switchyard.v1.CompleteResponse.tool_calls:type_name -> switchyard.v1.ToolCall
+	14, // 20: switchyard.v1.AuxCompleteRequest.messages:type_name -> switchyard.v1.Message
+	24, // 21: switchyard.v1.AuxCompleteRequest.options:type_name -> switchyard.v1.ChatOptions
+	35, // 22: switchyard.v1.AuxCompleteResponse.usage:type_name -> switchyard.v1.Usage
+	36, // 23: switchyard.v1.AuxCompleteResponse.served_by:type_name -> switchyard.v1.ServedBy
+	37, // 24: switchyard.v1.AuxCompleteResponse.attempts:type_name -> switchyard.v1.Attempt
+	18, // 25: switchyard.v1.AuxCompleteResponse.tool_calls:type_name -> switchyard.v1.ToolCall
+	14, // 26: switchyard.v1.CompleteStreamRequest.messages:type_name -> switchyard.v1.Message
+	24, // 27: switchyard.v1.CompleteStreamRequest.options:type_name -> switchyard.v1.ChatOptions
+	33, // 28: switchyard.v1.CompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
+	34, // 29: switchyard.v1.CompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
+	19, // 30: switchyard.v1.CompleteStreamResponse.tool_call_delta:type_name -> switchyard.v1.ToolCallDelta
+	14, // 31: switchyard.v1.AuxCompleteStreamRequest.messages:type_name -> switchyard.v1.Message
+	24, // 32: switchyard.v1.AuxCompleteStreamRequest.options:type_name -> switchyard.v1.ChatOptions
+	33, // 33: switchyard.v1.AuxCompleteStreamResponse.started:type_name -> switchyard.v1.StreamStarted
+	34, // 34: switchyard.v1.AuxCompleteStreamResponse.finished:type_name -> switchyard.v1.StreamFinished
+	19, // 35: switchyard.v1.AuxCompleteStreamResponse.tool_call_delta:type_name -> switchyard.v1.ToolCallDelta
+	36, // 36: switchyard.v1.StreamStarted.served_by:type_name -> switchyard.v1.ServedBy
+	37, // 37: switchyard.v1.StreamStarted.attempts:type_name -> switchyard.v1.Attempt
+	35, // 38: switchyard.v1.StreamFinished.usage:type_name -> switchyard.v1.Usage
+	37, // 39: switchyard.v1.StreamFinished.attempts:type_name -> switchyard.v1.Attempt
+	18, // 40: switchyard.v1.StreamFinished.tool_calls:type_name -> switchyard.v1.ToolCall
 	5,  // 41: switchyard.v1.Attempt.error_class:type_name -> switchyard.v1.ErrorClass
 	6,  // 42: switchyard.v1.Attempt.action:type_name -> switchyard.v1.Action
-	35, // 43: switchyard.v1.FailureDetail.attempts:type_name -> switchyard.v1.Attempt
-	37, // 44: switchyard.v1.Caller.primary:type_name -> switchyard.v1.PrimaryCaller
-	57, // 45: switchyard.v1.HttpOutcome.headers:type_name -> switchyard.v1.HttpOutcome.HeadersEntry
-	39, // 46: switchyard.v1.SimulatedOutcome.http:type_name -> switchyard.v1.HttpOutcome
+	37, // 43: switchyard.v1.FailureDetail.attempts:type_name -> switchyard.v1.Attempt
+	39, // 44: switchyard.v1.Caller.primary:type_name -> switchyard.v1.PrimaryCaller
+	61, // 45: switchyard.v1.HttpOutcome.headers:type_name -> switchyard.v1.HttpOutcome.HeadersEntry
+	41, // 46: switchyard.v1.SimulatedOutcome.http:type_name -> switchyard.v1.HttpOutcome
 	8,  // 47: switchyard.v1.SimulatedOutcome.transport:type_name -> switchyard.v1.TransportFailure
-	38, // 48: switchyard.v1.Simulation.caller:type_name -> switchyard.v1.Caller
-	40, // 49: switchyard.v1.Simulation.outcomes:type_name -> switchyard.v1.SimulatedOutcome
-	41, // 50: switchyard.v1.ExplainFallbackRequest.simulation:type_name -> switchyard.v1.Simulation
-	38, // 51: switchyard.v1.ExplainFallbackResponse.caller:type_name -> switchyard.v1.Caller
-	43, // 52: switchyard.v1.ExplainFallbackResponse.candidates:type_name -> switchyard.v1.Candidate
-	35, // 53: switchyard.v1.ExplainFallbackResponse.steps:type_name -> switchyard.v1.Attempt
-	9,  // 54: switchyard.v1.ExplainFallbackResponse.outcome:type_name -> switchyard.v1.Outcome
-	7,  // 55: switchyard.v1.ExplainFallbackResponse.error_reason:type_name -> switchyard.v1.ErrorReason
-	45, // 56: switchyard.v1.PutCredentialRequest.api_key:type_name -> switchyard.v1.ApiKey
-	46, // 57: switchyard.v1.PutCredentialRequest.oauth:type_name -> switchyard.v1.OAuthTokens
-	55, // 58: switchyard.v1.PutCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
-	55, // 59: switchyard.v1.ListCredentialsResponse.credentials:type_name -> switchyard.v1.CredentialInfo
-	55, // 60: switchyard.v1.RefreshCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
-	10, // 61: switchyard.v1.CredentialInfo.kind:type_name -> switchyard.v1.CredentialKind
-	11, // 62: switchyard.v1.CredentialInfo.state:type_name -> switchyard.v1.CredentialState
-	23, // 63: switchyard.v1.SwitchyardService.Complete:input_type -> switchyard.v1.CompleteRequest
-	25, // 64: switchyard.v1.SwitchyardService.AuxComplete:input_type -> switchyard.v1.AuxCompleteRequest
-	42, // 65: switchyard.v1.SwitchyardService.ExplainFallback:input_type -> switchyard.v1.ExplainFallbackRequest
-	27, // 66: switchyard.v1.SwitchyardService.CompleteStream:input_type -> switchyard.v1.CompleteStreamRequest
-	29, // 67: switchyard.v1.SwitchyardService.AuxCompleteStream:input_type -> switchyard.v1.AuxCompleteStreamRequest
-	47, // 68: switchyard.v1.CredentialService.PutCredential:input_type -> switchyard.v1.PutCredentialRequest
-	49, // 69: switchyard.v1.CredentialService.ListCredentials:input_type -> switchyard.v1.ListCredentialsRequest
-	51, // 70: switchyard.v1.CredentialService.DeleteCredential:input_type -> switchyard.v1.DeleteCredentialRequest
-	53, // 71: switchyard.v1.CredentialService.RefreshCredential:input_type -> switchyard.v1.RefreshCredentialRequest
-	24, // 72: switchyard.v1.SwitchyardService.Complete:output_type -> switchyard.v1.CompleteResponse
-	26, // 73: switchyard.v1.SwitchyardService.AuxComplete:output_type -> switchyard.v1.AuxCompleteResponse
-	44, // 74: switchyard.v1.SwitchyardService.ExplainFallback:output_type -> switchyard.v1.ExplainFallbackResponse
-	28, // 75: switchyard.v1.SwitchyardService.CompleteStream:output_type -> switchyard.v1.CompleteStreamResponse
-	30, // 76: switchyard.v1.SwitchyardService.AuxCompleteStream:output_type -> switchyard.v1.AuxCompleteStreamResponse
-	48, // 77: switchyard.v1.CredentialService.PutCredential:output_type -> switchyard.v1.PutCredentialResponse
-	50, // 78: switchyard.v1.CredentialService.ListCredentials:output_type -> switchyard.v1.ListCredentialsResponse
-	52, // 79: switchyard.v1.CredentialService.DeleteCredential:output_type -> switchyard.v1.DeleteCredentialResponse
-	54, // 80: switchyard.v1.CredentialService.RefreshCredential:output_type -> switchyard.v1.RefreshCredentialResponse
-	72, // [72:81] is the sub-list for method output_type
-	63, // [63:72] is the sub-list for method input_type
-	63, // [63:63] is the sub-list for extension type_name
-	63, // [63:63] is the sub-list for extension extendee
-	0,  // [0:63] is the sub-list for field type_name
+	43, // 48: switchyard.v1.SimulatedOutcome.refresh:type_name -> switchyard.v1.SimulatedRefresh
+	9,  // 49: switchyard.v1.SimulatedRefresh.result:type_name -> switchyard.v1.RefreshResult
+	40, // 50: switchyard.v1.Simulation.caller:type_name -> switchyard.v1.Caller
+	42, // 51: switchyard.v1.Simulation.outcomes:type_name -> switchyard.v1.SimulatedOutcome
+	44, // 52: switchyard.v1.Simulation.credentials:type_name -> switchyard.v1.SimulatedCredential
+	45, // 53: switchyard.v1.ExplainFallbackRequest.simulation:type_name -> switchyard.v1.Simulation
+	40, // 54: switchyard.v1.ExplainFallbackResponse.caller:type_name -> switchyard.v1.Caller
+	47, // 55: switchyard.v1.ExplainFallbackResponse.candidates:type_name -> switchyard.v1.Candidate
+	37, // 56: switchyard.v1.ExplainFallbackResponse.steps:type_name -> switchyard.v1.Attempt
+	11, // 57: switchyard.v1.ExplainFallbackResponse.outcome:type_name -> switchyard.v1.Outcome
+	7,  // 58: switchyard.v1.ExplainFallbackResponse.error_reason:type_name -> switchyard.v1.ErrorReason
+	10, // 59: switchyard.v1.ExplainFallbackResponse.credential_basis:type_name -> switchyard.v1.CredentialBasis
+	49, // 60: switchyard.v1.PutCredentialRequest.api_key:type_name -> switchyard.v1.ApiKey
+	50, // 61: switchyard.v1.PutCredentialRequest.oauth:type_name -> switchyard.v1.OAuthTokens
+	59, // 62: switchyard.v1.PutCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
+	59, // 63: switchyard.v1.ListCredentialsResponse.credentials:type_name -> switchyard.v1.CredentialInfo
+	59, // 64: switchyard.v1.RefreshCredentialResponse.credential:type_name -> switchyard.v1.CredentialInfo
+	12, // 65: switchyard.v1.CredentialInfo.kind:type_name -> switchyard.v1.CredentialKind
+	13, // 66: switchyard.v1.CredentialInfo.state:type_name -> switchyard.v1.CredentialState
+	25, // 67: switchyard.v1.SwitchyardService.Complete:input_type -> switchyard.v1.CompleteRequest
+	27, // 68: switchyard.v1.SwitchyardService.AuxComplete:input_type -> switchyard.v1.AuxCompleteRequest
+	46, // 69: switchyard.v1.SwitchyardService.ExplainFallback:input_type -> switchyard.v1.ExplainFallbackRequest
+	29, // 70: switchyard.v1.SwitchyardService.CompleteStream:input_type -> switchyard.v1.CompleteStreamRequest
+	31, // 71: switchyard.v1.SwitchyardService.AuxCompleteStream:input_type -> switchyard.v1.AuxCompleteStreamRequest
+	51, // 72: switchyard.v1.CredentialService.PutCredential:input_type -> switchyard.v1.PutCredentialRequest
+	53, // 73: switchyard.v1.CredentialService.ListCredentials:input_type -> switchyard.v1.ListCredentialsRequest
+	55, // 74: switchyard.v1.CredentialService.DeleteCredential:input_type -> switchyard.v1.DeleteCredentialRequest
+	57, // 75: switchyard.v1.CredentialService.RefreshCredential:input_type -> switchyard.v1.RefreshCredentialRequest
+	26, // 76: switchyard.v1.SwitchyardService.Complete:output_type -> switchyard.v1.CompleteResponse
+	28, // 77: switchyard.v1.SwitchyardService.AuxComplete:output_type -> switchyard.v1.AuxCompleteResponse
+	48, // 78: switchyard.v1.SwitchyardService.ExplainFallback:output_type -> switchyard.v1.ExplainFallbackResponse
+	30, // 79: switchyard.v1.SwitchyardService.CompleteStream:output_type -> switchyard.v1.CompleteStreamResponse
+	32, // 80: switchyard.v1.SwitchyardService.AuxCompleteStream:output_type -> switchyard.v1.AuxCompleteStreamResponse
+	52, // 81: switchyard.v1.CredentialService.PutCredential:output_type -> switchyard.v1.PutCredentialResponse
+	54, // 82: switchyard.v1.CredentialService.ListCredentials:output_type -> switchyard.v1.ListCredentialsResponse
+	56, // 83: switchyard.v1.CredentialService.DeleteCredential:output_type -> switchyard.v1.DeleteCredentialResponse
+	58, // 84: switchyard.v1.CredentialService.RefreshCredential:output_type -> switchyard.v1.RefreshCredentialResponse
+	76, // [76:85] is the sub-list for method output_type
+	67, // [67:76] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_switchyard_proto_init() }
@@ -4900,13 +5201,15 @@ func file_switchyard_v1_switchyard_proto_init() {
 	file_switchyard_v1_switchyard_proto_msgTypes[28].OneofWrappers = []any{
 		(*SimulatedOutcome_Http)(nil),
 		(*SimulatedOutcome_Transport)(nil),
+		(*SimulatedOutcome_Refresh)(nil),
 	}
-	file_switchyard_v1_switchyard_proto_msgTypes[29].OneofWrappers = []any{}
-	file_switchyard_v1_switchyard_proto_msgTypes[30].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[30].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[31].OneofWrappers = []any{}
+	file_switchyard_v1_switchyard_proto_msgTypes[32].OneofWrappers = []any{
 		(*ExplainFallbackRequest_RequestId)(nil),
 		(*ExplainFallbackRequest_Simulation)(nil),
 	}
-	file_switchyard_v1_switchyard_proto_msgTypes[35].OneofWrappers = []any{
+	file_switchyard_v1_switchyard_proto_msgTypes[37].OneofWrappers = []any{
 		(*PutCredentialRequest_ApiKey)(nil),
 		(*PutCredentialRequest_Oauth)(nil),
 	}
@@ -4915,8 +5218,8 @@ func file_switchyard_v1_switchyard_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_switchyard_proto_rawDesc), len(file_switchyard_v1_switchyard_proto_rawDesc)),
-			NumEnums:      12,
-			NumMessages:   46,
+			NumEnums:      14,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

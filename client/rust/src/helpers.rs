@@ -212,6 +212,20 @@ impl pb::SimulatedOutcome {
         }
     }
 
+    /// How the next credential refresh the policy asks for ends, e.g.
+    /// `SimulatedOutcome::refresh(RefreshResult::Refused, "token endpoint answered 400 invalid_grant")`.
+    pub fn refresh(result: pb::RefreshResult, reason: impl Into<String>) -> Self {
+        Self {
+            outcome: Some(pb::simulated_outcome::Outcome::Refresh(
+                pb::SimulatedRefresh {
+                    result: result as i32,
+                    reason: reason.into(),
+                },
+            )),
+            duration_ms: 0,
+        }
+    }
+
     /// Adds a response header that matters to the policy, e.g. `retry-after`
     /// (ignored for a transport failure).
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
@@ -278,6 +292,16 @@ impl pb::Simulation {
         self.model = Some(model.into());
         self
     }
+
+    /// Plans as if the OAuth credential `id`'s access token expired `seconds`
+    /// from now (negative: it has expired).
+    pub fn with_credential_expiring(mut self, id: impl Into<String>, seconds: i64) -> Self {
+        self.credentials.push(pb::SimulatedCredential {
+            credential_id: id.into(),
+            expires_in_s: Some(seconds),
+        });
+        self
+    }
 }
 
 #[cfg(test)]
@@ -329,11 +353,26 @@ mod tests {
             .with_outcomes([pb::SimulatedOutcome::transport(
                 pb::TransportFailure::Timeout,
             )])
+            .with_outcome(pb::SimulatedOutcome::refresh(
+                pb::RefreshResult::Refused,
+                "invalid_grant",
+            ))
             .with_budget_ms(900)
             .assuming_all_credentials_live()
-            .with_model("m");
+            .with_model("m")
+            .with_credential_expiring("codex-oauth", 10);
+        assert_eq!(sim.credentials[0].expires_in_s, Some(10));
+        assert_eq!(
+            sim.outcomes[2].outcome,
+            Some(pb::simulated_outcome::Outcome::Refresh(
+                pb::SimulatedRefresh {
+                    result: pb::RefreshResult::Refused as i32,
+                    reason: "invalid_grant".into(),
+                }
+            ))
+        );
         assert_eq!(sim.caller, Some(pb::Caller::task("compression")));
-        assert_eq!(sim.outcomes.len(), 2);
+        assert_eq!(sim.outcomes.len(), 3);
         assert_eq!(sim.outcomes[0].duration_ms, 40);
         match &sim.outcomes[0].outcome {
             Some(pb::simulated_outcome::Outcome::Http(h)) => {

@@ -216,5 +216,36 @@ pub fn read_key_file(path: &Path) -> std::io::Result<String> {
     std::fs::read_to_string(path)
 }
 
+/// Reads the keys the config declares, syncs them into the store, warns about
+/// what has no usable key, and returns every stored credential.
+pub async fn load(config: &Config, store: &Store) -> Result<Vec<StoredCredential>, StoreError> {
+    let resolved = resolve(config, |var| std::env::var(var).ok(), read_key_file);
+    for warning in &resolved.warnings {
+        tracing::warn!("{warning}");
+    }
+    let report = sync(store, &resolved, crate::clock::wall_ms()).await?;
+    if report != SyncReport::default() {
+        tracing::info!(
+            added = ?report.added,
+            replaced = ?report.replaced,
+            removed = ?report.removed,
+            "declared keys synced into the store"
+        );
+    }
+    for id in &report.conflicts {
+        tracing::warn!(
+            id = %id,
+            "a credential added by the CLI holds the id of a declared key: the declared key is not used"
+        );
+    }
+    let stored = store.credentials().await?;
+    let keyed = keyed_providers(&stored);
+    let (lines, _) = missing(&config.routing(), &resolved.sources, |p| keyed.contains(p));
+    for line in lines {
+        tracing::warn!("{line}");
+    }
+    Ok(stored)
+}
+
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::{Caller, ChatRequest};
 use crate::service::Completion;
+use crate::simulate::CredentialBasis;
 
 use super::convert::{ChatCall, Reply, chat_request, reply};
 use super::simulation::simulation_spec;
@@ -128,7 +129,7 @@ impl pb::switchyard_service_server::SwitchyardService for GrpcService {
         request: Request<pb::ExplainFallbackRequest>,
     ) -> Result<Response<pb::ExplainFallbackResponse>, Status> {
         use pb::explain_fallback_request::Query;
-        let trail = match request.into_inner().query {
+        let answer = match request.into_inner().query {
             None => {
                 return Err(invalid(vec![(
                     "query",
@@ -142,14 +143,22 @@ impl pb::switchyard_service_server::SwitchyardService for GrpcService {
                         "not a request id (a UUID returned by Complete or AuxComplete)".to_owned(),
                     )]));
                 }
-                self.service.trail(&id).await.map_err(explain_status)?
+                explain_response(self.service.trail(&id).await.map_err(explain_status)?)
             }
             Some(Query::Simulation(sim)) => {
                 let spec = simulation_spec(sim)?;
-                self.service.simulate(spec).await.map_err(explain_status)?
+                let simulated = self.service.simulate(spec).await.map_err(explain_status)?;
+                pb::ExplainFallbackResponse {
+                    credential_basis: match simulated.basis {
+                        CredentialBasis::CurrentState => pb::CredentialBasis::CurrentState,
+                        CredentialBasis::AllHealthy => pb::CredentialBasis::AllHealthy,
+                    } as i32,
+                    note: simulated.note,
+                    ..explain_response(simulated.trail)
+                }
             }
         };
-        Ok(Response::new(explain_response(trail)))
+        Ok(Response::new(answer))
     }
 }
 

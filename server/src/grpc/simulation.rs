@@ -6,7 +6,8 @@ use tonic::Status;
 
 use crate::domain::{Caller, TransportError};
 use crate::service::SimulationSpec;
-use crate::simulate::ScriptedOutcome;
+use crate::policy::RefreshOutcome;
+use crate::simulate::{ScriptedOutcome, SimulatedCredential};
 use crate::validate::{self, MAX_MODEL_LEN, Violations};
 
 use super::status::invalid;
@@ -104,9 +105,34 @@ pub(crate) fn simulation_spec(sim: pb::Simulation) -> Result<SimulationSpec, Sta
                     duration_ms: o.duration_ms,
                 });
             }
+            Some(Outcome::Refresh(r)) => {
+                let reason = || {
+                    if r.reason.is_empty() {
+                        "simulated".to_owned()
+                    } else {
+                        validate::cap(&r.reason, crate::steps::MAX_REASON_CHARS)
+                    }
+                };
+                let outcome = match pb::RefreshResult::try_from(r.result) {
+                    Ok(pb::RefreshResult::Succeeded) => RefreshOutcome::Refreshed,
+                    Ok(pb::RefreshResult::Refused) => RefreshOutcome::Terminal(reason()),
+                    Ok(pb::RefreshResult::FailedTransiently) => RefreshOutcome::Transient(reason()),
+                    Ok(pb::RefreshResult::Unspecified) | Err(_) => {
+                        violations.push((
+                            "simulation.outcomes.refresh.result",
+                            format!("outcome {i}: set a refresh result"),
+                        ));
+                        continue;
+                    }
+                };
+                outcomes.push(ScriptedOutcome::Refresh {
+                    outcome,
+                    duration_ms: o.duration_ms,
+                });
+            }
             None => violations.push((
                 "simulation.outcomes.outcome",
-                format!("outcome {i}: set http or transport"),
+                format!("outcome {i}: set http, transport or refresh"),
             )),
         }
     }
@@ -118,6 +144,20 @@ pub(crate) fn simulation_spec(sim: pb::Simulation) -> Result<SimulationSpec, Sta
             format!("must be 1 to {MAX_MODEL_LEN} characters"),
         ));
     }
+    if sim.credentials.len() > MAX_SIMULATED_OUTCOMES {
+        violations.push((
+            "simulation.credentials",
+            format!("at most {MAX_SIMULATED_OUTCOMES} credentials"),
+        ));
+    }
+    let credentials = sim
+        .credentials
+        .into_iter()
+        .map(|c| SimulatedCredential {
+            id: c.credential_id.into(),
+            expires_in_s: c.expires_in_s,
+        })
+        .collect();
     if !violations.is_empty() {
         return Err(invalid(violations));
     }
@@ -127,5 +167,6 @@ pub(crate) fn simulation_spec(sim: pb::Simulation) -> Result<SimulationSpec, Sta
         budget_ms: (sim.budget_ms > 0).then_some(sim.budget_ms),
         assume_all_credentials_live: sim.assume_all_credentials_live,
         model: sim.model,
+        credentials,
     })
 }

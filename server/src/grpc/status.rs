@@ -118,6 +118,7 @@ pub(crate) fn explain_status(e: ExplainError) -> Status {
             )
         }
         ExplainError::UnknownTask(u) => call_status(CallError::UnknownTask(u)),
+        ExplainError::Credential(e) => invalid(vec![("simulation.credentials", e.to_string())]),
         ExplainError::Store(e) => {
             tracing::error!(error = %e, "explain: store failure");
             let details = ErrorDetails::with_error_info(

@@ -95,5 +95,7 @@ pub(crate) fn explain_response(t: Trail) -> pb::ExplainFallbackResponse {
         error_reason: t
             .failure
             .map_or(pb::ErrorReason::Unspecified, failure_reason) as i32,
+        credential_basis: pb::CredentialBasis::Unspecified as i32,
+        note: String::new(),
     }
 }

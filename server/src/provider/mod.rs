@@ -178,10 +178,6 @@ pub struct Providers {
 
 impl Providers {
     /// Builds the HTTP client and resolves every provider's endpoint.
-    #[expect(
-        clippy::expect_used,
-        reason = "`Config::check` refused any base_url that does not parse"
-    )]
     pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -194,6 +190,16 @@ impl Providers {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        Ok(Self::with_http(config, http))
+    }
+
+    /// The providers of `config` over an existing HTTP client: a reloaded config
+    /// keeps the pooled connections.
+    #[expect(
+        clippy::expect_used,
+        reason = "`Config::check` refused any base_url that does not parse"
+    )]
+    pub fn with_http(config: &Config, http: reqwest::Client) -> Self {
         let endpoints = config
             .providers
             .iter()
@@ -218,11 +224,11 @@ impl Providers {
                 (Arc::from(name.as_str()), endpoint)
             })
             .collect();
-        Ok(Self {
+        Self {
             http,
             endpoints: Arc::new(endpoints),
             max_response_bytes: config.limits.max_response_bytes,
-        })
+        }
     }
 
     /// The pooled HTTP client, shared with the OAuth refresher.

@@ -19,6 +19,7 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::crypto::{CryptoError, MasterKey};
 mod journal;
+mod sync;
 mod tx;
 
 pub use journal::JournalEntry;

@@ -226,6 +226,7 @@ impl TestApp {
                         budget_ms: 0,
                         assume_all_credentials_live: true,
                         model: None,
+                        credentials: Vec::new(),
                     },
                 )),
             })
@@ -387,6 +388,19 @@ impl Server {
         SwitchyardServiceClient::connect(format!("http://{}", self.addr))
             .await
             .unwrap()
+    }
+
+    /// Everything logged on stderr so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    pub fn sighup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     pub fn sigterm(&self) {

@@ -103,6 +103,19 @@ class TransportFailure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRANSPORT_FAILURE_DNS: _ClassVar[TransportFailure]
     TRANSPORT_FAILURE_TLS: _ClassVar[TransportFailure]
 
+class RefreshResult(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REFRESH_RESULT_UNSPECIFIED: _ClassVar[RefreshResult]
+    REFRESH_RESULT_SUCCEEDED: _ClassVar[RefreshResult]
+    REFRESH_RESULT_REFUSED: _ClassVar[RefreshResult]
+    REFRESH_RESULT_FAILED_TRANSIENTLY: _ClassVar[RefreshResult]
+
+class CredentialBasis(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CREDENTIAL_BASIS_UNSPECIFIED: _ClassVar[CredentialBasis]
+    CREDENTIAL_BASIS_CURRENT_STATE: _ClassVar[CredentialBasis]
+    CREDENTIAL_BASIS_ALL_HEALTHY: _ClassVar[CredentialBasis]
+
 class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     OUTCOME_UNSPECIFIED: _ClassVar[Outcome]
@@ -190,6 +203,13 @@ TRANSPORT_FAILURE_CONNECTION_RESET: TransportFailure
 TRANSPORT_FAILURE_TIMEOUT: TransportFailure
 TRANSPORT_FAILURE_DNS: TransportFailure
 TRANSPORT_FAILURE_TLS: TransportFailure
+REFRESH_RESULT_UNSPECIFIED: RefreshResult
+REFRESH_RESULT_SUCCEEDED: RefreshResult
+REFRESH_RESULT_REFUSED: RefreshResult
+REFRESH_RESULT_FAILED_TRANSIENTLY: RefreshResult
+CREDENTIAL_BASIS_UNSPECIFIED: CredentialBasis
+CREDENTIAL_BASIS_CURRENT_STATE: CredentialBasis
+CREDENTIAL_BASIS_ALL_HEALTHY: CredentialBasis
 OUTCOME_UNSPECIFIED: Outcome
 OUTCOME_SUCCEEDED: Outcome
 OUTCOME_FAILED: Outcome
@@ -558,28 +578,48 @@ class HttpOutcome(_message.Message):
     def __init__(self, status: _Optional[int] = ..., body: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class SimulatedOutcome(_message.Message):
-    __slots__ = ("http", "transport", "duration_ms")
+    __slots__ = ("http", "transport", "refresh", "duration_ms")
     HTTP_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     http: HttpOutcome
     transport: TransportFailure
+    refresh: SimulatedRefresh
     duration_ms: int
-    def __init__(self, http: _Optional[_Union[HttpOutcome, _Mapping]] = ..., transport: _Optional[_Union[TransportFailure, str]] = ..., duration_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, http: _Optional[_Union[HttpOutcome, _Mapping]] = ..., transport: _Optional[_Union[TransportFailure, str]] = ..., refresh: _Optional[_Union[SimulatedRefresh, _Mapping]] = ..., duration_ms: _Optional[int] = ...) -> None: ...
+
+class SimulatedRefresh(_message.Message):
+    __slots__ = ("result", "reason")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    result: RefreshResult
+    reason: str
+    def __init__(self, result: _Optional[_Union[RefreshResult, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SimulatedCredential(_message.Message):
+    __slots__ = ("credential_id", "expires_in_s")
+    CREDENTIAL_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_S_FIELD_NUMBER: _ClassVar[int]
+    credential_id: str
+    expires_in_s: int
+    def __init__(self, credential_id: _Optional[str] = ..., expires_in_s: _Optional[int] = ...) -> None: ...
 
 class Simulation(_message.Message):
-    __slots__ = ("caller", "outcomes", "budget_ms", "assume_all_credentials_live", "model")
+    __slots__ = ("caller", "outcomes", "budget_ms", "assume_all_credentials_live", "model", "credentials")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     BUDGET_MS_FIELD_NUMBER: _ClassVar[int]
     ASSUME_ALL_CREDENTIALS_LIVE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
     caller: Caller
     outcomes: _containers.RepeatedCompositeFieldContainer[SimulatedOutcome]
     budget_ms: int
     assume_all_credentials_live: bool
     model: str
-    def __init__(self, caller: _Optional[_Union[Caller, _Mapping]] = ..., outcomes: _Optional[_Iterable[_Union[SimulatedOutcome, _Mapping]]] = ..., budget_ms: _Optional[int] = ..., assume_all_credentials_live: _Optional[bool] = ..., model: _Optional[str] = ...) -> None: ...
+    credentials: _containers.RepeatedCompositeFieldContainer[SimulatedCredential]
+    def __init__(self, caller: _Optional[_Union[Caller, _Mapping]] = ..., outcomes: _Optional[_Iterable[_Union[SimulatedOutcome, _Mapping]]] = ..., budget_ms: _Optional[int] = ..., assume_all_credentials_live: _Optional[bool] = ..., model: _Optional[str] = ..., credentials: _Optional[_Iterable[_Union[SimulatedCredential, _Mapping]]] = ...) -> None: ...
 
 class ExplainFallbackRequest(_message.Message):
     __slots__ = ("request_id", "simulation")
@@ -600,7 +640,7 @@ class Candidate(_message.Message):
     def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., origin: _Optional[str] = ...) -> None: ...
 
 class ExplainFallbackResponse(_message.Message):
-    __slots__ = ("request_id", "caller", "simulated", "candidates", "steps", "outcome", "error_reason")
+    __slots__ = ("request_id", "caller", "simulated", "candidates", "steps", "outcome", "error_reason", "credential_basis", "note")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CALLER_FIELD_NUMBER: _ClassVar[int]
     SIMULATED_FIELD_NUMBER: _ClassVar[int]
@@ -608,6 +648,8 @@ class ExplainFallbackResponse(_message.Message):
     STEPS_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     ERROR_REASON_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_BASIS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     caller: Caller
     simulated: bool
@@ -615,7 +657,9 @@ class ExplainFallbackResponse(_message.Message):
     steps: _containers.RepeatedCompositeFieldContainer[Attempt]
     outcome: Outcome
     error_reason: ErrorReason
-    def __init__(self, request_id: _Optional[str] = ..., caller: _Optional[_Union[Caller, _Mapping]] = ..., simulated: _Optional[bool] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., error_reason: _Optional[_Union[ErrorReason, str]] = ...) -> None: ...
+    credential_basis: CredentialBasis
+    note: str
+    def __init__(self, request_id: _Optional[str] = ..., caller: _Optional[_Union[Caller, _Mapping]] = ..., simulated: _Optional[bool] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., error_reason: _Optional[_Union[ErrorReason, str]] = ..., credential_basis: _Optional[_Union[CredentialBasis, str]] = ..., note: _Optional[str] = ...) -> None: ...
 
 class ApiKey(_message.Message):
     __slots__ = ("key",)

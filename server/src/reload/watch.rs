@@ -1,0 +1,174 @@
+//! What starts a reload: SIGHUP; a change of the config file or of a declared
+//! key file (debounced); and, every second, a moved change count of the store's
+//! credentials (the CLI wrote to the same file).
+//!
+//! Directories are watched, not files: an editor replaces the file by a rename,
+//! and Kubernetes updates a mounted ConfigMap or Secret by swapping its `..data`
+//! symlink, which a watch on the file itself would never see.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher as _};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::Reloader;
+use crate::config::{Config, KeySource};
+
+/// Quiet time after a file event before the reload: one save is often several
+/// events (truncate, write, rename), and a half-written file would be refused.
+pub const DEBOUNCE: Duration = Duration::from_millis(300);
+/// How often the store's change count is read.
+pub const STORE_POLL: Duration = Duration::from_secs(1);
+
+/// The running triggers; dropping them stops nothing, [`Triggers::stop`] does.
+#[derive(Debug)]
+pub struct Triggers {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Triggers {
+    /// Starts every trigger of `reloader`, watching the files `config` names.
+    pub fn start(reloader: Arc<Reloader>, config: &Config) -> Self {
+        let mut tasks = vec![tokio::spawn(poll_store(reloader.clone()))];
+        #[cfg(unix)]
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(signal) => tasks.push(tokio::spawn(on_sighup(reloader.clone(), signal))),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: reload by file change only")
+            }
+        }
+        let files = watched_files(reloader.source().path.as_deref(), config);
+        if !files.is_empty() {
+            tasks.push(tokio::spawn(on_file_change(reloader, files)));
+        }
+        Self { tasks }
+    }
+
+    /// Stops the triggers (at shutdown).
+    pub fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn on_sighup(reloader: Arc<Reloader>, mut signal: tokio::signal::unix::Signal) {
+    while signal.recv().await.is_some() {
+        // Refusals are logged by `reload`; the server goes on either way.
+        let _ = reloader.reload("SIGHUP").await;
+    }
+}
+
+async fn poll_store(reloader: Arc<Reloader>) {
+    let mut tick = tokio::time::interval(STORE_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        match reloader.sync_store().await {
+            Ok(_) => failing = false,
+            // Said once per run of failures: the store's health reports the rest.
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "cannot read the store's credential changes");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// The files whose change reloads: the config file and every declared key file,
+/// by directory.
+fn watched_files(
+    config_file: Option<&Path>,
+    config: &Config,
+) -> BTreeMap<PathBuf, BTreeSet<OsString>> {
+    let mut files: Vec<PathBuf> = config_file.map(Path::to_path_buf).into_iter().collect();
+    for p in config.providers.values() {
+        for key in p.declared_keys() {
+            if let KeySource::File(path) = key.source {
+                files.push(path);
+            }
+        }
+    }
+    let mut by_dir: BTreeMap<PathBuf, BTreeSet<OsString>> = BTreeMap::new();
+    for file in files {
+        let absolute = std::path::absolute(&file).unwrap_or(file);
+        if let (Some(dir), Some(name)) = (absolute.parent(), absolute.file_name()) {
+            by_dir
+                .entry(dir.to_path_buf())
+                .or_default()
+                .insert(name.to_owned());
+        }
+    }
+    by_dir
+}
+
+/// Whether an event on `path` concerns a watched file: the file itself, or a
+/// Kubernetes `..data` swap in its directory.
+fn concerns(files: &BTreeMap<PathBuf, BTreeSet<OsString>>, path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return false;
+    };
+    files
+        .get(dir)
+        .is_some_and(|names| names.contains(name) || name.to_string_lossy().starts_with("..data"))
+}
+
+async fn on_file_change(reloader: Arc<Reloader>, files: BTreeMap<PathBuf, BTreeSet<OsString>>) {
+    let (tx, mut rx) = mpsc::channel::<()>(1);
+    let filter = files.clone();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if event.kind.is_access() {
+            return;
+        }
+        if event.paths.iter().any(|p| concerns(&filter, p)) {
+            // Full: a reload is already due.
+            let _ = tx.try_send(());
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the config file: reload by SIGHUP only");
+            return;
+        }
+    };
+    for dir in files.keys() {
+        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch a config directory");
+        }
+    }
+    while rx.recv().await.is_some() {
+        // Debounce: wait until the files have been quiet for a moment.
+        while tokio::time::timeout(DEBOUNCE, rx.recv()).await.is_ok() {}
+        let _ = reloader.reload("file change").await;
+    }
+    drop(watcher);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_on_the_file_or_a_kubernetes_data_swap_concern_it_and_others_do_not() {
+        let mut files = BTreeMap::new();
+        files.insert(
+            PathBuf::from("/etc/sy"),
+            BTreeSet::from([OsString::from("switchyard.yaml")]),
+        );
+        assert!(concerns(&files, Path::new("/etc/sy/switchyard.yaml")));
+        assert!(concerns(&files, Path::new("/etc/sy/..data")));
+        assert!(concerns(&files, Path::new("/etc/sy/..data_tmp")));
+        assert!(!concerns(&files, Path::new("/etc/sy/switchyard.db-wal")));
+        assert!(!concerns(&files, Path::new("/etc/other/switchyard.yaml")));
+    }
+}

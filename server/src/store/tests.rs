@@ -1,0 +1,254 @@
+//! Tests of the store: credentials, health and trails round trips, errors,
+//! file modes, incarnations and rotations.
+
+use super::*;
+use crate::domain::{
+    Action, Caller, CandidateSummary, ErrorClass, FailureReason, Material, Millis, OAuthTokens,
+    Step, Trail,
+};
+
+pub(crate) fn key() -> MasterKey {
+    MasterKey::from_bytes([7; 32])
+}
+
+fn oauth(id: &str, access: &str, refresh: &str) -> NewCredential {
+    NewCredential {
+        id: id.into(),
+        provider: "p".into(),
+        label: String::new(),
+        priority: 0,
+        material: Material::OAuth(OAuthTokens {
+            access_token: access.to_owned().into(),
+            refresh_token: refresh.to_owned().into(),
+            expires_at: Some(1_000),
+            token_url: "http://127.0.0.1:1/token".into(),
+            client_id: "agent".into(),
+            client_secret: Some("client-secret-x".to_owned().into()),
+            scope: None,
+        }),
+    }
+}
+
+pub(crate) fn trail(id: &str, at: Millis) -> Trail {
+    Trail {
+        request_id: id.into(),
+        caller: Caller::Aux("compression".into()),
+        created_at: at,
+        failure: Some(FailureReason::AllCandidatesFailed),
+        candidates: vec![CandidateSummary {
+            provider: "p".into(),
+            model: "m".into(),
+            origin: "task".into(),
+        }],
+        steps: vec![Step {
+            candidate_index: 0,
+            provider: "p".into(),
+            model: "m".into(),
+            credential_id: Some("k1".into()),
+            error_class: ErrorClass::AuthTerminal,
+            http_status: 401,
+            action: Action::NextCandidate,
+            reason: "401 token_invalidated".into(),
+            duration_ms: 3,
+        }],
+    }
+}
+
+#[tokio::test]
+async fn credentials_health_and_trails_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+    let key = NewApiKey {
+        id: "k1".into(),
+        provider: "p".into(),
+        label: "".into(),
+        priority: 0,
+        secret: "sk-test".to_owned().into(),
+    };
+    store.add_api_key(&key, 1).await.unwrap();
+    assert!(matches!(
+        store.add_api_key(&key, 1).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    let dead = HealthChange::Dead {
+        id: "k1".into(),
+        incarnation: store.credential("k1").await.unwrap().unwrap().incarnation,
+        reason: "token_invalidated".into(),
+        at: 5,
+    };
+    store
+        .write_batch(&[dead], &[Arc::new(trail("r1", 10))])
+        .await
+        .unwrap();
+    let creds = store.credentials().await.unwrap();
+    assert_eq!(creds[0].health.dead_since, Some(5));
+    assert_eq!(creds[0].material.bearer().expose_secret(), "sk-test");
+    assert_eq!(store.trail("r1").await.unwrap(), Some(trail("r1", 10)));
+    assert_eq!(store.trail("nope").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn sqlite_errors_name_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the file should be: SQLite cannot open it.
+    let path = dir.path().join("is-a-dir.db");
+    std::fs::create_dir(&path).unwrap();
+    let err = Store::open(&path, key()).await.unwrap_err().to_string();
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+    store.close().await;
+    let err = store.trail("r1").await.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("database {}", dir.path().join("s.db").display())),
+        "{err}"
+    );
+    let err = store.probe_write().await.unwrap_err();
+    assert!(matches!(err, StoreError::NotWritable { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_database_with_sealed_secrets_is_told_from_one_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    assert!(!Store::holds_sealed_secrets(&path).await.unwrap());
+    assert!(!path.exists(), "the check creates no file");
+    let store = Store::open(&path, key()).await.unwrap();
+    assert!(!Store::holds_sealed_secrets(&path).await.unwrap());
+    store
+        .put_credential(&oauth("o1", "a", "r"), false, 1)
+        .await
+        .unwrap();
+    assert!(Store::holds_sealed_secrets(&path).await.unwrap());
+    store.close().await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_and_its_wal_and_shm_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(&path, key()).await.unwrap();
+    store
+        .write_batch(&[], &[Arc::new(trail("r1", 1))])
+        .await
+        .unwrap();
+    for file in ["s.db", "s.db-wal", "s.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn health_of_a_removed_credential_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+    let change = HealthChange::Cooldown {
+        id: "gone".into(),
+        incarnation: 0,
+        until: 9,
+        class: ErrorClass::Billing,
+        at: 1,
+    };
+    store.write_batch(&[change], &[]).await.unwrap();
+    assert!(store.credentials().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_dead_mark_queued_for_a_replaced_credential_spares_its_successor() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+    store
+        .put_credential(&oauth("o1", "a0", "r0"), false, 1)
+        .await
+        .unwrap();
+    let old = store.credential("o1").await.unwrap().unwrap().incarnation;
+    let dead = |incarnation| HealthChange::Dead {
+        id: "o1".into(),
+        incarnation,
+        reason: "refresh refused".into(),
+        at: 5,
+    };
+    // Revived by PutCredential before the writer stored the dead mark.
+    store
+        .put_credential(&oauth("o1", "a9", "r9"), true, 2)
+        .await
+        .unwrap();
+    let new = store.credential("o1").await.unwrap().unwrap().incarnation;
+    assert_ne!(old, new);
+    store.write_batch(&[dead(old)], &[]).await.unwrap();
+    let c = store.credential("o1").await.unwrap().unwrap();
+    assert_eq!(c.health.dead_since, None, "the new row stays live");
+    store.write_batch(&[dead(new)], &[]).await.unwrap();
+    let c = store.credential("o1").await.unwrap().unwrap();
+    assert_eq!(c.health.dead_since, Some(5));
+}
+
+#[tokio::test]
+async fn rotations_are_conditional_on_the_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+    store
+        .put_credential(&oauth("o1", "a0", "r0"), false, 1)
+        .await
+        .unwrap();
+    let tokens = RotatedTokens {
+        access_token: "a1".to_owned().into(),
+        refresh_token: "r1".to_owned().into(),
+        expires_at: Some(2_000),
+    };
+    let inc = store.credential("o1").await.unwrap().unwrap().incarnation;
+    assert_eq!(
+        store
+            .commit_rotation("o1", inc, 0, &tokens, 2)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(matches!(
+        store.commit_rotation("o1", inc, 0, &tokens, 3).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let c = store.credential("o1").await.unwrap().unwrap();
+    assert_eq!(c.generation, 1);
+    let Material::OAuth(t) = c.material else {
+        panic!()
+    };
+    assert_eq!(t.refresh_token.expose_secret(), "r1");
+    assert_eq!(t.expires_at, Some(2_000));
+}
+
+#[tokio::test]
+async fn the_file_holds_no_secret_and_rekey_moves_to_a_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(&path, key()).await.unwrap();
+    store
+        .put_credential(&oauth("o1", "access-AAAA", "refresh-BBBB"), false, 1)
+        .await
+        .unwrap();
+    let new_key = MasterKey::from_bytes([9; 32]);
+    assert_eq!(store.rekey(&new_key).await.unwrap(), 1);
+    store.close().await;
+    let mut bytes = std::fs::read(&path).unwrap();
+    for ext in ["db-wal", "db-shm"] {
+        bytes.extend(std::fs::read(path.with_extension(ext)).unwrap_or_default());
+    }
+    for secret in ["access-AAAA", "refresh-BBBB", "client-secret-x"] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} in the file"
+        );
+    }
+    assert!(matches!(
+        Store::open(&path, key()).await.unwrap().credentials().await,
+        Err(StoreError::Crypto { .. })
+    ));
+    let reopened = Store::open(&path, new_key).await.unwrap();
+    let c = reopened.credential("o1").await.unwrap().unwrap();
+    assert_eq!(c.material.bearer().expose_secret(), "access-AAAA");
+}

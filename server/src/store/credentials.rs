@@ -34,21 +34,21 @@ impl Store {
         let rows = sqlx::query("SELECT id, secret FROM credentials")
             .fetch_all(&self.pool)
             .await
-            .at(&self.path)?;
-        let mut tx = self.pool.begin().await.at(&self.path)?;
+            .at(&self.name)?;
+        let mut tx = self.pool.begin().await.at(&self.name)?;
         for row in &rows {
-            let id: String = row.try_get("id").at(&self.path)?;
-            let secret: Vec<u8> = row.try_get("secret").at(&self.path)?;
+            let id: String = row.try_get("id").at(&self.name)?;
+            let secret: Vec<u8> = row.try_get("secret").at(&self.name)?;
             if !MasterKey::is_sealed(&secret) {
-                sqlx::query("UPDATE credentials SET secret = ? WHERE id = ?")
+                sqlx::query("UPDATE credentials SET secret = $1 WHERE id = $2")
                     .bind(self.key.seal(&secret, &format!("{id}/secret")))
                     .bind(&id)
                     .execute(&mut *tx)
                     .await
-                    .at(&self.path)?;
+                    .at(&self.name)?;
             }
         }
-        tx.commit().await.at(&self.path)?;
+        tx.commit().await.at(&self.name)?;
         Ok(())
     }
 
@@ -75,19 +75,23 @@ impl Store {
                 Some(t),
             ),
         };
-        let mut tx = self.pool.begin().await.at(&self.path)?;
+        // A random incarnation: a change queued for a replaced row cannot match.
+        let incarnation = getrandom::u64()
+            .map(|v| v as i64)
+            .map_err(|e| StoreError::Entropy(e.to_string()))?;
+        let mut tx = self.pool.begin().await.at(&self.name)?;
         if replace {
-            sqlx::query("DELETE FROM credentials WHERE id = ?")
+            sqlx::query("DELETE FROM credentials WHERE id = $1")
                 .bind(&c.id)
                 .execute(&mut *tx)
                 .await
-                .at(&self.path)?;
+                .at(&self.name)?;
         }
         let result = sqlx::query(
             "INSERT INTO credentials (id, provider, kind, label, priority, secret, refresh_token,
                                       expires_at, token_url, client_id, client_secret, scope,
                                       created_at, updated_at, incarnation)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, random())",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&c.id)
         .bind(&c.provider)
@@ -107,6 +111,7 @@ impl Store {
         .bind(oauth.and_then(|t| t.scope.as_deref()))
         .bind(now as i64)
         .bind(now as i64)
+        .bind(incarnation)
         .execute(&mut *tx)
         .await;
         match result {
@@ -116,28 +121,28 @@ impl Store {
             }
             Err(source) => {
                 return Err(StoreError::Sqlx {
-                    path: self.path.clone(),
+                    database: self.name.clone(),
                     source,
                 });
             }
         }
-        tx.commit().await.at(&self.path)?;
+        tx.commit().await.at(&self.name)?;
         Ok(())
     }
 
     /// Re-encrypts every stored secret under `new_key`, in one transaction.
     /// Returns how many credentials were re-encrypted.
     pub async fn rekey(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await.at(&self.path)?;
+        let mut tx = self.pool.begin().await.at(&self.name)?;
         let rows = sqlx::query("SELECT id, secret, refresh_token, client_secret FROM credentials")
             .fetch_all(&mut *tx)
             .await
-            .at(&self.path)?;
+            .at(&self.name)?;
         for row in &rows {
-            let id: String = row.try_get("id").at(&self.path)?;
+            let id: String = row.try_get("id").at(&self.name)?;
             let mut sealed = Vec::new();
             for column in ["secret", "refresh_token", "client_secret"] {
-                let value: Option<Vec<u8>> = row.try_get(column).at(&self.path)?;
+                let value: Option<Vec<u8>> = row.try_get(column).at(&self.name)?;
                 sealed.push(match value {
                     None => None,
                     Some(v) => {
@@ -150,26 +155,26 @@ impl Store {
                 });
             }
             sqlx::query(
-                "UPDATE credentials SET secret = ?, refresh_token = ?, client_secret = ? WHERE id = ?",
+                "UPDATE credentials SET secret = $1, refresh_token = $2, client_secret = $3 WHERE id = $4",
             )
             .bind(&sealed[0])
             .bind(&sealed[1])
             .bind(&sealed[2])
             .bind(&id)
             .execute(&mut *tx)
-            .await.at(&self.path)?;
+            .await.at(&self.name)?;
         }
-        tx.commit().await.at(&self.path)?;
+        tx.commit().await.at(&self.name)?;
         Ok(rows.len())
     }
 
     /// Removes a credential and its state. Returns whether it existed.
     pub async fn remove_credential(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM credentials WHERE id = ?")
+        let done = sqlx::query("DELETE FROM credentials WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await
-            .at(&self.path)?;
+            .at(&self.name)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -178,22 +183,22 @@ impl Store {
         let rows = sqlx::query(select_credentials!("ORDER BY c.provider, c.priority, c.id"))
             .fetch_all(&self.pool)
             .await
-            .at(&self.path)?;
+            .at(&self.name)?;
         rows.iter().map(|row| self.decode(row)).collect()
     }
 
     /// One credential, if it exists (only its own secrets are opened).
     pub async fn credential(&self, id: &str) -> Result<Option<StoredCredential>, StoreError> {
-        let row = sqlx::query(select_credentials!("WHERE c.id = ?"))
+        let row = sqlx::query(select_credentials!("WHERE c.id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
-            .at(&self.path)?;
+            .at(&self.name)?;
         row.as_ref().map(|row| self.decode(row)).transpose()
     }
 
-    fn decode(&self, row: &sqlx::sqlite::SqliteRow) -> Result<StoredCredential, StoreError> {
-        let id: String = row.try_get("id").at(&self.path)?;
+    fn decode(&self, row: &sqlx::any::AnyRow) -> Result<StoredCredential, StoreError> {
+        let id: String = row.try_get("id").at(&self.name)?;
         let ms = |name: &str| -> Result<Option<Millis>, sqlx::Error> {
             Ok(row
                 .try_get::<Option<i64>, _>(name)?
@@ -202,57 +207,57 @@ impl Store {
         let secret = self.open_secret(
             &id,
             "secret",
-            &row.try_get::<Vec<u8>, _>("secret").at(&self.path)?,
+            &row.try_get::<Vec<u8>, _>("secret").at(&self.name)?,
         )?;
-        let kind: String = row.try_get("kind").at(&self.path)?;
+        let kind: String = row.try_get("kind").at(&self.name)?;
         let material = match kind.as_str() {
             "api_key" => Material::ApiKey(secret),
             "oauth" => {
-                let refresh: Option<Vec<u8>> = row.try_get("refresh_token").at(&self.path)?;
+                let refresh: Option<Vec<u8>> = row.try_get("refresh_token").at(&self.name)?;
                 let refresh = refresh.ok_or_else(|| {
                     StoreError::Corrupt(format!("{id}: oauth without a refresh token"))
                 })?;
-                let client_secret: Option<Vec<u8>> = row.try_get("client_secret").at(&self.path)?;
+                let client_secret: Option<Vec<u8>> = row.try_get("client_secret").at(&self.name)?;
                 Material::OAuth(OAuthTokens {
                     access_token: secret,
                     refresh_token: self.open_secret(&id, "refresh_token", &refresh)?,
-                    expires_at: ms("expires_at").at(&self.path)?,
+                    expires_at: ms("expires_at").at(&self.name)?,
                     token_url: row
                         .try_get::<Option<String>, _>("token_url")
-                        .at(&self.path)?
+                        .at(&self.name)?
                         .unwrap_or_default(),
                     client_id: row
                         .try_get::<Option<String>, _>("client_id")
-                        .at(&self.path)?
+                        .at(&self.name)?
                         .unwrap_or_default(),
                     client_secret: client_secret
                         .map(|v| self.open_secret(&id, "client_secret", &v))
                         .transpose()?,
-                    scope: row.try_get("scope").at(&self.path)?,
+                    scope: row.try_get("scope").at(&self.name)?,
                 })
             }
             other => return Err(StoreError::Corrupt(format!("{id}: kind {other:?}"))),
         };
         Ok(StoredCredential {
-            provider: row.try_get("provider").at(&self.path)?,
-            label: row.try_get("label").at(&self.path)?,
-            priority: row.try_get("priority").at(&self.path)?,
+            provider: row.try_get("provider").at(&self.name)?,
+            label: row.try_get("label").at(&self.name)?,
+            priority: row.try_get("priority").at(&self.name)?,
             material,
-            generation: row.try_get::<i64, _>("generation").at(&self.path)?.max(0) as u64,
-            incarnation: row.try_get("incarnation").at(&self.path)?,
+            generation: row.try_get::<i64, _>("generation").at(&self.name)?.max(0) as u64,
+            incarnation: row.try_get("incarnation").at(&self.name)?,
             use_count: row
                 .try_get::<Option<i64>, _>("use_count")
-                .at(&self.path)?
+                .at(&self.name)?
                 .unwrap_or(0)
                 .max(0) as u64,
-            created_at: row.try_get::<i64, _>("created_at").at(&self.path)?.max(0) as Millis,
+            created_at: row.try_get::<i64, _>("created_at").at(&self.name)?.max(0) as Millis,
             health: CredentialHealth {
-                cooldown_until: ms("cooldown_until").at(&self.path)?,
-                cooldown_class: row.try_get("cooldown_class").at(&self.path)?,
-                dead_since: ms("dead_since").at(&self.path)?,
-                dead_reason: row.try_get("dead_reason").at(&self.path)?,
-                last_error_class: row.try_get("last_error_class").at(&self.path)?,
-                last_error_at: ms("last_error_at").at(&self.path)?,
+                cooldown_until: ms("cooldown_until").at(&self.name)?,
+                cooldown_class: row.try_get("cooldown_class").at(&self.name)?,
+                dead_since: ms("dead_since").at(&self.name)?,
+                dead_reason: row.try_get("dead_reason").at(&self.name)?,
+                last_error_class: row.try_get("last_error_class").at(&self.name)?,
+                last_error_at: ms("last_error_at").at(&self.name)?,
             },
             id: id.into(),
         })

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::{At as _, HealthChange, Prune, Store, StoreError, trails, tx};
 use crate::domain::Trail;
@@ -38,18 +38,18 @@ impl Store {
             }
             trails::write_trails(&mut conn, trails).await?;
             Ok(match prune {
-                Some(p) => trails::prune(&mut conn, p.keep, p.max_rows).await?,
+                Some(p) => trails::prune(&mut conn, self.dialect, p.keep, p.max_rows).await?,
                 None => 0,
             })
         }
         .await
-        .at(&self.path);
-        tx::commit(conn, done, &self.path).await
+        .at(&self.name);
+        tx::commit(conn, done, &self.name).await
     }
 }
 
 pub(super) async fn write_health(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     change: &HealthChange,
 ) -> Result<(), sqlx::Error> {
     match change {
@@ -63,7 +63,7 @@ pub(super) async fn write_health(
             sqlx::query(
                 "INSERT INTO credential_state
                      (credential_id, cooldown_until, cooldown_class, last_error_class, last_error_at, updated_at)
-                 SELECT id, ?2, ?3, ?3, ?4, ?4 FROM credentials WHERE id = ?1 AND incarnation = ?5
+                 SELECT id, $2, $3, $3, $4, $4 FROM credentials WHERE id = $1 AND incarnation = $5
                  ON CONFLICT (credential_id) DO UPDATE SET
                      cooldown_until = excluded.cooldown_until, cooldown_class = excluded.cooldown_class,
                      last_error_class = excluded.last_error_class, last_error_at = excluded.last_error_at,
@@ -86,7 +86,7 @@ pub(super) async fn write_health(
             sqlx::query(
                 "INSERT INTO credential_state
                      (credential_id, dead_since, dead_reason, last_error_class, last_error_at, updated_at)
-                 SELECT id, ?3, ?2, 'auth_terminal', ?3, ?3 FROM credentials WHERE id = ?1 AND incarnation = ?4
+                 SELECT id, $3, $2, 'auth_terminal', $3, $3 FROM credentials WHERE id = $1 AND incarnation = $4
                  ON CONFLICT (credential_id) DO UPDATE SET
                      dead_since = COALESCE(credential_state.dead_since, excluded.dead_since),
                      dead_reason = COALESCE(credential_state.dead_reason, excluded.dead_reason),
@@ -107,7 +107,7 @@ pub(super) async fn write_health(
         } => {
             sqlx::query(
                 "INSERT INTO credential_state (credential_id, use_count, updated_at)
-                 SELECT id, ?2, 0 FROM credentials WHERE id = ?1 AND incarnation = ?3
+                 SELECT id, $2, 0 FROM credentials WHERE id = $1 AND incarnation = $3
                  ON CONFLICT (credential_id) DO UPDATE SET use_count = excluded.use_count",
             )
             .bind(&**id)

@@ -1,28 +1,33 @@
-//! SQLite persistence through sqlx: credentials, their state, and request trails.
+//! Persistence through sqlx, on SQLite (the default) or PostgreSQL: credentials,
+//! their state, the refresh journal, and request trails.
 //!
-//! Owns the schema (`migrations/`, embedded and run by [`Store::open`]). Knows the
-//! domain types only: never proto types, never the policy. The request hot path
-//! does not call this module; the [`crate::writer`] task does, off the path.
+//! Owns the schema (`migrations/sqlite/`, `migrations/postgres/`, embedded and run
+//! by [`Store::open_at`]). Knows the domain types only: never proto types, never
+//! the policy. The request hot path does not call this module; the
+//! [`crate::writer`] task does, off the path.
 
+mod backend;
+mod copy;
 mod credentials;
 mod files;
 mod health;
 mod journal;
+pub mod testdb;
 pub(crate) mod trails;
 mod tx;
 mod types;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::AnyPool;
 
 use crate::crypto::{CryptoError, MasterKey};
 
+use backend::Name;
+pub use backend::{Database, Dialect, POSTGRES_MIGRATOR, SQLITE_MIGRATOR, UnsupportedUrl};
+pub use copy::Copied;
 use health::write_health;
 pub use journal::JournalEntry;
 pub use types::{
@@ -30,42 +35,43 @@ pub use types::{
     StoredCredential,
 };
 
-/// The embedded migrations of `migrations/`.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+/// The embedded SQLite migrations (kept under this name for existing callers).
+pub static MIGRATOR: &sqlx::migrate::Migrator = &SQLITE_MIGRATOR;
 
-/// A store failure. Failures of SQLite name the database file.
+/// A store failure. Failures of the database name it: the SQLite file, or the
+/// PostgreSQL URL without its password.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// SQLite or sqlx failed.
-    #[error("database {}: {source}", path.display())]
+    #[error("database {database}: {source}")]
     Sqlx {
-        /// The database file.
-        path: Arc<Path>,
+        /// The database: file, or URL without password.
+        database: Name,
         /// Cause.
         source: sqlx::Error,
     },
     /// A migration failed.
-    #[error("database {}: migration failed: {source}", path.display())]
+    #[error("database {database}: migration failed: {source}")]
     Migrate {
-        /// The database file.
-        path: Arc<Path>,
+        /// The database: file, or URL without password.
+        database: Name,
         /// Cause.
         source: sqlx::migrate::MigrateError,
     },
     /// The database file could not be created.
-    #[error("database {}: cannot create the file: {source}", path.display())]
+    #[error("database {database}: cannot create the file: {source}")]
     Create {
-        /// The database file.
-        path: Arc<Path>,
+        /// The database: file, or URL without password.
+        database: Name,
         /// Cause.
         source: std::io::Error,
     },
     /// The database opens but refuses writes: a read-only file, directory or
     /// filesystem, or a full disk.
-    #[error("database {} is not writable: {source}", path.display())]
+    #[error("database {database} is not writable: {source}")]
     NotWritable {
-        /// The database file.
-        path: Arc<Path>,
+        /// The database: file, or URL without password.
+        database: Name,
         /// Cause.
         source: sqlx::Error,
     },
@@ -89,25 +95,44 @@ pub enum StoreError {
     /// No such credential.
     #[error("no credential {0:?}")]
     NotFound(String),
+    /// The target of a copy already holds data.
+    #[error(
+        "database {database} is not empty ({rows} rows in {table}): a copy needs an empty target"
+    )]
+    TargetNotEmpty {
+        /// The target.
+        database: Name,
+        /// A table holding rows.
+        table: &'static str,
+        /// How many.
+        rows: i64,
+    },
+    /// `database.url` names no supported database.
+    #[error(transparent)]
+    Url(#[from] UnsupportedUrl),
+    /// The system gave no random bytes for a new incarnation.
+    #[error("no randomness for a credential incarnation: {0}")]
+    Entropy(String),
 }
 
-/// Handle to the SQLite file. Cheap to clone.
+/// Handle to the database. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
     key: MasterKey,
-    path: Arc<Path>,
+    name: Name,
+    dialect: Dialect,
 }
 
-/// Names the database file in a sqlx error.
+/// Names the database in a sqlx error.
 trait At<T> {
-    fn at(self, path: &Arc<Path>) -> Result<T, StoreError>;
+    fn at(self, name: &Name) -> Result<T, StoreError>;
 }
 
 impl<T> At<T> for Result<T, sqlx::Error> {
-    fn at(self, path: &Arc<Path>) -> Result<T, StoreError> {
+    fn at(self, name: &Name) -> Result<T, StoreError> {
         self.map_err(|source| StoreError::Sqlx {
-            path: path.clone(),
+            database: name.clone(),
             source,
         })
     }
@@ -116,40 +141,39 @@ impl<T> At<T> for Result<T, sqlx::Error> {
 // === impl Store ===
 
 impl Store {
-    /// Opens (creating it if needed, mode 0600) the SQLite file in WAL mode, runs
-    /// the migrations, proves that a write commits, and seals any secret a previous
-    /// version stored in the clear. `synchronous = FULL`: a committed rotation
-    /// survives a crash of the process or of the machine.
+    /// Opens the SQLite file at `path`: see [`Store::open_at`].
     pub async fn open(path: &Path, key: MasterKey) -> Result<Self, StoreError> {
-        let path: Arc<Path> = Arc::from(path);
-        files::create_private(&path).map_err(|source| StoreError::Create {
-            path: path.clone(),
-            source,
-        })?;
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            // A write batch touches both ends of the trail b-trees (inserts at the
-            // top, the prune at the bottom): with SQLite's default 2 MiB cache its
-            // dirty pages spill to the WAL mid-transaction. 16 MiB holds them.
-            .pragma("cache_size", "-16384")
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .at(&path)?;
-        MIGRATOR
+        Self::open_at(&Database::Sqlite(path.to_path_buf()), key).await
+    }
+
+    /// Opens the database (a SQLite file is created if needed, mode 0600, and
+    /// opened in WAL mode), runs the migrations, proves that a write commits, and
+    /// seals any secret a previous version stored in the clear. On PostgreSQL the
+    /// migrations hold an advisory lock: replicas starting together run them once.
+    pub async fn open_at(db: &Database, key: MasterKey) -> Result<Self, StoreError> {
+        let name: Name = Arc::from(db.name());
+        if let Database::Sqlite(path) = db {
+            files::create_private(path).map_err(|source| StoreError::Create {
+                database: name.clone(),
+                source,
+            })?;
+        }
+        let pool = backend::connect(db, false).await.at(&name)?;
+        let dialect = db.dialect();
+        dialect
+            .migrator()
             .run(&pool)
             .await
             .map_err(|source| StoreError::Migrate {
-                path: path.clone(),
+                database: name.clone(),
                 source,
             })?;
-        let store = Self { pool, key, path };
+        let store = Self {
+            pool,
+            key,
+            name,
+            dialect,
+        };
         // Migrations of an up-to-date file only read: a read-only file would pass
         // them and fail every write later, silently. Refuse it now.
         store.probe_write().await?;
@@ -157,51 +181,75 @@ impl Store {
         Ok(store)
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// How errors name the database: its file, or its URL without password.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The SQL dialect of the database.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     /// Commits a one-row write: the store accepts writes now. Fails with
     /// [`StoreError::NotWritable`] when it does not.
     pub async fn probe_write(&self) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR REPLACE INTO store_probe (id, written_at) VALUES (1, unixepoch())")
-            .execute(&self.pool)
-            .await
-            .map_err(|source| StoreError::NotWritable {
-                path: self.path.clone(),
-                source,
-            })?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        sqlx::query(
+            "INSERT INTO store_probe (id, written_at) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|source| StoreError::NotWritable {
+            database: self.name.clone(),
+            source,
+        })?;
         Ok(())
     }
 
-    /// Whether the database at `path` holds secrets sealed under some master key.
-    /// Read only, with no key: a missing file, or one without credentials, holds
-    /// none. A fresh master key could not open sealed secrets, so the caller must
-    /// not generate one for such a file.
+    /// Whether the SQLite file at `path` holds sealed secrets: see
+    /// [`Store::holds_sealed_secrets_at`].
     pub async fn holds_sealed_secrets(path: &Path) -> Result<bool, StoreError> {
-        let at: Arc<Path> = Arc::from(path);
-        if !path.exists() {
+        Self::holds_sealed_secrets_at(&Database::Sqlite(path.to_path_buf())).await
+    }
+
+    /// Whether the database holds secrets sealed under some master key. Read
+    /// only, with no key: a missing file, or a database without credentials,
+    /// holds none. A fresh master key could not open sealed secrets, so the caller
+    /// must not generate one for such a database.
+    pub async fn holds_sealed_secrets_at(db: &Database) -> Result<bool, StoreError> {
+        let name: Name = Arc::from(db.name());
+        if let Database::Sqlite(path) = db
+            && !path.exists()
+        {
             return Ok(false);
         }
-        let options = SqliteConnectOptions::new().filename(path).read_only(true);
-        let mut conn = sqlx::ConnectOptions::connect(&options).await.at(&at)?;
-        let has_table: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'credentials'",
-        )
-        .fetch_optional(&mut conn)
-        .await
-        .at(&at)?;
-        let mut sealed = false;
-        if has_table.is_some() {
+        let pool = backend::connect(db, true).await.at(&name)?;
+        let sealed = async {
+            let tables: i64 = sqlx::query_scalar(db.dialect().credentials_table_sql())
+                .fetch_one(&pool)
+                .await?;
+            if tables == 0 {
+                return Ok(false);
+            }
             let secrets: Vec<Vec<u8>> = sqlx::query_scalar("SELECT secret FROM credentials")
-                .fetch_all(&mut conn)
-                .await
-                .at(&at)?;
-            sealed = secrets.iter().any(|s| MasterKey::is_sealed(s));
+                .fetch_all(&pool)
+                .await?;
+            Ok(secrets.iter().any(|s| MasterKey::is_sealed(s)))
         }
-        let _ = sqlx::Connection::close(conn).await;
-        Ok(sealed)
+        .await
+        .at(&name);
+        pool.close().await;
+        sealed
+    }
+
+    /// The master key sealing this store's secrets (its `Debug` shows no byte).
+    pub fn master_key(&self) -> &MasterKey {
+        &self.key
     }
 
     /// Id of the master key in use (not secret).
@@ -237,7 +285,7 @@ impl Store {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
-            .at(&self.path)?;
+            .at(&self.name)?;
         Ok(())
     }
 

@@ -11,6 +11,7 @@ mod layout;
 mod openai;
 mod operations;
 mod outlier;
+mod postgres;
 mod refresh;
 mod secrets;
 mod serve_output;

@@ -82,6 +82,19 @@ pub enum AppError {
         /// The database (file, or URL without password).
         database: String,
     },
+    /// No master key is given for a PostgreSQL store. Replicas share the database,
+    /// so a key generated on one machine would not open secrets on another: none
+    /// is generated.
+    #[error(
+        "no master key: {} does not exist and SWITCHYARD_MASTER_KEY is unset; the store is PostgreSQL ({database}), shared by replicas, so no key is generated: give every replica the same key (`switchyard token master-key` makes one)",
+        key_file.display()
+    )]
+    MasterKeyRequired {
+        /// The key file looked for.
+        key_file: std::path::PathBuf,
+        /// The database (file, or URL without password).
+        database: String,
+    },
 }
 
 /// A built service, bound and ready to run.
@@ -539,6 +552,12 @@ pub async fn open_store(config: &Config) -> Result<Store, AppError> {
     let env = config.master_key_env.as_ref().map(|k| k.expose_secret());
     let (key, source) = match MasterKey::load_existing(env, &key_file)? {
         Some(found) => found,
+        None if matches!(db, Database::Postgres(_)) => {
+            return Err(AppError::MasterKeyRequired {
+                key_file,
+                database: db.name(),
+            });
+        }
         None if Store::holds_sealed_secrets_at(&db).await? => {
             return Err(AppError::MissingMasterKey {
                 key_file,

@@ -35,14 +35,11 @@ pub use types::{
     StoredCredential,
 };
 
-/// The embedded SQLite migrations (kept under this name for existing callers).
-pub static MIGRATOR: &sqlx::migrate::Migrator = &SQLITE_MIGRATOR;
-
 /// A store failure. Failures of the database name it: the SQLite file, or the
 /// PostgreSQL URL without its password.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite or sqlx failed.
+    /// The database or sqlx failed.
     #[error("database {database}: {source}")]
     Sqlx {
         /// The database: file, or URL without password.

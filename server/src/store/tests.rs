@@ -301,6 +301,31 @@ both_backends! {
         store.close().await;
     }
 
+    async fn the_database_holds_secrets_only_sealed(db) {
+        let store = Store::open_at(&db, key()).await.unwrap();
+        store
+            .put_credential(&oauth("o1", "access-AAAA", "refresh-BBBB"), false, 1)
+            .await
+            .unwrap();
+        let rows = sqlx::query("SELECT secret, refresh_token, client_secret FROM credentials")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        for row in &rows {
+            for column in 0..3 {
+                let sealed: Vec<u8> = sqlx::Row::get(row, column);
+                assert!(MasterKey::is_sealed(&sealed), "column {column}");
+                for secret in ["access-AAAA", "refresh-BBBB", "client-secret-x"] {
+                    assert!(
+                        !sealed.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                        "{secret} in column {column}"
+                    );
+                }
+            }
+        }
+        assert_eq!(rows.len(), 1);
+    }
+
     async fn credentials_list_by_provider_priority_then_id_bytewise(db) {
         let store = Store::open_at(&db, key()).await.unwrap();
         for (id, provider, priority) in [("b", "p", 1), ("B", "p", 1), ("a", "p", 2), ("z", "P", 9)] {

@@ -205,3 +205,21 @@ async fn migrate_store_moves_a_sqlite_store_seeded_by_the_cli_into_postgres() {
     assert!(status.success(), "{logs}");
     assert!(!dir.path().join("switchyard.db").exists());
 }
+
+#[tokio::test]
+async fn a_postgres_store_without_a_given_master_key_is_refused_and_no_key_is_made() {
+    // Refused before any connection: nothing listens on port 1.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.db");
+    let fakes = Fakes::start().await;
+    let url = "postgres://sy:pw-secret-0012@127.0.0.1:1/switchyard";
+    let config = fakes.config_env(&path, "", &[("DATABASE_URL", url)]);
+    let Err(err) = switchyard::app::App::build(config).await else {
+        panic!("started without a master key");
+    };
+    let err = err.to_string();
+    assert!(err.starts_with("no master key"), "{err}");
+    assert!(err.contains("postgres://127.0.0.1:1/switchyard"), "{err}");
+    assert!(!err.contains("pw-secret"), "{err}");
+    assert!(!switchyard::crypto::default_key_file(&path).exists());
+}

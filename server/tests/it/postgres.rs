@@ -1,6 +1,7 @@
 //! PostgreSQL as the store: two servers on one database answer `ExplainFallback`
-//! for each other's requests, and `migrate-store` moves a SQLite store (seeded
-//! through the CLI) into PostgreSQL, where the server uses its credential.
+//! for each other's requests, `migrate-store` moves a SQLite store (seeded
+//! through the CLI) into PostgreSQL, where the server uses its credential, and
+//! the store's health follows a database that refuses writes.
 //!
 //! Each test creates its own database on `SWITCHYARD_TEST_POSTGRES_URL`
 //! (`bash .ci/postgres` starts a server and sets it). Without it the tests print
@@ -11,10 +12,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret as _, SecretString};
+use sqlx::Connection as _;
 use switchyard::fake::FakeReply;
-use switchyard::store::testdb::{Unavailable, fresh_postgres};
+use switchyard::store::testdb::{POSTGRES_URL_ENV, Unavailable, fresh_postgres};
 use switchyard::store::{Database, NewApiKey, Store};
 use switchyard_client::pb;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 use super::support::*;
 
@@ -222,4 +227,95 @@ async fn a_postgres_store_without_a_given_master_key_is_refused_and_no_key_is_ma
     assert!(err.contains("postgres://127.0.0.1:1/switchyard"), "{err}");
     assert!(!err.contains("pw-secret"), "{err}");
     assert!(!switchyard::crypto::default_key_file(&path).exists());
+}
+
+async fn store_health(channel: tonic::transport::Channel) -> ServingStatus {
+    HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: "switchyard.v1.Store".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status()
+}
+
+/// Runs `sql` as the test server's administrator.
+async fn as_admin(sql: String) {
+    let admin = std::env::var(POSTGRES_URL_ENV).unwrap();
+    let mut conn = sqlx::postgres::PgConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// Makes calls (each must succeed) until the store reports `want`.
+async fn call_until(app: &mut TestApp, want: ServingStatus) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        app.aux("compression").await.unwrap();
+        if store_health(app.channel.clone()).await == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the store never became {want:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn store_health_goes_not_serving_while_postgres_refuses_writes_and_comes_back() {
+    let Some(url) = postgres_or_skip().await else {
+        return;
+    };
+    let name = url.expose_secret().rsplit('/').next().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.db");
+    seed_keys_into(&url, &path).await;
+    let fakes = Fakes::start().await;
+    let env = [("DATABASE_URL", url.expose_secret())];
+    let mut app = TestApp::spawn(fakes.config_env(&path, "", &env)).await;
+    app.aux("compression").await.unwrap();
+    assert_eq!(
+        store_health(app.channel.clone()).await,
+        ServingStatus::Serving
+    );
+
+    // The database turns read-only; sessions are cut so the pool reconnects into it.
+    let terminate = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    );
+    as_admin(format!(
+        "ALTER DATABASE {name} SET default_transaction_read_only = on; {terminate}"
+    ))
+    .await;
+    call_until(&mut app, ServingStatus::NotServing).await;
+
+    as_admin(format!(
+        "ALTER DATABASE {name} RESET default_transaction_read_only; {terminate}"
+    ))
+    .await;
+    call_until(&mut app, ServingStatus::Serving).await;
+    // Written again: a trail of a call made now reaches the database.
+    let answer = app.aux("compression").await.unwrap();
+    let store = Store::open_at(
+        &Database::Postgres(url.clone()),
+        switchyard::crypto::MasterKey::load(None, &switchyard::crypto::default_key_file(&path))
+            .unwrap()
+            .0,
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.trail(&answer.request_id).await.unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the trail never reached PostgreSQL"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    store.close().await;
+    app.stop().await;
 }

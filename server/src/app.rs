@@ -30,7 +30,7 @@ use crate::reload::watch::Triggers;
 use crate::reload::{ConfigSource, Reloader};
 use crate::service::Switchyard;
 use crate::status::{STORE_HEALTH_SERVICE, Status};
-use crate::store::{Store, StoreError};
+use crate::store::{Database, Store, StoreError};
 use crate::telemetry::continue_trace;
 use crate::writer::Recorder;
 
@@ -76,13 +76,26 @@ pub enum AppError {
     #[error(
         "no master key: {} does not exist and SWITCHYARD_MASTER_KEY is unset, but {} holds secrets sealed under a master key; restore the key file or set SWITCHYARD_MASTER_KEY (a new key could not open them)",
         key_file.display(),
-        database.display()
+        database
     )]
     MissingMasterKey {
         /// The key file looked for.
         key_file: std::path::PathBuf,
-        /// The database.
-        database: std::path::PathBuf,
+        /// The database (file, or URL without password).
+        database: String,
+    },
+    /// No master key is given for a PostgreSQL store. Replicas share the database,
+    /// so a key generated on one machine would not open secrets on another: none
+    /// is generated.
+    #[error(
+        "no master key: {} does not exist and SWITCHYARD_MASTER_KEY is unset; the store is PostgreSQL ({database}), shared by replicas, so no key is generated: give every replica the same key (`switchyard token master-key` makes one)",
+        key_file.display()
+    )]
+    MasterKeyRequired {
+        /// The key file looked for.
+        key_file: std::path::PathBuf,
+        /// The database (file, or URL without password).
+        database: String,
     },
 }
 
@@ -532,18 +545,34 @@ async fn report_store_health(status: Status, reporter: tonic_health::server::Hea
     }
 }
 
+/// The configured database: PostgreSQL when `database.url` (or `DATABASE_URL`) is
+/// set, else the SQLite file `database.path`.
+pub fn database(config: &Config) -> Result<Database, StoreError> {
+    Ok(match &config.database.url {
+        Some(url) => Database::postgres(url.clone())?,
+        None => Database::Sqlite(config.database.path.clone()),
+    })
+}
+
 /// Opens the configured store with the configured master key. A key file is
 /// generated only for a database that holds no sealed secrets.
 pub async fn open_store(config: &Config) -> Result<Store, AppError> {
     use secrecy::ExposeSecret as _;
+    let db = database(config)?;
     let key_file = config.master_key_file();
     let env = config.master_key_env.as_ref().map(|k| k.expose_secret());
     let (key, source) = match MasterKey::load_existing(env, &key_file)? {
         Some(found) => found,
-        None if Store::holds_sealed_secrets(&config.database.path).await? => {
+        None if matches!(db, Database::Postgres(_)) => {
+            return Err(AppError::MasterKeyRequired {
+                key_file,
+                database: db.name(),
+            });
+        }
+        None if Store::holds_sealed_secrets_at(&db).await? => {
             return Err(AppError::MissingMasterKey {
                 key_file,
-                database: config.database.path.clone(),
+                database: db.name(),
             });
         }
         None => MasterKey::create(&key_file)?,
@@ -556,7 +585,7 @@ pub async fn open_store(config: &Config) -> Result<Store, AppError> {
         KeySource::File(path) => tracing::debug!(file = %path.display(), "master key from file"),
         KeySource::Env => tracing::debug!("master key from SWITCHYARD_MASTER_KEY"),
     }
-    Ok(Store::open(&config.database.path, key).await?)
+    Ok(Store::open_at(&db, key).await?)
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {

@@ -25,6 +25,9 @@ pub use keys::{DeclaredKey, KeyConfig, KeySource, ProviderAuth};
 /// config file exists.
 pub const EXAMPLE_YAML: &str = include_str!("../switchyard.example.yaml");
 
+/// The PostgreSQL URL from the environment, as most tools spell it.
+pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
+
 /// Prefix of environment overrides: `SWITCHYARD__MODEL__MODEL=gpt-5`.
 pub const ENV_PREFIX: &str = "SWITCHYARD__";
 
@@ -240,13 +243,17 @@ impl OtelSettings {
     }
 }
 
-/// SQLite store settings.
+/// Store settings: a SQLite file, or PostgreSQL when `url` is set.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// Path of the SQLite file.
+    /// Path of the SQLite file (unused when `url` is set).
     #[serde(default = "defaults::db_path")]
     pub path: PathBuf,
+    /// `postgres://` URL of a PostgreSQL database; `DATABASE_URL` from the
+    /// environment takes precedence. Secret: it may hold a password.
+    #[serde(default)]
+    pub url: Option<secrecy::SecretString>,
     /// How many request trails are kept for ExplainFallback.
     #[serde(default = "defaults::trail_retention")]
     pub trail_retention: u32,
@@ -261,6 +268,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             path: defaults::db_path(),
+            url: None,
             trail_retention: defaults::trail_retention(),
             master_key_file: None,
         }
@@ -712,6 +720,9 @@ impl Config {
             .rev()
             .find(|(k, _)| k == crate::crypto::MASTER_KEY_ENV)
             .map(|(_, v)| secrecy::SecretString::from(v.clone()));
+        if let Some((_, url)) = env.iter().rev().find(|(k, _)| k == DATABASE_URL_ENV) {
+            config.database.url = Some(secrecy::SecretString::from(url.clone()));
+        }
         Ok(config)
     }
 
@@ -1072,6 +1083,37 @@ model: {provider: p, model: m}
         assert!(
             err.contains("auxiliary.vision.fallback_chain[0].provider"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn database_url_from_the_file_or_database_url_selects_postgres() {
+        use secrecy::ExposeSecret as _;
+        let c = Config::from_yaml(MINIMAL, "t", []).unwrap();
+        assert!(c.database.url.is_none(), "SQLite stays the default");
+        let text = format!("{MINIMAL}\ndatabase: {{ url: 'postgres://file/db' }}\n");
+        let c = Config::from_yaml(&text, "t", []).unwrap();
+        let url = c
+            .database
+            .url
+            .as_ref()
+            .map(|u| u.expose_secret().to_owned());
+        assert_eq!(url.as_deref(), Some("postgres://file/db"));
+        let env = [(DATABASE_URL_ENV.to_owned(), "postgres://env/db".to_owned())];
+        let c = Config::from_yaml(&text, "t", env).unwrap();
+        let url = c
+            .database
+            .url
+            .as_ref()
+            .map(|u| u.expose_secret().to_owned());
+        assert_eq!(
+            url.as_deref(),
+            Some("postgres://env/db"),
+            "the environment wins"
+        );
+        assert!(
+            !format!("{c:?}").contains("postgres://env"),
+            "Debug redacts the URL"
         );
     }
 

@@ -69,6 +69,17 @@ enum Command {
         #[command(subcommand)]
         action: Box<CredentialsCommand>,
     },
+    /// Copy a SQLite store into an empty PostgreSQL database: credentials (sealed
+    /// secrets unchanged: keep the same master key), their health, the refresh
+    /// journal and the trails. Stop the server first.
+    MigrateStore {
+        /// The SQLite file to copy.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL URL (default: DATABASE_URL).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        to: String,
+    },
     /// Check the config, print the candidate list of every caller, and warn about
     /// candidates without a usable key.
     CheckConfig {
@@ -280,6 +291,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::MigrateStore { from, to } => {
+            let mut config = load_config(&cli.config)?;
+            let target = switchyard::store::Database::postgres(to.into())?;
+            if !from.exists() {
+                bail!("{}: no such SQLite file", from.display());
+            }
+            // The master key of the source (its key file is beside it by default).
+            config.database.path = from;
+            config.database.url = None;
+            let source = switchyard::app::open_store(&config).await?;
+            let target_key = source.master_key().clone();
+            let target = switchyard::store::Store::open_at(&target, target_key).await?;
+            let copied = source.copy_into(&target).await;
+            source.close().await;
+            target.close().await;
+            let copied = copied?;
+            println!(
+                "copied {} credentials, {} health rows, {} refreshes in flight and {} trails from {} to {}",
+                copied.credentials,
+                copied.health,
+                copied.journal,
+                copied.trails,
+                source.name(),
+                target.name()
+            );
+            Ok(())
+        }
         Command::CheckConfig { strict } => {
             let config = load_config(&cli.config)?;
             println!("config ok");
@@ -335,8 +373,8 @@ async fn check_keys(config: &Config) -> anyhow::Result<Vec<String>> {
         .collect();
     // Keys added with the CLI live in the database; it is read only when it
     // exists and holds some (opening an empty one would create a master key).
-    let path = &config.database.path;
-    if path.exists() && switchyard::store::Store::holds_sealed_secrets(path).await? {
+    let db = switchyard::app::database(config)?;
+    if switchyard::store::Store::holds_sealed_secrets_at(&db).await? {
         let store = switchyard::app::open_store(config).await?;
         let stored = store.credentials().await;
         store.close().await;

@@ -43,9 +43,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut conn = self.begin_write().await?;
         let done = sqlx::query(
-            "INSERT OR REPLACE INTO refresh_journal
+            "INSERT INTO refresh_journal
                  (credential_id, generation, token_fingerprint, started_at, outcome)
-             SELECT id, ?2, ?3, ?4, NULL FROM credentials WHERE id = ?1",
+             SELECT id, $2, $3, $4, NULL FROM credentials WHERE id = $1
+             ON CONFLICT (credential_id) DO UPDATE SET
+                 generation = excluded.generation, token_fingerprint = excluded.token_fingerprint,
+                 started_at = excluded.started_at, outcome = NULL",
         )
         .bind(id)
         .bind(generation as i64)
@@ -54,33 +57,33 @@ impl Store {
         .execute(&mut *conn)
         .await
         .map(|_| ())
-        .at(&self.path);
-        commit(conn, done, &self.path).await
+        .at(&self.name);
+        commit(conn, done, &self.name).await
     }
 
     /// Records that the token call of `id` ended without an answer after it was sent.
     pub async fn journal_outcome_unknown(&self, id: &str) -> Result<(), StoreError> {
         let mut conn = self.begin_write().await?;
         let done =
-            sqlx::query("UPDATE refresh_journal SET outcome = 'unknown' WHERE credential_id = ?")
+            sqlx::query("UPDATE refresh_journal SET outcome = 'unknown' WHERE credential_id = $1")
                 .bind(id)
                 .execute(&mut *conn)
                 .await
                 .map(|_| ())
-                .at(&self.path);
-        commit(conn, done, &self.path).await
+                .at(&self.name);
+        commit(conn, done, &self.name).await
     }
 
     /// Forgets the refresh of `id` (it ended without changing the credential).
     pub async fn journal_clear(&self, id: &str) -> Result<(), StoreError> {
         let mut conn = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM refresh_journal WHERE credential_id = ?")
+        let done = sqlx::query("DELETE FROM refresh_journal WHERE credential_id = $1")
             .bind(id)
             .execute(&mut *conn)
             .await
             .map(|_| ())
-            .at(&self.path);
-        commit(conn, done, &self.path).await
+            .at(&self.name);
+        commit(conn, done, &self.name).await
     }
 
     /// Every refresh whose end was not recorded.
@@ -91,7 +94,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await
-        .at(&self.path)?;
+        .at(&self.name)?;
         rows.iter()
             .map(|r| {
                 Ok::<_, sqlx::Error>(JournalEntry {
@@ -103,7 +106,7 @@ impl Store {
                 })
             })
             .collect::<Result<_, _>>()
-            .at(&self.path)
+            .at(&self.name)
     }
 
     /// Stores the pair a refresh returned and ends its journal row, in one
@@ -124,9 +127,9 @@ impl Store {
         let done = async {
             let updated = sqlx::query(
                 "UPDATE credentials
-                 SET secret = ?, refresh_token = ?, expires_at = ?, generation = generation + 1,
-                     updated_at = ?
-                 WHERE id = ? AND kind = 'oauth' AND generation = ? AND incarnation = ?",
+                 SET secret = $1, refresh_token = $2, expires_at = $3, generation = generation + 1,
+                     updated_at = $4
+                 WHERE id = $5 AND kind = 'oauth' AND generation = $6 AND incarnation = $7",
             )
             .bind(secret)
             .bind(refresh)
@@ -137,19 +140,19 @@ impl Store {
             .bind(incarnation)
             .execute(&mut *conn)
             .await
-            .at(&self.path)?;
+            .at(&self.name)?;
             if updated.rows_affected() != 1 {
                 return Err(StoreError::Conflict(id.to_owned()));
             }
-            sqlx::query("DELETE FROM refresh_journal WHERE credential_id = ?")
+            sqlx::query("DELETE FROM refresh_journal WHERE credential_id = $1")
                 .bind(id)
                 .execute(&mut *conn)
                 .await
-                .at(&self.path)?;
+                .at(&self.name)?;
             Ok(generation + 1)
         }
         .await;
-        commit(conn, done, &self.path).await
+        commit(conn, done, &self.name).await
     }
 
     /// Marks `id` (the row `incarnation`) dead for `reason` and ends its journal
@@ -170,15 +173,15 @@ impl Store {
         let mut conn = self.begin_write().await?;
         let done = async {
             write_health(&mut conn, &dead).await?;
-            sqlx::query("DELETE FROM refresh_journal WHERE credential_id = ?")
+            sqlx::query("DELETE FROM refresh_journal WHERE credential_id = $1")
                 .bind(&**id)
                 .execute(&mut *conn)
                 .await?;
             Ok(())
         }
         .await
-        .at(&self.path);
-        commit(conn, done, &self.path).await
+        .at(&self.name);
+        commit(conn, done, &self.name).await
     }
 }
 
@@ -190,8 +193,8 @@ mod tests {
     use crate::store::NewCredential;
     use secrecy::ExposeSecret as _;
 
-    async fn store_with_oauth(dir: &std::path::Path) -> Store {
-        let store = Store::open(&dir.join("s.db"), MasterKey::from_bytes([3; 32]))
+    async fn store_with_oauth(db: &crate::store::Database) -> Store {
+        let store = Store::open_at(db, MasterKey::from_bytes([3; 32]))
             .await
             .unwrap();
         let c = NewCredential {
@@ -213,63 +216,61 @@ mod tests {
         store
     }
 
-    #[tokio::test]
-    async fn a_rotation_ends_its_journal_row_in_the_same_transaction() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with_oauth(dir.path()).await;
-        let inc = store.credential("o1").await.unwrap().unwrap().incarnation;
-        store.journal_begin("o1", 0, "fp", 5).await.unwrap();
-        store.journal_outcome_unknown("o1").await.unwrap();
-        let rows = store.journal().await.unwrap();
-        assert_eq!(rows.len(), 1);
-        assert!(rows[0].outcome_unknown);
-        assert_eq!(rows[0].fingerprint, "fp");
-        let tokens = RotatedTokens {
-            access_token: "a1".to_owned().into(),
-            refresh_token: "r1".to_owned().into(),
-            expires_at: None,
-        };
-        assert_eq!(
-            store
-                .commit_rotation("o1", inc, 0, &tokens, 6)
-                .await
-                .unwrap(),
-            1
-        );
-        assert!(store.journal().await.unwrap().is_empty());
-        // A stale generation changes nothing, and keeps a newer journal row.
-        store.journal_begin("o1", 1, "fp2", 7).await.unwrap();
-        assert!(matches!(
-            store.commit_rotation("o1", inc, 0, &tokens, 8).await,
-            Err(StoreError::Conflict(_))
-        ));
-        assert!(matches!(
-            store
-                .commit_rotation("o1", inc.wrapping_add(1), 1, &tokens, 8)
-                .await,
-            Err(StoreError::Conflict(_))
-        ));
-        assert_eq!(store.journal().await.unwrap().len(), 1);
-        let c = store.credential("o1").await.unwrap().unwrap();
-        assert_eq!(c.material.bearer().expose_secret(), "a1");
-    }
+    crate::store::tests::both_backends! {
+        async fn a_rotation_ends_its_journal_row_in_the_same_transaction(db) {
+            let store = store_with_oauth(&db).await;
+            let inc = store.credential("o1").await.unwrap().unwrap().incarnation;
+            store.journal_begin("o1", 0, "fp", 5).await.unwrap();
+            store.journal_outcome_unknown("o1").await.unwrap();
+            let rows = store.journal().await.unwrap();
+            assert_eq!(rows.len(), 1);
+            assert!(rows[0].outcome_unknown);
+            assert_eq!(rows[0].fingerprint, "fp");
+            let tokens = RotatedTokens {
+                access_token: "a1".to_owned().into(),
+                refresh_token: "r1".to_owned().into(),
+                expires_at: None,
+            };
+            assert_eq!(
+                store
+                    .commit_rotation("o1", inc, 0, &tokens, 6)
+                    .await
+                    .unwrap(),
+                1
+            );
+            assert!(store.journal().await.unwrap().is_empty());
+            // A stale generation changes nothing, and keeps a newer journal row.
+            store.journal_begin("o1", 1, "fp2", 7).await.unwrap();
+            assert!(matches!(
+                store.commit_rotation("o1", inc, 0, &tokens, 8).await,
+                Err(StoreError::Conflict(_))
+            ));
+            assert!(matches!(
+                store
+                    .commit_rotation("o1", inc.wrapping_add(1), 1, &tokens, 8)
+                    .await,
+                Err(StoreError::Conflict(_))
+            ));
+            assert_eq!(store.journal().await.unwrap().len(), 1);
+            let c = store.credential("o1").await.unwrap().unwrap();
+            assert_eq!(c.material.bearer().expose_secret(), "a1");
+        }
 
-    #[tokio::test]
-    async fn a_refusal_marks_dead_and_ends_the_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with_oauth(dir.path()).await;
-        store.journal_begin("o1", 0, "fp", 5).await.unwrap();
-        let incarnation = store.credential("o1").await.unwrap().unwrap().incarnation;
-        store
-            .commit_refusal(&"o1".into(), incarnation, "refused", 6)
-            .await
-            .unwrap();
-        assert!(store.journal().await.unwrap().is_empty());
-        let c = store.credential("o1").await.unwrap().unwrap();
-        assert_eq!(c.health.dead_reason.as_deref(), Some("refused"));
-        // A replaced credential loses the row of its predecessor.
-        store.journal_begin("o1", 0, "fp", 7).await.unwrap();
-        store.remove_credential("o1").await.unwrap();
-        assert!(store.journal().await.unwrap().is_empty());
+        async fn a_refusal_marks_dead_and_ends_the_row(db) {
+            let store = store_with_oauth(&db).await;
+            store.journal_begin("o1", 0, "fp", 5).await.unwrap();
+            let incarnation = store.credential("o1").await.unwrap().unwrap().incarnation;
+            store
+                .commit_refusal(&"o1".into(), incarnation, "refused", 6)
+                .await
+                .unwrap();
+            assert!(store.journal().await.unwrap().is_empty());
+            let c = store.credential("o1").await.unwrap().unwrap();
+            assert_eq!(c.health.dead_reason.as_deref(), Some("refused"));
+            // A replaced credential loses the row of its predecessor.
+            store.journal_begin("o1", 0, "fp", 7).await.unwrap();
+            store.remove_credential("o1").await.unwrap();
+            assert!(store.journal().await.unwrap().is_empty());
+        }
     }
 }

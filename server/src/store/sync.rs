@@ -12,7 +12,7 @@ impl Store {
         sqlx::query_scalar("SELECT generation FROM credential_changes WHERE id = 1")
             .fetch_one(&self.pool)
             .await
-            .at(&self.path)
+            .at(&self.name)
     }
 }
 

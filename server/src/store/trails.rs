@@ -1,8 +1,9 @@
-//! Request trails in SQLite: one `requests` row per call (its steps as JSON),
+//! Request trails: one `requests` row per call (its steps as JSON),
 //! written in multi-row batches by the write-behind task, read by `ExplainFallback`,
 //! and pruned to the newest `database.trail_retention` rows.
 //!
-//! Pruning goes by `rowid`: rows are only ever appended, so the newest rowid minus
+//! Pruning goes by `rowid` (SQLite) or `seq` (PostgreSQL, an identity column):
+//! rows are only ever appended, so the newest rowid minus
 //! the retention bounds what may go. Each prune is one ranged `DELETE` of at most a
 //! batch of rows at the low end of the table: its cost follows the rows deleted,
 //! never the rows kept (a scan of a million-row table took 278 ms and overflowed
@@ -10,19 +11,12 @@
 
 use std::sync::Arc;
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
-use super::{At as _, Store, StoreError};
+use super::{At as _, Dialect, Store, StoreError};
 use crate::domain::{
     Action, Caller, CandidateSummary, ErrorClass, FailureReason, Millis, Step, Trail,
 };
-
-/// Deletes the rows below the retention bound, at most `?2` of them, lowest first.
-/// Both bounds are rowid ranges read from the ends of the rowid b-tree: the query
-/// plan is a `SEARCH ... USING INTEGER PRIMARY KEY`, never a `SCAN` (a test checks).
-const PRUNE_SQL: &str = "DELETE FROM requests
-     WHERE rowid <= (SELECT max(rowid) FROM requests) - ?1
-       AND rowid < (SELECT min(rowid) FROM requests) + ?2";
 
 // === impl Store ===
 
@@ -30,33 +24,35 @@ impl Store {
     /// Deletes the oldest trails beyond the newest `keep`, at most `max_rows` of
     /// them. Returns how many went; `max_rows` means more may remain.
     pub async fn prune_trails(&self, keep: u32, max_rows: u32) -> Result<u64, StoreError> {
-        let mut conn = self.pool.acquire().await.at(&self.path)?;
-        prune(&mut conn, keep, max_rows).await.at(&self.path)
+        let mut conn = self.pool.acquire().await.at(&self.name)?;
+        prune(&mut conn, self.dialect, keep, max_rows)
+            .await
+            .at(&self.name)
     }
 
     /// The recorded trail of a request.
     pub async fn trail(&self, request_id: &str) -> Result<Option<Trail>, StoreError> {
         let Some(row) = sqlx::query(
-            "SELECT caller_kind, task, created_at, failure_reason, candidates, steps FROM requests WHERE id = ?",
+            "SELECT caller_kind, task, created_at, failure_reason, candidates, steps FROM requests WHERE id = $1",
         )
         .bind(request_id)
         .fetch_optional(&self.pool)
-        .await.at(&self.path)?
+        .await.at(&self.name)?
         else {
             return Ok(None);
         };
         let caller = match (
             row.try_get::<String, _>("caller_kind")
-                .at(&self.path)?
+                .at(&self.name)?
                 .as_str(),
-            row.try_get::<Option<String>, _>("task").at(&self.path)?,
+            row.try_get::<Option<String>, _>("task").at(&self.name)?,
         ) {
             ("aux", Some(task)) => Caller::Aux(task),
             _ => Caller::Primary,
         };
         let failure = match row
             .try_get::<Option<String>, _>("failure_reason")
-            .at(&self.path)?
+            .at(&self.name)?
         {
             None => None,
             Some(s) => Some(
@@ -65,16 +61,16 @@ impl Store {
             ),
         };
         let candidates: Vec<CandidateSummary> =
-            serde_json::from_str(&row.try_get::<String, _>("candidates").at(&self.path)?)
+            serde_json::from_str(&row.try_get::<String, _>("candidates").at(&self.name)?)
                 .map_err(|e| StoreError::Corrupt(format!("candidates: {e}")))?;
-        let steps = match row.try_get::<Option<String>, _>("steps").at(&self.path)? {
+        let steps = match row.try_get::<Option<String>, _>("steps").at(&self.name)? {
             Some(json) => steps_from_json(&json)?,
             None => self.legacy_steps(request_id).await?,
         };
         Ok(Some(Trail {
             request_id: request_id.to_owned(),
             caller,
-            created_at: row.try_get::<i64, _>("created_at").at(&self.path)?.max(0) as Millis,
+            created_at: row.try_get::<i64, _>("created_at").at(&self.name)?.max(0) as Millis,
             failure,
             candidates,
             steps,
@@ -86,31 +82,31 @@ impl Store {
         let rows = sqlx::query(
             "SELECT candidate_index, provider, model, credential_id, error_class, http_status,
                     action, reason, duration_ms
-             FROM attempts WHERE request_id = ? ORDER BY seq",
+             FROM attempts WHERE request_id = $1 ORDER BY seq",
         )
         .bind(request_id)
         .fetch_all(&self.pool)
         .await
-        .at(&self.path)?;
+        .at(&self.name)?;
         rows.iter()
             .map(|r| {
-                let class: String = r.try_get("error_class").at(&self.path)?;
-                let action: String = r.try_get("action").at(&self.path)?;
+                let class: String = r.try_get("error_class").at(&self.name)?;
+                let action: String = r.try_get("action").at(&self.name)?;
                 Ok(Step {
-                    candidate_index: r.try_get::<i64, _>("candidate_index").at(&self.path)? as u32,
-                    provider: r.try_get::<String, _>("provider").at(&self.path)?.into(),
-                    model: r.try_get::<String, _>("model").at(&self.path)?.into(),
+                    candidate_index: r.try_get::<i64, _>("candidate_index").at(&self.name)? as u32,
+                    provider: r.try_get::<String, _>("provider").at(&self.name)?.into(),
+                    model: r.try_get::<String, _>("model").at(&self.name)?.into(),
                     credential_id: r
                         .try_get::<Option<String>, _>("credential_id")
-                        .at(&self.path)?
+                        .at(&self.name)?
                         .map(Into::into),
                     error_class: ErrorClass::parse(&class)
                         .ok_or_else(|| StoreError::Corrupt(format!("error class {class:?}")))?,
-                    http_status: r.try_get::<i64, _>("http_status").at(&self.path)? as u16,
+                    http_status: r.try_get::<i64, _>("http_status").at(&self.name)? as u16,
                     action: Action::parse(&action)
                         .ok_or_else(|| StoreError::Corrupt(format!("action {action:?}")))?,
-                    reason: r.try_get("reason").at(&self.path)?,
-                    duration_ms: r.try_get::<i64, _>("duration_ms").at(&self.path)?.max(0) as u64,
+                    reason: r.try_get("reason").at(&self.name)?,
+                    duration_ms: r.try_get::<i64, _>("duration_ms").at(&self.name)?.max(0) as u64,
                 })
             })
             .collect()
@@ -119,11 +115,12 @@ impl Store {
 
 /// One bounded prune step, inside the caller's transaction.
 pub(super) async fn prune(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
+    dialect: Dialect,
     keep: u32,
     max_rows: u32,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(PRUNE_SQL)
+    let done = sqlx::query(dialect.prune_sql())
         .bind(i64::from(keep))
         .bind(i64::from(max_rows))
         .execute(&mut *conn)
@@ -200,33 +197,58 @@ fn steps_from_json(text: &str) -> Result<Vec<Step>, StoreError> {
 const TRAIL_ROWS_PER_INSERT: usize = 256;
 
 /// Inserts trails, one row each, in multi-row statements: one round trip to the
-/// SQLite thread per few hundred requests.
+/// database per few hundred requests. A trail already stored is left as it is.
 pub(super) async fn write_trails(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     trails: &[Arc<Trail>],
 ) -> Result<(), sqlx::Error> {
     for chunk in trails.chunks(TRAIL_ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT OR IGNORE INTO requests
-                 (id, caller_kind, task, created_at, outcome, failure_reason, candidates, steps) ",
-        );
-        insert.push_values(chunk, |mut row, trail| {
-            row.push_bind(trail.request_id.clone())
-                .push_bind(trail.caller.kind())
-                .push_bind(trail.caller.task().map(str::to_owned))
-                .push_bind(trail.created_at as i64)
-                .push_bind(if trail.failure.is_some() {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(chunk.len())));
+        for trail in chunk {
+            query = query
+                .bind(trail.request_id.clone())
+                .bind(trail.caller.kind())
+                .bind(trail.caller.task().map(str::to_owned))
+                .bind(trail.created_at as i64)
+                .bind(if trail.failure.is_some() {
                     "failed"
                 } else {
                     "succeeded"
                 })
-                .push_bind(trail.failure.map(FailureReason::as_str))
-                .push_bind(serde_json::to_string(&trail.candidates).unwrap_or_default())
-                .push_bind(steps_json(&trail.steps));
-        });
-        insert.build().execute(&mut *tx).await?;
+                .bind(trail.failure.map(FailureReason::as_str))
+                .bind(serde_json::to_string(&trail.candidates).unwrap_or_default())
+                .bind(steps_json(&trail.steps));
+        }
+        query.execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// The INSERT of `rows` trails, numbered `$n` placeholders (sqlx's query builder
+/// writes `?` for the Any driver, which PostgreSQL does not read).
+fn insert_sql(rows: usize) -> String {
+    const COLUMNS: usize = 8;
+    let mut sql = String::from(
+        "INSERT INTO requests
+             (id, caller_kind, task, created_at, outcome, failure_reason, candidates, steps)
+         VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..COLUMNS {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * COLUMNS + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT (id) DO NOTHING");
+    sql
 }
 
 /// Test helpers: large tables in one statement, and counts.
@@ -238,36 +260,46 @@ pub(crate) mod testing {
     /// of large retentions (a million rows in seconds, not minutes).
     pub(crate) async fn prefill(store: &Store, n: u64) {
         let sample = crate::store::tests::trail("sample", 0);
-        sqlx::query(
-            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?1)
-             INSERT INTO requests
-                 (id, caller_kind, task, created_at, outcome, failure_reason, candidates, steps)
-             SELECT printf('00000000-0000-7000-8000-%012d', x), 'aux', 'compression', x,
-                    'failed', 'all_candidates_failed', ?2, ?3
-             FROM n",
-        )
-        .bind(n as i64)
-        .bind(serde_json::to_string(&sample.candidates).unwrap())
-        .bind(steps_json(&sample.steps))
-        .execute(&store.pool)
-        .await
-        .unwrap();
+        let sql = match store.dialect {
+            Dialect::Sqlite => {
+                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < $1)
+                 INSERT INTO requests
+                     (id, caller_kind, task, created_at, outcome, failure_reason, candidates, steps)
+                 SELECT printf('00000000-0000-7000-8000-%012d', x), 'aux', 'compression', x,
+                        'failed', 'all_candidates_failed', $2, $3
+                 FROM n"
+            }
+            Dialect::Postgres => {
+                "INSERT INTO requests
+                     (id, caller_kind, task, created_at, outcome, failure_reason, candidates, steps)
+                 SELECT '00000000-0000-7000-8000-' || lpad(x::text, 12, '0'), 'aux', 'compression',
+                        x, 'failed', 'all_candidates_failed', $2, $3
+                 FROM generate_series(1, $1) AS x"
+            }
+        };
+        sqlx::query(sql)
+            .bind(n as i64)
+            .bind(serde_json::to_string(&sample.candidates).unwrap())
+            .bind(steps_json(&sample.steps))
+            .execute(&store.pool)
+            .await
+            .unwrap();
     }
 
     /// How many of `ids` have a row, for tests that check no trail went missing.
     pub(crate) async fn count_present(store: &Store, ids: &[String]) -> usize {
         let mut found = 0;
         for chunk in ids.chunks(500) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "SELECT count(*) FROM requests WHERE id IN (",
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT count(*) FROM requests WHERE id IN ({})",
+                list.join(", ")
             );
-            let mut list = q.separated(", ");
+            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
             for id in chunk {
-                list.push_bind(id.clone());
+                q = q.bind(id.clone());
             }
-            q.push(")");
-            let n: i64 = q.build_query_scalar().fetch_one(&store.pool).await.unwrap();
-            found += n as usize;
+            found += q.fetch_one(&store.pool).await.unwrap() as usize;
         }
         found
     }
@@ -295,49 +327,13 @@ mod tests {
     use crate::store::tests::{key, trail};
 
     #[tokio::test]
-    async fn prune_keeps_exactly_the_newest_rows_in_bounded_steps() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
-        let trails: Vec<_> = (0..5_000)
-            .map(|i| Arc::new(trail(&format!("r{i:05}"), i)))
-            .collect();
-        store.write_batch(&[], &trails).await.unwrap();
-        // 4,000 rows beyond the retention go 1,500 at a time, oldest first.
-        assert_eq!(store.prune_trails(1_000, 1_500).await.unwrap(), 1_500);
-        assert!(store.trail("r01499").await.unwrap().is_none());
-        assert!(store.trail("r01500").await.unwrap().is_some());
-        assert_eq!(store.prune_trails(1_000, 1_500).await.unwrap(), 1_500);
-        assert_eq!(store.prune_trails(1_000, 1_500).await.unwrap(), 1_000);
-        assert_eq!(store.prune_trails(1_000, 1_500).await.unwrap(), 0);
-        assert_eq!(count(&store).await as i64, 1_000);
-        assert!(store.trail("r03999").await.unwrap().is_none());
-        assert!(store.trail("r04000").await.unwrap().is_some());
-        assert!(store.trail("r04999").await.unwrap().is_some());
-        // Later writes prune in their own transaction: still exactly the newest 1,000.
-        let more: Vec<_> = (5_000..5_300)
-            .map(|i| Arc::new(trail(&format!("r{i:05}"), i)))
-            .collect();
-        let prune = super::super::Prune {
-            keep: 1_000,
-            max_rows: 2_048,
-        };
-        assert_eq!(
-            store
-                .write_and_prune(&[], &more, Some(prune))
-                .await
-                .unwrap(),
-            300
-        );
-        assert_eq!(count(&store).await as i64, 1_000);
-        assert!(store.trail("r04299").await.unwrap().is_none());
-        assert!(store.trail("r04300").await.unwrap().is_some());
-    }
-
-    #[tokio::test]
     async fn prune_searches_by_rowid_and_never_scans_the_table() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
-        let explain = sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {PRUNE_SQL}"));
+        let explain = sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {}",
+            Dialect::Sqlite.prune_sql()
+        ));
         let rows = sqlx::query(explain)
             .bind(1_i64)
             .bind(1_i64)
@@ -357,16 +353,53 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn prefilled_rows_prune_in_bounded_steps() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
-        prefill(&store, 10_000).await;
-        assert_eq!(count(&store).await as i64, 10_000);
-        assert_eq!(store.prune_trails(9_000, 600).await.unwrap(), 600);
-        assert_eq!(store.prune_trails(9_000, 600).await.unwrap(), 400);
-        assert_eq!(count(&store).await as i64, 9_000);
-        let first = "00000000-0000-7000-8000-000000001001";
-        assert!(store.trail(first).await.unwrap().is_some());
+    crate::store::tests::both_backends! {
+        async fn prune_keeps_exactly_the_newest_rows_in_bounded_steps(db) {
+            let store = Store::open_at(&db, key()).await.unwrap();
+            let trails: Vec<_> = (0..5_000)
+                .map(|i| Arc::new(trail(&format!("r{i:05}"), i)))
+                .collect();
+            store.write_batch(&[], &trails).await.unwrap();
+            // 4,000 rows beyond the retention go 1,500 at a time, oldest first.
+            assert_eq!(store.prune_trails(1_000, 1_500).await.unwrap(), 1_500);
+            assert!(store.trail("r01499").await.unwrap().is_none());
+            assert!(store.trail("r01500").await.unwrap().is_some());
+            assert_eq!(store.prune_trails(1_000, 1_500).await.unwrap(), 1_500);
+            assert_eq!(store.prune_trails(1_000, 1_500).await.unwrap(), 1_000);
+            assert_eq!(store.prune_trails(1_000, 1_500).await.unwrap(), 0);
+            assert_eq!(count(&store).await as i64, 1_000);
+            assert!(store.trail("r03999").await.unwrap().is_none());
+            assert!(store.trail("r04000").await.unwrap().is_some());
+            assert!(store.trail("r04999").await.unwrap().is_some());
+            // Later writes prune in their own transaction: still exactly the newest 1,000.
+            let more: Vec<_> = (5_000..5_300)
+                .map(|i| Arc::new(trail(&format!("r{i:05}"), i)))
+                .collect();
+            let prune = crate::store::Prune {
+                keep: 1_000,
+                max_rows: 2_048,
+            };
+            assert_eq!(
+                store
+                    .write_and_prune(&[], &more, Some(prune))
+                    .await
+                    .unwrap(),
+                300
+            );
+            assert_eq!(count(&store).await as i64, 1_000);
+            assert!(store.trail("r04299").await.unwrap().is_none());
+            assert!(store.trail("r04300").await.unwrap().is_some());
+        }
+
+        async fn prefilled_rows_prune_in_bounded_steps(db) {
+            let store = Store::open_at(&db, key()).await.unwrap();
+            prefill(&store, 10_000).await;
+            assert_eq!(count(&store).await as i64, 10_000);
+            assert_eq!(store.prune_trails(9_000, 600).await.unwrap(), 600);
+            assert_eq!(store.prune_trails(9_000, 600).await.unwrap(), 400);
+            assert_eq!(count(&store).await as i64, 9_000);
+            let first = "00000000-0000-7000-8000-000000001001";
+            assert!(store.trail(first).await.unwrap().is_some());
+        }
     }
 }

@@ -340,6 +340,8 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            // A developer's DATABASE_URL would move the test's store to PostgreSQL.
+            .env_remove("DATABASE_URL")
             .env("RUST_LOG", "info");
         for (k, v) in env {
             cmd.env(k, v);

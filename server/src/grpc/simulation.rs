@@ -5,8 +5,8 @@ use switchyard_client::pb;
 use tonic::Status;
 
 use crate::domain::{Caller, TransportError};
-use crate::service::SimulationSpec;
 use crate::policy::RefreshOutcome;
+use crate::service::SimulationSpec;
 use crate::simulate::{ScriptedOutcome, SimulatedCredential};
 use crate::validate::{self, MAX_MODEL_LEN, Violations};
 

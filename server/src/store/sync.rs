@@ -20,25 +20,25 @@ impl Store {
 mod tests {
     use secrecy::SecretString;
 
-    use crate::store::tests::key;
+    use crate::store::tests::{both_backends, key};
     use crate::store::{NewApiKey, Store};
 
-    #[tokio::test]
-    async fn adding_and_removing_a_credential_moves_the_count() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
-        let start = store.credential_changes().await.unwrap();
-        let key = NewApiKey {
-            id: "k".into(),
-            provider: "p".into(),
-            label: String::new(),
-            priority: 0,
-            secret: SecretString::from("sk-test-1".to_owned()),
-        };
-        store.add_api_key(&key, 1).await.unwrap();
-        let added = store.credential_changes().await.unwrap();
-        assert!(added > start);
-        store.remove_credential("k").await.unwrap();
-        assert!(store.credential_changes().await.unwrap() > added);
+    both_backends! {
+        async fn adding_and_removing_a_credential_moves_the_count(db) {
+            let store = Store::open_at(&db, key()).await.unwrap();
+            let start = store.credential_changes().await.unwrap();
+            let key = NewApiKey {
+                id: "k".into(),
+                provider: "p".into(),
+                label: String::new(),
+                priority: 0,
+                secret: SecretString::from("sk-test-1".to_owned()),
+            };
+            store.add_api_key(&key, 1).await.unwrap();
+            let added = store.credential_changes().await.unwrap();
+            assert!(added > start);
+            store.remove_credential("k").await.unwrap();
+            assert!(store.credential_changes().await.unwrap() > added);
+        }
     }
 }

@@ -1,12 +1,5 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "an example: a failure should stop it loudly, and what it prints is its output"
-)]
 // examples/stream.rs: the same task, streamed; the stream is a `futures::Stream`.
+#![allow(clippy::print_stdout, reason = "an example: what it prints is its output")]
 use futures::StreamExt as _;
 use switchyard_client::{CallOptions, Client, Error, Message, trail};
 

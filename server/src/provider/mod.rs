@@ -7,21 +7,24 @@
 //! failure (status, headers, body) for [`crate::classify`]. Knows nothing of the
 //! policy, the store or gRPC. Secrets leave this module only as HTTP headers.
 
+mod body;
 pub mod openai_chat;
+mod stream;
+
+use body::*;
+pub use stream::*;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::VecDeque;
 
 use crate::config::Config;
-use crate::domain::{
-    ChatAnswer, ChatRequest, FinishReason, ProviderKind, StreamEvent, TransportError, Usage,
-};
-use crate::sse::{SseDecoder, SseEvent};
+use crate::domain::{ChatAnswer, ChatRequest, ProviderKind, TransportError, Usage};
+use crate::sse::SseDecoder;
 use crate::wire::{anthropic, responses};
 
 /// The `anthropic-version` header sent to `kind: anthropic` providers.
@@ -434,247 +437,5 @@ impl Providers {
                 }
             }
         }
-    }
-}
-
-/// A provider stream that has produced its first content event (or ended
-/// cleanly). Read the rest with [`OpenStream::next_event`].
-pub struct OpenStream {
-    response: reqwest::Response,
-    kind: ProviderKind,
-    /// One per stream: the Anthropic and Responses parsers keep state across events.
-    parser: EventParser,
-    status: u16,
-    decoder: SseDecoder,
-    raw: VecDeque<SseEvent>,
-    parsed: Vec<StreamEvent>,
-    /// Content events (text, tool-call pieces) not yet read.
-    ready: VecDeque<StreamEvent>,
-    idle: Duration,
-    done: bool,
-    finish_reason: Option<FinishReason>,
-    model: Option<String>,
-    usage: Usage,
-}
-
-impl std::fmt::Debug for OpenStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenStream")
-            .field("kind", &self.kind)
-            .field("status", &self.status)
-            .field("done", &self.done)
-            .finish_non_exhaustive()
-    }
-}
-
-impl OpenStream {
-    /// HTTP status of the stream.
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-
-    /// Token usage reported so far.
-    pub fn usage(&self) -> Usage {
-        self.usage
-    }
-
-    /// Why generation stopped, once the provider said it.
-    pub fn finish_reason(&self) -> Option<FinishReason> {
-        self.finish_reason
-    }
-
-    /// The model the provider says answers, once it said it.
-    pub fn model(&self) -> Option<&str> {
-        self.model.as_deref()
-    }
-
-    /// The next content event: [`StreamEvent::Text`] or [`StreamEvent::ToolCall`]
-    /// (model, usage and finish reason are kept on the stream); `Ok(None)` at the
-    /// provider's end of stream. Each read waits at most the idle timeout.
-    pub async fn next_event(&mut self) -> Result<Option<StreamEvent>, StreamFailure> {
-        let idle = self.idle;
-        self.next_within(Some(idle)).await
-    }
-
-    async fn next_within(
-        &mut self,
-        idle: Option<Duration>,
-    ) -> Result<Option<StreamEvent>, StreamFailure> {
-        // Silence is counted in events, not bytes: a provider sending a byte now
-        // and then, never completing an event, still times out.
-        let mut deadline = idle.map(|d| tokio::time::Instant::now() + d);
-        loop {
-            if let Some(event) = self.ready.pop_front() {
-                return Ok(Some(event));
-            }
-            if let Some(event) = self.raw.pop_front() {
-                if let Some(d) = idle {
-                    deadline = Some(tokio::time::Instant::now() + d);
-                }
-                self.parser.push(&event, &mut self.parsed)?;
-                for e in self.parsed.drain(..) {
-                    match e {
-                        StreamEvent::Text(_) | StreamEvent::ToolCall(_) if e.is_content() => {
-                            self.ready.push_back(e);
-                        }
-                        StreamEvent::Text(_) | StreamEvent::ToolCall(_) => {}
-                        StreamEvent::Model(m) => {
-                            self.model.get_or_insert(m);
-                        }
-                        StreamEvent::Usage(u) => self.usage.apply(u),
-                        StreamEvent::Finish(r) => self.finish_reason = Some(r),
-                        StreamEvent::Done => self.done = true,
-                        StreamEvent::Error(payload) => {
-                            return Err(StreamFailure::ErrorEvent(Bytes::from(payload)));
-                        }
-                    }
-                }
-                continue;
-            }
-            if self.done {
-                return Ok(None);
-            }
-            let chunk = match (idle, deadline) {
-                (Some(idle), Some(at)) => {
-                    match tokio::time::timeout_at(at, self.response.chunk()).await {
-                        Ok(r) => r,
-                        Err(_) => {
-                            return Err(StreamFailure::Timeout {
-                                which: "idle",
-                                after: idle,
-                            });
-                        }
-                    }
-                }
-                _ => self.response.chunk().await,
-            };
-            match chunk {
-                Ok(Some(bytes)) => self
-                    .decoder
-                    .feed(&bytes, &mut self.raw)
-                    .map_err(|m| StreamFailure::Malformed(m.0))?,
-                // Some OpenAI-compatible servers omit `[DONE]` after the finish reason.
-                Ok(None) if self.kind == ProviderKind::Openai && self.finish_reason.is_some() => {
-                    self.done = true;
-                }
-                Ok(None) => return Err(StreamFailure::Truncated),
-                Err(e) => return Err(StreamFailure::Transport(transport_error(&e))),
-            }
-        }
-    }
-}
-
-/// The interpreter of one stream's events, by wire format.
-#[derive(Debug)]
-enum EventParser {
-    Openai,
-    Anthropic(anthropic::StreamParser),
-    Responses(responses::StreamParser),
-}
-
-impl EventParser {
-    fn new(kind: ProviderKind) -> Self {
-        match kind {
-            ProviderKind::Openai => Self::Openai,
-            ProviderKind::Anthropic => Self::Anthropic(anthropic::StreamParser::default()),
-            ProviderKind::OpenaiResponses => Self::Responses(responses::StreamParser::new()),
-        }
-    }
-
-    /// Appends the stream events of one SSE event to `out`.
-    fn push(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), StreamFailure> {
-        match self {
-            Self::Openai => openai_chat::interpret(event, out),
-            Self::Anthropic(parser) => parser.push(event, out).map_err(|e| {
-                StreamFailure::Malformed(match e {
-                    anthropic::StreamError::Malformed(m) => m.0,
-                    anthropic::StreamError::InvalidEvent(_) => {
-                        "an Anthropic event without the fields its type needs"
-                    }
-                    anthropic::StreamError::UnknownBlock(_) => {
-                        "an Anthropic input_json_delta for a block that is not a tool_use"
-                    }
-                })
-            })?,
-            Self::Responses(parser) => parser.interpret(event, out),
-        }
-        Ok(())
-    }
-}
-
-/// Why a response body could not be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BodyError {
-    Transport(TransportError),
-    /// Over the limit (bytes).
-    TooLarge(usize),
-}
-
-impl BodyError {
-    fn outcome<A>(self, status: u16) -> CallOutcome<A> {
-        match self {
-            BodyError::Transport(e) => CallOutcome::Transport(e),
-            BodyError::TooLarge(limit) => CallOutcome::TooLarge { status, limit },
-        }
-    }
-}
-
-/// Reads a body of at most `limit` bytes; a longer one (declared or sent) is
-/// refused without reading the rest.
-async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Bytes, BodyError> {
-    if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(BodyError::TooLarge(limit));
-    }
-    let mut buf = BytesMut::with_capacity(
-        response
-            .content_length()
-            .map_or(8 * 1024, |n| usize::try_from(n).unwrap_or(limit))
-            .min(limit),
-    );
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if buf.len() + chunk.len() > limit {
-                    return Err(BodyError::TooLarge(limit));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(buf.freeze()),
-            Err(e) => return Err(BodyError::Transport(transport_error(&e))),
-        }
-    }
-}
-
-/// Maps a reqwest failure to a transport class by walking its cause chain.
-fn transport_error(e: &reqwest::Error) -> TransportError {
-    if e.is_timeout() {
-        return TransportError::Timeout;
-    }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => return TransportError::ConnectionRefused,
-                std::io::ErrorKind::TimedOut => return TransportError::Timeout,
-                std::io::ErrorKind::ConnectionReset
-                | std::io::ErrorKind::ConnectionAborted
-                | std::io::ErrorKind::BrokenPipe
-                | std::io::ErrorKind::UnexpectedEof => return TransportError::ConnectionReset,
-                _ => {}
-            }
-        }
-        let text = err.to_string().to_ascii_lowercase();
-        if text.contains("dns") || text.contains("resolve") || text.contains("lookup") {
-            return TransportError::Dns;
-        }
-        if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
-            return TransportError::Tls;
-        }
-        source = err.source();
-    }
-    if e.is_connect() {
-        TransportError::ConnectionRefused
-    } else {
-        TransportError::ConnectionReset
     }
 }

@@ -1,0 +1,182 @@
+//! A provider stream once it produced its first content event: the response, the
+//! format's event parser, and the reads of the rest.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use std::collections::VecDeque;
+
+use crate::domain::{FinishReason, ProviderKind, StreamEvent, Usage};
+use crate::sse::{SseDecoder, SseEvent};
+use crate::wire::{anthropic, responses};
+
+use super::*;
+
+/// A provider stream that has produced its first content event (or ended
+/// cleanly). Read the rest with [`OpenStream::next_event`].
+pub struct OpenStream {
+    pub(super) response: reqwest::Response,
+    pub(super) kind: ProviderKind,
+    /// One per stream: the Anthropic and Responses parsers keep state across events.
+    pub(super) parser: EventParser,
+    pub(super) status: u16,
+    pub(super) decoder: SseDecoder,
+    pub(super) raw: VecDeque<SseEvent>,
+    pub(super) parsed: Vec<StreamEvent>,
+    /// Content events (text, tool-call pieces) not yet read.
+    pub(super) ready: VecDeque<StreamEvent>,
+    pub(super) idle: Duration,
+    pub(super) done: bool,
+    pub(super) finish_reason: Option<FinishReason>,
+    pub(super) model: Option<String>,
+    pub(super) usage: Usage,
+}
+
+impl std::fmt::Debug for OpenStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenStream")
+            .field("kind", &self.kind)
+            .field("status", &self.status)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenStream {
+    /// HTTP status of the stream.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Token usage reported so far.
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Why generation stopped, once the provider said it.
+    pub fn finish_reason(&self) -> Option<FinishReason> {
+        self.finish_reason
+    }
+
+    /// The model the provider says answers, once it said it.
+    pub fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    /// The next content event: [`StreamEvent::Text`] or [`StreamEvent::ToolCall`]
+    /// (model, usage and finish reason are kept on the stream); `Ok(None)` at the
+    /// provider's end of stream. Each read waits at most the idle timeout.
+    pub async fn next_event(&mut self) -> Result<Option<StreamEvent>, StreamFailure> {
+        let idle = self.idle;
+        self.next_within(Some(idle)).await
+    }
+
+    pub(super) async fn next_within(
+        &mut self,
+        idle: Option<Duration>,
+    ) -> Result<Option<StreamEvent>, StreamFailure> {
+        // Silence is counted in events, not bytes: a provider sending a byte now
+        // and then, never completing an event, still times out.
+        let mut deadline = idle.map(|d| tokio::time::Instant::now() + d);
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Ok(Some(event));
+            }
+            if let Some(event) = self.raw.pop_front() {
+                if let Some(d) = idle {
+                    deadline = Some(tokio::time::Instant::now() + d);
+                }
+                self.parser.push(&event, &mut self.parsed)?;
+                for e in self.parsed.drain(..) {
+                    match e {
+                        StreamEvent::Text(_) | StreamEvent::ToolCall(_) if e.is_content() => {
+                            self.ready.push_back(e);
+                        }
+                        StreamEvent::Text(_) | StreamEvent::ToolCall(_) => {}
+                        StreamEvent::Model(m) => {
+                            self.model.get_or_insert(m);
+                        }
+                        StreamEvent::Usage(u) => self.usage.apply(u),
+                        StreamEvent::Finish(r) => self.finish_reason = Some(r),
+                        StreamEvent::Done => self.done = true,
+                        StreamEvent::Error(payload) => {
+                            return Err(StreamFailure::ErrorEvent(Bytes::from(payload)));
+                        }
+                    }
+                }
+                continue;
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let chunk = match (idle, deadline) {
+                (Some(idle), Some(at)) => {
+                    match tokio::time::timeout_at(at, self.response.chunk()).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            return Err(StreamFailure::Timeout {
+                                which: "idle",
+                                after: idle,
+                            });
+                        }
+                    }
+                }
+                _ => self.response.chunk().await,
+            };
+            match chunk {
+                Ok(Some(bytes)) => self
+                    .decoder
+                    .feed(&bytes, &mut self.raw)
+                    .map_err(|m| StreamFailure::Malformed(m.0))?,
+                // Some OpenAI-compatible servers omit `[DONE]` after the finish reason.
+                Ok(None) if self.kind == ProviderKind::Openai && self.finish_reason.is_some() => {
+                    self.done = true;
+                }
+                Ok(None) => return Err(StreamFailure::Truncated),
+                Err(e) => return Err(StreamFailure::Transport(transport_error(&e))),
+            }
+        }
+    }
+}
+
+/// The interpreter of one stream's events, by wire format.
+#[derive(Debug)]
+pub(super) enum EventParser {
+    Openai,
+    Anthropic(anthropic::StreamParser),
+    Responses(responses::StreamParser),
+}
+
+impl EventParser {
+    pub(super) fn new(kind: ProviderKind) -> Self {
+        match kind {
+            ProviderKind::Openai => Self::Openai,
+            ProviderKind::Anthropic => Self::Anthropic(anthropic::StreamParser::default()),
+            ProviderKind::OpenaiResponses => Self::Responses(responses::StreamParser::new()),
+        }
+    }
+
+    /// Appends the stream events of one SSE event to `out`.
+    pub(super) fn push(
+        &mut self,
+        event: &SseEvent,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), StreamFailure> {
+        match self {
+            Self::Openai => openai_chat::interpret(event, out),
+            Self::Anthropic(parser) => parser.push(event, out).map_err(|e| {
+                StreamFailure::Malformed(match e {
+                    anthropic::StreamError::Malformed(m) => m.0,
+                    anthropic::StreamError::InvalidEvent(_) => {
+                        "an Anthropic event without the fields its type needs"
+                    }
+                    anthropic::StreamError::UnknownBlock(_) => {
+                        "an Anthropic input_json_delta for a block that is not a tool_use"
+                    }
+                })
+            })?,
+            Self::Responses(parser) => parser.interpret(event, out),
+        }
+        Ok(())
+    }
+}

@@ -17,7 +17,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing::Level;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::{FilterExt as _, Targets, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -44,40 +44,83 @@ pub struct TelemetryGuard {
 #[error("OTLP trace exporter: {0}")]
 pub struct TelemetryError(String);
 
+/// The log filter when `RUST_LOG` is unset.
+const DEFAULT_LOG_FILTER: &str = "info,opentelemetry_sdk=warn,opentelemetry=warn";
+
 /// Installs the global subscriber. Must run inside a Tokio runtime when OTLP is on.
 pub fn init(
     format: LogFormat,
     otel: Option<&OtelSettings>,
 ) -> Result<TelemetryGuard, TelemetryError> {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,opentelemetry_sdk=warn,opentelemetry=warn"));
+    let tracer = match otel.filter(|o| o.traces) {
+        Some(o) => Some(tracer_provider(o)?),
+        None => None,
+    };
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    subscriber(
+        format,
+        EnvFilter::try_from_default_env().ok(),
+        std::io::stderr,
+        tracer.as_ref(),
+    )
+    .init();
+    Ok(TelemetryGuard { tracer })
+}
+
+/// The log layer, and the trace exporter's layer when there is one.
+fn subscriber<W>(
+    format: LogFormat,
+    filter: Option<EnvFilter>,
+    writer: W,
+    tracer: Option<&SdkTracerProvider>,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let logs = tracing_subscriber::registry().with(log_layer(format, filter, writer));
+    // Not `.with(Option<Layer>)`: a `None` layer counts as one that wants every
+    // span, which would build the spans the log layer declines.
+    match tracer {
+        // Only Switchyard's own spans (RPC, attempts, refreshes) are exported,
+        // whatever the log filter says: dependencies' spans (SQLite, HTTP/2
+        // internals, the exporter's own client) would start traces of their own.
+        Some(provider) => Box::new(
+            logs.with(
+                tracing_opentelemetry::layer()
+                    .with_tracer(provider.tracer("switchyard"))
+                    .with_filter(Targets::new().with_target("switchyard", Level::INFO)),
+            ),
+        ),
+        None => Box::new(logs),
+    }
+}
+
+/// The log lines: `filter` is `RUST_LOG`'s, when set.
+///
+/// With the default filter, log lines carry no span context, so no span is built
+/// for the logs: without a trace exporter, a request's spans (server, attempts) are
+/// never created, and their fields never formatted: a sixth of the instructions
+/// of a request at the default `info` (callgrind). An operator who sets `RUST_LOG` gets the spans
+/// of the levels it names as the context of each line, as before.
+fn log_layer<S, W>(format: LogFormat, filter: Option<EnvFilter>, writer: W) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let spans_in_logs = filter.is_some();
+    let filter = filter.unwrap_or_else(|| EnvFilter::new(DEFAULT_LOG_FILTER));
     // Colour codes only for a person at a terminal: a log file or a collector
     // reading a pipe would keep them as noise.
     let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let fmt = match format {
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt.json().boxed(),
     };
-    let tracer = match otel.filter(|o| o.traces) {
-        Some(o) => Some(tracer_provider(o)?),
-        None => None,
-    };
-    let otel_layer = tracer.as_ref().map(|provider| {
-        // Only Switchyard's own spans (RPC, attempts, refreshes) are exported, whatever
-        // the log filter says: dependencies' spans (SQLite, HTTP/2 internals, the
-        // exporter's own client) would start traces of their own.
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("switchyard"))
-            .with_filter(Targets::new().with_target("switchyard", Level::INFO))
-    });
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    tracing_subscriber::registry()
-        .with(fmt.with_filter(filter))
-        .with(otel_layer)
-        .init();
-    Ok(TelemetryGuard { tracer })
+    // One filter: nested per-layer filters would combine their interests, and the
+    // span the outer one declines would still be built for the inner one.
+    fmt.with_filter(filter.and(filter_fn(move |meta| spans_in_logs || !meta.is_span())))
 }
 
 fn tracer_provider(o: &OtelSettings) -> Result<SdkTracerProvider, TelemetryError> {
@@ -132,6 +175,10 @@ impl TelemetryGuard {
 /// Makes `span` a child of the caller's W3C `traceparent` in `headers`, if any.
 /// Without an OpenTelemetry layer installed this is a no-op.
 pub(crate) fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
+    // No layer wants the span (no exporter, default log filter): nothing to join.
+    if span.is_disabled() {
+        return;
+    }
     let parent =
         opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
     let _ = span.set_parent(parent);
@@ -147,5 +194,69 @@ impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A log sink the test reads back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    /// Whether a request's server span was built, and the log lines of a warning
+    /// logged inside it, under the log layer alone (no exporter).
+    fn request_under(filter: Option<EnvFilter>) -> (bool, String) {
+        let out = Captured::default();
+        let subscriber =
+            tracing_subscriber::registry().with(log_layer(LogFormat::Text, filter, out.clone()));
+        let built = tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("http.server", switchyard.request_id = "req-1");
+            continue_trace(&span, &http::HeaderMap::new());
+            let _entered = span.enter();
+            tracing::warn!("inside the request");
+            !span.is_disabled()
+        });
+        let logs = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        (built, logs)
+    }
+
+    #[test]
+    fn without_an_exporter_the_default_filter_builds_no_request_span() {
+        let (built, logs) = request_under(None);
+        assert!(!built, "a span was built that nothing reads");
+        assert!(logs.contains("inside the request"), "{logs}");
+        assert!(!logs.contains("req-1"), "{logs}");
+    }
+
+    #[test]
+    fn an_explicit_rust_log_keeps_spans_as_the_context_of_log_lines() {
+        let (built, logs) = request_under(Some(EnvFilter::new("info")));
+        assert!(built);
+        assert!(logs.contains("http.server"), "{logs}");
+        assert!(logs.contains("req-1"), "{logs}");
+        assert!(logs.contains("inside the request"), "{logs}");
     }
 }

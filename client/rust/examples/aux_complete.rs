@@ -1,5 +1,5 @@
 // examples/aux_complete.rs: an auxiliary task whose explicit provider answers 401.
-#![allow(clippy::print_stdout, reason = "an example: what it prints is its output")]
+#![allow(clippy::print_stdout, reason = "it prints its output")]
 use switchyard_client::{CallOptions, Client, Error, Message, trail};
 
 #[tokio::main]

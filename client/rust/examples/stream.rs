@@ -1,5 +1,5 @@
 // examples/stream.rs: the same task, streamed; the stream is a `futures::Stream`.
-#![allow(clippy::print_stdout, reason = "an example: what it prints is its output")]
+#![allow(clippy::print_stdout, reason = "it prints its output")]
 use futures::StreamExt as _;
 use switchyard_client::{CallOptions, Client, Error, Message, trail};
 

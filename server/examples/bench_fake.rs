@@ -1,0 +1,35 @@
+//! The fast fake provider of the comparison benchmark (`server/benches/compare/run`):
+//! the same fake as the tests (`switchyard::fake`), answering every OpenAI chat call
+//! at once with a short completion, on one runtime thread so it stays on the core
+//! it is pinned to.
+//!
+//! `cargo run --release -p switchyard --example bench_fake` prints its base URL
+//! (`http://127.0.0.1:PORT/v1`) on one line, then serves until it is killed. Not
+//! part of the release CLI.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a benchmark tool: it prints its address, and a failure should stop it loudly"
+)]
+
+use switchyard::fake::{FakeProvider, FakeReply};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let fake = FakeProvider::start("fake", FakeReply::ok("a short summary")).await?;
+        println!("{}", fake.openai_base_url());
+        // Flushed at once: the benchmark reads the address from a pipe.
+        std::io::Write::flush(&mut std::io::stdout())?;
+        std::future::pending::<()>().await;
+        drop(fake);
+        Ok(())
+    })
+}

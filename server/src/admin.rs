@@ -22,14 +22,14 @@ use crate::validate::Violations;
 
 /// The tonic service over the credential use cases of the running server.
 #[derive(Debug, Clone)]
-pub struct AdminService {
+pub(crate) struct AdminService {
     service: Arc<Switchyard>,
     credentials: Arc<CredentialManager>,
 }
 
 impl AdminService {
     /// Wraps the service (for the providers it knows) and the credential use cases.
-    pub fn new(service: Arc<Switchyard>, credentials: Arc<CredentialManager>) -> Self {
+    pub(crate) fn new(service: Arc<Switchyard>, credentials: Arc<CredentialManager>) -> Self {
         Self {
             service,
             credentials,

@@ -25,7 +25,7 @@ const TOO_LARGE: &str = "Error, decoded message length too large";
 
 /// The layer: put it on the gRPC server.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct DecodeErrors;
+pub(crate) struct DecodeErrors;
 
 impl<S> tower::Layer<S> for DecodeErrors {
     type Service = DecodeErrorsService<S>;
@@ -37,7 +37,7 @@ impl<S> tower::Layer<S> for DecodeErrors {
 
 /// The service of the [`DecodeErrors`] layer.
 #[derive(Debug, Clone)]
-pub struct DecodeErrorsService<S> {
+pub(crate) struct DecodeErrorsService<S> {
     inner: S,
 }
 

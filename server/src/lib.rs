@@ -7,11 +7,11 @@
 //! `credentials` / `oauth` / `store`.
 //! `main.rs` is a thin CLI over [`app::App`].
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod app;
 pub mod auth;
 pub mod check;
-pub mod classify;
+pub(crate) mod classify;
 pub mod clock;
 pub mod config;
 pub mod credentials;
@@ -20,18 +20,18 @@ pub mod declared;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod domain;
-pub mod door;
+pub(crate) mod door;
 pub mod executor;
 #[cfg(feature = "demo")]
 pub mod fake;
 #[cfg(feature = "demo")]
 pub mod fake_responses;
 pub mod grpc;
-pub mod grpc_errors;
+pub(crate) mod grpc_errors;
 pub mod listener;
-pub mod live;
+pub(crate) mod live;
 pub mod manage;
-pub mod messages_api;
+pub(crate) mod messages_api;
 pub mod metrics;
 pub mod oauth;
 pub mod openai;
@@ -39,12 +39,12 @@ pub mod policy;
 pub mod provider;
 pub mod redact;
 pub mod reload;
-pub mod responses_api;
-pub mod service;
-pub mod simulate;
-pub mod sse;
-pub mod status;
-pub mod steps;
+pub(crate) mod responses_api;
+pub(crate) mod service;
+pub(crate) mod simulate;
+pub(crate) mod sse;
+pub(crate) mod status;
+pub(crate) mod steps;
 pub mod store;
 pub mod telemetry;
 pub mod validate;

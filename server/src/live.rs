@@ -61,7 +61,7 @@ impl Live {
 }
 
 /// The short hash of a config text that names its generation.
-pub fn config_hash(text: &str) -> String {
+pub(crate) fn config_hash(text: &str) -> String {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(text.as_bytes());
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()

@@ -27,7 +27,7 @@ use crate::policy::{Finish, Run, UnknownTask};
 use crate::provider::{OpenStream, Providers};
 use crate::redact::Scrubber;
 use crate::simulate::{CredentialBasis, CredentialError, SimulatedUpstream, plan_with};
-pub use crate::simulate::{Simulated, SimulationSpec};
+pub(crate) use crate::simulate::{Simulated, SimulationSpec};
 use crate::steps::{StepCounts, StepKind, cut_reasons};
 use crate::store::{Store, StoreError};
 use crate::writer::Recorder;
@@ -73,7 +73,7 @@ pub enum CallError {
 /// The human-readable summary of a failed request, the same at every front door:
 /// for an interrupted stream the attempt that broke off, otherwise how many attempts
 /// were made and the last one's reason.
-pub fn failure_message(request_id: &str, reason: FailureReason, steps: &[Step]) -> String {
+pub(crate) fn failure_message(request_id: &str, reason: FailureReason, steps: &[Step]) -> String {
     if let (FailureReason::StreamInterrupted, Some(s)) = (reason, steps.last()) {
         return format!(
             "stream interrupted (request {request_id}): candidate {} {} {} (credential {}) \

@@ -77,7 +77,7 @@ pub enum CredentialError {
 /// Prepares `view` (the live pools) for a simulation at `now`: healthy if
 /// `basis` says so, then `changes` applied. Returns the sentence that says,
 /// plainly, which state the plan used and what in it was not usable.
-pub fn plan_with(
+pub(crate) fn plan_with(
     view: &mut CredentialView,
     basis: CredentialBasis,
     changes: &[SimulatedCredential],
@@ -180,7 +180,7 @@ pub enum ScriptedOutcome {
 /// Scripted attempts and refreshes on a virtual clock. Once the script runs out,
 /// attempts and refreshes succeed.
 #[derive(Debug)]
-pub struct SimulatedUpstream {
+pub(crate) struct SimulatedUpstream {
     now: Millis,
     /// The script, each outcome with its position in the request.
     script: VecDeque<(usize, ScriptedOutcome)>,
@@ -190,7 +190,7 @@ pub struct SimulatedUpstream {
 
 impl SimulatedUpstream {
     /// A simulation starting at `now` (Unix ms).
-    pub fn new(now: Millis, script: Vec<ScriptedOutcome>) -> Self {
+    pub(crate) fn new(now: Millis, script: Vec<ScriptedOutcome>) -> Self {
         Self {
             now,
             script: script.into_iter().enumerate().collect(),
@@ -200,7 +200,7 @@ impl SimulatedUpstream {
 
     /// Positions (from 0) of the scripted outcomes the run never used: refresh
     /// results where the policy asked for an attempt, and whatever was left over.
-    pub fn unused(&self) -> Vec<usize> {
+    pub(crate) fn unused(&self) -> Vec<usize> {
         let mut unused = self.unused.clone();
         unused.extend(self.script.iter().map(|(i, _)| *i));
         unused

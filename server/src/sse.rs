@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use bytes::{Buf, BytesMut};
 
 /// Largest SSE event accepted; a longer one makes the stream malformed.
-pub const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
 
 /// One SSE event: its `event:` name (if any) and its joined `data:` lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub struct Malformed(pub &'static str);
 /// Splits a byte stream into SSE events (the WHATWG framing: `\n`, `\r\n` or `\r`
 /// line ends, `:` comments, multi-line `data`, a blank line dispatches).
 #[derive(Debug, Default)]
-pub struct SseDecoder {
+pub(crate) struct SseDecoder {
     buf: BytesMut,
     event: Option<String>,
     data: Option<String>,
@@ -39,7 +39,11 @@ pub struct SseDecoder {
 
 impl SseDecoder {
     /// Feeds `chunk` and appends every completed event to `out`.
-    pub fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<SseEvent>) -> Result<(), Malformed> {
+    pub(crate) fn feed(
+        &mut self,
+        chunk: &[u8],
+        out: &mut VecDeque<SseEvent>,
+    ) -> Result<(), Malformed> {
         self.buf.extend_from_slice(chunk);
         loop {
             match self.buf.first() {

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 /// The gRPC health service name that reports durability: `NOT_SERVING` while any
 /// component is degraded. Calls are still served from memory meanwhile, so
 /// `switchyard.v1.SwitchyardService` stays `SERVING`.
-pub const STORE_HEALTH_SERVICE: &str = "switchyard.v1.Store";
+pub(crate) const STORE_HEALTH_SERVICE: &str = "switchyard.v1.Store";
 
 /// A part of the service that can be degraded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -63,7 +63,7 @@ impl Step {
 
 /// Longest trail reason, everything included: the provider's text, notes and the
 /// policy's own words. Longer ones are cut in the middle by [`Step::cut_reason`].
-pub const MAX_REASON_CHARS: usize = 200;
+pub(crate) const MAX_REASON_CHARS: usize = 200;
 
 /// Longest tail kept whole by [`Step::cut_reason`]: the policy's decision.
 const MAX_REASON_TAIL_CHARS: usize = 100;
@@ -94,14 +94,14 @@ impl Step {
 }
 
 /// Cuts every reason of a trail (see [`Step::cut_reason`]).
-pub fn cut_reasons(mut steps: Vec<Step>) -> Vec<Step> {
+pub(crate) fn cut_reasons(mut steps: Vec<Step>) -> Vec<Step> {
     steps.iter_mut().for_each(Step::cut_reason);
     steps
 }
 
 /// Steps of a trail counted by [`StepKind`]: `attempts` are provider contacts only.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StepCounts {
+pub(crate) struct StepCounts {
     /// Steps where a provider was contacted.
     pub attempts: usize,
     /// Credential refreshes.
@@ -114,7 +114,7 @@ pub struct StepCounts {
 
 impl StepCounts {
     /// Counts the steps of a trail.
-    pub fn of(steps: &[Step]) -> Self {
+    pub(crate) fn of(steps: &[Step]) -> Self {
         let mut counts = StepCounts::default();
         for step in steps {
             match step.kind() {

@@ -50,7 +50,7 @@ use rules::{Signals, class_of, implied_status};
 
 /// What the classifier reads as `class`, in words: the "from" column of the
 /// README's error-class table, rendered with the policy's rules.
-pub fn signals_of(class: ErrorClass) -> String {
+pub(crate) fn signals_of(class: ErrorClass) -> String {
     rules::signals_of(class)
 }
 
@@ -78,13 +78,18 @@ pub struct Classification {
 /// Only the pattern heuristic redacts the detail: for text that holds none of
 /// our secrets (simulations). Real provider answers go through
 /// [`classify_http_scrubbed`].
-pub fn classify_http(status: u16, headers: &HeaderMap, body: &[u8], now: Millis) -> Classification {
+pub(crate) fn classify_http(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: Millis,
+) -> Classification {
     classify_http_scrubbed(status, headers, body, now, &Scrubber::default())
 }
 
 /// [`classify_http`], with every secret of `scrubber` removed from the detail
 /// before it is redacted by pattern and truncated.
-pub fn classify_http_scrubbed(
+pub(crate) fn classify_http_scrubbed(
     status: u16,
     headers: &HeaderMap,
     body: &[u8],
@@ -145,7 +150,7 @@ fn redirect(status: u16, headers: &HeaderMap, scrubber: &Scrubber) -> Classifica
 }
 
 /// Classifies a call that got no HTTP answer: always [`ErrorClass::Transport`], status 0.
-pub fn classify_transport(error: TransportError) -> Classification {
+pub(crate) fn classify_transport(error: TransportError) -> Classification {
     Classification {
         class: ErrorClass::Transport,
         http_status: 0,
@@ -163,13 +168,15 @@ pub fn classify_transport(error: TransportError) -> Classification {
 /// classification keeps `http_status` (the stream's own, normally 200).
 ///
 /// Like [`classify_http`], redacts by pattern only; see [`classify_stream_error_scrubbed`].
-pub fn classify_stream_error(http_status: u16, payload: &[u8]) -> Classification {
+/// The service always scrubs; the tests read the rules through this.
+#[cfg(test)]
+pub(crate) fn classify_stream_error(http_status: u16, payload: &[u8]) -> Classification {
     classify_stream_error_scrubbed(http_status, payload, &Scrubber::default())
 }
 
 /// [`classify_stream_error`], with every secret of `scrubber` removed from the
 /// detail before it is redacted by pattern and truncated.
-pub fn classify_stream_error_scrubbed(
+pub(crate) fn classify_stream_error_scrubbed(
     http_status: u16,
     payload: &[u8],
     scrubber: &Scrubber,

@@ -8,7 +8,7 @@
 //! decides anything about fallback: they all call the same service layer. The
 //! app merges the doors' routes onto one [`DoorState`].
 
-pub mod request;
+pub(crate) mod request;
 #[cfg(test)]
 mod tests;
 mod trail;
@@ -19,11 +19,11 @@ use std::time::Duration;
 use crate::auth::Authenticator;
 use crate::service::Switchyard;
 
-pub use request::{
-    AUX_MODEL_PREFIX, NoCaller, PRIMARY_MODEL, Rejection, TASK_HEADER, client_timeout,
-    resolve_caller,
-};
-pub use trail::{MAX_TRAIL_HEADER, close, trail_headers};
+pub use request::{AUX_MODEL_PREFIX, PRIMARY_MODEL, TASK_HEADER};
+pub(crate) use request::{NoCaller, Rejection, client_timeout, resolve_caller};
+#[cfg(test)]
+use trail::MAX_TRAIL_HEADER;
+pub(crate) use trail::{close, trail_headers};
 
 /// What every door's handlers share.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ pub const TASK_HEADER: &str = "x-switchyard-task";
 
 /// Why a request was refused before its body was parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rejection {
+pub(crate) enum Rejection {
     /// No valid agent token; the text says why and what to send.
     Unauthorized(String),
     /// The body is (or is declared) over this many bytes.
@@ -45,12 +45,12 @@ impl std::fmt::Display for Rejection {
 }
 
 /// Header Anthropic SDKs send the key in.
-pub const API_KEY_HEADER: &str = "x-api-key";
+pub(crate) const API_KEY_HEADER: &str = "x-api-key";
 
 /// Checks the agent's token: `Authorization: Bearer <token>`, or the bare token
 /// in `x-api-key` (Anthropic SDKs). Either one valid is enough: an SDK given both
 /// an `api_key` and an `auth_token` sends both.
-pub fn authenticate(state: &DoorState, headers: &HeaderMap) -> Result<(), Rejection> {
+pub(crate) fn authenticate(state: &DoorState, headers: &HeaderMap) -> Result<(), Rejection> {
     let authorization = headers
         .get(http::header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
@@ -76,7 +76,7 @@ pub fn authenticate(state: &DoorState, headers: &HeaderMap) -> Result<(), Reject
 /// The token, then the declared `Content-Length`, then the body read whole
 /// within its bounds: a client without a token, or announcing too much, holds no
 /// memory.
-pub async fn read_request(
+pub(crate) async fn read_request(
     state: &DoorState,
     headers: &HeaderMap,
     body: Body,
@@ -106,7 +106,7 @@ async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes,
 
 /// Why a request names no caller.
 #[derive(Debug, PartialEq, Eq)]
-pub enum NoCaller {
+pub(crate) enum NoCaller {
     /// Neither a Switchyard model nor a task header.
     UnknownModel,
     /// The model and the header name different callers.
@@ -115,7 +115,7 @@ pub enum NoCaller {
 
 /// The caller a request names (`model` or the task header), and its model
 /// override.
-pub fn resolve_caller(
+pub(crate) fn resolve_caller(
     model: &str,
     header: Option<&str>,
 ) -> Result<(Caller, Option<String>), NoCaller> {
@@ -136,14 +136,14 @@ pub fn resolve_caller(
 }
 
 /// The task header of a request, if any.
-pub fn task_header(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn task_header(headers: &HeaderMap) -> Option<&str> {
     headers.get(TASK_HEADER).map(|v| v.to_str().unwrap_or(""))
 }
 
 /// The caller's own timeout: `x-switchyard-timeout-ms`, or the seconds the
 /// OpenAI and Anthropic SDKs send as `x-stainless-timeout` or
 /// `x-stainless-read-timeout` (the shorter when both come).
-pub fn client_timeout(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn client_timeout(headers: &HeaderMap) -> Option<Duration> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(ms) = get("x-switchyard-timeout-ms").and_then(|v| v.trim().parse::<u64>().ok()) {
         return Some(Duration::from_millis(ms));

@@ -6,11 +6,11 @@ use axum::response::Response;
 use crate::domain::{Caller, Step};
 
 /// Longest `x-switchyard-trail` header; longer trails are cut (the body has them whole).
-pub const MAX_TRAIL_HEADER: usize = 4096;
+pub(crate) const MAX_TRAIL_HEADER: usize = 4096;
 
 /// Marks an answer sent before the body was read whole: the connection closes
 /// after it, rather than reading the rest of an unwanted body.
-pub fn close(mut response: Response) -> Response {
+pub(crate) fn close(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
@@ -19,7 +19,7 @@ pub fn close(mut response: Response) -> Response {
 
 /// `x-switchyard-*` headers: request id, who answered, and the trail, one step per
 /// `;`-separated entry: `index provider model error_class http_status action`.
-pub fn trail_headers(
+pub(crate) fn trail_headers(
     headers: &mut HeaderMap,
     request_id: &str,
     served: Option<(&Caller, &str, &str)>,

@@ -29,14 +29,14 @@ use super::types::{
 };
 
 /// Text put before the content of a `tool_result` with `is_error: true`.
-pub const TOOL_ERROR_PREFIX: &str = "Error: ";
+pub(crate) const TOOL_ERROR_PREFIX: &str = "Error: ";
 
 /// The smallest thinking budget the API accepts.
-pub const MIN_THINKING_BUDGET: i64 = 1024;
+pub(crate) const MIN_THINKING_BUDGET: i64 = 1024;
 
 /// Request fields read but not forwarded, because they change nothing in the
 /// answer the caller gets, with why. Any other unknown field is refused.
-pub const IGNORED: [(&str, &str); 2] = [
+pub(crate) const IGNORED: [(&str, &str); 2] = [
     ("service_tier", "Anthropic's capacity tier"),
     ("cache_control", "Anthropic's prompt-caching hint"),
 ];
@@ -47,7 +47,7 @@ const IGNORED_IN_BLOCKS: [&str; 1] = ["cache_control"];
 /// What the request is read for: an answer needs `max_tokens`, as the API
 /// requires; a token count does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
+pub(crate) enum Purpose {
     /// `POST /v1/messages`: `max_tokens` is required.
     Answer,
     /// `POST /v1/messages/count_tokens`: no `max_tokens`.
@@ -55,7 +55,11 @@ pub enum Purpose {
 }
 
 /// Reads the request into a draft; `violations` collects what cannot be carried.
-pub fn draft(request: MessagesRequest, purpose: Purpose, violations: &mut Violations) -> Draft {
+pub(crate) fn draft(
+    request: MessagesRequest,
+    purpose: Purpose,
+    violations: &mut Violations,
+) -> Draft {
     for (field, value) in &request.rest {
         if value.is_null() || IGNORED.iter().any(|(name, _)| name == field) {
             continue;
@@ -441,7 +445,7 @@ fn tool_choice(c: InToolChoice, violations: &mut Violations) -> (Option<ToolChoi
 }
 
 /// The reasoning effort of a thinking budget (see the module doc).
-pub fn effort_of_budget(budget: u32) -> ReasoningEffort {
+pub(crate) fn effort_of_budget(budget: u32) -> ReasoningEffort {
     match budget {
         0..4096 => ReasoningEffort::Low,
         4096..16384 => ReasoningEffort::Medium,
@@ -503,7 +507,7 @@ fn metadata(m: InMetadata, violations: &mut Violations) -> Option<String> {
 // === answers ===
 
 /// Anthropic's stop reason.
-pub fn stop_reason(r: FinishReason) -> &'static str {
+pub(crate) fn stop_reason(r: FinishReason) -> &'static str {
     match r {
         FinishReason::Stop => "end_turn",
         FinishReason::Length => "max_tokens",
@@ -513,7 +517,7 @@ pub fn stop_reason(r: FinishReason) -> &'static str {
 }
 
 /// Anthropic's `usage`: `input_tokens` without the cache reads.
-pub fn usage(u: Usage) -> OutUsage {
+pub(crate) fn usage(u: Usage) -> OutUsage {
     OutUsage {
         input_tokens: u.input_tokens.saturating_sub(u.cached_input_tokens),
         output_tokens: u.output_tokens,
@@ -525,7 +529,7 @@ pub fn usage(u: Usage) -> OutUsage {
 /// A tool call's `input`: the model's JSON object verbatim, `{}` for empty
 /// arguments, or else the arguments as one JSON string, so the caller sees what
 /// the model wrote rather than a guess.
-pub fn tool_input(arguments: &str) -> Box<serde_json::value::RawValue> {
+pub(crate) fn tool_input(arguments: &str) -> Box<serde_json::value::RawValue> {
     let empty = || serde_json::value::RawValue::from_string("{}".to_owned());
     let parsed = if arguments.trim().is_empty() {
         empty()
@@ -544,7 +548,7 @@ pub fn tool_input(arguments: &str) -> Box<serde_json::value::RawValue> {
 /// The content blocks of a whole answer: its text (an empty one when the answer
 /// has nothing at all), then one `tool_use` per call. `inputs` are the calls'
 /// [`tool_input`]s, in order.
-pub fn content<'a>(
+pub(crate) fn content<'a>(
     a: &'a ChatAnswer,
     inputs: &'a [Box<serde_json::value::RawValue>],
 ) -> Vec<OutBlock<'a>> {

@@ -15,11 +15,11 @@ const TOKENS_PER_IMAGE: usize = 1600;
 const TOKENS_PER_MESSAGE: usize = 4;
 
 /// How [`estimate_tokens`] counts, as `count_tokens` reports it.
-pub const ESTIMATE_METHOD: &str = "an estimate, not a tokenizer count: 4 bytes of text, tool \
+pub(crate) const ESTIMATE_METHOD: &str = "an estimate, not a tokenizer count: 4 bytes of text, tool \
      call or tool definition per token, 1600 tokens per image, 4 per message";
 
 /// An estimate of a request's prompt tokens (see [`ESTIMATE_METHOD`]).
-pub fn estimate_tokens(messages: &[Message], tools: &[Tool]) -> u32 {
+pub(crate) fn estimate_tokens(messages: &[Message], tools: &[Tool]) -> u32 {
     let text: usize = messages.iter().map(Message::text_bytes).sum::<usize>()
         + tools
             .iter()

@@ -22,7 +22,7 @@ const OVERLOADED: u16 = 529;
 
 /// Why the door answers with an error.
 #[derive(Debug, thiserror::Error)]
-pub enum DoorError {
+pub(crate) enum DoorError {
     /// Refused before the body was parsed (token, size, time).
     #[error("{0}")]
     Rejected(Rejection),
@@ -154,7 +154,7 @@ fn plain(status: StatusCode, kind: &'static str, message: &str) -> Response {
 
 /// The `error` event that ends a stream which broke off after content: the
 /// failure message (request id included) and the trail.
-pub fn stream_error(e: &CallError) -> Vec<u8> {
+pub(crate) fn stream_error(e: &CallError) -> Vec<u8> {
     let mut out = Vec::new();
     match e {
         CallError::Failed {

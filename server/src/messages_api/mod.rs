@@ -13,11 +13,11 @@
 //! chat, [`sse`] encodes a committed stream, [`count`] estimates prompt tokens.
 //! This module holds the routes and the handlers.
 
-pub mod convert;
-pub mod count;
-pub mod errors;
-pub mod sse;
-pub mod types;
+pub(crate) mod convert;
+pub(crate) mod count;
+pub(crate) mod errors;
+pub(crate) mod sse;
+pub(crate) mod types;
 
 use std::sync::Arc;
 
@@ -45,11 +45,11 @@ use types::{Estimate, Event, MessageOut, MessagesRequest, OutUsage, Served, Toke
 const MAX_PARSE_ERROR_CHARS: usize = 200;
 
 /// Header saying how `count_tokens` counted.
-pub const TOKEN_COUNT_HEADER: &str = "x-switchyard-token-count";
+pub(crate) const TOKEN_COUNT_HEADER: &str = "x-switchyard-token-count";
 
 /// The Messages routes, on the doors' shared state. No fallback: the app's
 /// merged router has one.
-pub fn routes() -> Router<DoorState> {
+pub(crate) fn routes() -> Router<DoorState> {
     Router::new()
         .route("/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))

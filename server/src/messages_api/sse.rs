@@ -18,7 +18,7 @@ use super::types::{BlockDelta, Event, MessageDeltaBody, OutBlock};
 
 /// The blocks of one streamed message, and the bytes of each next event.
 #[derive(Debug, Default)]
-pub struct Encoder {
+pub(crate) struct Encoder {
     /// Index of the next block.
     next: u32,
     /// The open text block, if the last block opened is text.
@@ -32,7 +32,7 @@ pub struct Encoder {
 impl Encoder {
     /// The events of one stream item. `request_id` names the request in the
     /// closing events.
-    pub fn item(&mut self, item: &StreamItem, request_id: &str) -> Vec<u8> {
+    pub(crate) fn item(&mut self, item: &StreamItem, request_id: &str) -> Vec<u8> {
         match item {
             StreamItem::Text(text) => self.text(text),
             StreamItem::ToolCall(piece) => self.tool_call(piece),
@@ -167,7 +167,7 @@ impl Encoder {
 }
 
 /// Appends one `event: <type>` / `data: <json>` event; the type is the data's.
-pub fn event(out: &mut Vec<u8>, e: &Event<'_>) {
+pub(crate) fn event(out: &mut Vec<u8>, e: &Event<'_>) {
     let name = match e {
         Event::MessageStart { .. } => "message_start",
         Event::Ping => "ping",
@@ -181,7 +181,7 @@ pub fn event(out: &mut Vec<u8>, e: &Event<'_>) {
 }
 
 /// Appends an event of type `name` with `data` as its JSON.
-pub fn named<T: Serialize>(out: &mut Vec<u8>, name: &str, data: &T) {
+pub(crate) fn named<T: Serialize>(out: &mut Vec<u8>, name: &str, data: &T) {
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\ndata: ");

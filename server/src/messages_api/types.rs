@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-pub use crate::openai::types::{Attempt, Served};
+pub(crate) use crate::openai::types::Served;
 
 // === Request ===
 
 /// `POST /v1/messages` (and the body of `/v1/messages/count_tokens`).
 #[derive(Debug, Deserialize)]
-pub struct MessagesRequest {
+pub(crate) struct MessagesRequest {
     /// `switchyard/primary`, `switchyard/aux/<task>`, or a model override.
     pub model: String,
     /// The conversation: `user` and `assistant` turns.
@@ -59,11 +59,11 @@ pub struct MessagesRequest {
 
 /// `system`: a string or text blocks (`cache_control` ignored), read as
 /// [`InContent`].
-pub type InSystem = InContent;
+pub(crate) type InSystem = InContent;
 
 /// One turn of the conversation.
 #[derive(Debug, Deserialize)]
-pub struct InMessage {
+pub(crate) struct InMessage {
     /// `user` or `assistant`.
     pub role: String,
     /// A string, or content blocks.
@@ -76,7 +76,7 @@ pub struct InMessage {
 /// Content of a turn (blocks of [`InBlock`]) or of a tool result (blocks of
 /// [`InResultBlock`], which nest no further): a string, or blocks.
 #[derive(Debug)]
-pub enum InContent<B = InBlock> {
+pub(crate) enum InContent<B = InBlock> {
     /// Plain text.
     Text(String),
     /// Ordered blocks.
@@ -111,7 +111,7 @@ impl<'de, B: serde::de::DeserializeOwned> Deserialize<'de> for InContent<B> {
 
 /// A block of a tool result's content: `text` or `image` (others are refused).
 #[derive(Debug, Deserialize)]
-pub struct InResultBlock {
+pub(crate) struct InResultBlock {
     /// `text` or `image`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -128,7 +128,7 @@ pub struct InResultBlock {
 
 /// One content block; `type` decides which fields matter.
 #[derive(Debug, Deserialize)]
-pub struct InBlock {
+pub(crate) struct InBlock {
     /// `text`, `image`, `tool_use`, `tool_result`, `thinking`,
     /// `redacted_thinking` (others are refused).
     #[serde(rename = "type")]
@@ -164,7 +164,7 @@ pub struct InBlock {
 
 /// An image `source`.
 #[derive(Debug, Deserialize)]
-pub struct InSource {
+pub(crate) struct InSource {
     /// `base64` or `url` (others are refused).
     #[serde(rename = "type")]
     pub kind: String,
@@ -181,7 +181,7 @@ pub struct InSource {
 
 /// A tool definition.
 #[derive(Debug, Deserialize)]
-pub struct InTool {
+pub(crate) struct InTool {
     /// Absent or `custom` for a client tool; a server tool's versioned type
     /// (`web_search_20250305`...) is refused.
     #[serde(rename = "type", default)]
@@ -204,7 +204,7 @@ pub struct InTool {
 
 /// `tool_choice`.
 #[derive(Debug, Deserialize)]
-pub struct InToolChoice {
+pub(crate) struct InToolChoice {
     /// `auto`, `any`, `tool` or `none`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -218,7 +218,7 @@ pub struct InToolChoice {
 
 /// `thinking`.
 #[derive(Debug, Deserialize)]
-pub struct InThinking {
+pub(crate) struct InThinking {
     /// `enabled` or `disabled`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -229,7 +229,7 @@ pub struct InThinking {
 
 /// `metadata`.
 #[derive(Debug, Deserialize)]
-pub struct InMetadata {
+pub(crate) struct InMetadata {
     /// Opaque end-user id.
     #[serde(default)]
     pub user_id: Option<String>,
@@ -242,7 +242,7 @@ pub struct InMetadata {
 
 /// A whole answer, `type: message` (also the `message` of `message_start`).
 #[derive(Debug, Serialize)]
-pub struct MessageOut<'a> {
+pub(crate) struct MessageOut<'a> {
     /// `msg_<request id>`.
     pub id: &'a str,
     /// `message`.
@@ -267,7 +267,7 @@ pub struct MessageOut<'a> {
 /// A content block of an answer.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum OutBlock<'a> {
+pub(crate) enum OutBlock<'a> {
     /// Text.
     Text {
         /// The text (empty when a stream opens the block).
@@ -287,7 +287,7 @@ pub enum OutBlock<'a> {
 
 /// `usage`, Anthropic's way: `input_tokens` excludes cache reads.
 #[derive(Debug, Default, Serialize)]
-pub struct OutUsage {
+pub(crate) struct OutUsage {
     /// Prompt tokens not read from cache.
     pub input_tokens: u32,
     /// Generated tokens.
@@ -301,7 +301,7 @@ pub struct OutUsage {
 /// One server-sent event of a streamed answer, `data` of `event: <type>`.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event<'a> {
+pub(crate) enum Event<'a> {
     /// The opening: the message with no content, and who serves.
     MessageStart {
         /// The message so far.
@@ -344,7 +344,7 @@ pub enum Event<'a> {
 /// `delta` of a `content_block_delta`.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum BlockDelta<'a> {
+pub(crate) enum BlockDelta<'a> {
     /// Text.
     TextDelta {
         /// The piece.
@@ -359,7 +359,7 @@ pub enum BlockDelta<'a> {
 
 /// `delta` of `message_delta`.
 #[derive(Debug, Serialize)]
-pub struct MessageDeltaBody {
+pub(crate) struct MessageDeltaBody {
     /// Why generation stopped.
     pub stop_reason: &'static str,
     /// Always null.
@@ -368,7 +368,7 @@ pub struct MessageDeltaBody {
 
 /// `POST /v1/messages/count_tokens`: an estimate, marked as one.
 #[derive(Debug, Serialize)]
-pub struct TokenCount {
+pub(crate) struct TokenCount {
     /// Estimated prompt tokens.
     pub input_tokens: u32,
     /// How the number was made.
@@ -377,7 +377,7 @@ pub struct TokenCount {
 
 /// What `count_tokens` says about its number.
 #[derive(Debug, Serialize)]
-pub struct Estimate {
+pub(crate) struct Estimate {
     /// Always true: no tokenizer is run and no provider is asked.
     pub estimate: bool,
     /// The method, in words.
@@ -389,7 +389,7 @@ pub struct Estimate {
 /// An error answer, `{"type": "error", "error": {...}}` (also the data of a
 /// stream's `error` event).
 #[derive(Debug, Serialize)]
-pub struct ErrorBody<'a> {
+pub(crate) struct ErrorBody<'a> {
     /// `error`.
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -405,7 +405,7 @@ pub struct ErrorBody<'a> {
 
 /// The error of an error answer.
 #[derive(Debug, Serialize)]
-pub struct ErrorDetail<'a> {
+pub(crate) struct ErrorDetail<'a> {
     /// Anthropic's error type (`invalid_request_error`, `overloaded_error`...).
     #[serde(rename = "type")]
     pub kind: &'static str,

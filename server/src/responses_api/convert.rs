@@ -23,7 +23,7 @@ use super::types::{
 /// Request fields the door reads but does not forward, because they change
 /// nothing in the answer the caller gets, with why. Any other unknown field is
 /// refused.
-pub const IGNORED: [(&str, &str); 7] = [
+pub(crate) const IGNORED: [(&str, &str); 7] = [
     (
         "store",
         "Switchyard stores no response: nothing is kept either way",
@@ -74,7 +74,7 @@ const REFUSED: [(&str, &str); 6] = [
 
 /// What the response object echoes of its request.
 #[derive(Debug, Clone, Default)]
-pub struct Echo {
+pub(crate) struct Echo {
     /// `instructions` as sent.
     pub instructions: Option<String>,
     /// `max_output_tokens` as sent.
@@ -85,7 +85,7 @@ pub struct Echo {
 
 impl Echo {
     /// A response object for this request, `in_progress`, with no output yet.
-    pub fn response<'a>(
+    pub(crate) fn response<'a>(
         &'a self,
         id: &'a str,
         created_at: u64,
@@ -127,7 +127,7 @@ fn is_neutral(field: &str, value: &serde_json::Value) -> bool {
 }
 
 /// Reads the request into a draft; `violations` collects what cannot be carried.
-pub fn draft(request: ResponsesRequest, violations: &mut Violations) -> Draft {
+pub(crate) fn draft(request: ResponsesRequest, violations: &mut Violations) -> Draft {
     for (field, value) in &request.rest {
         if value.is_null()
             || IGNORED.iter().any(|(name, _)| name == field)
@@ -494,7 +494,7 @@ fn format(f: InFormat, violations: &mut Violations) -> Option<ResponseFormat> {
 // === answers ===
 
 /// The Responses `usage`.
-pub fn usage(u: Usage) -> OutUsage {
+pub(crate) fn usage(u: Usage) -> OutUsage {
     OutUsage {
         input_tokens: u.input_tokens,
         input_tokens_details: InputDetails {
@@ -511,7 +511,7 @@ pub fn usage(u: Usage) -> OutUsage {
 /// The response status of a finished answer: `completed`, or `incomplete` with
 /// why (the Responses API has no finish reason; a tool call is a completed
 /// response whose output holds function calls).
-pub fn status(finish: FinishReason) -> (&'static str, Option<Incomplete>) {
+pub(crate) fn status(finish: FinishReason) -> (&'static str, Option<Incomplete>) {
     match finish {
         FinishReason::Stop | FinishReason::ToolCalls => ("completed", None),
         FinishReason::Length => (
@@ -530,18 +530,18 @@ pub fn status(finish: FinishReason) -> (&'static str, Option<Incomplete>) {
 }
 
 /// The id of a message item.
-pub fn message_id(request_id: &str, index: usize) -> String {
+pub(crate) fn message_id(request_id: &str, index: usize) -> String {
     format!("msg_{request_id}_{index}")
 }
 
 /// The id of a function call item (its `call_id` is the provider's).
-pub fn call_item_id(request_id: &str, index: usize) -> String {
+pub(crate) fn call_item_id(request_id: &str, index: usize) -> String {
     format!("fc_{request_id}_{index}")
 }
 
 /// The output of a whole answer: the text as one message (when there is text, or
 /// nothing at all), then one item per function call.
-pub fn output<'a>(request_id: &str, a: &'a ChatAnswer) -> Vec<OutItem<'a>> {
+pub(crate) fn output<'a>(request_id: &str, a: &'a ChatAnswer) -> Vec<OutItem<'a>> {
     let mut items = Vec::with_capacity(1 + a.tool_calls.len());
     if !a.content.is_empty() || a.tool_calls.is_empty() {
         items.push(OutItem::Message {
@@ -564,7 +564,7 @@ pub fn output<'a>(request_id: &str, a: &'a ChatAnswer) -> Vec<OutItem<'a>> {
 }
 
 /// The request's tools, as the response echoes them.
-pub fn echo_tools(o: &ChatOptions) -> Vec<OutTool<'_>> {
+pub(crate) fn echo_tools(o: &ChatOptions) -> Vec<OutTool<'_>> {
     o.tools
         .iter()
         .map(|t| OutTool {
@@ -578,7 +578,7 @@ pub fn echo_tools(o: &ChatOptions) -> Vec<OutTool<'_>> {
 }
 
 /// The request's tool choice, as the response echoes it (`auto` when unsaid).
-pub fn echo_tool_choice(o: &ChatOptions) -> OutToolChoice<'_> {
+pub(crate) fn echo_tool_choice(o: &ChatOptions) -> OutToolChoice<'_> {
     match &o.tool_choice {
         None | Some(ToolChoice::Auto) => OutToolChoice::Mode("auto"),
         Some(ToolChoice::None) => OutToolChoice::Mode("none"),
@@ -591,7 +591,7 @@ pub fn echo_tool_choice(o: &ChatOptions) -> OutToolChoice<'_> {
 }
 
 /// The request's `text`, as the response echoes it (`text` when unsaid).
-pub fn echo_text(o: &ChatOptions) -> OutTextConfig<'_> {
+pub(crate) fn echo_text(o: &ChatOptions) -> OutTextConfig<'_> {
     let format = match &o.response_format {
         None | Some(ResponseFormat::Text) => OutFormat::Text,
         Some(ResponseFormat::JsonObject) => OutFormat::JsonObject,
@@ -606,7 +606,7 @@ pub fn echo_text(o: &ChatOptions) -> OutTextConfig<'_> {
 }
 
 /// The request's `reasoning`, as the response echoes it.
-pub fn echo_reasoning(o: &ChatOptions) -> OutReasoning {
+pub(crate) fn echo_reasoning(o: &ChatOptions) -> OutReasoning {
     OutReasoning {
         effort: o.reasoning_effort.map(ReasoningEffort::as_str),
         summary: None,

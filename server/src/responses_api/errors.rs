@@ -16,7 +16,7 @@ use crate::service::{CallError, failure_message};
 use crate::validate::{self, Violations};
 
 /// An error answer in the Responses API's shape.
-pub fn error(
+pub(crate) fn error(
     status: StatusCode,
     kind: &str,
     code: &str,
@@ -36,7 +36,7 @@ pub fn error(
 }
 
 /// A 400 naming the field.
-pub fn bad_request(code: &str, param: Option<&str>, message: String) -> Response {
+pub(crate) fn bad_request(code: &str, param: Option<&str>, message: String) -> Response {
     error(
         StatusCode::BAD_REQUEST,
         "invalid_request_error",
@@ -48,7 +48,7 @@ pub fn bad_request(code: &str, param: Option<&str>, message: String) -> Response
 
 /// The Responses API's name of a field the shared validation names in chat
 /// terms (`messages` is `input`, `max_tokens` is `max_output_tokens`).
-pub fn field(name: &'static str) -> &'static str {
+pub(crate) fn field(name: &'static str) -> &'static str {
     match name {
         "max_tokens" => "max_output_tokens",
         "messages.role" => "input.role",
@@ -63,7 +63,7 @@ pub fn field(name: &'static str) -> &'static str {
 }
 
 /// Field violations as one 400: `param` is the first field.
-pub fn invalid(violations: &Violations) -> Response {
+pub(crate) fn invalid(violations: &Violations) -> Response {
     let message = violations
         .iter()
         .map(|(f, d)| format!("{}: {d}", field(f)))
@@ -77,7 +77,7 @@ pub fn invalid(violations: &Violations) -> Response {
 }
 
 /// A 404 for a model that names no caller.
-pub fn unknown_model(model: &str) -> Response {
+pub(crate) fn unknown_model(model: &str) -> Response {
     let model = validate::echo(model);
     error(
         StatusCode::NOT_FOUND,
@@ -93,7 +93,7 @@ pub fn unknown_model(model: &str) -> Response {
 }
 
 /// A refusal before the body was parsed.
-pub fn rejected(r: Rejection) -> Response {
+pub(crate) fn rejected(r: Rejection) -> Response {
     let (status, code) = match &r {
         Rejection::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
         Rejection::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
@@ -104,7 +104,7 @@ pub fn rejected(r: Rejection) -> Response {
 }
 
 /// The one mapping of call failures to HTTP answers.
-pub fn call_error(e: CallError) -> Response {
+pub(crate) fn call_error(e: CallError) -> Response {
     match e {
         CallError::UnknownTask(u) => unknown_model(&format!("{AUX_MODEL_PREFIX}{}", u.0)),
         CallError::Failed {

@@ -15,10 +15,10 @@
 //! chat, [`sse`] writes the typed event stream. This module holds the route and
 //! the handler; it decides nothing about fallback.
 
-pub mod convert;
-pub mod errors;
-pub mod sse;
-pub mod types;
+pub(crate) mod convert;
+pub(crate) mod errors;
+pub(crate) mod sse;
+pub(crate) mod types;
 
 use axum::Router;
 use axum::body::Body;
@@ -62,7 +62,7 @@ const TOP_LEVEL_FIELDS: [&str; 14] = [
 
 /// The Responses route, on the doors' shared state. No fallback: the chat
 /// completions door owns the 404 of unknown paths.
-pub fn routes() -> Router<DoorState> {
+pub(crate) fn routes() -> Router<DoorState> {
     Router::new().route("/v1/responses", post(responses))
 }
 

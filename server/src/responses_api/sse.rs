@@ -95,7 +95,7 @@ struct Start {
 /// The stream's state: what was sent, to build the `.done` events and the final
 /// response object.
 #[derive(Debug)]
-pub struct Writer {
+pub(crate) struct Writer {
     request_id: String,
     id: String,
     created_at: u64,
@@ -107,7 +107,7 @@ pub struct Writer {
 
 impl Writer {
     /// The writer of one response.
-    pub fn new(request_id: String, model: Arc<str>, echo: Echo) -> Self {
+    pub(crate) fn new(request_id: String, model: Arc<str>, echo: Echo) -> Self {
         Self {
             id: format!("resp_{request_id}"),
             request_id,
@@ -240,7 +240,7 @@ impl Writer {
     }
 
     /// A piece of text: into the open message, or a new one.
-    pub fn text(&mut self, text: &str) -> Vec<u8> {
+    pub(crate) fn text(&mut self, text: &str) -> Vec<u8> {
         let mut out = Vec::new();
         let open = match self.items.last() {
             Some(i) if !i.done && matches!(i.kind, ItemKind::Text(_)) => self.items.len() - 1,
@@ -263,7 +263,7 @@ impl Writer {
 
     /// A piece of a tool call: into its open function call item, or a new one
     /// (the first piece of each call carries its id and name).
-    pub fn tool_call(&mut self, d: &ToolCallDelta) -> Vec<u8> {
+    pub(crate) fn tool_call(&mut self, d: &ToolCallDelta) -> Vec<u8> {
         let mut out = Vec::new();
         let open = match self.items.last() {
             Some(Item {
@@ -304,7 +304,7 @@ impl Writer {
 
     /// The end: the open item closed, then `response.completed` (or
     /// `response.incomplete`) with the whole output, usage and trail.
-    pub fn finish(&mut self, usage: Usage, finish: FinishReason, steps: &[Step]) -> Vec<u8> {
+    pub(crate) fn finish(&mut self, usage: Usage, finish: FinishReason, steps: &[Step]) -> Vec<u8> {
         let mut out = Vec::new();
         self.close(&mut out);
         let (status, incomplete) = convert::status(finish);
@@ -328,7 +328,7 @@ impl Writer {
 
     /// A failure after content: `response.failed` with the output so far, the
     /// error and the trail, then an `error` event the SDKs raise.
-    pub fn fail(&mut self, e: CallError) -> Vec<u8> {
+    pub(crate) fn fail(&mut self, e: CallError) -> Vec<u8> {
         let (message, request_id, steps) = match e {
             CallError::Failed {
                 request_id,
@@ -377,7 +377,7 @@ impl Writer {
 
 /// The committed stream as an SSE answer, with the trail so far in
 /// `x-switchyard-*` headers.
-pub fn response(stream: CompletionStream, caller: &Caller, echo: Echo) -> Response {
+pub(crate) fn response(stream: CompletionStream, caller: &Caller, echo: Echo) -> Response {
     let mut headers = HeaderMap::new();
     trail_headers(
         &mut headers,

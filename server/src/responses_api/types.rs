@@ -17,7 +17,7 @@ use crate::openai::types::Served;
 
 /// `POST /v1/responses`.
 #[derive(Debug, Deserialize)]
-pub struct ResponsesRequest {
+pub(crate) struct ResponsesRequest {
     /// `switchyard/primary`, `switchyard/aux/<task>`, or a model override.
     pub model: String,
     /// The conversation: one user text, or a list of items.
@@ -67,7 +67,7 @@ pub struct ResponsesRequest {
 /// `input`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum Input {
+pub(crate) enum Input {
     /// One user message.
     Text(String),
     /// Messages and function call items, in order.
@@ -76,7 +76,7 @@ pub enum Input {
 
 /// One input item; `type` (a `message` when absent) decides which fields matter.
 #[derive(Debug, Deserialize)]
-pub struct InItem {
+pub(crate) struct InItem {
     /// `message`, `function_call` or `function_call_output`.
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
@@ -99,11 +99,11 @@ pub struct InItem {
     #[serde(default)]
     pub output: Option<InContent>,
     /// Item id, as a previous response gave it (not needed: ignored).
-    #[serde(default)]
-    pub id: Option<String>,
+    #[serde(default, rename = "id")]
+    pub _id: serde::de::IgnoredAny,
     /// Item status, as a previous response gave it (ignored).
-    #[serde(default)]
-    pub status: Option<String>,
+    #[serde(default, rename = "status")]
+    pub _status: serde::de::IgnoredAny,
     /// Other fields: refused unless null.
     #[serde(flatten)]
     pub rest: Map<String, Value>,
@@ -112,7 +112,7 @@ pub struct InItem {
 /// Message content.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum InContent {
+pub(crate) enum InContent {
     /// Plain text.
     Text(String),
     /// Ordered parts.
@@ -121,7 +121,7 @@ pub enum InContent {
 
 /// One content part; `type` decides which field matters.
 #[derive(Debug, Deserialize)]
-pub struct InPart {
+pub(crate) struct InPart {
     /// `input_text`, `output_text` or `input_image` (others are refused).
     #[serde(rename = "type")]
     pub kind: String,
@@ -141,7 +141,7 @@ pub struct InPart {
 
 /// One tool; only `function` tools are carried.
 #[derive(Debug, Deserialize)]
-pub struct InTool {
+pub(crate) struct InTool {
     /// `function`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -162,7 +162,7 @@ pub struct InTool {
 /// `tool_choice`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum InToolChoice {
+pub(crate) enum InToolChoice {
     /// `auto`, `none` or `required`.
     Mode(String),
     /// `{"type": "function", "name": ...}`.
@@ -178,7 +178,7 @@ pub enum InToolChoice {
 
 /// `text`.
 #[derive(Debug, Deserialize)]
-pub struct InText {
+pub(crate) struct InText {
     /// The answer's format.
     #[serde(default)]
     pub format: Option<InFormat>,
@@ -189,7 +189,7 @@ pub struct InText {
 
 /// `text.format`: `text`, `json_object` or `json_schema` (flat).
 #[derive(Debug, Deserialize)]
-pub struct InFormat {
+pub(crate) struct InFormat {
     /// The format's type.
     #[serde(rename = "type")]
     pub kind: String,
@@ -209,7 +209,7 @@ pub struct InFormat {
 
 /// `reasoning`.
 #[derive(Debug, Deserialize)]
-pub struct InReasoning {
+pub(crate) struct InReasoning {
     /// `minimal`, `low`, `medium` or `high`.
     #[serde(default)]
     pub effort: Option<String>,
@@ -223,7 +223,7 @@ pub struct InReasoning {
 
 /// The response object, whole or in a stream's lifecycle events.
 #[derive(Debug, Serialize)]
-pub struct ResponseObject<'a> {
+pub(crate) struct ResponseObject<'a> {
     /// `resp_<request id>`.
     pub id: &'a str,
     /// `response`.
@@ -269,7 +269,7 @@ pub struct ResponseObject<'a> {
 
 /// An echoed function tool.
 #[derive(Debug, Serialize)]
-pub struct OutTool<'a> {
+pub(crate) struct OutTool<'a> {
     /// `function`.
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -286,7 +286,7 @@ pub struct OutTool<'a> {
 /// An echoed tool choice.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
-pub enum OutToolChoice<'a> {
+pub(crate) enum OutToolChoice<'a> {
     /// `auto`, `none` or `required`.
     Mode(&'static str),
     /// One function.
@@ -301,7 +301,7 @@ pub enum OutToolChoice<'a> {
 
 /// An echoed `text`.
 #[derive(Debug, Serialize)]
-pub struct OutTextConfig<'a> {
+pub(crate) struct OutTextConfig<'a> {
     /// The format.
     pub format: OutFormat<'a>,
 }
@@ -309,7 +309,7 @@ pub struct OutTextConfig<'a> {
 /// An echoed `text.format`.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum OutFormat<'a> {
+pub(crate) enum OutFormat<'a> {
     /// Free text.
     Text,
     /// Any JSON object.
@@ -330,7 +330,7 @@ pub enum OutFormat<'a> {
 
 /// An echoed `reasoning`.
 #[derive(Debug, Serialize)]
-pub struct OutReasoning {
+pub(crate) struct OutReasoning {
     /// The effort asked, if any.
     pub effort: Option<&'static str>,
     /// Never carried back.
@@ -339,14 +339,14 @@ pub struct OutReasoning {
 
 /// `incomplete_details`.
 #[derive(Debug, Serialize)]
-pub struct Incomplete {
+pub(crate) struct Incomplete {
     /// `max_output_tokens` or `content_filter`.
     pub reason: &'static str,
 }
 
 /// `error` of a failed response.
 #[derive(Debug, Serialize)]
-pub struct ResponseError<'a> {
+pub(crate) struct ResponseError<'a> {
     /// `server_error`.
     pub code: &'a str,
     /// What happened, with the request id.
@@ -356,7 +356,7 @@ pub struct ResponseError<'a> {
 /// One output item.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum OutItem<'a> {
+pub(crate) enum OutItem<'a> {
     /// The assistant's text.
     Message {
         /// `msg_...`.
@@ -385,7 +385,7 @@ pub enum OutItem<'a> {
 
 /// An `output_text` content part.
 #[derive(Debug, Clone, Serialize)]
-pub struct OutText<'a> {
+pub(crate) struct OutText<'a> {
     /// `output_text`.
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -399,7 +399,7 @@ pub struct OutText<'a> {
 
 impl<'a> OutText<'a> {
     /// An `output_text` part of `text`.
-    pub fn new(text: &'a str) -> Self {
+    pub(crate) fn new(text: &'a str) -> Self {
         Self {
             kind: "output_text",
             text,
@@ -411,7 +411,7 @@ impl<'a> OutText<'a> {
 
 /// `usage`.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct OutUsage {
+pub(crate) struct OutUsage {
     /// Input tokens.
     pub input_tokens: u32,
     /// Of which cached.
@@ -426,14 +426,14 @@ pub struct OutUsage {
 
 /// `usage.input_tokens_details`.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct InputDetails {
+pub(crate) struct InputDetails {
     /// Cached input tokens.
     pub cached_tokens: u32,
 }
 
 /// `usage.output_tokens_details`.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct OutputDetails {
+pub(crate) struct OutputDetails {
     /// Reasoning tokens.
     pub reasoning_tokens: u32,
 }
@@ -442,7 +442,7 @@ pub struct OutputDetails {
 
 /// One typed stream event; `type` names it, `sequence_number` orders it.
 #[derive(Debug, Serialize)]
-pub struct Event<'a> {
+pub(crate) struct Event<'a> {
     /// `response.created`, `response.output_text.delta`, ...
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -456,7 +456,7 @@ pub struct Event<'a> {
 /// The fields that follow an event's `type`.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
-pub enum EventBody<'a> {
+pub(crate) enum EventBody<'a> {
     /// `response.created`, `.in_progress`, `.completed`, `.incomplete`, `.failed`.
     Response {
         /// The response so far.

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 /// The five providers of the standard topology.
-pub struct Fakes {
+pub(crate) struct Fakes {
     /// Main agent model.
     pub main: FakeProvider,
     /// `model.fallback_providers[0]`.
@@ -32,7 +32,7 @@ pub struct Fakes {
 }
 
 impl Fakes {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let ok = |name: &str| FakeReply::ok(&format!("answer from {name}"));
         Self {
             main: FakeProvider::start("main", ok("main")).await.unwrap(),
@@ -43,7 +43,7 @@ impl Fakes {
         }
     }
 
-    pub fn get(&self, name: &str) -> &FakeProvider {
+    pub(crate) fn get(&self, name: &str) -> &FakeProvider {
         match name {
             "main" => &self.main,
             "main-fb" => &self.main_fb,
@@ -55,7 +55,7 @@ impl Fakes {
     }
 
     /// Calls received by each fake, in the order main, main-fb, aux, chain-a, chain-b.
-    pub fn counts(&self) -> [usize; 5] {
+    pub(crate) fn counts(&self) -> [usize; 5] {
         [
             self.main.call_count(),
             self.main_fb.call_count(),
@@ -67,12 +67,17 @@ impl Fakes {
 
     /// The standard config: main -> main-fb; compression -> aux, chain [chain-a, chain-b].
     /// `tasks` is YAML appended inside `auxiliary:` (more tasks, indented by two spaces).
-    pub fn config(&self, db: &std::path::Path, tasks: &str) -> Config {
+    pub(crate) fn config(&self, db: &std::path::Path, tasks: &str) -> Config {
         self.config_env(db, tasks, &[])
     }
 
     /// [`Fakes::config`] with `SWITCHYARD__...` overrides.
-    pub fn config_env(&self, db: &std::path::Path, tasks: &str, env: &[(&str, &str)]) -> Config {
+    pub(crate) fn config_env(
+        &self,
+        db: &std::path::Path,
+        tasks: &str,
+        env: &[(&str, &str)],
+    ) -> Config {
         let yaml = format!(
             r#"
 listen: 127.0.0.1:0
@@ -113,7 +118,7 @@ policy: {{ backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }}
 }
 
 /// One key per provider, `<provider>-k1`, plus `extra` (id, provider) pairs.
-pub async fn seed_keys(db: &std::path::Path, extra: &[(&str, &str)]) {
+pub(crate) async fn seed_keys(db: &std::path::Path, extra: &[(&str, &str)]) {
     let key_file = switchyard::crypto::default_key_file(db);
     let (key, _) = switchyard::crypto::MasterKey::load(None, &key_file).unwrap();
     let store = Store::open(db, key).await.unwrap();
@@ -133,7 +138,7 @@ pub async fn seed_keys(db: &std::path::Path, extra: &[(&str, &str)]) {
 }
 
 /// A running server.
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub client: SwitchyardServiceClient<Channel>,
     /// The gRPC listener's address.
     pub addr: std::net::SocketAddr,
@@ -145,7 +150,7 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    pub async fn spawn(config: Config) -> Self {
+    pub(crate) async fn spawn(config: Config) -> Self {
         let app = App::build(config).await.unwrap();
         let addr = app.local_addr();
         let openai = app.openai_addr().map(|a| format!("http://{a}/v1"));
@@ -169,7 +174,7 @@ impl TestApp {
     }
 
     /// Stops the server and waits for it (write-behind flushed, store closed).
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         let handle = self.handle.take().unwrap();
         tokio::time::timeout(Duration::from_secs(10), handle)
@@ -179,7 +184,10 @@ impl TestApp {
             .unwrap();
     }
 
-    pub async fn aux(&mut self, task: &str) -> Result<pb::AuxCompleteResponse, tonic::Status> {
+    pub(crate) async fn aux(
+        &mut self,
+        task: &str,
+    ) -> Result<pb::AuxCompleteResponse, tonic::Status> {
         self.client
             .aux_complete(pb::AuxCompleteRequest {
                 task: task.into(),
@@ -190,7 +198,7 @@ impl TestApp {
             .map(|r| r.into_inner())
     }
 
-    pub async fn primary(&mut self) -> Result<pb::CompleteResponse, tonic::Status> {
+    pub(crate) async fn primary(&mut self) -> Result<pb::CompleteResponse, tonic::Status> {
         self.client
             .complete(pb::CompleteRequest {
                 messages: vec![user("hello")],
@@ -200,7 +208,7 @@ impl TestApp {
             .map(|r| r.into_inner())
     }
 
-    pub async fn explain_id(&mut self, id: &str) -> pb::ExplainFallbackResponse {
+    pub(crate) async fn explain_id(&mut self, id: &str) -> pb::ExplainFallbackResponse {
         self.client
             .explain_fallback(pb::ExplainFallbackRequest {
                 query: Some(pb::explain_fallback_request::Query::RequestId(id.into())),
@@ -211,7 +219,7 @@ impl TestApp {
     }
 
     /// Simulates `caller` with the outcomes of `script` (as pushed to the fakes).
-    pub async fn simulate(
+    pub(crate) async fn simulate(
         &mut self,
         caller: pb::caller::Kind,
         script: &[(&str, FakeReply)],
@@ -236,12 +244,12 @@ impl TestApp {
     }
 }
 
-pub fn user(text: &str) -> pb::Message {
+pub(crate) fn user(text: &str) -> pb::Message {
     pb::Message::user(text)
 }
 
 /// The simulated twin of a scripted fake reply.
-pub fn simulated(reply: &FakeReply) -> pb::SimulatedOutcome {
+pub(crate) fn simulated(reply: &FakeReply) -> pb::SimulatedOutcome {
     let body = match &reply.body {
         switchyard::fake::FakeBody::Raw(b) | switchyard::fake::FakeBody::Echo(b) => b.clone(),
         switchyard::fake::FakeBody::Completion(_)
@@ -259,16 +267,16 @@ pub fn simulated(reply: &FakeReply) -> pb::SimulatedOutcome {
 }
 
 /// Pushes each reply of `script` to its fake, in order.
-pub fn push_script(fakes: &Fakes, script: &[(&str, FakeReply)]) {
+pub(crate) fn push_script(fakes: &Fakes, script: &[(&str, FakeReply)]) {
     for (name, reply) in script {
         fakes.get(name).push([reply.clone()]);
     }
 }
 
 /// The comparable part of a step: everything but the free-text reason and the duration.
-pub type StepKey = (u32, String, String, String, pb::ErrorClass, u32, pb::Action);
+pub(crate) type StepKey = (u32, String, String, String, pb::ErrorClass, u32, pb::Action);
 
-pub fn keys(attempts: &[pb::Attempt]) -> Vec<StepKey> {
+pub(crate) fn keys(attempts: &[pb::Attempt]) -> Vec<StepKey> {
     attempts
         .iter()
         .map(|a| {
@@ -286,19 +294,21 @@ pub fn keys(attempts: &[pb::Attempt]) -> Vec<StepKey> {
 }
 
 /// (provider, credential, action) of each step: the shape asserted by scenarios.
-pub fn shape(attempts: &[pb::Attempt]) -> Vec<(String, String, pb::Action)> {
+pub(crate) fn shape(attempts: &[pb::Attempt]) -> Vec<(String, String, pb::Action)> {
     attempts
         .iter()
         .map(|a| (a.provider.clone(), a.credential_id.clone(), a.action()))
         .collect()
 }
 
-pub fn s(provider: &str, cred: &str, action: pb::Action) -> (String, String, pb::Action) {
+pub(crate) fn s(provider: &str, cred: &str, action: pb::Action) -> (String, String, pb::Action) {
     (provider.to_owned(), cred.to_owned(), action)
 }
 
 /// The `FailureDetail` and `ErrorInfo` of a failed call's status.
-pub fn failure_details(status: &tonic::Status) -> (tonic_types::pb::ErrorInfo, pb::FailureDetail) {
+pub(crate) fn failure_details(
+    status: &tonic::Status,
+) -> (tonic_types::pb::ErrorInfo, pb::FailureDetail) {
     use prost::Message as _;
     let st = tonic_types::pb::Status::decode(status.details()).expect("status details");
     let mut info = None;
@@ -318,7 +328,7 @@ pub fn failure_details(status: &tonic::Status) -> (tonic_types::pb::ErrorInfo, p
 }
 
 /// The real binary, serving `config`, with extra environment variables.
-pub struct Server {
+pub(crate) struct Server {
     pub child: Child,
     pub addr: String,
     /// Base URL of the OpenAI-compatible front door, when the config enables it.
@@ -330,7 +340,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(config: &Path, env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(config: &Path, env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
         cmd.arg("--config")
             .arg(config)
@@ -386,18 +396,18 @@ impl Server {
         }
     }
 
-    pub async fn client(&self) -> SwitchyardServiceClient<Channel> {
+    pub(crate) async fn client(&self) -> SwitchyardServiceClient<Channel> {
         SwitchyardServiceClient::connect(format!("http://{}", self.addr))
             .await
             .unwrap()
     }
 
     /// Everything logged on stderr so far.
-    pub fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
     }
 
-    pub fn sighup(&self) {
+    pub(crate) fn sighup(&self) {
         let status = Command::new("kill")
             .args(["-HUP", &self.child.id().to_string()])
             .status()
@@ -405,7 +415,7 @@ impl Server {
         assert!(status.success());
     }
 
-    pub fn sigterm(&self) {
+    pub(crate) fn sigterm(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -414,7 +424,7 @@ impl Server {
     }
 
     /// Waits for the exit, returning the status and everything logged on stderr.
-    pub async fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+    pub(crate) async fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -440,7 +450,7 @@ impl Drop for Server {
 }
 
 /// The standard config as YAML, with `extra` appended at the top level.
-pub fn standard_yaml(fakes: &Fakes, db: &Path, extra: &str) -> String {
+pub(crate) fn standard_yaml(fakes: &Fakes, db: &Path, extra: &str) -> String {
     let c = fakes.config(db, "");
     let providers: String = c
         .providers
@@ -474,7 +484,7 @@ policy: {{ backoff_base: 5ms, backoff_max: 20ms, min_attempt: 50ms }}
 }
 
 /// The standard config as a file (the binary reads files), keys seeded.
-pub async fn config_file(fakes: &Fakes, dir: &Path, extra: &str) -> std::path::PathBuf {
+pub(crate) async fn config_file(fakes: &Fakes, dir: &Path, extra: &str) -> std::path::PathBuf {
     let db = dir.join("switchyard.db");
     seed_keys(&db, &[]).await;
     let path = dir.join("switchyard.yaml");
@@ -484,7 +494,7 @@ pub async fn config_file(fakes: &Fakes, dir: &Path, extra: &str) -> std::path::P
 
 /// Replaces `<provider>-k1` by an OAuth credential `<provider>-oauth` refreshed at
 /// `endpoint`.
-pub async fn seed_oauth(
+pub(crate) async fn seed_oauth(
     db: &Path,
     provider: &str,
     endpoint: &switchyard::fake::FakeTokenEndpoint,

@@ -17,7 +17,7 @@ use crate::config::{Config, Limits, ModelWindow};
 use crate::credentials::CredentialPool;
 use crate::domain::{
     Caller, CandidateSummary, ChatAnswer, ChatRequest, CredentialId, ErrorClass, FailureReason,
-    FinishReason, Millis, Step, StreamEvent, ToolCallDelta, Trail, Usage,
+    FinishReason, Millis, Needs, Step, StreamEvent, ToolCallDelta, Trail, Usage,
 };
 use crate::executor::{Delivery, HttpUpstream, Streamed, Whole, drive};
 use crate::live::{Generation, Live};
@@ -338,13 +338,18 @@ impl Switchyard {
         let started = Instant::now();
         let now = wall_ms();
         let view = self.pool.view(candidates.iter().map(|c| &c.provider));
+        let needs = Needs {
+            images: request.has_images(),
+            tools: request.uses_tools(),
+        };
         let run = Run::new(
             live.policy,
             candidates,
             &view,
             now.saturating_add(budget),
             seed,
-        );
+        )
+        .needing(needs);
         let meta = RequestMeta {
             request_id,
             caller,

@@ -307,6 +307,7 @@ mod tests {
                 model: "m".into(),
                 base_url: "http://127.0.0.1:1".into(),
                 origin: crate::domain::Origin::Main,
+                capabilities: crate::domain::Capabilities::default(),
             },
             credential_id: "k".into(),
             delay_ms: 0,

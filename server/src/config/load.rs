@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::Target;
+use crate::domain::{Capabilities, Target};
 use crate::policy::{OutlierConfig, PolicyConfig, Routing, TaskRoute};
 
 use super::*;
@@ -228,6 +228,17 @@ impl Config {
                 )
             })
             .collect();
+        let capabilities = self
+            .providers
+            .iter()
+            .map(|(name, p)| {
+                let c = Capabilities {
+                    images: p.capabilities.images,
+                    tools: p.capabilities.tools,
+                };
+                (Arc::from(name.as_str()), c)
+            })
+            .collect();
         Routing {
             main: Target {
                 provider: self.model.provider.as_str().into(),
@@ -238,6 +249,7 @@ impl Config {
             tasks,
             default_task_timeout_ms: millis(defaults::task_timeout()),
             base_urls,
+            capabilities,
         }
     }
 

@@ -212,6 +212,31 @@ pub struct ProviderConfig {
     /// `key` (default) or `none`: calls to a provider without auth carry no key.
     #[serde(default)]
     pub auth: ProviderAuth,
+    /// What its models can serve beyond text (all by default). A request that
+    /// needs what a provider lacks skips it, with the reason in the trail.
+    #[serde(default)]
+    pub capabilities: CapabilitiesConfig,
+}
+
+/// `providers.<name>.capabilities`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilitiesConfig {
+    /// Image parts (`false` for a text-only model).
+    #[serde(default = "defaults::yes")]
+    pub images: bool,
+    /// Tool definitions, calls and results.
+    #[serde(default = "defaults::yes")]
+    pub tools: bool,
+}
+
+impl Default for CapabilitiesConfig {
+    fn default() -> Self {
+        Self {
+            images: true,
+            tools: true,
+        }
+    }
 }
 
 /// A provider and a model.

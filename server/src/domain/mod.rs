@@ -101,6 +101,48 @@ impl fmt::Display for Origin {
     }
 }
 
+/// What a request needs of a candidate beyond text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// A message holds an image.
+    pub images: bool,
+    /// Tool definitions, tool calls or tool results.
+    pub tools: bool,
+}
+
+/// What a candidate can serve beyond text (`providers.<name>.capabilities`). A
+/// candidate lacking what a request needs is skipped, like a dead key, rather
+/// than failing the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Image parts.
+    pub images: bool,
+    /// Tools, tool calls and tool results.
+    pub tools: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self {
+            images: true,
+            tools: true,
+        }
+    }
+}
+
+impl Capabilities {
+    /// The first thing `needs` asks that this candidate cannot serve.
+    pub fn missing(self, needs: Needs) -> Option<&'static str> {
+        if needs.images && !self.images {
+            Some("images")
+        } else if needs.tools && !self.tools {
+            Some("tools")
+        } else {
+            None
+        }
+    }
+}
+
 /// One candidate of a caller's ordered list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -112,6 +154,8 @@ pub struct Candidate {
     pub base_url: Arc<str>,
     /// Where it comes from.
     pub origin: Origin,
+    /// What its provider is configured to serve.
+    pub capabilities: Capabilities,
 }
 
 /// Identifier of a stored credential (never the secret).

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::domain::{Caller, Candidate, Origin, Target};
+use crate::domain::{Caller, Candidate, Capabilities, Origin, Target};
 
 /// An auxiliary task's routing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +48,8 @@ pub struct Routing {
     pub default_task_timeout_ms: u64,
     /// Base URL of every provider, for the duplicate check.
     pub base_urls: HashMap<Arc<str>, Arc<str>>,
+    /// Capabilities of the providers that declare some (all, for the others).
+    pub capabilities: HashMap<Arc<str>, Capabilities>,
 }
 
 /// The caller named a task that is neither built in nor configured.
@@ -102,6 +104,7 @@ impl Routing {
                 .cloned()
                 .unwrap_or_else(|| "".into()),
             origin,
+            capabilities: self.capabilities.get(provider).copied().unwrap_or_default(),
         }
     }
 

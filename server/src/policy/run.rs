@@ -10,7 +10,9 @@ use super::{
     RefreshOutcome,
 };
 use crate::classify::Classification;
-use crate::domain::{Action, Candidate, CredentialId, ErrorClass, FailureReason, Millis, Step};
+use crate::domain::{
+    Action, Candidate, CredentialId, ErrorClass, FailureReason, Millis, Needs, Step,
+};
 
 mod decide;
 
@@ -66,6 +68,8 @@ pub struct Run {
     starved: bool,
     /// Prefix of the next attempt's step reason (panic mode says so in the trail).
     note: Option<&'static str>,
+    /// What the request needs of a candidate beyond text.
+    needs: Needs,
     steps: Vec<Step>,
 }
 
@@ -120,8 +124,16 @@ impl Run {
             delay_ms: 0,
             starved: false,
             note: None,
+            needs: Needs::default(),
             steps: Vec::new(),
         }
+    }
+
+    /// The same run for a request that needs `needs`: candidates whose provider
+    /// cannot serve it are skipped, with the reason in the trail.
+    pub fn needing(mut self, needs: Needs) -> Self {
+        self.needs = needs;
+        self
     }
 
     /// The candidate list, in order.
@@ -322,6 +334,7 @@ impl Run {
             if self.candidates[..index]
                 .iter()
                 .any(|p| p.provider == c.provider && p.model == c.model && p.base_url == c.base_url)
+                || c.capabilities.missing(self.needs).is_some()
             {
                 continue;
             }
@@ -359,6 +372,15 @@ impl Run {
                     0,
                     None,
                 );
+                continue;
+            }
+            if let Some(missing) = c.capabilities.missing(self.needs) {
+                let reason = format!(
+                    "{} {} cannot serve {missing} (providers.{}.capabilities)",
+                    c.provider, c.model, c.provider
+                );
+                self.current = index;
+                self.push_step(ErrorClass::None, 0, Action::SkipCandidate, reason, 0, None);
                 continue;
             }
             let pool = &self.pools[&c.provider];

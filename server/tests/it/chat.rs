@@ -380,3 +380,58 @@ async fn a_candidate_whose_format_cannot_carry_a_field_is_passed_over_unsent() {
     assert_eq!(fakes.counts(), [0, 1, 0, 0, 0]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_text_only_provider_is_skipped_by_a_request_with_images_and_kept_for_text() {
+    // `aux` is configured as text-only: an image request to its task skips it,
+    // with the reason in the trail, and never reaches it; a text request does.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchyard.db");
+    seed_keys(&db, &[]).await;
+    let fakes = Fakes::start().await;
+    let config = fakes.config_env(
+        &db,
+        "",
+        &[
+            ("SWITCHYARD__OPENAI_LISTEN", "127.0.0.1:0"),
+            ("SWITCHYARD__PROVIDERS__AUX__CAPABILITIES__IMAGES", "false"),
+        ],
+    );
+    let app = TestApp::spawn(config).await;
+    let base = app.openai.clone().expect("the front door is enabled");
+    let http = reqwest::Client::new();
+    let image = json!({"model": "switchyard/aux/compression", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "Describe it."},
+        {"type": "image_url", "image_url": {"url": "https://images.test/cat.png"}}
+    ]}]});
+    let r = http
+        .post(format!("{base}/chat/completions"))
+        .json(&image)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let attempts = body["switchyard"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts[0]["provider"], "aux");
+    assert_eq!(attempts[0]["action"], "skip_candidate");
+    let reason = attempts[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("cannot serve images"), "{reason}");
+    assert!(
+        fakes.aux.calls().is_empty(),
+        "the text-only provider got the image"
+    );
+    assert_ne!(body["switchyard"]["provider"], "aux");
+
+    let text = json!({"model": "switchyard/aux/compression",
+        "messages": [{"role": "user", "content": "Summarise."}]});
+    let r = http
+        .post(format!("{base}/chat/completions"))
+        .json(&text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(fakes.aux.calls().len(), 1);
+    app.stop().await;
+}

@@ -170,3 +170,56 @@ fn every_error_class_gets_the_same_action_for_primary_and_auxiliary_callers() {
         }
     }
 }
+
+#[test]
+fn a_candidate_that_cannot_serve_what_the_request_needs_is_skipped_for_every_caller() {
+    let mut r = routing();
+    let text_only = Capabilities {
+        images: false,
+        tools: true,
+    };
+    r.capabilities.insert("aux-p".into(), text_only);
+    r.capabilities.insert("main".into(), text_only);
+    let images = Needs {
+        images: true,
+        tools: false,
+    };
+    for caller in [compression(), Caller::Primary] {
+        let candidates = r.candidates(&caller, None).unwrap();
+        let mut run = Run::new(
+            PolicyConfig::default(),
+            candidates,
+            &creds(),
+            NOW + BUDGET,
+            7,
+        )
+        .needing(images);
+        let (trail, finish) = drive(&mut run, Vec::new());
+        assert_eq!(finish, Finish::Succeeded);
+        let first = &run.steps()[0];
+        assert_eq!(first.action, Action::SkipCandidate);
+        assert!(
+            first.reason.contains("cannot serve images"),
+            "{}",
+            first.reason
+        );
+        // The next capable candidate serves; the text-only one is never contacted.
+        assert!(
+            trail
+                .iter()
+                .all(|(p, _, a)| *a == Action::SkipCandidate || (p != "aux-p" && p != "main"))
+        );
+    }
+    // A text request uses the same candidates as before.
+    let candidates = r.candidates(&compression(), None).unwrap();
+    let mut run = Run::new(
+        PolicyConfig::default(),
+        candidates,
+        &creds(),
+        NOW + BUDGET,
+        7,
+    )
+    .needing(Needs::default());
+    let (trail, _) = drive(&mut run, Vec::new());
+    assert_eq!(trail, vec![step("aux-p", "aux-p-k1", Action::Succeed)]);
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::classify::Classification;
-use crate::domain::{Action, Caller, Origin, Target};
+use crate::domain::{Action, Caller, Capabilities, Needs, Origin, Target};
 
 mod budget;
 mod candidates;
@@ -47,6 +47,7 @@ fn routing() -> Routing {
         tasks,
         default_task_timeout_ms: BUDGET,
         base_urls,
+        capabilities: HashMap::new(),
     }
 }
 

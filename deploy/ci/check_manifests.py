@@ -8,14 +8,29 @@ Schema validity is kubernetes-validate's job; this checks what a schema cannot:
       drop ALL, seccomp RuntimeDefault (the "restricted" Pod Security Standard)
     - cpu and memory requests and limits on every container, requests <= limits
     - no service-account token mounted
-  the switchyard StatefulSet (when the stream has one, or --gateway)
-    - one replica, a ReadWriteOnce volume claim mounted at the database directory
+  the gateway (when the stream has one, or --gateway): exactly one of
+    StatefulSet/switchyard (SQLite)
+      - one replica, a ReadWriteOnce volume claim mounted at the database directory,
+        database.path on it, no DATABASE_URL; the headless Service of serviceName
+    Deployment/switchyard (PostgreSQL, overlays/ha*)
+      - replicas >= 2, RollingUpdate with maxUnavailable 0 and maxSurge >= 1
+      - DATABASE_URL from a required Secret key, no database.url or database.path in
+        the ConfigMap, no volume claim or SQLite volume at all
+      - master key from a required Secret key (every replica must share it)
+      - pod anti-affinity across nodes and topology spread, selecting the pods
+      - a PodDisruptionBudget keeping at least one pod and allowing one eviction
+    and for both
     - native gRPC startup, liveness and readiness probes on the gRPC port; readiness
       on switchyard.v1.SwitchyardService
     - terminationGracePeriodSeconds above the config's shutdown_grace
     - its ConfigMap is in the stream and agrees with the pod (ports, paths, the key
       variables its providers declare)
     - Services, PodDisruptionBudget and NetworkPolicy select the pod
+    - with a CloudNativePG Cluster in the stream: 3 instances or more, and
+      DATABASE_URL from its <cluster>-app Secret, key uri
+  every Deployment, DaemonSet or ReplicaSet: no SQLite volume (the StatefulSet's
+    data-switchyard-N claims, switchyard-backups, or any claim at the data directory):
+    SQLite allows one writer, and a Deployment's pods are many
     - no TLS listener in the config (native gRPC probes are plaintext); the master
       key from a Secret (--fail-closed: master key and agent token hashes required)
   --pinned-images: every image has an explicit tag (not "latest") or a digest
@@ -35,6 +50,10 @@ from typing import Any
 import yaml
 
 GATEWAY = "switchyard"
+GATEWAY_KINDS = ("StatefulSet", "Deployment")
+DATA_DIR = "/var/lib/switchyard"
+SQLITE_CLAIM = re.compile(r"^(data-switchyard(-[0-9]+)?|switchyard-backups)$")
+CNPG = "postgresql.cnpg.io/v1"
 API_SERVICE = "switchyard.v1.SwitchyardService"
 WORKLOAD_KINDS = {"StatefulSet", "Deployment", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 
@@ -148,6 +167,53 @@ def check_workload(r: Report, doc: dict) -> None:
                 except ValueError as e:
                     ok, detail = False, str(e)
             r.check(ok, f"{cname}: {resource} request and limit, request <= limit", detail)
+    if doc["kind"] in ("Deployment", "DaemonSet", "ReplicaSet"):
+        sqlite = sqlite_volumes(spec)
+        r.check(not sqlite, f"{name}: mounts no SQLite volume (one writer; these pods are many)",
+                ", ".join(sqlite))
+
+
+def sqlite_volumes(pod_spec: dict) -> list[str]:
+    """Volumes of a pod that hold (or may hold) the SQLite store: a claim named like the
+    StatefulSet's or the backups', or any claim or ephemeral volume mounted at the data
+    directory."""
+    claims = {v["name"]: v for v in pod_spec.get("volumes") or []
+              if "persistentVolumeClaim" in v or "ephemeral" in v}
+    found = {n for n, v in claims.items()
+             if SQLITE_CLAIM.match(dig(v, "persistentVolumeClaim", "claimName", default=""))}
+    for c in containers_of(pod_spec):
+        for m in c.get("volumeMounts") or []:
+            if m["name"] in claims and str(PurePosixPath(m["mountPath"])) == DATA_DIR:
+                found.add(m["name"])
+    return sorted(found)
+
+
+def min_available(pdb: dict, replicas: Any) -> int | None:
+    """The pods a budget keeps, for a whole number of replicas (percentages: None)."""
+    if not isinstance(replicas, int):
+        return None
+    if "minAvailable" in pdb and "maxUnavailable" not in pdb:
+        v = pdb["minAvailable"]
+        return v if isinstance(v, int) else None
+    if "maxUnavailable" in pdb and "minAvailable" not in pdb:
+        v = pdb["maxUnavailable"]
+        return replicas - v if isinstance(v, int) else None
+    return None
+
+
+def check_spread(r: Report, pod_spec: dict, pod_labels: dict) -> None:
+    """Several replicas: not all on one node (anti-affinity) and spread (topology)."""
+    anti = dig(pod_spec, "affinity", "podAntiAffinity", default={}) or {}
+    terms = [t.get("podAffinityTerm", {}) for t in
+             anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []]
+    terms += list(anti.get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+    r.check(any(t.get("topologyKey") == "kubernetes.io/hostname"
+                and selects(t.get("labelSelector"), pod_labels) for t in terms),
+            "pod anti-affinity across nodes (kubernetes.io/hostname), selecting the pods")
+    spread = pod_spec.get("topologySpreadConstraints") or []
+    r.check(bool(spread) and all(selects(t.get("labelSelector"), pod_labels) for t in spread),
+            "topologySpreadConstraints present, each selecting the pods",
+            str([t.get("topologyKey") for t in spread]))
 
 
 def image_pinned(image: str) -> bool:
@@ -161,17 +227,38 @@ def check_gateway(r: Report, docs: list[dict], dockerfile: str | None, fail_clos
     by_kind: dict[str, list[dict]] = {}
     for d in docs:
         by_kind.setdefault(d["kind"], []).append(d)
-    sts = [d for d in by_kind.get("StatefulSet", []) if d["metadata"]["name"] == GATEWAY]
-    if not r.check(len(sts) == 1, f"one StatefulSet/{GATEWAY}", f"found {len(sts)}"):
+    found = [d for k in GATEWAY_KINDS for d in by_kind.get(k, [])
+             if d["metadata"]["name"] == GATEWAY]
+    if not r.check(len(found) == 1,
+                   f"one gateway: StatefulSet/{GATEWAY} (SQLite) or Deployment/{GATEWAY} (PostgreSQL)",
+                   "found " + (", ".join(f"{d['kind']}/{GATEWAY}" for d in found) or "none")):
         return
-    sts = sts[0]
-    spec = sts["spec"]
+    workload = found[0]
+    ha = workload["kind"] == "Deployment"
+    spec = workload["spec"]
     pod = spec["template"]
     pod_labels = dig(pod, "metadata", "labels", default={})
     pod_spec = pod["spec"]
-    r.check(spec.get("replicas") == 1, "replicas: 1 (SQLite: one writer)",
-            f"replicas={spec.get('replicas')}")
-    r.check(selects(spec.get("selector"), pod_labels), "StatefulSet selector matches its pod")
+    replicas = spec.get("replicas", 1)
+    if ha:
+        r.check(isinstance(replicas, int) and replicas >= 2,
+                "Deployment replicas >= 2 (PostgreSQL: several replicas)", f"replicas={replicas}")
+        rolling = dig(spec, "strategy", "rollingUpdate", default={}) or {}
+        r.check(dig(spec, "strategy", "type") == "RollingUpdate"
+                and rolling.get("maxUnavailable") in (0, "0", "0%")
+                and rolling.get("maxSurge") not in (None, 0, "0", "0%"),
+                "RollingUpdate with maxUnavailable 0 and maxSurge >= 1 (no capacity lost in a rollout)",
+                str(spec.get("strategy")))
+        r.check(not sqlite_volumes(pod_spec)
+                and not any("persistentVolumeClaim" in v or "ephemeral" in v
+                            for v in pod_spec.get("volumes") or []),
+                "no volume claim and no SQLite volume (the state is in PostgreSQL)",
+                str([v["name"] for v in pod_spec.get("volumes") or []]))
+        check_spread(r, pod_spec, pod_labels)
+    else:
+        r.check(replicas == 1, "replicas: 1 (SQLite: one writer)", f"replicas={replicas}")
+    r.check(selects(spec.get("selector"), pod_labels),
+            f"{workload['kind']} selector matches its pod")
 
     c = next((c for c in pod_spec.get("containers", []) if c["name"] == GATEWAY), None)
     if not r.check(c is not None, f"container {GATEWAY}"):
@@ -190,14 +277,15 @@ def check_gateway(r: Report, docs: list[dict], dockerfile: str | None, fail_clos
     r.check(dig(c, "livenessProbe", "grpc", "service") in (None, ""),
             "livenessProbe on the overall health (service \"\")")
 
-    # Volumes: the claim template, the ConfigMap.
+    # Volumes: the claim template (SQLite), the ConfigMap.
     templates = {t["metadata"]["name"]: t for t in spec.get("volumeClaimTemplates", [])}
     mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
     rwo = [n for n, t in templates.items() if dig(t, "spec", "accessModes") == ["ReadWriteOnce"]]
-    r.check(len(templates) == 1 and len(rwo) == 1 and rwo[0] in mounts,
-            "one ReadWriteOnce volumeClaimTemplate, mounted", f"templates={list(templates)}")
-    r.check(spec.get("persistentVolumeClaimRetentionPolicy", {}).get("whenDeleted") == "Retain",
-            "PVC retained when the StatefulSet is deleted")
+    if not ha:
+        r.check(len(templates) == 1 and len(rwo) == 1 and rwo[0] in mounts,
+                "one ReadWriteOnce volumeClaimTemplate, mounted", f"templates={list(templates)}")
+        r.check(spec.get("persistentVolumeClaimRetentionPolicy", {}).get("whenDeleted") == "Retain",
+                "PVC retained when the StatefulSet is deleted")
 
     volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
     cm_name = next((v["configMap"]["name"] for v in volumes.values() if "configMap" in v), None)
@@ -246,11 +334,24 @@ def check_gateway(r: Report, docs: list[dict], dockerfile: str | None, fail_clos
             and ann.get("prometheus.io/port") == str(metrics_port)
             and ann.get("prometheus.io/path") == "/metrics",
             "Prometheus scrape annotations on the metrics port")
-    db_path = PurePosixPath(str(dig(config, "database", "path", default="")))
+    env = {e["name"]: e for e in c.get("env", [])}
+    database = config.get("database") or {}
     data_mount = mounts.get(rwo[0]) if rwo else None
-    r.check(db_path.is_absolute() and data_mount is not None
-            and str(db_path.parent) == data_mount,
-            "config database.path on the persistent volume", f"{db_path} vs {data_mount}")
+    if ha:
+        ref = dig(env.get("DATABASE_URL", {}), "valueFrom", "secretKeyRef")
+        r.check(ref is not None and ref.get("optional") is False,
+                "DATABASE_URL from a required Secret key (the store on PostgreSQL)", str(ref))
+        r.check("url" not in database,
+                "no database.url in the ConfigMap (the URL holds a password: a Secret only)")
+        r.check("path" not in database, "no database.path in the config (no SQLite file)",
+                str(database.get("path")))
+    else:
+        db_path = PurePosixPath(str(database.get("path", "")))
+        r.check(db_path.is_absolute() and data_mount is not None
+                and str(db_path.parent) == data_mount,
+                "config database.path on the persistent volume", f"{db_path} vs {data_mount}")
+        r.check("DATABASE_URL" not in env and "url" not in database,
+                "no DATABASE_URL or database.url (the StatefulSet is the SQLite gateway)")
     grace = pod_spec.get("terminationGracePeriodSeconds", 30)
     try:
         drain = duration_seconds(config.get("shutdown_grace", "30s"))
@@ -261,14 +362,16 @@ def check_gateway(r: Report, docs: list[dict], dockerfile: str | None, fail_clos
     writable = {"/tmp"} | ({data_mount} if data_mount else set())
     r.check(writable <= {m["mountPath"] for m in c.get("volumeMounts", [])
                          if not m.get("readOnly")},
-            "writable mounts for the read-only root: /tmp and the data volume")
+            "writable mounts for the read-only root: /tmp" + ("" if ha else " and the data volume"))
 
     # Who selects the pod.
     services = [s for s in by_kind.get("Service", []) if selects(s["spec"].get("selector"), pod_labels)]
     headless = [s for s in services if s["spec"].get("clusterIP") == "None"]
     regular = [s for s in services if s["spec"].get("clusterIP") != "None"]
-    r.check(any(s["metadata"]["name"] == spec.get("serviceName") for s in headless),
-            "headless Service named by serviceName selects the pod", str(spec.get("serviceName")))
+    if not ha:
+        r.check(any(s["metadata"]["name"] == spec.get("serviceName") for s in headless),
+                "headless Service named by serviceName selects the pod",
+                str(spec.get("serviceName")))
     for s in regular + headless:
         sp = {p.get("name"): p for p in s["spec"].get("ports", [])}
         r.check(sp.get("grpc", {}).get("appProtocol") == "grpc"
@@ -280,10 +383,16 @@ def check_gateway(r: Report, docs: list[dict], dockerfile: str | None, fail_clos
             if selects(p["spec"].get("selector"), pod_labels)]
     r.check(len(pdbs) == 1, "one PodDisruptionBudget selects the pod", f"found {len(pdbs)}")
     for p in pdbs:
-        r.check(p["spec"].get("maxUnavailable") not in (None, 0, "0", "0%")
-                and "minAvailable" not in p["spec"],
-                "PDB lets node drains evict the single pod (maxUnavailable >= 1)",
-                str(p["spec"]))
+        if ha:
+            keep = min_available(p["spec"], replicas)
+            r.check(keep is not None and isinstance(replicas, int) and 1 <= keep <= replicas - 1,
+                    f"PDB keeps at least one of {replicas} pods and lets a drain evict one "
+                    "(minAvailable 2 or maxUnavailable 1 for 3)", str(p["spec"]))
+        else:
+            r.check(p["spec"].get("maxUnavailable") not in (None, 0, "0", "0%")
+                    and "minAvailable" not in p["spec"],
+                    "PDB lets node drains evict the single pod (maxUnavailable >= 1)",
+                    str(p["spec"]))
     nps = [n for n in by_kind.get("NetworkPolicy", [])
            if selects(n["spec"].get("podSelector"), pod_labels)]
     r.check(any({"Ingress", "Egress"} <= set(n["spec"].get("policyTypes", [])) for n in nps),
@@ -301,9 +410,23 @@ def check_gateway(r: Report, docs: list[dict], dockerfile: str | None, fail_clos
     r.check(sa is not None and sa.get("automountServiceAccountToken") is False,
             "its ServiceAccount is in the stream, automountServiceAccountToken false")
 
-    env = {e["name"]: e for e in c.get("env", [])}
     master = dig(env.get("SWITCHYARD_MASTER_KEY", {}), "valueFrom", "secretKeyRef")
     r.check(master is not None, "SWITCHYARD_MASTER_KEY comes from a Secret")
+    if ha:
+        r.check(master is not None and master.get("optional") is False,
+                "SWITCHYARD_MASTER_KEY from a required Secret key (PostgreSQL: no key is "
+                "generated, every replica must share one)", str(master))
+    for cluster in by_kind.get("Cluster", []):
+        if cluster.get("apiVersion") != CNPG:
+            continue
+        cname = cluster["metadata"]["name"]
+        instances = dig(cluster, "spec", "instances")
+        r.check(isinstance(instances, int) and instances >= 3,
+                f"Cluster/{cname} (CloudNativePG): 3 instances or more", f"instances={instances}")
+        ref = dig(env.get("DATABASE_URL", {}), "valueFrom", "secretKeyRef") or {}
+        r.check(ref.get("name") == f"{cname}-app" and ref.get("key") == "uri",
+                f"DATABASE_URL from the Secret {cname}-app, key uri (made by CloudNativePG)",
+                str(ref))
     if fail_closed:
         for name in ("SWITCHYARD_MASTER_KEY", "SWITCHYARD__AUTH__CLIENT_TOKEN_SHA256"):
             ref = dig(env.get(name, {}), "valueFrom", "secretKeyRef")
@@ -344,7 +467,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("label", help="name used in the report, e.g. overlays/prod")
     ap.add_argument("manifest", help="rendered multi-document YAML")
-    ap.add_argument("--gateway", action="store_true", help="require the switchyard StatefulSet")
+    ap.add_argument("--gateway", action="store_true",
+                    help="require the gateway (the switchyard StatefulSet or Deployment)")
     ap.add_argument("--pinned-images", action="store_true", help="require tagged or digest images")
     ap.add_argument("--fail-closed", action="store_true",
                     help="require the master key and agent token hashes from a Secret")
@@ -368,7 +492,7 @@ def main() -> int:
                 r.check(image_pinned(c.get("image", "")),
                         f"{w['kind']}/{w['metadata']['name']}[{c['name']}]: image pinned",
                         c.get("image", ""))
-    has_gateway = any(d["kind"] == "StatefulSet" and d["metadata"]["name"] == GATEWAY for d in docs)
+    has_gateway = any(d["kind"] in GATEWAY_KINDS and d["metadata"]["name"] == GATEWAY for d in docs)
     if args.gateway or has_gateway:
         check_gateway(r, docs, args.dockerfile, args.fail_closed)
     if args.config_out and has_gateway:

@@ -19,7 +19,7 @@ use crate::admin::AdminService;
 use crate::auth::Authenticator;
 use crate::config::{Config, ListenerSettings, TlsConfig};
 use crate::credentials::CredentialPool;
-use crate::crypto::{CryptoError, KeySource, MasterKey};
+use crate::crypto::CryptoError;
 use crate::grpc::GrpcService;
 use crate::listener::{self, ConnLimits, InFlight, Listener};
 use crate::manage::{CredentialManager, Running};
@@ -29,10 +29,15 @@ use crate::provider::Providers;
 use crate::reload::watch::Triggers;
 use crate::reload::{ConfigSource, Reloader};
 use crate::service::Switchyard;
-use crate::status::{STORE_HEALTH_SERVICE, Status};
-use crate::store::{Database, Store, StoreError};
+use crate::status::Status;
+use crate::store::{Store, StoreError};
 use crate::telemetry::continue_trace;
 use crate::writer::Recorder;
+
+mod store;
+
+use store::report_store_health;
+pub use store::{database, open_store};
 
 /// A failure to start or run the service.
 #[derive(Debug, thiserror::Error)]
@@ -522,70 +527,6 @@ fn tls_config(tls: &TlsConfig) -> Result<ServerTlsConfig, AppError> {
         config = config.client_ca_root(Certificate::from_pem(read(ca)?));
     }
     Ok(config)
-}
-
-/// Follows `status` into the gRPC health of `switchyard.v1.Store`: `NOT_SERVING`
-/// while a component is degraded. `switchyard.v1.SwitchyardService` is left alone:
-/// calls are still served (from memory) while the store fails.
-async fn report_store_health(status: Status, reporter: tonic_health::server::HealthReporter) {
-    use tonic_health::ServingStatus;
-    let mut changes = status.subscribe();
-    loop {
-        let serving = if status.is_degraded() {
-            ServingStatus::NotServing
-        } else {
-            ServingStatus::Serving
-        };
-        reporter
-            .set_service_status(STORE_HEALTH_SERVICE, serving)
-            .await;
-        if changes.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// The configured database: PostgreSQL when `database.url` (or `DATABASE_URL`) is
-/// set, else the SQLite file `database.path`.
-pub fn database(config: &Config) -> Result<Database, StoreError> {
-    Ok(match &config.database.url {
-        Some(url) => Database::postgres(url.clone())?,
-        None => Database::Sqlite(config.database.path.clone()),
-    })
-}
-
-/// Opens the configured store with the configured master key. A key file is
-/// generated only for a database that holds no sealed secrets.
-pub async fn open_store(config: &Config) -> Result<Store, AppError> {
-    use secrecy::ExposeSecret as _;
-    let db = database(config)?;
-    let key_file = config.master_key_file();
-    let env = config.master_key_env.as_ref().map(|k| k.expose_secret());
-    let (key, source) = match MasterKey::load_existing(env, &key_file)? {
-        Some(found) => found,
-        None if matches!(db, Database::Postgres(_)) => {
-            return Err(AppError::MasterKeyRequired {
-                key_file,
-                database: db.name(),
-            });
-        }
-        None if Store::holds_sealed_secrets_at(&db).await? => {
-            return Err(AppError::MissingMasterKey {
-                key_file,
-                database: db.name(),
-            });
-        }
-        None => MasterKey::create(&key_file)?,
-    };
-    match &source {
-        KeySource::Generated(path) => tracing::warn!(
-            file = %path.display(),
-            "no master key given: created a key file; keep it apart from backups of the database"
-        ),
-        KeySource::File(path) => tracing::debug!(file = %path.display(), "master key from file"),
-        KeySource::Env => tracing::debug!("master key from SWITCHYARD_MASTER_KEY"),
-    }
-    Ok(Store::open_at(&db, key).await?)
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {

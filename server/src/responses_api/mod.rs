@@ -15,6 +15,7 @@
 //! chat, [`sse`] writes the typed event stream. This module holds the route and
 //! the handler; it decides nothing about fallback.
 
+mod answer;
 pub(crate) mod convert;
 pub(crate) mod errors;
 pub(crate) mod sse;

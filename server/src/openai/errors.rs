@@ -65,6 +65,38 @@ pub(super) fn unknown_model(model: &str) -> Response {
     )
 }
 
+/// Status, error type and code of a failure of the policy, in OpenAI's terms:
+/// the one table of the chat completions and Responses doors.
+pub(crate) fn failure_shape(
+    reason: crate::domain::FailureReason,
+) -> (StatusCode, &'static str, &'static str) {
+    use crate::domain::FailureReason as R;
+    match reason {
+        R::AllCandidatesFailed => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "all_candidates_failed",
+        ),
+        // OpenAI's own code, so agents' context-compression logic triggers.
+        R::ContextOverflow => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "context_length_exceeded",
+        ),
+        R::ContentPolicy => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "content_policy_violation",
+        ),
+        R::DeadlineExhausted => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout_error",
+            "deadline_exhausted",
+        ),
+        R::StreamInterrupted => (StatusCode::BAD_GATEWAY, "api_error", "stream_interrupted"),
+    }
+}
+
 /// The one mapping of call failures to HTTP answers. The policy already retried
 /// and failed over, so `x-should-retry: false` tells OpenAI SDKs not to retry.
 pub(super) fn call_error(e: CallError) -> Response {
@@ -75,33 +107,7 @@ pub(super) fn call_error(e: CallError) -> Response {
             reason,
             steps,
         } => {
-            use crate::domain::FailureReason as R;
-            let (status, kind, code) = match reason {
-                R::AllCandidatesFailed => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "api_error",
-                    "all_candidates_failed",
-                ),
-                // OpenAI's own code, so agents' context-compression logic triggers.
-                R::ContextOverflow => (
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    "context_length_exceeded",
-                ),
-                R::ContentPolicy => (
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    "content_policy_violation",
-                ),
-                R::DeadlineExhausted => (
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "timeout_error",
-                    "deadline_exhausted",
-                ),
-                R::StreamInterrupted => {
-                    (StatusCode::BAD_GATEWAY, "api_error", "stream_interrupted")
-                }
-            };
+            let (status, kind, code) = failure_shape(reason);
             let message = failure_message(&request_id, reason, &steps);
             let body = ErrorBody {
                 error: ErrorDetail {

@@ -38,6 +38,7 @@ use crate::validate::{self, Violations};
 use types::{ChatCompletion, ChatCompletionRequest, Model, ModelList};
 
 pub use crate::door::{AUX_MODEL_PREFIX, PRIMARY_MODEL, TASK_HEADER};
+pub(crate) use errors::failure_shape;
 use errors::*;
 use sse::*;
 

@@ -112,33 +112,7 @@ pub(crate) fn call_error(e: CallError) -> Response {
             reason,
             steps,
         } => {
-            use crate::domain::FailureReason as R;
-            let (status, kind, code) = match reason {
-                R::AllCandidatesFailed => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "api_error",
-                    "all_candidates_failed",
-                ),
-                // OpenAI's own code, so agents' context-compression logic triggers.
-                R::ContextOverflow => (
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    "context_length_exceeded",
-                ),
-                R::ContentPolicy => (
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    "content_policy_violation",
-                ),
-                R::DeadlineExhausted => (
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "timeout_error",
-                    "deadline_exhausted",
-                ),
-                R::StreamInterrupted => {
-                    (StatusCode::BAD_GATEWAY, "api_error", "stream_interrupted")
-                }
-            };
+            let (status, kind, code) = crate::openai::failure_shape(reason);
             let message = failure_message(&request_id, reason, &steps);
             let body = ErrorBody {
                 error: ErrorDetail {

@@ -26,6 +26,7 @@ pub mod executor;
 pub mod fake;
 #[cfg(feature = "demo")]
 pub mod fake_responses;
+pub mod feed;
 pub mod grpc;
 pub(crate) mod grpc_errors;
 pub mod listener;

@@ -239,3 +239,131 @@ impl Feed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::domain::{ErrorClass, Material, OAuthTokens};
+    use crate::store::testdb::{Unavailable, fresh_postgres};
+    use crate::store::tests::key;
+    use crate::store::{Database, HealthChange, NewCredential, RotatedTokens};
+
+    fn oauth(access: &str) -> NewCredential {
+        NewCredential {
+            id: "k".into(),
+            provider: "p".into(),
+            label: String::new(),
+            priority: 0,
+            material: Material::OAuth(OAuthTokens {
+                access_token: SecretString::from(access.to_owned()),
+                refresh_token: SecretString::from("rt-secret-1".to_owned()),
+                expires_at: None,
+                token_url: "http://127.0.0.1:1/token".into(),
+                client_id: "c".into(),
+                client_secret: None,
+                scope: None,
+            }),
+        }
+    }
+
+    /// The next notification, which must name `k` and carry no secret.
+    async fn next(listener: &mut PgListener) -> Change {
+        let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+            .await
+            .expect("a notification")
+            .unwrap();
+        assert!(!n.payload().contains("secret"), "{}", n.payload());
+        let change: Change = serde_json::from_str(n.payload()).unwrap();
+        assert_eq!(change.id, "k");
+        change
+    }
+
+    async fn revision(store: &Store) -> u64 {
+        store.credential("k").await.unwrap().unwrap().revision
+    }
+
+    #[tokio::test]
+    async fn every_shared_change_notifies_a_newer_revision_and_a_use_count_does_not() {
+        let db = match fresh_postgres().await {
+            Ok(db) => db,
+            Err(Unavailable::Unset) => return eprintln!("SKIPPED: {}", Unavailable::Unset),
+            Err(e) => panic!("{e}"),
+        };
+        let Database::Postgres(url) = &db else {
+            panic!("not PostgreSQL")
+        };
+        let store = Store::open_at(&db, key()).await.unwrap();
+        let mut listener = PgListener::connect(url.expose_secret()).await.unwrap();
+        listener.listen(CHANNEL).await.unwrap();
+
+        store
+            .put_credential(&oauth("at-secret-1"), false, 1)
+            .await
+            .unwrap();
+        let put = next(&mut listener).await;
+        assert_eq!(put.revision, revision(&store).await);
+        let incarnation = store.credential("k").await.unwrap().unwrap().incarnation;
+
+        // A use count is not shared: no notification, no new revision. The next
+        // notification is the cooldown's.
+        let id: crate::domain::CredentialId = "k".into();
+        let usage = HealthChange::Usage {
+            id: id.clone(),
+            incarnation,
+            uses: 3,
+        };
+        store.write_batch(&[usage], &[]).await.unwrap();
+        assert_eq!(revision(&store).await, put.revision);
+        let cooldown = HealthChange::Cooldown {
+            id: id.clone(),
+            incarnation,
+            until: 60_000,
+            class: ErrorClass::RateLimit,
+            at: 2,
+        };
+        store.write_batch(&[cooldown], &[]).await.unwrap();
+        let cooled = next(&mut listener).await;
+        assert!(cooled.revision > put.revision);
+        assert_eq!(cooled.revision, revision(&store).await);
+
+        let rotated = RotatedTokens {
+            access_token: SecretString::from("at-secret-2".to_owned()),
+            refresh_token: SecretString::from("rt-secret-2".to_owned()),
+            expires_at: None,
+        };
+        store
+            .commit_rotation("k", incarnation, 0, &rotated, 3)
+            .await
+            .unwrap();
+        let rotation = next(&mut listener).await;
+        assert!(rotation.revision > cooled.revision);
+        assert_eq!(rotation.revision, revision(&store).await);
+
+        let dead = HealthChange::Dead {
+            id,
+            incarnation,
+            reason: "invalid_grant".into(),
+            at: 4,
+        };
+        store.write_batch(&[dead], &[]).await.unwrap();
+        let died = next(&mut listener).await;
+        assert!(died.revision > rotation.revision);
+
+        // A replacement: its deletion, then its insertion, each newer.
+        store
+            .put_credential(&oauth("at-secret-3"), true, 5)
+            .await
+            .unwrap();
+        let deleted = next(&mut listener).await;
+        let inserted = next(&mut listener).await;
+        assert!(died.revision < deleted.revision && deleted.revision < inserted.revision);
+        assert_eq!(inserted.revision, revision(&store).await);
+
+        assert!(store.remove_credential("k").await.unwrap());
+        let removed = next(&mut listener).await;
+        assert!(removed.revision > inserted.revision);
+        store.close().await;
+    }
+}

@@ -251,7 +251,10 @@ mod tests {
     fn stored_tokens_are_installed_only_when_their_generation_is_newer() {
         let pool = pool(rotated(1, 4, "at-4"));
         // A newer revision (a cooldown, say) with the same generation keeps ours.
-        assert_eq!(pool.apply_stored(rotated(2, 4, "at-other")), Applied::Merged);
+        assert_eq!(
+            pool.apply_stored(rotated(2, 4, "at-other")),
+            Applied::Merged
+        );
         assert_eq!(bearer(&pool), "at-4");
         assert_eq!(pool.apply_stored(rotated(3, 5, "at-5")), Applied::Merged);
         assert_eq!(bearer(&pool), "at-5");

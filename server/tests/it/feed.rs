@@ -101,7 +101,10 @@ impl Cluster {
     /// The keys `main` received since the last call of this, in order.
     fn main_keys(&self, seen: &mut usize) -> Vec<String> {
         let calls = self.fakes.main.calls();
-        let new = calls[*seen..].iter().map(|c| c.credential.clone()).collect();
+        let new = calls[*seen..]
+            .iter()
+            .map(|c| c.credential.clone())
+            .collect();
         *seen = calls.len();
         new
     }
@@ -260,7 +263,13 @@ async fn a_change_made_while_the_listener_was_cut_off_is_repaired_by_the_resync_
         .await
         .unwrap();
 
-    until_main_uses(&cluster, &mut a, "secret-of-main-k0", Duration::from_secs(15)).await;
+    until_main_uses(
+        &cluster,
+        &mut a,
+        "secret-of-main-k0",
+        Duration::from_secs(15),
+    )
+    .await;
     let _ = conn.close().await;
     a.stop().await;
 }
@@ -300,7 +309,13 @@ async fn a_cooldown_whose_notification_never_came_is_repaired_by_the_periodic_re
     .unwrap();
     tx.commit().await.unwrap();
 
-    until_main_uses(&cluster, &mut a, "secret-of-main-k2", Duration::from_secs(10)).await;
+    until_main_uses(
+        &cluster,
+        &mut a,
+        "secret-of-main-k2",
+        Duration::from_secs(10),
+    )
+    .await;
     // From then on main-k1 stays skipped.
     a.primary().await.unwrap();
     assert_eq!(

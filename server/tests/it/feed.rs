@@ -12,7 +12,8 @@ use sqlx::Connection as _;
 use switchyard::config::Config;
 use switchyard::crypto::token_hash;
 use switchyard::domain::Material;
-use switchyard::fake::FakeReply;
+use switchyard::domain::OAuthTokens;
+use switchyard::fake::{FakeReply, FakeTokenEndpoint};
 use switchyard::store::testdb::{Unavailable, fresh_postgres};
 use switchyard::store::{Database, NewCredential, Store};
 use switchyard_client::pb;
@@ -324,4 +325,55 @@ async fn a_cooldown_whose_notification_never_came_is_repaired_by_the_periodic_re
     );
     let _ = conn.close().await;
     a.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_rotated_by_replica_a_are_used_by_replica_b_within_a_second_without_a_refresh() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    // main-k1 becomes an OAuth credential whose access token the provider refuses.
+    let endpoint = FakeTokenEndpoint::start("feed").await.unwrap();
+    cluster.fakes.main.require_bearer(
+        endpoint.bearer_check(),
+        FakeReply::error(
+            401,
+            r#"{"error":{"message":"Invalid bearer token","type":"authentication_error"}}"#,
+        ),
+    );
+    let mut oauth = api_key("main-k1", "main", 0);
+    oauth.material = Material::OAuth(OAuthTokens {
+        access_token: SecretString::from("feed-access-stale"),
+        refresh_token: SecretString::from("feed-refresh-0"),
+        expires_at: None,
+        token_url: endpoint.url(),
+        client_id: "switchyard-test".into(),
+        client_secret: None,
+        scope: None,
+    });
+    cluster.store.put_credential(&oauth, true, 2).await.unwrap();
+    let mut a = cluster.replica("30s").await;
+    let mut b = cluster.replica("30s").await;
+    let mut seen = 0;
+
+    a.primary().await.unwrap();
+    let changed = Instant::now();
+    assert_eq!(endpoint.call_count(), 1, "A refreshed");
+    let fresh = endpoint.current_access();
+    assert_eq!(
+        cluster.main_keys(&mut seen),
+        ["feed-access-stale", fresh.as_str()]
+    );
+
+    until_within(changed).await;
+    let on_b = b.primary().await.unwrap();
+    assert_eq!(shape(&on_b.attempts), [s("main", "main-k1", Succeed)]);
+    assert_eq!(cluster.main_keys(&mut seen), [fresh]);
+    assert_eq!(
+        endpoint.call_count(),
+        1,
+        "B used A's rotation, no refresh of its own"
+    );
+    a.stop().await;
+    b.stop().await;
 }

@@ -366,4 +366,71 @@ mod tests {
         assert!(removed.revision > inserted.revision);
         store.close().await;
     }
+
+    /// The race a revision must survive: a state change (revision r) still open
+    /// while a change of the credential row commits. Were the row's change given
+    /// r + 1 and committed first, a replica would apply r + 1 and then drop r as
+    /// stale, losing the cooldown. The state change locks the credential's row,
+    /// so the row's change waits for its commit and takes the next revision.
+    #[tokio::test]
+    async fn a_row_change_waits_for_an_open_state_change_and_takes_a_later_revision() {
+        let db = match fresh_postgres().await {
+            Ok(db) => db,
+            Err(Unavailable::Unset) => return eprintln!("SKIPPED: {}", Unavailable::Unset),
+            Err(e) => panic!("{e}"),
+        };
+        let Database::Postgres(url) = &db else {
+            panic!("not PostgreSQL")
+        };
+        let store = Store::open_at(&db, key()).await.unwrap();
+        store
+            .put_credential(&oauth("at-secret-1"), false, 1)
+            .await
+            .unwrap();
+        let pool = sqlx::PgPool::connect(url.expose_secret()).await.unwrap();
+
+        let mut state = pool.begin().await.unwrap();
+        let cooled: i64 = sqlx::query_scalar(
+            "INSERT INTO credential_state (credential_id, cooldown_until, updated_at)
+             VALUES ('k', 60000, 2) RETURNING revision",
+        )
+        .fetch_one(&mut *state)
+        .await
+        .unwrap();
+        let row_change = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                sqlx::query_scalar::<_, i64>(
+                    "UPDATE credentials SET updated_at = 3 WHERE id = 'k' RETURNING revision",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+            })
+        };
+        // The row's change waits for the state change's lock.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'
+                   AND query LIKE 'UPDATE credentials SET updated_at = 3%'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if waiting == 1 {
+                break;
+            }
+            assert!(!row_change.is_finished(), "the row's change did not wait");
+            assert!(tokio::time::Instant::now() < deadline, "never waited");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        state.commit().await.unwrap();
+        let changed = row_change.await.unwrap();
+        assert!(changed > cooled, "{changed} after {cooled}");
+        assert_eq!(revision(&store).await, changed as u64);
+        pool.close().await;
+        store.close().await;
+    }
 }

@@ -110,7 +110,7 @@ impl Feed {
             match self.connect().await {
                 Ok(mut listener) => {
                     tracing::info!(database = %self.store.name(), channel = CHANNEL, "listening for credential changes");
-                    backoff = BACKOFF_MIN;
+                    let since = tokio::time::Instant::now();
                     // Whatever changed while nothing listened is read now.
                     self.resync_logged("listener connected").await;
                     let lost = loop {
@@ -120,6 +120,12 @@ impl Feed {
                             Err(e) => break e.to_string(),
                         }
                     };
+                    // A connection that held a while starts the backoff over; one
+                    // dropped at once backs off like a failed connect (each
+                    // reconnection reads every credential).
+                    if since.elapsed() >= BACKOFF_MAX {
+                        backoff = BACKOFF_MIN;
+                    }
                     tracing::warn!(
                         database = %self.store.name(),
                         error = %lost,
@@ -432,5 +438,65 @@ mod tests {
         assert_eq!(revision(&store).await, changed as u64);
         pool.close().await;
         store.close().await;
+    }
+
+    /// Two replicas writing health batches for the same credentials in opposite
+    /// orders: each change locks its credential's row, so unordered batches
+    /// would deadlock (PostgreSQL aborts one). Batches are written in id order.
+    #[tokio::test]
+    async fn health_batches_in_opposite_orders_from_two_replicas_never_deadlock() {
+        let db = match fresh_postgres().await {
+            Ok(db) => db,
+            Err(Unavailable::Unset) => return eprintln!("SKIPPED: {}", Unavailable::Unset),
+            Err(e) => panic!("{e}"),
+        };
+        let a = Store::open_at(&db, key()).await.unwrap();
+        let b = Store::open_at(&db, key()).await.unwrap();
+        let mut changes = Vec::new();
+        for i in 0..8 {
+            let mut c = oauth("at-secret");
+            c.id = format!("k{i}");
+            a.put_credential(&c, false, 1).await.unwrap();
+            let stored = a.credential(&c.id).await.unwrap().unwrap();
+            changes.push(HealthChange::Cooldown {
+                id: stored.id.clone(),
+                incarnation: stored.incarnation,
+                until: 60_000,
+                class: ErrorClass::RateLimit,
+                at: 2,
+            });
+        }
+        let reversed: Vec<HealthChange> = changes.iter().rev().cloned().collect();
+        let writer = |store: Store, batch: Vec<HealthChange>| {
+            tokio::spawn(async move {
+                for round in 0..40u64 {
+                    let batch: Vec<HealthChange> = batch
+                        .iter()
+                        .map(|c| match c {
+                            HealthChange::Cooldown {
+                                id,
+                                incarnation,
+                                class,
+                                ..
+                            } => HealthChange::Cooldown {
+                                id: id.clone(),
+                                incarnation: *incarnation,
+                                until: 60_000 + round,
+                                class: *class,
+                                at: 2 + round,
+                            },
+                            other => other.clone(),
+                        })
+                        .collect();
+                    store.write_batch(&batch, &[]).await?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        };
+        let (one, two) = (writer(a.clone(), changes), writer(b.clone(), reversed));
+        one.await.unwrap().unwrap();
+        two.await.unwrap().unwrap();
+        a.close().await;
+        b.close().await;
     }
 }

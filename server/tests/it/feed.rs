@@ -377,3 +377,60 @@ async fn tokens_rotated_by_replica_a_are_used_by_replica_b_within_a_second_witho
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_credential_replica_a_found_dead_is_skipped_by_replica_b_within_a_second() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    // main-k1 becomes an OAuth credential whose token is invalidated and whose
+    // refresh is refused for good: it dies on the replica that tries it.
+    let endpoint = FakeTokenEndpoint::start("dead").await.unwrap();
+    endpoint.set_failure(Some((400, r#"{"error":"invalid_grant"}"#)));
+    cluster.fakes.main.require_bearer(
+        std::sync::Arc::new(|token: &str| token == "secret-of-main-k2"),
+        FakeReply::token_invalidated(),
+    );
+    let mut oauth = api_key("main-k1", "main", 0);
+    oauth.material = Material::OAuth(OAuthTokens {
+        access_token: SecretString::from("dead-access-0"),
+        refresh_token: SecretString::from("dead-refresh-x"),
+        expires_at: None,
+        token_url: endpoint.url(),
+        client_id: "switchyard-test".into(),
+        client_secret: None,
+        scope: None,
+    });
+    cluster.store.put_credential(&oauth, true, 2).await.unwrap();
+    let mut a = cluster.replica("30s").await;
+    let mut b = cluster.replica("30s").await;
+    let mut seen = 0;
+
+    let on_a = a.primary().await.unwrap();
+    let changed = Instant::now();
+    assert_eq!(
+        on_a.attempts
+            .last()
+            .map(|at| (at.credential_id.as_str(), at.action())),
+        Some(("main-k2", Succeed)),
+        "{:?}",
+        shape(&on_a.attempts)
+    );
+    assert_eq!(endpoint.call_count(), 1, "A's refresh was refused");
+    assert_eq!(
+        cluster.main_keys(&mut seen),
+        ["dead-access-0", "secret-of-main-k2"]
+    );
+
+    until_within(changed).await;
+    let on_b = b.primary().await.unwrap();
+    assert_eq!(shape(&on_b.attempts), [s("main", "main-k2", Succeed)]);
+    assert_eq!(cluster.main_keys(&mut seen), ["secret-of-main-k2"]);
+    assert_eq!(
+        endpoint.call_count(),
+        1,
+        "B never tried the dead credential"
+    );
+    a.stop().await;
+    b.stop().await;
+}

@@ -158,6 +158,27 @@ async fn until_main_uses(
     }
 }
 
+/// Terminates the feed listeners' backends on the cluster's database, waiting
+/// until they are gone. Returns how many there were.
+async fn cut_listeners(url: &SecretString) -> i64 {
+    let mut conn = sqlx::PgConnection::connect(url.expose_secret())
+        .await
+        .unwrap();
+    let killed = sqlx::query_scalar(
+        // OFFSET 0 keeps the filter apart: it runs before any termination.
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM (
+             SELECT pid FROM pg_stat_activity
+             WHERE application_name = $1 AND datname = current_database() OFFSET 0
+         ) AS listeners",
+    )
+    .bind(switchyard::feed::APPLICATION_NAME)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let _ = conn.close().await;
+    killed
+}
+
 #[tokio::test]
 async fn a_key_cooled_down_by_replica_a_is_skipped_by_replica_b_within_a_second() {
     let Some(cluster) = Cluster::start().await else {
@@ -243,21 +264,11 @@ async fn a_change_made_while_the_listener_was_cut_off_is_repaired_by_the_resync_
 
     // Cut the listener off (waiting until its backend is gone), then add a key
     // while nothing listens: its notification is lost.
-    let mut conn = sqlx::PgConnection::connect(cluster.url.expose_secret())
-        .await
-        .unwrap();
-    let killed: i64 = sqlx::query_scalar(
-        // OFFSET 0 keeps the filter apart: it runs before any termination.
-        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM (
-             SELECT pid FROM pg_stat_activity
-             WHERE application_name = $1 AND datname = current_database() OFFSET 0
-         ) AS listeners",
-    )
-    .bind(switchyard::feed::APPLICATION_NAME)
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
-    assert_eq!(killed, 1, "one listener to cut off");
+    assert_eq!(
+        cut_listeners(&cluster.url).await,
+        1,
+        "one listener to cut off"
+    );
     cluster
         .store
         .put_credential(&api_key("main-k0", "main", -1), false, 2)
@@ -271,7 +282,6 @@ async fn a_change_made_while_the_listener_was_cut_off_is_repaired_by_the_resync_
         Duration::from_secs(15),
     )
     .await;
-    let _ = conn.close().await;
     a.stop().await;
 }
 
@@ -433,4 +443,50 @@ async fn a_credential_replica_a_found_dead_is_skipped_by_replica_b_within_a_seco
     );
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn the_listener_logs_its_lost_connection_without_the_password_and_reconnects() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    // Trust authentication ignores the password: it is there to be kept secret.
+    let url =
+        cluster
+            .url
+            .expose_secret()
+            .replacen("://postgres@", "://postgres:hunter2-feed-0012@", 1);
+    assert!(url.contains("hunter2"), "{url}");
+    let path = cluster.dir.path().join("switchyard.db");
+    let config = cluster.dir.path().join("switchyard.yaml");
+    std::fs::write(&config, standard_yaml(&cluster.fakes, &path, "")).unwrap();
+    // At `debug`: at `info`, the log layer's per-layer filter drops the first line
+    // a thread logs after a sqlx query (tokio-rs/tracing#2519: sqlx's query logger
+    // asks `enabled` for its `debug` line and leaves a stale "disabled" behind).
+    // `debug` also lets sqlx log its connections: more lines to keep the password out of.
+    let server = Server::start(&config, &[("DATABASE_URL", &url), ("RUST_LOG", "debug")]);
+    let listening = |logs: &str| logs.matches("listening for credential changes").count();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while listening(&server.logs()) < 1 {
+        assert!(Instant::now() < deadline, "{}", server.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(cut_listeners(&cluster.url).await, 1);
+    while listening(&server.logs()) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "never reconnected: {}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.sigterm();
+    let (status, logs) = server.wait(Duration::from_secs(15)).await;
+    assert!(status.success(), "{logs}");
+    assert!(
+        logs.contains("credential change listener lost its connection"),
+        "{logs}"
+    );
+    assert!(!logs.contains("hunter2"), "{logs}");
 }

@@ -20,6 +20,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, ListenerSettings, TlsConfig};
 use crate::credentials::CredentialPool;
 use crate::crypto::CryptoError;
+use crate::feed::Feed;
 use crate::grpc::GrpcService;
 use crate::listener::{self, ConnLimits, InFlight, Listener};
 use crate::manage::{CredentialManager, Running};
@@ -30,7 +31,7 @@ use crate::reload::watch::Triggers;
 use crate::reload::{ConfigSource, Reloader};
 use crate::service::Switchyard;
 use crate::status::Status;
-use crate::store::{Store, StoreError};
+use crate::store::{Database, Store, StoreError};
 use crate::telemetry::continue_trace;
 use crate::writer::Recorder;
 
@@ -128,6 +129,8 @@ pub struct App {
     /// Reloads of the config and the store's credentials, with the config the
     /// process started with (which files to watch); `None`: no reloads.
     reload: Option<(Arc<Reloader>, Config)>,
+    /// On PostgreSQL: the other replicas' credential changes, fed into the pool.
+    feed: Option<Arc<Feed>>,
 }
 
 // === impl App ===
@@ -139,6 +142,15 @@ impl App {
         store.ping().await?;
         let stored = crate::declared::load(&config, &store).await?;
         let pool = Arc::new(CredentialPool::new(stored, config.pool_strategies()));
+        let feed = match database(&config)? {
+            Database::Postgres(url) => Some(Feed::new(
+                store.clone(),
+                pool.clone(),
+                url,
+                config.database.resync_interval,
+            )),
+            Database::Sqlite(_) => None,
+        };
         let status = Status::new();
         let (recorder, writer) = Recorder::spawn(
             store.clone(),
@@ -213,6 +225,7 @@ impl App {
             tls: config.tls.as_ref().map(tls_config).transpose()?,
             status,
             reload: None,
+            feed,
         })
     }
 
@@ -329,6 +342,7 @@ impl App {
             })
         };
 
+        let feed = self.feed.as_ref().map(|feed| feed.start());
         let triggers = self
             .reload
             .as_ref()
@@ -449,6 +463,9 @@ impl App {
         store_health.abort();
         if let Some(triggers) = triggers {
             triggers.stop();
+        }
+        if let Some(feed) = feed {
+            feed.stop();
         }
         let _ = usage_stop.send(true);
         let _ = usage_task.await;

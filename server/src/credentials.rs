@@ -16,6 +16,8 @@ use crate::domain::{CredentialId, CredentialState, ErrorClass, Material, Millis}
 use crate::policy::{CredentialInfo, CredentialView, Effect, RefreshOutcome};
 use crate::store::{HealthChange, RotatedTokens, StoredCredential};
 
+pub mod remote;
+
 /// How a provider's keys are ordered for each request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,6 +87,9 @@ pub struct Credential {
     unpersisted: AtomicBool,
     /// The last token call ended without an answer after it was sent.
     outcome_unknown: AtomicBool,
+    /// The store's revision of its shared state last applied here (the change
+    /// feed of [`remote`]); 0 on SQLite.
+    revision: AtomicU64,
 }
 
 /// A key's health. The cooldown and the dead mark are persisted; the outlier
@@ -178,6 +183,7 @@ impl Credential {
             flight: Mutex::new(None),
             unpersisted: AtomicBool::new(false),
             outcome_unknown: AtomicBool::new(false),
+            revision: AtomicU64::new(c.revision),
         }
     }
 

@@ -4,7 +4,8 @@
 //! Dependencies point one way: `grpc` (proto <-> domain) -> `service` -> `executor`
 //! -> `policy` (pure) and `provider` / `credentials` / `writer` -> `store`.
 //! `admin` (gRPC) and the CLI -> `manage` (the credential use cases, once) ->
-//! `credentials` / `oauth` / `store`.
+//! `credentials` / `oauth` / `store`. On PostgreSQL, `feed` (LISTEN/NOTIFY) ->
+//! `credentials` / `store` brings other replicas' changes into the pool.
 //! `main.rs` is a thin CLI over [`app::App`].
 
 pub(crate) mod admin;
@@ -26,6 +27,7 @@ pub mod executor;
 pub mod fake;
 #[cfg(feature = "demo")]
 pub mod fake_responses;
+pub mod feed;
 pub mod grpc;
 pub(crate) mod grpc_errors;
 pub mod listener;

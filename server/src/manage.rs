@@ -347,6 +347,7 @@ mod tests {
             material: Material::ApiKey(SecretString::from("sk-test-1234")),
             generation: 3,
             incarnation: 1,
+            revision: 0,
             health,
             use_count: 0,
             created_at: 0,

@@ -77,7 +77,6 @@ fn subscriber<W>(
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    let logs = tracing_subscriber::registry().with(log_layer(format, filter, writer));
     // Not `.with(Option<Layer>)`: a `None` layer counts as one that wants every
     // span, which would build the spans the log layer declines.
     match tracer {
@@ -85,13 +84,30 @@ where
         // whatever the log filter says: dependencies' spans (SQLite, HTTP/2
         // internals, the exporter's own client) would start traces of their own.
         Some(provider) => Box::new(
-            logs.with(
-                tracing_opentelemetry::layer()
-                    .with_tracer(provider.tracer("switchyard"))
-                    .with_filter(Targets::new().with_target("switchyard", Level::INFO)),
-            ),
+            tracing_subscriber::registry()
+                .with(log_layer(format, filter, writer))
+                .with(
+                    tracing_opentelemetry::layer()
+                        .with_tracer(provider.tracer("switchyard"))
+                        .with_filter(Targets::new().with_target("switchyard", Level::INFO)),
+                ),
         ),
-        None => Box::new(logs),
+        // Without an exporter the log filter is the only one: it filters the whole
+        // subscriber, not the log layer. A per-layer filter carries its verdict
+        // from `enabled` to the event in a thread-local, and sqlx's query logger
+        // asks `enabled` for a `debug` line it then does not log: the next line
+        // logged on that thread was dropped (tokio-rs/tracing#2519), i.e. the
+        // first line after each query (`feed::the_listener_logs_...` shows it).
+        None => {
+            let (fmt, filter, spans) =
+                log_parts::<tracing_subscriber::Registry, W>(format, filter, writer);
+            Box::new(
+                tracing_subscriber::registry()
+                    .with(fmt)
+                    .with(filter)
+                    .with(spans),
+            )
+        }
     }
 }
 
@@ -107,6 +123,31 @@ where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
+    let (fmt, filter, spans) = log_parts(format, filter, writer);
+    // One filter: nested per-layer filters would combine their interests, and the
+    // span the outer one declines would still be built for the inner one.
+    fmt.with_filter(filter.and(spans))
+}
+
+/// The log lines' layer, unfiltered; the log filter; and the filter that keeps
+/// spans out unless `RUST_LOG` is set (see [`log_layer`]).
+#[allow(
+    clippy::type_complexity,
+    reason = "a tuple of three layers, named where it is used"
+)]
+fn log_parts<S, W>(
+    format: LogFormat,
+    filter: Option<EnvFilter>,
+    writer: W,
+) -> (
+    Box<dyn Layer<S> + Send + Sync + 'static>,
+    EnvFilter,
+    tracing_subscriber::filter::FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool + Clone>,
+)
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let spans_in_logs = filter.is_some();
     let filter = filter.unwrap_or_else(|| EnvFilter::new(DEFAULT_LOG_FILTER));
     // Colour codes only for a person at a terminal: a log file or a collector
@@ -118,9 +159,11 @@ where
         LogFormat::Text => fmt.boxed(),
         LogFormat::Json => fmt.json().boxed(),
     };
-    // One filter: nested per-layer filters would combine their interests, and the
-    // span the outer one declines would still be built for the inner one.
-    fmt.with_filter(filter.and(filter_fn(move |meta| spans_in_logs || !meta.is_span())))
+    (
+        fmt,
+        filter,
+        filter_fn(move |meta| spans_in_logs || !meta.is_span()),
+    )
 }
 
 fn tracer_provider(o: &OtelSettings) -> Result<SdkTracerProvider, TelemetryError> {
@@ -230,8 +273,8 @@ mod tests {
     /// logged inside it, under the log layer alone (no exporter).
     fn request_under(filter: Option<EnvFilter>) -> (bool, String) {
         let out = Captured::default();
-        let subscriber =
-            tracing_subscriber::registry().with(log_layer(LogFormat::Text, filter, out.clone()));
+        // The subscriber `init` installs without an exporter.
+        let subscriber = subscriber(LogFormat::Text, filter, out.clone(), None);
         let built = tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("http.server", switchyard.request_id = "req-1");
             continue_trace(&span, &http::HeaderMap::new());

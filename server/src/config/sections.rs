@@ -165,6 +165,10 @@ pub struct DatabaseConfig {
     /// database path plus `.key`.
     #[serde(default)]
     pub master_key_file: Option<PathBuf>,
+    /// PostgreSQL: how often each replica re-reads every credential, the safety
+    /// net of the change feed (a lost notification is repaired by then).
+    #[serde(default = "defaults::resync_interval", with = "humantime_serde")]
+    pub resync_interval: Duration,
 }
 
 impl Default for DatabaseConfig {
@@ -174,6 +178,7 @@ impl Default for DatabaseConfig {
             url: None,
             trail_retention: defaults::trail_retention(),
             master_key_file: None,
+            resync_interval: defaults::resync_interval(),
         }
     }
 }

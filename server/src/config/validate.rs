@@ -33,6 +33,7 @@ pub(super) fn impossible_values(c: &Config) -> Result<(), (String, String)> {
         )?;
     }
     timeout("oauth.timeout", c.oauth.timeout)?;
+    timeout("database.resync_interval", c.database.resync_interval)?;
 
     let p = &c.policy;
     for (field, value) in [
@@ -208,6 +209,10 @@ model: {provider: p, model: m}
         refused(
             "database: {trail_retention: 0}\n",
             "database.trail_retention",
+        );
+        refused(
+            "database: {resync_interval: 0s}\n",
+            "database.resync_interval",
         );
     }
 

@@ -1,6 +1,7 @@
 //! What starts a reload: SIGHUP; a change of the config file or of a declared
 //! key file (debounced); and, every second, a moved change count of the store's
-//! credentials (the CLI wrote to the same file).
+//! credentials (the CLI wrote to the same file). On PostgreSQL the change feed
+//! ([`crate::feed`]) replaces that poll.
 //!
 //! Directories are watched, not files: an editor replaces the file by a rename,
 //! and Kubernetes updates a mounted ConfigMap or Secret by swapping its `..data`
@@ -18,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::Reloader;
 use crate::config::{Config, KeySource};
+use crate::store::Dialect;
 
 /// Quiet time after a file event before the reload: one save is often several
 /// events (truncate, write, rename), and a half-written file would be refused.
@@ -34,7 +36,12 @@ pub struct Triggers {
 impl Triggers {
     /// Starts every trigger of `reloader`, watching the files `config` names.
     pub fn start(reloader: Arc<Reloader>, config: &Config) -> Self {
-        let mut tasks = vec![tokio::spawn(poll_store(reloader.clone()))];
+        // On PostgreSQL the change feed ([`crate::feed`]) brings every replica
+        // the store's changes, health included: no poll.
+        let mut tasks = Vec::new();
+        if reloader.store.dialect() == Dialect::Sqlite {
+            tasks.push(tokio::spawn(poll_store(reloader.clone())));
+        }
         #[cfg(unix)]
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             Ok(signal) => tasks.push(tokio::spawn(on_sighup(reloader.clone(), signal))),

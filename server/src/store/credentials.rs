@@ -18,6 +18,7 @@ macro_rules! select_credentials {
             "SELECT c.id, c.provider, c.kind, c.label, c.priority, c.secret, c.refresh_token,
                     c.expires_at, c.token_url, c.client_id, c.client_secret, c.scope,
                     c.generation, c.created_at, c.incarnation,
+                    CASE WHEN s.revision > c.revision THEN s.revision ELSE c.revision END AS revision,
                     s.cooldown_until, s.cooldown_class, s.dead_since, s.dead_reason,
                     s.last_error_class, s.last_error_at, s.use_count
              FROM credentials c LEFT JOIN credential_state s ON s.credential_id = c.id ",
@@ -245,6 +246,7 @@ impl Store {
             material,
             generation: row.try_get::<i64, _>("generation").at(&self.name)?.max(0) as u64,
             incarnation: row.try_get("incarnation").at(&self.name)?,
+            revision: row.try_get::<i64, _>("revision").at(&self.name)?.max(0) as u64,
             use_count: row
                 .try_get::<Option<i64>, _>("use_count")
                 .at(&self.name)?

@@ -31,9 +31,14 @@ impl Store {
         trails: &[Arc<Trail>],
         prune: Option<Prune>,
     ) -> Result<u64, StoreError> {
+        // In credential id order (a stable sort keeps one credential's changes in
+        // theirs): on PostgreSQL a change locks the credential's row, then its
+        // state's, and replicas writing batches at once never lock in a cycle.
+        let mut ordered: Vec<&HealthChange> = changes.iter().collect();
+        ordered.sort_by(|a, b| a.id().cmp(b.id()));
         let mut conn = self.begin_write().await?;
         let done = async {
-            for change in changes {
+            for change in ordered {
                 write_health(&mut conn, change).await?;
             }
             trails::write_trails(&mut conn, trails).await?;

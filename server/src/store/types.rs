@@ -81,6 +81,9 @@ pub struct StoredCredential {
     pub generation: u64,
     /// Which row of this id: a replaced credential gets a new one.
     pub incarnation: i64,
+    /// The change feed's revision of its shared state (row or health), from one
+    /// store-wide sequence on PostgreSQL; always 0 on SQLite. Newer is larger.
+    pub revision: u64,
     /// Health.
     pub health: CredentialHealth,
     /// Attempts made with it (for `least_used` pools).
@@ -138,6 +141,15 @@ pub enum HealthChange {
         /// Total count.
         uses: u64,
     },
+}
+
+impl HealthChange {
+    /// The credential it applies to.
+    pub fn id(&self) -> &CredentialId {
+        match self {
+            Self::Cooldown { id, .. } | Self::Dead { id, .. } | Self::Usage { id, .. } => id,
+        }
+    }
 }
 
 /// How many trails to keep, and how many at most to delete in one step.

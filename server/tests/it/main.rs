@@ -14,6 +14,7 @@ mod attempts;
 mod chat;
 mod credentials;
 mod drain;
+mod feed;
 mod grpc_chat;
 mod hostile;
 mod keys;

@@ -25,6 +25,7 @@ mod outlier;
 mod postgres;
 mod refresh;
 mod reload;
+mod replicas;
 mod responses_door;
 mod secrets;
 mod serve_output;

@@ -122,7 +122,11 @@ impl FakeTokenEndpoint {
     /// Each call's presented refresh token with its wall-clock arrival, in order.
     pub fn presented_at(&self) -> Vec<(String, std::time::SystemTime)> {
         let s = lock(&self.state);
-        s.presented.iter().cloned().zip(s.arrived_at.clone()).collect()
+        s.presented
+            .iter()
+            .cloned()
+            .zip(s.arrived_at.clone())
+            .collect()
     }
 
     /// Stops honouring the current access token (the provider revoked it): the

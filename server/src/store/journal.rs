@@ -187,7 +187,9 @@ impl Store {
         now: Millis,
     ) -> Result<(), StoreError> {
         let mut conn = self.begin_write().await?;
-        let done = self.refuse_in(&mut conn, id, incarnation, reason, now).await;
+        let done = self
+            .refuse_in(&mut conn, id, incarnation, reason, now)
+            .await;
         commit(conn, done, &self.name).await
     }
 

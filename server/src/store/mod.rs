@@ -32,9 +32,7 @@ pub use backend::{Database, Dialect, POSTGRES_MIGRATOR, SQLITE_MIGRATOR, Unsuppo
 pub use copy::Copied;
 use health::write_health;
 pub use journal::JournalEntry;
-pub use refresh_lock::{
-    LockBounds, Locked, REFRESH_LOCK_CLASS, RefreshIntent, RefreshLock,
-};
+pub use refresh_lock::{LockBounds, Locked, REFRESH_LOCK_CLASS, RefreshIntent, RefreshLock};
 pub use types::{
     CredentialHealth, HealthChange, NewApiKey, NewCredential, Prune, RotatedTokens,
     StoredCredential,

@@ -158,7 +158,9 @@ impl Store {
         };
         match tokio::time::timeout(bounds.wait + bounds.reach, lock).await {
             Err(_) => return Err(busy()),
-            Ok(Err(sqlx::Error::Database(e))) if e.code().as_deref() == Some(LOCK_NOT_AVAILABLE) => {
+            Ok(Err(sqlx::Error::Database(e)))
+                if e.code().as_deref() == Some(LOCK_NOT_AVAILABLE) =>
+            {
                 return Err(busy());
             }
             Ok(result) => result.at(&self.name)?,
@@ -326,7 +328,11 @@ mod tests {
         let id: CredentialId = "o1".into();
         let first = held(a.lock_refresh(&intent(&id, inc, 0), BOUNDS).await.unwrap());
         assert!(first.interrupted.is_none());
-        assert_eq!(a.journal().await.unwrap().len(), 1, "the intent is committed");
+        assert_eq!(
+            a.journal().await.unwrap().len(),
+            1,
+            "the intent is committed"
+        );
 
         // Held by A: B waits its bound, then gives up without anything to spend.
         let err = b
@@ -388,10 +394,16 @@ mod tests {
             ..BOUNDS
         };
         let second = held(b.lock_refresh(&intent(&id, inc, 0), bounds).await.unwrap());
-        let entry = second.interrupted.clone().expect("the dead holder's intent");
+        let entry = second
+            .interrupted
+            .clone()
+            .expect("the dead holder's intent");
         assert_eq!((entry.generation, entry.fingerprint.as_str()), (0, "fp0"));
         // A refused token: dead, in the lock's transaction; the next holder is told.
-        second.commit_refusal("refresh refused: gone", 7).await.unwrap();
+        second
+            .commit_refusal("refresh refused: gone", 7)
+            .await
+            .unwrap();
         match b.lock_refresh(&intent(&id, inc, 0), BOUNDS).await.unwrap() {
             Locked::Dead(reason) => assert_eq!(reason, "refresh refused: gone"),
             other => panic!("{other:?}"),
@@ -409,8 +421,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, inc) = seeded(&Database::Sqlite(dir.path().join("s.db"))).await;
         let id: CredentialId = "o1".into();
-        let first = held(store.lock_refresh(&intent(&id, inc, 0), BOUNDS).await.unwrap());
-        let second = held(store.lock_refresh(&intent(&id, inc, 0), BOUNDS).await.unwrap());
+        let first = held(
+            store
+                .lock_refresh(&intent(&id, inc, 0), BOUNDS)
+                .await
+                .unwrap(),
+        );
+        let second = held(
+            store
+                .lock_refresh(&intent(&id, inc, 0), BOUNDS)
+                .await
+                .unwrap(),
+        );
         assert!(first.unjournaled.is_none() && first.interrupted.is_none());
         assert_eq!(first.commit_rotation(0, &pair(1), 6).await.unwrap(), 1);
         assert!(matches!(

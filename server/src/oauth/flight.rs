@@ -211,7 +211,7 @@ impl Refresher {
             now: wall_ms(),
         };
         let lock = match self.store.lock_refresh(&intent, self.lock_bounds()).await {
-            Ok(Locked::Held(lock)) => lock,
+            Ok(Locked::Held(lock)) => *lock,
             Ok(Locked::Moved(stored)) => return adopt(credential, *stored),
             Ok(Locked::Dead(reason)) => {
                 // The reason as the store holds it: the policy's dead mark of this

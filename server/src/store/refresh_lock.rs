@@ -72,7 +72,7 @@ pub struct LockBounds {
 #[derive(Debug)]
 pub enum Locked {
     /// The caller may call the token endpoint, then commit through the lock.
-    Held(RefreshLock),
+    Held(Box<RefreshLock>),
     /// The stored row moved on since the caller's generation: another process
     /// committed a refresh, or the row was replaced. Use it; call nothing.
     Moved(Box<StoredCredential>),
@@ -116,14 +116,14 @@ impl Store {
                     .journal_begin(intent.id, intent.generation, intent.fingerprint, intent.now)
                     .await
                     .err();
-                Ok(Locked::Held(RefreshLock {
+                Ok(Locked::Held(Box::new(RefreshLock {
                     store: self.clone(),
                     id: intent.id.clone(),
                     incarnation: intent.incarnation,
                     tx: None,
                     interrupted: None,
                     unjournaled,
-                }))
+                })))
             }
             Dialect::Postgres => self.lock_postgres(intent, bounds).await,
         }
@@ -165,14 +165,23 @@ impl Store {
             }
             Ok(result) => result.at(&self.name)?,
         };
-        let Some(stored) = self.credential_in(&mut tx, intent.id).await? else {
-            return Ok(Locked::Removed);
+        let settled = match self.credential_in(&mut tx, intent.id).await? {
+            None => Some(Locked::Removed),
+            Some(stored)
+                if stored.generation != intent.generation
+                    || stored.incarnation != intent.incarnation =>
+            {
+                Some(Locked::Moved(Box::new(stored)))
+            }
+            Some(stored) if stored.health.dead_since.is_some() => {
+                Some(Locked::Dead(stored.health.dead_reason.unwrap_or_default()))
+            }
+            Some(_) => None,
         };
-        if stored.generation != intent.generation || stored.incarnation != intent.incarnation {
-            return Ok(Locked::Moved(Box::new(stored)));
-        }
-        if stored.health.dead_since.is_some() {
-            return Ok(Locked::Dead(stored.health.dead_reason.unwrap_or_default()));
+        if let Some(settled) = settled {
+            // Released now, not whenever the pooled connection is next used.
+            let _ = tx.rollback().await;
+            return Ok(settled);
         }
         let interrupted = self
             .journal_entry_in(&mut tx, intent.id)
@@ -183,14 +192,14 @@ impl Store {
         tokio::time::timeout(bounds.reach, begin)
             .await
             .map_err(|_| unreachable("the refresh journal"))??;
-        Ok(Locked::Held(RefreshLock {
+        Ok(Locked::Held(Box::new(RefreshLock {
             store: self.clone(),
             id: intent.id.clone(),
             incarnation: intent.incarnation,
             tx: Some(tx),
             interrupted,
             unjournaled: None,
-        }))
+        })))
     }
 }
 
@@ -305,7 +314,7 @@ mod tests {
 
     fn held(locked: Locked) -> RefreshLock {
         match locked {
-            Locked::Held(lock) => lock,
+            Locked::Held(lock) => *lock,
             other => panic!("not held: {other:?}"),
         }
     }

@@ -189,9 +189,14 @@ impl Store {
             .filter(|e| e.generation == intent.generation && e.fingerprint == intent.fingerprint);
         let begin =
             self.journal_begin(intent.id, intent.generation, intent.fingerprint, intent.now);
-        tokio::time::timeout(bounds.reach, begin)
+        let journaled = tokio::time::timeout(bounds.reach, begin)
             .await
-            .map_err(|_| unreachable("the refresh journal"))??;
+            .map_err(|_| unreachable("the refresh journal"))
+            .and_then(|done| done);
+        if let Err(e) = journaled {
+            let _ = tx.rollback().await;
+            return Err(e);
+        }
         Ok(Locked::Held(Box::new(RefreshLock {
             store: self.clone(),
             id: intent.id.clone(),

@@ -163,7 +163,7 @@ impl Refresher {
         }
         if credential.tokens().generation != seen_generation {
             self.count("shared");
-            return Joined::Settled(RefreshOutcome::Refreshed);
+            return Joined::Settled(RefreshOutcome::Adopted);
         }
         if credential.is_dead() {
             return Joined::Settled(RefreshOutcome::Terminal("the credential is dead".into()));
@@ -182,6 +182,7 @@ impl Refresher {
                 let outcome = this.fly(&credential, cause).await;
                 this.count(match &outcome {
                     RefreshOutcome::Refreshed => "refreshed",
+                    RefreshOutcome::Adopted => "shared",
                     RefreshOutcome::Terminal(_) => "terminal",
                     RefreshOutcome::Transient(_) | RefreshOutcome::StillRunning(_) => "transient",
                 });
@@ -378,7 +379,8 @@ impl Refresher {
     }
 }
 
-/// Installs the pair another writer stored (another replica's refresh, the CLI).
+/// Installs the pair another writer stored (another replica's refresh, the CLI):
+/// newer than the caller's, not obtained for it.
 fn adopt(credential: &Credential, stored: StoredCredential) -> RefreshOutcome {
     if let Material::OAuth(t) = stored.material {
         let rotated = RotatedTokens {
@@ -388,7 +390,7 @@ fn adopt(credential: &Credential, stored: StoredCredential) -> RefreshOutcome {
         };
         credential.install(&rotated, stored.generation);
     }
-    RefreshOutcome::Refreshed
+    RefreshOutcome::Adopted
 }
 
 fn lost_flight() -> RefreshOutcome {

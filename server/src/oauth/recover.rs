@@ -64,7 +64,7 @@ async fn finish(refresher: &Refresher, pool: &CredentialPool, entry: JournalEntr
         "finishing a refresh interrupted by a restart: presenting the spent refresh token again"
     );
     match refresher.finish_interrupted(&credential).await {
-        RefreshOutcome::Refreshed => {
+        RefreshOutcome::Refreshed | RefreshOutcome::Adopted => {
             tracing::info!(credential = %id, "interrupted refresh finished: the new pair is stored")
         }
         RefreshOutcome::Terminal(why) => {

@@ -610,6 +610,7 @@ async fn kill_round(
     cluster.kill(holder);
     let restart = cluster.spawn_replica(holder);
 
+    let mut trails = Vec::new();
     for (i, call) in calls {
         let result = call.await.unwrap();
         if i != holder {
@@ -618,6 +619,7 @@ async fn kill_round(
                 answer.attempts.last().unwrap().action(),
                 pb::Action::Succeed
             );
+            trails.push((i, answer.attempts));
         }
     }
     cluster.replicas[holder] = Some(restart.await.unwrap());
@@ -636,6 +638,11 @@ async fn kill_round(
         other => panic!("{} token calls in one round: {other:?}", other.len()),
     };
     let (after, _, dead) = stored_main_oauth(store).await;
+    // A dead mark other than a lost answer's would be a bug: show the trails.
+    assert!(
+        dead.as_deref().is_none_or(|d| d.contains("interrupted")),
+        "holder {holder}, {point:?}: {dead:?}\n{trails:#?}"
+    );
     if dead.is_none() {
         assert!(
             after > generation,

@@ -479,12 +479,13 @@ impl<D: Delivery> Upstream for HttpUpstream<'_, D> {
             "switchyard.refresh.outcome",
             match &outcome {
                 RefreshOutcome::Refreshed => "refreshed",
+                RefreshOutcome::Adopted => "adopted",
                 RefreshOutcome::Terminal(_) => "terminal",
                 RefreshOutcome::Transient(_) => "transient",
                 RefreshOutcome::StillRunning(_) => "still_running",
             },
         );
-        if matches!(outcome, RefreshOutcome::Refreshed) {
+        if matches!(outcome, RefreshOutcome::Refreshed | RefreshOutcome::Adopted) {
             // Closed now: a successful refresh records no step of its own.
             drop(span);
         } else {

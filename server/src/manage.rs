@@ -216,7 +216,7 @@ impl CredentialManager {
         }
         let seen = credential.tokens().generation;
         match self.refresher.refresh(&credential, seen).await {
-            RefreshOutcome::Refreshed => {}
+            RefreshOutcome::Refreshed | RefreshOutcome::Adopted => {}
             RefreshOutcome::Terminal(why) => {
                 self.mark_dead(&credential, format!("refresh refused: {why}"))
                     .await?;

@@ -53,6 +53,9 @@ pub(super) struct TokenState {
     superseded: Option<(String, tokio::time::Instant, String)>,
     presented: Vec<String>,
     arrivals: Vec<tokio::time::Instant>,
+    /// Wall-clock arrival of each call (compared with times another process
+    /// recorded, such as a database's commit times).
+    arrived_at: Vec<std::time::SystemTime>,
     delay: Duration,
     failure: Option<(u16, String)>,
 }
@@ -72,6 +75,7 @@ impl FakeTokenEndpoint {
             superseded: None,
             presented: Vec::new(),
             arrivals: Vec::new(),
+            arrived_at: Vec::new(),
             delay: Duration::ZERO,
             failure: None,
         }));
@@ -113,6 +117,23 @@ impl FakeTokenEndpoint {
     /// When each call arrived, in order.
     pub fn arrivals(&self) -> Vec<tokio::time::Instant> {
         lock(&self.state).arrivals.clone()
+    }
+
+    /// Each call's presented refresh token with its wall-clock arrival, in order.
+    pub fn presented_at(&self) -> Vec<(String, std::time::SystemTime)> {
+        let s = lock(&self.state);
+        s.presented
+            .iter()
+            .cloned()
+            .zip(s.arrived_at.clone())
+            .collect()
+    }
+
+    /// Stops honouring the current access token (the provider revoked it): the
+    /// next refresh issues one that works.
+    pub fn revoke_access(&self) {
+        let mut s = lock(&self.state);
+        s.access = format!("{}-access-revoked-{}", s.prefix, s.issued);
     }
 
     /// How superseded refresh tokens are treated from now on.
@@ -158,6 +179,7 @@ pub(super) async fn token(State(state): State<Arc<Mutex<TokenState>>>, body: Byt
         let now = tokio::time::Instant::now();
         s.presented.push(presented.clone());
         s.arrivals.push(now);
+        s.arrived_at.push(std::time::SystemTime::now());
         let delay = s.delay;
         let pair = |s: &TokenState| {
             serde_json::json!({

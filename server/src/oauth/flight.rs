@@ -5,7 +5,13 @@
 //! A flight is one refresh of one credential. Requests that need the credential
 //! refreshed join the flight in progress (single flight) and wait for its result as
 //! long as their own budget allows; giving up never cancels it. A flight:
-//! 1. records its intent in the refresh journal (durable before the call);
+//! 1. takes the store's refresh lock ([`crate::store::RefreshLock`]; on PostgreSQL
+//!    one refresh of the credential across every replica) and records its intent
+//!    in the refresh journal (durable before the call). A pair another replica
+//!    committed meanwhile is adopted with no call; a store out of reach is a
+//!    transient failure with no call (nothing is spent that could not be stored).
+//!    A journal row of the same pair left by a holder that never committed is
+//!    finished like a refresh a restart interrupted: the spent token, once;
 //! 2. calls the token endpoint; when the call is sent but no answer comes back
 //!    (timeout, cut short), the outcome is unknown: it retries once with the same
 //!    refresh token, which a provider with a reuse grace window honours;
@@ -30,7 +36,10 @@ use crate::domain::Material;
 use crate::metrics::Metrics;
 use crate::policy::RefreshOutcome;
 use crate::status::{Component, Status};
-use crate::store::{RotatedTokens, Store, StoreError};
+use crate::store::{
+    LockBounds, Locked, RefreshIntent, RefreshLock, RotatedTokens, Store, StoreError,
+    StoredCredential,
+};
 
 /// First and longest pause between two tries to persist a pair held in memory.
 const PERSIST_RETRY: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(2));
@@ -43,6 +52,9 @@ pub(super) enum Cause {
     Asked,
     /// The journal holds a refresh that a restart interrupted.
     Interrupted,
+    /// Under the refresh lock, the journal holds a refresh of the same pair that
+    /// another holder (another replica, or an earlier flight) never committed.
+    Orphaned,
 }
 
 /// Refreshes OAuth credentials. Cheap to clone.
@@ -151,7 +163,7 @@ impl Refresher {
         }
         if credential.tokens().generation != seen_generation {
             self.count("shared");
-            return Joined::Settled(RefreshOutcome::Refreshed);
+            return Joined::Settled(RefreshOutcome::Adopted);
         }
         if credential.is_dead() {
             return Joined::Settled(RefreshOutcome::Terminal("the credential is dead".into()));
@@ -170,6 +182,7 @@ impl Refresher {
                 let outcome = this.fly(&credential, cause).await;
                 this.count(match &outcome {
                     RefreshOutcome::Refreshed => "refreshed",
+                    RefreshOutcome::Adopted => "shared",
                     RefreshOutcome::Terminal(_) => "terminal",
                     RefreshOutcome::Transient(_) | RefreshOutcome::StillRunning(_) => "transient",
                 });
@@ -191,14 +204,45 @@ impl Refresher {
         };
         let id = &credential.id;
         let fingerprint = fingerprint(refresh_token);
-        if let Err(e) = self
-            .store
-            .journal_begin(id, current.stored, &fingerprint, wall_ms())
-            .await
-        {
+        let intent = RefreshIntent {
+            id,
+            incarnation: credential.incarnation,
+            generation: current.stored,
+            fingerprint: &fingerprint,
+            now: wall_ms(),
+        };
+        let lock = match self.store.lock_refresh(&intent, self.lock_bounds()).await {
+            Ok(Locked::Held(lock)) => *lock,
+            Ok(Locked::Moved(stored)) => return adopt(credential, *stored),
+            Ok(Locked::Dead(reason)) => {
+                // The reason as the store holds it: the policy's dead mark of this
+                // outcome writes it back unchanged.
+                credential.mark_dead();
+                let reason = reason.strip_prefix("refresh refused: ").unwrap_or(&reason);
+                return RefreshOutcome::Terminal(reason.to_owned());
+            }
+            Ok(Locked::Removed) => {
+                return RefreshOutcome::Terminal("the credential was removed".into());
+            }
+            // Never a token call that could not be committed: the provider would
+            // rotate a pair nobody can store, and other replicas would spend the old one.
+            Err(e) => {
+                return RefreshOutcome::Transient(format!(
+                    "not refreshed, the store it commits to is out of reach: {e}"
+                ));
+            }
+        };
+        if let Some(e) = &lock.unjournaled {
             // Refreshing anyway: the access token is unusable without it.
             tracing::warn!(credential = %id, error = %e, "refresh intent not journaled; refreshing anyway");
         }
+        let cause = match (&lock.interrupted, cause) {
+            (Some(entry), Cause::Asked) => {
+                tracing::warn!(credential = %id, outcome_unknown = entry.outcome_unknown, "a refresh of this pair never committed its answer: presenting the spent refresh token once more");
+                Cause::Orphaned
+            }
+            _ => cause,
+        };
         let mut result = call(&self.http, self.timeout, client, refresh_token).await;
         let mut lost_answer = None;
         if cause == Cause::Asked
@@ -214,7 +258,7 @@ impl Refresher {
         }
         match result {
             Ok(grant) => {
-                self.commit(credential, &current, refresh_token, grant)
+                self.commit(credential, &current, refresh_token, grant, lock)
                     .await
             }
             Err(CallFailure::Refused(why)) => {
@@ -222,18 +266,21 @@ impl Refresher {
                     (Cause::Interrupted, _) => format!(
                         "refresh interrupted by a restart; the provider refused the spent refresh token ({why}): it had rotated it, and its answer was lost with the process"
                     ),
+                    (Cause::Orphaned, _) => format!(
+                        "refresh interrupted: the holder that spent this refresh token before never committed the answer (its process died, or the answer was lost); the provider refused the spent refresh token ({why}): it had rotated it"
+                    ),
                     (Cause::Asked, Some(lost)) => format!(
                         "{lost}, then the provider refused the spent refresh token ({why}): it had rotated it, and its answer was lost"
                     ),
                     (Cause::Asked, None) => why,
                 };
-                self.refuse(credential, &why).await;
+                self.refuse(credential, &why, lock).await;
                 RefreshOutcome::Terminal(why)
             }
             Err(CallFailure::Failed(why)) if cause == Cause::Asked && lost_answer.is_none() => {
                 // Nothing was spent: the stored pair stays good.
                 credential.set_outcome_unknown(false);
-                if let Err(e) = self.store.journal_clear(id).await {
+                if let Err(e) = lock.clear().await {
                     tracing::warn!(credential = %id, error = %e, "refresh journal row not cleared");
                 }
                 RefreshOutcome::Transient(why)
@@ -241,14 +288,28 @@ impl Refresher {
             Err(CallFailure::Failed(why)) => {
                 // An earlier answer may have been lost (a timeout before this retry,
                 // or a restart): the journal row stays, to be finished later.
+                lock.release().await;
                 RefreshOutcome::Transient(why)
             }
             Err(CallFailure::Unknown(why)) => {
                 credential.set_outcome_unknown(true);
+                lock.release().await;
                 RefreshOutcome::Transient(format!(
                     "{why}; the outcome is unknown, the next refresh spends the same token"
                 ))
             }
+        }
+    }
+
+    /// Bounds of the refresh lock: the database within one token timeout; another
+    /// holder for as long as a live one may hold it (two token calls), and a second.
+    fn lock_bounds(&self) -> LockBounds {
+        LockBounds {
+            reach: self.timeout,
+            wait: self
+                .timeout
+                .saturating_mul(2)
+                .saturating_add(Duration::from_secs(1)),
         }
     }
 
@@ -259,6 +320,7 @@ impl Refresher {
         spent: &crate::credentials::Tokens,
         refresh_token: &SecretString,
         grant: Grant,
+        lock: RefreshLock,
     ) -> RefreshOutcome {
         let now = wall_ms();
         let rotated = RotatedTokens {
@@ -272,17 +334,7 @@ impl Refresher {
                 .map(|s| now.saturating_add(s.saturating_mul(1000))),
         };
         credential.set_outcome_unknown(false);
-        match self
-            .store
-            .commit_rotation(
-                &credential.id,
-                credential.incarnation,
-                spent.stored,
-                &rotated,
-                now,
-            )
-            .await
-        {
+        match lock.commit_rotation(spent.stored, &rotated, now).await {
             Ok(generation) => {
                 credential.install(&rotated, generation);
                 RefreshOutcome::Refreshed
@@ -302,15 +354,11 @@ impl Refresher {
     }
 
     /// The provider refused the token for good: dead, in memory and in the store.
-    async fn refuse(&self, credential: &Credential, why: &str) {
+    async fn refuse(&self, credential: &Credential, why: &str, lock: RefreshLock) {
         credential.set_outcome_unknown(false);
         credential.mark_dead();
         let reason = format!("refresh refused: {why}");
-        if let Err(e) = self
-            .store
-            .commit_refusal(&credential.id, credential.incarnation, &reason, wall_ms())
-            .await
-        {
+        if let Err(e) = lock.commit_refusal(&reason, wall_ms()).await {
             tracing::warn!(credential = %credential.id, error = %e, "dead mark not stored");
         }
     }
@@ -318,17 +366,7 @@ impl Refresher {
     /// Another writer rotated the stored tokens: adopt them.
     async fn reload(&self, credential: &Credential) -> RefreshOutcome {
         match self.store.credential(&credential.id).await {
-            Ok(Some(stored)) => {
-                if let Material::OAuth(t) = stored.material {
-                    let rotated = RotatedTokens {
-                        access_token: t.access_token,
-                        refresh_token: t.refresh_token,
-                        expires_at: t.expires_at,
-                    };
-                    credential.install(&rotated, stored.generation);
-                }
-                RefreshOutcome::Refreshed
-            }
+            Ok(Some(stored)) => adopt(credential, stored),
             Ok(None) => RefreshOutcome::Terminal("the credential was removed".into()),
             Err(e) => RefreshOutcome::Transient(format!("store: {e}")),
         }
@@ -339,6 +377,20 @@ impl Refresher {
             .refreshes
             .add(1, &[KeyValue::new("outcome", outcome)]);
     }
+}
+
+/// Installs the pair another writer stored (another replica's refresh, the CLI):
+/// newer than the caller's, not obtained for it.
+fn adopt(credential: &Credential, stored: StoredCredential) -> RefreshOutcome {
+    if let Material::OAuth(t) = stored.material {
+        let rotated = RotatedTokens {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            expires_at: t.expires_at,
+        };
+        credential.install(&rotated, stored.generation);
+    }
+    RefreshOutcome::Adopted
 }
 
 fn lost_flight() -> RefreshOutcome {

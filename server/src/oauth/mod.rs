@@ -6,7 +6,8 @@
 //!   own timeout and commits what the provider answered, whatever happens to the
 //!   request that started it; callers wait for it only as long as their budget;
 //! - **single flight**: concurrent requests that need the same credential refreshed
-//!   share one call to the token endpoint;
+//!   share one call to the token endpoint; on PostgreSQL, so do the replicas (the
+//!   store's refresh lock, taken in the transaction that commits the answer);
 //! - **a journal**: the intent of a refresh is stored before the token endpoint is
 //!   called, and ended in the transaction that stores the answer; a refresh
 //!   interrupted by a crash is finished at the next start ([`recover`]);

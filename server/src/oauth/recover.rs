@@ -5,7 +5,9 @@
 //! rotated the token meanwhile. The spent token is presented once more: a provider
 //! with a reuse grace window answers it (the pair is committed); a strict one
 //! refuses it, and the credential is marked dead with a reason saying so. Runs in
-//! `App::build`, before the service reports SERVING.
+//! `App::build`, before the service reports SERVING. Each runs as a flight, under
+//! the store's refresh lock: with replicas on PostgreSQL, a pair another replica
+//! committed meanwhile is adopted, and nothing is presented again.
 
 use futures::future::join_all;
 
@@ -41,6 +43,14 @@ async fn finish(refresher: &Refresher, pool: &CredentialPool, entry: JournalEntr
                 .is_some_and(|t| fingerprint(t) == entry.fingerprint)
     });
     let Some(credential) = current else {
+        // A row newer than the pool loaded at start belongs to a refresh another
+        // replica is making now (it holds the refresh lock): not this process's.
+        if pool
+            .get(id)
+            .is_some_and(|c| entry.generation > c.tokens().stored)
+        {
+            return;
+        }
         // The credential changed since (replaced, rotated by the CLI, dead): the
         // journaled token is not the stored one any more.
         if let Err(e) = refresher.store().journal_clear(id).await {
@@ -54,7 +64,7 @@ async fn finish(refresher: &Refresher, pool: &CredentialPool, entry: JournalEntr
         "finishing a refresh interrupted by a restart: presenting the spent refresh token again"
     );
     match refresher.finish_interrupted(&credential).await {
-        RefreshOutcome::Refreshed => {
+        RefreshOutcome::Refreshed | RefreshOutcome::Adopted => {
             tracing::info!(credential = %id, "interrupted refresh finished: the new pair is stored")
         }
         RefreshOutcome::Terminal(why) => {

@@ -125,6 +125,11 @@ pub type CredentialView = HashMap<Arc<str>, Vec<CredentialInfo>>;
 pub enum RefreshOutcome {
     /// New tokens are in place.
     Refreshed,
+    /// Newer tokens that another refresh obtained (another request's flight,
+    /// another replica's commit) are in place, with no refresh made for this
+    /// request. They may be stale too: if they fail, the request may still
+    /// refresh once.
+    Adopted,
     /// The refresh grant was refused for good (`invalid_grant`, 401...).
     Terminal(String),
     /// The refresh failed in a way that may pass (token endpoint down).

@@ -22,6 +22,8 @@ mod decide;
 struct Slot {
     info: CredentialInfo,
     refreshed: bool,
+    /// Newer tokens another refresh obtained were adopted once by this request.
+    adopted: bool,
     /// Not used again by this request (a 403, or a failure below the ejection
     /// threshold: the key stays in rotation for other requests).
     excluded: bool,
@@ -101,6 +103,7 @@ impl Run {
                             .map(|info| Slot {
                                 info: info.clone(),
                                 refreshed: false,
+                                adopted: false,
                                 excluded: false,
                                 tried: false,
                             })
@@ -240,10 +243,17 @@ impl Run {
         outcome: &RefreshOutcome,
     ) -> Vec<Effect> {
         let mut effects = Vec::new();
-        self.slot_mut().refreshed = true;
+        let slot = self.slot_mut();
+        if *outcome == RefreshOutcome::Adopted && !slot.adopted {
+            // Not this request's refresh: if the adopted tokens fail too, it may
+            // still make one. Once only, so a run always ends.
+            slot.adopted = true;
+        } else {
+            slot.refreshed = true;
+        }
         let used = Some(self.current_slot().info.id.clone());
         match outcome {
-            RefreshOutcome::Refreshed => {
+            RefreshOutcome::Refreshed | RefreshOutcome::Adopted => {
                 self.phase = Phase::Attempt;
             }
             RefreshOutcome::Terminal(detail) => {

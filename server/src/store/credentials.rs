@@ -198,6 +198,20 @@ impl Store {
         row.as_ref().map(|row| self.decode(row)).transpose()
     }
 
+    /// [`Self::credential`], read on `conn` (inside the caller's transaction).
+    pub(super) async fn credential_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        id: &str,
+    ) -> Result<Option<StoredCredential>, StoreError> {
+        let row = sqlx::query(select_credentials!("WHERE c.id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .at(&self.name)?;
+        row.as_ref().map(|row| self.decode(row)).transpose()
+    }
+
     fn decode(&self, row: &sqlx::any::AnyRow) -> Result<StoredCredential, StoreError> {
         let id: String = row.try_get("id").at(&self.name)?;
         let ms = |name: &str| -> Result<Option<Millis>, sqlx::Error> {

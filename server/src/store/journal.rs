@@ -7,7 +7,8 @@
 //! a crash ([`crate::oauth::recover`] finishes it). Holds a fingerprint of the
 //! refresh token spent, never the token.
 
-use sqlx::Row;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::tx::commit;
 use super::{At as _, HealthChange, RotatedTokens, Store, StoreError, write_health};
@@ -86,6 +87,23 @@ impl Store {
         commit(conn, done, &self.name).await
     }
 
+    /// The refresh of `id` whose end was not recorded, if any, read on `conn`.
+    pub(super) async fn journal_entry_in(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+    ) -> Result<Option<JournalEntry>, StoreError> {
+        let row = sqlx::query(
+            "SELECT credential_id, generation, token_fingerprint, started_at, outcome
+             FROM refresh_journal WHERE credential_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .at(&self.name)?;
+        row.as_ref().map(entry).transpose().at(&self.name)
+    }
+
     /// Every refresh whose end was not recorded.
     pub async fn journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
         let rows = sqlx::query(
@@ -96,15 +114,7 @@ impl Store {
         .await
         .at(&self.name)?;
         rows.iter()
-            .map(|r| {
-                Ok::<_, sqlx::Error>(JournalEntry {
-                    credential_id: r.try_get::<String, _>("credential_id")?.into(),
-                    generation: r.try_get::<i64, _>("generation")?.max(0) as u64,
-                    fingerprint: r.try_get("token_fingerprint")?,
-                    started_at: r.try_get::<i64, _>("started_at")?.max(0) as Millis,
-                    outcome_unknown: r.try_get::<Option<String>, _>("outcome")?.is_some(),
-                })
-            })
+            .map(entry)
             .collect::<Result<_, _>>()
             .at(&self.name)
     }
@@ -121,38 +131,50 @@ impl Store {
         tokens: &RotatedTokens,
         now: Millis,
     ) -> Result<u64, StoreError> {
+        let mut conn = self.begin_write().await?;
+        let done = self
+            .rotate_in(&mut conn, id, incarnation, generation, tokens, now)
+            .await;
+        commit(conn, done, &self.name).await
+    }
+
+    /// The statements of [`Self::commit_rotation`], in the caller's transaction.
+    pub(super) async fn rotate_in(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        incarnation: i64,
+        generation: u64,
+        tokens: &RotatedTokens,
+        now: Millis,
+    ) -> Result<u64, StoreError> {
         let secret = self.seal(id, "secret", &tokens.access_token);
         let refresh = self.seal(id, "refresh_token", &tokens.refresh_token);
-        let mut conn = self.begin_write().await?;
-        let done = async {
-            let updated = sqlx::query(
-                "UPDATE credentials
-                 SET secret = $1, refresh_token = $2, expires_at = $3, generation = generation + 1,
-                     updated_at = $4
-                 WHERE id = $5 AND kind = 'oauth' AND generation = $6 AND incarnation = $7",
-            )
-            .bind(secret)
-            .bind(refresh)
-            .bind(tokens.expires_at.map(|v| v as i64))
-            .bind(now as i64)
+        let updated = sqlx::query(
+            "UPDATE credentials
+             SET secret = $1, refresh_token = $2, expires_at = $3, generation = generation + 1,
+                 updated_at = $4
+             WHERE id = $5 AND kind = 'oauth' AND generation = $6 AND incarnation = $7",
+        )
+        .bind(secret)
+        .bind(refresh)
+        .bind(tokens.expires_at.map(|v| v as i64))
+        .bind(now as i64)
+        .bind(id)
+        .bind(generation as i64)
+        .bind(incarnation)
+        .execute(&mut *conn)
+        .await
+        .at(&self.name)?;
+        if updated.rows_affected() != 1 {
+            return Err(StoreError::Conflict(id.to_owned()));
+        }
+        sqlx::query("DELETE FROM refresh_journal WHERE credential_id = $1")
             .bind(id)
-            .bind(generation as i64)
-            .bind(incarnation)
             .execute(&mut *conn)
             .await
             .at(&self.name)?;
-            if updated.rows_affected() != 1 {
-                return Err(StoreError::Conflict(id.to_owned()));
-            }
-            sqlx::query("DELETE FROM refresh_journal WHERE credential_id = $1")
-                .bind(id)
-                .execute(&mut *conn)
-                .await
-                .at(&self.name)?;
-            Ok(generation + 1)
-        }
-        .await;
-        commit(conn, done, &self.name).await
+        Ok(generation + 1)
     }
 
     /// Marks `id` (the row `incarnation`) dead for `reason` and ends its journal
@@ -164,15 +186,30 @@ impl Store {
         reason: &str,
         now: Millis,
     ) -> Result<(), StoreError> {
+        let mut conn = self.begin_write().await?;
+        let done = self
+            .refuse_in(&mut conn, id, incarnation, reason, now)
+            .await;
+        commit(conn, done, &self.name).await
+    }
+
+    /// The statements of [`Self::commit_refusal`], in the caller's transaction.
+    pub(super) async fn refuse_in(
+        &self,
+        conn: &mut AnyConnection,
+        id: &CredentialId,
+        incarnation: i64,
+        reason: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
         let dead = HealthChange::Dead {
             id: id.clone(),
             incarnation,
             reason: reason.to_owned(),
             at: now,
         };
-        let mut conn = self.begin_write().await?;
-        let done = async {
-            write_health(&mut conn, &dead).await?;
+        async {
+            write_health(conn, &dead).await?;
             sqlx::query("DELETE FROM refresh_journal WHERE credential_id = $1")
                 .bind(&**id)
                 .execute(&mut *conn)
@@ -180,9 +217,18 @@ impl Store {
             Ok(())
         }
         .await
-        .at(&self.name);
-        commit(conn, done, &self.name).await
+        .at(&self.name)
     }
+}
+
+fn entry(r: &AnyRow) -> Result<JournalEntry, sqlx::Error> {
+    Ok(JournalEntry {
+        credential_id: r.try_get::<String, _>("credential_id")?.into(),
+        generation: r.try_get::<i64, _>("generation")?.max(0) as u64,
+        fingerprint: r.try_get("token_fingerprint")?,
+        started_at: r.try_get::<i64, _>("started_at")?.max(0) as Millis,
+        outcome_unknown: r.try_get::<Option<String>, _>("outcome")?.is_some(),
+    })
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod credentials;
 mod files;
 mod health;
 mod journal;
+mod refresh_lock;
 mod sync;
 pub mod testdb;
 pub(crate) mod trails;
@@ -31,6 +32,7 @@ pub use backend::{Database, Dialect, POSTGRES_MIGRATOR, SQLITE_MIGRATOR, Unsuppo
 pub use copy::Copied;
 use health::write_health;
 pub use journal::JournalEntry;
+pub use refresh_lock::{LockBounds, Locked, REFRESH_LOCK_CLASS, RefreshIntent, RefreshLock};
 pub use types::{
     CredentialHealth, HealthChange, NewApiKey, NewCredential, Prune, RotatedTokens,
     StoredCredential,
@@ -90,6 +92,25 @@ pub enum StoreError {
     /// Another writer rotated the credential's tokens first.
     #[error("credential {0:?} changed concurrently")]
     Conflict(String),
+    /// The database did not answer in time: nothing that needs a commit may
+    /// start (a refresh is not made).
+    #[error("database {database}: {what} within {after_ms} ms: out of reach")]
+    Unreachable {
+        /// The database: file, or URL without password.
+        database: Name,
+        /// What was not had.
+        what: &'static str,
+        /// How long it was waited for.
+        after_ms: u64,
+    },
+    /// Another process held the credential's refresh lock past the wait.
+    #[error("credential {id:?}: another process held its refresh lock for over {waited_ms} ms")]
+    LockBusy {
+        /// Credential.
+        id: String,
+        /// How long it was waited for.
+        waited_ms: u64,
+    },
     /// No such credential.
     #[error("no credential {0:?}")]
     NotFound(String),

@@ -26,6 +26,7 @@ mod outlier;
 mod postgres;
 mod refresh;
 mod reload;
+mod replicas;
 mod responses_door;
 mod secrets;
 mod serve_output;

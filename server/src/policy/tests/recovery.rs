@@ -291,3 +291,40 @@ fn forbidden_rotates_without_a_persistent_cooldown() {
     };
     assert_eq!(&*plan.credential_id, "k2");
 }
+
+#[test]
+fn adopted_tokens_that_fail_too_leave_the_request_one_refresh_of_its_own() {
+    let mut c = creds();
+    let mut k1 = key("k1");
+    k1.refreshable = true;
+    c.insert("aux-p".into(), vec![k1]);
+    let mut run = run_for(&compression(), &c);
+    let mut refreshes = Vec::new();
+    // Adopted (another refresh's tokens), refused again; adopted once more
+    // (counted as the request's refresh), refused again: marked dead.
+    for outcome in [RefreshOutcome::Adopted, RefreshOutcome::Adopted] {
+        let Next::Attempt(plan) = run.next(NOW) else {
+            panic!()
+        };
+        assert_eq!(&*plan.candidate.provider, "aux-p");
+        run.record(NOW, 1, &fail(ErrorClass::AuthTerminal, 401));
+        let Next::Refresh { credential_id } = run.next(NOW) else {
+            panic!("{:?}", run.steps())
+        };
+        refreshes.push(credential_id);
+        assert!(run.record_refresh(NOW, 1, &outcome).is_empty());
+    }
+    assert_eq!(refreshes.len(), 2);
+    let Next::Attempt(_) = run.next(NOW) else {
+        panic!()
+    };
+    let effects = run.record(NOW, 1, &fail(ErrorClass::AuthTerminal, 401));
+    assert!(
+        matches!(&effects[..], [Effect::MarkDead { .. }]),
+        "{effects:?}"
+    );
+    let Next::Attempt(plan) = run.next(NOW) else {
+        panic!()
+    };
+    assert_eq!(&*plan.candidate.provider, "chain-a");
+}

@@ -140,9 +140,10 @@ impl App {
         let stored = crate::declared::load(&config, &store).await?;
         let pool = Arc::new(CredentialPool::new(stored, config.pool_strategies()));
         let status = Status::new();
-        let (recorder, writer) = Recorder::spawn(
+        let (recorder, writer) = Recorder::spawn_buffered(
             store.clone(),
             config.database.trail_retention,
+            config.database.trail_buffer as usize,
             status.clone(),
         );
         let providers = Providers::new(&config)?;

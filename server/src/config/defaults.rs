@@ -13,6 +13,9 @@ pub(crate) fn db_path() -> PathBuf {
 pub(crate) fn trail_retention() -> u32 {
     10_000
 }
+pub(crate) fn trail_buffer() -> u32 {
+    crate::writer::DEFAULT_BUFFER as u32
+}
 pub(crate) fn provider_timeout() -> Duration {
     Duration::from_secs(60)
 }

@@ -88,6 +88,7 @@ pub(super) fn impossible_values(c: &Config) -> Result<(), (String, String)> {
             "database.trail_retention",
             u64::from(c.database.trail_retention),
         ),
+        ("database.trail_buffer", u64::from(c.database.trail_buffer)),
     ] {
         if value == 0 {
             return Err((field.into(), "must be at least 1".into()));

@@ -181,7 +181,7 @@ pub(super) async fn connect(db: &Database, read_only: bool) -> Result<AnyPool, s
         Database::Postgres(url) => {
             AnyPoolOptions::new()
                 .max_connections(if read_only { 1 } else { 8 })
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect(url.expose_secret())
                 .await
         }
@@ -205,6 +205,12 @@ fn sqlite_url(path: &Path, read_only: bool) -> Result<String, sqlx::Error> {
     url.push_str(if read_only { "?mode=ro" } else { "?mode=rwc" });
     Ok(url)
 }
+
+/// Longest wait of a PostgreSQL query for a connection. sqlx retries a refused
+/// connection quietly until then, so this is also how long a stopped database
+/// goes unnoticed by the store's health; the write-behind never waits for it
+/// (it keeps taking writes meanwhile), and nothing on the request path does.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The name errors give the database.
 pub(super) type Name = Arc<str>;

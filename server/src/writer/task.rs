@@ -49,8 +49,9 @@ enum Op {
 /// What a finished [`Op`] gives back to the task.
 struct Done {
     op: Op,
-    /// Trails pruned, or why the store failed.
-    result: Result<u64, StoreError>,
+    /// Trails pruned, or why the store failed (naming the database, never its
+    /// password).
+    result: Result<u64, String>,
 }
 
 /// The task's state: the store, what waits for it, where to report.
@@ -179,6 +180,10 @@ impl Writer {
                 Op::Prune => store.prune_trails(prune.keep, prune.max_rows).await,
                 Op::Probe => store.probe_write().await.map(|()| 0),
             };
+            let result = match result {
+                Ok(pruned) => Ok(pruned),
+                Err(e) => Err(reason(&store, e).await),
+            };
             Done { op, result }
         })
     }
@@ -197,8 +202,7 @@ impl Writer {
             }
             Err(e) => e,
         };
-        // The error names the database (never its password) and the cause.
-        self.status.set_degraded(Component::Store, e.to_string());
+        self.status.set_degraded(Component::Store, e);
         self.retry_at = Some(now + RETRY_EVERY);
         let Op::Write {
             mut changes,
@@ -294,6 +298,17 @@ pub(super) async fn write_loop(
             () = sleep_until(wake) => {}
         }
     }
+}
+
+/// Why the store failed: the error, and when the pool only timed out, the cause
+/// of that (a refused connection...).
+async fn reason(store: &Store, e: StoreError) -> String {
+    if e.is_pool_timeout()
+        && let Some(cause) = store.unreachable_cause().await
+    {
+        return format!("{e}: {cause}");
+    }
+    e.to_string()
 }
 
 /// Sleeps until `at`, or forever when `None`.

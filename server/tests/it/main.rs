@@ -22,6 +22,7 @@ mod messages_door;
 mod openai;
 mod operations;
 mod outlier;
+mod pg_outage;
 mod postgres;
 mod refresh;
 mod reload;

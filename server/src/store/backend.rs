@@ -178,13 +178,28 @@ pub(super) async fn connect(db: &Database, read_only: bool) -> Result<AnyPool, s
                 .connect(&url)
                 .await
         }
-        Database::Postgres(url) => {
-            AnyPoolOptions::new()
-                .max_connections(if read_only { 1 } else { 8 })
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect(url.expose_secret())
-                .await
+        Database::Postgres(url) => AnyPoolOptions::new()
+            .max_connections(if read_only { 1 } else { 8 })
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url.expose_secret())
+            .await
+            .map_err(tls_named),
+    }
+}
+
+/// A failed TLS handshake with PostgreSQL as sqlx's TLS error ("error occurred
+/// while attempting to establish a TLS connection: invalid peer certificate:
+/// UnknownIssuer"): sqlx reports it as a bare I/O error, which does not say TLS.
+pub(super) fn tls_named(e: sqlx::Error) -> sqlx::Error {
+    match e {
+        sqlx::Error::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+        {
+            sqlx::Error::Tls(Box::new(io))
         }
+        e => e,
     }
 }
 

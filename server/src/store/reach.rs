@@ -41,7 +41,7 @@ impl Store {
                 let _ = conn.close().await;
                 None
             }
-            Ok(Err(e)) => Some(e.to_string()),
+            Ok(Err(e)) => Some(super::backend::tls_named(e).to_string()),
             Err(_) => Some(format!(
                 "no connection within {}s",
                 ACQUIRE_TIMEOUT.as_secs()

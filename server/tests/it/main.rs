@@ -23,6 +23,7 @@ mod openai;
 mod operations;
 mod outlier;
 mod pg_outage;
+mod pg_tls;
 mod postgres;
 mod refresh;
 mod reload;

@@ -30,18 +30,25 @@ use super::support::*;
 const CLUSTER_ENV: &str = "SWITCHYARD_TEST_PG_CLUSTER";
 /// In the URL only: the cluster trusts local connections, so it is never sent,
 /// and it must never be printed either.
-const PASSWORD: &str = "pw-outage-0012";
+pub(crate) const PASSWORD: &str = "pw-outage-0012";
 
 /// A PostgreSQL cluster of the test's own, destroyed on drop.
-struct Cluster {
+pub(crate) struct Cluster {
     script: PathBuf,
     dir: PathBuf,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Cluster {
     /// Initialised and started, or `None` after printing why the test is skipped.
     async fn start_or_skip() -> Option<Self> {
+        let cluster = Self::init_or_skip().await?;
+        cluster.run(&["start"]).await;
+        Some(cluster)
+    }
+
+    /// Initialised, not started, or `None` after printing why the test is skipped.
+    pub(crate) async fn init_or_skip() -> Option<Self> {
         let Ok(script) = std::env::var(CLUSTER_ENV) else {
             assert!(!in_ci(), "{CLUSTER_ENV} is unset and CI is set");
             eprintln!("SKIPPED: {CLUSTER_ENV} is unset (run under `bash .ci/postgres`)");
@@ -59,12 +66,11 @@ impl Cluster {
             port,
         };
         cluster.run(&["init", &port.to_string()]).await;
-        cluster.run(&["start"]).await;
         Some(cluster)
     }
 
     /// Runs `.ci/pg-cluster COMMAND DIR ARGS...`; it must succeed.
-    async fn run(&self, args: &[&str]) {
+    pub(crate) async fn run(&self, args: &[&str]) {
         let mut cmd = std::process::Command::new("bash");
         cmd.arg(&self.script)
             .arg(args[0])

@@ -88,7 +88,7 @@ async fn postgres_over_tls_verifies_the_server_against_sslrootcert() {
 
     // Another CA: refused, and the error says it is TLS, without the password.
     for mode in ["verify-full", "verify-ca"] {
-        let err = open(&url(mode, &wrong)).await.err().expect("refused");
+        let err = open(&url(mode, &wrong)).await.expect_err("refused");
         assert!(err.contains("TLS"), "{mode}: {err}");
         assert!(
             err.contains(&format!("postgres://127.0.0.1:{}/postgres", cluster.port)),

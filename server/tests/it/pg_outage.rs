@@ -130,7 +130,7 @@ struct Run {
     port: u16,
 }
 
-/// Steady calls from four clients; PostgreSQL is stopped for `outage` after one
+/// Steady calls from four clients (about 200 a second); PostgreSQL is stopped for `outage` after one
 /// second of them, then started; the calls go on for two more seconds. Waits
 /// until the store is back and the trails are written (or, with a small
 /// `buffer`, until the stored and dropped trails account for every call).
@@ -186,7 +186,9 @@ async fn outage_under_load(cluster: &Cluster, buffer: u32, outage: Duration) -> 
                     .expect("every call succeeds while PostgreSQL is down")
                     .into_inner();
                 ids.lock().unwrap().push(answer.request_id);
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                // About 200 calls a second in all: steady, and light enough not to
+                // starve the rest of the suite running beside it.
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }));
     }

@@ -210,6 +210,7 @@ model: {provider: p, model: m}
             "database: {trail_retention: 0}\n",
             "database.trail_retention",
         );
+        refused("database: {trail_buffer: 0}\n", "database.trail_buffer");
     }
 
     #[test]

@@ -152,9 +152,10 @@ impl App {
             Database::Sqlite(_) => None,
         };
         let status = Status::new();
-        let (recorder, writer) = Recorder::spawn(
+        let (recorder, writer) = Recorder::spawn_buffered(
             store.clone(),
             config.database.trail_retention,
+            config.database.trail_buffer as usize,
             status.clone(),
         );
         let providers = Providers::new(&config)?;

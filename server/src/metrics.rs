@@ -168,19 +168,23 @@ impl Metrics {
     }
 
     /// Registers what the write-behind reports: `switchyard_trails_dropped_total`
-    /// (trails that never reached SQLite, by reason `queue_full` or
-    /// `write_failed`) and `switchyard_degraded` (1 while a component, such as the
+    /// (trails that never reached the store, by reason `queue_full`,
+    /// `buffer_full` or `write_failed`) and `switchyard_degraded` (1 while a component, such as the
     /// store, is degraded; by component).
     pub fn observe_writer(&self, recorder: Arc<Recorder>, status: Status) {
         let meter = self.provider.meter("switchyard");
         meter
             .u64_observable_counter("switchyard.trails.dropped")
             .with_description(
-                "Trails kept in memory only: the write queue was full or their write failed",
+                "Trails kept in memory only: the write queue was full, the buffer of unwritten trails was full, or the store failed them at shutdown",
             )
             .with_callback(move |counter| {
                 let dropped = recorder.dropped();
                 counter.observe(dropped.queue_full, &[KeyValue::new("reason", "queue_full")]);
+                counter.observe(
+                    dropped.buffer_full,
+                    &[KeyValue::new("reason", "buffer_full")],
+                );
                 counter.observe(
                     dropped.write_failed,
                     &[KeyValue::new("reason", "write_failed")],

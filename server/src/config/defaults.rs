@@ -16,6 +16,9 @@ pub(crate) fn trail_retention() -> u32 {
 pub(crate) fn resync_interval() -> Duration {
     Duration::from_secs(30)
 }
+pub(crate) fn trail_buffer() -> u32 {
+    crate::writer::DEFAULT_BUFFER as u32
+}
 pub(crate) fn provider_timeout() -> Duration {
     Duration::from_secs(60)
 }

@@ -160,6 +160,10 @@ pub struct DatabaseConfig {
     /// How many request trails are kept for ExplainFallback.
     #[serde(default = "defaults::trail_retention")]
     pub trail_retention: u32,
+    /// Most request trails held in memory, unwritten, while the store is down or
+    /// slow; past it the oldest are dropped and counted.
+    #[serde(default = "defaults::trail_buffer")]
+    pub trail_buffer: u32,
     /// File of the master key that seals stored secrets (base64, 32 bytes), used
     /// when `SWITCHYARD_MASTER_KEY` is unset; created on first start. Default: the
     /// database path plus `.key`.
@@ -177,6 +181,7 @@ impl Default for DatabaseConfig {
             path: defaults::db_path(),
             url: None,
             trail_retention: defaults::trail_retention(),
+            trail_buffer: defaults::trail_buffer(),
             master_key_file: None,
             resync_interval: defaults::resync_interval(),
         }

@@ -89,6 +89,7 @@ pub(super) fn impossible_values(c: &Config) -> Result<(), (String, String)> {
             "database.trail_retention",
             u64::from(c.database.trail_retention),
         ),
+        ("database.trail_buffer", u64::from(c.database.trail_buffer)),
     ] {
         if value == 0 {
             return Err((field.into(), "must be at least 1".into()));
@@ -214,6 +215,7 @@ model: {provider: p, model: m}
             "database: {resync_interval: 0s}\n",
             "database.resync_interval",
         );
+        refused("database: {trail_buffer: 0}\n", "database.trail_buffer");
     }
 
     #[test]

@@ -178,13 +178,28 @@ pub(super) async fn connect(db: &Database, read_only: bool) -> Result<AnyPool, s
                 .connect(&url)
                 .await
         }
-        Database::Postgres(url) => {
-            AnyPoolOptions::new()
-                .max_connections(if read_only { 1 } else { 8 })
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url.expose_secret())
-                .await
+        Database::Postgres(url) => AnyPoolOptions::new()
+            .max_connections(if read_only { 1 } else { 8 })
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url.expose_secret())
+            .await
+            .map_err(tls_named),
+    }
+}
+
+/// A failed TLS handshake with PostgreSQL as sqlx's TLS error ("error occurred
+/// while attempting to establish a TLS connection: invalid peer certificate:
+/// UnknownIssuer"): sqlx reports it as a bare I/O error, which does not say TLS.
+pub(super) fn tls_named(e: sqlx::Error) -> sqlx::Error {
+    match e {
+        sqlx::Error::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+        {
+            sqlx::Error::Tls(Box::new(io))
         }
+        e => e,
     }
 }
 
@@ -205,6 +220,12 @@ fn sqlite_url(path: &Path, read_only: bool) -> Result<String, sqlx::Error> {
     url.push_str(if read_only { "?mode=ro" } else { "?mode=rwc" });
     Ok(url)
 }
+
+/// Longest wait of a PostgreSQL query for a connection. sqlx retries a refused
+/// connection quietly until then, so this is also how long a stopped database
+/// goes unnoticed by the store's health; the write-behind never waits for it
+/// (it keeps taking writes meanwhile), and nothing on the request path does.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The name errors give the database.
 pub(super) type Name = Arc<str>;

@@ -13,6 +13,7 @@ mod files;
 mod health;
 mod journal;
 mod refresh_lock;
+mod reach;
 mod sync;
 pub mod testdb;
 pub(crate) mod trails;
@@ -28,7 +29,9 @@ use sqlx::AnyPool;
 use crate::crypto::{CryptoError, MasterKey};
 
 use backend::Name;
-pub use backend::{Database, Dialect, POSTGRES_MIGRATOR, SQLITE_MIGRATOR, UnsupportedUrl};
+pub use backend::{
+    ACQUIRE_TIMEOUT, Database, Dialect, POSTGRES_MIGRATOR, SQLITE_MIGRATOR, UnsupportedUrl,
+};
 pub use copy::Copied;
 use health::write_health;
 pub use journal::JournalEntry;

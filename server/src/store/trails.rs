@@ -317,6 +317,18 @@ pub(crate) mod testing {
             .await
             .unwrap() as u64
     }
+
+    /// The ids in `requests`, in the order they were written.
+    pub(crate) async fn ids_in_order(store: &Store) -> Vec<String> {
+        let sql = format!(
+            "SELECT id FROM requests ORDER BY {}",
+            store.dialect.trail_order()
+        );
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::status::Component;
 use crate::store::tests::{key, trail};
 use crate::store::trails::testing::{count_all, count_present, prefill};
 
@@ -40,7 +41,7 @@ async fn the_memory_cache_never_holds_more_than_the_retention() {
 }
 
 #[tokio::test]
-async fn failed_writes_mark_the_store_degraded_and_count_the_lost_trails() {
+async fn failed_writes_mark_the_store_degraded_and_count_trails_lost_at_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     let store = Store::open(&path, key()).await.unwrap();
@@ -51,17 +52,120 @@ async fn failed_writes_mark_the_store_degraded_and_count_the_lost_trails() {
     recorder.trail(trail("r1", 1));
     recorder.trail(trail("r2", 2));
     let deadline = Instant::now() + Duration::from_secs(5);
-    while recorder.dropped().write_failed < 2 {
-        assert!(Instant::now() < deadline, "{:?}", recorder.dropped());
+    while !status.is_degraded() {
+        assert!(Instant::now() < deadline, "never degraded");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let reason = status.reason(Component::Store).expect("store degraded");
     assert!(reason.contains(&path.display().to_string()), "{reason}");
-    // Still answered from memory.
+    // Buffered for a retry, not lost; still answered from memory.
+    assert_eq!(recorder.dropped(), Dropped::default());
     assert!(recorder.recent("r1").is_some());
+    // The store is still down at shutdown: the last try fails, and they are lost.
+    recorder.close();
+    task.await.unwrap();
+    assert_eq!(
+        recorder.dropped(),
+        Dropped {
+            write_failed: 2,
+            ..Dropped::default()
+        }
+    );
+}
+
+/// Degraded mode: trails whose write failed are kept and written once the store
+/// is back, oldest first and in order, with those recorded meanwhile.
+#[tokio::test]
+async fn trails_of_an_outage_are_written_in_order_once_the_store_is_back() {
+    use crate::store::trails::testing::{execute, ids_in_order};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+    let status = Status::new();
+    let (recorder, task) = Recorder::spawn(store.clone(), 100, status.clone());
+    recorder.trail(trail("before", 0));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.trail("before").await.unwrap().is_none() {
+        assert!(Instant::now() < deadline, "never written");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    execute(
+        &store,
+        "CREATE TRIGGER fault BEFORE INSERT ON requests BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+    )
+    .await;
+    recorder.trail(trail("r1", 1));
+    recorder.trail(trail("r2", 2));
+    while !status.is_degraded() {
+        assert!(Instant::now() < deadline, "never degraded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Recorded while degraded: after the failed ones.
+    for i in 3..=5 {
+        recorder.trail(trail(&format!("r{i}"), i));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(ids_in_order(&store).await, ["before"]);
+    execute(&store, "DROP TRIGGER fault").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ids_in_order(&store).await.len() < 6 {
+        assert!(Instant::now() < deadline, "never written after the outage");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        ids_in_order(&store).await,
+        ["before", "r1", "r2", "r3", "r4", "r5"]
+    );
+    assert!(!status.is_degraded());
+    assert_eq!(recorder.dropped(), Dropped::default());
     recorder.close();
     task.await.unwrap();
 }
+
+/// A write that hangs on the database (here: SQLite's lock held by another
+/// connection, as a PostgreSQL that stopped answering would) does not stop the
+/// task from taking trails off the queue: more than the queue holds are recorded
+/// meanwhile, none is lost, and all are written once the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_write_does_not_stop_the_queue_from_draining() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(&path, key()).await.unwrap();
+    let (recorder, task) = Recorder::spawn(store.clone(), 100_000, Status::new());
+    let mut lock = sqlx::sqlite::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN EXCLUSIVE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    recorder.trail(trail("first", 0));
+    // The write of `first` is now waiting for the lock (busy_timeout 5 s).
+    tokio::time::sleep(LINGER_PLUS).await;
+    let n = QUEUE + 1000;
+    for i in 0..n {
+        recorder.trail(trail(&format!("r{i}"), i as u64));
+        if i % 512 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    assert_eq!(recorder.dropped(), Dropped::default());
+    assert!(
+        store.trail("first").await.unwrap().is_none(),
+        "the write really waits for the lock"
+    );
+    sqlx::raw_sql("COMMIT").execute(&mut lock).await.unwrap();
+    lock.close().await.unwrap();
+    recorder.close();
+    task.await.unwrap();
+    assert_eq!(recorder.dropped(), Dropped::default());
+    assert_eq!(
+        crate::store::trails::testing::count_all(&store).await,
+        n as u64 + 1
+    );
+}
+
+const LINGER_PLUS: Duration = Duration::from_millis(200);
 
 /// Issue 15 item 6: at a retention of 1,000,000 the prune scanned the whole table
 /// every 1,000 trails, the write queue overflowed and 26,290 trails were dropped.
@@ -129,7 +233,7 @@ async fn a_full_queue_keeps_the_trail_in_memory_and_counts_it() {
         recorder.dropped(),
         Dropped {
             queue_full: 3,
-            write_failed: 0
+            ..Dropped::default()
         }
     );
     let last = format!("r{}", QUEUE + 2);
@@ -145,7 +249,9 @@ async fn losses_and_degradation_are_exported_as_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
     let status = Status::new();
-    let (recorder, task) = Recorder::spawn(store.clone(), 100, status.clone());
+    // A buffer of one unwritten trail: of three recorded while the store is
+    // down, two fall past it.
+    let (recorder, task) = Recorder::spawn_buffered(store.clone(), 100, 1, status.clone());
     let metrics = crate::metrics::Metrics::new(None).unwrap();
     metrics.observe_writer(recorder.clone(), status.clone());
     let text = metrics.render();
@@ -158,9 +264,11 @@ async fn losses_and_degradation_are_exported_as_metrics() {
     assert!(line("switchyard_trails_dropped_total", "reason=\"queue_full\"").ends_with(" 0"));
     assert!(line("switchyard_degraded", "component=\"store\"").ends_with(" 0"));
     store.close().await;
-    recorder.trail(trail("r1", 1));
+    for i in 1..=3 {
+        recorder.trail(trail(&format!("r{i}"), i));
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
-    while recorder.dropped().write_failed < 1 {
+    while recorder.dropped().buffer_full < 2 || !status.is_degraded() {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -171,7 +279,8 @@ async fn losses_and_degradation_are_exported_as_metrics() {
             .unwrap_or_else(|| panic!("no {name} {label} in\n{text}"))
             .to_owned()
     };
-    assert!(line("switchyard_trails_dropped_total", "reason=\"write_failed\"").ends_with(" 1"));
+    assert!(line("switchyard_trails_dropped_total", "reason=\"buffer_full\"").ends_with(" 2"));
+    assert!(line("switchyard_trails_dropped_total", "reason=\"write_failed\"").ends_with(" 0"));
     assert!(line("switchyard_degraded", "component=\"store\"").ends_with(" 1"));
     assert!(line("switchyard_degraded", "component=\"credentials\"").ends_with(" 0"));
     recorder.close();

@@ -23,6 +23,8 @@ mod messages_door;
 mod openai;
 mod operations;
 mod outlier;
+mod pg_outage;
+mod pg_tls;
 mod postgres;
 mod refresh;
 mod reload;

@@ -523,7 +523,7 @@ async fn the_metrics_endpoint_shows_counters_moving_after_calls() {
 }
 
 /// `name{labels} value` lines of a Prometheus text exposition.
-fn parse_prometheus(text: &str) -> HashMap<String, f64> {
+pub(crate) fn parse_prometheus(text: &str) -> HashMap<String, f64> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| {

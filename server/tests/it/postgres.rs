@@ -38,7 +38,7 @@ async fn postgres_or_skip() -> Option<SecretString> {
 
 /// The standard keys, sealed under the key file beside `sqlite_path`, put into
 /// the PostgreSQL database.
-async fn seed_keys_into(url: &SecretString, sqlite_path: &Path) {
+pub(crate) async fn seed_keys_into(url: &SecretString, sqlite_path: &Path) {
     let key_file = switchyard::crypto::default_key_file(sqlite_path);
     let (key, _) = switchyard::crypto::MasterKey::load(None, &key_file).unwrap();
     let store = Store::open_at(&Database::Postgres(url.clone()), key)
@@ -229,7 +229,7 @@ async fn a_postgres_store_without_a_given_master_key_is_refused_and_no_key_is_ma
     assert!(!switchyard::crypto::default_key_file(&path).exists());
 }
 
-async fn store_health(channel: tonic::transport::Channel) -> ServingStatus {
+pub(crate) async fn store_health(channel: tonic::transport::Channel) -> ServingStatus {
     HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: "switchyard.v1.Store".into(),

@@ -1,0 +1,320 @@
+//! The write-behind task: takes writes off the queue into a bounded buffer,
+//! writes them in batched transactions, one at a time, and keeps taking writes
+//! while one is in flight, so a store that hangs or refuses connections never
+//! makes a sender wait for it. Knows the store's write calls and [`Status`];
+//! nothing of gRPC or of the request path.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::{Losses, Write};
+use crate::domain::Trail;
+use crate::status::{Component, Status};
+use crate::store::{HealthChange, Prune, Store, StoreError};
+
+/// Most trails in one transaction.
+const BATCH: usize = 2048;
+/// Longest wait of a trail for others to share its transaction.
+const LINGER: Duration = Duration::from_millis(50);
+/// Most trails one prune step deletes. Each batch of writes prunes one step in its
+/// transaction; a backlog (after the retention was lowered) is pruned a step at a
+/// time while nothing is waiting, so writes never wait behind it.
+const PRUNE_STEP: u32 = 2048;
+/// While the store is degraded, a write (of what waits, or a probe when nothing
+/// does) this often tells when it is back. Between two, nothing is tried: a store
+/// that is down sees one connection attempt a second, not one per batch.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// Most health changes held for a retry while the store fails (the newest).
+const PENDING_MAX: usize = 4096;
+
+/// One call to the store, in flight while the task keeps taking writes.
+enum Op {
+    /// Health changes and trails, with a prune step, in one transaction.
+    Write {
+        changes: Vec<HealthChange>,
+        trails: Vec<Arc<Trail>>,
+    },
+    /// One prune step on its own.
+    Prune,
+    /// A one-row write: is a degraded store back?
+    Probe,
+}
+
+/// What a finished [`Op`] gives back to the task.
+struct Done {
+    op: Op,
+    /// Trails pruned, or why the store failed (naming the database, never its
+    /// password).
+    result: Result<u64, String>,
+}
+
+/// The task's state: the store, what waits for it, where to report.
+pub(super) struct Writer {
+    store: Store,
+    retention: u32,
+    status: Status,
+    losses: Arc<Losses>,
+    /// Trails not yet written, oldest first, with when they were queued; at most
+    /// `buffer` of them.
+    trails: VecDeque<(Instant, Arc<Trail>)>,
+    buffer: usize,
+    /// Health changes not yet written (new ones, and those of failed writes),
+    /// oldest first.
+    pending: Vec<HealthChange>,
+    /// While degraded: when to try the store again.
+    retry_at: Option<Instant>,
+    /// A prune backlog remains.
+    backlog: bool,
+}
+
+// === impl Writer ===
+
+impl Writer {
+    pub(super) fn new(
+        store: Store,
+        retention: u32,
+        buffer: usize,
+        status: Status,
+        losses: Arc<Losses>,
+    ) -> Self {
+        Self {
+            store,
+            retention,
+            status,
+            losses,
+            trails: VecDeque::new(),
+            buffer: buffer.max(1),
+            pending: Vec::new(),
+            retry_at: None,
+            backlog: false,
+        }
+    }
+
+    /// Takes one write off the queue.
+    fn take(&mut self, write: Write, now: Instant) {
+        match write {
+            Write::Health(change) => self.pending.push(change),
+            Write::Trail(trail) => {
+                self.trails.push_back((now, trail));
+                self.bound_trails();
+            }
+        }
+    }
+
+    /// Drops the oldest trails past the buffer, counted and warned about.
+    fn bound_trails(&mut self) {
+        let over = self.trails.len().saturating_sub(self.buffer);
+        if over > 0 {
+            self.trails.drain(..over);
+            self.losses
+                .buffer_full
+                .fetch_add(over as u64, Ordering::Relaxed);
+            self.losses.warn();
+        }
+    }
+
+    /// The call to make now, if any. `closing`: write what waits without
+    /// lingering, and no idle work.
+    fn next_op(&mut self, now: Instant, closing: bool) -> Option<Op> {
+        let waiting = !self.trails.is_empty() || !self.pending.is_empty();
+        if let Some(at) = self.retry_at {
+            // Degraded: nothing until the retry is due (at shutdown, one last try).
+            if now < at && !closing {
+                return None;
+            }
+            if !waiting {
+                return (!closing).then_some(Op::Probe);
+            }
+        }
+        if waiting {
+            // Trails linger for company, unless a health change (never kept
+            // waiting), a full batch or the shutdown is there.
+            let lingering = self.pending.is_empty()
+                && self.trails.len() < BATCH
+                && self
+                    .trails
+                    .front()
+                    .is_some_and(|(at, _)| *at + LINGER > now);
+            if lingering && !closing && self.retry_at.is_none() {
+                return None;
+            }
+            let n = self.trails.len().min(BATCH);
+            return Some(Op::Write {
+                changes: std::mem::take(&mut self.pending),
+                trails: self.trails.drain(..n).map(|(_, t)| t).collect(),
+            });
+        }
+        (self.backlog && !closing).then_some(Op::Prune)
+    }
+
+    /// When [`Writer::next_op`] may have something to do without a new write.
+    fn wake_at(&self) -> Option<Instant> {
+        if let Some(at) = self.retry_at {
+            return Some(at);
+        }
+        if let Some((at, _)) = self.trails.front() {
+            return Some(*at + LINGER);
+        }
+        self.backlog.then(Instant::now)
+    }
+
+    /// Runs `op` on a clone of the store: owned, so the task keeps taking writes
+    /// while it is in flight.
+    fn start(&self, op: Op) -> BoxFuture<'static, Done> {
+        let store = self.store.clone();
+        let prune = Prune {
+            keep: self.retention,
+            max_rows: PRUNE_STEP,
+        };
+        Box::pin(async move {
+            let result = match &op {
+                Op::Write { changes, trails } => {
+                    store.write_and_prune(changes, trails, Some(prune)).await
+                }
+                Op::Prune => store.prune_trails(prune.keep, prune.max_rows).await,
+                Op::Probe => store.probe_write().await.map(|()| 0),
+            };
+            let result = match result {
+                Ok(pruned) => Ok(pruned),
+                Err(e) => Err(reason(&store, e).await),
+            };
+            Done { op, result }
+        })
+    }
+
+    /// Takes the result of a finished call. `closing`: a failed write is not
+    /// tried again; its trails are counted as lost.
+    fn finish(&mut self, done: Done, now: Instant, closing: bool) {
+        let e = match done.result {
+            Ok(pruned) => {
+                self.status.clear(Component::Store);
+                self.retry_at = None;
+                if !matches!(done.op, Op::Probe) {
+                    self.backlog = pruned >= u64::from(PRUNE_STEP);
+                }
+                return;
+            }
+            Err(e) => e,
+        };
+        self.status.set_degraded(Component::Store, e);
+        self.retry_at = Some(now + RETRY_EVERY);
+        let Op::Write {
+            mut changes,
+            trails,
+        } = done.op
+        else {
+            return;
+        };
+        // Back in front of what came meanwhile: written again in their order.
+        changes.append(&mut self.pending);
+        if changes.len() > PENDING_MAX {
+            let lost = changes.len() - PENDING_MAX;
+            changes.drain(..lost);
+            tracing::error!(
+                lost,
+                "credential health changes not persisted: too many pending (the newest are kept for a retry; memory holds the state)"
+            );
+        }
+        if closing {
+            if !changes.is_empty() {
+                tracing::error!(
+                    lost = changes.len(),
+                    "credential health changes not persisted at shutdown: the store failed"
+                );
+            }
+            let lost = trails.len() + self.trails.len();
+            self.trails.clear();
+            self.losses
+                .write_failed
+                .fetch_add(lost as u64, Ordering::Relaxed);
+            if lost > 0 {
+                self.losses.warn();
+            }
+            return;
+        }
+        self.pending = changes;
+        for trail in trails.into_iter().rev() {
+            self.trails.push_front((now, trail));
+        }
+        self.bound_trails();
+    }
+}
+
+/// The task: until asked to stop, then until what was queued is written (or the
+/// store failed it once more).
+pub(super) async fn write_loop(
+    mut writer: Writer,
+    mut rx: mpsc::Receiver<Write>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut in_flight: Option<BoxFuture<'static, Done>> = None;
+    let mut closing = false;
+    loop {
+        let now = Instant::now();
+        if closing {
+            // Everything queued before the stop is taken; later writes are not
+            // waited for.
+            while let Ok(w) = rx.try_recv() {
+                writer.take(w, now);
+            }
+        }
+        if in_flight.is_none() {
+            if let Some(op) = writer.next_op(now, closing) {
+                in_flight = Some(writer.start(op));
+            } else if closing {
+                // At shutdown next_op writes whatever waits, so nothing does, or
+                // the store failed the last try.
+                break;
+            }
+        }
+        let wake = if in_flight.is_none() {
+            writer.wake_at()
+        } else {
+            None
+        };
+        tokio::select! {
+            biased;
+            done = async {
+                match in_flight.as_mut() {
+                    Some(f) => f.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                in_flight = None;
+                writer.finish(done, Instant::now(), closing);
+            }
+            w = rx.recv(), if !closing => match w {
+                Some(w) => writer.take(w, Instant::now()),
+                // Every sender is gone: nothing more will come.
+                None => closing = true,
+            },
+            _ = stop.wait_for(|s| *s), if !closing => closing = true,
+            () = sleep_until(wake) => {}
+        }
+    }
+}
+
+/// Why the store failed: the error, and when the pool only timed out, the cause
+/// of that (a refused connection...).
+async fn reason(store: &Store, e: StoreError) -> String {
+    if e.is_pool_timeout()
+        && let Some(cause) = store.unreachable_cause().await
+    {
+        return format!("{e}: {cause}");
+    }
+    e.to_string()
+}
+
+/// Sleeps until `at`, or forever when `None`.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

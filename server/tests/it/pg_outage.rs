@@ -9,7 +9,7 @@
 //!
 //! Needs `SWITCHYARD_TEST_PG_CLUSTER` (set by `bash .ci/postgres`); without it the
 //! tests print SKIPPED, unless `CI` is set: then they fail. The outage lasts
-//! `SWITCHYARD_PG_OUTAGE_SECS` (default 3; the README gives a 10 s run).
+//! `SWITCHYARD_PG_OUTAGE_SECS` (default 10, as the issue asks; shorter by hand).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -113,7 +113,7 @@ fn outage_secs() -> u64 {
     std::env::var("SWITCHYARD_PG_OUTAGE_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
+        .unwrap_or(10)
 }
 
 /// What one run saw.

@@ -14,6 +14,7 @@ mod health;
 mod journal;
 mod sync;
 pub mod testdb;
+mod trail_insert;
 pub(crate) mod trails;
 mod tx;
 mod types;

@@ -121,7 +121,10 @@ mod tests {
             let mut statements = 0;
             while rest > 0 {
                 let rows = 1 << shape_of(rest);
-                assert!(rows <= rest && rows <= MAX_ROWS, "{total}: {rows} of {rest}");
+                assert!(
+                    rows <= rest && rows <= MAX_ROWS,
+                    "{total}: {rows} of {rest}"
+                );
                 seen.insert(rows);
                 rest -= rows;
                 statements += 1;

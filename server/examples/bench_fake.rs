@@ -5,7 +5,8 @@
 //!
 //! `cargo run --release -p switchyard --example bench_fake` prints its base URL
 //! (`http://127.0.0.1:PORT/v1`) on one line, then serves until it is killed. Not
-//! part of the release CLI.
+//! part of the release CLI. With `BENCH_FAKE_STREAM_PIECES=N` every answer is an
+//! event stream of N text pieces instead (what a streaming benchmark relays).
 
 #![allow(
     clippy::print_stdout,
@@ -24,7 +25,16 @@ fn main() -> std::io::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let fake = FakeProvider::start("fake", FakeReply::ok("a short summary")).await?;
+        let pieces: usize = std::env::var("BENCH_FAKE_STREAM_PIECES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let reply = if pieces == 0 {
+            FakeReply::ok("a short summary")
+        } else {
+            FakeReply::stream(&vec!["tok "; pieces])
+        };
+        let fake = FakeProvider::start("fake", reply).await?;
         println!("{}", fake.openai_base_url());
         // Flushed at once: the benchmark reads the address from a pipe.
         std::io::Write::flush(&mut std::io::stdout())?;

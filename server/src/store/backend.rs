@@ -151,8 +151,9 @@ impl Dialect {
 }
 
 /// Opens a pool on `db`. SQLite: WAL, `synchronous = FULL` (a committed rotation
-/// survives a crash of the process or of the machine), foreign keys, and a 16 MiB
-/// page cache. `read_only` opens an existing file without writing to it.
+/// survives a crash of the process or of the machine), foreign keys, and a 2 MiB
+/// page cache that a write transaction may grow to 16 MB. `read_only` opens an
+/// existing file without writing to it.
 pub(super) async fn connect(db: &Database, read_only: bool) -> Result<AnyPool, sqlx::Error> {
     sqlx::any::install_default_drivers();
     match db {
@@ -162,10 +163,18 @@ pub(super) async fn connect(db: &Database, read_only: bool) -> Result<AnyPool, s
                 "PRAGMA busy_timeout = 5000"
             } else {
                 // A write batch touches both ends of the trail b-trees (inserts at the
-                // top, the prune at the bottom): with SQLite's default 2 MiB cache its
-                // dirty pages spill to the WAL mid-transaction. 16 MiB holds them.
+                // top, the prune at the bottom): its dirty pages may reach a few MiB.
+                // `cache_spill` lets them grow to 4,000 pages (16 MB) before any
+                // spills to the WAL mid-transaction, while `cache_size` keeps 2 MiB of
+                // clean pages between transactions. (Not 4,096: SQLite also reads the
+                // value as an on/off switch from its low byte, and 4,096 turns
+                // spilling off, which a copy of a million trails in one transaction
+                // would need.) A 16 MiB cache kept up to 16 MiB
+                // of pages once written and never read again on each of the pooled
+                // connections, which take the writes in turn: resident memory grew
+                // with the trails written, up to 64 MiB.
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-                 PRAGMA cache_size = -16384; PRAGMA busy_timeout = 5000"
+                 PRAGMA cache_size = -2048; PRAGMA cache_spill = 4000; PRAGMA busy_timeout = 5000"
             };
             AnyPoolOptions::new()
                 .max_connections(if read_only { 1 } else { 4 })

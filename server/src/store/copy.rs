@@ -9,7 +9,7 @@
 use sqlx::{AnyConnection, Row as _};
 
 use super::tx::commit;
-use super::{At as _, Name, Store, StoreError, trails};
+use super::{At as _, Dialect, Name, Store, StoreError, trail_insert};
 
 /// What a copy moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,7 +105,9 @@ impl Store {
                     "credential_id",
                 )
                 .await?;
-            let trails = self.copy_trails(&mut conn, &target.name).await?;
+            let trails = self
+                .copy_trails(&mut conn, &target.name, target.dialect)
+                .await?;
             Ok(Copied {
                 credentials,
                 health,
@@ -176,6 +178,7 @@ impl Store {
         &self,
         target: &mut AnyConnection,
         target_name: &Name,
+        target_dialect: Dialect,
     ) -> Result<u64, StoreError> {
         let key = self.dialect.trail_order();
         let page_sql = format!(
@@ -200,7 +203,9 @@ impl Store {
                     batch.push(std::sync::Arc::new(trail));
                 }
             }
-            trails::write_trails(target, &batch).await.at(target_name)?;
+            trail_insert::write_trails(target, target_dialect, &batch)
+                .await
+                .at(target_name)?;
             copied += batch.len() as u64;
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sqlx::AnyConnection;
 
-use super::{At as _, HealthChange, Prune, Store, StoreError, trails, tx};
+use super::{At as _, HealthChange, Prune, Store, StoreError, trail_insert, trails, tx};
 use crate::domain::Trail;
 
 // === impl Store ===
@@ -41,7 +41,7 @@ impl Store {
             for change in ordered {
                 write_health(&mut conn, change).await?;
             }
-            trails::write_trails(&mut conn, trails).await?;
+            trail_insert::write_trails(&mut conn, self.dialect, trails).await?;
             Ok(match prune {
                 Some(p) => trails::prune(&mut conn, self.dialect, p.keep, p.max_rows).await?,
                 None => 0,

@@ -16,6 +16,7 @@ mod reach;
 mod refresh_lock;
 mod sync;
 pub mod testdb;
+mod trail_insert;
 pub(crate) mod trails;
 mod tx;
 mod types;

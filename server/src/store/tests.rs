@@ -364,7 +364,7 @@ async fn postgres_errors_name_the_url_without_its_password() {
 }
 
 #[tokio::test]
-async fn sqlite_connections_use_wal_full_sync_foreign_keys_and_a_16_mib_cache() {
+async fn sqlite_connections_use_wal_full_sync_foreign_keys_and_a_2_mib_cache_spilling_past_16() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
     // Several connections at once: each one must carry the settings.
@@ -381,7 +381,9 @@ async fn sqlite_connections_use_wal_full_sync_foreign_keys_and_a_16_mib_cache() 
         for (pragma, want) in [
             ("PRAGMA synchronous", 2),
             ("PRAGMA foreign_keys", 1),
-            ("PRAGMA cache_size", -16384),
+            ("PRAGMA cache_size", -2048),
+            // Spilling on (0 would be off), past 4,000 pages.
+            ("PRAGMA cache_spill", 4000),
             ("PRAGMA busy_timeout", 5000),
         ] {
             let got: i64 = sqlx::query_scalar(pragma)

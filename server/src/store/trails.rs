@@ -9,8 +9,6 @@
 //! never the rows kept (a scan of a million-row table took 278 ms and overflowed
 //! the write queue).
 
-use std::sync::Arc;
-
 use sqlx::{AnyConnection, Row};
 
 use super::{At as _, Dialect, Store, StoreError};
@@ -151,7 +149,7 @@ struct StepRow<'a> {
     duration_ms: u64,
 }
 
-fn steps_json(steps: &[Step]) -> String {
+pub(super) fn steps_json(steps: &[Step]) -> String {
     let rows: Vec<StepRow<'_>> = steps
         .iter()
         .map(|s| StepRow {
@@ -191,64 +189,6 @@ fn steps_from_json(text: &str) -> Result<Vec<Step>, StoreError> {
             })
         })
         .collect()
-}
-
-/// Rows per multi-row INSERT (8 bound values each, far under SQLite's limit).
-const TRAIL_ROWS_PER_INSERT: usize = 256;
-
-/// Inserts trails, one row each, in multi-row statements: one round trip to the
-/// database per few hundred requests. A trail already stored is left as it is.
-pub(super) async fn write_trails(
-    tx: &mut AnyConnection,
-    trails: &[Arc<Trail>],
-) -> Result<(), sqlx::Error> {
-    for chunk in trails.chunks(TRAIL_ROWS_PER_INSERT) {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(chunk.len())));
-        for trail in chunk {
-            query = query
-                .bind(trail.request_id.clone())
-                .bind(trail.caller.kind())
-                .bind(trail.caller.task().map(str::to_owned))
-                .bind(trail.created_at as i64)
-                .bind(if trail.failure.is_some() {
-                    "failed"
-                } else {
-                    "succeeded"
-                })
-                .bind(trail.failure.map(FailureReason::as_str))
-                .bind(serde_json::to_string(&trail.candidates).unwrap_or_default())
-                .bind(steps_json(&trail.steps));
-        }
-        query.execute(&mut *tx).await?;
-    }
-    Ok(())
-}
-
-/// The INSERT of `rows` trails, numbered `$n` placeholders (sqlx's query builder
-/// writes `?` for the Any driver, which PostgreSQL does not read).
-fn insert_sql(rows: usize) -> String {
-    const COLUMNS: usize = 8;
-    let mut sql = String::from(
-        "INSERT INTO requests
-             (id, caller_kind, task, created_at, outcome, failure_reason, candidates, steps)
-         VALUES ",
-    );
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..COLUMNS {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(row * COLUMNS + column + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql.push_str(" ON CONFLICT (id) DO NOTHING");
-    sql
 }
 
 /// Test helpers: large tables in one statement, and counts.
@@ -333,6 +273,8 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::testing::count_all as count;
     use super::testing::prefill;
     use super::*;

@@ -37,8 +37,8 @@ use crate::writer::Recorder;
 
 mod store;
 
-use store::report_store_health;
 pub use store::{database, open_store};
+use store::{report_store_health, set_store_health};
 
 /// A failure to start or run the service.
 #[derive(Debug, thiserror::Error)]
@@ -353,6 +353,7 @@ impl App {
         health_reporter
             .set_serving::<pb::switchyard_service_server::SwitchyardServiceServer<GrpcService>>()
             .await;
+        set_store_health(&self.status, &health_reporter).await;
         let store_health = tokio::spawn(report_store_health(
             self.status.clone(),
             health_reporter.clone(),

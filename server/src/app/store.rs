@@ -10,26 +10,36 @@ use super::AppError;
 
 /// Follows `status` into the gRPC health of `switchyard.v1.Store`: `NOT_SERVING`
 /// while a component is degraded. `switchyard.v1.SwitchyardService` is left alone:
-/// calls are still served (from memory) while the store fails.
+/// calls are still served (from memory) while the store fails. The caller sets
+/// the first status with [`set_store_health`] before it serves, so a health check
+/// never finds the service unregistered.
 pub(super) async fn report_store_health(
     status: Status,
     reporter: tonic_health::server::HealthReporter,
 ) {
-    use tonic_health::ServingStatus;
     let mut changes = status.subscribe();
     loop {
-        let serving = if status.is_degraded() {
-            ServingStatus::NotServing
-        } else {
-            ServingStatus::Serving
-        };
-        reporter
-            .set_service_status(STORE_HEALTH_SERVICE, serving)
-            .await;
+        set_store_health(&status, &reporter).await;
         if changes.changed().await.is_err() {
             return;
         }
     }
+}
+
+/// Sets the gRPC health of `switchyard.v1.Store` from `status` as it is now.
+pub(super) async fn set_store_health(
+    status: &Status,
+    reporter: &tonic_health::server::HealthReporter,
+) {
+    use tonic_health::ServingStatus;
+    let serving = if status.is_degraded() {
+        ServingStatus::NotServing
+    } else {
+        ServingStatus::Serving
+    };
+    reporter
+        .set_service_status(STORE_HEALTH_SERVICE, serving)
+        .await;
 }
 
 /// The configured database: PostgreSQL when `database.url` (or `DATABASE_URL`) is

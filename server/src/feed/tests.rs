@@ -5,8 +5,7 @@ use secrecy::SecretString;
 
 use super::*;
 use crate::domain::{ErrorClass, Material, OAuthTokens};
-use crate::store::testdb::{Unavailable, fresh_postgres};
-use crate::store::tests::key;
+use crate::store::tests::{key, postgres_or_skip};
 use crate::store::{Database, HealthChange, NewCredential, RotatedTokens};
 
 fn oauth(access: &str) -> NewCredential {
@@ -45,10 +44,8 @@ async fn revision(store: &Store) -> u64 {
 
 #[tokio::test]
 async fn every_shared_change_notifies_a_newer_revision_and_a_use_count_does_not() {
-    let db = match fresh_postgres().await {
-        Ok(db) => db,
-        Err(Unavailable::Unset) => return eprintln!("SKIPPED: {}", Unavailable::Unset),
-        Err(e) => panic!("{e}"),
+    let Some(db) = postgres_or_skip().await else {
+        return;
     };
     let Database::Postgres(url) = &db else {
         panic!("not PostgreSQL")
@@ -133,10 +130,8 @@ async fn every_shared_change_notifies_a_newer_revision_and_a_use_count_does_not(
 /// so the row's change waits for its commit and takes the next revision.
 #[tokio::test]
 async fn a_row_change_waits_for_an_open_state_change_and_takes_a_later_revision() {
-    let db = match fresh_postgres().await {
-        Ok(db) => db,
-        Err(Unavailable::Unset) => return eprintln!("SKIPPED: {}", Unavailable::Unset),
-        Err(e) => panic!("{e}"),
+    let Some(db) = postgres_or_skip().await else {
+        return;
     };
     let Database::Postgres(url) = &db else {
         panic!("not PostgreSQL")
@@ -198,10 +193,8 @@ async fn a_row_change_waits_for_an_open_state_change_and_takes_a_later_revision(
 /// would deadlock (PostgreSQL aborts one). Batches are written in id order.
 #[tokio::test]
 async fn health_batches_in_opposite_orders_from_two_replicas_never_deadlock() {
-    let db = match fresh_postgres().await {
-        Ok(db) => db,
-        Err(Unavailable::Unset) => return eprintln!("SKIPPED: {}", Unavailable::Unset),
-        Err(e) => panic!("{e}"),
+    let Some(db) = postgres_or_skip().await else {
+        return;
     };
     let a = Store::open_at(&db, key()).await.unwrap();
     let b = Store::open_at(&db, key()).await.unwrap();

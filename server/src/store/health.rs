@@ -154,18 +154,15 @@ mod tests {
     use secrecy::{ExposeSecret as _, SecretString};
     use sqlx::Connection as _;
 
-    use crate::store::testdb::{Unavailable, fresh_postgres};
-    use crate::store::tests::key;
+    use crate::store::tests::{key, postgres_or_skip};
     use crate::store::{Database, HealthChange, NewApiKey, Store};
 
     /// A dead mark queued for a row that another transaction is replacing waits
     /// for the replacement, then finds its row gone: the new row stays live.
     #[tokio::test]
     async fn on_postgres_a_change_for_a_row_being_replaced_never_lands_on_the_new_row() {
-        let db = match fresh_postgres().await {
-            Ok(db) => db,
-            Err(Unavailable::Unset) => return eprintln!("SKIPPED: {}", Unavailable::Unset),
-            Err(e) => panic!("{e}"),
+        let Some(db) = postgres_or_skip().await else {
+            return;
         };
         let Database::Postgres(url) = &db else {
             panic!("not PostgreSQL")

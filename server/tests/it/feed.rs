@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::postgres::postgres_or_skip;
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::Connection as _;
 use switchyard::config::Config;
@@ -14,7 +15,6 @@ use switchyard::crypto::token_hash;
 use switchyard::domain::Material;
 use switchyard::domain::OAuthTokens;
 use switchyard::fake::{FakeReply, FakeTokenEndpoint};
-use switchyard::store::testdb::{Unavailable, fresh_postgres};
 use switchyard::store::{Database, NewCredential, Store};
 use switchyard_client::pb;
 use switchyard_client::pb::Action::{RotateCredential, Succeed};
@@ -26,19 +26,6 @@ const ADMIN_TOKEN: &str = "sy_admin-token-for-feed-tests-5e1d";
 /// What "within a second" is measured against: from the end of the change (the
 /// answer of the call that made it) to the other replica's next request.
 const WITHIN: Duration = Duration::from_secs(1);
-
-/// A fresh database, or `None` after printing why the test is skipped.
-async fn postgres_or_skip() -> Option<SecretString> {
-    match fresh_postgres().await {
-        Ok(Database::Postgres(url)) => Some(url),
-        Ok(other) => panic!("not PostgreSQL: {other:?}"),
-        Err(Unavailable::Unset) => {
-            eprintln!("SKIPPED: {}", Unavailable::Unset);
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
 
 /// Replicas of the standard topology on one database, where `main` has two keys
 /// (`main-k1` first, then `main-k2`), and the admin API takes [`ADMIN_TOKEN`].

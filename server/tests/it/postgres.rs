@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::Connection as _;
 use switchyard::fake::FakeReply;
 use switchyard::store::testdb::{POSTGRES_URL_ENV, Unavailable, fresh_postgres};
-use switchyard::store::{Database, NewApiKey, Store};
+use switchyard::store::{Database, Store};
 use switchyard_client::pb;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -24,7 +24,7 @@ use tonic_health::pb::health_client::HealthClient;
 use super::support::*;
 
 /// A fresh database, or `None` after printing why the test is skipped.
-async fn postgres_or_skip() -> Option<SecretString> {
+pub(crate) async fn postgres_or_skip() -> Option<SecretString> {
     match fresh_postgres().await {
         Ok(Database::Postgres(url)) => Some(url),
         Ok(other) => panic!("not PostgreSQL: {other:?}"),
@@ -44,19 +44,7 @@ pub(crate) async fn seed_keys_into(url: &SecretString, sqlite_path: &Path) {
     let store = Store::open_at(&Database::Postgres(url.clone()), key)
         .await
         .unwrap();
-    for (i, provider) in ["main", "main-fb", "aux", "chain-a", "chain-b"]
-        .into_iter()
-        .enumerate()
-    {
-        let key = NewApiKey {
-            id: format!("{provider}-k1"),
-            provider: provider.into(),
-            label: String::new(),
-            priority: i as i64,
-            secret: SecretString::from(format!("secret-of-{provider}-k1")),
-        };
-        store.add_api_key(&key, 1).await.unwrap();
-    }
+    super::replicas::seed_standard_keys(&store).await;
     store.close().await;
 }
 

@@ -162,6 +162,9 @@ impl App {
         let metrics = Metrics::new(config.otel.as_ref())?;
         metrics.observe_credentials(pool.clone());
         metrics.observe_writer(recorder.clone(), status.clone());
+        if let Some(feed) = &feed {
+            metrics.observe_feed(feed.clone());
+        }
         let listener = bind(config.listen).await?;
         let metrics_listener = match config.telemetry.metrics_listen {
             Some(addr) => Some(bind(addr).await?),

@@ -17,6 +17,7 @@
 //! it (the pool is read from memory).
 
 use std::str::FromStr as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,6 +58,9 @@ pub struct Feed {
     /// One apply at a time: the listener's and the periodic resync's, so that a
     /// revision compared is still the revision held when the row is applied.
     applying: Mutex<()>,
+    /// Whether the listener is connected and has resynchronised since: what
+    /// `switchyard_credential_feed_listening` reports.
+    listening: AtomicBool,
 }
 
 /// The feed's running tasks.
@@ -91,7 +95,15 @@ impl Feed {
             url,
             resync_every,
             applying: Mutex::new(()),
+            listening: AtomicBool::new(false),
         })
+    }
+
+    /// Whether the listener is connected and has resynchronised since it
+    /// connected: while not, changes made elsewhere reach this replica only by
+    /// the periodic resync.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Relaxed)
     }
 
     /// Starts the listener and the periodic resynchronisation.
@@ -113,6 +125,7 @@ impl Feed {
                     let since = tokio::time::Instant::now();
                     // Whatever changed while nothing listened is read now.
                     self.resync_logged("listener connected").await;
+                    self.listening.store(true, Ordering::Relaxed);
                     let lost = loop {
                         match listener.try_recv().await {
                             Ok(Some(n)) => self.on_change(n.payload()).await,
@@ -120,6 +133,7 @@ impl Feed {
                             Err(e) => break e.to_string(),
                         }
                     };
+                    self.listening.store(false, Ordering::Relaxed);
                     // A connection that held a while starts the backoff over; one
                     // dropped at once backs off like a failed connect (each
                     // reconnection reads every credential).

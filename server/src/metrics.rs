@@ -18,6 +18,7 @@ use crate::clock::wall_ms;
 use crate::config::OtelSettings;
 use crate::credentials::CredentialPool;
 use crate::domain::{Caller, FailureReason, Step};
+use crate::feed::Feed;
 use crate::status::{Component, Status};
 use crate::steps::StepKind;
 use crate::writer::Recorder;
@@ -164,6 +165,20 @@ impl Metrics {
                 let (generation, hash) = read();
                 gauge.observe(generation, &[KeyValue::new("hash", hash)]);
             })
+            .build();
+    }
+
+    /// Registers `switchyard_credential_feed_listening`: 1 while the change feed's
+    /// listener is connected and resynchronised, 0 while it reconnects (PostgreSQL
+    /// only; changes made elsewhere then wait for the periodic resync).
+    pub fn observe_feed(&self, feed: Arc<Feed>) {
+        self.provider
+            .meter("switchyard")
+            .u64_observable_gauge("switchyard.credential_feed.listening")
+            .with_description(
+                "1 while the credential change feed listens (PostgreSQL): other replicas' changes arrive within a second",
+            )
+            .with_callback(move |gauge| gauge.observe(u64::from(feed.is_listening()), &[]))
             .build();
     }
 

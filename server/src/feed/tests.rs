@@ -2,6 +2,7 @@
 //! `SWITCHYARD_TEST_POSTGRES_URL`, unless `CI` is set).
 
 use secrecy::SecretString;
+use sqlx::Connection as _;
 
 use super::*;
 use crate::domain::{ErrorClass, Material, OAuthTokens};
@@ -244,4 +245,52 @@ async fn health_batches_in_opposite_orders_from_two_replicas_never_deadlock() {
     two.await.unwrap().unwrap();
     a.close().await;
     b.close().await;
+}
+
+/// The listening flag (`switchyard_credential_feed_listening`) follows the
+/// listener: set once it has connected and resynchronised, cleared when its
+/// connection is cut, set again after the reconnection.
+#[tokio::test]
+async fn the_listening_flag_follows_the_listener_through_a_lost_connection() {
+    let Some(db) = postgres_or_skip().await else {
+        return;
+    };
+    let Database::Postgres(url) = &db else {
+        panic!("not PostgreSQL")
+    };
+    let store = Store::open_at(&db, key()).await.unwrap();
+    let pool = Arc::new(CredentialPool::new(Vec::new(), Default::default()));
+    let feed = Feed::new(store.clone(), pool, url.clone(), Duration::from_secs(3600));
+    assert!(!feed.is_listening());
+    let tasks = feed.start();
+    let until = |want: bool| {
+        let feed = feed.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(10), async {
+                while feed.is_listening() != want {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("listening never became {want}"));
+        }
+    };
+    until(true).await;
+
+    let mut admin = sqlx::postgres::PgConnection::connect(url.expose_secret())
+        .await
+        .unwrap();
+    let cut: bool = sqlx::query_scalar(
+        "SELECT bool_or(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
+         WHERE application_name = $1 AND datname = current_database()",
+    )
+    .bind(APPLICATION_NAME)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(cut, "no listener connection to cut");
+    until(false).await;
+    until(true).await;
+    tasks.stop();
+    store.close().await;
 }

@@ -126,6 +126,12 @@ impl PoolChanges {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.replaced.is_empty() && self.removed.is_empty()
     }
+
+    pub(crate) fn sort(&mut self) {
+        self.added.sort();
+        self.replaced.sort();
+        self.removed.sort();
+    }
 }
 
 /// Every provider's pool.
@@ -134,6 +140,15 @@ pub struct CredentialPool {
     inner: RwLock<Inner>,
     strategies: HashMap<Arc<str>, PoolStrategy>,
     cursors: HashMap<Arc<str>, AtomicUsize>,
+}
+
+/// Whether the pool's `c` is behind the store's `s`: another row (replaced),
+/// provider or priority, or tokens rotated to a newer generation.
+fn stale(c: &Credential, s: &StoredCredential) -> bool {
+    c.incarnation != s.incarnation
+        || *c.provider != *s.provider
+        || c.priority != s.priority
+        || s.generation > c.tokens().generation
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -354,44 +369,73 @@ impl CredentialPool {
     /// credential new to the pool is added, one missing from the store removed,
     /// one whose stored row differs (replaced, moved, reprioritised, or rotated by
     /// another process) reloaded. The others keep their state in memory (outlier
-    /// counts, a refresh in flight).
+    /// counts, a refresh in flight). Rows that may predate a concurrent put go
+    /// through [`Self::differing`] and [`Self::apply_confirmed`] instead.
     pub fn sync(&self, stored: Vec<StoredCredential>) -> PoolChanges {
+        let ids = self.differing(&stored);
+        let mut by_id: HashMap<CredentialId, StoredCredential> =
+            stored.into_iter().map(|s| (s.id.clone(), s)).collect();
         let mut changes = PoolChanges::default();
-        let keep: std::collections::HashSet<CredentialId> =
-            stored.iter().map(|s| s.id.clone()).collect();
+        for id in ids {
+            let row = by_id.remove(&id);
+            self.apply_confirmed(&id, row, &mut changes);
+        }
+        changes.sort();
+        changes
+    }
+
+    /// The credentials on which the pool and `stored` disagree: new in the
+    /// store, replaced (another row, provider or priority), rotated to a newer
+    /// generation, or absent from the store.
+    pub fn differing(&self, stored: &[StoredCredential]) -> Vec<CredentialId> {
+        let mut ids = Vec::new();
         for s in stored {
-            match self.get(&s.id) {
-                None => {
-                    changes.added.push(s.id.to_string());
+            let differs = match self.get(&s.id) {
+                None => true,
+                Some(c) => stale(&c, s),
+            };
+            if differs {
+                ids.push(s.id.clone());
+            }
+        }
+        let keep: std::collections::HashSet<&CredentialId> = stored.iter().map(|s| &s.id).collect();
+        ids.extend(
+            read(&self.inner)
+                .by_id
+                .keys()
+                .filter(|id| !keep.contains(id))
+                .cloned(),
+        );
+        ids
+    }
+
+    /// Applies the store's current row of `id` (`None`: the store no longer holds
+    /// it), read after [`Self::differing`] named it: a row read before a
+    /// concurrent put must not remove or replace what that put added.
+    pub fn apply_confirmed(
+        &self,
+        id: &CredentialId,
+        row: Option<StoredCredential>,
+        changes: &mut PoolChanges,
+    ) {
+        match (row, self.get(id)) {
+            (Some(s), None) => {
+                changes.added.push(s.id.to_string());
+                self.upsert(s);
+            }
+            (Some(s), Some(c)) => {
+                if stale(&c, &s) {
+                    changes.replaced.push(s.id.to_string());
                     self.upsert(s);
                 }
-                Some(c) => {
-                    let differs = c.incarnation != s.incarnation
-                        || *c.provider != *s.provider
-                        || c.priority != s.priority
-                        || s.generation > c.tokens().generation;
-                    if differs {
-                        changes.replaced.push(s.id.to_string());
-                        self.upsert(s);
-                    }
+            }
+            (None, Some(_)) => {
+                if self.remove(id) {
+                    changes.removed.push(id.to_string());
                 }
             }
+            (None, None) => {}
         }
-        let gone: Vec<CredentialId> = read(&self.inner)
-            .by_id
-            .keys()
-            .filter(|id| !keep.contains(*id))
-            .cloned()
-            .collect();
-        for id in gone {
-            if self.remove(&id) {
-                changes.removed.push(id.to_string());
-            }
-        }
-        changes.added.sort();
-        changes.replaced.sort();
-        changes.removed.sort();
-        changes
     }
 
     /// Removes a credential. Returns whether it existed.

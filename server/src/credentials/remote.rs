@@ -304,4 +304,25 @@ mod tests {
         let again = pool.resync(vec![cooled(5, 9_000)]);
         assert!(again.applied.is_empty(), "{again:?}");
     }
+
+    /// The store poll's race (SQLite): rows read before a put through the admin
+    /// API lack the credential the put added to the pool meanwhile. The poll
+    /// reads each disagreement again by id: the credential stays, and one the
+    /// store really lost goes.
+    #[test]
+    fn a_snapshot_that_predates_a_put_removes_nothing_once_read_again_by_id() {
+        let pool = pool(row(1));
+        let snapshot: Vec<StoredCredential> = Vec::new();
+        let named = pool.differing(&snapshot);
+        assert_eq!(named, vec![CredentialId::from("k1")]);
+
+        let mut changes = crate::credentials::PoolChanges::default();
+        pool.apply_confirmed(&named[0], Some(row(1)), &mut changes);
+        assert!(changes.is_empty(), "{changes:?}");
+        assert!(pool.get("k1").is_some());
+
+        pool.apply_confirmed(&named[0], None, &mut changes);
+        assert_eq!(changes.removed, vec!["k1".to_owned()]);
+        assert!(pool.get("k1").is_none());
+    }
 }

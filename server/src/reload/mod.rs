@@ -241,7 +241,15 @@ impl Reloader {
         }
         let stored = self.store.credentials().await?;
         state.store_changes = Some(changes);
-        let pool = self.pool.sync(stored);
+        // The rows may predate a put through the admin API that committed (and
+        // reached the pool) since they were read: each disagreement is read
+        // again by id before the pool follows it.
+        let mut pool = PoolChanges::default();
+        for id in self.pool.differing(&stored) {
+            let row = self.store.credential(&id).await?;
+            self.pool.apply_confirmed(&id, row, &mut pool);
+        }
+        pool.sort();
         if !pool.is_empty() {
             tracing::info!(
                 added = ?pool.added,

@@ -245,6 +245,20 @@ impl Credential {
         self.unpersisted.store(false, Ordering::Relaxed);
     }
 
+    /// Installs the tokens of a stored row (another writer's rotation: another
+    /// replica, the CLI) at the row's generation. A row without tokens (an API
+    /// key) changes nothing.
+    pub fn install_stored(&self, stored: &StoredCredential) {
+        if let Material::OAuth(t) = &stored.material {
+            let rotated = RotatedTokens {
+                access_token: t.access_token.clone(),
+                refresh_token: t.refresh_token.clone(),
+                expires_at: t.expires_at,
+            };
+            self.install(&rotated, stored.generation);
+        }
+    }
+
     /// Installs tokens the store could not take: they are used from memory (the
     /// provider has invalidated the stored ones) until [`Self::persisted`].
     /// Returns whether the credential was already held only in memory.

@@ -15,8 +15,8 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 use super::{Credential, CredentialPool};
-use crate::domain::{CredentialId, Material, Millis};
-use crate::store::{RotatedTokens, StoredCredential};
+use crate::domain::{CredentialId, Millis};
+use crate::store::StoredCredential;
 
 /// What applying a stored row did to the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,17 +53,8 @@ impl Credential {
     /// Merges a newer row of the same incarnation: tokens the store holds at a
     /// newer generation, the later cooldown, a dead mark (never a revival).
     fn merge(&self, stored: &StoredCredential) {
-        if let Material::OAuth(t) = &stored.material
-            && stored.generation > super::read(&self.tokens).generation
-        {
-            self.install(
-                &RotatedTokens {
-                    access_token: t.access_token.clone(),
-                    refresh_token: t.refresh_token.clone(),
-                    expires_at: t.expires_at,
-                },
-                stored.generation,
-            );
+        if stored.generation > super::read(&self.tokens).generation {
+            self.install_stored(stored);
         }
         {
             let mut h = self.health.write().unwrap_or_else(|e| e.into_inner());
@@ -153,7 +144,7 @@ mod tests {
     use secrecy::{ExposeSecret as _, SecretString};
 
     use super::*;
-    use crate::domain::OAuthTokens;
+    use crate::domain::{Material, OAuthTokens};
     use crate::store::CredentialHealth;
 
     fn row(revision: u64) -> StoredCredential {

@@ -32,7 +32,6 @@ use tracing::Instrument as _;
 use super::{CallFailure, Grant, call, fingerprint};
 use crate::clock::wall_ms;
 use crate::credentials::Credential;
-use crate::domain::Material;
 use crate::metrics::Metrics;
 use crate::policy::RefreshOutcome;
 use crate::status::{Component, Status};
@@ -382,14 +381,7 @@ impl Refresher {
 /// Installs the pair another writer stored (another replica's refresh, the CLI):
 /// newer than the caller's, not obtained for it.
 fn adopt(credential: &Credential, stored: StoredCredential) -> RefreshOutcome {
-    if let Material::OAuth(t) = stored.material {
-        let rotated = RotatedTokens {
-            access_token: t.access_token,
-            refresh_token: t.refresh_token,
-            expires_at: t.expires_at,
-        };
-        credential.install(&rotated, stored.generation);
-    }
+    credential.install_stored(&stored);
     RefreshOutcome::Adopted
 }
 

@@ -8,6 +8,8 @@
 //! decides anything about fallback: they all call the same service layer. The
 //! app merges the doors' routes onto one [`DoorState`].
 
+mod json;
+mod parse;
 pub(crate) mod request;
 #[cfg(test)]
 mod tests;
@@ -19,6 +21,8 @@ use std::time::Duration;
 use crate::auth::Authenticator;
 use crate::service::Switchyard;
 
+pub(crate) use json::json;
+pub(crate) use parse::parse_body;
 pub use request::{AUX_MODEL_PREFIX, PRIMARY_MODEL, TASK_HEADER};
 pub(crate) use request::{NoCaller, Rejection, client_timeout, resolve_caller};
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The attempt trail in `x-switchyard-*` response headers, the same on every door.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use std::fmt::Write as _;
+
 use axum::response::Response;
 
 use crate::domain::{Caller, Step};
@@ -17,52 +19,45 @@ pub(crate) fn close(mut response: Response) -> Response {
     response
 }
 
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-switchyard-request-id");
+const CALLER: HeaderName = HeaderName::from_static("x-switchyard-caller");
+const PROVIDER: HeaderName = HeaderName::from_static("x-switchyard-provider");
+const MODEL: HeaderName = HeaderName::from_static("x-switchyard-model");
+const ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
+const SKIPS: HeaderName = HeaderName::from_static("x-switchyard-skips");
+const FALLBACKS: HeaderName = HeaderName::from_static("x-switchyard-fallbacks");
+const TRAIL: HeaderName = HeaderName::from_static("x-switchyard-trail");
+
 /// `x-switchyard-*` headers: request id, who answered, and the trail, one step per
 /// `;`-separated entry: `index provider model error_class http_status action`.
+/// Every answer carries them, so they are built without a string per header
+/// (names are constants, numbers are formatted by `HeaderValue`).
 pub(crate) fn trail_headers(
     headers: &mut HeaderMap,
     request_id: &str,
     served: Option<(&Caller, &str, &str)>,
     steps: &[Step],
 ) {
-    let mut put = |name: &'static str, value: String| {
-        let clean: String = value
-            .chars()
-            .map(|c| {
-                if c.is_ascii_graphic() || c == ' ' {
-                    c
-                } else {
-                    '?'
-                }
-            })
-            .collect();
-        if let Ok(v) = HeaderValue::from_str(&clean) {
-            headers.insert(HeaderName::from_static(name), v);
-        }
-    };
-    put("x-switchyard-request-id", request_id.to_owned());
+    put(headers, REQUEST_ID, request_id);
     if let Some((caller, provider, model)) = served {
-        put("x-switchyard-caller", caller.to_string());
-        put("x-switchyard-provider", provider.to_owned());
-        put("x-switchyard-model", model.to_owned());
+        match caller.task() {
+            None => put(headers, CALLER, caller.kind()),
+            Some(_) => put(headers, CALLER, &caller.to_string()),
+        }
+        put(headers, PROVIDER, provider);
+        put(headers, MODEL, model);
     }
     let counts = crate::steps::StepCounts::of(steps);
-    put("x-switchyard-attempts", counts.attempts.to_string());
-    put("x-switchyard-skips", counts.skips.to_string());
-    put(
-        "x-switchyard-fallbacks",
-        crate::steps::fallbacks(steps).to_string(),
-    );
-    let mut trail = String::new();
+    headers.insert(ATTEMPTS, HeaderValue::from(counts.attempts));
+    headers.insert(SKIPS, HeaderValue::from(counts.skips));
+    headers.insert(FALLBACKS, HeaderValue::from(crate::steps::fallbacks(steps)));
+    let mut trail = String::with_capacity(64 * steps.len().min(8));
+    let mut entry = String::with_capacity(64);
     for (i, s) in steps.iter().enumerate() {
-        let or_dash = |v: &str| {
-            if v.is_empty() {
-                "-".to_owned()
-            } else {
-                v.to_owned()
-            }
-        };
-        let entry = format!(
+        entry.clear();
+        // Writing to a String cannot fail.
+        let _ = write!(
+            entry,
             "{} {} {} {} {} {}",
             s.candidate_index,
             or_dash(&s.provider),
@@ -72,7 +67,7 @@ pub(crate) fn trail_headers(
             s.action.as_str()
         );
         if trail.len() + entry.len() + 2 > MAX_TRAIL_HEADER {
-            trail.push_str(&format!("; ... {} more", steps.len() - i));
+            let _ = write!(trail, "; ... {} more", steps.len() - i);
             break;
         }
         if !trail.is_empty() {
@@ -80,5 +75,27 @@ pub(crate) fn trail_headers(
         }
         trail.push_str(&entry);
     }
-    put("x-switchyard-trail", trail);
+    put(headers, TRAIL, &trail);
+}
+
+fn or_dash(v: &str) -> &str {
+    if v.is_empty() { "-" } else { v }
+}
+
+/// Inserts `value`, each character other than visible ASCII and space shown as `?`
+/// (names of providers and models come from the config and may be anything).
+fn put(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    let printable = |c: char| c.is_ascii_graphic() || c == ' ';
+    let value = if value.chars().all(printable) {
+        HeaderValue::from_str(value)
+    } else {
+        let clean: String = value
+            .chars()
+            .map(|c| if printable(c) { c } else { '?' })
+            .collect();
+        HeaderValue::from_str(&clean)
+    };
+    if let Ok(v) = value {
+        headers.insert(name, v);
+    }
 }

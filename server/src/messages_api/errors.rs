@@ -100,7 +100,7 @@ impl IntoResponse for DoorError {
                     request_id: Some(&request_id),
                     switchyard: Some(trail(&request_id, &steps)),
                 };
-                let mut response = (status, axum::Json(body)).into_response();
+                let mut response = crate::door::json(status, &body);
                 let headers = response.headers_mut();
                 trail_headers(headers, &request_id, None, &steps);
                 headers.insert("x-should-retry", HeaderValue::from_static("false"));
@@ -149,7 +149,7 @@ fn plain(status: StatusCode, kind: &'static str, message: &str) -> Response {
         request_id: None,
         switchyard: None,
     };
-    (status, axum::Json(body)).into_response()
+    crate::door::json(status, &body)
 }
 
 /// The `error` event that ends a stream which broke off after content: the

@@ -115,8 +115,7 @@ async fn prepare(
     let body = read_request(state, headers, body)
         .await
         .map_err(|r| close(DoorError::Rejected(r).into_response()))?;
-    let mut de = serde_json::Deserializer::from_slice(&body);
-    let request: MessagesRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let request: MessagesRequest = crate::door::parse_body(&body).map_err(|e| {
         DoorError::BadJson(validate::cap(&e.to_string(), MAX_PARSE_ERROR_CHARS)).into_response()
     })?;
     drop(body);
@@ -181,7 +180,7 @@ async fn serve_count(state: &DoorState, headers: &HeaderMap, body: Body) -> Resp
             method: count::ESTIMATE_METHOD,
         },
     };
-    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    let mut response = crate::door::json(StatusCode::OK, &body);
     response
         .headers_mut()
         .insert(TOKEN_COUNT_HEADER, HeaderValue::from_static("estimate"));
@@ -248,7 +247,7 @@ fn whole(c: &Completion, caller: &Caller) -> Response {
             &c.steps,
         ),
     };
-    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    let mut response = crate::door::json(StatusCode::OK, &body);
     answer_headers(
         response.headers_mut(),
         &c.request_id,

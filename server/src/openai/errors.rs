@@ -4,7 +4,7 @@
 //! false` so SDKs do not retry what the policy already retried).
 
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::door::{Rejection, trail_headers};
 use crate::service::{CallError, failure_message};
@@ -32,7 +32,7 @@ pub(super) fn error(
             switchyard: None,
         },
     };
-    (status, axum::Json(body)).into_response()
+    crate::door::json(status, &body)
 }
 
 pub(super) fn invalid(violations: &Violations) -> Response {
@@ -118,7 +118,7 @@ pub(super) fn call_error(e: CallError) -> Response {
                     switchyard: Some(convert::trail(&request_id, &steps)),
                 },
             };
-            let mut response = (status, axum::Json(body)).into_response();
+            let mut response = crate::door::json(status, &body);
             trail_headers(response.headers_mut(), &request_id, None, &steps);
             response
                 .headers_mut()

@@ -159,8 +159,7 @@ async fn serve_chat(state: DoorState, headers: HeaderMap, body: Body) -> Respons
         Ok(b) => b,
         Err(r) => return close(rejected(r)),
     };
-    let mut de = serde_json::Deserializer::from_slice(&body);
-    let request: ChatCompletionRequest = match serde_path_to_error::deserialize(&mut de) {
+    let request: ChatCompletionRequest = match crate::door::parse_body(&body) {
         Ok(r) => r,
         Err(e) => {
             // The top-level field at fault, so SDKs see which one (`tools`, ...).
@@ -235,7 +234,7 @@ async fn serve_chat(state: DoorState, headers: HeaderMap, body: Body) -> Respons
                         &c.steps,
                     ),
                 };
-                let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+                let mut response = crate::door::json(StatusCode::OK, &body);
                 trail_headers(
                     response.headers_mut(),
                     &c.request_id,

@@ -2,6 +2,7 @@
 //! derived from the routing table. Pure, like the rest of the policy; the same
 //! builder serves the primary caller and every auxiliary task.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -59,17 +60,17 @@ pub struct UnknownTask(pub String);
 
 impl Routing {
     /// The task route of an auxiliary caller (a default `auto` route for an
-    /// unconfigured built-in task).
-    fn route(&self, task: &str) -> Result<TaskRoute, UnknownTask> {
+    /// unconfigured built-in task). Borrowed: it is read on every call.
+    fn route(&self, task: &str) -> Result<Cow<'_, TaskRoute>, UnknownTask> {
         match self.tasks.get(task) {
-            Some(route) => Ok(route.clone()),
-            None if BUILTIN_TASKS.contains(&task) => Ok(TaskRoute {
+            Some(route) => Ok(Cow::Borrowed(route)),
+            None if BUILTIN_TASKS.contains(&task) => Ok(Cow::Owned(TaskRoute {
                 provider: None,
                 model: None,
                 fallback_chain: Vec::new(),
                 last_resort: true,
                 timeout_ms: self.default_task_timeout_ms,
-            }),
+            })),
             None => Err(UnknownTask(task.to_owned())),
         }
     }
@@ -122,7 +123,7 @@ impl Routing {
         caller: &Caller,
         model: Option<&str>,
     ) -> Result<Vec<Candidate>, UnknownTask> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(4);
         match caller {
             Caller::Primary => self.main_candidates(&mut out),
             Caller::Aux(task) => {

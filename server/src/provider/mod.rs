@@ -317,12 +317,18 @@ impl Providers {
             Err(e) => return CallOutcome::Transport(transport_error(&e)),
         };
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
+        let success = (200..300).contains(&status);
+        // Only a failure's headers are read (`retry-after`, for classification).
+        let headers = if success {
+            http::HeaderMap::new()
+        } else {
+            response.headers().clone()
+        };
         let body = match read_body(response, self.max_response_bytes).await {
             Ok(b) => b,
             Err(e) => return e.outcome(status),
         };
-        if !(200..300).contains(&status) {
+        if !success {
             return CallOutcome::Http {
                 status,
                 headers,

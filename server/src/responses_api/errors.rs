@@ -7,7 +7,7 @@
 //! retried and failed over) and the trail in `x-switchyard-*` headers.
 
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::door::{AUX_MODEL_PREFIX, PRIMARY_MODEL, Rejection, trail_headers};
 use crate::openai::convert::trail;
@@ -32,7 +32,7 @@ pub(crate) fn error(
             switchyard: None,
         },
     };
-    (status, axum::Json(body)).into_response()
+    crate::door::json(status, &body)
 }
 
 /// A 400 naming the field.
@@ -123,7 +123,7 @@ pub(crate) fn call_error(e: CallError) -> Response {
                     switchyard: Some(trail(&request_id, &steps)),
                 },
             };
-            let mut response = (status, axum::Json(body)).into_response();
+            let mut response = crate::door::json(status, &body);
             trail_headers(response.headers_mut(), &request_id, None, &steps);
             response
                 .headers_mut()

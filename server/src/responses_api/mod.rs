@@ -25,7 +25,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use tracing::Instrument as _;
 
@@ -92,8 +92,7 @@ async fn serve(state: DoorState, headers: HeaderMap, body: Body) -> Response {
         Ok(b) => b,
         Err(r) => return close(rejected(r)),
     };
-    let mut de = serde_json::Deserializer::from_slice(&body);
-    let request: ResponsesRequest = match serde_path_to_error::deserialize(&mut de) {
+    let request: ResponsesRequest = match crate::door::parse_body(&body) {
         Ok(r) => r,
         Err(e) => {
             let path = e.path().to_string();
@@ -172,7 +171,7 @@ fn whole(c: &Completion, caller: &crate::domain::Caller, echo: &Echo) -> Respons
         fallbacks: Some(crate::openai::convert::fallbacks(&c.steps)),
         attempts: crate::openai::convert::attempts(&c.steps),
     });
-    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    let mut response = crate::door::json(StatusCode::OK, &body);
     trail_headers(
         response.headers_mut(),
         &c.request_id,

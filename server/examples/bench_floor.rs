@@ -36,15 +36,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The upstream client: reqwest as Switchyard uses it, or hyper's own client.
+/// The upstream client, reqwest as Switchyard uses it or hyper's own client, and
+/// the URL it calls, parsed once as Switchyard's providers do.
 #[derive(Debug)]
 #[allow(
     clippy::large_enum_variant,
     reason = "one value for the whole process, never moved after start-up"
 )]
 enum Upstream {
-    Reqwest(reqwest::Client),
-    Hyper(Client<HttpConnector, Full<Bytes>>),
+    Reqwest(reqwest::Client, reqwest::Url),
+    Hyper(Client<HttpConnector, Full<Bytes>>, http::Uri),
 }
 
 /// The upstream's answer, as relayed.
@@ -55,7 +56,7 @@ struct Answer {
 }
 
 impl Upstream {
-    fn new(kind: &str) -> Result<Self, BoxError> {
+    fn new(kind: &str, url: &str) -> Result<Self, BoxError> {
         // The settings of Switchyard's provider client (`provider/mod.rs`).
         Ok(if kind == "hyper" {
             let mut connector = HttpConnector::new();
@@ -67,6 +68,7 @@ impl Upstream {
                     .pool_idle_timeout(Duration::from_secs(90))
                     .pool_max_idle_per_host(64)
                     .build(connector),
+                url.parse()?,
             )
         } else {
             Self::Reqwest(
@@ -78,15 +80,16 @@ impl Upstream {
                     .redirect(reqwest::redirect::Policy::none())
                     .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
                     .build()?,
+                reqwest::Url::parse(url)?,
             )
         })
     }
 
-    async fn call(&self, url: &str, headers: &HeaderMap, body: Bytes) -> Result<Answer, BoxError> {
+    async fn call(&self, headers: &HeaderMap, body: Bytes) -> Result<Answer, BoxError> {
         let relayed = [CONTENT_TYPE, AUTHORIZATION];
         match self {
-            Self::Reqwest(client) => {
-                let mut request = client.post(url).body(body);
+            Self::Reqwest(client, url) => {
+                let mut request = client.post(url.clone()).body(body);
                 for name in relayed.iter().filter(|n| headers.contains_key(*n)) {
                     request = request.header(name, &headers[name]);
                 }
@@ -100,8 +103,8 @@ impl Upstream {
                     body,
                 })
             }
-            Self::Hyper(client) => {
-                let mut request = Request::post(url).header(
+            Self::Hyper(client, uri) => {
+                let mut request = Request::post(uri.clone()).header(
                     USER_AGENT,
                     concat!("switchyard/", env!("CARGO_PKG_VERSION")),
                 );
@@ -126,7 +129,6 @@ impl Upstream {
 /// upstream fails.
 async fn relay(
     upstream: &Upstream,
-    url: &str,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let reply = |status: StatusCode| {
@@ -141,7 +143,7 @@ async fn relay(
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return Ok(reply(StatusCode::BAD_REQUEST));
     };
-    let Ok(answer) = upstream.call(url, &parts.headers, body).await else {
+    let Ok(answer) = upstream.call(&parts.headers, body).await else {
         return Ok(reply(StatusCode::BAD_GATEWAY));
     };
     let mut response = Response::new(Full::new(answer.body));
@@ -153,9 +155,9 @@ async fn relay(
 }
 
 async fn serve(base: String, client: String) -> Result<(), BoxError> {
-    let url: &'static str = format!("{}/chat/completions", base.trim_end_matches('/')).leak();
-    // Both live as long as the process: the handlers borrow them, no clone per request.
-    let upstream: &'static Upstream = Box::leak(Box::new(Upstream::new(&client)?));
+    let url = format!("{}/chat/completions", base.trim_end_matches('/'));
+    // Lives as long as the process: the handlers borrow it, no clone per request.
+    let upstream: &'static Upstream = Box::leak(Box::new(Upstream::new(&client, &url)?));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("http://{}", listener.local_addr()?);
     // Flushed at once: the benchmark reads the address from a pipe.
@@ -170,7 +172,7 @@ async fn serve(base: String, client: String) -> Result<(), BoxError> {
     loop {
         let (io, _) = listener.accept().await?;
         let _ = io.set_nodelay(true);
-        let service = hyper::service::service_fn(move |request| relay(upstream, url, request));
+        let service = hyper::service::service_fn(move |request| relay(upstream, request));
         let connection = builder
             .serve_connection(TokioIo::new(io), service)
             .into_owned();

@@ -48,11 +48,18 @@ enum Upstream {
     Hyper(Client<HttpConnector, Full<Bytes>>, http::Uri),
 }
 
-/// The upstream's answer, as relayed.
-struct Answer {
+/// The answer relayed: the upstream's status, content type and body bytes.
+fn answer(
     status: StatusCode,
     content_type: Option<http::HeaderValue>,
     body: Bytes,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    if let Some(content_type) = content_type {
+        response.headers_mut().insert(CONTENT_TYPE, content_type);
+    }
+    response
 }
 
 impl Upstream {
@@ -85,7 +92,11 @@ impl Upstream {
         })
     }
 
-    async fn call(&self, headers: &HeaderMap, body: Bytes) -> Result<Answer, BoxError> {
+    async fn call(
+        &self,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Full<Bytes>>, BoxError> {
         let relayed = [CONTENT_TYPE, AUTHORIZATION];
         match self {
             Self::Reqwest(client, url) => {
@@ -96,12 +107,7 @@ impl Upstream {
                 let response = request.send().await?;
                 let status = response.status();
                 let content_type = response.headers().get(CONTENT_TYPE).cloned();
-                let body = response.bytes().await?;
-                Ok(Answer {
-                    status,
-                    content_type,
-                    body,
-                })
+                Ok(answer(status, content_type, response.bytes().await?))
             }
             Self::Hyper(client, uri) => {
                 let mut request = Request::post(uri.clone()).header(
@@ -113,13 +119,12 @@ impl Upstream {
                 }
                 let response = client.request(request.body(Full::new(body))?).await?;
                 let (parts, body) = response.into_parts();
-                let content_type = parts.headers.get(CONTENT_TYPE).cloned();
                 let body = body.collect().await?.to_bytes();
-                Ok(Answer {
-                    status: parts.status,
-                    content_type,
+                Ok(answer(
+                    parts.status,
+                    parts.headers.get(CONTENT_TYPE).cloned(),
                     body,
-                })
+                ))
             }
         }
     }
@@ -131,11 +136,7 @@ async fn relay(
     upstream: &Upstream,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let reply = |status: StatusCode| {
-        let mut response = Response::new(Full::new(Bytes::new()));
-        *response.status_mut() = status;
-        response
-    };
+    let reply = |status| answer(status, None, Bytes::new());
     if request.method() != Method::POST || request.uri().path() != "/v1/chat/completions" {
         return Ok(reply(StatusCode::NOT_FOUND));
     }
@@ -143,15 +144,10 @@ async fn relay(
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return Ok(reply(StatusCode::BAD_REQUEST));
     };
-    let Ok(answer) = upstream.call(&parts.headers, body).await else {
-        return Ok(reply(StatusCode::BAD_GATEWAY));
-    };
-    let mut response = Response::new(Full::new(answer.body));
-    *response.status_mut() = answer.status;
-    if let Some(content_type) = answer.content_type {
-        response.headers_mut().insert(CONTENT_TYPE, content_type);
-    }
-    Ok(response)
+    Ok(upstream
+        .call(&parts.headers, body)
+        .await
+        .unwrap_or_else(|_| reply(StatusCode::BAD_GATEWAY)))
 }
 
 async fn serve(base: String, client: String) -> Result<(), BoxError> {
@@ -183,6 +179,7 @@ async fn serve(base: String, client: String) -> Result<(), BoxError> {
 }
 
 fn main() -> Result<(), BoxError> {
+    // As `main.rs` does: no transparent huge pages for the allocator's arenas.
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     let mut args = std::env::args().skip(1);

@@ -1,0 +1,195 @@
+//! The floor of any HTTP proxy on Switchyard's stack: a benchmark fixture, not
+//! product code (`server/benches/compare/run`, targets `floor` and `floor-hyper`).
+//!
+//! It relays `POST /v1/chat/completions` to `UPSTREAM/chat/completions` and does
+//! nothing else: the body bytes and the `content-type` and `authorization` headers
+//! go up unchanged; the upstream's status, `content-type` and body bytes come back.
+//! No JSON, no auth check, no trail, no metrics, no tracing. It runs what
+//! Switchyard runs underneath: tokio multi-thread (one worker per core), mimalloc,
+//! hyper-util's HTTP/1+2 server with `TCP_NODELAY` and the header read timeout,
+//! and a reqwest client built with the provider client's settings. With
+//! `BENCH_FLOOR_CLIENT=hyper` the upstream call goes through hyper-util's legacy
+//! client directly, which shows what reqwest's layers cost.
+//!
+//! `bench_floor UPSTREAM` (or `BENCH_FLOOR_UPSTREAM`; `UPSTREAM` is what
+//! `bench_fake` prints, `http://127.0.0.1:PORT/v1`) prints its own base URL
+//! (`http://127.0.0.1:PORT`) on one line, then serves until it is killed.
+
+#![allow(
+    clippy::print_stdout,
+    reason = "a benchmark tool: it prints its address for the script that started it"
+)]
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The upstream client, reqwest as Switchyard uses it or hyper's own client, and
+/// the URL it calls, parsed once as Switchyard's providers do.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value for the whole process, never moved after start-up"
+)]
+enum Upstream {
+    Reqwest(reqwest::Client, reqwest::Url),
+    Hyper(Client<HttpConnector, Full<Bytes>>, http::Uri),
+}
+
+/// The answer relayed: the upstream's status, content type and body bytes.
+fn answer(
+    status: StatusCode,
+    content_type: Option<http::HeaderValue>,
+    body: Bytes,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    if let Some(content_type) = content_type {
+        response.headers_mut().insert(CONTENT_TYPE, content_type);
+    }
+    response
+}
+
+impl Upstream {
+    fn new(kind: &str, url: &str) -> Result<Self, BoxError> {
+        // The settings of Switchyard's provider client (`provider/mod.rs`).
+        Ok(if kind == "hyper" {
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            connector.set_connect_timeout(Some(Duration::from_secs(10)));
+            Self::Hyper(
+                Client::builder(TokioExecutor::new())
+                    .pool_timer(TokioTimer::new())
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .pool_max_idle_per_host(64)
+                    .build(connector),
+                url.parse()?,
+            )
+        } else {
+            Self::Reqwest(
+                reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .pool_max_idle_per_host(64)
+                    .tcp_nodelay(true)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+                    .build()?,
+                reqwest::Url::parse(url)?,
+            )
+        })
+    }
+
+    async fn call(
+        &self,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Full<Bytes>>, BoxError> {
+        let relayed = [CONTENT_TYPE, AUTHORIZATION];
+        match self {
+            Self::Reqwest(client, url) => {
+                let mut request = client.post(url.clone()).body(body);
+                for name in relayed.iter().filter(|n| headers.contains_key(*n)) {
+                    request = request.header(name, &headers[name]);
+                }
+                let response = request.send().await?;
+                let status = response.status();
+                let content_type = response.headers().get(CONTENT_TYPE).cloned();
+                Ok(answer(status, content_type, response.bytes().await?))
+            }
+            Self::Hyper(client, uri) => {
+                let mut request = Request::post(uri.clone()).header(
+                    USER_AGENT,
+                    concat!("switchyard/", env!("CARGO_PKG_VERSION")),
+                );
+                for name in relayed.iter().filter(|n| headers.contains_key(*n)) {
+                    request = request.header(name, &headers[name]);
+                }
+                let response = client.request(request.body(Full::new(body))?).await?;
+                let (parts, body) = response.into_parts();
+                let body = body.collect().await?.to_bytes();
+                Ok(answer(
+                    parts.status,
+                    parts.headers.get(CONTENT_TYPE).cloned(),
+                    body,
+                ))
+            }
+        }
+    }
+}
+
+/// One request: relayed when it is the chat call, 404 otherwise, 502 when the
+/// upstream fails.
+async fn relay(
+    upstream: &Upstream,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let reply = |status| answer(status, None, Bytes::new());
+    if request.method() != Method::POST || request.uri().path() != "/v1/chat/completions" {
+        return Ok(reply(StatusCode::NOT_FOUND));
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return Ok(reply(StatusCode::BAD_REQUEST));
+    };
+    Ok(upstream
+        .call(&parts.headers, body)
+        .await
+        .unwrap_or_else(|_| reply(StatusCode::BAD_GATEWAY)))
+}
+
+async fn serve(base: String, client: String) -> Result<(), BoxError> {
+    let url = format!("{}/chat/completions", base.trim_end_matches('/'));
+    // Lives as long as the process: the handlers borrow it, no clone per request.
+    let upstream: &'static Upstream = Box::leak(Box::new(Upstream::new(&client, &url)?));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("http://{}", listener.local_addr()?);
+    // Flushed at once: the benchmark reads the address from a pipe.
+    std::io::Write::flush(&mut std::io::stdout())?;
+    // The door's server settings (`listener.rs`: `serve_http`).
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+    builder.http2().timer(TokioTimer::new());
+    loop {
+        let (io, _) = listener.accept().await?;
+        let _ = io.set_nodelay(true);
+        let service = hyper::service::service_fn(move |request| relay(upstream, request));
+        let connection = builder
+            .serve_connection(TokioIo::new(io), service)
+            .into_owned();
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+}
+
+fn main() -> Result<(), BoxError> {
+    // As `main.rs` does: no transparent huge pages for the allocator's arenas.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
+    let mut args = std::env::args().skip(1);
+    let base = args
+        .next()
+        .or_else(|| std::env::var("BENCH_FLOOR_UPSTREAM").ok())
+        .ok_or("usage: bench_floor UPSTREAM_BASE_URL (or BENCH_FLOOR_UPSTREAM)")?;
+    let client = std::env::var("BENCH_FLOOR_CLIENT").unwrap_or_default();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(base, client))
+}

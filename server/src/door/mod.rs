@@ -8,6 +8,7 @@
 //! decides anything about fallback: they all call the same service layer. The
 //! app merges the doors' routes onto one [`DoorState`].
 
+pub(crate) mod relay;
 pub(crate) mod request;
 #[cfg(test)]
 mod tests;

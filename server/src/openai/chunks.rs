@@ -7,6 +7,7 @@
 //! escaping the id, object and model again for every piece. Other chunks are
 //! serialised whole. Pure: no I/O.
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use crate::service::StreamItem;
@@ -23,25 +24,23 @@ pub(super) struct ChunkEncoder {
     model: Arc<str>,
     request_id: String,
     include_usage: bool,
-    /// The bytes of a text chunk before and after its escaped content; `None`
-    /// if the serde form did not have the expected shape (then text chunks are
-    /// serialised whole).
-    text_frame: Option<(Vec<u8>, Vec<u8>)>,
+    /// The bytes of a text chunk before and after its escaped content, cut at
+    /// the first text (not before the opening leaves); `None` if the serde form
+    /// did not have the expected shape (then text chunks are serialised whole).
+    text_frame: OnceCell<Option<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl ChunkEncoder {
     /// The encoder of the stream of request `request_id`, answered by `model`.
     pub(super) fn new(request_id: String, model: Arc<str>, include_usage: bool) -> Self {
-        let mut encoder = Self {
+        Self {
             id: format!("chatcmpl-{request_id}"),
             created: crate::clock::wall_ms() / 1000,
             model,
             request_id,
             include_usage,
-            text_frame: None,
-        };
-        encoder.text_frame = encoder.split_text_chunk();
-        encoder
+            text_frame: OnceCell::new(),
+        }
     }
 
     fn chunk<'a>(
@@ -129,8 +128,10 @@ impl ChunkEncoder {
     }
 
     fn text(&self, text: &str, out: &mut Vec<u8>) {
-        match &self.text_frame {
+        match self.text_frame.get_or_init(|| self.split_text_chunk()) {
             Some((head, tail)) => {
+                // One growth of the frame for the whole chunk (escapes aside).
+                out.reserve(head.len() + text.len() + 2 + tail.len());
                 out.extend_from_slice(head);
                 // Escaping a string cannot fail; serde_json writes what the
                 // whole chunk's serialisation would.
@@ -170,10 +171,13 @@ mod tests {
             encoder("é\n", "🦀\\"),
         ];
         for e in &encoders {
-            assert!(e.text_frame.is_some(), "the serde form is cut");
             for text in texts {
                 let mut fast = Vec::new();
                 e.item(StreamItem::Text(text.into()), &mut fast);
+                assert!(
+                    matches!(e.text_frame.get(), Some(Some(_))),
+                    "the serde form is cut"
+                );
                 assert_eq!(
                     String::from_utf8(fast).unwrap(),
                     String::from_utf8(e.text_serde(text)).unwrap(),

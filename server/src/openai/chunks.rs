@@ -64,9 +64,7 @@ impl ChunkEncoder {
         const EMPTY_CONTENT: &[u8] = b"\"content\":\"\"";
         let whole = self.text_serde("");
         // Field names are never inside a string value: there a `"` is escaped.
-        let at = whole
-            .windows(EMPTY_CONTENT.len())
-            .rposition(|w| w == EMPTY_CONTENT)?;
+        let at = memchr::memmem::rfind(&whole, EMPTY_CONTENT)?;
         let value = at + EMPTY_CONTENT.len() - 2;
         Some((whole[..value].to_vec(), whole[value + 2..].to_vec()))
     }

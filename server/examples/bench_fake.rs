@@ -6,7 +6,9 @@
 //! `cargo run --release -p switchyard --example bench_fake` prints its base URL
 //! (`http://127.0.0.1:PORT/v1`) on one line, then serves until it is killed. Not
 //! part of the release CLI. With `BENCH_FAKE_STREAM_PIECES=N` every answer is an
-//! event stream of N text pieces instead (what a streaming benchmark relays).
+//! event stream of N text pieces instead (what a streaming benchmark relays), all
+//! sent at once, or each after `BENCH_FAKE_STREAM_GAP_MS` milliseconds (then each
+//! piece reaches the gateway in a read of its own).
 
 #![allow(
     clippy::print_stdout,
@@ -29,10 +31,15 @@ fn main() -> std::io::Result<()> {
             .ok()
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
+        let gap_ms: u64 = std::env::var("BENCH_FAKE_STREAM_GAP_MS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
         let reply = if pieces == 0 {
             FakeReply::ok("a short summary")
         } else {
             FakeReply::stream(&vec!["tok "; pieces])
+                .with_gap(std::time::Duration::from_millis(gap_ms))
         };
         let fake = FakeProvider::start("fake", reply).await?;
         println!("{}", fake.openai_base_url());

@@ -539,8 +539,16 @@ impl StreamSecrets {
 impl Pump {
     async fn run(mut self, mut open: OpenStream) {
         let committed = Instant::now();
+        // One timer for the request's budget over the whole stream, registered at
+        // the first wait, rather than one per event.
+        let budget = tokio::time::sleep_until(self.meta.end);
+        tokio::pin!(budget);
         let interrupted = loop {
-            let next = tokio::time::timeout_at(self.meta.end, open.next_event()).await;
+            let next = tokio::select! {
+                biased;
+                next = open.next_event() => Ok(next),
+                () = &mut budget => Err(()),
+            };
             match next {
                 Ok(Ok(Some(event))) => {
                     let item = match event {

@@ -44,33 +44,54 @@ impl SseDecoder {
         chunk: &[u8],
         out: &mut VecDeque<SseEvent>,
     ) -> Result<(), Malformed> {
-        self.buf.extend_from_slice(chunk);
-        loop {
-            match self.buf.first() {
-                // A `\r\n` split across chunks: the `\n` ends no second line.
-                Some(b'\n') if self.after_cr => {
-                    self.buf.advance(1);
-                    self.after_cr = false;
-                    continue;
-                }
-                Some(_) => self.after_cr = false,
-                None => break,
+        if self.buf.is_empty() {
+            // The usual case: the lines are read in place, and only an
+            // unfinished last line is kept.
+            let used = self.lines(chunk, out)?;
+            self.buf.extend_from_slice(&chunk[used..]);
+        } else {
+            self.buf.extend_from_slice(chunk);
+            let mut buf = std::mem::take(&mut self.buf);
+            let read = self.lines(&buf, out);
+            if let Ok(used) = read {
+                buf.advance(used);
             }
-            let Some(end) = self.buf.iter().position(|b| *b == b'\n' || *b == b'\r') else {
-                break;
-            };
-            let line = self.buf.split_to(end);
-            let terminator = self.buf[0];
-            self.buf.advance(1);
-            self.after_cr = terminator == b'\r';
-            let line = std::str::from_utf8(&line).map_err(|_| Malformed("a line is not UTF-8"))?;
-            self.line(line, out)?;
+            self.buf = buf;
+            read?;
         }
         let pending = self.buf.len() + self.data.as_ref().map_or(0, String::len);
         if pending > MAX_EVENT_BYTES {
             return Err(Malformed("an event is over the size limit"));
         }
         Ok(())
+    }
+
+    /// Reads the complete lines at the start of `bytes`; returns how many bytes
+    /// they took.
+    fn lines(&mut self, bytes: &[u8], out: &mut VecDeque<SseEvent>) -> Result<usize, Malformed> {
+        let mut at = 0;
+        loop {
+            match bytes.get(at) {
+                // A `\r\n` split across chunks: the `\n` ends no second line.
+                Some(b'\n') if self.after_cr => {
+                    at += 1;
+                    self.after_cr = false;
+                    continue;
+                }
+                Some(_) => self.after_cr = false,
+                None => break,
+            }
+            let rest = &bytes[at..];
+            let Some(end) = memchr::memchr2(b'\n', b'\r', rest) else {
+                break;
+            };
+            self.after_cr = rest[end] == b'\r';
+            at += end + 1;
+            let line =
+                std::str::from_utf8(&rest[..end]).map_err(|_| Malformed("a line is not UTF-8"))?;
+            self.line(line, out)?;
+        }
+        Ok(at)
     }
 
     fn line(&mut self, line: &str, out: &mut VecDeque<SseEvent>) -> Result<(), Malformed> {

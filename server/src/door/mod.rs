@@ -10,6 +10,7 @@
 
 mod json;
 mod parse;
+pub(crate) mod relay;
 pub(crate) mod request;
 #[cfg(test)]
 mod tests;

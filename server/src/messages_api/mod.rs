@@ -19,10 +19,8 @@ pub(crate) mod errors;
 pub(crate) mod sse;
 pub(crate) mod types;
 
-use std::sync::Arc;
-
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -31,7 +29,9 @@ use tracing::Instrument as _;
 
 use crate::domain::Caller;
 use crate::door::request::{read_request, task_header};
-use crate::door::{DoorState, NoCaller, client_timeout, close, resolve_caller, trail_headers};
+use crate::door::{
+    DoorState, NoCaller, client_timeout, close, relay, resolve_caller, trail_headers,
+};
 use crate::openai::convert::fallbacks;
 use crate::service::{Completion, CompletionStream};
 use crate::validate;
@@ -297,26 +297,11 @@ fn sse_response(stream: CompletionStream, caller: &Caller) -> Response {
         &stream.model,
         &stream.steps,
     );
-    let opening = futures::stream::once(std::future::ready(Ok::<_, std::convert::Infallible>(
-        Bytes::from(opening),
-    )));
-    let request_id: Arc<str> = stream.request_id.into();
-    let state = (Some(stream.events), sse::Encoder::default());
-    let rest = futures::stream::unfold(state, move |(events, mut encoder)| {
-        let request_id = request_id.clone();
-        async move {
-            let mut events = events?;
-            let item = events.recv().await?;
-            let bytes = encoder.item(&item, &request_id);
-            let last = matches!(
-                item,
-                crate::service::StreamItem::Finished { .. } | crate::service::StreamItem::Failed(_)
-            );
-            let events = (!last).then_some(events);
-            Some((Ok(Bytes::from(bytes)), (events, encoder)))
-        }
+    let request_id = stream.request_id;
+    let mut encoder = sse::Encoder::default();
+    let body = relay::body(opening, stream.events, move |item, out| {
+        out.extend_from_slice(&encoder.item(&item, &request_id));
     });
-    let body = Body::from_stream(futures::StreamExt::chain(opening, rest));
     let mut response = (StatusCode::OK, body).into_response();
     headers.insert(
         http::header::CONTENT_TYPE,

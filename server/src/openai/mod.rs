@@ -15,6 +15,7 @@
 //! by name whatever it does not carry. This module holds the routes, the
 //! handler, authentication, and the trail headers.
 
+mod chunks;
 pub mod convert;
 mod errors;
 mod sse;

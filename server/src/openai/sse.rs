@@ -1,19 +1,17 @@
 //! The answers of success: a whole `chat.completion`, and the stream committed to
 //! its candidate as `chat.completion.chunk` server-sent events.
 
-use std::sync::Arc;
-
-use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::{Caller, Step};
-use crate::door::trail_headers;
-use crate::service::{CallError, CompletionStream, StreamItem, failure_message};
+use crate::door::{relay, trail_headers};
+use crate::service::{CallError, CompletionStream, failure_message};
 use crate::validate::{self};
 
+use super::chunks::ChunkEncoder;
 use super::{convert, types};
-use types::{Chunk, ChunkChoice, Delta, ErrorBody, ErrorDetail, Served};
+use types::{ChunkChoice, Delta, ErrorBody, ErrorDetail, Served};
 
 pub(super) fn served<'a>(
     request_id: &'a str,
@@ -44,30 +42,19 @@ pub(super) fn sse_response(
     caller: &Caller,
     include_usage: bool,
 ) -> Response {
-    let id: Arc<str> = format!("chatcmpl-{}", stream.request_id).into();
-    let created = crate::clock::wall_ms() / 1000;
-    let model: Arc<str> = stream.model.clone();
-    let first = Chunk {
-        id: &id,
-        object: "chat.completion.chunk",
-        created,
-        model: &model,
-        choices: vec![choice(Delta {
-            role: Some("assistant"),
-            content: Some(""),
-            ..Delta::default()
-        })],
-        usage: None,
-        switchyard: Some(served(
-            &stream.request_id,
-            caller,
-            &stream.provider,
-            &stream.model,
-            &stream.credential_id,
-            &stream.steps,
-        )),
-    };
-    let opening = event(&first);
+    let encoder = ChunkEncoder::new(
+        stream.request_id.clone(),
+        stream.model.clone(),
+        include_usage,
+    );
+    let opening = encoder.opening(served(
+        &stream.request_id,
+        caller,
+        &stream.provider,
+        &stream.model,
+        &stream.credential_id,
+        &stream.steps,
+    ));
     let mut headers = HeaderMap::new();
     trail_headers(
         &mut headers,
@@ -75,65 +62,9 @@ pub(super) fn sse_response(
         Some((caller, &stream.provider, &stream.model)),
         &stream.steps,
     );
-    let opening = futures::stream::once(std::future::ready(Ok::<_, std::convert::Infallible>(
-        Bytes::from(opening),
-    )));
-    let request_id: Arc<str> = stream.request_id.into();
-    let rest = futures::stream::unfold(Some(stream.events), move |events| {
-        let (id, model, request_id) = (id.clone(), model.clone(), request_id.clone());
-        async move {
-            let mut events = events?;
-            let chunk = |choices, switchyard| Chunk {
-                id: &id,
-                object: "chat.completion.chunk",
-                created,
-                model: &model,
-                choices,
-                usage: None,
-                switchyard,
-            };
-            let (bytes, next) = match events.recv().await? {
-                StreamItem::Text(text) => {
-                    let delta = Delta {
-                        content: Some(&text),
-                        ..Delta::default()
-                    };
-                    (event(&chunk(vec![choice(delta)], None)), Some(events))
-                }
-                StreamItem::ToolCall(piece) => {
-                    let delta = Delta {
-                        tool_calls: vec![convert::tool_call_piece(&piece)],
-                        ..Delta::default()
-                    };
-                    (event(&chunk(vec![choice(delta)], None)), Some(events))
-                }
-                StreamItem::Finished {
-                    usage,
-                    finish_reason,
-                    steps,
-                } => {
-                    let last = ChunkChoice {
-                        finish_reason: Some(convert::finish_reason(finish_reason)),
-                        ..choice(Delta::default())
-                    };
-                    let mut out = event(&chunk(
-                        vec![last],
-                        Some(convert::trail(&request_id, &steps)),
-                    ));
-                    if include_usage {
-                        let mut usage_chunk = chunk(Vec::new(), None);
-                        usage_chunk.usage = Some(convert::usage(usage));
-                        out.extend_from_slice(&event(&usage_chunk));
-                    }
-                    out.extend_from_slice(b"data: [DONE]\n\n");
-                    (out, None)
-                }
-                StreamItem::Failed(e) => (interrupted_event(e), None),
-            };
-            Some((Ok(Bytes::from(bytes)), next))
-        }
+    let body = relay::body(opening, stream.events, move |item, out| {
+        encoder.item(item, out)
     });
-    let body = Body::from_stream(futures::StreamExt::chain(opening, rest));
     let mut response = (StatusCode::OK, body).into_response();
     headers.insert(
         http::header::CONTENT_TYPE,

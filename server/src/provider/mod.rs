@@ -417,6 +417,7 @@ impl Providers {
             parsed: Vec::new(),
             ready: VecDeque::new(),
             idle: endpoint.idle_timeout,
+            idle_timer: None,
             done: false,
             finish_reason: None,
             model: None,

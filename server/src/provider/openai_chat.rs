@@ -432,8 +432,9 @@ pub fn parse_answer(body: &[u8]) -> Option<ChatAnswer> {
 struct Chunk {
     #[serde(default)]
     model: Option<String>,
-    #[serde(default)]
-    choices: Vec<ChunkChoice>,
+    /// The first choice: a stream asks for one (`n` is never sent).
+    #[serde(default, rename = "choices", deserialize_with = "first_choice")]
+    choice: Option<ChunkChoice>,
     #[serde(default)]
     usage: Option<WireUsage>,
     #[serde(default)]
@@ -477,6 +478,31 @@ struct DeltaFunction {
     arguments: Option<String>,
 }
 
+/// The first element of `choices`, the others skipped unread: no list is built
+/// for every chunk.
+fn first_choice<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<ChunkChoice>, D::Error> {
+    struct First;
+    impl<'de> serde::de::Visitor<'de> for First {
+        type Value = Option<ChunkChoice>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of choices")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let first = seq.next_element()?;
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+    }
+    deserializer.deserialize_seq(First)
+}
+
 /// Turns one SSE event of a chat completions stream into stream events.
 pub fn interpret(event: &SseEvent, out: &mut Vec<StreamEvent>) {
     let data = event.data.trim();
@@ -498,7 +524,7 @@ pub fn interpret(event: &SseEvent, out: &mut Vec<StreamEvent>) {
     if let Some(model) = chunk.model {
         out.push(StreamEvent::Model(model));
     }
-    if let Some(choice) = chunk.choices.into_iter().next() {
+    if let Some(choice) = chunk.choice {
         if let Some(delta) = choice.delta {
             if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
                 out.push(StreamEvent::Text(text));

@@ -1,6 +1,7 @@
 //! A provider stream once it produced its first content event: the response, the
 //! format's event parser, and the reads of the rest.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,6 +27,8 @@ pub struct OpenStream {
     /// Content events (text, tool-call pieces) not yet read.
     pub(super) ready: VecDeque<StreamEvent>,
     pub(super) idle: Duration,
+    /// The idle timer, kept from read to read: moved on, not registered anew.
+    pub(super) idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
     pub(super) done: bool,
     pub(super) finish_reason: Option<FinishReason>,
     pub(super) model: Option<String>,
@@ -76,16 +79,16 @@ impl OpenStream {
         idle: Option<Duration>,
     ) -> Result<Option<StreamEvent>, StreamFailure> {
         // Silence is counted in events, not bytes: a provider sending a byte now
-        // and then, never completing an event, still times out.
-        let mut deadline = idle.map(|d| tokio::time::Instant::now() + d);
+        // and then, never completing an event, still times out. The deadline is
+        // taken when a wait begins after an event (or at the call), so the clock
+        // is read once per wait, not once per event.
+        let mut deadline = None;
         loop {
             if let Some(event) = self.ready.pop_front() {
                 return Ok(Some(event));
             }
             if let Some(event) = self.raw.pop_front() {
-                if let Some(d) = idle {
-                    deadline = Some(tokio::time::Instant::now() + d);
-                }
+                deadline = None;
                 self.parser.push(&event, &mut self.parsed)?;
                 for e in self.parsed.drain(..) {
                     match e {
@@ -109,11 +112,19 @@ impl OpenStream {
             if self.done {
                 return Ok(None);
             }
-            let chunk = match (idle, deadline) {
-                (Some(idle), Some(at)) => {
-                    match tokio::time::timeout_at(at, self.response.chunk()).await {
-                        Ok(r) => r,
-                        Err(_) => {
+            let chunk = match idle {
+                Some(idle) => {
+                    let at = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + idle);
+                    let timer = self
+                        .idle_timer
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                    if timer.deadline() != at {
+                        timer.as_mut().reset(at);
+                    }
+                    tokio::select! {
+                        biased;
+                        chunk = self.response.chunk() => chunk,
+                        () = timer.as_mut() => {
                             return Err(StreamFailure::Timeout {
                                 which: "idle",
                                 after: idle,
@@ -121,7 +132,7 @@ impl OpenStream {
                         }
                     }
                 }
-                _ => self.response.chunk().await,
+                None => self.response.chunk().await,
             };
             match chunk {
                 Ok(Some(bytes)) => self

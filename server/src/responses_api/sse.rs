@@ -13,12 +13,11 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::{Caller, FinishReason, Step, ToolCallDelta, Usage};
-use crate::door::trail_headers;
+use crate::door::{relay, trail_headers};
 use crate::openai::convert::{attempts, fallbacks, trail};
 use crate::openai::types::{ErrorDetail, Served};
 use crate::service::{CallError, CompletionStream, StreamItem, failure_message};
@@ -394,25 +393,19 @@ pub(crate) fn response(stream: CompletionStream, caller: &Caller, echo: Echo) ->
     let mut writer = Writer::new(stream.request_id, stream.model, echo);
     let opening = writer.start(&start);
     drop(start);
-    let opening = futures::stream::once(std::future::ready(Ok::<_, std::convert::Infallible>(
-        Bytes::from(opening),
-    )));
-    let rest = futures::stream::unfold(Some((writer, stream.events)), |state| async move {
-        let (mut writer, mut events) = state?;
-        let (bytes, more) = match events.recv().await? {
-            StreamItem::Text(text) => (writer.text(&text), true),
-            StreamItem::ToolCall(piece) => (writer.tool_call(&piece), true),
+    let body = relay::body(opening, stream.events, move |item, out| {
+        let bytes = match item {
+            StreamItem::Text(text) => writer.text(&text),
+            StreamItem::ToolCall(piece) => writer.tool_call(&piece),
             StreamItem::Finished {
                 usage,
                 finish_reason,
                 steps,
-            } => (writer.finish(usage, finish_reason, &steps), false),
-            StreamItem::Failed(e) => (writer.fail(e), false),
+            } => writer.finish(usage, finish_reason, &steps),
+            StreamItem::Failed(e) => writer.fail(e),
         };
-        let next = more.then_some((writer, events));
-        Some((Ok(Bytes::from(bytes)), next))
+        out.extend_from_slice(&bytes);
     });
-    let body = Body::from_stream(futures::StreamExt::chain(opening, rest));
     let mut response = (StatusCode::OK, body).into_response();
     headers.insert(
         http::header::CONTENT_TYPE,

@@ -309,6 +309,49 @@ async fn a_stream_trickling_bytes_without_an_event_hits_the_idle_timeout() {
 }
 
 #[tokio::test]
+async fn a_stream_whose_events_each_come_within_the_idle_timeout_is_not_cut() {
+    // 600 ms of stream, an event every 100 ms: the idle timeout (300 ms) restarts
+    // at each event (its timer is kept from read to read, moved on, not rebuilt).
+    let (fakes, mut app, _dir) =
+        setup(&[("SWITCHYARD__PROVIDERS__MAIN__STREAM_IDLE_TIMEOUT", "300ms")]).await;
+    fakes
+        .main
+        .push([FakeReply::stream(&["a "; 6]).with_gap(Duration::from_millis(100))]);
+    let got = read_primary(&mut app).await.unwrap();
+    assert_eq!(got.deltas.concat(), "a ".repeat(6));
+    assert!(got.end.is_ok(), "{:?}", got.end);
+    assert_eq!(fakes.counts(), [1, 0, 0, 0, 0]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_outliving_the_request_budget_is_interrupted_mid_stream() {
+    // A 2 s stream against a 600 ms budget: the budget's timer fires between
+    // events, though none is late for the idle timeout.
+    let (fakes, mut app, _dir) = setup(&[("SWITCHYARD__MODEL__TIMEOUT", "600ms")]).await;
+    fakes
+        .main
+        .push([FakeReply::stream(&["a "; 20]).with_gap(Duration::from_millis(100))]);
+    let got = tokio::time::timeout(Duration::from_secs(10), read_primary(&mut app))
+        .await
+        .expect("the budget ends the stream")
+        .unwrap();
+    assert!(
+        !got.deltas.is_empty() && got.deltas.len() < 20,
+        "{} pieces",
+        got.deltas.len()
+    );
+    let status = got.end.unwrap_err();
+    let (info, detail) = failure_details(&status);
+    assert_eq!(info.reason, "STREAM_INTERRUPTED");
+    let last = detail.attempts.last().unwrap();
+    assert_eq!(last.action(), StopStream);
+    assert!(last.reason.contains("time budget"), "{}", last.reason);
+    assert_eq!(fakes.counts(), [1, 0, 0, 0, 0]);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_stream_silent_before_its_first_token_hits_the_first_token_timeout_and_fails_over() {
     let (fakes, mut app, _dir) =
         setup(&[("SWITCHYARD__PROVIDERS__MAIN__FIRST_TOKEN_TIMEOUT", "200ms")]).await;

@@ -101,14 +101,6 @@ impl Drop for Cluster {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn outage_secs() -> u64 {
     std::env::var("SWITCHYARD_PG_OUTAGE_SECS")
         .ok()

@@ -26,14 +26,6 @@ async fn eventually(limit: Duration, what: &str, mut check: impl AsyncFnMut() ->
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `switchyard_config_generation` as scraped: (generation, hash).
 async fn generation(metrics_port: u16) -> (u64, String) {
     let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))

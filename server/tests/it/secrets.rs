@@ -174,14 +174,6 @@ fn attempts(detail: &pb::FailureDetail) -> Vec<&pb::Attempt> {
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// gRPC failure as text: message, `ErrorInfo`, `FailureDetail` and the raw
 /// details bytes; and the request id.
 fn failure_text(status: &tonic::Status) -> (String, String, pb::FailureDetail) {

@@ -528,3 +528,13 @@ pub(crate) async fn seed_oauth(
     store.put_credential(&credential, false, 1).await.unwrap();
     store.close().await;
 }
+
+/// A port free on 127.0.0.1 a moment ago, for a binary that must be told its listen
+/// address before it starts.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -340,7 +340,11 @@ async fn trails_past_a_small_buffer_are_counted_as_dropped() {
     let Some(cluster) = Cluster::start_or_skip().await else {
         return;
     };
-    let run = outage_under_load(&cluster, 5, Duration::from_secs(2)).await;
+    // Longer than a query's wait for a connection (`ACQUIRE_TIMEOUT`, 2 s) with a
+    // margin: a write begun just after the stop fails only once that wait is over,
+    // so a shorter outage can end before the store is ever seen degraded.
+    let outage = switchyard::store::ACQUIRE_TIMEOUT + Duration::from_secs(2);
+    let run = outage_under_load(&cluster, 5, outage).await;
     let buffer_full = run.dropped["buffer_full"];
     eprintln!(
         "{} calls, {} trails in PostgreSQL, dropped {:?}",

@@ -4,6 +4,12 @@
 //! stay in memory so `ExplainFallback` finds a request the moment its response is
 //! sent.
 //!
+//! The request path never wakes the task: it waits on the trail queue only while
+//! nothing else waits, so the first trail of a batch wakes it and the rest are
+//! taken when the batch is due (or, while a write is in flight, every few
+//! milliseconds). Health changes, which are rare and never kept waiting, have a
+//! queue of their own that always wakes it.
+//!
 //! The task also watches the store: a failed write marks [`Component::Store`]
 //! degraded in [`Status`], with the error (which names the database, never its
 //! password); a write that commits, or a write probe while idle, clears it.
@@ -29,10 +35,12 @@ use crate::store::{HealthChange, Store};
 
 mod task;
 
-/// Trails (and health changes) waiting for the writer task to take them into
-/// its buffer. The task takes them even while a write is in flight, so this only
+/// Trails waiting for the writer task to take them into its buffer. The task
+/// takes them even while a write is in flight (every `task::TICK`), so this only
 /// fills when the task itself is starved of CPU.
 const QUEUE: usize = 32_768;
+/// Health changes waiting for the writer task, which wakes for each.
+const HEALTH_QUEUE: usize = 1024;
 /// Most trails kept in memory; fewer when the retention is smaller, so a trail
 /// past retention is never answered from memory either.
 const RECENT: usize = 4096;
@@ -41,11 +49,6 @@ const WARN_EVERY_MS: u64 = 10_000;
 /// Unwritten trails held while the store is down, when the config says nothing
 /// (`database.trail_buffer`): at 1k calls/s, a minute.
 pub const DEFAULT_BUFFER: usize = 65_536;
-
-enum Write {
-    Health(HealthChange),
-    Trail(Arc<Trail>),
-}
 
 /// Trails that never reached the store, by cause.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,7 +65,8 @@ pub struct Dropped {
 /// Hands writes to the background task and keeps recent trails.
 #[derive(Debug)]
 pub struct Recorder {
-    tx: mpsc::Sender<Write>,
+    trails: mpsc::Sender<Arc<Trail>>,
+    health: mpsc::Sender<HealthChange>,
     shutdown: watch::Sender<bool>,
     recent: Mutex<Recent>,
     recent_cap: usize,
@@ -84,15 +88,6 @@ struct Losses {
     last_warning_ms: AtomicU64,
 }
 
-impl std::fmt::Debug for Write {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Write::Health(h) => f.debug_tuple("Health").field(h).finish(),
-            Write::Trail(t) => f.debug_tuple("Trail").field(&t.request_id).finish(),
-        }
-    }
-}
-
 // === impl Recorder ===
 
 impl Recorder {
@@ -111,11 +106,13 @@ impl Recorder {
         buffer: usize,
         status: Status,
     ) -> (Arc<Self>, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (trails, trails_rx) = mpsc::channel(QUEUE);
+        let (health, health_rx) = mpsc::channel(HEALTH_QUEUE);
         let (shutdown, stop) = watch::channel(false);
         let losses = Arc::new(Losses::default());
         let recorder = Arc::new(Self {
-            tx,
+            trails,
+            health,
             shutdown,
             recent: Mutex::new(Recent::default()),
             recent_cap: RECENT.min(retention as usize).max(1),
@@ -123,7 +120,10 @@ impl Recorder {
         });
         let task = tokio::spawn(task::write_loop(
             task::Writer::new(store, retention, buffer, status, losses),
-            rx,
+            task::Queues {
+                trails: trails_rx,
+                health: health_rx,
+            },
             stop,
         ));
         (recorder, task)
@@ -131,7 +131,7 @@ impl Recorder {
 
     /// Queues a health change. Waits for room: health changes are never dropped.
     pub async fn health(&self, change: HealthChange) {
-        if self.tx.send(Write::Health(change)).await.is_err() {
+        if self.health.send(change).await.is_err() {
             tracing::error!("credential health change lost: the writer has stopped");
         }
     }
@@ -152,7 +152,7 @@ impl Recorder {
             recent.order.push_back(trail.request_id.clone());
             recent.by_id.insert(trail.request_id.clone(), trail.clone());
         }
-        if self.tx.try_send(Write::Trail(trail)).is_err() {
+        if self.trails.try_send(trail).is_err() {
             self.losses.queue_full.fetch_add(1, Ordering::Relaxed);
             self.losses.warn();
         }

@@ -1,7 +1,9 @@
-//! The write-behind task: takes writes off the queue into a bounded buffer,
+//! The write-behind task: takes writes off the queues into a bounded buffer,
 //! writes them in batched transactions, one at a time, and keeps taking writes
 //! while one is in flight, so a store that hangs or refuses connections never
-//! makes a sender wait for it. Knows the store's write calls and [`Status`];
+//! makes a sender wait for it. It waits on the trail queue only while it has
+//! nothing else to do: a trail sent meanwhile wakes nobody, and is taken when the
+//! batch is due or at the next tick of an in-flight write. Knows the store's write calls and [`Status`];
 //! nothing of gRPC or of the request path.
 
 use std::collections::VecDeque;
@@ -13,7 +15,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::{Losses, Write};
+use super::Losses;
 use crate::domain::Trail;
 use crate::status::{Component, Status};
 use crate::store::{HealthChange, Prune, Store, StoreError};
@@ -32,6 +34,26 @@ const PRUNE_STEP: u32 = 2048;
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// Most health changes held for a retry while the store fails (the newest).
 const PENDING_MAX: usize = 4096;
+/// While a write is in flight, how often the trails queued meanwhile are taken
+/// into the buffer (where they are bounded and counted): the queue holds
+/// `QUEUE` trails, so this takes them long before it fills at any rate the
+/// process can serve.
+pub(super) const TICK: Duration = Duration::from_millis(10);
+
+/// The queues the request path sends to.
+pub(super) struct Queues {
+    pub(super) trails: mpsc::Receiver<Arc<Trail>>,
+    pub(super) health: mpsc::Receiver<HealthChange>,
+}
+
+impl Queues {
+    /// Takes every trail queued now into `writer`'s buffer.
+    fn drain_trails(&mut self, writer: &mut Writer, now: Instant) {
+        while let Ok(trail) = self.trails.try_recv() {
+            writer.take_trail(trail, now);
+        }
+    }
+}
 
 /// One call to the store, in flight while the task keeps taking writes.
 enum Op {
@@ -96,15 +118,10 @@ impl Writer {
         }
     }
 
-    /// Takes one write off the queue.
-    fn take(&mut self, write: Write, now: Instant) {
-        match write {
-            Write::Health(change) => self.pending.push(change),
-            Write::Trail(trail) => {
-                self.trails.push_back((now, trail));
-                self.bound_trails();
-            }
-        }
+    /// Takes one trail off the queue.
+    fn take_trail(&mut self, trail: Arc<Trail>, now: Instant) {
+        self.trails.push_back((now, trail));
+        self.bound_trails();
     }
 
     /// Drops the oldest trails past the buffer, counted and warned about.
@@ -250,18 +267,19 @@ impl Writer {
 /// store failed it once more).
 pub(super) async fn write_loop(
     mut writer: Writer,
-    mut rx: mpsc::Receiver<Write>,
+    mut queues: Queues,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut in_flight: Option<BoxFuture<'static, Done>> = None;
     let mut closing = false;
     loop {
         let now = Instant::now();
+        // What was sent since the last turn (at shutdown, everything queued before
+        // the stop; later writes are not waited for).
+        queues.drain_trails(&mut writer, now);
         if closing {
-            // Everything queued before the stop is taken; later writes are not
-            // waited for.
-            while let Ok(w) = rx.try_recv() {
-                writer.take(w, now);
+            while let Ok(change) = queues.health.try_recv() {
+                writer.pending.push(change);
             }
         }
         if in_flight.is_none() {
@@ -273,10 +291,13 @@ pub(super) async fn write_loop(
                 break;
             }
         }
+        // Only an idle task waits for the next trail; otherwise trails wait in the
+        // queue for the batch's time, or for the next tick of the write in flight.
+        let idle = in_flight.is_none() && writer.trails.is_empty();
         let wake = if in_flight.is_none() {
             writer.wake_at()
         } else {
-            None
+            Some(now + TICK)
         };
         tokio::select! {
             biased;
@@ -289,9 +310,13 @@ pub(super) async fn write_loop(
                 in_flight = None;
                 writer.finish(done, Instant::now(), closing);
             }
-            w = rx.recv(), if !closing => match w {
-                Some(w) => writer.take(w, Instant::now()),
-                // Every sender is gone: nothing more will come.
+            change = queues.health.recv(), if !closing => match change {
+                Some(change) => writer.pending.push(change),
+                // The recorder is gone: nothing more will come.
+                None => closing = true,
+            },
+            trail = queues.trails.recv(), if idle && !closing => match trail {
+                Some(trail) => writer.take_trail(trail, Instant::now()),
                 None => closing = true,
             },
             _ = stop.wait_for(|s| *s), if !closing => closing = true,

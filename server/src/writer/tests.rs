@@ -354,3 +354,66 @@ async fn health_changes_of_a_failed_write_are_written_once_the_store_is_back() {
     recorder.close();
     task.await.unwrap();
 }
+
+/// The request path does not wake the writer: while a batch lingers, trails sent
+/// meanwhile wait in the queue and the task is not polled for them (one wake per
+/// batch, not one per request: a task wake per call cost a thread wake-up on the
+/// benchmark). They are all written when the batch is due.
+#[tokio::test]
+async fn trails_sent_while_a_batch_lingers_do_not_wake_the_writer() {
+    use std::sync::atomic::AtomicUsize;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+    let (trails, trails_rx) = mpsc::channel(QUEUE);
+    let (_health, health_rx) = mpsc::channel(HEALTH_QUEUE);
+    let (shutdown, stop) = watch::channel(false);
+    let writer = task::Writer::new(
+        store.clone(),
+        100_000,
+        DEFAULT_BUFFER,
+        Status::new(),
+        Arc::new(Losses::default()),
+    );
+    let queues = task::Queues {
+        trails: trails_rx,
+        health: health_rx,
+    };
+    let polls = Arc::new(AtomicUsize::new(0));
+    let mut write_loop = Box::pin(task::write_loop(writer, queues, stop));
+    let counted = polls.clone();
+    let task = tokio::spawn(std::future::poll_fn(move |cx| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        write_loop.as_mut().poll(cx)
+    }));
+
+    // Idle, the task waits for a trail; the first of a batch wakes it, and it
+    // starts the linger.
+    tokio::task::yield_now().await;
+    assert_eq!(polls.load(Ordering::Relaxed), 1, "the task ran and waits");
+    trails.try_send(Arc::new(trail("first", 0))).unwrap();
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let before = polls.load(Ordering::Relaxed);
+    assert!(before >= 2, "the first trail woke the task: {before} polls");
+    let started = Instant::now();
+    for i in 0..100 {
+        trails
+            .try_send(Arc::new(trail(&format!("r{i}"), i)))
+            .unwrap();
+        // The test's task yields after each: a woken writer would run here.
+        tokio::task::yield_now().await;
+    }
+    let woken = polls.load(Ordering::Relaxed) - before;
+    // The batch's own timer may fire once if this machine stalled past it.
+    let stalled = started.elapsed() >= Duration::from_millis(40);
+    assert!(
+        woken == 0 || (stalled && woken <= 2),
+        "100 trails polled the lingering writer {woken} times in {:?}",
+        started.elapsed()
+    );
+
+    shutdown.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(count_all(&store).await, 101, "every trail is written");
+}

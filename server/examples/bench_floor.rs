@@ -4,7 +4,10 @@
 //! It relays `POST /v1/chat/completions` to `UPSTREAM/chat/completions` and does
 //! nothing else: the body bytes and the `content-type` and `authorization` headers
 //! go up unchanged; the upstream's status, `content-type` and body bytes come back.
-//! No JSON, no auth check, no trail, no metrics, no tracing. It runs what
+//! No JSON, no auth check, no trail, no metrics, no tracing. An answer of type
+//! `text/event-stream` is relayed frame by frame as it arrives (hyper writes what
+//! is ready in one write), any other is read whole first, as Switchyard does: the
+//! floor of a relayed stream too (`per_request bench_floor ... --stream N`). It runs what
 //! Switchyard runs underneath: tokio multi-thread (one worker per core), mimalloc,
 //! hyper-util's HTTP/1+2 server with `TCP_NODELAY` and the header read timeout,
 //! and a reqwest client built with the provider client's settings. With
@@ -26,7 +29,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Either, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -35,6 +39,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// A whole answer, or a stream relayed as it comes.
+type Answer = Response<Either<Full<Bytes>, BoxBody<Bytes, BoxError>>>;
 
 /// The upstream client, reqwest as Switchyard uses it or hyper's own client, and
 /// the URL it calls, parsed once as Switchyard's providers do.
@@ -48,13 +54,20 @@ enum Upstream {
     Hyper(Client<HttpConnector, Full<Bytes>>, http::Uri),
 }
 
-/// The answer relayed: the upstream's status, content type and body bytes.
+/// Whether the upstream answers with an event stream, relayed as it comes.
+fn is_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+}
+
+/// The answer relayed: the upstream's status, content type and body.
 fn answer(
     status: StatusCode,
     content_type: Option<http::HeaderValue>,
-    body: Bytes,
-) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body));
+    body: Either<Full<Bytes>, BoxBody<Bytes, BoxError>>,
+) -> Answer {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     if let Some(content_type) = content_type {
         response.headers_mut().insert(CONTENT_TYPE, content_type);
@@ -92,11 +105,7 @@ impl Upstream {
         })
     }
 
-    async fn call(
-        &self,
-        headers: &HeaderMap,
-        body: Bytes,
-    ) -> Result<Response<Full<Bytes>>, BoxError> {
+    async fn call(&self, headers: &HeaderMap, body: Bytes) -> Result<Answer, BoxError> {
         let relayed = [CONTENT_TYPE, AUTHORIZATION];
         match self {
             Self::Reqwest(client, url) => {
@@ -107,7 +116,13 @@ impl Upstream {
                 let response = request.send().await?;
                 let status = response.status();
                 let content_type = response.headers().get(CONTENT_TYPE).cloned();
-                Ok(answer(status, content_type, response.bytes().await?))
+                let body = if is_stream(response.headers()) {
+                    let body: reqwest::Body = http::Response::from(response).into_body();
+                    Either::Right(body.map_err(BoxError::from).boxed())
+                } else {
+                    Either::Left(Full::new(response.bytes().await?))
+                };
+                Ok(answer(status, content_type, body))
             }
             Self::Hyper(client, uri) => {
                 let mut request = Request::post(uri.clone()).header(
@@ -119,7 +134,11 @@ impl Upstream {
                 }
                 let response = client.request(request.body(Full::new(body))?).await?;
                 let (parts, body) = response.into_parts();
-                let body = body.collect().await?.to_bytes();
+                let body = if is_stream(&parts.headers) {
+                    Either::Right(body.map_err(BoxError::from).boxed())
+                } else {
+                    Either::Left(Full::new(body.collect().await?.to_bytes()))
+                };
                 Ok(answer(
                     parts.status,
                     parts.headers.get(CONTENT_TYPE).cloned(),
@@ -132,11 +151,8 @@ impl Upstream {
 
 /// One request: relayed when it is the chat call, 404 otherwise, 502 when the
 /// upstream fails.
-async fn relay(
-    upstream: &Upstream,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let reply = |status| answer(status, None, Bytes::new());
+async fn relay(upstream: &Upstream, request: Request<Incoming>) -> Result<Answer, Infallible> {
+    let reply = |status| answer(status, None, Either::Left(Full::new(Bytes::new())));
     if request.method() != Method::POST || request.uri().path() != "/v1/chat/completions" {
         return Ok(reply(StatusCode::NOT_FOUND));
     }

@@ -272,6 +272,17 @@ impl Switchyard {
         };
         let presented = upstream.presented();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        // The events already read (the one that committed the stream, and those of
+        // the same read) are queued for the caller now, so its first bytes do not
+        // wait for the pump's first turn on a worker.
+        let mut open = open;
+        while tx.capacity() > 0
+            && let Some(event) = open.ready_event()
+        {
+            if let Some(item) = content_item(event) {
+                let _ = tx.try_send(item);
+            }
+        }
         let secrets = StreamSecrets {
             pool: self.pool.clone(),
             provider: plan.candidate.provider.clone(),
@@ -509,6 +520,16 @@ fn conclude(
     steps
 }
 
+/// The caller's item of a content event (text, a tool-call piece); `None` for
+/// any other.
+fn content_item(event: StreamEvent) -> Option<StreamItem> {
+    match event {
+        StreamEvent::ToolCall(delta) => Some(StreamItem::ToolCall(delta)),
+        StreamEvent::Text(text) => Some(StreamItem::Text(text)),
+        _ => None,
+    }
+}
+
 /// Forwards a committed stream to the caller, then records its end.
 struct Pump {
     recorder: Arc<Recorder>,
@@ -551,11 +572,9 @@ impl Pump {
             };
             match next {
                 Ok(Ok(Some(event))) => {
-                    let item = match event {
-                        StreamEvent::ToolCall(delta) => StreamItem::ToolCall(delta),
-                        StreamEvent::Text(text) => StreamItem::Text(text),
-                        // `next_event` yields content only.
-                        _ => continue,
+                    // `next_event` yields content only.
+                    let Some(item) = content_item(event) else {
+                        continue;
                     };
                     if self.tx.send(item).await.is_err() {
                         break Some(Classification {

@@ -66,6 +66,11 @@ impl OpenStream {
         self.model.as_deref()
     }
 
+    /// A content event already read and parsed, if one waits: no read, no wait.
+    pub fn ready_event(&mut self) -> Option<StreamEvent> {
+        self.ready.pop_front()
+    }
+
     /// The next content event: [`StreamEvent::Text`] or [`StreamEvent::ToolCall`]
     /// (model, usage and finish reason are kept on the stream); `Ok(None)` at the
     /// provider's end of stream. Each read waits at most the idle timeout.

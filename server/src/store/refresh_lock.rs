@@ -394,9 +394,12 @@ mod tests {
         let id: CredentialId = "o1".into();
         let first = held(a.lock_refresh(&intent(&id, inc, 0), BOUNDS).await.unwrap());
         // The holder's session ends (its process died): PostgreSQL releases the lock.
+        // pg_locks spans the cluster: only this test's database, or the sessions of
+        // a test running beside it on another database would be ended too.
         let ended: Vec<bool> = sqlx::query_scalar(
             "SELECT pg_terminate_backend(pid) FROM pg_locks
-             WHERE locktype = 'advisory' AND classid = $1 AND granted",
+             WHERE locktype = 'advisory' AND classid = $1 AND granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         )
         .bind(REFRESH_LOCK_CLASS)
         .fetch_all(&b.pool)

@@ -8,6 +8,9 @@ use serde::Serialize;
 /// Room for a typical answer (a chat completion with its `switchyard` trail is
 /// about 800 bytes), so the buffer is not grown while serialising.
 const TYPICAL_ANSWER: usize = 1024;
+/// Room for an answer's headers: its content type and the `x-switchyard-*` trail
+/// headers (eight), so the map is allocated once and never grown and rehashed.
+const TYPICAL_HEADERS: usize = 12;
 
 /// `value` as an `application/json` answer with `status`. `axum::Json` does the same
 /// into a 128-byte buffer written through `io::Write`, growing it several times for
@@ -19,6 +22,7 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
         Ok(()) => {
             let mut response = Response::new(Body::from(buf));
             *response.status_mut() = status;
+            *response.headers_mut() = axum::http::HeaderMap::with_capacity(TYPICAL_HEADERS);
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -130,6 +129,97 @@ fn concerns(files: &BTreeMap<PathBuf, BTreeSet<OsString>>, path: &Path) -> bool 
 
 async fn on_file_change(reloader: Arc<Reloader>, files: BTreeMap<PathBuf, BTreeSet<OsString>>) {
     let (tx, mut rx) = mpsc::channel::<()>(1);
+    let Some(watch) = watch_dirs(files, tx) else {
+        return;
+    };
+    while rx.recv().await.is_some() {
+        // Debounce: wait until the files have been quiet for a moment.
+        while tokio::time::timeout(DEBOUNCE, rx.recv()).await.is_ok() {}
+        let _ = reloader.reload("file change").await;
+    }
+    drop(watch);
+}
+
+/// Watches the directories of `files`, sending on `tx` when an event concerns one
+/// of them; `None` when nothing can be watched (logged). The watch lasts as long as
+/// the value returned.
+///
+/// On Linux, inotify directly, on tokio's reactor, asking only for the events a
+/// change of a file makes once it is written: closed after writing, created,
+/// deleted, renamed. Not every write (`IN_MODIFY`) nor every open: a SQLite
+/// database beside the config file (the default layout) is written to at every
+/// batch of trails, and notify's fixed mask woke its thread for each write only
+/// to discard the event. Elsewhere, notify's recommended watcher.
+#[cfg(target_os = "linux")]
+fn watch_dirs(
+    files: BTreeMap<PathBuf, BTreeSet<OsString>>,
+    tx: mpsc::Sender<()>,
+) -> Option<Watching> {
+    use futures::StreamExt as _;
+    use inotify::{Inotify, WatchMask};
+    let inotify = match Inotify::init() {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the config file: reload by SIGHUP only");
+            return None;
+        }
+    };
+    let mask = WatchMask::CLOSE_WRITE
+        | WatchMask::CREATE
+        | WatchMask::DELETE
+        | WatchMask::MOVED_FROM
+        | WatchMask::MOVED_TO;
+    let mut dirs = Vec::new();
+    for dir in files.keys() {
+        match inotify.watches().add(dir, mask) {
+            Ok(wd) => dirs.push((wd, dir.clone())),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot watch a config directory");
+            }
+        }
+    }
+    let mut events = match inotify.into_event_stream([0u8; 4096]) {
+        Ok(events) => events,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the config file: reload by SIGHUP only");
+            return None;
+        }
+    };
+    Some(Watching(tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            let Ok(event) = event else { continue };
+            let Some(dir) = dirs.iter().find(|(wd, _)| *wd == event.wd).map(|(_, d)| d) else {
+                continue;
+            };
+            if event
+                .name
+                .is_some_and(|name| concerns(&files, &dir.join(name)))
+            {
+                // Full: a reload is already due.
+                let _ = tx.try_send(());
+            }
+        }
+    })))
+}
+
+/// The task reading inotify's events; stopped (and its descriptor closed) when
+/// dropped.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct Watching(JoinHandle<()>);
+
+#[cfg(target_os = "linux")]
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn watch_dirs(
+    files: BTreeMap<PathBuf, BTreeSet<OsString>>,
+    tx: mpsc::Sender<()>,
+) -> Option<notify::RecommendedWatcher> {
     let filter = files.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
@@ -145,7 +235,7 @@ async fn on_file_change(reloader: Arc<Reloader>, files: BTreeMap<PathBuf, BTreeS
         Ok(w) => w,
         Err(e) => {
             tracing::warn!(error = %e, "cannot watch the config file: reload by SIGHUP only");
-            return;
+            return None;
         }
     };
     for dir in files.keys() {
@@ -153,12 +243,7 @@ async fn on_file_change(reloader: Arc<Reloader>, files: BTreeMap<PathBuf, BTreeS
             tracing::warn!(dir = %dir.display(), error = %e, "cannot watch a config directory");
         }
     }
-    while rx.recv().await.is_some() {
-        // Debounce: wait until the files have been quiet for a moment.
-        while tokio::time::timeout(DEBOUNCE, rx.recv()).await.is_ok() {}
-        let _ = reloader.reload("file change").await;
-    }
-    drop(watcher);
+    Some(watcher)
 }
 
 #[cfg(test)]

@@ -243,6 +243,17 @@ async fn a_change_of_the_file_alone_reloads_and_says_what_needs_a_restart() {
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(generation(port).await.0, 2);
+
+    // Rewritten in place (truncated, written, closed), as `>` in a shell does.
+    std::fs::write(&config, yaml(&fakes, &db, port, false, "")).unwrap();
+    eventually(Duration::from_secs(5), "generation 3 is live", async || {
+        generation(port).await.0 == 3
+    })
+    .await;
+    assert_eq!(
+        shape(&compress(&mut client).await.attempts),
+        vec![s("aux", "aux-k1", Succeed)]
+    );
 }
 
 fn cli(config: &Path) -> Command {

@@ -156,7 +156,7 @@ fn watch_dirs(
     tx: mpsc::Sender<()>,
 ) -> Option<Watching> {
     use futures::StreamExt as _;
-    use inotify::{Inotify, WatchMask};
+    use inotify::{EventMask, Inotify, WatchMask};
     let inotify = match Inotify::init() {
         Ok(i) => i,
         Err(e) => {
@@ -188,6 +188,12 @@ fn watch_dirs(
     Some(Watching(tokio::spawn(async move {
         while let Some(event) = events.next().await {
             let Ok(event) = event else { continue };
+            if event.mask.contains(EventMask::Q_OVERFLOW) {
+                // Events were lost: one of them may have been a change. A reload
+                // of an unchanged file changes nothing.
+                let _ = tx.try_send(());
+                continue;
+            }
             let Some(dir) = dirs.iter().find(|(wd, _)| *wd == event.wd).map(|(_, d)| d) else {
                 continue;
             };

@@ -6,8 +6,7 @@
 //!
 //! The request path never wakes the task: it waits on the trail queue only while
 //! nothing else waits, so the first trail of a batch wakes it and the rest are
-//! taken when the batch is due (or, while a write is in flight, every few
-//! milliseconds). Health changes, which are rare and never kept waiting, have a
+//! taken on a timer (`task::TICK`, 10 ms) until the batch is due. Health changes, which are rare and never kept waiting, have a
 //! queue of their own that always wakes it.
 //!
 //! The task also watches the store: a failed write marks [`Component::Store`]
@@ -36,8 +35,8 @@ use crate::store::{HealthChange, Store};
 mod task;
 
 /// Trails waiting for the writer task to take them into its buffer. The task
-/// takes them even while a write is in flight (every `task::TICK`), so this only
-/// fills when the task itself is starved of CPU.
+/// takes them every `task::TICK` at the latest, even while a write is in flight,
+/// so this only fills when the task itself is starved of CPU.
 const QUEUE: usize = 32_768;
 /// Health changes waiting for the writer task, which wakes for each.
 const HEALTH_QUEUE: usize = 1024;

@@ -34,10 +34,10 @@ const PRUNE_STEP: u32 = 2048;
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// Most health changes held for a retry while the store fails (the newest).
 const PENDING_MAX: usize = 4096;
-/// While a write is in flight, how often the trails queued meanwhile are taken
-/// into the buffer (where they are bounded and counted): the queue holds
-/// `QUEUE` trails, so this takes them long before it fills at any rate the
-/// process can serve.
+/// While trails wait (lingering for a batch, for a retry of a degraded store, or
+/// behind a write in flight), how often those queued meanwhile are taken into the
+/// buffer, where they are bounded and counted: the queue holds `QUEUE` trails, so
+/// this takes them long before it fills at any rate the process can serve.
 pub(super) const TICK: Duration = Duration::from_millis(10);
 
 /// The queues the request path sends to.
@@ -292,12 +292,14 @@ pub(super) async fn write_loop(
             }
         }
         // Only an idle task waits for the next trail; otherwise trails wait in the
-        // queue for the batch's time, or for the next tick of the write in flight.
+        // queue until the next tick at the latest (the batch's time, a retry of a
+        // degraded store and a write in flight all come later), so the queue holds
+        // only a tick of them and the bounded buffer keeps the rest.
         let idle = in_flight.is_none() && writer.trails.is_empty();
-        let wake = if in_flight.is_none() {
-            writer.wake_at()
-        } else {
-            Some(now + TICK)
+        let wake = match (idle, writer.wake_at()) {
+            (true, at) => at,
+            (false, Some(at)) if in_flight.is_none() => Some(at.min(now + TICK)),
+            (false, _) => Some(now + TICK),
         };
         tokio::select! {
             biased;

@@ -261,7 +261,7 @@ impl Switchyard {
             .until(meta.end);
         let driven = drive(&mut run, &mut upstream).await;
         let failure = failure_of(driven.finish);
-        let Some((plan, open)) = driven.answer else {
+        let Some((plan, mut open)) = driven.answer else {
             let request_id = meta.request_id.clone();
             let steps = conclude(&self.recorder, &self.metrics, meta, run, failure);
             return Err(CallError::Failed {
@@ -275,7 +275,6 @@ impl Switchyard {
         // The events already read (the one that committed the stream, and those of
         // the same read) are queued for the caller now, so its first bytes do not
         // wait for the pump's first turn on a worker.
-        let mut open = open;
         while tx.capacity() > 0
             && let Some(event) = open.ready_event()
         {

@@ -6,8 +6,9 @@
 //!
 //! The request path never wakes the task: it waits on the trail queue only while
 //! nothing else waits, so the first trail of a batch wakes it and the rest are
-//! taken on a timer (`task::TICK`, 10 ms) until the batch is due. Health changes, which are rare and never kept waiting, have a
-//! queue of their own that always wakes it.
+//! taken on a timer (`task::TICK`, 10 ms) until the batch is due. Health changes,
+//! which are rare and never kept waiting, have a queue of their own that always
+//! wakes it.
 //!
 //! The task also watches the store: a failed write marks [`Component::Store`]
 //! degraded in [`Status`], with the error (which names the database, never its

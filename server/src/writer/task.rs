@@ -2,9 +2,9 @@
 //! writes them in batched transactions, one at a time, and keeps taking writes
 //! while one is in flight, so a store that hangs or refuses connections never
 //! makes a sender wait for it. It waits on the trail queue only while it has
-//! nothing else to do: a trail sent meanwhile wakes nobody, and is taken when the
-//! batch is due or at the next tick of an in-flight write. Knows the store's write calls and [`Status`];
-//! nothing of gRPC or of the request path.
+//! nothing else to do: a trail sent meanwhile wakes nobody, and is taken at the
+//! next tick ([`TICK`]). Knows the store's write calls and [`Status`]; nothing of
+//! gRPC or of the request path.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

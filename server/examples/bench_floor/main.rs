@@ -14,9 +14,14 @@
 //! `BENCH_FLOOR_CLIENT=hyper` the upstream call goes through hyper-util's legacy
 //! client directly, which shows what reqwest's layers cost.
 //!
+//! It also serves the floor of a gRPC door on a second port ([`grpc`]):
+//! `AuxComplete` on tonic, translated to one chat-completions call with the
+//! least work such a door can do.
+//!
 //! `bench_floor UPSTREAM` (or `BENCH_FLOOR_UPSTREAM`; `UPSTREAM` is what
 //! `bench_fake` prints, `http://127.0.0.1:PORT/v1`) prints its own base URL
-//! (`http://127.0.0.1:PORT`) on one line, then serves until it is killed.
+//! (`http://127.0.0.1:PORT`) on one line and its gRPC address
+//! (`grpc://127.0.0.1:PORT`) on the next, then serves until it is killed.
 
 #![allow(
     clippy::print_stdout,
@@ -34,6 +39,8 @@ use http_body_util::{BodyExt as _, Either, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+mod grpc;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -172,6 +179,9 @@ async fn serve(base: String, client: String) -> Result<(), BoxError> {
     let upstream: &'static Upstream = Box::leak(Box::new(Upstream::new(&client, &url)?));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("http://{}", listener.local_addr()?);
+    let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("grpc://{}", grpc_listener.local_addr()?);
+    tokio::spawn(serve_grpc(grpc_listener, url.clone()));
     // Flushed at once: the benchmark reads the address from a pipe.
     std::io::Write::flush(&mut std::io::stdout())?;
     // The door's server settings (`listener.rs`: `serve_http`).
@@ -192,6 +202,29 @@ async fn serve(base: String, client: String) -> Result<(), BoxError> {
             let _ = connection.await;
         });
     }
+}
+
+/// The gRPC floor, with the provider client's settings and TCP_NODELAY as
+/// Switchyard's gRPC listener sets it.
+async fn serve_grpc(listener: tokio::net::TcpListener, url: String) -> Result<(), BoxError> {
+    let Upstream::Reqwest(client, url) = Upstream::new("reqwest", &url)? else {
+        unreachable!("a reqwest upstream was asked for")
+    };
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    // ghz reads the schema by reflection (`v1alpha`).
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(switchyard_client::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    tonic::transport::Server::builder()
+        .add_service(reflection)
+        .add_service(
+            switchyard_client::pb::switchyard_service_server::SwitchyardServiceServer::new(
+                grpc::Floor::new(client, url),
+            ),
+        )
+        .serve_with_incoming(incoming)
+        .await?;
+    Ok(())
 }
 
 fn main() -> Result<(), BoxError> {

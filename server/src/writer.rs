@@ -1,8 +1,8 @@
 //! Write-behind of credential health and request trails: the request path hands
 //! them over without touching the database; one task writes them in batched
-//! transactions and prunes old trails in the same transactions. Recent trails
-//! stay in memory so `ExplainFallback` finds a request the moment its response is
-//! sent.
+//! transactions and prunes old trails in the same transactions. Trails stay in
+//! memory until the store has them ([`recent`]), so `ExplainFallback` finds a
+//! request the moment its response is sent.
 //!
 //! The request path never wakes the task: it waits on the trail queue only while
 //! nothing else waits, so the first trail of a batch wakes it and the rest are
@@ -21,9 +21,8 @@
 //! reaches the store is counted ([`Recorder::dropped`]) and warned about, at
 //! most every few seconds, never silently; it stays in memory.
 
-use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -33,7 +32,10 @@ use crate::domain::Trail;
 use crate::status::Status;
 use crate::store::{HealthChange, Store};
 
+mod recent;
 mod task;
+
+use recent::Recent;
 
 /// Trails waiting for the writer task to take them into its buffer. The task
 /// takes them every `task::TICK` at the latest, even while a write is in flight,
@@ -41,8 +43,9 @@ mod task;
 const QUEUE: usize = 32_768;
 /// Health changes waiting for the writer task, which wakes for each.
 const HEALTH_QUEUE: usize = 1024;
-/// Most trails kept in memory; fewer when the retention is smaller, so a trail
-/// past retention is never answered from memory either.
+/// Most unwritten trails kept in memory (those the store has are not); fewer when
+/// the retention is smaller, so a trail past retention is never answered from
+/// memory either.
 const RECENT: usize = 4096;
 /// Shortest interval between two warnings about trails lost.
 const WARN_EVERY_MS: u64 = 10_000;
@@ -62,21 +65,14 @@ pub struct Dropped {
     pub write_failed: u64,
 }
 
-/// Hands writes to the background task and keeps recent trails.
+/// Hands writes to the background task and keeps the trails it has not written.
 #[derive(Debug)]
 pub struct Recorder {
     trails: mpsc::Sender<Arc<Trail>>,
     health: mpsc::Sender<HealthChange>,
     shutdown: watch::Sender<bool>,
-    recent: Mutex<Recent>,
-    recent_cap: usize,
+    recent: Arc<Recent>,
     losses: Arc<Losses>,
-}
-
-#[derive(Debug, Default)]
-struct Recent {
-    order: VecDeque<String>,
-    by_id: HashMap<String, Arc<Trail>>,
 }
 
 /// Counters of lost trails, shared with the task, and the time of the last warning.
@@ -110,16 +106,16 @@ impl Recorder {
         let (health, health_rx) = mpsc::channel(HEALTH_QUEUE);
         let (shutdown, stop) = watch::channel(false);
         let losses = Arc::new(Losses::default());
+        let recent = Arc::new(Recent::new(RECENT.min(retention as usize)));
         let recorder = Arc::new(Self {
             trails,
             health,
             shutdown,
-            recent: Mutex::new(Recent::default()),
-            recent_cap: RECENT.min(retention as usize).max(1),
+            recent: recent.clone(),
             losses: losses.clone(),
         });
         let task = tokio::spawn(task::write_loop(
-            task::Writer::new(store, retention, buffer, status, losses),
+            task::Writer::new(store, retention, buffer, status, losses, recent),
             task::Queues {
                 trails: trails_rx,
                 health: health_rx,
@@ -141,27 +137,16 @@ impl Recorder {
     /// memory copy stays.
     pub fn trail(&self, trail: Trail) {
         let trail = Arc::new(trail);
-        {
-            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-            while recent.order.len() >= self.recent_cap {
-                let Some(old) = recent.order.pop_front() else {
-                    break;
-                };
-                recent.by_id.remove(&old);
-            }
-            recent.order.push_back(trail.request_id.clone());
-            recent.by_id.insert(trail.request_id.clone(), trail.clone());
-        }
+        self.recent.keep(trail.clone());
         if self.trails.try_send(trail).is_err() {
             self.losses.queue_full.fetch_add(1, Ordering::Relaxed);
             self.losses.warn();
         }
     }
 
-    /// A trail recorded since the start, if still in memory.
+    /// A trail recorded since the start that the store does not have yet.
     pub fn recent(&self, request_id: &str) -> Option<Arc<Trail>> {
-        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        recent.by_id.get(request_id).cloned()
+        self.recent.get(request_id)
     }
 
     /// Trails that never reached the store since the start.

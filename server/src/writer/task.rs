@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::Losses;
+use super::{Losses, Recent};
 use crate::domain::Trail;
 use crate::status::{Component, Status};
 use crate::store::{HealthChange, Prune, Store, StoreError};
@@ -82,6 +82,8 @@ pub(super) struct Writer {
     retention: u32,
     status: Status,
     losses: Arc<Losses>,
+    /// The request path's copies of the trails, forgotten once written.
+    recent: Arc<Recent>,
     /// Trails not yet written, oldest first, with when they were queued; at most
     /// `buffer` of them.
     trails: VecDeque<(Instant, Arc<Trail>)>,
@@ -104,12 +106,14 @@ impl Writer {
         buffer: usize,
         status: Status,
         losses: Arc<Losses>,
+        recent: Arc<Recent>,
     ) -> Self {
         Self {
             store,
             retention,
             status,
             losses,
+            recent,
             trails: VecDeque::new(),
             buffer: buffer.max(1),
             pending: Vec::new(),
@@ -214,6 +218,10 @@ impl Writer {
                 self.retry_at = None;
                 if !matches!(done.op, Op::Probe) {
                     self.backlog = pruned >= u64::from(PRUNE_STEP);
+                }
+                if let Op::Write { trails, .. } = &done.op {
+                    // Committed: the store answers for them now.
+                    self.recent.written(trails);
                 }
                 return;
             }

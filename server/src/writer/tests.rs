@@ -16,28 +16,62 @@ fn env_u64(name: &str, default: u64) -> u64 {
 }
 
 #[tokio::test]
-async fn the_memory_cache_never_holds_more_than_the_retention() {
+async fn memory_holds_unwritten_trails_up_to_the_retention_and_the_store_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
     let (recorder, task) = Recorder::spawn(store.clone(), 3, Status::new());
     for i in 0..5 {
         recorder.trail(trail(&format!("r{i}"), i));
     }
+    // Nothing is written before the batch's linger: memory answers, never past
+    // the retention, so the answer does not depend on how long the server has
+    // been up.
+    for i in 0..5 {
+        let id = format!("r{i}");
+        assert_eq!(recorder.recent(&id).is_some(), i >= 2, "{id} in memory");
+    }
     recorder.close();
     task.await.unwrap();
-    // Past retention in memory and in SQLite alike: the answer does not depend
-    // on how long the server has been up.
-    for i in 0..2 {
+    // Written: the store has the last three (the retention) and memory none.
+    for i in 0..5 {
         let id = format!("r{i}");
-        assert!(recorder.recent(&id).is_none(), "{id} in memory");
-        assert!(store.trail(&id).await.unwrap().is_none(), "{id} in SQLite");
+        assert!(
+            recorder.recent(&id).is_none(),
+            "{id} in memory once written"
+        );
+        assert_eq!(
+            store.trail(&id).await.unwrap().is_some(),
+            i >= 2,
+            "{id} in SQLite"
+        );
     }
-    for i in 2..5 {
-        let id = format!("r{i}");
-        assert!(recorder.recent(&id).is_some(), "{id} in memory");
-        assert!(store.trail(&id).await.unwrap().is_some(), "{id} in SQLite");
-    }
+    assert_eq!(recorder.recent.len(), 0);
     assert_eq!(recorder.dropped(), Dropped::default());
+}
+
+/// An idle server holds no trail in memory: each is forgotten once its batch
+/// commits, and `ExplainFallback` reads it from the store from then on.
+#[tokio::test]
+async fn a_written_trail_leaves_memory_and_the_store_answers_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+    let (recorder, task) = Recorder::spawn(store.clone(), 100, Status::new());
+    for i in 0..50 {
+        recorder.trail(trail(&format!("r{i}"), i));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while recorder.recent.len() > 0 {
+        assert!(Instant::now() < deadline, "never written");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for i in 0..50 {
+        assert!(
+            store.trail(&format!("r{i}")).await.unwrap().is_some(),
+            "r{i}"
+        );
+    }
+    recorder.close();
+    task.await.unwrap();
 }
 
 #[tokio::test]
@@ -373,6 +407,7 @@ async fn trails_sent_while_a_batch_lingers_do_not_wake_the_writer() {
         DEFAULT_BUFFER,
         Status::new(),
         Arc::new(Losses::default()),
+        Arc::new(Recent::new(RECENT)),
     );
     let queues = task::Queues {
         trails: trails_rx,

@@ -205,8 +205,10 @@ fn main() -> anyhow::Result<()> {
     // Transparent huge pages off for this process, before it allocates much: where
     // the kernel's THP mode is `always`, mimalloc's arenas fault in 2 MiB at a time,
     // which nearly doubled the resident memory (after a 16-caller load: 64 MB with
-    // THP, 36 MB without). mimalloc's own switch is an environment variable, read
-    // before `main`. A kernel without the call keeps THP: a cost, not a fault.
+    // THP, 36 MB without). Where it is `madvise`, mimalloc built without its
+    // `no_thp` feature asks for huge pages on its arena itself, before `main`: two
+    // of them, 4 MiB resident, were faulted in before this call (the workspace
+    // enables `no_thp`). A kernel without the call keeps THP: a cost, not a fault.
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     let cli = Cli::parse();

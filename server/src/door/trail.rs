@@ -85,13 +85,20 @@ fn or_dash(v: &str) -> &str {
 /// Inserts `value`, each character other than visible ASCII and space shown as `?`
 /// (names of providers and models come from the config and may be anything).
 fn put(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    let printable = |c: char| c.is_ascii_graphic() || c == ' ';
-    let value = if value.chars().all(printable) {
+    // The usual value is checked byte by byte, not decoded: every byte of a
+    // character beyond ASCII is above 0x7f, so fails the check.
+    let value = if value.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
         HeaderValue::from_str(value)
     } else {
         let clean: String = value
             .chars()
-            .map(|c| if printable(c) { c } else { '?' })
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
             .collect();
         HeaderValue::from_str(&clean)
     };

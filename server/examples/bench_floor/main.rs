@@ -82,6 +82,19 @@ fn answer(
     response
 }
 
+/// A reqwest client with the settings of Switchyard's provider client
+/// (`provider/mod.rs`: `Providers::new`).
+fn reqwest_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(64)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 impl Upstream {
     fn new(kind: &str, url: &str) -> Result<Self, BoxError> {
         // The settings of Switchyard's provider client (`provider/mod.rs`).
@@ -98,17 +111,7 @@ impl Upstream {
                 url.parse()?,
             )
         } else {
-            Self::Reqwest(
-                reqwest::Client::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .pool_idle_timeout(Duration::from_secs(90))
-                    .pool_max_idle_per_host(64)
-                    .tcp_nodelay(true)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
-                    .build()?,
-                reqwest::Url::parse(url)?,
-            )
+            Self::Reqwest(reqwest_client()?, reqwest::Url::parse(url)?)
         })
     }
 
@@ -207,9 +210,7 @@ async fn serve(base: String, client: String) -> Result<(), BoxError> {
 /// The gRPC floor, with the provider client's settings and TCP_NODELAY as
 /// Switchyard's gRPC listener sets it.
 async fn serve_grpc(listener: tokio::net::TcpListener, url: String) -> Result<(), BoxError> {
-    let Upstream::Reqwest(client, url) = Upstream::new("reqwest", &url)? else {
-        unreachable!("a reqwest upstream was asked for")
-    };
+    let (client, url) = (reqwest_client()?, reqwest::Url::parse(&url)?);
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     // ghz reads the schema by reflection (`v1alpha`).
     let reflection = tonic_reflection::server::Builder::configure()

@@ -85,19 +85,17 @@ fn or_dash(v: &str) -> &str {
 /// Inserts `value`, each character other than visible ASCII and space shown as `?`
 /// (names of providers and models come from the config and may be anything).
 fn put(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    let printable = |b: u8| b.is_ascii_graphic() || b == b' ';
     // The usual value is checked byte by byte, not decoded: every byte of a
     // character beyond ASCII is above 0x7f, so fails the check.
-    let value = if value.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+    let value = if value.bytes().all(printable) {
         HeaderValue::from_str(value)
     } else {
         let clean: String = value
             .chars()
-            .map(|c| {
-                if c.is_ascii_graphic() || c == ' ' {
-                    c
-                } else {
-                    '?'
-                }
+            .map(|c| match u8::try_from(c) {
+                Ok(b) if printable(b) => c,
+                _ => '?',
             })
             .collect();
         HeaderValue::from_str(&clean)

@@ -58,16 +58,14 @@ impl Recent {
             return;
         }
         let mut trails = self.lock();
-        let mut left = written.len();
         let mut batch = written.iter().peekable();
         while let (Some(front), Some(next)) = (trails.front(), batch.peek())
             && Arc::ptr_eq(front, next)
         {
             trails.pop_front();
             batch.next();
-            left -= 1;
         }
-        if left > 0 {
+        if batch.peek().is_some() {
             // Out of order (a retried batch, or one whose oldest trails were
             // pushed out): by identity.
             let rest: HashSet<*const Trail> = batch.map(Arc::as_ptr).collect();

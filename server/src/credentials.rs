@@ -5,7 +5,7 @@
 //! strategy (`fill_first`, `round_robin`, `least_used`); the policy takes that order
 //! as it is.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
@@ -466,7 +466,7 @@ impl CredentialPool {
     /// The state of the pools of `providers`, in each provider's strategy order.
     pub fn view<'a>(&self, providers: impl IntoIterator<Item = &'a Arc<str>>) -> CredentialView {
         let inner = read(&self.inner);
-        let mut view = CredentialView::new();
+        let mut view = CredentialView::default();
         for provider in providers {
             if view.contains_key(provider) {
                 continue;

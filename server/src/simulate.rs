@@ -326,7 +326,7 @@ mod tests {
             cooldown_until: Some(31_000),
             ..CredentialInfo::new("p-key".into())
         };
-        CredentialView::from([("p".into(), vec![oauth, cooling])])
+        CredentialView::from_iter([("p".into(), vec![oauth, cooling])])
     }
 
     #[test]

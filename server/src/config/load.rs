@@ -1,7 +1,7 @@
 //! Loading a config: YAML, environment overrides, defaults resolved, and the
 //! cross-references checked; and what the rest of the program reads from it.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

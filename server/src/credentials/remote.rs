@@ -139,7 +139,7 @@ impl CredentialPool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use foldhash::{HashMap, HashMapExt};
 
     use secrecy::{ExposeSecret as _, SecretString};
 

@@ -12,7 +12,7 @@
 //! state machine that interprets it, [`outlier`] holds the key-health rules
 //! (consecutive failures, ejections, caps).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use crate::classify::Classification;

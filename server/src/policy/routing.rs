@@ -2,8 +2,8 @@
 //! derived from the routing table. Pure, like the rest of the policy; the same
 //! builder serves the primary caller and every auxiliary task.
 
+use foldhash::HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::domain::{Caller, Candidate, Capabilities, Origin, Target};

@@ -1,7 +1,7 @@
 //! The decision state machine: one [`Run`] per request, driven by the executor or
 //! by a simulation. Pure: time, credential state and outcomes come in as values.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use super::rules::AFTER_FIRST_TOKEN;

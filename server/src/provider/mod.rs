@@ -14,7 +14,7 @@ mod stream;
 use body::*;
 pub use stream::*;
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 

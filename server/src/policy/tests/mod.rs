@@ -1,6 +1,6 @@
 //! Table tests of the policy, named as the rules they prove.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use super::*;

@@ -12,6 +12,7 @@ mod json;
 mod parse;
 pub(crate) mod relay;
 pub(crate) mod request;
+pub(crate) mod rest;
 #[cfg(test)]
 mod tests;
 mod trail;

@@ -10,68 +10,79 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::door::rest::with_rest;
+
 pub(crate) use crate::openai::types::Served;
 
 // === Request ===
 
 /// `POST /v1/messages` (and the body of `/v1/messages/count_tokens`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct MessagesRequest {
     /// `switchyard/primary`, `switchyard/aux/<task>`, or a model override.
     pub model: String,
     /// The conversation: `user` and `assistant` turns.
     pub messages: Vec<InMessage>,
     /// Upper bound on generated tokens; required by the API (not by count_tokens).
-    #[serde(default)]
     pub max_tokens: Option<i64>,
     /// Instructions: a string or text blocks.
-    #[serde(default)]
     pub system: Option<InSystem>,
     /// Answer as server-sent events.
-    #[serde(default)]
     pub stream: bool,
     /// Stop sequences.
-    #[serde(default)]
     pub stop_sequences: Option<Vec<String>>,
     /// Sampling temperature, [0, 1].
-    #[serde(default)]
     pub temperature: Option<f64>,
     /// Nucleus sampling.
-    #[serde(default)]
     pub top_p: Option<f64>,
     /// Tools the model may call.
-    #[serde(default)]
     pub tools: Option<Vec<InTool>>,
     /// Which tool the model may or must call.
-    #[serde(default)]
     pub tool_choice: Option<InToolChoice>,
     /// Extended thinking.
-    #[serde(default)]
     pub thinking: Option<InThinking>,
     /// `user_id` only.
-    #[serde(default)]
     pub metadata: Option<InMetadata>,
     /// Every other field (`top_k`, `service_tier`...): refused by name, or
     /// ignored when listed as harmless.
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
+
+with_rest!(MessagesRequest {
+    required: [model, messages],
+    defaulted: [
+        max_tokens,
+        system,
+        stream,
+        stop_sequences,
+        temperature,
+        top_p,
+        tools,
+        tool_choice,
+        thinking,
+        metadata
+    ],
+});
 
 /// `system`: a string or text blocks (`cache_control` ignored), read as
 /// [`InContent`].
 pub(crate) type InSystem = InContent;
 
 /// One turn of the conversation.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct InMessage {
     /// `user` or `assistant`.
     pub role: String,
     /// A string, or content blocks.
     pub content: InContent,
     /// Other fields: refused.
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
+
+with_rest!(InMessage {
+    required: [role, content],
+    defaulted: [],
+});
 
 /// Content of a turn (blocks of [`InBlock`]) or of a tool result (blocks of
 /// [`InResultBlock`], which nest no further): a string, or blocks.
@@ -110,57 +121,62 @@ impl<'de, B: serde::de::DeserializeOwned> Deserialize<'de> for InContent<B> {
 }
 
 /// A block of a tool result's content: `text` or `image` (others are refused).
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct InResultBlock {
     /// `text` or `image`.
-    #[serde(rename = "type")]
     pub kind: String,
     /// The text of a `text` block.
-    #[serde(default)]
     pub text: Option<String>,
     /// The source of an `image` block.
-    #[serde(default)]
     pub source: Option<InSource>,
     /// Other fields (`cache_control` ignored, the rest refused).
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
 
+with_rest!(InResultBlock {
+    required: [kind = "type"],
+    defaulted: [text, source],
+});
+
 /// One content block; `type` decides which fields matter.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct InBlock {
     /// `text`, `image`, `tool_use`, `tool_result`, `thinking`,
     /// `redacted_thinking` (others are refused).
-    #[serde(rename = "type")]
     pub kind: String,
     /// The text of a `text` block.
-    #[serde(default)]
     pub text: Option<String>,
     /// The source of an `image` block.
-    #[serde(default)]
     pub source: Option<InSource>,
     /// Call id of a `tool_use` block.
-    #[serde(default)]
     pub id: Option<String>,
     /// Tool name of a `tool_use` block.
-    #[serde(default)]
     pub name: Option<String>,
     /// Arguments of a `tool_use` block, raw JSON.
-    #[serde(default)]
     pub input: Option<Box<RawValue>>,
     /// The call a `tool_result` answers.
-    #[serde(default)]
     pub tool_use_id: Option<String>,
     /// The content of a `tool_result`: a string or text and image blocks.
-    #[serde(default)]
     pub content: Option<InContent<InResultBlock>>,
     /// A `tool_result` reporting a failed call.
-    #[serde(default)]
     pub is_error: Option<bool>,
     /// Other fields (`cache_control` ignored, `citations`... refused).
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
+
+with_rest!(InBlock {
+    required: [kind = "type"],
+    defaulted: [
+        text,
+        source,
+        id,
+        name,
+        input,
+        tool_use_id,
+        content,
+        is_error
+    ],
+});
 
 /// An image `source`.
 #[derive(Debug, Deserialize)]
@@ -180,27 +196,27 @@ pub(crate) struct InSource {
 }
 
 /// A tool definition.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct InTool {
     /// Absent or `custom` for a client tool; a server tool's versioned type
     /// (`web_search_20250305`...) is refused.
-    #[serde(rename = "type", default)]
     pub kind: Option<String>,
     /// Name.
     pub name: String,
     /// Description.
-    #[serde(default)]
     pub description: Option<String>,
     /// JSON Schema of the input, raw.
-    #[serde(default)]
     pub input_schema: Option<Box<RawValue>>,
     /// Strict schema adherence.
-    #[serde(default)]
     pub strict: Option<bool>,
     /// Other fields (`cache_control` ignored, the rest refused).
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
+
+with_rest!(InTool {
+    required: [name],
+    defaulted: [kind = "type", description, input_schema, strict],
+});
 
 /// `tool_choice`.
 #[derive(Debug, Deserialize)]
@@ -228,15 +244,18 @@ pub(crate) struct InThinking {
 }
 
 /// `metadata`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct InMetadata {
     /// Opaque end-user id.
-    #[serde(default)]
     pub user_id: Option<String>,
     /// Other keys: refused (the API has none).
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
+
+with_rest!(InMetadata {
+    required: [],
+    defaulted: [user_id],
+});
 
 // === Answers ===
 

@@ -11,65 +11,50 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::door::rest::with_rest;
+
 // === Request ===
 
 /// `POST /v1/chat/completions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct ChatCompletionRequest {
     /// `switchyard/primary`, `switchyard/aux/<task>`, or a model override.
     pub model: String,
     /// The conversation.
     pub messages: Vec<InMessage>,
     /// Answer as server-sent events.
-    #[serde(default)]
     pub stream: bool,
     /// Stream options.
-    #[serde(default)]
     pub stream_options: Option<StreamOptions>,
     /// Legacy name of `max_completion_tokens`.
-    #[serde(default)]
     pub max_tokens: Option<i64>,
     /// Upper bound on generated tokens.
-    #[serde(default)]
     pub max_completion_tokens: Option<i64>,
     /// Sampling temperature.
-    #[serde(default)]
     pub temperature: Option<f64>,
     /// Nucleus sampling.
-    #[serde(default)]
     pub top_p: Option<f64>,
     /// Sampling seed.
-    #[serde(default)]
     pub seed: Option<i64>,
     /// Number of choices; only 1.
-    #[serde(default)]
     pub n: Option<i64>,
     /// Stop sequences: one string or a list.
-    #[serde(default)]
     pub stop: Option<Stop>,
     /// Functions the model may call.
-    #[serde(default)]
     pub tools: Option<Vec<InTool>>,
     /// Which tool the model may or must call.
-    #[serde(default)]
     pub tool_choice: Option<InToolChoice>,
     /// Several tool calls per turn.
-    #[serde(default)]
     pub parallel_tool_calls: Option<bool>,
     /// Shape of the answer.
-    #[serde(default)]
     pub response_format: Option<InResponseFormat>,
     /// `minimal`, `low`, `medium` or `high`.
-    #[serde(default)]
     pub reasoning_effort: Option<String>,
     /// Opaque key/value pairs.
-    #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Opaque end-user id.
-    #[serde(default)]
     pub user: Option<String>,
     /// Every other field: refused by name, or ignored when listed as harmless.
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
 
@@ -91,33 +76,83 @@ pub enum Stop {
     Many(Vec<String>),
 }
 
+with_rest!(ChatCompletionRequest {
+    required: [model, messages],
+    defaulted: [
+        stream,
+        stream_options,
+        max_tokens,
+        max_completion_tokens,
+        temperature,
+        top_p,
+        seed,
+        n,
+        stop,
+        tools,
+        tool_choice,
+        parallel_tool_calls,
+        response_format,
+        reasoning_effort,
+        metadata,
+        user,
+    ],
+});
+
 /// One message of the request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct InMessage {
     /// `system`, `developer`, `user`, `assistant` or `tool`.
     pub role: String,
     /// A string, or a list of parts; `null` on an assistant turn of tool calls.
-    #[serde(default)]
     pub content: Option<InContent>,
     /// Tool calls of an assistant message.
-    #[serde(default)]
     pub tool_calls: Option<Vec<InToolCall>>,
     /// The call a tool message answers.
-    #[serde(default)]
     pub tool_call_id: Option<String>,
     /// Other fields (`name`, `refusal`, `audio`...): refused unless null.
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
 
+with_rest!(InMessage {
+    required: [role],
+    defaulted: [content, tool_calls, tool_call_id],
+});
+
 /// Message content.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum InContent {
     /// Plain text.
     Text(String),
     /// Ordered parts.
     Parts(Vec<InPart>),
+}
+
+impl<'de> Deserialize<'de> for InContent {
+    /// Read by the JSON type it meets: an untagged enum would buffer the content
+    /// (a long text, base64 images) and copy it again into the variant that fits.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Content;
+        impl<'de> serde::de::Visitor<'de> for Content {
+            type Value = InContent;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a list of content parts")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<InContent, E> {
+                Ok(InContent::Text(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<InContent, E> {
+                Ok(InContent::Text(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<InContent, A::Error> {
+                Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(InContent::Parts)
+            }
+        }
+        d.deserialize_any(Content)
+    }
 }
 
 /// One content part; `type` decides which field matters.

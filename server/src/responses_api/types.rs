@@ -11,58 +11,64 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::door::rest::with_rest;
 use crate::openai::types::Served;
 
 // === Request ===
 
 /// `POST /v1/responses`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct ResponsesRequest {
     /// `switchyard/primary`, `switchyard/aux/<task>`, or a model override.
     pub model: String,
     /// The conversation: one user text, or a list of items.
-    #[serde(default)]
     pub input: Option<Input>,
     /// System instructions, put before the input.
-    #[serde(default)]
     pub instructions: Option<String>,
     /// Answer as typed server-sent events.
-    #[serde(default)]
     pub stream: bool,
     /// Upper bound on generated tokens.
-    #[serde(default)]
     pub max_output_tokens: Option<i64>,
     /// Sampling temperature.
-    #[serde(default)]
     pub temperature: Option<f64>,
     /// Nucleus sampling.
-    #[serde(default)]
     pub top_p: Option<f64>,
     /// Functions the model may call.
-    #[serde(default)]
     pub tools: Option<Vec<InTool>>,
     /// Which tool the model may or must call.
-    #[serde(default)]
     pub tool_choice: Option<InToolChoice>,
     /// Several tool calls per turn.
-    #[serde(default)]
     pub parallel_tool_calls: Option<bool>,
     /// Shape of the text answer (`format`).
-    #[serde(default)]
     pub text: Option<InText>,
     /// Reasoning options (`effort`).
-    #[serde(default)]
     pub reasoning: Option<InReasoning>,
     /// Opaque key/value pairs.
-    #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Opaque end-user id.
-    #[serde(default)]
     pub user: Option<String>,
     /// Every other field: refused by name, or ignored when listed as harmless.
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
+
+with_rest!(ResponsesRequest {
+    required: [model],
+    defaulted: [
+        input,
+        instructions,
+        stream,
+        max_output_tokens,
+        temperature,
+        top_p,
+        tools,
+        tool_choice,
+        parallel_tool_calls,
+        text,
+        reasoning,
+        metadata,
+        user
+    ],
+});
 
 /// `input`.
 #[derive(Debug, Deserialize)]
@@ -75,39 +81,44 @@ pub(crate) enum Input {
 }
 
 /// One input item; `type` (a `message` when absent) decides which fields matter.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct InItem {
     /// `message`, `function_call` or `function_call_output`.
-    #[serde(rename = "type", default)]
     pub kind: Option<String>,
     /// Role of a message.
-    #[serde(default)]
     pub role: Option<String>,
     /// Content of a message: a string or parts.
-    #[serde(default)]
     pub content: Option<InContent>,
     /// The call a `function_call` makes or a `function_call_output` answers.
-    #[serde(default)]
     pub call_id: Option<String>,
     /// Function name of a `function_call`.
-    #[serde(default)]
     pub name: Option<String>,
     /// Arguments (JSON text) of a `function_call`.
-    #[serde(default)]
     pub arguments: Option<String>,
     /// Result of a `function_call_output`: text, or parts.
-    #[serde(default)]
     pub output: Option<InContent>,
     /// Item id, as a previous response gave it (not needed: ignored).
-    #[serde(default, rename = "id")]
     pub _id: serde::de::IgnoredAny,
     /// Item status, as a previous response gave it (ignored).
-    #[serde(default, rename = "status")]
     pub _status: serde::de::IgnoredAny,
     /// Other fields: refused unless null.
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
+
+with_rest!(InItem {
+    required: [],
+    defaulted: [
+        kind = "type",
+        role,
+        content,
+        call_id,
+        name,
+        arguments,
+        output,
+        _id = "id",
+        _status = "status"
+    ],
+});
 
 /// Message content.
 #[derive(Debug, Deserialize)]
@@ -177,15 +188,18 @@ pub(crate) enum InToolChoice {
 }
 
 /// `text`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct InText {
     /// The answer's format.
-    #[serde(default)]
     pub format: Option<InFormat>,
     /// Other fields (`verbosity`): refused unless null.
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
+
+with_rest!(InText {
+    required: [],
+    defaulted: [format],
+});
 
 /// `text.format`: `text`, `json_object` or `json_schema` (flat).
 #[derive(Debug, Deserialize)]
@@ -208,16 +222,19 @@ pub(crate) struct InFormat {
 }
 
 /// `reasoning`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct InReasoning {
     /// `minimal`, `low`, `medium` or `high`.
-    #[serde(default)]
     pub effort: Option<String>,
     /// Other fields (`summary`, `generate_summary`): ignored, as no provider
     /// summary is carried back (the API makes summaries best-effort).
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
+
+with_rest!(InReasoning {
+    required: [],
+    defaulted: [effort],
+});
 
 // === Response ===
 

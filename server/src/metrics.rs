@@ -3,13 +3,16 @@
 //!
 //! Owns the meter provider and the instruments; recording takes domain values (a
 //! finished request's caller and trail). Knows nothing of gRPC or the policy's
-//! internals; the policy never records anything itself.
+//! internals; the policy never records anything itself. The per-request counts
+//! are kept in a [`tally`] and read when the exporters collect.
+
+mod tally;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram, MeterProvider as _};
+use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use prometheus::{Encoder, TextEncoder};
@@ -20,8 +23,9 @@ use crate::credentials::CredentialPool;
 use crate::domain::{Caller, FailureReason, Step};
 use crate::feed::Feed;
 use crate::status::{Component, Status};
-use crate::steps::StepKind;
 use crate::writer::Recorder;
+
+use tally::Tally;
 
 /// A metrics setup failure.
 #[derive(Debug, thiserror::Error)]
@@ -39,11 +43,9 @@ pub enum MetricsError {
 pub struct Metrics {
     provider: SdkMeterProvider,
     registry: prometheus::Registry,
-    requests: Counter<u64>,
+    /// Requests, steps, attempts and fallbacks, counted by the request path.
+    tally: Arc<Tally>,
     request_duration: Histogram<f64>,
-    attempts: Counter<u64>,
-    steps: Counter<u64>,
-    fallbacks: Counter<u64>,
     /// Credential refreshes by outcome.
     pub refreshes: Counter<u64>,
 }
@@ -78,13 +80,10 @@ impl Metrics {
         }
         let provider = builder.build();
         let meter = provider.meter("switchyard");
+        let tally = Arc::new(Tally::default());
+        observe_tally(&meter, &tally);
         Ok(Self {
-            requests: meter
-                .u64_counter("switchyard.requests")
-                .with_description(
-                    "Completed Complete and AuxComplete calls, by caller, task and outcome",
-                )
-                .build(),
+            tally,
             request_duration: meter
                 .f64_histogram("switchyard.request.duration")
                 .with_unit("s")
@@ -93,24 +92,6 @@ impl Metrics {
                     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                     120.0,
                 ])
-                .build(),
-            attempts: meter
-                .u64_counter("switchyard.attempts")
-                .with_description(
-                    "Provider contacts (attempts), by provider, error class and action",
-                )
-                .build(),
-            steps: meter
-                .u64_counter("switchyard.trail.steps")
-                .with_description(
-                    "Steps of request trails, by kind: attempt, refresh, skip, give_up, stop_stream",
-                )
-                .build(),
-            fallbacks: meter
-                .u64_counter("switchyard.fallbacks")
-                .with_description(
-                    "Moves to another credential or candidate, by error class and action",
-                )
                 .build(),
             refreshes: meter
                 .u64_counter("switchyard.credential.refreshes")
@@ -231,35 +212,14 @@ impl Metrics {
         steps: &[Step],
         elapsed: Duration,
     ) {
-        let outcome = match failure {
-            None => "succeeded",
-            Some(reason) => reason.as_str(),
-        };
+        self.tally.record(caller, failure, steps);
+        let outcome = failure.map_or("succeeded", FailureReason::as_str);
         let labels = [
             KeyValue::new("caller", caller.kind()),
             KeyValue::new("task", caller.task().unwrap_or("").to_owned()),
             KeyValue::new("outcome", outcome),
         ];
-        self.requests.add(1, &labels);
         self.request_duration.record(elapsed.as_secs_f64(), &labels);
-        for step in steps {
-            let kind = step.kind();
-            self.steps.add(1, &[KeyValue::new("kind", kind.as_str())]);
-            let labels = [
-                KeyValue::new("provider", step.provider.clone()),
-                KeyValue::new("error_class", step.error_class.as_str()),
-                KeyValue::new("action", step.action.as_str()),
-            ];
-            // Attempts are provider contacts only (`StepKind`): skips, give-ups and
-            // refreshes are counted by `switchyard.trail.steps`, never as attempts
-            // of a provider "".
-            if kind == StepKind::Attempt {
-                self.attempts.add(1, &labels);
-            }
-            if step.action.is_fallback() {
-                self.fallbacks.add(1, &labels[1..]);
-            }
-        }
     }
 
     /// The Prometheus text exposition of every instrument.
@@ -277,6 +237,75 @@ impl Metrics {
             tracing::debug!(error = %e, "meter provider shutdown");
         }
     }
+}
+
+/// Registers the counters read from `tally` at each collection, under the names
+/// and labels they had as synchronous counters.
+fn observe_tally(meter: &Meter, tally: &Arc<Tally>) {
+    let t = tally.clone();
+    meter
+        .u64_observable_counter("switchyard.requests")
+        .with_description("Completed Complete and AuxComplete calls, by caller, task and outcome")
+        .with_callback(move |counter| {
+            for (task, rows) in t.snapshot().requests {
+                for (caller, outcome, n) in rows {
+                    counter.observe(
+                        n,
+                        &[
+                            KeyValue::new("caller", caller),
+                            KeyValue::new("task", String::from(task.clone())),
+                            KeyValue::new("outcome", outcome),
+                        ],
+                    );
+                }
+            }
+        })
+        .build();
+    let t = tally.clone();
+    meter
+        .u64_observable_counter("switchyard.attempts")
+        .with_description("Provider contacts (attempts), by provider, error class and action")
+        .with_callback(move |counter| {
+            for ((provider, class, action), n) in t.snapshot().attempts {
+                counter.observe(
+                    n,
+                    &[
+                        KeyValue::new("provider", provider),
+                        KeyValue::new("error_class", class.as_str()),
+                        KeyValue::new("action", action.as_str()),
+                    ],
+                );
+            }
+        })
+        .build();
+    let t = tally.clone();
+    meter
+        .u64_observable_counter("switchyard.trail.steps")
+        .with_description(
+            "Steps of request trails, by kind: attempt, refresh, skip, give_up, stop_stream",
+        )
+        .with_callback(move |counter| {
+            for (kind, n) in t.snapshot().steps {
+                counter.observe(n, &[KeyValue::new("kind", kind.as_str())]);
+            }
+        })
+        .build();
+    let t = tally.clone();
+    meter
+        .u64_observable_counter("switchyard.fallbacks")
+        .with_description("Moves to another credential or candidate, by error class and action")
+        .with_callback(move |counter| {
+            for ((class, action), n) in t.snapshot().fallbacks {
+                counter.observe(
+                    n,
+                    &[
+                        KeyValue::new("error_class", class.as_str()),
+                        KeyValue::new("action", action.as_str()),
+                    ],
+                );
+            }
+        })
+        .build();
 }
 
 /// The `GET /metrics` endpoint (served by [`crate::listener::serve_http`]).

@@ -9,7 +9,7 @@ use crate::domain::{Action, ErrorClass, Step};
 
 /// What a trail step was. One definition of "attempt" for every count Switchyard
 /// shows: failure messages, the HTTP front door's headers and the metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StepKind {
     /// A provider was contacted (whatever it answered).
     Attempt,

@@ -30,6 +30,7 @@ pub mod fake_responses;
 pub mod feed;
 pub mod grpc;
 pub(crate) mod grpc_errors;
+pub(crate) mod json_body;
 pub mod listener;
 pub(crate) mod live;
 pub mod manage;

@@ -388,7 +388,7 @@ pub fn finish_reason(reason: &str) -> FinishReason {
 
 /// Reads a whole answer; `None` when the body is not a chat completion.
 pub fn parse_answer(body: &[u8]) -> Option<ChatAnswer> {
-    let c: Completion = serde_json::from_slice(body).ok()?;
+    let c: Completion = crate::json_body::from_body(body).ok()?;
     let choice = c.choices.into_iter().next()?;
     let mut usage = Usage::default();
     usage.apply(c.usage.unwrap_or_default().delta());

@@ -105,7 +105,7 @@ pub(super) fn finish_reason(stop_reason: &str, real_tool_calls: bool) -> FinishR
 /// tool calls (input as its JSON text), the structured-output tool's input as
 /// the text, the stop reason normalised, and usage with cache reads as cached input.
 pub fn parse_answer(body: &[u8]) -> Result<ChatAnswer, ParseError> {
-    let parsed: AnswerBody = serde_json::from_slice(body).map_err(|e| ParseError::json(&e))?;
+    let parsed: AnswerBody = crate::json_body::from_body(body).map_err(|e| ParseError::json(&e))?;
     let missing = || ParseError("a text or tool_use block lacks a field".into());
     let mut answer = ChatAnswer {
         model: parsed.model,

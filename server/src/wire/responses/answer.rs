@@ -173,7 +173,7 @@ pub fn parse_answer(body: &[u8]) -> Result<ChatAnswer, ParseError> {
         payload: String::from_utf8_lossy(body).into_owned(),
     };
     let wire: WireResponse =
-        serde_json::from_slice(body).map_err(|e| ParseError::Malformed(e.to_string()))?;
+        crate::json_body::from_body(body).map_err(|e| ParseError::Malformed(e.to_string()))?;
     if wire.error.as_ref().is_some_and(|e| e.get() != "null") {
         return Err(failed());
     }

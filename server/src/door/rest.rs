@@ -10,9 +10,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
-use serde::Deserialize;
-use serde::de::{Error, MapAccess, Visitor};
+use serde::de::{Error, MapAccess, SeqAccess, Visitor, value::SeqAccessDeserializer};
+use serde::{Deserialize, Deserializer};
 
 /// `impl Deserialize` for a struct of `required` fields, `defaulted` fields
 /// (`Default` when absent), and `rest: serde_json::Map<String, Value>` for every
@@ -120,6 +121,50 @@ pub(crate) fn once<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
     Ok(())
 }
 
+/// A value that is a string or a list (a message's content, a request's input),
+/// read by the JSON type it meets: `text` makes the string's variant, `list` the
+/// list's. An untagged enum would first copy the whole value into a tree (a long
+/// text, every item of a conversation) and then copy it again into the variant
+/// that fits.
+pub(crate) fn text_or_list<'de, D, T, L>(
+    d: D,
+    expecting: &'static str,
+    text: fn(String) -> T,
+    list: fn(Vec<L>) -> T,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    L: Deserialize<'de>,
+{
+    struct Either<T, L> {
+        expecting: &'static str,
+        text: fn(String) -> T,
+        list: fn(Vec<L>) -> T,
+        of: PhantomData<L>,
+    }
+    impl<'de, T, L: Deserialize<'de>> Visitor<'de> for Either<T, L> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<T, E> {
+            Ok((self.text)(v.to_owned()))
+        }
+        fn visit_string<E: Error>(self, v: String) -> Result<T, E> {
+            Ok((self.text)(v))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+            Vec::deserialize(SeqAccessDeserializer::new(seq)).map(self.list)
+        }
+    }
+    d.deserialize_any(Either {
+        expecting,
+        text,
+        list,
+        of: PhantomData,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{Map, Value, json};
@@ -173,6 +218,27 @@ mod tests {
     fn a_null_defaulted_field_is_absent() {
         let t: Thing = serde_json::from_str(r#"{"type":"t","name":"a","size":null}"#).unwrap();
         assert_eq!(t.size, None);
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Content {
+        Text(String),
+        Parts(Vec<u8>),
+    }
+
+    impl<'de> serde::Deserialize<'de> for Content {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            super::text_or_list(d, "text or numbers", Content::Text, Content::Parts)
+        }
+    }
+
+    #[test]
+    fn a_string_or_a_list_is_read_by_its_json_type() {
+        let read = |s: &str| serde_json::from_str::<Content>(s).map_err(|e| e.to_string());
+        assert_eq!(read(r#""a\"b""#), Ok(Content::Text("a\"b".into())));
+        assert_eq!(read("[1, 2]"), Ok(Content::Parts(vec![1, 2])));
+        assert!(read("{}").unwrap_err().contains("expected text or numbers"));
+        assert!(read("[1, -2]").unwrap_err().contains("invalid value"));
     }
 
     #[test]

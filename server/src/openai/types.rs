@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::door::rest::with_rest;
+use crate::door::rest::{text_or_list, with_rest};
 
 // === Request ===
 
@@ -128,30 +128,13 @@ pub enum InContent {
 }
 
 impl<'de> Deserialize<'de> for InContent {
-    /// Read by the JSON type it meets: an untagged enum would buffer the content
-    /// (a long text, base64 images) and copy it again into the variant that fits.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Content;
-        impl<'de> serde::de::Visitor<'de> for Content {
-            type Value = InContent;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string or a list of content parts")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<InContent, E> {
-                Ok(InContent::Text(v.to_owned()))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<InContent, E> {
-                Ok(InContent::Text(v))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                seq: A,
-            ) -> Result<InContent, A::Error> {
-                Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
-                    .map(InContent::Parts)
-            }
-        }
-        d.deserialize_any(Content)
+        text_or_list(
+            d,
+            "a string or a list of content parts",
+            InContent::Text,
+            InContent::Parts,
+        )
     }
 }
 

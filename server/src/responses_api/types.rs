@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::door::rest::with_rest;
+use crate::door::rest::{text_or_list, with_rest};
 use crate::openai::types::Served;
 
 // === Request ===
@@ -71,13 +71,18 @@ with_rest!(ResponsesRequest {
 });
 
 /// `input`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub(crate) enum Input {
     /// One user message.
     Text(String),
     /// Messages and function call items, in order.
     Items(Vec<InItem>),
+}
+
+impl<'de> Deserialize<'de> for Input {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text_or_list(d, "a string or a list of items", Input::Text, Input::Items)
+    }
 }
 
 /// One input item; `type` (a `message` when absent) decides which fields matter.
@@ -121,13 +126,23 @@ with_rest!(InItem {
 });
 
 /// Message content.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub(crate) enum InContent {
     /// Plain text.
     Text(String),
     /// Ordered parts.
     Parts(Vec<InPart>),
+}
+
+impl<'de> Deserialize<'de> for InContent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text_or_list(
+            d,
+            "a string or a list of content parts",
+            InContent::Text,
+            InContent::Parts,
+        )
+    }
 }
 
 /// One content part; `type` decides which field matters.

@@ -1,5 +1,6 @@
 //! CPU a request spends in Switchyard's own handling of its body, plain text
-//! against one carrying 40 tool definitions (about 60 KB): the front door's
+//! against one carrying 40 tool definitions (about 60 KB) and a history of 100
+//! turns of 2 KB each (about 200 KB): the front door's
 //! parse into typed structs, the conversion to the domain chat, validation, and
 //! the provider body serialised once per candidate (here, three candidates).
 //! Tool schemas are kept as raw JSON, so the cost grows with the bytes copied,
@@ -57,6 +58,18 @@ fn request(tools: usize) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
+/// A conversation of `turns` alternating user and assistant turns of 2 KB each.
+fn history(turns: usize) -> Vec<u8> {
+    let text = "The parser reads the tokens and builds the tree. ".repeat(41);
+    let messages: Vec<_> = (0..turns)
+        .map(|i| {
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            json!({"role": role, "content": format!("{i}: {text}")})
+        })
+        .collect();
+    serde_json::to_vec(&json!({"model": "switchyard/primary", "messages": messages})).unwrap()
+}
+
 fn handle(body: &[u8], limits: &Limits) -> usize {
     let request: ChatCompletionRequest = serde_json::from_slice(body).unwrap();
     let mut violations = Vec::new();
@@ -89,6 +102,8 @@ fn main() {
     let tools = request(40);
     let plain_t = measure(&plain, iterations, &limits);
     let tools_t = measure(&tools, iterations, &limits);
+    let long = history(100);
+    let long_t = measure(&long, iterations, &limits);
     println!(
         "plain text: {} bytes in, {:?} per request ({CANDIDATES} candidate bodies)",
         plain.len(),
@@ -98,5 +113,10 @@ fn main() {
         "40 tools:   {} bytes in, {:?} per request ({CANDIDATES} candidate bodies)",
         tools.len(),
         tools_t
+    );
+    println!(
+        "100 turns:  {} bytes in, {:?} per request ({CANDIDATES} candidate bodies)",
+        long.len(),
+        long_t
     );
 }

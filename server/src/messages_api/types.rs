@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::door::rest::with_rest;
+use crate::door::rest::{text_or_list, with_rest};
 
 pub(crate) use crate::openai::types::Served;
 
@@ -94,29 +94,16 @@ pub(crate) enum InContent<B = InBlock> {
     Blocks(Vec<B>),
 }
 
-impl<'de, B: serde::de::DeserializeOwned> Deserialize<'de> for InContent<B> {
-    /// Kept raw, then read as a string or as blocks by its first character: an
-    /// untagged enum would buffer the blocks, and a buffered tool `input` cannot
-    /// be kept as raw JSON text. Each read starts a parser with its own recursion
-    /// limit, so the block types must not nest content again (a tool result's
-    /// blocks hold no content).
+impl<'de, B: Deserialize<'de>> Deserialize<'de> for InContent<B> {
+    /// Read by the JSON type it meets, in the same pass as the rest of the body
+    /// (`door::rest::text_or_list`): a tool `input` in a block stays raw JSON text.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
-        let raw = Box::<RawValue>::deserialize(d)?;
-        let text = raw.get();
-        if text.starts_with('"') {
-            serde_json::from_str(text)
-                .map(InContent::Text)
-                .map_err(D::Error::custom)
-        } else if text.starts_with('[') {
-            serde_json::from_str(text)
-                .map(InContent::Blocks)
-                .map_err(D::Error::custom)
-        } else {
-            Err(D::Error::custom(
-                "content must be a string or a list of blocks",
-            ))
-        }
+        text_or_list(
+            d,
+            "a string or a list of blocks",
+            InContent::Text,
+            InContent::Blocks,
+        )
     }
 }
 

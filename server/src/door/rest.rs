@@ -2,9 +2,10 @@
 //! other field kept aside in `rest` to be refused or ignored by name.
 //!
 //! serde's `#[serde(flatten)]` would do the same, but it first buffers the whole
-//! object into an untyped tree and then reads the tree again: every string of a
-//! request (a long history, a base64 image) is allocated and copied twice, and a
-//! field kept as raw JSON text cannot be read from the tree at all.
+//! object into an untyped tree (a node, and a vector per object and list) and then
+//! reads the tree again, and a field kept as raw JSON text cannot be read from the
+//! tree at all. The tree borrows a string without escapes from the body, so the
+//! strings themselves are not copied twice either way.
 //! [`with_rest!`](crate::door::rest) reads each field once, straight from the body.
 //! It knows nothing of any API: each door's types name their own fields.
 
@@ -123,9 +124,8 @@ pub(crate) fn once<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
 
 /// A value that is a string or a list (a message's content, a request's input),
 /// read by the JSON type it meets: `text` makes the string's variant, `list` the
-/// list's. An untagged enum would first copy the whole value into a tree (a long
-/// text, every item of a conversation) and then copy it again into the variant
-/// that fits.
+/// list's. An untagged enum would first buffer the whole value into a tree (every
+/// item of a conversation) and then read the tree again for each variant it tries.
 pub(crate) fn text_or_list<'de, D, T, L>(
     d: D,
     expecting: &'static str,

@@ -247,7 +247,7 @@ fn observe_tally(meter: &Meter, tally: &Arc<Tally>) {
         .u64_observable_counter("switchyard.requests")
         .with_description("Completed Complete and AuxComplete calls, by caller, task and outcome")
         .with_callback(move |counter| {
-            for (task, rows) in t.snapshot().requests {
+            for (task, rows) in t.read(|c| c.requests.clone()) {
                 for (caller, outcome, n) in rows {
                     counter.observe(
                         n,
@@ -266,7 +266,7 @@ fn observe_tally(meter: &Meter, tally: &Arc<Tally>) {
         .u64_observable_counter("switchyard.attempts")
         .with_description("Provider contacts (attempts), by provider, error class and action")
         .with_callback(move |counter| {
-            for ((provider, class, action), n) in t.snapshot().attempts {
+            for ((provider, class, action), n) in t.read(|c| c.attempts.clone()) {
                 counter.observe(
                     n,
                     &[
@@ -285,7 +285,7 @@ fn observe_tally(meter: &Meter, tally: &Arc<Tally>) {
             "Steps of request trails, by kind: attempt, refresh, skip, give_up, stop_stream",
         )
         .with_callback(move |counter| {
-            for (kind, n) in t.snapshot().steps {
+            for (kind, n) in t.read(|c| c.steps.clone()) {
                 counter.observe(n, &[KeyValue::new("kind", kind.as_str())]);
             }
         })
@@ -295,7 +295,7 @@ fn observe_tally(meter: &Meter, tally: &Arc<Tally>) {
         .u64_observable_counter("switchyard.fallbacks")
         .with_description("Moves to another credential or candidate, by error class and action")
         .with_callback(move |counter| {
-            for ((class, action), n) in t.snapshot().fallbacks {
+            for ((class, action), n) in t.read(|c| c.fallbacks.clone()) {
                 counter.observe(
                     n,
                     &[

@@ -10,11 +10,7 @@ use serde::de::DeserializeOwned;
 pub(crate) fn parse_body<T: DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
-    let first = match std::str::from_utf8(body) {
-        Ok(text) => T::deserialize(&mut serde_json::Deserializer::from_str(text)),
-        Err(_) => T::deserialize(&mut serde_json::Deserializer::from_slice(body)),
-    };
-    match first {
+    match crate::json_body::value_at_start(body) {
         Ok(value) => Ok(value),
         Err(_) => {
             let mut de = serde_json::Deserializer::from_slice(body);

@@ -5,7 +5,7 @@
 //! looks it up in a SipHash map, under a lock, on every request. Here a request
 //! takes one lock and adds to a few small maps keyed by the values it already
 //! holds; the attribute sets are built once per series at each collection
-//! (`metrics::Metrics` registers observable counters over [`Tally::snapshot`]).
+//! (`metrics::Metrics` registers observable counters over [`Tally::read`]).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -22,7 +22,7 @@ type Requests = HashMap<Box<str>, Vec<(&'static str, &'static str, u64)>>;
 #[derive(Debug, Default)]
 pub(super) struct Tally(Mutex<Counts>);
 
-/// What [`Tally`] holds, and what a snapshot of it returns.
+/// What [`Tally`] holds.
 #[derive(Debug, Default, Clone)]
 pub(super) struct Counts {
     /// Finished requests.
@@ -73,13 +73,10 @@ impl Tally {
         }
     }
 
-    /// A copy of the counts, taken under the lock (collection is rare; the copy
-    /// keeps the request path from waiting on the exporters).
-    pub(super) fn snapshot(&self) -> Counts {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// What `f` takes from the counts, under the lock: each collector copies out
+    /// the one map it reports, so the request path never waits on the exporters.
+    pub(super) fn read<R>(&self, f: impl FnOnce(&Counts) -> R) -> R {
+        f(&self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -113,7 +110,7 @@ mod tests {
             Some(FailureReason::DeadlineExhausted),
             &[],
         );
-        let c = tally.snapshot();
+        let c = tally.read(Counts::clone);
         assert_eq!(c.requests[""], vec![("primary", "succeeded", 1)]);
         assert_eq!(
             c.requests["vision"],

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::VecDeque;
 
@@ -280,23 +281,29 @@ impl Providers {
         }
     }
 
-    fn post(&self, endpoint: &Endpoint, secret: &SecretString) -> reqwest::RequestBuilder {
-        let builder = self
-            .http
-            .post(endpoint.url.clone())
-            .header(http::header::CONTENT_TYPE, "application/json");
-        match (endpoint.kind, endpoint.keyless) {
+    /// The POST of a call, with its content type and credential; `None` when the
+    /// secret cannot be a header value (the call is then unsendable). Headers are
+    /// built from constants and the secret without `fmt` (reqwest's `bearer_auth`
+    /// formats), and the secret's header is marked sensitive on both kinds.
+    fn post(&self, endpoint: &Endpoint, secret: &SecretString) -> Option<reqwest::RequestBuilder> {
+        const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+        const VERSION: HeaderName = HeaderName::from_static("anthropic-version");
+        let builder = self.http.post(endpoint.url.clone()).header(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let version = HeaderValue::from_static(ANTHROPIC_VERSION);
+        Some(match (endpoint.kind, endpoint.keyless) {
             (ProviderKind::Openai | ProviderKind::OpenaiResponses, true) => builder,
-            (ProviderKind::Openai | ProviderKind::OpenaiResponses, false) => {
-                builder.bearer_auth(secret.expose_secret())
-            }
-            (ProviderKind::Anthropic, true) => {
-                builder.header("anthropic-version", ANTHROPIC_VERSION)
-            }
+            (ProviderKind::Openai | ProviderKind::OpenaiResponses, false) => builder.header(
+                http::header::AUTHORIZATION,
+                secret_value("Bearer ", secret)?,
+            ),
+            (ProviderKind::Anthropic, true) => builder.header(VERSION, version),
             (ProviderKind::Anthropic, false) => builder
-                .header("x-api-key", secret.expose_secret())
-                .header("anthropic-version", ANTHROPIC_VERSION),
-        }
+                .header(API_KEY, secret_value("", secret)?)
+                .header(VERSION, version),
+        })
     }
 
     /// Makes one call with `body` (from [`Providers::body`]), bounded by `timeout`.
@@ -310,7 +317,10 @@ impl Providers {
         let Some(endpoint) = self.endpoints.get(provider) else {
             return CallOutcome::Transport(TransportError::Dns);
         };
-        let builder = self.post(endpoint, secret).timeout(timeout);
+        let Some(builder) = self.post(endpoint, secret) else {
+            return CallOutcome::Unsendable;
+        };
+        let builder = builder.timeout(timeout);
         let response = match builder.body(body).send().await {
             Ok(r) => r,
             Err(e) if e.is_builder() => return CallOutcome::Unsendable,
@@ -376,9 +386,14 @@ impl Providers {
         };
         let started = tokio::time::Instant::now();
         let limit = started + first_token;
-        let send = self
-            .post(endpoint, secret)
-            .header(http::header::ACCEPT, "text/event-stream")
+        let Some(builder) = self.post(endpoint, secret) else {
+            return CallOutcome::Unsendable;
+        };
+        let send = builder
+            .header(
+                http::header::ACCEPT,
+                HeaderValue::from_static("text/event-stream"),
+            )
             .body(body)
             .send();
         let response = match tokio::time::timeout_at(limit, send).await {
@@ -445,4 +460,16 @@ impl Providers {
             }
         }
     }
+}
+
+/// `prefix` and the secret as a sensitive header value, or `None` when the secret
+/// holds a byte no header value may.
+fn secret_value(prefix: &str, secret: &SecretString) -> Option<HeaderValue> {
+    let secret = secret.expose_secret();
+    let mut value = String::with_capacity(prefix.len() + secret.len());
+    value.push_str(prefix);
+    value.push_str(secret);
+    let mut value = HeaderValue::try_from(value).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }

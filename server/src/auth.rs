@@ -61,7 +61,8 @@ impl Authenticator {
     pub fn agent(&self, request: Request<()>) -> Result<Request<()>, Status> {
         let header = request
             .metadata()
-            .get("authorization")
+            .as_ref()
+            .get(http::header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or(""));
         match self.check_agent(header) {
             Ok(()) => Ok(request),
@@ -124,7 +125,8 @@ impl Authenticator {
 fn bearer_digest(request: &Request<()>) -> Result<[u8; 32], Status> {
     let header = request
         .metadata()
-        .get("authorization")
+        .as_ref()
+        .get(http::header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
     bearer(header).map_err(unauthenticated)
 }

@@ -343,7 +343,11 @@ impl Switchyard {
         }
         let id = uuid::Uuid::now_v7();
         let seed = id.as_u64_pair().1;
-        let request_id = id.to_string();
+        // Encoded straight into the string, not through `Display`'s formatter.
+        let request_id = id
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .to_owned();
         tracing::Span::current().record("switchyard.request_id", request_id.as_str());
         let started = Instant::now();
         let now = wall_ms();

@@ -1,17 +1,19 @@
 //! Domain types shared by every layer: callers, chat requests, candidates, error
 //! classes, policy actions and trail steps.
 //!
-//! Depends on nothing but `std`, `serde`, `serde_json` (raw JSON values) and
-//! `secrecy`: no proto, no I/O. The chat itself (messages, options, answers,
+//! Depends on nothing but `std`, `serde`, `serde_json` (raw JSON values), `itoa`
+//! and `secrecy`: no proto, no I/O. The chat itself (messages, options, answers,
 //! stream events) lives in [`chat`].
 
 pub mod chat;
+mod origin;
 
 pub use chat::{
     AnswerBuilder, ChatAnswer, ChatOptions, ChatRequest, FinishReason, Image, ImageDetail,
     ImageSource, JsonObject, JsonSchemaFormat, Message, Part, ReasoningEffort, ResponseFormat,
     Role, StreamEvent, Tool, ToolCall, ToolCallDelta, ToolChoice, Usage, UsageDelta,
 };
+pub use origin::Origin;
 
 use std::fmt;
 use std::sync::Arc;
@@ -44,14 +46,19 @@ impl Caller {
             Caller::Aux(task) => Some(task),
         }
     }
+
+    /// `primary` or `aux:<task>`, without `fmt` (every answer carries it).
+    pub fn label(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Caller::Primary => "primary".into(),
+            Caller::Aux(task) => ["aux:", task].concat().into(),
+        }
+    }
 }
 
 impl fmt::Display for Caller {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Caller::Primary => f.write_str("primary"),
-            Caller::Aux(task) => write!(f, "aux:{task}"),
-        }
+        f.write_str(&self.label())
     }
 }
 
@@ -75,30 +82,6 @@ pub struct Target {
     pub provider: Arc<str>,
     /// Model name sent to the provider.
     pub model: Arc<str>,
-}
-
-/// Where a candidate comes from in the caller's configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// The main agent model.
-    Main,
-    /// `model.fallback_providers[i]`.
-    MainFallback(usize),
-    /// The task's own provider.
-    Task,
-    /// `auxiliary.<task>.fallback_chain[i]`.
-    TaskChain(usize),
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Main => f.write_str("main"),
-            Origin::MainFallback(i) => write!(f, "main_fallback[{i}]"),
-            Origin::Task => f.write_str("task"),
-            Origin::TaskChain(i) => write!(f, "task_chain[{i}]"),
-        }
-    }
 }
 
 /// What a request needs of a candidate beyond text.
@@ -394,23 +377,25 @@ impl TransportError {
     }
 }
 
-/// A candidate as shown to users: provider, model and origin.
+/// A candidate as shown to users: provider, model and origin. Every request's
+/// trail holds its candidates, so the names are shared with the config's, not
+/// copied.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CandidateSummary {
     /// Provider name.
-    pub provider: String,
+    pub provider: Arc<str>,
     /// Model name.
-    pub model: String,
+    pub model: Arc<str>,
     /// `main`, `main_fallback[i]`, `task`, `task_chain[i]`.
-    pub origin: String,
+    pub origin: Origin,
 }
 
 impl From<&Candidate> for CandidateSummary {
     fn from(c: &Candidate) -> Self {
         Self {
-            provider: c.provider.to_string(),
-            model: c.model.to_string(),
-            origin: c.origin.to_string(),
+            provider: c.provider.clone(),
+            model: c.model.clone(),
+            origin: c.origin,
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 
 use super::DoorState;
 use crate::domain::Caller;
@@ -137,26 +137,31 @@ pub(crate) fn resolve_caller(
 
 /// The task header of a request, if any.
 pub(crate) fn task_header(headers: &HeaderMap) -> Option<&str> {
-    headers.get(TASK_HEADER).map(|v| v.to_str().unwrap_or(""))
+    const TASK: HeaderName = HeaderName::from_static(TASK_HEADER);
+    headers.get(TASK).map(|v| v.to_str().unwrap_or(""))
 }
 
 /// The caller's own timeout: `x-switchyard-timeout-ms`, or the seconds the
 /// OpenAI and Anthropic SDKs send as `x-stainless-timeout` or
 /// `x-stainless-read-timeout` (the shorter when both come).
 pub(crate) fn client_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(ms) = get("x-switchyard-timeout-ms").and_then(|v| v.trim().parse::<u64>().ok()) {
+    // Names as constants: a lookup by `&str` parses the name first.
+    const TIMEOUT_MS: HeaderName = HeaderName::from_static("x-switchyard-timeout-ms");
+    const STAINLESS_TIMEOUT: HeaderName = HeaderName::from_static("x-stainless-timeout");
+    const STAINLESS_READ_TIMEOUT: HeaderName = HeaderName::from_static("x-stainless-read-timeout");
+    let get = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(ms) = get(&TIMEOUT_MS).and_then(|v| v.trim().parse::<u64>().ok()) {
         return Some(Duration::from_millis(ms));
     }
-    let seconds = |name: &str| {
+    let seconds = |name: &HeaderName| {
         get(name)
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s > 0.0)
             .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
     };
     match (
-        seconds("x-stainless-timeout"),
-        seconds("x-stainless-read-timeout"),
+        seconds(&STAINLESS_TIMEOUT),
+        seconds(&STAINLESS_READ_TIMEOUT),
     ) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

@@ -1,7 +1,6 @@
 //! The attempt trail in `x-switchyard-*` response headers, the same on every door.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use std::fmt::Write as _;
 
 use axum::response::Response;
 
@@ -31,7 +30,8 @@ const TRAIL: HeaderName = HeaderName::from_static("x-switchyard-trail");
 /// `x-switchyard-*` headers: request id, who answered, and the trail, one step per
 /// `;`-separated entry: `index provider model error_class http_status action`.
 /// Every answer carries them, so they are built without a string per header
-/// (names are constants, numbers are formatted by `HeaderValue`).
+/// (names are constants, numbers are formatted by `HeaderValue` and `itoa`, not
+/// through `fmt`).
 pub(crate) fn trail_headers(
     headers: &mut HeaderMap,
     request_id: &str,
@@ -40,10 +40,7 @@ pub(crate) fn trail_headers(
 ) {
     put(headers, REQUEST_ID, request_id);
     if let Some((caller, provider, model)) = served {
-        match caller.task() {
-            None => put(headers, CALLER, caller.kind()),
-            Some(_) => put(headers, CALLER, &caller.to_string()),
-        }
+        put(headers, CALLER, &caller.label());
         put(headers, PROVIDER, provider);
         put(headers, MODEL, model);
     }
@@ -53,21 +50,26 @@ pub(crate) fn trail_headers(
     headers.insert(FALLBACKS, HeaderValue::from(crate::steps::fallbacks(steps)));
     let mut trail = String::with_capacity(64 * steps.len().min(8));
     let mut entry = String::with_capacity(64);
+    let mut number = itoa::Buffer::new();
     for (i, s) in steps.iter().enumerate() {
         entry.clear();
-        // Writing to a String cannot fail.
-        let _ = write!(
-            entry,
-            "{} {} {} {} {} {}",
-            s.candidate_index,
+        entry.push_str(number.format(s.candidate_index));
+        for part in [
             or_dash(&s.provider),
             or_dash(&s.model),
             s.error_class.as_str(),
-            s.http_status,
-            s.action.as_str()
-        );
+        ] {
+            entry.push(' ');
+            entry.push_str(part);
+        }
+        entry.push(' ');
+        entry.push_str(number.format(s.http_status));
+        entry.push(' ');
+        entry.push_str(s.action.as_str());
         if trail.len() + entry.len() + 2 > MAX_TRAIL_HEADER {
-            let _ = write!(trail, "; ... {} more", steps.len() - i);
+            trail.push_str("; ... ");
+            trail.push_str(number.format(steps.len() - i));
+            trail.push_str(" more");
             break;
         }
         if !trail.is_empty() {

@@ -82,9 +82,9 @@ pub(crate) fn explain_response(t: Trail) -> pb::ExplainFallbackResponse {
             .candidates
             .into_iter()
             .map(|c| pb::Candidate {
-                provider: c.provider,
-                model: c.model,
-                origin: c.origin,
+                provider: c.provider.to_string(),
+                model: c.model.to_string(),
+                origin: c.origin.to_string(),
             })
             .collect(),
         steps: attempts(&t.steps),

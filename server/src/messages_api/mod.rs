@@ -197,7 +197,7 @@ fn served<'a>(
 ) -> Served<'a> {
     Served {
         request_id,
-        caller: Some(caller.to_string()),
+        caller: Some(caller.label()),
         provider: Some(provider),
         model: Some(model),
         credential_id: Some(credential_id),
@@ -222,7 +222,7 @@ fn answer_headers(
 }
 
 fn whole(c: &Completion, caller: &Caller) -> Response {
-    let id = format!("msg_{}", c.request_id);
+    let id = ["msg_", &c.request_id].concat();
     let inputs: Vec<_> = c
         .answer
         .tool_calls
@@ -262,7 +262,7 @@ fn whole(c: &Completion, caller: &Caller) -> Response {
 /// The stream committed to its candidate: `message_start` (who serves, the
 /// trail so far) and `ping` at once, then each item's events from [`sse::Encoder`].
 fn sse_response(stream: CompletionStream, caller: &Caller) -> Response {
-    let id = format!("msg_{}", stream.request_id);
+    let id = ["msg_", &stream.request_id].concat();
     let mut opening = Vec::new();
     sse::event(
         &mut opening,

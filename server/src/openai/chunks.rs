@@ -34,7 +34,7 @@ impl ChunkEncoder {
     /// The encoder of the stream of request `request_id`, answered by `model`.
     pub(super) fn new(request_id: String, model: Arc<str>, include_usage: bool) -> Self {
         Self {
-            id: format!("chatcmpl-{request_id}"),
+            id: ["chatcmpl-", &request_id].concat(),
             created: crate::clock::wall_ms() / 1000,
             model,
             request_id,

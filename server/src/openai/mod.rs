@@ -218,7 +218,7 @@ async fn serve_chat(state: DoorState, headers: HeaderMap, body: Body) -> Respons
     } else {
         match state.service.complete(caller.clone(), chat, deadline).await {
             Ok(c) => {
-                let id = format!("chatcmpl-{}", c.request_id);
+                let id = ["chatcmpl-", &c.request_id].concat();
                 let body = ChatCompletion {
                     id: &id,
                     object: "chat.completion",

@@ -23,7 +23,7 @@ pub(super) fn served<'a>(
 ) -> Served<'a> {
     Served {
         request_id,
-        caller: Some(caller.to_string()),
+        caller: Some(caller.label()),
         provider: Some(provider),
         model: Some(model),
         credential_id: Some(credential_id),

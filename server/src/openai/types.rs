@@ -418,7 +418,7 @@ pub struct Served<'a> {
     pub request_id: &'a str,
     /// `primary` or `aux:<task>`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub caller: Option<String>,
+    pub caller: Option<std::borrow::Cow<'static, str>>,
     /// Provider that served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<&'a str>,

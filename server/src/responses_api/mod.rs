@@ -154,7 +154,7 @@ async fn serve(state: DoorState, headers: HeaderMap, body: Body) -> Response {
 
 /// A whole answer: the response object, with who served and the trail.
 fn whole(c: &Completion, caller: &crate::domain::Caller, echo: &Echo) -> Response {
-    let id = format!("resp_{}", c.request_id);
+    let id = ["resp_", &c.request_id].concat();
     let model = c.answer.model.as_deref().unwrap_or(&c.model);
     let mut body = echo.response(&id, crate::clock::wall_ms() / 1000, model);
     let (status, incomplete) = convert::status(c.answer.finish_reason);
@@ -164,7 +164,7 @@ fn whole(c: &Completion, caller: &crate::domain::Caller, echo: &Echo) -> Respons
     body.usage = Some(convert::usage(c.answer.usage));
     body.switchyard = Some(Served {
         request_id: &c.request_id,
-        caller: Some(caller.to_string()),
+        caller: Some(caller.label()),
         provider: Some(&c.provider),
         model: Some(&c.model),
         credential_id: Some(&c.credential_id),

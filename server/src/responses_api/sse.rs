@@ -85,7 +85,7 @@ impl Item {
 /// Who answers, as `response.created` says it.
 #[derive(Debug)]
 struct Start {
-    caller: String,
+    caller: std::borrow::Cow<'static, str>,
     provider: Arc<str>,
     credential_id: Arc<str>,
     steps: Vec<Step>,
@@ -108,7 +108,7 @@ impl Writer {
     /// The writer of one response.
     pub(crate) fn new(request_id: String, model: Arc<str>, echo: Echo) -> Self {
         Self {
-            id: format!("resp_{request_id}"),
+            id: ["resp_", &request_id].concat(),
             request_id,
             created_at: crate::clock::wall_ms() / 1000,
             model,
@@ -385,7 +385,7 @@ pub(crate) fn response(stream: CompletionStream, caller: &Caller, echo: Echo) ->
         &stream.steps,
     );
     let start = Start {
-        caller: caller.to_string(),
+        caller: caller.label(),
         provider: stream.provider.clone(),
         credential_id: stream.credential_id.clone(),
         steps: stream.steps,

@@ -38,7 +38,7 @@ pub(crate) fn trail(id: &str, at: Millis) -> Trail {
         candidates: vec![CandidateSummary {
             provider: "p".into(),
             model: "m".into(),
-            origin: "task".into(),
+            origin: crate::domain::Origin::Task,
         }],
         steps: vec![Step {
             candidate_index: 0,

@@ -404,11 +404,13 @@ impl App {
                     self.service.clone(),
                     self.auth.clone(),
                     self.listeners.body_read_timeout,
-                ))
-                .layer(in_flight.clone());
+                ));
+            // The in-flight layer wraps the router as a whole: as an axum layer it
+            // would wrap each route, and box each answer's body again.
+            let service = tower::Layer::layer(&in_flight, router);
             tokio::spawn(listener::serve_http(
                 Listener::new(listener, limits),
-                router,
+                service,
                 drained(draining.clone()),
             ))
         });

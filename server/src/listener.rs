@@ -273,14 +273,26 @@ impl Listener {
 
 // === HTTP accept loop ===
 
-/// Serves `router` on `listener` until `shutdown` completes, then stops accepting,
-/// closes idle connections and lets calls in flight finish (the caller bounds how
-/// long it waits for this future).
-pub async fn serve_http(
+/// Serves `service` (an axum router, or one inside the [`InFlight`] layer) on
+/// `listener` until `shutdown` completes, then stops accepting, closes idle
+/// connections and lets calls in flight finish (the caller bounds how long it waits
+/// for this future).
+pub async fn serve_http<S, B>(
     listener: Listener,
-    router: axum::Router,
+    service: S,
     shutdown: impl Future<Output = ()> + Send,
-) {
+) where
+    S: tower::Service<
+            http::Request<axum::body::Body>,
+            Response = http::Response<B>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     let limits = listener.limits;
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -306,17 +318,13 @@ pub async fn serve_http(
             }
         };
         let handle = conn.handle();
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: http::Request<_>| {
+        let service = service.clone();
+        let per_request = hyper::service::service_fn(move |mut request: http::Request<_>| {
             request.extensions_mut().insert(handle.clone());
-            let mut router = router.clone();
-            async move {
-                use tower::Service as _;
-                router.call(request.map(axum::body::Body::new)).await
-            }
+            service.clone().call(request.map(axum::body::Body::new))
         });
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(conn), service)
+            .serve_connection_with_upgrades(TokioIo::new(conn), per_request)
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -379,7 +379,8 @@ impl TransportError {
 
 /// A candidate as shown to users: provider, model and origin. Every request's
 /// trail holds its candidates, so the names are shared with the config's, not
-/// copied.
+/// copied. The origin is kept as its label: a stored trail reads back whatever
+/// label it was written with.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CandidateSummary {
     /// Provider name.
@@ -387,7 +388,7 @@ pub struct CandidateSummary {
     /// Model name.
     pub model: Arc<str>,
     /// `main`, `main_fallback[i]`, `task`, `task_chain[i]`.
-    pub origin: Origin,
+    pub origin: std::borrow::Cow<'static, str>,
 }
 
 impl From<&Candidate> for CandidateSummary {
@@ -395,7 +396,7 @@ impl From<&Candidate> for CandidateSummary {
         Self {
             provider: c.provider.clone(),
             model: c.model.clone(),
-            origin: c.origin,
+            origin: c.origin.label(),
         }
     }
 }

@@ -84,7 +84,7 @@ pub(crate) fn explain_response(t: Trail) -> pb::ExplainFallbackResponse {
             .map(|c| pb::Candidate {
                 provider: c.provider.to_string(),
                 model: c.model.to_string(),
-                origin: c.origin.to_string(),
+                origin: c.origin.into_owned(),
             })
             .collect(),
         steps: attempts(&t.steps),

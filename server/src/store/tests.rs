@@ -38,7 +38,7 @@ pub(crate) fn trail(id: &str, at: Millis) -> Trail {
         candidates: vec![CandidateSummary {
             provider: "p".into(),
             model: "m".into(),
-            origin: crate::domain::Origin::Task,
+            origin: "task".into(),
         }],
         steps: vec![Step {
             candidate_index: 0,

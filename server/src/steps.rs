@@ -135,7 +135,7 @@ pub fn fallbacks(steps: &[Step]) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -161,7 +161,8 @@ mod tests {
         assert_eq!(s.reason, "answered");
     }
 
-    fn step(cred: Option<&str>, class: ErrorClass, status: u16, action: Action) -> Step {
+    /// A step of provider `p` (none for a give-up), model `m`, and credential `cred`.
+    pub(crate) fn step(cred: Option<&str>, class: ErrorClass, status: u16, action: Action) -> Step {
         Step {
             candidate_index: 0,
             provider: if action == Action::GiveUp { "" } else { "p" }.into(),

@@ -84,18 +84,9 @@ impl Tally {
 mod tests {
     use super::*;
 
+    /// An attempt of provider `p` with credential `k`.
     fn attempt(class: ErrorClass, status: u16, action: Action) -> Step {
-        Step {
-            candidate_index: 0,
-            provider: "p".into(),
-            model: "m".into(),
-            credential_id: Some("k".into()),
-            error_class: class,
-            http_status: status,
-            action,
-            reason: String::new(),
-            duration_ms: 0,
-        }
+        crate::steps::tests::step(Some("k"), class, status, action)
     }
 
     #[test]

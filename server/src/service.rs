@@ -8,29 +8,30 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use tokio::sync::mpsc;
-use tracing::Instrument as _;
 
-use crate::classify::Classification;
 use crate::clock::wall_ms;
 use crate::config::{Config, Limits, ModelWindow};
 use crate::credentials::CredentialPool;
 use crate::domain::{
-    Caller, CandidateSummary, ChatAnswer, ChatRequest, CredentialId, ErrorClass, FailureReason,
-    FinishReason, Millis, Needs, Step, StreamEvent, ToolCallDelta, Trail, Usage,
+    Caller, CandidateSummary, ChatAnswer, ChatRequest, CredentialId, FailureReason, FinishReason,
+    Millis, Needs, Step, ToolCallDelta, Trail, Usage,
 };
 use crate::executor::{Delivery, HttpUpstream, Streamed, Whole, drive};
 use crate::live::{Generation, Live};
 use crate::metrics::Metrics;
 use crate::oauth::Refresher;
 use crate::policy::{Finish, Run, UnknownTask};
-use crate::provider::{OpenStream, Providers};
-use crate::redact::Scrubber;
+use crate::provider::Providers;
 use crate::simulate::{CredentialBasis, CredentialError, SimulatedUpstream, plan_with};
 pub(crate) use crate::simulate::{Simulated, SimulationSpec};
 use crate::steps::{StepCounts, StepKind, cut_reasons};
 use crate::store::{Store, StoreError};
 use crate::writer::Recorder;
+
+mod events;
+
+pub(crate) use events::Events;
+use events::{Committed, StreamSecrets};
 
 /// Most of the caller's deadline kept back to deliver the answer in time.
 const DEADLINE_MARGIN_MS: u64 = 50;
@@ -261,7 +262,7 @@ impl Switchyard {
             .until(meta.end);
         let driven = drive(&mut run, &mut upstream).await;
         let failure = failure_of(driven.finish);
-        let Some((plan, mut open)) = driven.answer else {
+        let Some((plan, open)) = driven.answer else {
             let request_id = meta.request_id.clone();
             let steps = conclude(&self.recorder, &self.metrics, meta, run, failure);
             return Err(CallError::Failed {
@@ -271,39 +272,28 @@ impl Switchyard {
             });
         };
         let presented = upstream.presented();
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        // The events already read (the one that committed the stream, and those of
-        // the same read) are queued for the caller now, so its first bytes do not
-        // wait for the pump's first turn on a worker.
-        while tx.capacity() > 0
-            && let Some(event) = open.ready_event()
-        {
-            if let Some(item) = content_item(event) {
-                let _ = tx.try_send(item);
-            }
-        }
-        let secrets = StreamSecrets {
-            pool: self.pool.clone(),
-            provider: plan.candidate.provider.clone(),
-            presented,
-        };
         let started = CompletionStream {
             request_id: meta.request_id.clone(),
-            provider: plan.candidate.provider,
+            provider: plan.candidate.provider.clone(),
             model: plan.candidate.model,
             credential_id: plan.credential_id,
             steps: cut_reasons(run.steps().to_vec()),
-            events: rx,
+            events: Events::new(Committed {
+                open,
+                recorder: self.recorder.clone(),
+                metrics: self.metrics.clone(),
+                meta,
+                run,
+                secrets: StreamSecrets {
+                    pool: self.pool.clone(),
+                    provider: plan.candidate.provider,
+                    presented,
+                },
+                committed: Instant::now(),
+                budget: None,
+                span: tracing::Span::current(),
+            }),
         };
-        let pump = Pump {
-            recorder: self.recorder.clone(),
-            metrics: self.metrics.clone(),
-            meta,
-            run,
-            tx,
-            secrets,
-        };
-        tokio::spawn(pump.run(open).in_current_span());
         Ok(started)
     }
 
@@ -438,9 +428,6 @@ impl Switchyard {
     }
 }
 
-/// Text pieces buffered between the provider and a slow caller.
-const STREAM_BUFFER: usize = 64;
-
 /// A streamed completion, committed to the candidate that produced the first token.
 #[derive(Debug)]
 pub struct CompletionStream {
@@ -456,7 +443,7 @@ pub struct CompletionStream {
     pub steps: Vec<Step>,
     /// Text and tool-call pieces, then one final [`StreamItem::Finished`] or
     /// [`StreamItem::Failed`].
-    pub events: mpsc::Receiver<StreamItem>,
+    pub events: Events,
 }
 
 /// One event of a committed stream.
@@ -521,110 +508,4 @@ fn conclude(
         steps: steps.clone(),
     });
     steps
-}
-
-/// The caller's item of a content event (text, a tool-call piece); `None` for
-/// any other.
-fn content_item(event: StreamEvent) -> Option<StreamItem> {
-    match event {
-        StreamEvent::ToolCall(delta) => Some(StreamItem::ToolCall(delta)),
-        StreamEvent::Text(text) => Some(StreamItem::Text(text)),
-        _ => None,
-    }
-}
-
-/// Forwards a committed stream to the caller, then records its end.
-struct Pump {
-    recorder: Arc<Recorder>,
-    metrics: Metrics,
-    meta: RequestMeta,
-    run: Run,
-    tx: mpsc::Sender<StreamItem>,
-    secrets: StreamSecrets,
-}
-
-/// Where the secrets to scrub from a committed stream's error event come from,
-/// read only if one arrives.
-#[derive(Debug)]
-struct StreamSecrets {
-    pool: Arc<CredentialPool>,
-    provider: Arc<str>,
-    presented: Option<Arc<secrecy::SecretString>>,
-}
-
-impl StreamSecrets {
-    fn scrubber(&self) -> Scrubber {
-        let mut secrets = self.pool.provider_secrets(&self.provider);
-        secrets.extend(self.presented.as_deref().cloned());
-        Scrubber::new(&secrets)
-    }
-}
-
-impl Pump {
-    async fn run(mut self, mut open: OpenStream) {
-        let committed = Instant::now();
-        // One timer for the request's budget over the whole stream, registered at
-        // the first wait, rather than one per event.
-        let budget = tokio::time::sleep_until(self.meta.end);
-        tokio::pin!(budget);
-        let interrupted = loop {
-            let next = tokio::select! {
-                biased;
-                next = open.next_event() => Ok(next),
-                () = &mut budget => Err(()),
-            };
-            match next {
-                Ok(Ok(Some(event))) => {
-                    // `next_event` yields content only.
-                    let Some(item) = content_item(event) else {
-                        continue;
-                    };
-                    if self.tx.send(item).await.is_err() {
-                        break Some(Classification {
-                            class: ErrorClass::None,
-                            http_status: open.status(),
-                            retry_after_ms: None,
-                            detail: "the caller closed the stream".into(),
-                        });
-                    }
-                }
-                Ok(Ok(None)) => break None,
-                Ok(Err(failure)) => {
-                    break Some(failure.classify(open.status(), &self.secrets.scrubber()));
-                }
-                Err(_) => {
-                    break Some(Classification {
-                        class: ErrorClass::Transport,
-                        http_status: open.status(),
-                        retry_after_ms: None,
-                        detail: "the request's time budget ran out mid-stream".into(),
-                    });
-                }
-            }
-        };
-        // Closes the provider connection before the bookkeeping.
-        let usage = open.usage();
-        let finish_reason = open.finish_reason().unwrap_or_default();
-        drop(open);
-        if let Some(c) = &interrupted {
-            let ms = committed.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
-            self.run.record_interrupted(ms, c);
-        }
-        let failure = interrupted.map(|_| FailureReason::StreamInterrupted);
-        let request_id = self.meta.request_id.clone();
-        let steps = conclude(&self.recorder, &self.metrics, self.meta, self.run, failure);
-        let last = match failure {
-            None => StreamItem::Finished {
-                usage,
-                finish_reason,
-                steps,
-            },
-            Some(reason) => StreamItem::Failed(CallError::Failed {
-                request_id,
-                reason,
-                steps,
-            }),
-        };
-        let _ = self.tx.send(last).await;
-    }
 }

@@ -1,17 +1,23 @@
 //! The body of a committed stream, for every HTTP door. Each door's encoder turns
 //! [`StreamItem`]s into the bytes of its events; this module hands hyper one body
-//! frame holding every item already received, instead of one frame per item, so
-//! hyper writes them with one chunk header and one system call.
+//! frame holding every item the provider's bytes already hold, instead of one
+//! frame per item, so hyper writes them with one chunk header and one system call.
 //!
-//! It never waits for more items to make a batch: a frame holds the items that had
-//! arrived when hyper asked for the next frame, so the first event leaves as soon
-//! as it did before. Items that arrive one at a time still cost a frame each.
-//! No I/O of its own and no decisions: the door's encoder chooses every byte.
+//! The body reads the stream itself, on the connection's task: hyper's poll for
+//! the next frame reads the provider ([`Events::poll_recv`]), with no task or queue
+//! between them. It never waits for more items to make a batch: a frame holds the
+//! items that were there when hyper asked for it, so the first event leaves at
+//! once. Items that arrive one at a time still cost a frame each. No decisions:
+//! the door's encoder chooses every byte.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
-use tokio::sync::mpsc;
+use http_body::Frame;
 
-use crate::service::StreamItem;
+use crate::service::{Events, StreamItem};
 
 /// The bytes one frame collects before it is handed on. The items after it wait
 /// for the next poll of the body, which follows at once: a bound on the frame's
@@ -20,64 +26,93 @@ pub(crate) const FRAME_BYTES: usize = 16 * 1024;
 
 /// A stream's body: `opening` first (with whatever items are already there),
 /// then the encoded items, coalesced as they arrive, until the last item
-/// ([`StreamItem::Finished`] or [`StreamItem::Failed`]) or until the sender is
-/// gone. `encode` appends the bytes of one item to the frame.
-pub(crate) fn body<E>(opening: Vec<u8>, events: mpsc::Receiver<StreamItem>, encode: E) -> Body
+/// ([`StreamItem::Finished`] or [`StreamItem::Failed`]) or until the items
+/// end. `encode` appends the bytes of one item to the frame.
+pub(crate) fn body<I, E>(opening: Vec<u8>, events: I, encode: E) -> Body
 where
-    E: FnMut(StreamItem, &mut Vec<u8>) + Send + 'static,
+    I: Items,
+    E: FnMut(StreamItem, &mut Vec<u8>) + Send + Unpin + 'static,
 {
-    let relay = Relay {
+    Body::new(Relay {
         events,
         encode,
         opening,
-    };
-    let frames = futures::stream::unfold(Some(relay), |relay| async move {
-        let mut relay = relay?;
-        let (frame, more) = relay.next_frame().await?;
-        Some((
-            Ok::<_, std::convert::Infallible>(Bytes::from(frame)),
-            more.then_some(relay),
-        ))
-    });
-    Body::from_stream(frames)
+        ended: false,
+    })
 }
 
-/// The state of one stream's body between frames.
-struct Relay<E> {
-    events: mpsc::Receiver<StreamItem>,
+/// Where a body's items come from: a committed stream's [`Events`].
+pub(crate) trait Items: Send + Unpin + 'static {
+    /// The next item, once there; `None` after the last.
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<StreamItem>>;
+    /// The next item if it is there without waiting.
+    fn try_recv(&mut self) -> Option<StreamItem>;
+}
+
+impl Items for Events {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<StreamItem>> {
+        Events::poll_recv(self, cx)
+    }
+
+    fn try_recv(&mut self) -> Option<StreamItem> {
+        Events::try_recv(self)
+    }
+}
+
+/// One stream's body: polled by hyper for each frame, it reads the items
+/// itself, with no future of its own between frames.
+struct Relay<I, E> {
+    events: I,
     encode: E,
     /// The opening events, until the first frame takes them.
     opening: Vec<u8>,
+    /// The last item (or the end of the items) has been framed.
+    ended: bool,
 }
 
-impl<E: FnMut(StreamItem, &mut Vec<u8>)> Relay<E> {
-    /// The next frame, and whether more may follow; `None` once the sender is gone
-    /// and nothing is left.
-    async fn next_frame(&mut self) -> Option<(Vec<u8>, bool)> {
-        let mut frame = std::mem::take(&mut self.opening);
+impl<I: Items, E: FnMut(StreamItem, &mut Vec<u8>) + Unpin> http_body::Body for Relay<I, E> {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let mut frame = std::mem::take(&mut this.opening);
         // The opening leaves at once, items or not; later frames wait for one item.
         if frame.is_empty() {
-            let item = self.events.recv().await?;
-            if !self.push(item, &mut frame) {
-                return Some((frame, false));
+            match this.events.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    this.ended = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(item)) => this.push(item, &mut frame),
             }
         }
-        while frame.len() < FRAME_BYTES {
-            let Ok(item) = self.events.try_recv() else {
+        while !this.ended && frame.len() < FRAME_BYTES {
+            let Some(item) = this.events.try_recv() else {
                 break;
             };
-            if !self.push(item, &mut frame) {
-                return Some((frame, false));
-            }
+            this.push(item, &mut frame);
         }
-        Some((frame, true))
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(frame)))))
     }
 
-    /// Encodes `item` into `frame`; false after the stream's last item.
-    fn push(&mut self, item: StreamItem, frame: &mut Vec<u8>) -> bool {
-        let more = matches!(item, StreamItem::Text(_) | StreamItem::ToolCall(_));
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
+}
+
+impl<I, E: FnMut(StreamItem, &mut Vec<u8>)> Relay<I, E> {
+    /// Encodes `item` into `frame`; the stream has ended after its last item.
+    fn push(&mut self, item: StreamItem, frame: &mut Vec<u8>) {
+        self.ended = !matches!(item, StreamItem::Text(_) | StreamItem::ToolCall(_));
         (self.encode)(item, frame);
-        more
     }
 }
 
@@ -86,6 +121,18 @@ mod tests {
     use super::*;
     use crate::domain::{FinishReason, Usage};
     use http_body_util::BodyExt as _;
+    use tokio::sync::mpsc;
+
+    /// Items sent by the test, as a committed stream would read them.
+    impl Items for mpsc::Receiver<StreamItem> {
+        fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<StreamItem>> {
+            mpsc::Receiver::poll_recv(self, cx)
+        }
+
+        fn try_recv(&mut self) -> Option<StreamItem> {
+            mpsc::Receiver::try_recv(self).ok()
+        }
+    }
 
     fn finished() -> StreamItem {
         StreamItem::Finished {

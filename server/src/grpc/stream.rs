@@ -7,7 +7,7 @@ use switchyard_client::pb;
 use tonic::Status;
 
 use crate::domain::{AnswerBuilder, StreamEvent};
-use crate::service::{CompletionStream, StreamItem};
+use crate::service::{CompletionStream, Events, StreamItem};
 
 use super::convert::{tool_call_delta, tool_calls, usage};
 use super::status::call_status;
@@ -32,7 +32,7 @@ pub(crate) enum Event {
 /// What the stream carries between events: the receiver, and the tool-call
 /// pieces so far, assembled for `Finished`.
 struct State {
-    events: tokio::sync::mpsc::Receiver<StreamItem>,
+    events: Events,
     calls: AnswerBuilder,
 }
 

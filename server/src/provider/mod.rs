@@ -423,7 +423,7 @@ impl Providers {
             };
         }
         let mut stream = OpenStream {
-            response,
+            body: http::Response::<reqwest::Body>::from(response).into_body(),
             kind: endpoint.kind,
             parser: EventParser::new(endpoint.kind),
             status,
@@ -433,6 +433,7 @@ impl Providers {
             ready: VecDeque::new(),
             idle: endpoint.idle_timeout,
             idle_timer: None,
+            wait_deadline: None,
             done: false,
             finish_reason: None,
             model: None,

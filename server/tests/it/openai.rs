@@ -196,6 +196,46 @@ async fn a_stream_broken_after_text_ends_with_an_error_event_and_no_done() {
 }
 
 #[tokio::test]
+async fn a_caller_that_leaves_mid_stream_closes_the_provider_stream_and_its_trail_says_so() {
+    use switchyard_client::pb;
+    let (fakes, mut app, base, _dir) = setup().await;
+    fakes
+        .main
+        .push([FakeReply::stream(&["a"; 50]).with_gap(std::time::Duration::from_millis(20))]);
+    let mut response = reqwest::Client::new()
+        .post(format!("{base}/chat/completions"))
+        .json(&chat("switchyard/primary", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-switchyard-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // The opening, then the first piece of text: the stream is committed.
+    let mut read = String::new();
+    while !read.contains("\"content\":\"a\"") {
+        let chunk = response.chunk().await.unwrap().expect("more of the stream");
+        read.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    drop(response);
+    // The trail is recorded as soon as the door lets go of the stream.
+    let recorded = app.explain_id_when_recorded(&request_id).await;
+    let recorded = recorded.expect("a trail is recorded");
+    assert_eq!(recorded.outcome(), pb::Outcome::Failed);
+    let last = recorded.steps.last().unwrap();
+    assert_eq!(last.action(), pb::Action::StopStream);
+    assert!(
+        last.reason.contains("the caller closed the stream"),
+        "{}",
+        last.reason
+    );
+    assert_eq!(fakes.counts(), [1, 0, 0, 0, 0]);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn failures_use_openai_error_shapes_and_status_codes() {
     let (fakes, app, base, _dir) = setup().await;
     let http = reqwest::Client::new();

@@ -423,23 +423,8 @@ async fn a_caller_that_stops_reading_closes_the_provider_stream() {
         panic!("expected Started")
     };
     drop(stream);
-    // The trail is recorded once the pump notices the caller left.
-    let mut recorded = None;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if let Ok(r) = app
-            .client
-            .explain_fallback(pb::ExplainFallbackRequest {
-                query: Some(pb::explain_fallback_request::Query::RequestId(
-                    started.request_id.clone(),
-                )),
-            })
-            .await
-        {
-            recorded = Some(r.into_inner());
-            break;
-        }
-    }
+    // The trail is recorded as soon as the server lets go of the stream.
+    let recorded = app.explain_id_when_recorded(&started.request_id).await;
     let recorded = recorded.expect("a trail is recorded");
     assert_eq!(recorded.outcome(), pb::Outcome::Failed);
     // Far fewer than 50 pieces were read from the provider.

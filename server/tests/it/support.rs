@@ -218,6 +218,26 @@ impl TestApp {
             .into_inner()
     }
 
+    /// The trail of request `id` once it is recorded, asked every 10 ms for at
+    /// most 3 s; `None` if it never is.
+    pub(crate) async fn explain_id_when_recorded(
+        &mut self,
+        id: &str,
+    ) -> Option<pb::ExplainFallbackResponse> {
+        for _ in 0..300 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let query = pb::explain_fallback_request::Query::RequestId(id.into());
+            if let Ok(r) = self
+                .client
+                .explain_fallback(pb::ExplainFallbackRequest { query: Some(query) })
+                .await
+            {
+                return Some(r.into_inner());
+            }
+        }
+        None
+    }
+
     /// Simulates `caller` with the outcomes of `script` (as pushed to the fakes).
     pub(crate) async fn simulate(
         &mut self,

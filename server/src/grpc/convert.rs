@@ -395,9 +395,9 @@ pub(crate) fn reply(c: Completion) -> Reply {
     Reply {
         attempts: attempts(&c.steps),
         served_by: Some(pb::ServedBy {
-            provider: c.provider.to_string(),
-            model: c.model.to_string(),
-            credential_id: c.credential_id.to_string(),
+            provider: String::from(&*c.provider),
+            model: String::from(&*c.model),
+            credential_id: String::from(&*c.credential_id),
         }),
         request_id: c.request_id,
         content,

@@ -145,8 +145,8 @@ fn failure_status(
         && let Some(last) = steps.last()
     {
         // The attempt whose stream broke off.
-        metadata.insert("provider".into(), last.provider.to_string());
-        metadata.insert("model".into(), last.model.to_string());
+        metadata.insert("provider".into(), String::from(&*last.provider));
+        metadata.insert("model".into(), String::from(&*last.model));
         metadata.insert("candidate_index".into(), last.candidate_index.to_string());
         metadata.insert("error_class".into(), last.error_class.as_str().to_owned());
     }

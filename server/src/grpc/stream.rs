@@ -44,9 +44,9 @@ pub(crate) fn event_stream<R: Send + 'static>(
     let started = pb::StreamStarted {
         request_id: s.request_id,
         served_by: Some(pb::ServedBy {
-            provider: s.provider.to_string(),
-            model: s.model.to_string(),
-            credential_id: s.credential_id.to_string(),
+            provider: String::from(&*s.provider),
+            model: String::from(&*s.model),
+            credential_id: String::from(&*s.credential_id),
         }),
         attempts: attempts(&s.steps),
     };

@@ -13,8 +13,8 @@ pub(crate) fn attempts(steps: &[Step]) -> Vec<pb::Attempt> {
 fn attempt(s: &Step) -> pb::Attempt {
     pb::Attempt {
         candidate_index: s.candidate_index,
-        provider: s.provider.to_string(),
-        model: s.model.to_string(),
+        provider: String::from(&*s.provider),
+        model: String::from(&*s.model),
         credential_id: s.credential_id.as_deref().unwrap_or("").to_owned(),
         error_class: error_class(s.error_class) as i32,
         http_status: u32::from(s.http_status),
@@ -82,8 +82,8 @@ pub(crate) fn explain_response(t: Trail) -> pb::ExplainFallbackResponse {
             .candidates
             .into_iter()
             .map(|c| pb::Candidate {
-                provider: c.provider.to_string(),
-                model: c.model.to_string(),
+                provider: String::from(&*c.provider),
+                model: String::from(&*c.model),
                 origin: c.origin.into_owned(),
             })
             .collect(),

@@ -155,9 +155,12 @@ impl Writer {
         }
         if waiting {
             // Trails linger for company, unless a health change (never kept
-            // waiting), a full batch or the shutdown is there.
+            // waiting), a full batch, a full buffer or the shutdown is there. (A
+            // full buffer lingering would drop its oldest to make room, and when
+            // trails come faster than the buffer holds in a linger, it would
+            // never be written.)
             let lingering = self.pending.is_empty()
-                && self.trails.len() < BATCH
+                && self.trails.len() < BATCH.min(self.buffer)
                 && self
                     .trails
                     .front()
@@ -351,5 +354,59 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{key, trail};
+
+    async fn writer(buffer: usize) -> (Writer, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), key()).await.unwrap();
+        let writer = Writer::new(
+            store,
+            1000,
+            buffer,
+            Status::new(),
+            Arc::new(Losses::default()),
+            Arc::new(Recent::new(100)),
+        );
+        (writer, dir)
+    }
+
+    fn written(op: Option<Op>) -> Option<usize> {
+        match op? {
+            Op::Write { trails, .. } => Some(trails.len()),
+            Op::Prune | Op::Probe => None,
+        }
+    }
+
+    /// A buffer that fills within a linger is written at once: lingering on, the
+    /// writer dropped its oldest for each new trail, and at a steady rate above
+    /// `buffer` per linger it never wrote any (a five-trail buffer at 200 calls a
+    /// second went through a PostgreSQL outage without one write failing).
+    #[tokio::test]
+    async fn a_full_buffer_is_written_without_lingering() {
+        let (mut writer, _dir) = writer(5).await;
+        let t0 = Instant::now();
+        for i in 0..4 {
+            writer.take_trail(Arc::new(trail(&format!("r{i}"), i)), t0);
+        }
+        assert_eq!(written(writer.next_op(t0, false)), None, "four linger");
+        writer.take_trail(Arc::new(trail("r4", 4)), t0);
+        assert_eq!(written(writer.next_op(t0, false)), Some(5));
+        assert_eq!(writer.losses.buffer_full.load(Ordering::Relaxed), 0);
+    }
+
+    /// Below the buffer, trails still wait out the linger for company.
+    #[tokio::test]
+    async fn trails_below_the_buffer_linger_for_a_batch() {
+        let (mut writer, _dir) = writer(super::super::DEFAULT_BUFFER).await;
+        let t0 = Instant::now();
+        writer.take_trail(Arc::new(trail("r0", 0)), t0);
+        assert_eq!(written(writer.next_op(t0 + LINGER / 2, false)), None);
+        assert_eq!(written(writer.next_op(t0 + LINGER, false)), Some(1));
     }
 }

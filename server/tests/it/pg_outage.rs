@@ -233,7 +233,8 @@ async fn outage_under_load(cluster: &Cluster, buffer: u32, outage: Duration) -> 
     let seen = seen.lock().unwrap().clone();
     assert!(
         seen.contains(&ServingStatus::NotServing),
-        "the store's health went NOT_SERVING: {seen:?}"
+        "the store's health went NOT_SERVING: {seen:?}; the server logged:\n{}",
+        server.logs()
     );
 
     // Every trail is written, or counted as dropped past the bound.

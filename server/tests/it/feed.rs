@@ -83,7 +83,16 @@ impl Cluster {
             ("SWITCHYARD__DATABASE__RESYNC_INTERVAL", resync),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
-        TestApp::spawn(Config::from_yaml(&yaml, "<test>", env).unwrap()).await
+        let before = listeners(&self.url).await;
+        let app = TestApp::spawn(Config::from_yaml(&yaml, "<test>", env).unwrap()).await;
+        // The replica connects its listener after it starts serving: on a loaded
+        // machine, well after. A test of notifications starts once it listens.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while listeners(&self.url).await <= before {
+            assert!(Instant::now() < deadline, "the replica never listened");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        app
     }
 
     /// The keys `main` received since the last call of this, in order.
@@ -164,6 +173,24 @@ async fn cut_listeners(url: &SecretString) -> i64 {
     .unwrap();
     let _ = conn.close().await;
     killed
+}
+
+/// Listeners that have run their `LISTEN` on the cluster's database.
+async fn listeners(url: &SecretString) -> i64 {
+    let mut conn = sqlx::PgConnection::connect(url.expose_secret())
+        .await
+        .unwrap();
+    let n = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE application_name = $1 AND datname = current_database()
+           AND query LIKE 'LISTEN%'",
+    )
+    .bind(switchyard::feed::APPLICATION_NAME)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let _ = conn.close().await;
+    n
 }
 
 #[tokio::test]

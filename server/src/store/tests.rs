@@ -418,3 +418,87 @@ async fn concurrent_opens_of_a_fresh_postgres_database_migrate_it_once() {
         store.close().await;
     }
 }
+
+/// A trail of 0.1 kept its steps in `attempts`, one row each: the migration
+/// `attempts_into_steps` moves them into `requests.steps` in their order, read back
+/// as any later trail's, and drops the table (whose cascade cost every prune).
+/// Runs the migrations' own SQL on a database built as 0.1 left it.
+#[tokio::test]
+async fn the_steps_of_a_trail_of_0_1_move_into_its_row() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let run = |sql: &'static str| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
+    run(include_str!(
+        "../../../migrations/sqlite/20261129000001_init.sql"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    run(include_str!(
+        "../../../migrations/sqlite/20261129000003_trail_steps_json.sql"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    run(
+        "INSERT INTO requests (id, caller_kind, task, created_at, outcome, candidates)
+         VALUES ('old', 'aux', 'vision', 1, 'succeeded', '[]'),
+                ('bare', 'primary', NULL, 2, 'failed', '[]');
+         INSERT INTO attempts VALUES
+             ('old', 1, 1, 'fb', 'fb-model', NULL, 'none', 200, 'succeed', 'served', 12),
+             ('old', 0, 0, 'main', 'main-model', 'main-k1', 'auth', 401, 'next_candidate',
+              'token \"invalidated\"', 30);",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    run(include_str!(
+        "../../../migrations/sqlite/20261203000001_attempts_into_steps.sql"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let steps: String = sqlx::query_scalar("SELECT steps FROM requests WHERE id = 'old'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let steps = super::trails::steps_from_json(&steps).unwrap();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    let (first, second) = (&steps[0], &steps[1]);
+    assert_eq!(
+        (first.candidate_index, &*first.provider, &*first.model),
+        (0, "main", "main-model")
+    );
+    assert_eq!(first.credential_id.as_deref(), Some("main-k1"));
+    assert_eq!(
+        (first.error_class, first.http_status, first.action),
+        (ErrorClass::Auth, 401, Action::NextCandidate)
+    );
+    assert_eq!(
+        (first.reason.as_str(), first.duration_ms),
+        ("token \"invalidated\"", 30)
+    );
+    assert_eq!(
+        (
+            second.candidate_index,
+            &*second.provider,
+            second.credential_id.as_deref()
+        ),
+        (1, "fb", None)
+    );
+    assert_eq!((second.action, second.duration_ms), (Action::Succeed, 12));
+    let bare: String = sqlx::query_scalar("SELECT steps FROM requests WHERE id = 'bare'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(bare, "[]");
+    let tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 'attempts'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(tables, 0, "attempts is dropped");
+}

@@ -61,9 +61,11 @@ impl Store {
         let candidates: Vec<CandidateSummary> =
             serde_json::from_str(&row.try_get::<String, _>("candidates").at(&self.name)?)
                 .map_err(|e| StoreError::Corrupt(format!("candidates: {e}")))?;
+        // Every row has its steps since the migration `attempts_into_steps` (a
+        // trail of 0.1 without any has `[]`).
         let steps = match row.try_get::<Option<String>, _>("steps").at(&self.name)? {
             Some(json) => steps_from_json(&json)?,
-            None => self.legacy_steps(request_id).await?,
+            None => Vec::new(),
         };
         Ok(Some(Trail {
             request_id: request_id.to_owned(),
@@ -73,41 +75,6 @@ impl Store {
             candidates,
             steps,
         }))
-    }
-
-    /// Steps of a trail written by 0.1, one `attempts` row each.
-    async fn legacy_steps(&self, request_id: &str) -> Result<Vec<Step>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT candidate_index, provider, model, credential_id, error_class, http_status,
-                    action, reason, duration_ms
-             FROM attempts WHERE request_id = $1 ORDER BY seq",
-        )
-        .bind(request_id)
-        .fetch_all(&self.pool)
-        .await
-        .at(&self.name)?;
-        rows.iter()
-            .map(|r| {
-                let class: String = r.try_get("error_class").at(&self.name)?;
-                let action: String = r.try_get("action").at(&self.name)?;
-                Ok(Step {
-                    candidate_index: r.try_get::<i64, _>("candidate_index").at(&self.name)? as u32,
-                    provider: r.try_get::<String, _>("provider").at(&self.name)?.into(),
-                    model: r.try_get::<String, _>("model").at(&self.name)?.into(),
-                    credential_id: r
-                        .try_get::<Option<String>, _>("credential_id")
-                        .at(&self.name)?
-                        .map(Into::into),
-                    error_class: ErrorClass::parse(&class)
-                        .ok_or_else(|| StoreError::Corrupt(format!("error class {class:?}")))?,
-                    http_status: r.try_get::<i64, _>("http_status").at(&self.name)? as u16,
-                    action: Action::parse(&action)
-                        .ok_or_else(|| StoreError::Corrupt(format!("action {action:?}")))?,
-                    reason: r.try_get("reason").at(&self.name)?,
-                    duration_ms: r.try_get::<i64, _>("duration_ms").at(&self.name)?.max(0) as u64,
-                })
-            })
-            .collect()
     }
 }
 
@@ -168,7 +135,7 @@ pub(super) fn steps_json(steps: &[Step]) -> String {
     serde_json::to_string(&rows).unwrap_or_default()
 }
 
-fn steps_from_json(text: &str) -> Result<Vec<Step>, StoreError> {
+pub(super) fn steps_from_json(text: &str) -> Result<Vec<Step>, StoreError> {
     let rows: Vec<StepRow<'_>> =
         serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("steps: {e}")))?;
     rows.into_iter()

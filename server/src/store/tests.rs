@@ -430,18 +430,13 @@ async fn the_steps_of_a_trail_of_0_1_move_into_its_row() {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let run = |sql: &'static str| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
-    run(include_str!(
-        "../../../migrations/sqlite/20261129000001_init.sql"
-    ))
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    run(include_str!(
-        "../../../migrations/sqlite/20261129000003_trail_steps_json.sql"
-    ))
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    // The schema 0.1 left: `requests` with `steps`, and `attempts`.
+    for sql in [
+        include_str!("../../../migrations/sqlite/20261129000001_init.sql"),
+        include_str!("../../../migrations/sqlite/20261129000003_trail_steps_json.sql"),
+    ] {
+        run(sql).execute(&mut conn).await.unwrap();
+    }
     run(
         "INSERT INTO requests (id, caller_kind, task, created_at, outcome, candidates)
          VALUES ('old', 'aux', 'vision', 1, 'succeeded', '[]'),

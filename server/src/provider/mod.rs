@@ -192,6 +192,11 @@ impl Providers {
             // `x-api-key` survives a cross-host redirect) and, on a 307, the prompt
             // to another host. A 3xx is a failed attempt (see `classify`).
             .redirect(reqwest::redirect::Policy::none())
+            // Never replay a request either: reqwest retries HTTP/2 refusals on its
+            // own by default, and cloned every request for it. Every attempt is the
+            // policy's, in the trail and the metrics; a refused stream is a failed
+            // attempt like a reset connection.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self::with_http(config, http))
@@ -306,7 +311,8 @@ impl Providers {
         })
     }
 
-    /// Makes one call with `body` (from [`Providers::body`]), bounded by `timeout`.
+    /// Makes one call with `body` (from [`Providers::body`]), bounded by `timeout`
+    /// from the send to the answer's last byte.
     pub async fn call(
         &self,
         provider: &str,
@@ -320,8 +326,18 @@ impl Providers {
         let Some(builder) = self.post(endpoint, secret) else {
             return CallOutcome::Unsendable;
         };
-        let builder = builder.timeout(timeout);
-        let response = match builder.body(body).send().await {
+        // One timer of our own, not reqwest's `timeout`: that one is an extension
+        // map allocated on every request, and a timer for the send and another for
+        // the body.
+        let exchange = self.exchange(endpoint.kind, builder.body(body));
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(CallOutcome::Transport(TransportError::Timeout))
+    }
+
+    /// Sends a call and reads its whole answer.
+    async fn exchange(&self, kind: ProviderKind, request: reqwest::RequestBuilder) -> CallOutcome {
+        let response = match request.send().await {
             Ok(r) => r,
             Err(e) if e.is_builder() => return CallOutcome::Unsendable,
             Err(e) => return CallOutcome::Transport(transport_error(&e)),
@@ -345,7 +361,7 @@ impl Providers {
                 body,
             };
         }
-        let answer = match endpoint.kind {
+        let answer = match kind {
             ProviderKind::Openai => openai_chat::parse_answer(&body),
             ProviderKind::Anthropic => anthropic::parse_answer(&body).ok(),
             ProviderKind::OpenaiResponses => match responses::parse_answer(&body) {

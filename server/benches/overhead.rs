@@ -32,7 +32,7 @@ use tokio::sync::Mutex;
 
 // The same allocator as the `switchyard` binary.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
     let args: Vec<usize> = std::env::args()

@@ -584,21 +584,11 @@ async fn no_secret_reaches_the_sqlite_file_the_logs_or_an_answer() {
 
 #[tokio::test]
 async fn tls_with_client_certificates_refuses_clients_without_one() {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
     use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "switchyard test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let ca = test_ca("switchyard test CA");
     let issue = |name: &str| {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec![name.to_owned()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
+        let (cert, key) = issue(&ca, name);
         (cert.pem(), key.serialize_pem())
     };
     let (server_cert, server_key) = issue("localhost");

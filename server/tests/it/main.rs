@@ -27,6 +27,7 @@ mod pg_outage;
 mod pg_tls;
 mod postgres;
 mod refresh;
+mod refused_streams;
 mod reload;
 mod replicas;
 mod responses_door;

@@ -7,20 +7,12 @@
 //! Needs `SWITCHYARD_TEST_PG_CLUSTER` (set by `bash .ci/postgres`); without it the
 //! test prints SKIPPED, unless `CI` is set: then it fails.
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use secrecy::SecretString;
 use sqlx::Connection as _;
 use switchyard::store::{Database, Store};
 
 use super::pg_outage::{Cluster, PASSWORD};
-
-/// A self-signed CA.
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
+use super::support::{issue, test_ca as ca};
 
 fn master_key() -> switchyard::crypto::MasterKey {
     let dir = tempfile::tempdir().unwrap();
@@ -43,11 +35,7 @@ async fn postgres_over_tls_verifies_the_server_against_sslrootcert() {
     };
     let right = ca("switchyard test CA");
     let wrong = ca("some other CA");
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &right)
-        .unwrap();
+    let (cert, key) = issue(&right, "127.0.0.1");
     let files = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| {
         let path = files.path().join(name);

@@ -558,3 +558,26 @@ pub(crate) fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A self-signed CA for the tests' TLS.
+pub(crate) fn test_ca(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap()
+}
+
+/// A certificate `ca` signs for `subject` (a DNS name, or an IP address), and its key.
+pub(crate) fn issue(
+    ca: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    subject: &str,
+) -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![subject.to_owned()])
+        .unwrap()
+        .signed_by(&key, ca)
+        .unwrap();
+    (cert, key)
+}

@@ -587,12 +587,12 @@ async fn tls_with_client_certificates_refuses_clients_without_one() {
     use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
     let ca = test_ca("switchyard test CA");
-    let issue = |name: &str| {
+    let pem_pair = |name: &str| {
         let (cert, key) = issue(&ca, name);
         (cert.pem(), key.serialize_pem())
     };
-    let (server_cert, server_key) = issue("localhost");
-    let (agent_cert, agent_key) = issue("agent");
+    let (server_cert, server_key) = pem_pair("localhost");
+    let (agent_cert, agent_key) = pem_pair("agent");
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("switchyard.db");

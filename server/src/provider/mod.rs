@@ -195,7 +195,8 @@ impl Providers {
             // Never replay a request either: reqwest retries HTTP/2 refusals on its
             // own by default, and cloned every request for it. Every attempt is the
             // policy's, in the trail and the metrics; a refused stream is a failed
-            // attempt like a reset connection.
+            // attempt like a reset connection (tests/it/refused_streams.rs). `never()`
+            // alone would still clone each request in case; the limit of 0 does not.
             .retry(reqwest::retry::never().max_retries_per_request(0))
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .build()?;

@@ -128,11 +128,7 @@ async fn traces_continue_the_callers_trace_with_one_span_per_attempt() {
         .await
         .unwrap()
         .into_inner();
-    let tried: Vec<_> = answer
-        .attempts
-        .iter()
-        .filter(|a| !a.credential_id.is_empty())
-        .collect();
+    let tried: Vec<_> = contacted(&answer.attempts).collect();
     assert_eq!(
         tried.len(),
         3,

@@ -167,11 +167,7 @@ async fn seed(db: &Path, keys: &[(String, String, String)]) {
 
 /// The steps of a trail that contacted a provider.
 fn attempts(detail: &pb::FailureDetail) -> Vec<&pb::Attempt> {
-    detail
-        .attempts
-        .iter()
-        .filter(|a| !a.credential_id.is_empty())
-        .collect()
+    contacted(&detail.attempts).collect()
 }
 
 /// gRPC failure as text: message, `ErrorInfo`, `FailureDetail` and the raw

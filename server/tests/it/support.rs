@@ -559,6 +559,11 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// The steps of a trail that contacted a provider (a credential was used): its attempts.
+pub(crate) fn contacted(steps: &[pb::Attempt]) -> impl Iterator<Item = &pb::Attempt> {
+    steps.iter().filter(|a| !a.credential_id.is_empty())
+}
+
 /// A self-signed CA for the tests' TLS.
 pub(crate) fn test_ca(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();

@@ -27,7 +27,7 @@ use switchyard::telemetry;
 // A request allocates many small, short-lived buffers on several threads. jemalloc,
 // with the options of `.cargo/config.toml` (one arena, freed pages returned by its
 // background thread within a second), cost 9-12% less CPU per request than mimalloc
-// 3 and left less resident memory (README, "Changes measured").
+// 3 and left less resident memory (`server/benches/HISTORY.md`, "Changes measured").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

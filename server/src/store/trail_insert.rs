@@ -2,7 +2,7 @@
 //! prepared once per connection, with the placeholders each database reads cheaply.
 //!
 //! Two costs this module keeps off the write-behind, both measured with callgrind
-//! (README, performance):
+//! (`server/benches/HISTORY.md`, "The overhead regression of 2026-12-02"):
 //! - **A new statement text per batch.** The statement's text grows with its row
 //!   count; a batch of any size given a text of its own missed sqlx's statement
 //!   cache and was parsed again (2,048 bound values at 256 rows). Batches are cut

@@ -8,7 +8,7 @@
 //! `text/event-stream` is relayed frame by frame as it arrives (hyper writes what
 //! is ready in one write), any other is read whole first, as Switchyard does: the
 //! floor of a relayed stream too (`per_request bench_floor ... --stream N`). It runs what
-//! Switchyard runs underneath: tokio multi-thread (one worker per core), mimalloc,
+//! Switchyard runs underneath: tokio multi-thread (one worker per core), jemalloc,
 //! hyper-util's HTTP/1+2 server with `TCP_NODELAY` and the header read timeout,
 //! and a reqwest client built with the provider client's settings. With
 //! `BENCH_FLOOR_CLIENT=hyper` the upstream call goes through hyper-util's legacy
@@ -42,8 +42,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 mod grpc;
 
+// Switchyard's allocator, with the options `.cargo/config.toml` compiles in.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A whole answer, or a stream relayed as it comes.

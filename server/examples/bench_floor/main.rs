@@ -18,6 +18,11 @@
 //! `AuxComplete` on tonic, translated to one chat-completions call with the
 //! least work such a door can do.
 //!
+//! With `BENCH_FLOOR_WORK=least`, the HTTP port serves instead the least an
+//! OpenAI-compatible gateway keeping issue 13's targets can do ([`least`]): the
+//! bearer checked, the JSON read and written on both sides, and a trail persisted
+//! to SQLite (`BENCH_FLOOR_DB`, default a file in the temporary directory).
+//!
 //! `bench_floor UPSTREAM` (or `BENCH_FLOOR_UPSTREAM`; `UPSTREAM` is what
 //! `bench_fake` prints, `http://127.0.0.1:PORT/v1`) prints its own base URL
 //! (`http://127.0.0.1:PORT`) on one line and its gRPC address
@@ -41,6 +46,7 @@ use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 mod grpc;
+mod least;
 
 // Switchyard's allocator, with the options `.cargo/config.toml` compiles in.
 #[global_allocator]
@@ -177,10 +183,39 @@ async fn relay(upstream: &Upstream, request: Request<Incoming>) -> Result<Answer
         .unwrap_or_else(|_| reply(StatusCode::BAD_GATEWAY)))
 }
 
+/// The least gateway's door when it is on, the relay otherwise.
+async fn route(
+    upstream: &'static Upstream,
+    least: Option<&'static least::Least>,
+    request: Request<Incoming>,
+) -> Result<Answer, Infallible> {
+    match least {
+        Some(least) => Ok(least.serve(request).await),
+        None => relay(upstream, request).await,
+    }
+}
+
 async fn serve(base: String, client: String) -> Result<(), BoxError> {
     let url = format!("{}/chat/completions", base.trim_end_matches('/'));
-    // Lives as long as the process: the handlers borrow it, no clone per request.
+    // Live as long as the process: the handlers borrow them, no clone per request.
     let upstream: &'static Upstream = Box::leak(Box::new(Upstream::new(&client, &url)?));
+    let least: Option<&'static least::Least> =
+        if std::env::var("BENCH_FLOOR_WORK").is_ok_and(|w| w == "least") {
+            let db = std::env::var_os("BENCH_FLOOR_DB").map_or_else(
+                || std::env::temp_dir().join(format!("bench_floor-{}.db", std::process::id())),
+                std::path::PathBuf::from,
+            );
+            let least = least::Least::new(
+                reqwest_client()?,
+                reqwest::Url::parse(&url)?,
+                "sk-bench-fake",
+                &db,
+            )
+            .await?;
+            Some(Box::leak(Box::new(least)))
+        } else {
+            None
+        };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("http://{}", listener.local_addr()?);
     let grpc_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -198,7 +233,7 @@ async fn serve(base: String, client: String) -> Result<(), BoxError> {
     loop {
         let (io, _) = listener.accept().await?;
         let _ = io.set_nodelay(true);
-        let service = hyper::service::service_fn(move |request| relay(upstream, request));
+        let service = hyper::service::service_fn(move |request| route(upstream, least, request));
         let connection = builder
             .serve_connection(TokioIo::new(io), service)
             .into_owned();

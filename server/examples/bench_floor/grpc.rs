@@ -45,15 +45,17 @@ struct ChatResponse {
     choices: Vec<Choice>,
 }
 
+/// An OpenAI-style answer's choice: its text and finish reason (also read by the
+/// least gateway, [`crate::least`]).
 #[derive(Deserialize)]
-struct Choice {
-    message: AnswerMessage,
-    finish_reason: Option<String>,
+pub(crate) struct Choice {
+    pub(crate) message: AnswerMessage,
+    pub(crate) finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct AnswerMessage {
-    content: Option<String>,
+pub(crate) struct AnswerMessage {
+    pub(crate) content: Option<String>,
 }
 
 fn role(role: i32) -> &'static str {

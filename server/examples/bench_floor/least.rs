@@ -23,7 +23,7 @@ use sqlx::{ConnectOptions as _, Connection as _, SqliteConnection};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::mpsc;
 
-use crate::{Answer, BoxError, answer};
+use crate::{Answer, BoxError, answer, empty};
 
 /// Longest wait of a trail for others to share its transaction, as Switchyard's.
 const LINGER: Duration = Duration::from_millis(50);
@@ -102,19 +102,8 @@ struct Usage {
 
 #[derive(Deserialize)]
 struct ProviderAnswer {
-    choices: Vec<ProviderChoice>,
+    choices: Vec<crate::grpc::Choice>,
     usage: Option<Usage>,
-}
-
-#[derive(Deserialize)]
-struct ProviderChoice {
-    message: ProviderMessage,
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ProviderMessage {
-    content: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -186,31 +175,26 @@ impl Least {
         })
     }
 
-    /// One request: 404 off the chat route, 401 without the token, 400 for a body
-    /// that is not a chat request, 502 when the provider fails.
+    /// One chat call: 401 without the token, 400 for a body that is not a chat
+    /// request, 502 when the provider fails.
     pub(crate) async fn serve(&self, request: Request<Incoming>) -> Answer {
-        let reply = |status| answer(status, None, Either::Left(Full::new(Bytes::new())));
-        if request.method() != http::Method::POST || request.uri().path() != "/v1/chat/completions"
-        {
-            return reply(StatusCode::NOT_FOUND);
-        }
         let token = request
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
         let allowed = token.is_some_and(|t| bool::from(Sha256::digest(t).ct_eq(&self.digest)));
         if !allowed {
-            return reply(StatusCode::UNAUTHORIZED);
+            return empty(StatusCode::UNAUTHORIZED);
         }
         let Ok(body) = request.into_body().collect().await.map(|b| b.to_bytes()) else {
-            return reply(StatusCode::BAD_REQUEST);
+            return empty(StatusCode::BAD_REQUEST);
         };
         let Ok(chat) = serde_json::from_slice::<ChatRequest<'_>>(&body) else {
-            return reply(StatusCode::BAD_REQUEST);
+            return empty(StatusCode::BAD_REQUEST);
         };
         match self.call(&chat).await {
             Some(answer) => answer,
-            None => reply(StatusCode::BAD_GATEWAY),
+            None => empty(StatusCode::BAD_GATEWAY),
         }
     }
 
@@ -313,13 +297,14 @@ async fn write(conn: &mut SqliteConnection, rows: &[Row]) -> Result<(), sqlx::Er
         })
         .collect();
     let mut tx = conn.begin().await?;
-    let mut rest: Vec<(&Row, &String)> = rows.iter().zip(&steps).collect();
+    let (mut rest, mut rest_steps) = (rows, steps.as_slice());
     while !rest.is_empty() {
-        let rows = rest.len().min(MAX_ROWS);
-        let shape = (usize::BITS - 1 - rows.leading_zeros()) as usize;
-        let tail = rest.split_off(1 << shape);
+        let count = rest.len().min(MAX_ROWS);
+        let shape = (usize::BITS - 1 - count.leading_zeros()) as usize;
+        let (chunk, tail) = rest.split_at(1 << shape);
+        let (chunk_steps, tail_steps) = rest_steps.split_at(1 << shape);
         let mut query = sqlx::query(INSERT[shape].as_str());
-        for (row, steps) in &rest {
+        for (row, steps) in chunk.iter().zip(chunk_steps) {
             query = query
                 .bind(row.id.as_str())
                 .bind("primary")
@@ -331,7 +316,7 @@ async fn write(conn: &mut SqliteConnection, rows: &[Row]) -> Result<(), sqlx::Er
                 .bind(steps.as_str());
         }
         query.execute(&mut *tx).await?;
-        rest = tail;
+        (rest, rest_steps) = (tail, tail_steps);
     }
     sqlx::query(
         "DELETE FROM requests

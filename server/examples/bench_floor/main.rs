@@ -166,33 +166,37 @@ impl Upstream {
     }
 }
 
-/// One request: relayed when it is the chat call, 404 otherwise, 502 when the
-/// upstream fails.
-async fn relay(upstream: &Upstream, request: Request<Incoming>) -> Result<Answer, Infallible> {
-    let reply = |status| answer(status, None, Either::Left(Full::new(Bytes::new())));
-    if request.method() != Method::POST || request.uri().path() != "/v1/chat/completions" {
-        return Ok(reply(StatusCode::NOT_FOUND));
-    }
-    let (parts, body) = request.into_parts();
-    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
-        return Ok(reply(StatusCode::BAD_REQUEST));
-    };
-    Ok(upstream
-        .call(&parts.headers, body)
-        .await
-        .unwrap_or_else(|_| reply(StatusCode::BAD_GATEWAY)))
+/// An answer with no body.
+fn empty(status: StatusCode) -> Answer {
+    answer(status, None, Either::Left(Full::new(Bytes::new())))
 }
 
-/// The least gateway's door when it is on, the relay otherwise.
+/// One chat call relayed, 502 when the upstream fails.
+async fn relay(upstream: &Upstream, request: Request<Incoming>) -> Answer {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return empty(StatusCode::BAD_REQUEST);
+    };
+    upstream
+        .call(&parts.headers, body)
+        .await
+        .unwrap_or_else(|_| empty(StatusCode::BAD_GATEWAY))
+}
+
+/// The chat call to the least gateway's door when it is on, to the relay
+/// otherwise; 404 for anything else.
 async fn route(
     upstream: &'static Upstream,
     least: Option<&'static least::Least>,
     request: Request<Incoming>,
 ) -> Result<Answer, Infallible> {
-    match least {
-        Some(least) => Ok(least.serve(request).await),
-        None => relay(upstream, request).await,
+    if request.method() != Method::POST || request.uri().path() != "/v1/chat/completions" {
+        return Ok(empty(StatusCode::NOT_FOUND));
     }
+    Ok(match least {
+        Some(least) => least.serve(request).await,
+        None => relay(upstream, request).await,
+    })
 }
 
 async fn serve(base: String, client: String) -> Result<(), BoxError> {

@@ -1,8 +1,9 @@
 //! The least an OpenAI-compatible gateway can do and still keep issue 13's targets
 //! (`BENCH_FLOOR_WORK=least`, in place of the relay on the HTTP port): the bearer
 //! checked, the request's JSON read into typed fields and the provider's body
-//! written, one reqwest call, the provider's answer read and the caller's written
-//! with an id of its own, and a trail row persisted to SQLite by a write-behind
+//! written, one call through the relay's upstream client (reqwest, or hyper's own
+//! with `BENCH_FLOOR_CLIENT=hyper`), the provider's answer read and the caller's
+//! written with an id of its own, and a trail row persisted to SQLite by a write-behind
 //! task in batched multi-row inserts, pruned to the newest 10,000 rows. No
 //! validation, policy, fallback, metrics, trail headers or tracing: what it costs
 //! above the relay is the least of what Switchyard costs above it.
@@ -13,7 +14,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt as _, Either, Full};
 use hyper::body::Incoming;
@@ -23,7 +24,7 @@ use sqlx::{ConnectOptions as _, Connection as _, SqliteConnection};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::mpsc;
 
-use crate::{Answer, BoxError, answer, empty};
+use crate::{Answer, BoxError, Upstream, answer, empty};
 
 /// Longest wait of a trail for others to share its transaction, as Switchyard's.
 const LINGER: Duration = Duration::from_millis(50);
@@ -50,8 +51,7 @@ static INSERT: LazyLock<[String; SHAPES]> = LazyLock::new(|| {
 /// The HTTP door of the least gateway.
 #[derive(Debug)]
 pub(crate) struct Least {
-    client: reqwest::Client,
-    url: reqwest::Url,
+    upstream: &'static Upstream,
     /// SHA-256 of the one accepted bearer token.
     digest: [u8; 32],
     provider_auth: HeaderValue,
@@ -142,8 +142,7 @@ struct Step<'a> {
 impl Least {
     /// Opens (or creates) the trail database at `db` and starts its write-behind.
     pub(crate) async fn new(
-        client: reqwest::Client,
-        url: reqwest::Url,
+        upstream: &'static Upstream,
         token: &str,
         db: &Path,
     ) -> Result<Self, BoxError> {
@@ -167,8 +166,7 @@ impl Least {
         let (trails, queue) = mpsc::unbounded_channel();
         tokio::spawn(write_behind(conn, queue));
         Ok(Self {
-            client,
-            url,
+            upstream,
             digest: Sha256::digest(token.as_bytes()).into(),
             provider_auth: HeaderValue::from_static("Bearer sk-bench-fake"),
             trails,
@@ -198,6 +196,32 @@ impl Least {
         }
     }
 
+    /// The provider call, on the relay's client: its status and whole body.
+    async fn post(&self, body: Vec<u8>) -> Result<(StatusCode, Bytes), BoxError> {
+        let json = HeaderValue::from_static("application/json");
+        match self.upstream {
+            Upstream::Reqwest(client, url) => {
+                let response = client
+                    .post(url.clone())
+                    .header(CONTENT_TYPE, json)
+                    .header(AUTHORIZATION, self.provider_auth.clone())
+                    .body(body)
+                    .send()
+                    .await?;
+                Ok((response.status(), response.bytes().await?))
+            }
+            Upstream::Hyper(client, uri) => {
+                let request = Request::post(uri.clone())
+                    .header(USER_AGENT, crate::USER_AGENT_VALUE)
+                    .header(CONTENT_TYPE, json)
+                    .header(AUTHORIZATION, self.provider_auth.clone())
+                    .body(Full::new(Bytes::from(body)))?;
+                let (parts, body) = client.request(request).await?.into_parts();
+                Ok((parts.status, body.collect().await?.to_bytes()))
+            }
+        }
+    }
+
     async fn call(&self, chat: &ChatRequest<'_>) -> Option<Answer> {
         let provider_body = serde_json::to_vec(&ProviderRequest {
             model: &chat.model,
@@ -206,17 +230,7 @@ impl Least {
         })
         .ok()?;
         let started = Instant::now();
-        let response = self
-            .client
-            .post(self.url.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(AUTHORIZATION, self.provider_auth.clone())
-            .body(provider_body)
-            .send()
-            .await
-            .ok()?;
-        let status = response.status();
-        let bytes = response.bytes().await.ok()?;
+        let (status, bytes) = self.post(provider_body).await.ok()?;
         let provider: ProviderAnswer = serde_json::from_slice(&bytes).ok()?;
         let choice = provider.choices.into_iter().next()?;
         let id = uuid::Uuid::now_v7();

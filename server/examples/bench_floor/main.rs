@@ -21,7 +21,8 @@
 //! With `BENCH_FLOOR_WORK=least`, the HTTP port serves instead the least an
 //! OpenAI-compatible gateway keeping issue 13's targets can do ([`least`]): the
 //! bearer checked, the JSON read and written on both sides, and a trail persisted
-//! to SQLite (`BENCH_FLOOR_DB`, default a file in the temporary directory).
+//! to SQLite (`BENCH_FLOOR_DB`, default a file in the temporary directory). Its
+//! provider call goes through the relay's client, `BENCH_FLOOR_CLIENT` included.
 //!
 //! `bench_floor UPSTREAM` (or `BENCH_FLOOR_UPSTREAM`; `UPSTREAM` is what
 //! `bench_fake` prints, `http://127.0.0.1:PORT/v1`) prints its own base URL
@@ -53,6 +54,8 @@ mod least;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The user agent of Switchyard's provider client.
+const USER_AGENT_VALUE: &str = concat!("switchyard/", env!("CARGO_PKG_VERSION"));
 /// A whole answer, or a stream relayed as it comes.
 type Answer = Response<Either<Full<Bytes>, BoxBody<Bytes, BoxError>>>;
 
@@ -98,7 +101,8 @@ fn reqwest_client() -> reqwest::Result<reqwest::Client> {
         .pool_max_idle_per_host(64)
         .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+        .retry(reqwest::retry::never().max_retries_per_request(0))
+        .user_agent(USER_AGENT_VALUE)
         .build()
 }
 
@@ -142,10 +146,7 @@ impl Upstream {
                 Ok(answer(status, content_type, body))
             }
             Self::Hyper(client, uri) => {
-                let mut request = Request::post(uri.clone()).header(
-                    USER_AGENT,
-                    concat!("switchyard/", env!("CARGO_PKG_VERSION")),
-                );
+                let mut request = Request::post(uri.clone()).header(USER_AGENT, USER_AGENT_VALUE);
                 for name in relayed.iter().filter(|n| headers.contains_key(*n)) {
                     request = request.header(name, &headers[name]);
                 }
@@ -209,13 +210,7 @@ async fn serve(base: String, client: String) -> Result<(), BoxError> {
                 || std::env::temp_dir().join(format!("bench_floor-{}.db", std::process::id())),
                 std::path::PathBuf::from,
             );
-            let least = least::Least::new(
-                reqwest_client()?,
-                reqwest::Url::parse(&url)?,
-                "sk-bench-fake",
-                &db,
-            )
-            .await?;
+            let least = least::Least::new(upstream, "sk-bench-fake", &db).await?;
             Some(Box::leak(Box::new(least)))
         } else {
             None
